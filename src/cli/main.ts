@@ -1,0 +1,185 @@
+/**
+ * The `bulkmailer` command line: the whole command surface in one place,
+ * each command's body in src/cli/commands/<name>.ts, imported only when
+ * that command runs (start-up stays small for the commands cron and mail
+ * clients call often).
+ *
+ * Usage errors exit 64; every other error goes through run-command.ts.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { createContext, type CommandContext } from './context.js';
+import { runCommand } from './run-command.js';
+import { ExitCode } from '../errors.js';
+
+type Loader = () => Promise<{ default: (ctx: CommandContext, ...args: any[]) => Promise<number | void> }>;
+
+function action(load: Loader) {
+  return async (...args: unknown[]) => {
+    const command = args[args.length - 1] as Command;
+    const globals = command.optsWithGlobals() as { home?: string };
+    await runCommand(async () => {
+      const ctx = createContext(globals.home);
+      const module = await load();
+      // commander passes (...positionals, options, command); drop the command.
+      return module.default(ctx, ...args.slice(0, -1));
+    });
+  };
+}
+
+export function buildProgram(): Command {
+  const program = new Command('bulkmailer')
+    .description('A durable outbound mail spool for machines that are not always online.')
+    .option('--home <dir>', 'bulkmailer home (config and spool); default $BULKMAILER_HOME or the user data dir')
+    .showHelpAfterError()
+    .exitOverride();
+
+  program
+    .command('enqueue')
+    .description('queue one RFC 5322 message from stdin (or FILE) for the given recipients')
+    .argument('[recipients...]', 'envelope recipients')
+    .option('-f, --from <sender>', 'envelope sender (default: config "from")')
+    .option('-t, --read-recipients', 'also take recipients from To/Cc/Bcc, and remove Bcc')
+    .option('--file <path>', 'read the message from this file instead of stdin')
+    .action(action(() => import('./commands/enqueue.js')));
+
+  program
+    .command('flush')
+    .description('deliver everything due, once, and exit (for cron)')
+    .option('-q, --quiet', 'print nothing but errors')
+    .option('-v, --verbose', 'print every transaction')
+    .action(action(() => import('./commands/flush.js')));
+
+  for (const name of ['status', 'mailq']) {
+    program
+      .command(name)
+      .description(name === 'status' ? 'list the queue' : 'alias of status')
+      .option('--json', 'one JSON array of entries')
+      .action(action(() => import('./commands/status.js')));
+  }
+
+  program
+    .command('show')
+    .description('one entry: headers summary and every recipient')
+    .argument('<id>', 'queue id (or a unique prefix)')
+    .option('--json', 'JSON output')
+    .action(action(() => import('./commands/show.js')));
+
+  program
+    .command('retry')
+    .description('make deferred recipients due now')
+    .argument('[ids...]', 'queue ids')
+    .option('--all', 'every entry')
+    .action(action(() => import('./commands/retry.js')));
+
+  program
+    .command('hold')
+    .description('keep entries from being delivered until released')
+    .argument('<ids...>', 'queue ids')
+    .action(action(() => import('./commands/hold.js')));
+
+  program
+    .command('release')
+    .description('release held entries')
+    .argument('<ids...>', 'queue ids')
+    .action(action(() => import('./commands/release.js')));
+
+  program
+    .command('delete')
+    .description('remove entries from the queue (asks first on a terminal)')
+    .argument('<ids...>', 'queue ids')
+    .option('-y, --yes', 'do not ask')
+    .action(action(() => import('./commands/delete.js')));
+
+  program
+    .command('log')
+    .description('final delivery outcomes')
+    .option('--since <duration>', 'only the last DURATION (e.g. 2h, 3d)')
+    .option('--json', 'JSON lines')
+    .action(action(() => import('./commands/log.js')));
+
+  const config = program.command('config').description('read and change config.json');
+  config
+    .command('get')
+    .argument('<key>')
+    .action(action(async () => ({ default: (await import('./commands/config.js')).configGet })));
+  config
+    .command('set')
+    .argument('<key>')
+    .argument('<value>')
+    .action(action(async () => ({ default: (await import('./commands/config.js')).configSet })));
+  config
+    .command('unset')
+    .argument('<key>')
+    .action(action(async () => ({ default: (await import('./commands/config.js')).configUnset })));
+  config
+    .command('list')
+    .option('--json', 'JSON output')
+    .action(action(async () => ({ default: (await import('./commands/config.js')).configList })));
+  config.command('path').action(action(async () => ({ default: (await import('./commands/config.js')).configPathCommand })));
+
+  program
+    .command('probe')
+    .description('check connectivity: network, internet, each smarthost')
+    .option('--json', 'JSON output')
+    .action(action(() => import('./commands/probe.js')));
+
+  program
+    .command('agent')
+    .description('run in the foreground: flush on schedule and whenever connectivity returns')
+    .action(action(() => import('./commands/agent.js')));
+
+  program
+    .command('autostart')
+    .description('start the agent at login (systemd, launchd, xdg) or flush from cron')
+    .addArgument(new Command().createArgument('<action>', 'install, uninstall or status').choices(['install', 'uninstall', 'status']))
+    .addOption(new Option('--kind <kind>', 'what to install').choices(['systemd', 'launchd', 'xdg', 'cron']))
+    .option('--every <minutes>', 'cron kind: flush every N minutes', '5')
+    .action(action(() => import('./commands/autostart.js')));
+
+  program
+    .command('listen')
+    .description('accept mail over SMTP on a local port (for Mailman and other list software)')
+    .option('--host <addr>', 'address to bind (default: config listener.host, 127.0.0.1)')
+    .option('--port <n>', 'port (0 picks a free one and prints it)')
+    .action(action(() => import('./commands/listen.js')));
+
+  program
+    .command('sendmail')
+    .description('the sendmail-compatible interface (see bulkmailer-sendmail)')
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .argument('[args...]')
+    .action(async (args: string[]) => {
+      const { sendmailMain } = await import('../frontends/sendmail/main.js');
+      process.exitCode = await sendmailMain(args, program.opts<{ home?: string }>().home);
+    });
+
+  program
+    .command('doctor')
+    .description('check config, spool, smarthost, TLS and auth; suggest fixes')
+    .option('--json', 'JSON output')
+    .action(action(() => import('./commands/doctor.js')));
+
+  program
+    .command('demo')
+    .description('show the whole idea on this machine alone (temporary home, local smarthost)')
+    .option('--recipients <n>', 'list members in the demo post', '300')
+    .action(action(() => import('./commands/demo.js')));
+
+  return program;
+}
+
+export async function main(argv: string[] = process.argv): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      const ok = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help';
+      process.exitCode = ok ? ExitCode.ok : ExitCode.usage;
+      return;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * The config as the code uses it: durations in ms, smarthost URLs parsed,
+ * the retry policy as a model value. Built once per command from the stored
+ * config; checks that JSON Schema cannot express (URL parts, backoff order)
+ * happen here and fail with exit 78.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import { configError } from '../errors.js';
+import type { RetryPolicy } from '../model/retry-policy.js';
+import { parseDuration } from './duration.js';
+import { parseSmarthostUrl, type Smarthost } from './smarthost.js';
+import type { StoredConfig } from './schema.js';
+import { loadStoredConfig } from './store.js';
+
+export interface Timeouts {
+  probeMs: number;
+  connectMs: number;
+  greetingMs: number;
+  socketMs: number;
+}
+
+export interface RuntimeConfig {
+  home: string;
+  stored: StoredConfig;
+  /** The smarthost first, then the fallbacks, in the order they are tried. */
+  smarthosts: Smarthost[];
+  from: string | null;
+  heloName: string;
+  concurrency: number;
+  maxRecipientsPerTransaction: number;
+  tlsVerify: boolean;
+  tlsCa: string | null;
+  retry: RetryPolicy;
+  timeouts: Timeouts;
+}
+
+export function toRuntimeConfig(home: string, stored: StoredConfig): RuntimeConfig {
+  const smarthosts: Smarthost[] = [];
+  if (stored.smarthost !== null) smarthosts.push(parseSmarthostUrl(stored.smarthost, 'smarthost'));
+  stored.fallbackSmarthosts.forEach((url, i) => smarthosts.push(parseSmarthostUrl(url, `fallbackSmarthosts[${i}]`)));
+  const retry: RetryPolicy = {
+    backoffStartMs: parseDuration(stored.retry.backoffStart, 'retry.backoffStart'),
+    backoffFactor: stored.retry.backoffFactor,
+    backoffMaxMs: parseDuration(stored.retry.backoffMax, 'retry.backoffMax'),
+    lifetimeMs: parseDuration(stored.retry.lifetime, 'retry.lifetime'),
+  };
+  if (retry.backoffMaxMs < retry.backoffStartMs) {
+    throw configError('retry.backoffMax must not be shorter than retry.backoffStart');
+  }
+  let tlsCa: string | null = null;
+  if (stored.tls.caFile !== null) {
+    try {
+      tlsCa = fs.readFileSync(stored.tls.caFile, 'utf8');
+    } catch (err) {
+      throw configError(`tls.caFile: cannot read ${stored.tls.caFile}: ${(err as Error).message}`, 'E_CONFIG', err);
+    }
+  }
+  return {
+    home,
+    stored,
+    smarthosts,
+    from: stored.from,
+    heloName: stored.heloName ?? os.hostname(),
+    concurrency: stored.concurrency,
+    maxRecipientsPerTransaction: stored.maxRecipientsPerTransaction,
+    tlsVerify: stored.tls.verify,
+    tlsCa,
+    retry,
+    timeouts: {
+      probeMs: parseDuration(stored.timeouts.probe, 'timeouts.probe'),
+      connectMs: parseDuration(stored.timeouts.connect, 'timeouts.connect'),
+      greetingMs: parseDuration(stored.timeouts.greeting, 'timeouts.greeting'),
+      socketMs: parseDuration(stored.timeouts.socket, 'timeouts.socket'),
+    },
+  };
+}
+
+export function loadRuntimeConfig(home: string): RuntimeConfig {
+  return toRuntimeConfig(home, loadStoredConfig(home));
+}
+
+/** For commands that deliver: a smarthost is required. */
+export function requireSmarthosts(config: RuntimeConfig): Smarthost[] {
+  if (config.smarthosts.length === 0) {
+    throw configError(
+      'no smarthost configured; set one with: bulkmailer config set smarthost smtp://user@mail.example.net:587',
+      'E_NO_SMARTHOST',
+    );
+  }
+  return config.smarthosts;
+}

@@ -1,0 +1,52 @@
+/**
+ * Queue ids: sortable by creation time, unique across processes, safe as
+ * file names, short enough to type.
+ *
+ * Layout: 9 base36 digits of milliseconds since the epoch (fixed width, so
+ * string order is time order until the year 5188) followed by 8 characters
+ * of crypto randomness (40 bits) in a base32 alphabet. Two processes that
+ * enqueue in the same millisecond collide with probability 2^-40; the spool
+ * also creates its temp files exclusively, so a collision fails loudly
+ * instead of overwriting.
+ *
+ * The bucket is derived from the random part, not the time, so entries
+ * created in a burst still spread over all buckets.
+ */
+import { randomBytes } from 'node:crypto';
+
+const TIME_DIGITS = 9;
+const RANDOM_CHARS = 8;
+const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
+export const QUEUE_ID_LENGTH = TIME_DIGITS + RANDOM_CHARS;
+const QUEUE_ID_PATTERN = /^[0-9a-z]{9}[a-z2-7]{8}$/;
+
+/** Number of spool buckets; a power of two, named by one hex digit. */
+export const BUCKET_COUNT = 16;
+
+export function newQueueId(now: number = Date.now()): string {
+  const time = now.toString(36).padStart(TIME_DIGITS, '0');
+  const bytes = randomBytes(RANDOM_CHARS);
+  let random = '';
+  for (const byte of bytes) random += BASE32[byte & 31];
+  return time + random;
+}
+
+export function isQueueId(value: string): boolean {
+  return QUEUE_ID_PATTERN.test(value);
+}
+
+/** The creation time encoded in an id (milliseconds since the epoch). */
+export function queueIdTime(id: string): number {
+  return parseInt(id.slice(0, TIME_DIGITS), 36);
+}
+
+/** One hex digit, from a small hash of the random part of the id. */
+export function bucketOf(id: string): string {
+  let hash = 0;
+  for (let i = TIME_DIGITS; i < id.length; i++) hash = (hash * 31 + id.charCodeAt(i)) >>> 0;
+  return (hash % BUCKET_COUNT).toString(16);
+}
+
+export function allBuckets(): string[] {
+  return Array.from({ length: BUCKET_COUNT }, (_, i) => i.toString(16));
+}

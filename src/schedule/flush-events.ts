@@ -1,0 +1,72 @@
+/**
+ * What a flush tells the world while it runs: typed events for the progress
+ * bar, the agent's log and the tests (which wait on events, not sleeps),
+ * and the result it ends with.
+ */
+import { EventEmitter } from 'node:events';
+import type { ProbeResult } from '../connectivity/probe-smarthost.js';
+import type { RecipientOutcome } from '../model/transitions.js';
+
+export type FlushOutcome =
+  /** Nothing due is left undelivered. exit 0 */
+  | 'done'
+  /** Some due recipient is still pending, or was deferred in this run. exit 75 */
+  | 'pending'
+  /** No smarthost reachable: nothing attempted, nothing counted. exit 75 */
+  | 'offline'
+  /** Another flusher holds the spool. exit 0 (promise 5) */
+  | 'busy'
+  /** Stopped by its AbortSignal (SIGTERM) before finishing. exit 75 */
+  | 'stopped';
+
+export interface FlushResult {
+  outcome: FlushOutcome;
+  exitCode: 0 | 75;
+  /** The other flusher, when busy. */
+  busyPid: number | null;
+  /** The smarthost used (display form, no password), null when offline or nothing was due. */
+  smarthost: string | null;
+  probes: ProbeResult[];
+  /** Entries with at least one transaction in this run. */
+  messages: number;
+  sent: number;
+  deferred: number;
+  failed: number;
+  /** Recipients due at the start of the run. */
+  due: number;
+  /** Due recipients still not final at the end of the run. */
+  remaining: number;
+  /** DSN entries queued in this run. */
+  bounces: number;
+  durationMs: number;
+}
+
+export interface FlushStartEvent {
+  smarthost: string;
+  dueEntries: number;
+  dueRecipients: number;
+}
+
+export interface TransactionEvent {
+  id: string;
+  smarthost: string;
+  outcomes: RecipientOutcome[];
+}
+
+export interface FlushEventMap {
+  /** Probed every smarthost, none answered. */
+  offline: [probes: ProbeResult[]];
+  /** Delivery starts: totals for a progress bar. */
+  start: [event: FlushStartEvent];
+  /** One SMTP transaction's outcome, after it is durably recorded. */
+  transaction: [event: TransactionEvent];
+  /** An entry left the spool (every recipient final). */
+  'entry-removed': [id: string];
+  /** A bad entry was moved to corrupt/. */
+  corrupt: [id: string, reason: string];
+  /** A problem worth a log line that did not stop the flush. */
+  warning: [message: string];
+  end: [result: FlushResult];
+}
+
+export class FlushEvents extends EventEmitter<FlushEventMap> {}

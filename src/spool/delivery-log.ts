@@ -1,0 +1,55 @@
+/**
+ * log/deliveries.jsonl: one JSON line per recipient that became final
+ * (sent, failed, expired), appended before the entry is removed, so the
+ * record outlives the entry. A crash between the append and the state
+ * write can repeat a line; it can never lose one.
+ */
+import fs from 'node:fs/promises';
+import type { FinalOutcome } from '../model/transitions.js';
+import { deliveryLogPath, type Spool } from './paths.js';
+
+export interface DeliveryLogRecord {
+  time: string;
+  id: string;
+  from: string;
+  recipient: string;
+  status: 'sent' | 'failed';
+  attempts: number;
+  reply: string;
+  expired: boolean;
+  smarthost: string;
+  messageId: string | null;
+}
+
+export function toLogRecords(
+  entry: { id: string; from: string; messageId: string | null },
+  finals: readonly FinalOutcome[],
+  smarthost: string,
+  now: number,
+): DeliveryLogRecord[] {
+  const time = new Date(now).toISOString();
+  return finals.map((f) => ({
+    time,
+    id: entry.id,
+    from: entry.from,
+    recipient: f.address,
+    status: f.status,
+    attempts: f.attempts,
+    reply: f.reply,
+    expired: f.expired,
+    smarthost,
+    messageId: entry.messageId,
+  }));
+}
+
+export async function appendDeliveryLog(spool: Spool, records: readonly DeliveryLogRecord[]): Promise<void> {
+  if (records.length === 0) return;
+  const text = records.map((r) => JSON.stringify(r)).join('\n') + '\n';
+  const handle = await fs.open(deliveryLogPath(spool), 'a', 0o600);
+  try {
+    await handle.write(text);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * Enqueue: the one way a message enters the spool.
+ *
+ * Commit protocol (nullmailer's and qmail's, see docs/spool.md):
+ *   1. stream the message into tmp/<id>.<pid>.msg, fsync
+ *   2. write the state into tmp/<id>.<pid>.json, fsync
+ *   3. rename the message into msg/<bucket>/<id>, fsync that directory
+ *   4. rename the state into state/<bucket>/<id>.json, fsync that directory
+ * The state file appearing in state/ is the commit. A crash before 4 leaves
+ * at most an orphan message that repair removes (it was never acknowledged);
+ * after 4, the entry exists. Callers acknowledge (exit 0, 250) only after
+ * this function resolves. An enqueuer never touches an existing entry.
+ */
+import fs from 'node:fs/promises';
+import { newQueueId } from '../model/queue-id.js';
+import {
+  ENTRY_STATE_VERSION,
+  newRecipientState,
+  serializeEntryState,
+  type EntryKind,
+  type EntryState,
+} from '../model/entry-state.js';
+import { checkEnvelopeAddress, normalizeRecipients } from '../model/address.js';
+import { BulkmailerError, ExitCode, dataError, fromFsError } from '../errors.js';
+import { crashPoint } from './crash-points.js';
+import { fsyncDir, writeNewFileSynced } from './durable-fs.js';
+import { messageDir, messagePath, stateDir, statePath, tmpPath, type Spool } from './paths.js';
+
+export type MessageSource = string | Uint8Array | AsyncIterable<Uint8Array | string>;
+
+export interface EnqueueRequest {
+  /** Envelope sender; '' is the null sender. */
+  from: string;
+  recipients: readonly string[];
+  message: MessageSource;
+  subject?: string | null;
+  messageId?: string | null;
+  kind?: EntryKind;
+  held?: boolean;
+  /** Refuse (E_TOO_BIG, exit 65) once the message grows past this many bytes. */
+  maxSize?: number;
+  now?: number;
+}
+
+export interface EnqueueResult {
+  id: string;
+  size: number;
+  state: EntryState;
+}
+
+async function writeMessage(file: string, source: MessageSource, maxSize: number): Promise<number> {
+  const handle = await fs.open(file, 'wx', 0o600);
+  let size = 0;
+  try {
+    if (typeof source === 'string' || source instanceof Uint8Array) {
+      const bytes = typeof source === 'string' ? Buffer.from(source) : source;
+      size = bytes.byteLength;
+      if (size > maxSize) throw tooBig(maxSize);
+      await handle.writeFile(bytes);
+    } else {
+      for await (const chunk of source) {
+        const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+        size += bytes.byteLength;
+        if (size > maxSize) throw tooBig(maxSize);
+        await handle.write(bytes);
+      }
+    }
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  return size;
+}
+
+function tooBig(maxSize: number): BulkmailerError {
+  return new BulkmailerError('E_TOO_BIG', `message exceeds the size limit of ${maxSize} bytes`, {
+    exitCode: ExitCode.dataErr,
+  });
+}
+
+export async function enqueueMessage(spool: Spool, request: EnqueueRequest): Promise<EnqueueResult> {
+  const from = request.from === '' ? '' : checkEnvelopeAddress(request.from, 'sender');
+  const recipients = normalizeRecipients(request.recipients);
+  const now = request.now ?? Date.now();
+  const id = newQueueId(now);
+  const tmpMessage = tmpPath(spool, id, 'msg');
+  const tmpState = tmpPath(spool, id, 'json');
+  let renamedMessage = false;
+  try {
+    const size = await writeMessage(tmpMessage, request.message, request.maxSize ?? Number.POSITIVE_INFINITY);
+    if (size === 0) throw dataError('empty message', 'E_EMPTY_MESSAGE');
+    crashPoint('enqueue-after-message-fsync');
+    const state: EntryState = {
+      version: ENTRY_STATE_VERSION,
+      id,
+      kind: request.kind ?? 'message',
+      from,
+      createdAt: new Date(now).toISOString(),
+      size,
+      subject: request.subject ?? null,
+      messageId: request.messageId ?? null,
+      held: request.held ?? false,
+      recipients: recipients.map(newRecipientState),
+    };
+    await writeNewFileSynced(tmpState, serializeEntryState(state));
+    await fs.rename(tmpMessage, messagePath(spool, id));
+    renamedMessage = true;
+    await fsyncDir(messageDir(spool, id));
+    crashPoint('enqueue-after-message-rename');
+    await fs.rename(tmpState, statePath(spool, id));
+    await fsyncDir(stateDir(spool, id));
+    crashPoint('enqueue-after-state-rename');
+    return { id, size, state };
+  } catch (err) {
+    // Nothing half-written stays behind: no state file means no entry.
+    await fs.rm(tmpMessage, { force: true }).catch(() => {});
+    await fs.rm(tmpState, { force: true }).catch(() => {});
+    if (renamedMessage) {
+      const committed = await fs.stat(statePath(spool, id)).then(() => true, () => false);
+      if (!committed) await fs.rm(messagePath(spool, id), { force: true }).catch(() => {});
+    }
+    if (err instanceof BulkmailerError) throw err;
+    throw fromFsError('cannot enqueue', err);
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * The end of an entry's life: removal once every recipient is final, or
+ * quarantine in corrupt/ when it cannot be trusted. Never a silent delete.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { fsyncDir, removeIfExists } from './durable-fs.js';
+import { messagePath, stateDir, statePath, type Spool } from './paths.js';
+
+/**
+ * Removes a finished entry. The state file goes first: that is the commit
+ * of the removal. A crash after it leaves an orphan message, which repair
+ * deletes; the reverse order could leave a state without its message.
+ */
+export async function removeEntry(spool: Spool, id: string): Promise<void> {
+  await removeIfExists(statePath(spool, id));
+  await fsyncDir(stateDir(spool, id));
+  await removeIfExists(messagePath(spool, id));
+}
+
+/**
+ * Moves whatever exists of an entry into corrupt/ with a note saying why,
+ * so the rest of the queue goes on and a human can look later.
+ */
+export async function quarantineEntry(spool: Spool, id: string, reason: string): Promise<void> {
+  const stamp = `${id}.${Date.now()}`;
+  await fs.writeFile(path.join(spool.corrupt, `${stamp}.reason.txt`), `${new Date().toISOString()} ${reason}\n`, {
+    mode: 0o600,
+  });
+  await fs.rename(messagePath(spool, id), path.join(spool.corrupt, `${stamp}.msg`)).catch(ignoreMissing);
+  await fs.rename(statePath(spool, id), path.join(spool.corrupt, `${stamp}.json`)).catch(ignoreMissing);
+  await fsyncDir(stateDir(spool, id));
+  await fsyncDir(spool.corrupt);
+}
+
+function ignoreMissing(err: NodeJS.ErrnoException): void {
+  if (err.code !== 'ENOENT') throw err;
+}
+
+export async function messageExists(spool: Spool, id: string): Promise<boolean> {
+  return fs.stat(messagePath(spool, id)).then(
+    () => true,
+    () => false,
+  );
+}

@@ -1,0 +1,19 @@
+/** The spool's public surface: everything outside src/spool imports from here. */
+export { openSpool } from './open-spool.js';
+export { spoolLayout, messagePath, statePath, deliveryLogPath, type Spool } from './paths.js';
+export { enqueueMessage, type EnqueueRequest, type EnqueueResult, type MessageSource } from './enqueue.js';
+export { readEntryState, writeEntryState, updateEntryState } from './state-store.js';
+export { listEntryIds, scanEntries, readEntryForScan, resolveEntryId, type ScanOptions } from './scan.js';
+export { removeEntry, quarantineEntry } from './entry-files.js';
+export { appendDeliveryLog, toLogRecords, type DeliveryLogRecord } from './delivery-log.js';
+export { repairSpool, type RepairReport } from './repair.js';
+export {
+  tryLock,
+  lockWithin,
+  lockHolder,
+  instanceLockPath,
+  entryBusyLockPath,
+  entryStateLockPath,
+  type HeldLock,
+  type LockOwner,
+} from './locks.js';

@@ -1,0 +1,44 @@
+/**
+ * Opening the spool: the directory tree exists, belongs to this user, and is
+ * private (0700). A spool left group- or world-accessible is tightened, as
+ * ssh does for ~/.ssh; one owned by someone else is refused (exit 77).
+ */
+import fs from 'node:fs/promises';
+import { allBuckets } from '../model/queue-id.js';
+import { BulkmailerError, ExitCode, fromFsError } from '../errors.js';
+import { spoolLayout, type Spool } from './paths.js';
+import path from 'node:path';
+
+const created = new Set<string>();
+
+async function ensurePrivateDir(dir: string): Promise<void> {
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+}
+
+export async function openSpool(home: string): Promise<Spool> {
+  const spool = spoolLayout(home);
+  if (created.has(spool.root)) return spool;
+  try {
+    await ensurePrivateDir(home);
+    await ensurePrivateDir(spool.root);
+    const stat = await fs.stat(spool.root);
+    if (typeof process.getuid === 'function' && stat.uid !== process.getuid()) {
+      throw new BulkmailerError('E_SPOOL_OWNER', `spool ${spool.root} belongs to uid ${stat.uid}, not to you`, {
+        exitCode: ExitCode.noPerm,
+      });
+    }
+    if ((stat.mode & 0o077) !== 0) await fs.chmod(spool.root, 0o700);
+    for (const dir of [spool.tmp, spool.msg, spool.state, spool.lock, spool.corrupt, spool.logDir]) {
+      await ensurePrivateDir(dir);
+    }
+    for (const bucket of allBuckets()) {
+      await ensurePrivateDir(path.join(spool.msg, bucket));
+      await ensurePrivateDir(path.join(spool.state, bucket));
+    }
+  } catch (err) {
+    if (err instanceof BulkmailerError) throw err;
+    throw fromFsError(`cannot open spool in ${home}`, err);
+  }
+  created.add(spool.root);
+  return spool;
+}

@@ -1,0 +1,63 @@
+/**
+ * Repair at every flusher start (under the instance lock): the traces of
+ * crashes are cleared before delivery begins.
+ *
+ *  - tmp/ files of dead writers (or older than a day): unfinished writes
+ *  - messages without a state file, older than ORPHAN_MIN_AGE_MS: enqueues
+ *    that crashed before their commit, never acknowledged
+ *  - state files without their message: quarantined (scan does this)
+ *  - lock files of dead processes
+ *
+ * The age limit on orphans matters: an enqueuer in another process may be
+ * between its two renames right now.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { allBuckets, isQueueId } from '../model/queue-id.js';
+import { isProcessAlive, removeDeadLocks } from './locks.js';
+import { statePath, type Spool } from './paths.js';
+
+const ORPHAN_MIN_AGE_MS = 10 * 60_000;
+const TMP_MAX_AGE_MS = 24 * 3_600_000;
+
+export interface RepairReport {
+  tmpRemoved: number;
+  orphanMessagesRemoved: number;
+  locksRemoved: number;
+}
+
+/** tmp names are <id>.<pid>.<suffix>: the pid tells whether the writer lives. */
+function tmpWriterPid(name: string): number | null {
+  const pid = Number(name.split('.')[1]);
+  return Number.isInteger(pid) && pid > 0 ? pid : null;
+}
+
+export async function repairSpool(spool: Spool, now: number = Date.now()): Promise<RepairReport> {
+  const report: RepairReport = { tmpRemoved: 0, orphanMessagesRemoved: 0, locksRemoved: 0 };
+  for (const name of await fs.readdir(spool.tmp).catch(() => [] as string[])) {
+    const file = path.join(spool.tmp, name);
+    const stat = await fs.stat(file).catch(() => null);
+    if (stat === null) continue;
+    const pid = tmpWriterPid(name);
+    const dead = pid === null || !isProcessAlive(pid);
+    if (dead || now - stat.mtimeMs > TMP_MAX_AGE_MS) {
+      await fs.rm(file, { force: true });
+      report.tmpRemoved++;
+    }
+  }
+  for (const bucket of allBuckets()) {
+    const dir = path.join(spool.msg, bucket);
+    for (const id of await fs.readdir(dir).catch(() => [] as string[])) {
+      if (!isQueueId(id)) continue;
+      const hasState = await fs.stat(statePath(spool, id)).then(() => true, () => false);
+      if (hasState) continue;
+      const stat = await fs.stat(path.join(dir, id)).catch(() => null);
+      if (stat !== null && now - stat.mtimeMs > ORPHAN_MIN_AGE_MS) {
+        await fs.rm(path.join(dir, id), { force: true });
+        report.orphanMessagesRemoved++;
+      }
+    }
+  }
+  report.locksRemoved = await removeDeadLocks(spool);
+  return report;
+}

@@ -1,0 +1,80 @@
+/**
+ * Walking the queue. Ids are listed cheaply (names only, sorted: oldest
+ * first); states are read one at a time as the caller iterates, so a
+ * 20,000-entry spool is never held in memory at once.
+ *
+ * An entry whose state file fails validation, or whose message is missing,
+ * is quarantined with a warning and skipped: one bad entry never stops the
+ * rest of the queue.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { allBuckets, isQueueId } from '../model/queue-id.js';
+import type { EntryState } from '../model/entry-state.js';
+import { BulkmailerError } from '../errors.js';
+import { messageExists, quarantineEntry } from './entry-files.js';
+import { readEntryState } from './state-store.js';
+import type { Spool } from './paths.js';
+
+export async function listEntryIds(spool: Spool): Promise<string[]> {
+  const ids: string[] = [];
+  for (const bucket of allBuckets()) {
+    const names = await fs.readdir(path.join(spool.state, bucket)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return [] as string[];
+      throw err;
+    });
+    for (const name of names) {
+      if (!name.endsWith('.json')) continue;
+      const id = name.slice(0, -5);
+      if (isQueueId(id)) ids.push(id);
+    }
+  }
+  return ids.sort();
+}
+
+export interface ScanOptions {
+  /** Move bad entries to corrupt/ (a flusher does; a read-only listing only reports). */
+  quarantine?: boolean;
+  onCorrupt?: (id: string, reason: string) => void;
+}
+
+/** Reads one entry for a scan: null if it vanished or was bad (and then reported). */
+export async function readEntryForScan(spool: Spool, id: string, options: ScanOptions = {}): Promise<EntryState | null> {
+  let state: EntryState | null;
+  try {
+    state = await readEntryState(spool, id);
+  } catch (err) {
+    if (err instanceof BulkmailerError && err.code === 'E_CORRUPT_STATE') {
+      await reportCorrupt(spool, id, err.message, options);
+      return null;
+    }
+    throw err;
+  }
+  if (state === null) return null;
+  if (!(await messageExists(spool, id))) {
+    // The state may have just been removed by a finishing flush: re-check.
+    if ((await readEntryState(spool, id).catch(() => null)) === null) return null;
+    await reportCorrupt(spool, id, `message file of ${id} is missing`, options);
+    return null;
+  }
+  return state;
+}
+
+async function reportCorrupt(spool: Spool, id: string, reason: string, options: ScanOptions): Promise<void> {
+  options.onCorrupt?.(id, reason);
+  if (options.quarantine) await quarantineEntry(spool, id, reason);
+}
+
+export async function* scanEntries(spool: Spool, options: ScanOptions = {}): AsyncGenerator<EntryState> {
+  for (const id of await listEntryIds(spool)) {
+    const state = await readEntryForScan(spool, id, options);
+    if (state !== null) yield state;
+  }
+}
+
+/** Resolves a full id or a unique prefix of one (as typed by a user). */
+export async function resolveEntryId(spool: Spool, idOrPrefix: string): Promise<string | null> {
+  if (isQueueId(idOrPrefix)) return idOrPrefix;
+  const matches = (await listEntryIds(spool)).filter((id) => id.startsWith(idOrPrefix));
+  return matches.length === 1 ? (matches[0] as string) : null;
+}

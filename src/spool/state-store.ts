@@ -1,0 +1,67 @@
+/**
+ * Reading and rewriting an entry's state file, the commit record.
+ *
+ * Every rewrite is atomic (tmp + fsync + rename + directory fsync), so a
+ * reader sees the old state or the new one, never a torn file. Changes from
+ * different processes (the flusher after a transaction, `hold` or `retry`
+ * from the CLI) go through `updateEntryState`, which holds the entry's
+ * short state lock across read-modify-write: no update is lost.
+ */
+import fs from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { parseEntryState, serializeEntryState, type EntryState } from '../model/entry-state.js';
+import { fromFsError } from '../errors.js';
+import { entryStateLockPath, lockWithin } from './locks.js';
+import { stateDir, statePath, tmpPath, type Spool } from './paths.js';
+import { replaceFileDurable } from './durable-fs.js';
+
+/** How long a state update waits for another process's update of the same entry. */
+const STATE_LOCK_WAIT_MS = 10_000;
+
+/**
+ * The entry's state, or null when the entry does not exist (any more).
+ * Throws E_CORRUPT_STATE for a file that fails validation.
+ */
+export async function readEntryState(spool: Spool, id: string): Promise<EntryState | null> {
+  let text: string;
+  try {
+    text = await fs.readFile(statePath(spool, id), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw fromFsError(`cannot read state of ${id}`, err);
+  }
+  return parseEntryState(text, id);
+}
+
+/** Durably replaces the entry's state file. Use `updateEntryState` when others may write too. */
+export async function writeEntryState(spool: Spool, state: EntryState): Promise<void> {
+  const temp = tmpPath(spool, state.id, `${randomBytes(3).toString('hex')}.state`);
+  try {
+    await replaceFileDurable(temp, statePath(spool, state.id), stateDir(spool, state.id), serializeEntryState(state));
+  } catch (err) {
+    throw fromFsError(`cannot write state of ${state.id}`, err);
+  }
+}
+
+/**
+ * Read-modify-write under the entry's state lock. `change` returns the new
+ * state, or null to leave the file untouched. Resolves to the state now on
+ * disk (null if the entry is gone).
+ */
+export async function updateEntryState(
+  spool: Spool,
+  id: string,
+  change: (current: EntryState) => EntryState | null,
+): Promise<EntryState | null> {
+  const lock = await lockWithin(entryStateLockPath(spool, id), STATE_LOCK_WAIT_MS, `entry ${id}`);
+  try {
+    const current = await readEntryState(spool, id);
+    if (current === null) return null;
+    const next = change(current);
+    if (next === null) return current;
+    await writeEntryState(spool, next);
+    return next;
+  } finally {
+    await lock.release();
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * The trigger: how an enqueuer wakes a running flusher (qmail's lock/trigger
+ * pipe, as a Unix socket). The agent listens on spool/lock/trigger.sock;
+ * `nudgeFlusher` connects, writes one byte and leaves. With no agent
+ * running it does nothing: the entry waits for the next cron flush.
+ * Nudging never throws and never waits more than NUDGE_TIMEOUT_MS.
+ */
+import net from 'node:net';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Spool } from './paths.js';
+
+const NUDGE_TIMEOUT_MS = 500;
+
+export function triggerSocketPath(spool: Spool): string {
+  return path.join(spool.lock, 'trigger.sock');
+}
+
+export function nudgeFlusher(spool: Spool): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(triggerSocketPath(spool));
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), NUDGE_TIMEOUT_MS);
+    socket.on('connect', () => socket.end('!', () => done(true)));
+    socket.on('error', () => done(false));
+  });
+}
+
+/**
+ * For the flusher that owns the instance lock: listen for nudges. A stale
+ * socket file left by a dead agent is replaced (the caller holds the
+ * instance lock, so no live agent owns it).
+ */
+export async function listenForNudges(spool: Spool, onNudge: () => void): Promise<net.Server> {
+  const file = triggerSocketPath(spool);
+  await fs.rm(file, { force: true });
+  const server = net.createServer((socket) => {
+    socket.on('error', () => {});
+    socket.once('data', () => onNudge());
+    socket.resume();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(file, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  await fs.chmod(file, 0o600).catch(() => {});
+  return server;
+}

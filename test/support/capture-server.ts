@@ -1,0 +1,202 @@
+/**
+ * A real SMTP smarthost for tests, on 127.0.0.1 and a port of its own
+ * choosing (smtp-server). It records every accepted message (envelope and
+ * bytes) and can be scripted to misbehave: per-recipient replies, a reply to
+ * the final dot, a dropped connection after N transactions, going down and
+ * coming back on the same port.
+ */
+import { once } from 'node:events';
+import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
+
+export interface CapturedMessage {
+  from: string;
+  to: string[];
+  raw: Buffer;
+  sessionId: string;
+}
+
+export interface Reply {
+  code: number;
+  message: string;
+}
+
+export interface CaptureOptions {
+  /** Reply to RCPT TO for this address; null accepts. */
+  rcptReply?: (address: string) => Reply | null;
+  /** Reply to the final dot of the n-th transaction (0-based); null accepts. */
+  dataReply?: (n: number, to: string[]) => Reply | null;
+  /**
+   * After this many accepted transactions, the next one reads the whole
+   * message and then the connection is cut before any reply (the "possible
+   * duplicate" window); with dropBeforeDot, it is cut in the middle of DATA.
+   */
+  dropAfter?: number;
+  dropBeforeDot?: boolean;
+  /** Delay in ms before replying to each final dot (to keep transactions in flight). */
+  dataDelayMs?: number;
+  /** Extra smtp-server options (TLS keys, auth handlers...). */
+  server?: Partial<SMTPServerOptions>;
+}
+
+export interface CaptureServer {
+  port: number;
+  url: string;
+  messages: CapturedMessage[];
+  /** Transactions that reached the final dot, accepted or not. */
+  transactions: number;
+  connections: number;
+  maxConcurrentConnections: number;
+  /** Resolves once at least `count` messages are captured. */
+  waitForMessages(count: number, timeoutMs?: number): Promise<void>;
+  /** Stops listening and cuts every connection (the smarthost goes down). */
+  stop(): Promise<void>;
+  /** Listens again on the same port. */
+  start(): Promise<void>;
+  close(): Promise<void>;
+  /** Recipient address -> number of times it received a message. */
+  deliveriesByRecipient(): Map<string, number>;
+}
+
+function smtpError(reply: Reply): Error {
+  const err = new Error(reply.message) as Error & { responseCode: number };
+  err.responseCode = reply.code;
+  return err;
+}
+
+export async function startCaptureServer(options: CaptureOptions = {}, port = 0): Promise<CaptureServer> {
+  const messages: CapturedMessage[] = [];
+  const waiters: { count: number; resolve: () => void }[] = [];
+  let server: SMTPServer;
+  let open = 0;
+  const state = { transactions: 0, accepted: 0, connections: 0, max: 0 };
+
+  const notify = () => {
+    for (const w of [...waiters]) {
+      if (messages.length >= w.count) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve();
+      }
+    }
+  };
+
+  const cut = (session: SMTPServerSession) => {
+    for (const connection of (server as unknown as { connections: Set<{ id: string; _socket: { destroy(): void } }> })
+      .connections) {
+      if (connection.id === session.id) connection._socket.destroy();
+    }
+  };
+
+  const make = () =>
+    new SMTPServer({
+      logger: false,
+      authOptional: true,
+      disabledCommands: ['STARTTLS'],
+      size: 100 * 1024 * 1024,
+      onConnect(_session, callback) {
+        state.connections++;
+        open++;
+        state.max = Math.max(state.max, open);
+        callback();
+      },
+      onClose() {
+        open--;
+      },
+      onRcptTo(address, _session, callback) {
+        const reply = options.rcptReply?.(address.address) ?? null;
+        callback(reply === null ? undefined : smtpError(reply));
+      },
+      onData(stream, session, callback) {
+        const to = session.envelope.rcptTo.map((r) => r.address);
+        const dropping = options.dropAfter !== undefined && state.accepted >= options.dropAfter;
+        if (dropping && options.dropBeforeDot) {
+          stream.once('data', () => cut(session));
+          stream.resume();
+          return;
+        }
+        const chunks: Buffer[] = [];
+        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+        stream.on('end', () => {
+          const n = state.transactions++;
+          if (dropping) {
+            cut(session);
+            return;
+          }
+          const reply = options.dataReply?.(n, to) ?? null;
+          const finish = () => {
+            if (reply !== null) {
+              callback(smtpError(reply));
+              return;
+            }
+            state.accepted++;
+            const from = session.envelope.mailFrom === false ? '' : session.envelope.mailFrom.address;
+            messages.push({ from, to, raw: Buffer.concat(chunks), sessionId: session.id });
+            callback(null, 'Ok: queued');
+            notify();
+          };
+          if (options.dataDelayMs) setTimeout(finish, options.dataDelayMs);
+          else finish();
+        });
+      },
+      ...options.server,
+    });
+
+  let boundPort = port;
+  const start = async () => {
+    server = make();
+    server.listen(boundPort, '127.0.0.1');
+    await once(server.server, 'listening');
+    boundPort = (server.server.address() as { port: number }).port;
+  };
+  await start();
+
+  const stop = async () => {
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const connection of (server as unknown as { connections: Set<{ _socket: { destroy(): void } }> }).connections) {
+      connection._socket.destroy();
+    }
+    await closed;
+  };
+
+  return {
+    get port() {
+      return boundPort;
+    },
+    get url() {
+      return `smtp://127.0.0.1:${boundPort}`;
+    },
+    messages,
+    get transactions() {
+      return state.transactions;
+    },
+    get connections() {
+      return state.connections;
+    },
+    get maxConcurrentConnections() {
+      return state.max;
+    },
+    waitForMessages(count, timeoutMs = 20_000) {
+      if (messages.length >= count) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`timed out waiting for ${count} messages (have ${messages.length})`)),
+          timeoutMs,
+        );
+        waiters.push({
+          count,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        });
+      });
+    },
+    stop,
+    start,
+    close: stop,
+    deliveriesByRecipient() {
+      const counts = new Map<string, number>();
+      for (const m of messages) for (const to of m.to) counts.set(to, (counts.get(to) ?? 0) + 1);
+      return counts;
+    },
+  };
+}

@@ -1,0 +1,58 @@
+/**
+ * Runs the real executables in bin/ (built dist/ behind them) as child
+ * processes, the way cron, a mail client or a user would.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const BULKMAILER = path.join(ROOT, 'bin', 'bulkmailer');
+export const SENDMAIL = path.join(ROOT, 'bin', 'bulkmailer-sendmail');
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  home: string;
+  input?: string | Buffer;
+  env?: Record<string, string>;
+  timeoutMs?: number;
+  bin?: string;
+}
+
+export function spawnCli(args: string[], options: RunOptions): ChildProcess {
+  return spawn(process.execPath, [options.bin ?? BULKMAILER, ...args], {
+    env: { ...process.env, NO_COLOR: '1', ...options.env, BULKMAILER_HOME: options.home },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+}
+
+export function collect(child: ChildProcess, input?: string | Buffer, timeoutMs = 60_000): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`command timed out after ${timeoutMs}ms; stderr so far: ${stderr}`));
+    }, timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+    child.stdin?.on('error', () => {});
+    if (input !== undefined) child.stdin?.end(input);
+    else child.stdin?.end();
+  });
+}
+
+export function runCli(args: string[], options: RunOptions): Promise<RunResult> {
+  return collect(spawnCli(args, options), options.input, options.timeoutMs);
+}

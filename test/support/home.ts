@@ -1,0 +1,25 @@
+/**
+ * A fresh bulkmailer home per test in the system temp dir, removed after.
+ * Tests never touch the real user's home.
+ */
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+export interface TempHome {
+  home: string;
+  cleanup(): Promise<void>;
+}
+
+export async function makeTempHome(prefix = 'bulkmailer-test-'): Promise<TempHome> {
+  const home = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  return {
+    home,
+    cleanup: () => fs.rm(home, { recursive: true, force: true }),
+  };
+}
+
+/** Writes a config.json directly (as a user's editor would). */
+export async function writeConfig(home: string, config: Record<string, unknown>): Promise<void> {
+  await fs.writeFile(path.join(home, 'config.json'), JSON.stringify(config, null, 2), { mode: 0o600 });
+}
