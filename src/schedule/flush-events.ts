@@ -45,6 +45,8 @@ export interface FlushStartEvent {
   smarthost: string;
   dueEntries: number;
   dueRecipients: number;
+  /** 0 for the first pass; later passes take entries that became due meanwhile. */
+  pass: number;
 }
 
 export interface TransactionEvent {

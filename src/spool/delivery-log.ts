@@ -53,3 +53,30 @@ export async function appendDeliveryLog(spool: Spool, records: readonly Delivery
     await handle.close();
   }
 }
+
+/**
+ * An open delivery log for a flush: lines are written as transactions are
+ * recorded and fsynced before an entry is removed (so the record of a final
+ * outcome is durable before the entry that carried it disappears).
+ */
+export class DeliveryLogWriter {
+  private constructor(private readonly handle: fs.FileHandle) {}
+
+  static async open(spool: Spool): Promise<DeliveryLogWriter> {
+    return new DeliveryLogWriter(await fs.open(deliveryLogPath(spool), 'a', 0o600));
+  }
+
+  async write(records: readonly DeliveryLogRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    await this.handle.write(records.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  }
+
+  sync(): Promise<void> {
+    return this.handle.sync();
+  }
+
+  async close(): Promise<void> {
+    await this.handle.sync().catch(() => {});
+    await this.handle.close();
+  }
+}

@@ -5,7 +5,7 @@ export { enqueueMessage, type EnqueueRequest, type EnqueueResult, type MessageSo
 export { readEntryState, writeEntryState, updateEntryState } from './state-store.js';
 export { listEntryIds, scanEntries, readEntryForScan, resolveEntryId, type ScanOptions } from './scan.js';
 export { removeEntry, quarantineEntry } from './entry-files.js';
-export { appendDeliveryLog, toLogRecords, type DeliveryLogRecord } from './delivery-log.js';
+export { appendDeliveryLog, toLogRecords, DeliveryLogWriter, type DeliveryLogRecord } from './delivery-log.js';
 export { repairSpool, type RepairReport } from './repair.js';
 export {
   tryLock,

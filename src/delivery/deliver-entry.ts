@@ -1,0 +1,145 @@
+/**
+ * Delivering one entry: its due recipients, chunk by chunk, over one
+ * session, each transaction's outcome recorded durably before the next
+ * transaction on this entry starts (promise 3). Then the bounce for any
+ * recipient that failed, then removal once every recipient is final.
+ *
+ * The entry's busy lock is held throughout, so `delete` refuses it; the
+ * state is rewritten through updateEntryState, so a `hold` or `retry` from
+ * another process lands between two transactions and is seen before the
+ * next one. Each recipient is attempted at most once per flush.
+ */
+import fs from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { isEntryComplete, recipientsAwaitingDsn, type EntryState } from '../model/entry-state.js';
+import { applyOutcomes, markDsnQueued, type FinalOutcome, type RecipientOutcome } from '../model/transitions.js';
+import type { RetryPolicy } from '../model/retry-policy.js';
+import {
+  entryBusyLockPath,
+  enqueueMessage,
+  messagePath,
+  readEntryForScan,
+  removeEntry,
+  toLogRecords,
+  tryLock,
+  updateEntryState,
+  type DeliveryLogWriter,
+  type Spool,
+} from '../spool/index.js';
+import { crashPoint } from '../spool/crash-points.js';
+import { buildDsn, headerBlock } from '../message/dsn.js';
+import { planTransactions } from './plan.js';
+import type { SmtpSession } from './smtp-session.js';
+
+/** Messages up to this size are read once and kept in memory for all their chunks. */
+const BUFFERED_MESSAGE_LIMIT = 1024 * 1024;
+
+export interface EntryDeliveryContext {
+  spool: Spool;
+  policy: RetryPolicy;
+  maxRecipients: number;
+  smarthostDisplay: string;
+  smarthostHost: string;
+  heloName: string;
+  log: DeliveryLogWriter;
+  now: () => number;
+  /** Recipients already attempted in this flush, per entry id. */
+  attempted: Map<string, Set<string>>;
+  /** True once the flush should start no new transaction. */
+  stopping: () => boolean;
+  /** A live session, opened (or re-opened) on demand; throws when the smarthost is gone. */
+  session: () => Promise<SmtpSession>;
+  onTransaction: (id: string, outcomes: RecipientOutcome[], finals: FinalOutcome[]) => void;
+  onBounce: (id: string, dsnId: string) => void;
+  onRemoved: (id: string) => void;
+  onCorrupt: (id: string, reason: string) => void;
+  onBusy: (id: string, pid: number | null) => void;
+}
+
+export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promise<void> {
+  const busy = await tryLock(entryBusyLockPath(ctx.spool, id));
+  if (!busy.acquired) {
+    ctx.onBusy(id, busy.owner?.pid ?? null);
+    return;
+  }
+  try {
+    let state = await readEntryForScan(ctx.spool, id, { quarantine: true, onCorrupt: ctx.onCorrupt });
+    if (state === null) return;
+    const attempted = ctx.attempted.get(id) ?? new Set<string>();
+    ctx.attempted.set(id, attempted);
+    let buffered: Buffer | null = null;
+
+    while (!ctx.stopping() && !state.held) {
+      const chunk = nextChunk(state, attempted, ctx);
+      if (chunk === null) break;
+      const session = await ctx.session();
+      if (state.size <= BUFFERED_MESSAGE_LIMIT) buffered ??= await fs.readFile(messagePath(ctx.spool, id));
+      const message = buffered ?? createReadStream(messagePath(ctx.spool, id));
+      for (const address of chunk) attempted.add(address);
+      const outcomes = await session.send({ from: state.from, to: chunk, size: state.size, message });
+      crashPoint('flush-after-data');
+      let finals: FinalOutcome[] = [];
+      const now = ctx.now();
+      const updated: EntryState | null = await updateEntryState(ctx.spool, id, (current) => {
+        const result = applyOutcomes(current, outcomes, now, ctx.policy);
+        finals = result.finals;
+        return result.state;
+      });
+      crashPoint('flush-after-state-write');
+      if (updated === null) return;
+      state = updated;
+      await ctx.log.write(toLogRecords(state, finals, ctx.smarthostDisplay, now));
+      ctx.onTransaction(id, outcomes, finals);
+    }
+
+    const awaiting = recipientsAwaitingDsn(state);
+    if (awaiting.length > 0) {
+      const original = buffered ?? (await readHead(messagePath(ctx.spool, id)));
+      const dsn = buildDsn({
+        entry: state,
+        failed: awaiting,
+        originalHeaders: headerBlock(original),
+        reportingMta: ctx.heloName,
+        remoteMta: ctx.smarthostHost,
+        now: ctx.now(),
+      });
+      const queued = await enqueueMessage(ctx.spool, {
+        from: '',
+        recipients: [state.from],
+        message: dsn,
+        subject: 'Undelivered Mail Returned to Sender',
+        kind: 'dsn',
+      });
+      const addresses = awaiting.map((r) => r.address);
+      const updated = await updateEntryState(ctx.spool, id, (current) => markDsnQueued(current, addresses));
+      if (updated === null) return;
+      state = updated;
+      ctx.onBounce(id, queued.id);
+    }
+
+    if (isEntryComplete(state)) {
+      await ctx.log.sync();
+      await removeEntry(ctx.spool, id);
+      ctx.onRemoved(id);
+    }
+  } finally {
+    await busy.lock.release();
+  }
+}
+
+function nextChunk(state: EntryState, attempted: Set<string>, ctx: EntryDeliveryContext): string[] | null {
+  const fresh = { ...state, recipients: state.recipients.filter((r) => !attempted.has(r.address)) };
+  const chunks = planTransactions(fresh, ctx.now(), ctx.maxRecipients);
+  return chunks[0] ?? null;
+}
+
+async function readHead(file: string): Promise<Buffer> {
+  const handle = await fs.open(file, 'r');
+  try {
+    const buffer = Buffer.alloc(64 * 1024);
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}

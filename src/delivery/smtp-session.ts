@@ -1,0 +1,166 @@
+/**
+ * One SMTP connection to the smarthost, reused for many transactions
+ * (nodemailer's SMTPConnection, promisified). It knows nothing of the
+ * spool: it takes an envelope and message bytes and answers per-recipient
+ * outcomes (values, not exceptions).
+ *
+ * Security defaults: certificates are verified unless tls.verify is false;
+ * when credentials are configured and the smarthost is not on loopback,
+ * STARTTLS is required, so a password never crosses the network in clear.
+ *
+ * Failures to open the session are thrown as BulkmailerErrors:
+ * E_UNREACHABLE (temporary: the smarthost went away) or E_AUTH (the
+ * smarthost refused the credentials: the user must act).
+ */
+import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import type { Readable } from 'node:stream';
+import net from 'node:net';
+import { BulkmailerError, ExitCode } from '../errors.js';
+import type { Smarthost } from '../config/smarthost.js';
+import type { Credentials } from '../config/credentials.js';
+import type { RecipientOutcome } from '../model/transitions.js';
+import { classifyFailure, classifySuccess, connectionUsableAfter, type SendErrorLike } from './classify-reply.js';
+
+export interface SessionOptions {
+  smarthost: Smarthost;
+  heloName: string;
+  credentials: Credentials | null;
+  tlsVerify: boolean;
+  tlsCa: string | null;
+  connectTimeoutMs: number;
+  greetingTimeoutMs: number;
+  socketTimeoutMs: number;
+}
+
+export interface Transaction {
+  /** '' is the null sender. */
+  from: string;
+  to: readonly string[];
+  size: number;
+  message: Buffer | Readable;
+}
+
+export class SmtpSession {
+  private connection: SMTPConnection | null = null;
+  private closed = false;
+  transactions = 0;
+
+  constructor(private readonly options: SessionOptions) {}
+
+  get isOpen(): boolean {
+    return this.connection !== null && !this.closed;
+  }
+
+  async open(): Promise<void> {
+    const { smarthost, credentials } = this.options;
+    const connection = new SMTPConnection({
+      host: smarthost.host,
+      port: smarthost.port,
+      secure: smarthost.secure,
+      name: this.options.heloName,
+      // Never send a password in clear to a host beyond this machine.
+      requireTLS: credentials !== null && !smarthost.loopback && !smarthost.secure,
+      connectionTimeout: this.options.connectTimeoutMs,
+      greetingTimeout: this.options.greetingTimeoutMs,
+      socketTimeout: this.options.socketTimeoutMs,
+      logger: false,
+      tls: {
+        rejectUnauthorized: this.options.tlsVerify,
+        ca: this.options.tlsCa ?? undefined,
+        servername: net.isIP(smarthost.host) ? undefined : smarthost.host,
+      },
+    });
+    connection.on('error', () => {
+      // Errors also reach the pending callback; this keeps an idle socket's
+      // late error from crashing the process.
+      this.closed = true;
+    });
+    connection.on('end', () => {
+      this.closed = true;
+    });
+    await new Promise<void>((resolve, reject) => {
+      connection.connect((err) => {
+        if (err) reject(unreachable(smarthost, err));
+        else resolve();
+      });
+    });
+    if (credentials !== null) {
+      await new Promise<void>((resolve, reject) => {
+        connection.login({ user: credentials.user, pass: credentials.pass }, (err) => {
+          if (!err) return resolve();
+          connection.close();
+          // err.response is the server's reply; it never contains our password.
+          const reply = (err as SendErrorLike).response ?? err.message;
+          if ((err as SendErrorLike).responseCode || (err as SendErrorLike).code === 'EAUTH') {
+            reject(
+              new BulkmailerError('E_AUTH', `${smarthost.display} refused authentication as ${credentials.user}: ${reply}`, {
+                exitCode: ExitCode.noPerm,
+                temporary: false,
+              }),
+            );
+          } else reject(unreachable(smarthost, err));
+        });
+      });
+    }
+    this.connection = connection;
+    this.closed = false;
+  }
+
+  /** Runs one transaction. Never throws: failures come back as outcomes. */
+  async send(transaction: Transaction): Promise<RecipientOutcome[]> {
+    const connection = this.connection;
+    const to = [...transaction.to];
+    if (connection === null || this.closed) {
+      return classifyFailure(to, { code: 'ECONNECTION', message: 'connection is closed' }, false);
+    }
+    this.transactions++;
+    const outcomes = await new Promise<RecipientOutcome[]>((resolve) => {
+      connection.send(
+        { from: transaction.from === '' ? false : transaction.from, to, size: transaction.size, use8BitMime: true },
+        transaction.message,
+        (err, info) => {
+          if (err || !info) {
+            const envelope = (connection as unknown as { _envelope?: { accepted?: string[] } })._envelope;
+            const accepted = (envelope?.accepted?.length ?? 0) > 0;
+            resolve(classifyFailure(to, (err ?? { message: 'no result' }) as SendErrorLike, accepted));
+          } else {
+            resolve(classifySuccess(to, info as unknown as Parameters<typeof classifySuccess>[1]));
+          }
+        },
+      );
+    });
+    if (!connectionUsableAfter(outcomes)) this.close();
+    else if (outcomes.some((o) => o.kind !== 'sent')) await this.reset();
+    return outcomes;
+  }
+
+  /** RSET after a failed transaction, so the next starts clean; on failure the session closes. */
+  private async reset(): Promise<void> {
+    const connection = this.connection;
+    if (connection === null || this.closed) return;
+    await new Promise<void>((resolve) => {
+      connection.reset((err) => {
+        if (err) this.close();
+        resolve();
+      });
+    });
+  }
+
+  close(): void {
+    if (this.connection !== null) {
+      const connection = this.connection;
+      this.connection = null;
+      if (!this.closed) connection.quit();
+      connection.close();
+    }
+    this.closed = true;
+  }
+}
+
+function unreachable(smarthost: Smarthost, err: Error): BulkmailerError {
+  const detail = (err as SendErrorLike).response ?? err.message;
+  return new BulkmailerError('E_UNREACHABLE', `cannot open a session with ${smarthost.display}: ${detail}`, {
+    exitCode: ExitCode.tempFail,
+    cause: err,
+  });
+}

@@ -1,0 +1,109 @@
+/**
+ * Delivery status notifications (RFC 3464): the bounce that tells a sender
+ * which recipients failed for good, and why. Pure: takes the entry, the
+ * failed recipients and the original header block; returns the message
+ * text. It is queued like any other message, with the null sender, so a
+ * bounce can never bounce (and no DSN is ever made for a null sender).
+ */
+import { randomBytes } from 'node:crypto';
+import type { EntryState, RecipientState } from '../model/entry-state.js';
+
+export interface DsnInput {
+  entry: EntryState;
+  failed: readonly RecipientState[];
+  originalHeaders: string;
+  reportingMta: string;
+  remoteMta: string | null;
+  now: number;
+}
+
+/** RFC 5322 date-time (Date: header form). */
+export function rfc5322Date(time: number): string {
+  const d = new Date(time);
+  const days = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${days[d.getUTCDay()]}, ${d.getUTCDate()} ${months[d.getUTCMonth()]} ${d.getUTCFullYear()} ${pad(
+    d.getUTCHours(),
+  )}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000`;
+}
+
+/** The enhanced status code (RFC 3463) of a reply, or a fitting default. */
+export function statusOf(recipient: RecipientState): string {
+  const reply = recipient.lastReply ?? '';
+  if (reply.startsWith('expired')) return '4.4.7';
+  const match = /\b([245])\.(\d{1,3})\.(\d{1,3})\b/.exec(reply);
+  if (match) return `5.${match[2]}.${match[3]}`;
+  return '5.0.0';
+}
+
+function oneLine(text: string): string {
+  return text.replace(/[\r\n]+/g, ' ').trim();
+}
+
+export function buildDsn(input: DsnInput): string {
+  const { entry, failed, reportingMta, now } = input;
+  const boundary = `bulkmailer-dsn-${randomBytes(8).toString('hex')}`;
+  const messageId = `<${entry.id}.dsn.${randomBytes(4).toString('hex')}@${reportingMta}>`;
+  const list = failed.map((r) => `  <${r.address}>: ${oneLine(r.lastReply ?? 'failed')}`).join('\r\n');
+  const subject = entry.subject === null ? '' : ` (${oneLine(entry.subject)})`;
+  const perRecipient = failed
+    .map((r) =>
+      [
+        `Final-Recipient: rfc822; ${r.address}`,
+        'Action: failed',
+        `Status: ${statusOf(r)}`,
+        ...(input.remoteMta ? [`Remote-MTA: dns; ${input.remoteMta}`] : []),
+        ...(r.lastReply ? [`Diagnostic-Code: smtp; ${oneLine(r.lastReply)}`] : []),
+        ...(r.lastAttemptAt ? [`Last-Attempt-Date: ${rfc5322Date(Date.parse(r.lastAttemptAt))}`] : []),
+      ].join('\r\n'),
+    )
+    .join('\r\n\r\n');
+  const headers = input.originalHeaders.replace(/\r?\n/g, '\r\n').replace(/(\r\n)+$/, '');
+  return [
+    `From: Mail Delivery System <MAILER-DAEMON@${reportingMta}>`,
+    `To: <${entry.from}>`,
+    `Subject: Undelivered Mail Returned to Sender${subject}`,
+    `Date: ${rfc5322Date(now)}`,
+    `Message-ID: ${messageId}`,
+    'Auto-Submitted: auto-replied',
+    'MIME-Version: 1.0',
+    `Content-Type: multipart/report; report-type=delivery-status; boundary="${boundary}"`,
+    '',
+    'This is a MIME-encapsulated message.',
+    '',
+    `--${boundary}`,
+    'Content-Type: text/plain; charset=utf-8',
+    '',
+    `This is bulkmailer on ${reportingMta}.`,
+    '',
+    `Your message${subject} could not be delivered to the following`,
+    'recipients. This is a permanent error; it will not be retried.',
+    '',
+    list,
+    '',
+    `--${boundary}`,
+    'Content-Type: message/delivery-status',
+    '',
+    `Reporting-MTA: dns; ${reportingMta}`,
+    `X-Bulkmailer-Queue-ID: ${entry.id}`,
+    `Arrival-Date: ${rfc5322Date(Date.parse(entry.createdAt))}`,
+    '',
+    perRecipient,
+    '',
+    `--${boundary}`,
+    'Content-Type: text/rfc822-headers',
+    '',
+    headers,
+    '',
+    `--${boundary}--`,
+    '',
+  ].join('\r\n');
+}
+
+/** The header block of a message (up to the first empty line), bounded. */
+export function headerBlock(message: Buffer, limit = 64 * 1024): string {
+  const slice = message.subarray(0, limit).toString('utf8');
+  const end = slice.search(/\r?\n\r?\n/);
+  return end < 0 ? slice : slice.slice(0, end);
+}

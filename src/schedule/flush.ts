@@ -1,0 +1,260 @@
+/**
+ * One flush: the engine under both `bulkmailer flush` (cron) and the agent.
+ *
+ *   1. take the instance lock, or answer 'busy' at once (promise 5)
+ *   2. repair the traces of crashes (tmp files, orphans, dead locks)
+ *   3. plan: which entries have due recipients (nothing due: done, no network)
+ *   4. probe the smarthosts in order; none reachable: 'offline', nothing
+ *      counted (promise 4)
+ *   5. deliver: up to `concurrency` workers, each with one SMTP session
+ *      reused for many transactions, each taking whole entries (so the
+ *      transactions of one entry never overlap: promise 3)
+ *   6. plan again: entries that became due during the pass (new messages,
+ *      bounces) get another pass, so a cron flush leaves an empty queue
+ *
+ * The AbortSignal stops new transactions; the ones in flight finish and are
+ * recorded. A smarthost that vanishes mid-run stops the workers that lose
+ * it, leaving their recipients untouched (no attempt counted).
+ */
+import os from 'node:os';
+import { loadRuntimeConfig, requireSmarthosts, type RuntimeConfig } from '../config/runtime.js';
+import { resolveCredentials, type Credentials } from '../config/credentials.js';
+import { findReachableSmarthost } from '../connectivity/probe-smarthost.js';
+import { BulkmailerError } from '../errors.js';
+import { dueRecipients, isEntryComplete, recipientsAwaitingDsn } from '../model/entry-state.js';
+import {
+  DeliveryLogWriter,
+  instanceLockPath,
+  listEntryIds,
+  openSpool,
+  readEntryForScan,
+  removeEntry,
+  repairSpool,
+  tryLock,
+  type HeldLock,
+  type Spool,
+} from '../spool/index.js';
+import { deliverEntry, type EntryDeliveryContext } from '../delivery/deliver-entry.js';
+import { SmtpSession } from '../delivery/smtp-session.js';
+import type { Smarthost } from '../config/smarthost.js';
+import { FlushEvents, type FlushResult } from './flush-events.js';
+
+export interface FlushOptions {
+  home: string;
+  config?: RuntimeConfig;
+  events?: FlushEvents;
+  signal?: AbortSignal;
+  /** The caller (the agent) already holds the instance lock. */
+  instanceLockHeld?: boolean;
+  now?: () => number;
+}
+
+/** Passes after the first, for entries that became due while a pass ran. */
+const MAX_EXTRA_PASSES = 10;
+
+interface PlannedEntry {
+  id: string;
+  due: number;
+}
+
+function emptyResult(outcome: FlushResult['outcome'], started: number): FlushResult {
+  return {
+    outcome,
+    exitCode: outcome === 'done' || outcome === 'busy' ? 0 : 75,
+    busyPid: null,
+    smarthost: null,
+    probes: [],
+    messages: 0,
+    sent: 0,
+    deferred: 0,
+    failed: 0,
+    due: 0,
+    remaining: 0,
+    bounces: 0,
+    durationMs: Math.round(performance.now() - started),
+  };
+}
+
+export async function flushQueue(options: FlushOptions): Promise<FlushResult> {
+  const started = performance.now();
+  const events = options.events ?? new FlushEvents();
+  const now = options.now ?? Date.now;
+  const config = options.config ?? loadRuntimeConfig(options.home);
+  const spool = await openSpool(options.home);
+
+  let instance: HeldLock | null = null;
+  if (!options.instanceLockHeld) {
+    const attempt = await tryLock(instanceLockPath(spool));
+    if (!attempt.acquired) {
+      const result = { ...emptyResult('busy', started), busyPid: attempt.owner?.pid ?? null };
+      events.emit('end', result);
+      return result;
+    }
+    instance = attempt.lock;
+  }
+  try {
+    await repairSpool(spool, now());
+    const result = await runPasses(spool, config, events, options.signal, now, started);
+    events.emit('end', result);
+    return result;
+  } finally {
+    await instance?.release();
+  }
+}
+
+async function planPass(
+  spool: Spool,
+  attempted: Map<string, Set<string>>,
+  now: number,
+  events: FlushEvents,
+): Promise<PlannedEntry[]> {
+  const planned: PlannedEntry[] = [];
+  const onCorrupt = (id: string, reason: string) => events.emit('corrupt', id, reason);
+  for (const id of await listEntryIds(spool)) {
+    const state = await readEntryForScan(spool, id, { quarantine: true, onCorrupt });
+    if (state === null) continue;
+    if (isEntryComplete(state)) {
+      // Finished but not removed: a crash between the last state write and removal.
+      await removeEntry(spool, id);
+      events.emit('entry-removed', id);
+      continue;
+    }
+    const done = attempted.get(id);
+    const due = dueRecipients(state, now).filter((r) => !done?.has(r.address)).length;
+    if (due > 0 || recipientsAwaitingDsn(state).length > 0) planned.push({ id, due });
+  }
+  return planned;
+}
+
+async function runPasses(
+  spool: Spool,
+  config: RuntimeConfig,
+  events: FlushEvents,
+  signal: AbortSignal | undefined,
+  now: () => number,
+  started: number,
+): Promise<FlushResult> {
+  const attempted = new Map<string, Set<string>>();
+  let plan = await planPass(spool, attempted, now(), events);
+  if (plan.length === 0) return emptyResult('done', started);
+
+  const smarthosts = requireSmarthosts(config);
+  const probe = await findReachableSmarthost(smarthosts, {
+    timeoutMs: config.timeouts.probeMs,
+    tlsVerify: config.tlsVerify,
+    tlsCa: config.tlsCa,
+  });
+  if (probe.smarthost === null) {
+    events.emit('offline', probe.probes);
+    const result = { ...emptyResult('offline', started), probes: probe.probes };
+    result.due = result.remaining = plan.reduce((n, p) => n + p.due, 0);
+    return result;
+  }
+  const smarthost = probe.smarthost;
+  const credentials = await resolveCredentials(config.stored, smarthost);
+  const result: FlushResult = { ...emptyResult('done', started), smarthost: smarthost.display, probes: probe.probes };
+  const messages = new Set<string>();
+  let finalCount = 0;
+  let fatal: BulkmailerError | null = null;
+  let lostSmarthost = false;
+  const stopping = () => signal?.aborted === true || fatal !== null;
+
+  const log = await DeliveryLogWriter.open(spool);
+  try {
+    for (let pass = 0; pass <= MAX_EXTRA_PASSES && plan.length > 0 && !stopping() && !lostSmarthost; pass++) {
+      const passDue = plan.reduce((n, p) => n + p.due, 0);
+      result.due += passDue;
+      events.emit('start', { smarthost: smarthost.display, dueEntries: plan.length, dueRecipients: passDue, pass });
+      const ctx: Omit<EntryDeliveryContext, 'session'> = {
+        spool,
+        policy: config.retry,
+        maxRecipients: config.maxRecipientsPerTransaction,
+        smarthostDisplay: smarthost.display,
+        smarthostHost: smarthost.host,
+        heloName: config.heloName || os.hostname(),
+        log,
+        now,
+        attempted,
+        stopping: () => stopping(),
+        onTransaction(id, outcomes, finals) {
+          messages.add(id);
+          for (const o of outcomes) {
+            if (o.kind === 'sent') result.sent++;
+            else if (o.kind === 'failed') result.failed++;
+            else result.deferred++;
+          }
+          // Expiry turns a deferral into a failure: count it once, as failed.
+          for (const f of finals) if (f.expired) (result.deferred--, result.failed++);
+          finalCount += finals.length;
+          events.emit('transaction', { id, smarthost: smarthost.display, outcomes });
+        },
+        onBounce() {
+          result.bounces++;
+        },
+        onRemoved(id) {
+          events.emit('entry-removed', id);
+        },
+        onCorrupt(id, reason) {
+          events.emit('corrupt', id, reason);
+        },
+        onBusy(id, pid) {
+          events.emit('warning', `entry ${id} is busy${pid ? ` (pid ${pid})` : ''}; skipped`);
+        },
+      };
+      let next = 0;
+      const worker = async () => {
+        let session: SmtpSession | null = null;
+        const openSession = async () => {
+          if (session?.isOpen) return session;
+          session = newSession(config, smarthost, credentials);
+          await session.open();
+          return session;
+        };
+        try {
+          while (!stopping() && !lostSmarthost) {
+            const entry = plan[next++];
+            if (entry === undefined) break;
+            try {
+              await deliverEntry({ ...ctx, session: openSession }, entry.id);
+            } catch (err) {
+              if (err instanceof BulkmailerError && err.code === 'E_UNREACHABLE') {
+                events.emit('warning', err.message);
+                lostSmarthost = true;
+              } else if (err instanceof BulkmailerError && err.code === 'E_AUTH') {
+                fatal = err;
+              } else throw err;
+            }
+          }
+        } finally {
+          (session as SmtpSession | null)?.close();
+        }
+      };
+      const workers = Math.max(1, Math.min(config.concurrency, plan.length));
+      await Promise.all(Array.from({ length: workers }, worker));
+      if (stopping() || lostSmarthost) break;
+      plan = await planPass(spool, attempted, now(), events);
+    }
+  } finally {
+    await log.close();
+  }
+  if (fatal !== null) throw fatal;
+  result.messages = messages.size;
+  result.remaining = Math.max(0, result.due - finalCount);
+  result.outcome = signal?.aborted ? 'stopped' : result.remaining > 0 ? 'pending' : 'done';
+  result.exitCode = result.outcome === 'done' ? 0 : 75;
+  result.durationMs = Math.round(performance.now() - started);
+  return result;
+}
+
+function newSession(config: RuntimeConfig, smarthost: Smarthost, credentials: Credentials | null): SmtpSession {
+  return new SmtpSession({
+    smarthost,
+    heloName: config.heloName,
+    credentials,
+    tlsVerify: config.tlsVerify,
+    tlsCa: config.tlsCa,
+    connectTimeoutMs: config.timeouts.connectMs,
+    greetingTimeoutMs: config.timeouts.greetingMs,
+    socketTimeoutMs: config.timeouts.socketMs,
+  });
+}
