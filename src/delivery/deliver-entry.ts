@@ -79,16 +79,31 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
       const outcomes = await session.send({ from: state.from, to: chunk, size: state.size, message });
       crashPoint('flush-after-data');
       let finals: FinalOutcome[] = [];
+      let completed: EntryState | null = null;
       const now = ctx.now();
       const updated: EntryState | null = await updateEntryState(ctx.spool, id, (current) => {
         const result = applyOutcomes(current, outcomes, now, ctx.policy);
         finals = result.finals;
+        if (isEntryComplete(result.state)) {
+          // The last transaction is recorded by removing the entry (below),
+          // not by a state write that would be deleted a moment later.
+          completed = result.state;
+          return null;
+        }
         return result.state;
       });
+      if (completed !== null) {
+        ctx.log.write(toLogRecords(completed, finals, ctx.smarthostDisplay, now));
+        await removeEntry(ctx.spool, id, { durable: true });
+        crashPoint('flush-after-state-write');
+        ctx.onTransaction(id, outcomes, finals);
+        ctx.onRemoved(id);
+        return;
+      }
       crashPoint('flush-after-state-write');
       if (updated === null) return;
       state = updated;
-      await ctx.log.write(toLogRecords(state, finals, ctx.smarthostDisplay, now));
+      ctx.log.write(toLogRecords(state, finals, ctx.smarthostDisplay, now));
       ctx.onTransaction(id, outcomes, finals);
     }
 
@@ -118,7 +133,7 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
     }
 
     if (isEntryComplete(state)) {
-      await ctx.log.sync();
+      // Its final state is already durable: a lost removal is redone by the next flush.
       await removeEntry(ctx.spool, id);
       ctx.onRemoved(id);
     }

@@ -5,6 +5,8 @@
  * write can repeat a line; it can never lose one.
  */
 import fs from 'node:fs/promises';
+import fsSync from 'node:fs';
+import { fsyncFd } from './durable-fs.js';
 import type { FinalOutcome } from '../model/transitions.js';
 import { deliveryLogPath, type Spool } from './paths.js';
 
@@ -55,28 +57,30 @@ export async function appendDeliveryLog(spool: Spool, records: readonly Delivery
 }
 
 /**
- * An open delivery log for a flush: lines are written as transactions are
- * recorded and fsynced before an entry is removed (so the record of a final
- * outcome is durable before the entry that carried it disappears).
+ * An open delivery log for a flush. Lines are appended (one write per
+ * transaction, O_APPEND, so concurrent workers never interleave within a
+ * line) and fsynced when the flush ends. The state files, not this log, are
+ * the commit record: a power cut during a flush can lose the log lines of
+ * its last moments, never a recipient.
  */
 export class DeliveryLogWriter {
-  private constructor(private readonly handle: fs.FileHandle) {}
+  private constructor(private readonly fd: number) {}
 
   static async open(spool: Spool): Promise<DeliveryLogWriter> {
-    return new DeliveryLogWriter(await fs.open(deliveryLogPath(spool), 'a', 0o600));
+    return new DeliveryLogWriter(fsSync.openSync(deliveryLogPath(spool), 'a', 0o600));
   }
 
-  async write(records: readonly DeliveryLogRecord[]): Promise<void> {
+  write(records: readonly DeliveryLogRecord[]): void {
     if (records.length === 0) return;
-    await this.handle.write(records.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    fsSync.writeSync(this.fd, records.map((r) => JSON.stringify(r)).join('\n') + '\n');
   }
 
   sync(): Promise<void> {
-    return this.handle.sync();
+    return fsyncFd(this.fd);
   }
 
   async close(): Promise<void> {
-    await this.handle.sync().catch(() => {});
-    await this.handle.close();
+    await this.sync().catch(() => {});
+    fsSync.closeSync(this.fd);
   }
 }

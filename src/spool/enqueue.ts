@@ -12,6 +12,7 @@
  * this function resolves. An enqueuer never touches an existing entry.
  */
 import fs from 'node:fs/promises';
+import fsSync from 'node:fs';
 import { newQueueId } from '../model/queue-id.js';
 import {
   ENTRY_STATE_VERSION,
@@ -23,7 +24,7 @@ import {
 import { checkEnvelopeAddress, normalizeRecipients } from '../model/address.js';
 import { BulkmailerError, ExitCode, dataError, fromFsError } from '../errors.js';
 import { crashPoint } from './crash-points.js';
-import { fsyncDir, writeNewFileSynced } from './durable-fs.js';
+import { fsyncDir, fsyncFd, writeNewFileSynced } from './durable-fs.js';
 import { messageDir, messagePath, stateDir, statePath, tmpPath, type Spool } from './paths.js';
 
 export type MessageSource = string | Uint8Array | AsyncIterable<Uint8Array | string>;
@@ -49,25 +50,21 @@ export interface EnqueueResult {
 }
 
 async function writeMessage(file: string, source: MessageSource, maxSize: number): Promise<number> {
-  const handle = await fs.open(file, 'wx', 0o600);
+  const fd = fsSync.openSync(file, 'wx', 0o600);
   let size = 0;
+  const put = (chunk: Uint8Array | string) => {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    size += bytes.byteLength;
+    if (size > maxSize) throw tooBig(maxSize);
+    let offset = 0;
+    while (offset < bytes.byteLength) offset += fsSync.writeSync(fd, bytes, offset, bytes.byteLength - offset);
+  };
   try {
-    if (typeof source === 'string' || source instanceof Uint8Array) {
-      const bytes = typeof source === 'string' ? Buffer.from(source) : source;
-      size = bytes.byteLength;
-      if (size > maxSize) throw tooBig(maxSize);
-      await handle.writeFile(bytes);
-    } else {
-      for await (const chunk of source) {
-        const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-        size += bytes.byteLength;
-        if (size > maxSize) throw tooBig(maxSize);
-        await handle.write(bytes);
-      }
-    }
-    await handle.sync();
+    if (typeof source === 'string' || source instanceof Uint8Array) put(source);
+    else for await (const chunk of source) put(chunk);
+    await fsyncFd(fd);
   } finally {
-    await handle.close();
+    fsSync.closeSync(fd);
   }
   return size;
 }
@@ -103,11 +100,11 @@ export async function enqueueMessage(spool: Spool, request: EnqueueRequest): Pro
       recipients: recipients.map(newRecipientState),
     };
     await writeNewFileSynced(tmpState, serializeEntryState(state));
-    await fs.rename(tmpMessage, messagePath(spool, id));
+    fsSync.renameSync(tmpMessage, messagePath(spool, id));
     renamedMessage = true;
     await fsyncDir(messageDir(spool, id));
     crashPoint('enqueue-after-message-rename');
-    await fs.rename(tmpState, statePath(spool, id));
+    fsSync.renameSync(tmpState, statePath(spool, id));
     await fsyncDir(stateDir(spool, id));
     crashPoint('enqueue-after-state-rename');
     return { id, size, state };

@@ -3,19 +3,27 @@
  * quarantine in corrupt/ when it cannot be trusted. Never a silent delete.
  */
 import fs from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fsyncDir, removeIfExists } from './durable-fs.js';
 import { messagePath, stateDir, statePath, type Spool } from './paths.js';
 
 /**
- * Removes a finished entry. The state file goes first: that is the commit
- * of the removal. A crash after it leaves an orphan message, which repair
- * deletes; the reverse order could leave a state without its message.
+ * Removes an entry. The state file goes first: that is the commit of the
+ * removal. A crash after it leaves an orphan message, which repair deletes;
+ * the reverse order could leave a state without its message.
+ *
+ * `durable` fsyncs the state directory before the message goes. The flusher
+ * asks for it when the removal itself records a transaction's outcome (the
+ * last transaction of an entry is recorded by removing the entry, not by a
+ * final state write that would be removed a moment later). Removing an entry
+ * whose final state is already on disk needs no fsync: if the removal is
+ * lost, the next flush finds the entry complete and removes it again.
  */
-export async function removeEntry(spool: Spool, id: string): Promise<void> {
-  await removeIfExists(statePath(spool, id));
-  await fsyncDir(stateDir(spool, id));
-  await removeIfExists(messagePath(spool, id));
+export async function removeEntry(spool: Spool, id: string, options: { durable?: boolean } = {}): Promise<void> {
+  removeIfExists(statePath(spool, id));
+  if (options.durable) await fsyncDir(stateDir(spool, id));
+  removeIfExists(messagePath(spool, id));
 }
 
 /**
@@ -38,8 +46,5 @@ function ignoreMissing(err: NodeJS.ErrnoException): void {
 }
 
 export async function messageExists(spool: Spool, id: string): Promise<boolean> {
-  return fs.stat(messagePath(spool, id)).then(
-    () => true,
-    () => false,
-  );
+  return existsSync(messagePath(spool, id));
 }

@@ -7,7 +7,7 @@
  * from the CLI) go through `updateEntryState`, which holds the entry's
  * short state lock across read-modify-write: no update is lost.
  */
-import fs from 'node:fs/promises';
+import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { parseEntryState, serializeEntryState, type EntryState } from '../model/entry-state.js';
 import { fromFsError } from '../errors.js';
@@ -25,7 +25,7 @@ const STATE_LOCK_WAIT_MS = 10_000;
 export async function readEntryState(spool: Spool, id: string): Promise<EntryState | null> {
   let text: string;
   try {
-    text = await fs.readFile(statePath(spool, id), 'utf8');
+    text = fs.readFileSync(statePath(spool, id), 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw fromFsError(`cannot read state of ${id}`, err);

@@ -1,0 +1,111 @@
+/**
+ * Drain benchmark: spool N messages x R recipients, then time one
+ * `bulkmailer flush` (the real bin/, a separate process) draining them to a
+ * loopback SMTP sink (bench/smtp-sink.ts, another process). Repeats and
+ * reports the median, since the machine is shared and noisy.
+ *
+ *   npm run bench -- --messages 2000 --recipients 5 --concurrency 20 --runs 3
+ *
+ * Compare with the figures in docs/performance.md (Postfix ~1,170 msg/s on
+ * this kind of machine with 20 connections).
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { once } from 'node:events';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { openSpool, enqueueMessage } from '../src/spool/index.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { values } = parseArgs({
+  options: {
+    messages: { type: 'string', default: '2000' },
+    recipients: { type: 'string', default: '5' },
+    concurrency: { type: 'string', default: '20' },
+    runs: { type: 'string', default: '3' },
+    size: { type: 'string', default: '2000' },
+  },
+});
+const messages = Number(values.messages);
+const recipients = Number(values.recipients);
+const runs = Number(values.runs);
+
+async function startSink(): Promise<{ port: number; stop: () => Promise<Record<string, number>> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'bench', 'smtp-sink.ts')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    cwd: root,
+  });
+  child.stdout.setEncoding('utf8');
+  let out = '';
+  const port = await new Promise<number>((resolve) => {
+    child.stdout.on('data', (d: string) => {
+      out += d;
+      const m = /port (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+  });
+  return {
+    port,
+    async stop() {
+      out = '';
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+      return JSON.parse(out.trim().split('\n').pop() ?? '{}') as Record<string, number>;
+    },
+  };
+}
+
+function body(size: number, i: number): string {
+  const line = 'The quick brown fox jumps over the lazy dog. 0123456789\r\n';
+  return (
+    `From: list@example.org\r\nTo: members@example.org\r\nSubject: bench ${i}\r\n` +
+    `Message-ID: <bench-${i}@example.org>\r\nDate: Sun, 29 Nov 2026 10:00:00 +0000\r\n\r\n` +
+    line.repeat(Math.max(1, Math.round(size / line.length)))
+  );
+}
+
+async function oneRun(run: number) {
+  const home = await fs.mkdtemp(path.join(os.tmpdir(), 'bulkmailer-bench-'));
+  const sink = await startSink();
+  try {
+    await fs.writeFile(
+      path.join(home, 'config.json'),
+      JSON.stringify({ smarthost: `smtp://127.0.0.1:${sink.port}`, concurrency: Number(values.concurrency) }),
+    );
+    const spool = await openSpool(home);
+    const enqueueStart = performance.now();
+    for (let i = 0; i < messages; i++) {
+      const rcpts = Array.from({ length: recipients }, (_, r) => `member${i % 500}-${r}@d${r}.example.net`);
+      await enqueueMessage(spool, { from: 'list@example.org', recipients: rcpts, message: body(Number(values.size), i) });
+    }
+    const enqueueMs = performance.now() - enqueueStart;
+    const flushStart = performance.now();
+    const child = spawn(process.execPath, [path.join(root, 'bin', 'bulkmailer'), 'flush', '--quiet'], {
+      env: { ...process.env, BULKMAILER_HOME: home },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    const [code] = (await once(child, 'exit')) as [number];
+    const flushMs = performance.now() - flushStart;
+    const counts = await sink.stop();
+    const left = (await fs.readdir(path.join(home, 'spool', 'state', '0'))).length;
+    const rate = messages / (flushMs / 1000);
+    console.log(
+      `run ${run}: flush exit ${code}, ${counts.messages} messages / ${counts.recipients} recipients at the sink, ` +
+        `${flushMs.toFixed(0)} ms => ${rate.toFixed(0)} msg/s (enqueue: ${(messages / (enqueueMs / 1000)).toFixed(0)} msg/s in-process); ` +
+        `entries left in bucket 0: ${left}`,
+    );
+    return rate;
+  } finally {
+    await fs.rm(home, { recursive: true, force: true });
+  }
+}
+
+const rates: number[] = [];
+for (let run = 1; run <= runs; run++) rates.push(await oneRun(run));
+rates.sort((a, b) => a - b);
+console.log(
+  `median drain rate: ${rates[Math.floor(rates.length / 2)]?.toFixed(0)} msg/s ` +
+    `(${messages} x ${recipients} recipients, concurrency ${values.concurrency}, ${runs} runs, node ${process.version})`,
+);
