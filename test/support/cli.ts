@@ -32,6 +32,7 @@ export function spawnCli(args: string[], options: RunOptions): ChildProcess {
   });
 }
 
+/** Call right after spawning: output and the exit are only seen from then on. */
 export function collect(child: ChildProcess, input?: string | Buffer, timeoutMs = 60_000): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     let stdout = '';

@@ -1,0 +1,170 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { makeTempHome } from '../support/home.js';
+import {
+  enqueueMessage,
+  instanceLockPath,
+  listEntryIds,
+  messagePath,
+  openSpool,
+  readEntryState,
+  repairSpool,
+  scanEntries,
+  statePath,
+  tryLock,
+  updateEntryState,
+} from '../../src/spool/index.js';
+import { setHeld } from '../../src/model/transitions.js';
+import { ROOT } from '../support/cli.js';
+
+const MESSAGE = 'From: a@example.org\r\nSubject: hello\r\n\r\nbody\r\n';
+
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', '0']);
+  await once(child, 'exit');
+  return child.pid!;
+}
+
+test('enqueue commits message and state privately; the state file is the entry', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const spool = await openSpool(home);
+  const { id, size } = await enqueueMessage(spool, { from: 'a@example.org', recipients: ['b@x.org', 'B@X.ORG', 'c@y.org'], message: MESSAGE });
+  assert.equal(size, Buffer.byteLength(MESSAGE));
+  assert.equal(await fs.readFile(messagePath(spool, id), 'utf8'), MESSAGE);
+  const state = await readEntryState(spool, id);
+  assert.deepEqual(state?.recipients.map((r) => [r.address, r.status]), [['b@x.org', 'pending'], ['B@x.org', 'pending'], ['c@y.org', 'pending']]);
+  assert.equal((await fs.stat(spool.root)).mode & 0o777, 0o700);
+  assert.equal((await fs.stat(statePath(spool, id))).mode & 0o777, 0o600);
+  assert.equal((await fs.stat(messagePath(spool, id))).mode & 0o777, 0o600);
+  assert.deepEqual(await fs.readdir(spool.tmp), [], 'nothing left in tmp/');
+  assert.deepEqual(await listEntryIds(spool), [id]);
+});
+
+test('a spool left group-readable is made private again', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  await fs.mkdir(path.join(home, 'spool'), { mode: 0o755 });
+  await fs.chmod(path.join(home, 'spool'), 0o755);
+  const spool = await openSpool(home);
+  assert.equal((await fs.stat(spool.root)).mode & 0o777, 0o700);
+});
+
+test('bad envelopes and empty or oversized messages are refused with exit 65, leaving nothing', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const spool = await openSpool(home);
+  const cases = [
+    { from: 'not an address', recipients: ['b@x.org'], message: MESSAGE },
+    { from: 'a@x.org', recipients: ['b@x.org>\r\nRCPT TO:<evil@x.org'], message: MESSAGE },
+    { from: 'a@x.org', recipients: [], message: MESSAGE },
+    { from: 'a@x.org', recipients: ['b@x.org'], message: '' },
+    { from: 'a@x.org', recipients: ['b@x.org'], message: MESSAGE, maxSize: 10 },
+  ];
+  for (const request of cases) {
+    await assert.rejects(enqueueMessage(spool, request), (err: Error & { exitCode?: number }) => err.exitCode === 65);
+  }
+  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await fs.readdir(spool.tmp), []);
+  for (const bucket of await fs.readdir(spool.msg)) assert.deepEqual(await fs.readdir(path.join(spool.msg, bucket)), []);
+});
+
+test('a streamed message is written as it arrives', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const spool = await openSpool(home);
+  async function* chunks() {
+    yield 'Subject: big\r\n\r\n';
+    for (let i = 0; i < 100; i++) yield Buffer.alloc(10_000, 'x');
+  }
+  const { id, size } = await enqueueMessage(spool, { from: 'a@x.org', recipients: ['b@x.org'], message: chunks() });
+  assert.equal(size, 16 + 1_000_000);
+  assert.equal((await fs.stat(messagePath(spool, id))).size, size);
+});
+
+test('crash points: killed before the state rename leaves no entry; after it, the entry exists', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const spool = await openSpool(home);
+  const script = `import { openSpool, enqueueMessage } from ${JSON.stringify(path.join(ROOT, 'src/spool/index.ts'))};
+    const spool = await openSpool(process.argv[1]);
+    await enqueueMessage(spool, { from: 'a@x.org', recipients: ['b@x.org'], message: 'Subject: x\\r\\n\\r\\nbody\\r\\n' });`;
+  for (const [point, entries] of [
+    ['enqueue-after-message-fsync', 0],
+    ['enqueue-after-message-rename', 0],
+    ['enqueue-after-state-rename', 1],
+  ] as const) {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, home], {
+      env: { ...process.env, BULKMAILER_CRASH_AT: point },
+      cwd: ROOT,
+    });
+    const [, signal] = await once(child, 'exit');
+    assert.equal(signal, 'SIGKILL', point);
+    assert.equal((await listEntryIds(spool)).length, entries, point);
+    // Repair clears what the dead writer left (orphans only when old enough).
+    await repairSpool(spool, Date.now() + 3_600_000);
+    assert.deepEqual(await fs.readdir(spool.tmp), [], `${point}: tmp/ cleaned`);
+    assert.equal((await listEntryIds(spool)).length, entries, `${point}: after repair`);
+    for (const id of await listEntryIds(spool)) await fs.rm(statePath(spool, id));
+    await repairSpool(spool, Date.now() + 3_600_000);
+  }
+});
+
+test('a corrupt state file, or one without its message, is quarantined and the rest is read', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const spool = await openSpool(home);
+  const good = await enqueueMessage(spool, { from: 'a@x.org', recipients: ['b@x.org'], message: MESSAGE });
+  const torn = await enqueueMessage(spool, { from: 'a@x.org', recipients: ['b@x.org'], message: MESSAGE });
+  const lost = await enqueueMessage(spool, { from: 'a@x.org', recipients: ['b@x.org'], message: MESSAGE });
+  await fs.writeFile(statePath(spool, torn.id), '{"version":1,"id":');
+  await fs.rm(messagePath(spool, lost.id));
+  const reported: string[] = [];
+  const seen: string[] = [];
+  for await (const s of scanEntries(spool, { quarantine: true, onCorrupt: (id) => reported.push(id) })) seen.push(s.id);
+  assert.deepEqual(seen, [good.id]);
+  assert.deepEqual(reported.sort(), [torn.id, lost.id].sort());
+  const corrupt = await fs.readdir(spool.corrupt);
+  assert.ok(corrupt.some((f) => f.startsWith(torn.id) && f.endsWith('.json')));
+  assert.ok(corrupt.some((f) => f.startsWith(torn.id) && f.endsWith('.msg')));
+  assert.ok(corrupt.some((f) => f.startsWith(lost.id) && f.endsWith('.reason.txt')));
+  assert.deepEqual(await listEntryIds(spool), [good.id]);
+});
+
+test('locks: held by a live process, taken over from a dead one, released', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const spool = await openSpool(home);
+  const file = instanceLockPath(spool);
+  const first = await tryLock(file);
+  assert.ok(first.acquired);
+  const second = await tryLock(file);
+  assert.equal(second.acquired, false);
+  assert.equal(second.acquired ? 0 : second.owner?.pid, process.pid);
+  if (first.acquired) await first.lock.release();
+  const pid = await deadPid();
+  await fs.writeFile(file, JSON.stringify({ pid, boot: 'x', since: new Date().toISOString() }));
+  const takeover = await tryLock(file);
+  assert.ok(takeover.acquired, 'a lock of a dead pid (from another boot) is taken over');
+  if (takeover.acquired) await takeover.lock.release();
+  await assert.rejects(fs.stat(file));
+});
+
+test('concurrent updates of one entry from several writers lose nothing', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const spool = await openSpool(home);
+  const { id } = await enqueueMessage(spool, { from: 'a@x.org', recipients: ['b@x.org'], message: MESSAGE });
+  // Each writer appends its mark to the subject; a lost update would drop one.
+  await Promise.all(
+    Array.from({ length: 20 }, (_, i) =>
+      updateEntryState(spool, id, (s) => setHeld({ ...s, subject: `${s.subject ?? ''}[${i}]` }, i % 2 === 0)),
+    ),
+  );
+  const state = await readEntryState(spool, id);
+  for (let i = 0; i < 20; i++) assert.ok(state?.subject?.includes(`[${i}]`), `update ${i} kept`);
+});
