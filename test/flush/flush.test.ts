@@ -296,3 +296,27 @@ test('a missing smarthost or a broken config is a config error (78), not a crash
   assert.match(torn.stderr, /not valid JSON/);
   assert.equal((await listEntryIds(spool)).length, 1, 'the queue is intact');
 });
+
+test('crash points in a flush: killed after the dot resends only that transaction; killed after recording resends nothing', async (t) => {
+  const server = await startCaptureServer();
+  t.after(() => server.close());
+  for (const [point, expectedDuplicates] of [
+    ['flush-after-data', 2],
+    ['flush-after-state-write', 0],
+  ] as const) {
+    const { home, spool, config } = await setup(t);
+    await config({ smarthost: server.url, concurrency: 1, maxRecipientsPerTransaction: 2 });
+    server.messages.length = 0;
+    const list = members(5, point);
+    await enqueueMessage(spool, { from: 'list@example.org', recipients: list, message: message(point) });
+    const crashed = await runCli(['flush'], { home, env: { BULKMAILER_CRASH_AT: point } });
+    assert.equal(crashed.signal, 'SIGKILL', point);
+    assert.equal(server.messages.length, 1, `${point}: one transaction went out before the crash`);
+    const resumed = await runCli(['flush'], { home });
+    assert.equal(resumed.code, 0, resumed.stderr);
+    const received = server.messages.flatMap((m) => m.to);
+    assert.deepEqual([...new Set(received)].sort(), [...list].sort(), `${point}: everyone received it`);
+    assert.equal(received.length - list.length, expectedDuplicates, `${point}: duplicates only from the unrecorded transaction`);
+    assert.deepEqual(await listEntryIds(spool), []);
+  }
+});
