@@ -8,6 +8,7 @@ import { formatDuration } from '../../config/duration.js';
 import { FlushEvents, type FlushResult } from '../../schedule/flush-events.js';
 import { flushQueue } from '../../schedule/flush.js';
 import type { CommandContext } from '../context.js';
+import { attachFlushOutput } from '../progress.js';
 
 export interface FlushCommandOptions {
   quiet?: boolean;
@@ -40,10 +41,8 @@ export function summarizeFlush(result: FlushResult): string {
 
 export default async function flush(ctx: CommandContext, options: FlushCommandOptions): Promise<number> {
   const events = new FlushEvents();
-  events.on('corrupt', (id, reason) => ctx.stderr.write(`bulkmailer: quarantined ${id}: ${reason}\n`));
-  events.on('warning', (message) => {
-    if (!options.quiet) ctx.stderr.write(`bulkmailer: ${message}\n`);
-  });
+  // Progress bar or log lines, warnings and quarantine notices (src/cli/progress.ts).
+  const output = attachFlushOutput(events, ctx, { quiet: options.quiet, verbose: options.verbose });
   const controller = new AbortController();
   const stop = () => controller.abort();
   process.once('SIGTERM', stop);
@@ -56,6 +55,7 @@ export default async function flush(ctx: CommandContext, options: FlushCommandOp
     }
     return result.exitCode;
   } finally {
+    output.close();
     process.off('SIGTERM', stop);
     process.off('SIGINT', stop);
   }

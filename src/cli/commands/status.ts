@@ -1,12 +1,23 @@
 /**
  * `bulkmailer status` / `mailq`: the queue, oldest first. Entries are read
- * and written one at a time, so memory stays flat on a large spool.
- * `--json` prints one JSON array (the format scripts rely on; see
- * docs/cli.md); the human view is a table.
+ * and written one at a time (only the sorted id list is held), so memory
+ * stays flat on a 20,000-entry spool. `--json` prints one JSON array (the
+ * format scripts rely on; see docs/cli.md); the human view is a table with
+ * fixed column widths (no second pass over the queue to measure them), a
+ * total line, and what the last connectivity probe found.
+ *
+ * Read-only: never locks, never quarantines (a bad entry is reported on
+ * stderr and skipped; the next flush quarantines it). An entry that
+ * vanishes mid-listing (delivered meanwhile) is simply not shown.
  */
 import type { EntryState } from '../../model/entry-state.js';
-import { openSpool, readEntryForScan, listEntryIds } from '../../spool/index.js';
+import { openSpool, readEntryForScan, listEntryIds, type Spool } from '../../spool/index.js';
+import { readLastProbe } from '../../connectivity/last-probe.js';
 import type { CommandContext } from '../context.js';
+import { writeOut } from '../output.js';
+import { palette, type Palette } from '../format/color.js';
+import { countEntry, describeProgress } from '../format/entry-progress.js';
+import { fit, fitRight, formatAge, formatRelative, formatSize } from '../format/units.js';
 
 export interface StatusJsonEntry {
   id: string;
@@ -42,9 +53,7 @@ export function toStatusJson(state: EntryState): StatusJsonEntry {
   };
 }
 
-function write(ctx: CommandContext, text: string): Promise<void> | void {
-  if (!ctx.stdout.write(text)) return new Promise((resolve) => ctx.stdout.once('drain', () => resolve()));
-}
+const write = writeOut;
 
 export default async function status(ctx: CommandContext, options: { json?: boolean }): Promise<number> {
   const spool = await openSpool(ctx.home);
@@ -62,17 +71,86 @@ export default async function status(ctx: CommandContext, options: { json?: bool
     await write(ctx, first ? ']\n' : '\n]\n');
     return 0;
   }
-  let count = 0;
+  await writeTable(ctx, spool, ids, onCorrupt);
+  return 0;
+}
+
+const WIDTH = { id: 17, age: 4, size: 7, from: 24, subject: 28 } as const;
+
+function row(c: Palette, cells: { id: string; age: string; size: string; from: string; subject: string; progress: string }): string {
+  return (
+    `${c.dim(fit(cells.id, WIDTH.id))}  ${fitRight(cells.age, WIDTH.age)}  ${fitRight(cells.size, WIDTH.size)}  ` +
+    `${fit(cells.from, WIDTH.from)}  ${fit(cells.subject, WIDTH.subject)}  ${cells.progress}`
+  );
+}
+
+interface Totals {
+  entries: number;
+  bytes: number;
+  recipients: number;
+  pending: number;
+  deferred: number;
+  sent: number;
+  failed: number;
+  held: number;
+}
+
+async function writeTable(
+  ctx: CommandContext,
+  spool: Spool,
+  ids: readonly string[],
+  onCorrupt: (id: string, reason: string) => void,
+): Promise<void> {
+  const c = palette(ctx.color);
+  const now = Date.now();
+  const totals: Totals = { entries: 0, bytes: 0, recipients: 0, pending: 0, deferred: 0, sent: 0, failed: 0, held: 0 };
   for (const id of ids) {
     const state = await readEntryForScan(spool, id, { onCorrupt });
     if (state === null) continue;
-    count++;
-    const done = state.recipients.filter((r) => r.status === 'sent').length;
+    if (totals.entries === 0) {
+      await write(ctx, c.bold(row(palette(false), { id: 'ID', age: 'AGE', size: 'SIZE', from: 'FROM', subject: 'SUBJECT', progress: 'PROGRESS' })) + '\n');
+    }
+    const counts = countEntry(state);
+    totals.entries++;
+    totals.bytes += state.size;
+    totals.recipients += counts.total;
+    totals.pending += counts.pending;
+    totals.deferred += counts.deferred;
+    totals.sent += counts.sent;
+    totals.failed += counts.failed;
+    if (state.held) totals.held++;
     await write(
       ctx,
-      `${state.id}  ${state.size}B  ${state.from || '<>'}  ${done}/${state.recipients.length} sent${state.held ? '  HELD' : ''}  ${state.subject ?? ''}\n`,
+      row(c, {
+        id: state.id,
+        age: formatAge(state.createdAt, now),
+        size: formatSize(state.size),
+        from: state.from === '' ? '<> (bounce)' : state.from,
+        subject: state.subject ?? '(no subject)',
+        progress: describeProgress(state, counts, now, c),
+      }) + '\n',
     );
   }
-  await write(ctx, count === 0 ? 'queue is empty\n' : `${count} entries\n`);
-  return 0;
+  await write(ctx, totalLine(totals) + '\n');
+  await write(ctx, (await probeLine(ctx.home, now, c)) + '\n');
+}
+
+function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+function totalLine(t: Totals): string {
+  if (t.entries === 0) return 'queue is empty';
+  const parts = [`${t.sent} sent`, `${t.pending} pending`, `${t.deferred} deferred`, `${t.failed} failed`];
+  const held = t.held > 0 ? `; ${t.held} held` : '';
+  return `total: ${plural(t.entries, 'entry', 'entries')} (${formatSize(t.bytes)}), ${plural(t.recipients, 'recipient')}: ${parts.join(', ')}${held}`;
+}
+
+async function probeLine(home: string, now: number, c: Palette): Promise<string> {
+  const probe = await readLastProbe(home);
+  if (probe === null) return 'smarthost: not probed yet (bulkmailer probe, or the next flush, will tell)';
+  const when = formatRelative(probe.time, now);
+  if (probe.reachable) return `smarthost: ${c.green('reachable')} at the last probe (${when}): ${probe.smarthost ?? ''}`.trimEnd();
+  const why = probe.probes.map((p) => `${p.smarthost}: ${p.error ?? 'no answer'}`).join('; ');
+  return `smarthost: ${c.red('unreachable')} at the last probe (${when})${why === '' ? '' : `: ${why}`}`;
 }

@@ -1,0 +1,61 @@
+/**
+ * log/deletions.jsonl: one JSON line per entry a user deleted, with the
+ * recipients that had not been delivered. A deletion is not a delivery
+ * outcome, so it stays out of log/deliveries.jsonl (whose records mean
+ * "the smarthost said so" and which scripts count); the two files sit side
+ * by side and `bulkmailer log` names this one when it exists.
+ *
+ * Appended and fsynced before the entry is removed: a crash in between
+ * leaves the entry in the queue and a line saying it was deleted (delete
+ * it again); never an entry gone without a trace.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { EntryState } from '../model/entry-state.js';
+import { fromFsError } from '../errors.js';
+import type { Spool } from '../spool/index.js';
+
+export interface DeletionRecord {
+  time: string;
+  id: string;
+  from: string;
+  subject: string | null;
+  messageId: string | null;
+  /** Recipients delivered before the deletion. */
+  sent: number;
+  /** Recipients that had failed (their DSN handled as usual). */
+  failed: number;
+  /** Recipients that will now never be delivered. */
+  undelivered: string[];
+}
+
+export function deletionLogPath(spool: Spool): string {
+  return path.join(spool.logDir, 'deletions.jsonl');
+}
+
+export function toDeletionRecord(state: EntryState, now: number): DeletionRecord {
+  return {
+    time: new Date(now).toISOString(),
+    id: state.id,
+    from: state.from,
+    subject: state.subject,
+    messageId: state.messageId,
+    sent: state.recipients.filter((r) => r.status === 'sent').length,
+    failed: state.recipients.filter((r) => r.status === 'failed').length,
+    undelivered: state.recipients.filter((r) => r.status === 'pending' || r.status === 'deferred').map((r) => r.address),
+  };
+}
+
+export async function appendDeletionLog(spool: Spool, record: DeletionRecord): Promise<void> {
+  try {
+    const handle = await fs.open(deletionLogPath(spool), 'a', 0o600);
+    try {
+      await handle.write(JSON.stringify(record) + '\n');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch (err) {
+    throw fromFsError(`cannot record the deletion of ${record.id}`, err);
+  }
+}

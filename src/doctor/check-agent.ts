@@ -1,0 +1,84 @@
+/**
+ * Doctor: who flushes this queue. The agent (or a flush) is running when
+ * a live process holds the spool's instance lock; autostart is read from
+ * src/autostart (another part of bulkmailer, loaded lazily: when this
+ * build has no such module, the check says so and is skipped).
+ *
+ * Informational: it never fails doctor. Nothing installed is a warning
+ * (mail then goes only when someone runs `bulkmailer flush`).
+ */
+import { existsSync } from 'node:fs';
+import { instanceLockPath, lockHolder, spoolLayout } from '../spool/index.js';
+import { triggerSocketPath } from '../spool/trigger.js';
+import { pass, skip, warn, type CheckResult } from './check.js';
+
+interface KindStatusLike {
+  kind: string;
+  installed: boolean;
+  home: string | null;
+  details: string[];
+}
+
+type StatusFn = (env: unknown) => Promise<KindStatusLike>;
+
+const STATUS_TIMEOUT_MS = 5_000;
+
+export async function checkAgent(home: string): Promise<CheckResult> {
+  const spool = spoolLayout(home);
+  if (!existsSync(spool.lock)) return skip('agent', 'agent or flush running', 'no spool yet');
+  const holder = await lockHolder(instanceLockPath(spool)).catch(() => null);
+  if (holder === null) return pass('agent', 'agent or flush running', 'none running now (fine: cron or a later flush will deliver)');
+  const agent = existsSync(triggerSocketPath(spool));
+  return pass('agent', 'agent or flush running', `${agent ? 'the agent' : 'a flush'} is running (pid ${holder.pid || 'unknown'})`);
+}
+
+function kindsFor(platform: NodeJS.Platform): string[] {
+  return platform === 'darwin' ? ['launchd', 'cron'] : ['systemd', 'xdg', 'cron'];
+}
+
+async function loadStatus(kind: string): Promise<StatusFn | null> {
+  // A computed specifier: this build may not have the module (the check is then skipped).
+  const specifier = `../autostart/${kind}.js`;
+  const module = (await import(specifier).catch(() => null)) as Record<string, unknown> | null;
+  if (module === null) return null;
+  for (const value of Object.values(module)) {
+    const status = (value as { status?: unknown } | null)?.status;
+    if (typeof value === 'object' && value !== null && typeof status === 'function') return status.bind(value) as StatusFn;
+  }
+  return null;
+}
+
+export async function checkAutostart(home: string, env: NodeJS.ProcessEnv = process.env): Promise<CheckResult> {
+  const id = 'autostart';
+  const title = 'autostart installed';
+  const common = (await import('../autostart/common.js' as string).catch(() => null)) as {
+    makeAutostartEnv?: (home: string, options: { env?: NodeJS.ProcessEnv }) => unknown;
+  } | null;
+  if (typeof common?.makeAutostartEnv !== 'function') return skip(id, title, 'this build has no autostart support');
+  let autostartEnv: unknown;
+  try {
+    autostartEnv = common.makeAutostartEnv(home, { env });
+  } catch (err) {
+    return skip(id, title, `cannot check: ${(err as Error).message}`);
+  }
+  const installed: string[] = [];
+  const checked: string[] = [];
+  for (const kind of kindsFor(process.platform)) {
+    const status = await loadStatus(kind);
+    if (status === null) continue;
+    let timer: NodeJS.Timeout | undefined;
+    const result = await Promise.race([
+      status(autostartEnv).catch(() => null),
+      new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), STATUS_TIMEOUT_MS))),
+    ]).finally(() => clearTimeout(timer));
+    if (result === null) continue;
+    checked.push(kind);
+    if (result.installed) {
+      const other = result.home !== null && result.home !== home ? ` (for another home: ${result.home})` : '';
+      installed.push(`${kind}${other}${result.details.length > 0 ? ` [${result.details.join('; ')}]` : ''}`);
+    }
+  }
+  if (checked.length === 0) return skip(id, title, 'no autostart kind could be checked on this system');
+  if (installed.length > 0) return pass(id, title, installed.join(', '));
+  return warn(id, title, `nothing installed (checked: ${checked.join(', ')}): mail goes only when you run \`bulkmailer flush\``, 'bulkmailer autostart install (the agent at login), or --kind cron (a flush every few minutes)');
+}

@@ -1,0 +1,40 @@
+/**
+ * Doctor: config.json parses, passes the schema and the runtime checks,
+ * and names a smarthost. Returns the runtime config for the later checks
+ * (null when it cannot be loaded: they are then skipped).
+ */
+import { existsSync } from 'node:fs';
+import { loadRuntimeConfig, type RuntimeConfig } from '../config/runtime.js';
+import { configPath } from '../config/store.js';
+import { redactUrl } from '../config/smarthost.js';
+import { fail, pass, type CheckResult } from './check.js';
+
+export function checkConfig(home: string): { results: CheckResult[]; config: RuntimeConfig | null } {
+  const file = configPath(home);
+  let config: RuntimeConfig;
+  try {
+    config = loadRuntimeConfig(home);
+  } catch (err) {
+    const message = redactUrl(err instanceof Error ? err.message : String(err));
+    return {
+      results: [
+        fail('config', 'config valid', message, `fix the key named above with \`bulkmailer config set KEY VALUE\` (or edit ${file}); \`bulkmailer config list\` shows every key`),
+      ],
+      config: null,
+    };
+  }
+  const results = [pass('config', 'config valid', existsSync(file) ? file : `${file} (absent: all defaults)`)];
+  if (config.smarthosts.length === 0) {
+    results.push(
+      fail(
+        'config.smarthost',
+        'smarthost configured',
+        'no smarthost is set: nothing can be delivered',
+        'bulkmailer config set smarthost smtp://USER@mail.example.net:587 (or smtps://...:465)',
+      ),
+    );
+  } else {
+    results.push(pass('config.smarthost', 'smarthost configured', config.smarthosts.map((s) => s.display).join(', ')));
+  }
+  return { results, config };
+}

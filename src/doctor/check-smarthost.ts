@@ -1,0 +1,254 @@
+/**
+ * Doctor: one smarthost, step by step, each step only if the one before
+ * passed: the name resolves; a TCP (or TLS, for smtps) connection gets a
+ * 220 greeting; TLS is in use (STARTTLS offered and negotiated, or smtps)
+ * and the certificate verifies under tls.verify / tls.caFile; the
+ * credentials are accepted (AUTH, then QUIT: no MAIL command, no mail).
+ *
+ * The session is opened the way delivery opens it (src/delivery/
+ * smtp-session.ts): same TLS options, and STARTTLS required when
+ * credentials would otherwise cross the network in clear. The password is
+ * resolved as delivery resolves it (passwordCommand, passwordEnv, pass,
+ * URL) and never appears in a result: server replies are redacted too.
+ */
+import dns from 'node:dns/promises';
+import net from 'node:net';
+import type tls from 'node:tls';
+import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import { resolveCredentials, type Credentials } from '../config/credentials.js';
+import type { RuntimeConfig } from '../config/runtime.js';
+import type { Smarthost } from '../config/smarthost.js';
+import { probeSmarthost } from '../connectivity/probe-smarthost.js';
+import { fail, pass, redactSecrets, skip, warn, type CheckResult } from './check.js';
+
+export interface SmarthostCheck {
+  results: CheckResult[];
+  /** The 220 greeting, when one came (for the clock check). */
+  greeting: string | null;
+  reachable: boolean;
+}
+
+interface SmtpErrorLike extends Error {
+  code?: string;
+  response?: string;
+  responseCode?: number;
+}
+
+const CERT_ERROR = /certificate|self[- ]signed|unable to verify|CERT_|Hostname\/IP does not match|altnames/i;
+const SOCKET_TIMEOUT_MS = 30_000;
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+async function checkResolve(smarthost: Smarthost, timeoutMs: number): Promise<CheckResult> {
+  const id = 'smarthost.resolve';
+  const title = `${smarthost.display}: host name resolves`;
+  if (net.isIP(smarthost.host)) return pass(id, title, `${smarthost.host} is an IP address`);
+  try {
+    const addresses = await withTimeout(dns.lookup(smarthost.host, { all: true }), timeoutMs, 'DNS lookup');
+    return pass(id, title, `${smarthost.host} -> ${addresses.map((a) => a.address).join(', ')}`);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    return fail(id, title, `cannot resolve ${smarthost.host} (${code})`, `check the host name in the smarthost URL; check DNS and the network (\`bulkmailer probe\`)`);
+  }
+}
+
+function reachFix(smarthost: Smarthost, error: string): string {
+  if (/ECONNREFUSED/.test(error)) {
+    return `nothing listens on ${smarthost.host}:${smarthost.port}: check the port (587 for STARTTLS, 465 for smtps://) and that the server runs`;
+  }
+  if (/no greeting within|ETIMEDOUT/.test(error)) {
+    return `a firewall may drop port ${smarthost.port}; try the provider's other submission port (587 or 465), or check the network`;
+  }
+  if (/refuses sessions/.test(error)) return 'the server refuses this client: ask its administrator (IP allow-list, rate limit)';
+  return 'check the network and the smarthost URL (`bulkmailer probe` shows every connectivity check)';
+}
+
+interface Session {
+  connection: SMTPConnection;
+  /** TLS is in use (smtps, or STARTTLS negotiated). */
+  secure: boolean;
+}
+
+function openSession(config: RuntimeConfig, smarthost: Smarthost, credentials: Credentials | null): Promise<Session> {
+  const connection = new SMTPConnection({
+    host: smarthost.host,
+    port: smarthost.port,
+    secure: smarthost.secure,
+    name: config.heloName,
+    requireTLS: credentials !== null && !smarthost.loopback && !smarthost.secure,
+    connectionTimeout: config.timeouts.connectMs,
+    greetingTimeout: config.timeouts.greetingMs,
+    socketTimeout: SOCKET_TIMEOUT_MS,
+    logger: false,
+    tls: {
+      rejectUnauthorized: config.tlsVerify,
+      ca: config.tlsCa ?? undefined,
+      servername: net.isIP(smarthost.host) ? undefined : smarthost.host,
+    },
+  });
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    // nodemailer reports most failures while connecting (refused, TLS, greeting) as an
+    // 'error' event, not through the connect callback: listen to both, settle once.
+    const failed = (err: Error) => {
+      if (settled) return;
+      settled = true;
+      connection.close();
+      reject(err);
+    };
+    connection.on('error', failed);
+    connection.connect((err) => {
+      if (err) return failed(err);
+      if (settled) return;
+      settled = true;
+      resolve({ connection, secure: connection.secure });
+    });
+  });
+}
+
+function describeCertificate(socket: tls.TLSSocket | null): { text: string; expiresInDays: number | null } {
+  const cert = socket?.getPeerCertificate?.();
+  if (!cert || Object.keys(cert).length === 0) return { text: '', expiresInDays: null };
+  const subject = cert.subject?.CN ?? '?';
+  const issuer = cert.issuer?.O ?? cert.issuer?.CN ?? '?';
+  const expires = Date.parse(cert.valid_to);
+  const days = Number.isNaN(expires) ? null : Math.floor((expires - Date.now()) / 86_400_000);
+  return { text: `certificate for ${subject} by ${issuer}, valid until ${cert.valid_to}`, expiresInDays: days };
+}
+
+const CA_FIX =
+  'if the smarthost uses a private CA or a self-signed certificate, point tls.caFile at it ' +
+  '(bulkmailer config set tls.caFile /path/ca.pem); check that the URL names the host the certificate is for; ' +
+  'tls.verify false only as a last resort';
+
+export async function checkSmarthost(config: RuntimeConfig, smarthost: Smarthost, env: NodeJS.ProcessEnv = process.env): Promise<SmarthostCheck> {
+  const d = smarthost.display;
+  const results: CheckResult[] = [];
+  const skipRest = (why: string) => {
+    results.push(skip('smarthost.tls', `${d}: TLS and certificate`, why));
+    results.push(skip('smarthost.auth', `${d}: AUTH accepted`, why));
+  };
+
+  const resolved = await checkResolve(smarthost, config.timeouts.connectMs);
+  results.push(resolved);
+  if (resolved.status === 'fail') {
+    results.push(skip('smarthost.reach', `${d}: reachable, greeting`, 'host name does not resolve'));
+    skipRest('host name does not resolve');
+    return { results, greeting: null, reachable: false };
+  }
+
+  // The probe does not verify the certificate: a bad certificate is the TLS check's finding, not "unreachable".
+  const probe = await probeSmarthost(smarthost, { timeoutMs: config.timeouts.probeMs, tlsVerify: false, tlsCa: config.tlsCa });
+  if (!probe.reachable) {
+    const error = probe.error ?? 'no answer';
+    results.push(fail('smarthost.reach', `${d}: reachable, greeting`, error, reachFix(smarthost, error)));
+    skipRest('smarthost unreachable');
+    return { results, greeting: probe.greeting, reachable: false };
+  }
+  results.push(pass('smarthost.reach', `${d}: reachable, greeting`, `${probe.greeting ?? ''} (${probe.ms} ms)`));
+
+  let credentials: Credentials | null;
+  let credentialsError: string | null = null;
+  try {
+    credentials = await resolveCredentials(config.stored, smarthost, env);
+  } catch (err) {
+    credentials = null;
+    credentialsError = err instanceof Error ? err.message : String(err);
+  }
+  const secrets = [credentials?.pass, smarthost.pass, config.stored.auth.pass];
+  const clean = (text: string) => redactSecrets(text, secrets);
+
+  let session: Session;
+  try {
+    session = await openSession(config, smarthost, credentials);
+  } catch (err) {
+    const e = err as SmtpErrorLike;
+    const message = clean(e.response ?? e.message);
+    const tlsTitle = `${d}: TLS and certificate`;
+    if (CERT_ERROR.test(message) || e.code === 'ETLS') {
+      results.push(fail('smarthost.tls', tlsTitle, `TLS failed: ${message}`, CA_FIX));
+    } else if (/STARTTLS/i.test(message)) {
+      results.push(
+        fail('smarthost.tls', tlsTitle, `the smarthost does not offer STARTTLS, and a password must not cross the network in clear (${message})`, `use the provider's TLS port: smtps://${smarthost.host}:465, or smtp:// on a port that offers STARTTLS (587)`),
+      );
+    } else {
+      results.push(fail('smarthost.tls', tlsTitle, `cannot open an SMTP session: ${message}`, reachFix(smarthost, message)));
+    }
+    results.push(skip('smarthost.auth', `${d}: AUTH accepted`, 'no session'));
+    return { results, greeting: probe.greeting, reachable: true };
+  }
+
+  const { connection } = session;
+  try {
+    const socket = (connection as unknown as { _socket: tls.TLSSocket | null })._socket;
+    const tlsTitle = `${d}: TLS and certificate`;
+    if (!session.secure) {
+      if (smarthost.loopback) {
+        results.push(pass('smarthost.tls', tlsTitle, 'no TLS (STARTTLS not offered); acceptable on loopback, where nothing crosses the network'));
+      } else {
+        results.push(
+          warn('smarthost.tls', tlsTitle, 'STARTTLS not offered: mail crosses the network in clear', `use the provider's TLS port: smtps://${smarthost.host}:465, or 587 with STARTTLS`),
+        );
+      }
+    } else {
+      const how = smarthost.secure ? 'implicit TLS (smtps)' : 'STARTTLS offered and negotiated';
+      const cert = describeCertificate(socket);
+      const protocol = socket?.getProtocol?.() ?? 'TLS';
+      if (!config.tlsVerify) {
+        const would = socket?.authorized ? 'it would have verified' : `it would NOT verify: ${String(socket?.authorizationError ?? 'unknown')}`;
+        results.push(warn('smarthost.tls', tlsTitle, `${how}, ${protocol}; certificate NOT verified (tls.verify is false; ${would}). ${cert.text}`, `${CA_FIX.replace(/; tls.verify false.*/, '')}, then bulkmailer config set tls.verify true`));
+      } else if (cert.expiresInDays !== null && cert.expiresInDays < 14) {
+        results.push(warn('smarthost.tls', tlsTitle, `${how}, ${protocol}, verified; ${cert.text} (expires in ${cert.expiresInDays} days)`, 'tell the smarthost administrator the certificate expires soon'));
+      } else {
+        results.push(pass('smarthost.tls', tlsTitle, `${how}, ${protocol}, certificate verified; ${cert.text}`.replace(/; $/, '')));
+      }
+    }
+
+    const authTitle = `${d}: AUTH accepted`;
+    if (credentialsError !== null) {
+      results.push(fail('smarthost.auth', authTitle, clean(credentialsError), 'fix the password source: auth.passwordCommand must print the password on its first line, auth.passwordEnv must name a set variable'));
+    } else if (credentials === null) {
+      results.push(skip('smarthost.auth', authTitle, 'no user configured: the smarthost must relay for this machine without AUTH'));
+    } else {
+      const user = credentials.user;
+      const pass_ = credentials.pass;
+      const error = await new Promise<SmtpErrorLike | null>((resolve) => {
+        connection.login({ user, pass: pass_ }, (err) => resolve((err as SmtpErrorLike | null) ?? null));
+      });
+      if (error === null) results.push(pass('smarthost.auth', authTitle, `authenticated as ${user} (no mail sent)`));
+      else {
+        const reply = clean(error.response ?? error.message);
+        results.push(
+          fail('smarthost.auth', authTitle, `AUTH as ${user} refused: ${reply}`, 'check auth.user and the password (auth.passwordCommand, auth.passwordEnv, auth.pass or the URL); some providers need an app password'),
+        );
+      }
+    }
+  } finally {
+    await quitSession(connection);
+  }
+  return { results, greeting: probe.greeting, reachable: true };
+}
+
+/** QUIT, waiting briefly for the server to close (a polite end, and no RST in its log). */
+function quitSession(connection: SMTPConnection): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, 2_000);
+    function done() {
+      clearTimeout(timer);
+      connection.close();
+      resolve();
+    }
+    connection.once('end', done);
+    try {
+      connection.quit();
+    } catch {
+      done();
+    }
+  });
+}

@@ -1,0 +1,65 @@
+/**
+ * Doctor: every check in order, as data (the CLI prints or emits JSON).
+ * Config first (later checks need it), then the spool, each smarthost in
+ * the order tried, the clock (using any date a smarthost greeting gave),
+ * then who flushes (agent, autostart). Never throws; records the smarthost
+ * probes in spool/last-probe.json like any other probe.
+ */
+import { writeLastProbe } from '../connectivity/last-probe.js';
+import type { ProbeResult } from '../connectivity/probe-smarthost.js';
+import { checkAgent, checkAutostart } from './check-agent.js';
+import { checkClock, greetingDate } from './check-clock.js';
+import { checkConfig } from './check-config.js';
+import { checkSmarthost } from './check-smarthost.js';
+import { checkSpool } from './check-spool.js';
+import { skip, type CheckResult } from './check.js';
+
+export interface DoctorReport {
+  ok: boolean;
+  checks: CheckResult[];
+}
+
+export interface DoctorOptions {
+  env?: NodeJS.ProcessEnv;
+  now?: () => number;
+  /** Skip the autostart check (tests that must not read the real user's crontab). */
+  skipAutostart?: boolean;
+}
+
+export async function runDoctor(home: string, options: DoctorOptions = {}): Promise<DoctorReport> {
+  const env = options.env ?? process.env;
+  const checks: CheckResult[] = [];
+  const { results, config } = checkConfig(home);
+  checks.push(...results);
+  checks.push(...(await checkSpool(home)));
+  const dates: { smarthost: string; date: number }[] = [];
+  if (config === null) {
+    checks.push(skip('smarthost', 'smarthost checks', 'config could not be loaded'));
+  } else {
+    const probes: ProbeResult[] = [];
+    for (const smarthost of config.smarthosts) {
+      const started = performance.now();
+      const result = await checkSmarthost(config, smarthost, env).catch((err: unknown) => ({
+        results: [skip('smarthost', `${smarthost.display}: checks`, `internal error: ${(err as Error).message}`)],
+        greeting: null,
+        reachable: false,
+      }));
+      checks.push(...result.results);
+      const date = greetingDate(result.greeting);
+      if (date !== null) dates.push({ smarthost: smarthost.display, date });
+      const reach = result.results.find((r) => r.id === 'smarthost.reach');
+      probes.push({
+        smarthost: smarthost.display,
+        reachable: result.reachable,
+        ms: Math.round(performance.now() - started),
+        greeting: result.greeting,
+        error: result.reachable ? null : (reach?.detail ?? 'unreachable'),
+      });
+    }
+    if (probes.length > 0) await writeLastProbe(home, probes);
+  }
+  checks.push(checkClock((options.now ?? Date.now)(), dates));
+  checks.push(await checkAgent(home));
+  if (!options.skipAutostart) checks.push(await checkAutostart(home, env));
+  return { ok: checks.every((c) => c.status !== 'fail'), checks };
+}
