@@ -70,23 +70,32 @@ export class SmtpSession {
         servername: net.isIP(smarthost.host) ? undefined : smarthost.host,
       },
     });
+    // nodemailer reports some setup failures (refused connection, bad
+    // greeting, TLS failure) as an 'error' event rather than through the
+    // connect callback: listen to both until the session is up.
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => reject(unreachable(smarthost, err));
+      connection.once('error', onError);
+      connection.connect((err) => {
+        connection.off('error', onError);
+        if (err) reject(unreachable(smarthost, err));
+        else resolve();
+      });
+    });
     connection.on('error', () => {
-      // Errors also reach the pending callback; this keeps an idle socket's
-      // late error from crashing the process.
+      // Later errors also reach the pending send's callback; this keeps an
+      // idle socket's late error from crashing the process.
       this.closed = true;
     });
     connection.on('end', () => {
       this.closed = true;
     });
-    await new Promise<void>((resolve, reject) => {
-      connection.connect((err) => {
-        if (err) reject(unreachable(smarthost, err));
-        else resolve();
-      });
-    });
     if (credentials !== null) {
       await new Promise<void>((resolve, reject) => {
+        const onError = (err: Error) => reject(unreachable(smarthost, err));
+        connection.once('error', onError);
         connection.login({ user: credentials.user, pass: credentials.pass }, (err) => {
+          connection.off('error', onError);
           if (!err) return resolve();
           connection.close();
           // err.response is the server's reply; it never contains our password.

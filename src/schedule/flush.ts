@@ -20,6 +20,7 @@ import os from 'node:os';
 import { loadRuntimeConfig, requireSmarthosts, type RuntimeConfig } from '../config/runtime.js';
 import { resolveCredentials, type Credentials } from '../config/credentials.js';
 import { findReachableSmarthost } from '../connectivity/probe-smarthost.js';
+import { writeLastProbe } from '../connectivity/last-probe.js';
 import { BulkmailerError } from '../errors.js';
 import { dueRecipients, isEntryComplete, recipientsAwaitingDsn } from '../model/entry-state.js';
 import {
@@ -144,6 +145,7 @@ async function runPasses(
     tlsVerify: config.tlsVerify,
     tlsCa: config.tlsCa,
   });
+  await writeLastProbe(spool.home, probe.probes);
   if (probe.smarthost === null) {
     events.emit('offline', probe.probes);
     const result = { ...emptyResult('offline', started), probes: probe.probes };

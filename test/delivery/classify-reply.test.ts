@@ -62,7 +62,7 @@ test('a message over the announced SIZE fails permanently', () => {
 test('recipients are grouped by domain and cut by the per-transaction limit', () => {
   const addresses = ['z@b.org', 'a@c.org', 'y@a.org', 'x@b.org', 'w@a.org'];
   const state = {
-    version: ENTRY_STATE_VERSION,
+    version: ENTRY_STATE_VERSION as typeof ENTRY_STATE_VERSION,
     id: newQueueId(),
     kind: 'message' as const,
     from: 's@x.org',
