@@ -1,0 +1,47 @@
+/**
+ * `bulkmailer listen [--host ADDR] [--port N]`: the SMTP listener in the
+ * foreground (for Mailman and other list software; the agent runs the same
+ * listener itself when listener.enabled is set). Prints
+ * "listening on HOST:PORT" once bound (port 0: the port picked), one line
+ * per accepted or refused message on stderr, and on SIGTERM/SIGINT stops
+ * accepting, finishes the messages in flight and exits 0.
+ *
+ * Exit codes: 64 bad --port; 73 cannot bind; 78 a bind the policy refuses
+ * (non-loopback without AUTH over TLS) or a bad config.
+ */
+import { usageError } from '../../errors.js';
+import { startListener } from '../../frontends/listener/start-listener.js';
+import type { CommandContext } from '../context.js';
+
+export interface ListenOptions {
+  host?: string;
+  port?: string;
+}
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || port > 65_535) throw usageError(`--port must be a number from 0 to 65535, not ${JSON.stringify(value)}`);
+  return port;
+}
+
+function hostForDisplay(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+export default async function listen(ctx: CommandContext, options: ListenOptions): Promise<number> {
+  const listener = await startListener({
+    home: ctx.home,
+    ...(options.host !== undefined ? { host: options.host } : {}),
+    ...(options.port !== undefined ? { port: parsePort(options.port) } : {}),
+    onAccepted: (m) => ctx.stderr.write(`bulkmailer: queued ${m.id} from <${m.from}> for ${m.recipients} recipients, ${m.size} bytes\n`),
+    onRejected: (code, reason) => ctx.stderr.write(`bulkmailer: refused a message (${code}): ${reason}\n`),
+  });
+  ctx.stdout.write(`listening on ${hostForDisplay(listener.host)}:${listener.port}\n`);
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  ctx.stderr.write(`bulkmailer: ${signal}: finishing messages in flight\n`);
+  await listener.close();
+  return 0;
+}

@@ -1,0 +1,128 @@
+/**
+ * The sendmail-compatible command (bin/bulkmailer-sendmail, `bulkmailer
+ * sendmail`): what mutt, git send-email, cron and scripts call once per
+ * message. It parses its flags by hand and imports only what the flags
+ * need (no commander, no conf; smtp-server only for -bs, the delivery code
+ * only for -q/-odi), so queueing a message costs little more than Node's
+ * own start-up.
+ *
+ * Exit codes are its API (sysexits): 0 once the message is durable in the
+ * spool; 64 usage; 65 bad address or message; 73 the spool cannot take it
+ * (nothing half stored); 77 permission; 78 bad config.json. -q exits with
+ * the flush's code (0 done or busy, 75 something still due).
+ */
+import { resolveHome } from '../../config/home.js';
+import { reportError } from '../../cli/run-command.js';
+import { ExitCode } from '../../errors.js';
+import { formatFromValue } from '../../message/new-headers.js';
+import { defaultSenderAddress, submitMessage } from '../submit-message.js';
+import { parseSendmailArgs, SENDMAIL_USAGE, type SendmailArgs } from './parse-args.js';
+import { readSendmailConfig } from './read-config.js';
+import { untilLoneDot } from './lone-dot.js';
+
+const PROGRAM = 'bulkmailer-sendmail';
+
+function say(args: SendmailArgs, text: string): void {
+  if (args.verbose) process.stderr.write(`${PROGRAM}: ${text}\n`);
+}
+
+async function deliverMode(args: SendmailArgs, home: string): Promise<number> {
+  const config = readSendmailConfig(home);
+  const defaultAddress = config.from ?? defaultSenderAddress();
+  const sender = args.sender ?? defaultAddress;
+  const stdin = process.stdin as AsyncIterable<Buffer>;
+  const result = await submitMessage({
+    home,
+    sender,
+    recipients: args.recipients,
+    readRecipients: args.readRecipients,
+    message: args.ignoreDots ? stdin : untilLoneDot(stdin),
+    fromValue: formatFromValue(sender === '' ? defaultAddress : sender, args.fullName),
+  });
+  say(args, `queued ${result.id} for ${result.state.recipients.length} recipient(s), ${result.size} bytes`);
+  if (args.ignored.length > 0) say(args, `ignored options: ${args.ignored.join(' ')}`);
+  if (result.nudged) {
+    say(args, 'the agent was asked to deliver it now');
+  } else if (args.deliveryMode !== 'queue') {
+    await flushNow(args, home);
+  } else {
+    say(args, 'no agent running: it leaves with the next flush');
+  }
+  return ExitCode.ok;
+}
+
+/** -odi: flush in the foreground; -odb: start a detached `bulkmailer flush`. The message is queued either way. */
+async function flushNow(args: SendmailArgs, home: string): Promise<void> {
+  if (args.deliveryMode === 'background') {
+    const { spawn } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const bin = fileURLToPath(new URL('../../../bin/bulkmailer', import.meta.url));
+    const child = spawn(process.execPath, [bin, '--home', home, 'flush', '--quiet'], { detached: true, stdio: 'ignore' });
+    child.on('error', () => {});
+    child.unref();
+    say(args, `started a background flush (pid ${child.pid ?? '?'})`);
+    return;
+  }
+  try {
+    const code = await runFlush(args, home);
+    say(args, `flush finished with exit code ${code}`);
+  } catch (err) {
+    // The message is safely queued; a failed delivery attempt is not the caller's error.
+    process.stderr.write(`${PROGRAM}: queued, but the flush failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  }
+}
+
+async function runFlush(args: SendmailArgs, home: string): Promise<number> {
+  const [{ flushQueue }, { summarizeFlush }] = await Promise.all([
+    import('../../schedule/flush.js'),
+    import('../../cli/commands/flush.js'),
+  ]);
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  try {
+    const result = await flushQueue({ home, signal: controller.signal });
+    if (args.verbose || result.outcome === 'offline') process.stderr.write(`${PROGRAM}: ${summarizeFlush(result)}\n`);
+    return result.exitCode;
+  } finally {
+    process.off('SIGTERM', stop);
+    process.off('SIGINT', stop);
+  }
+}
+
+async function listMode(home: string): Promise<number> {
+  const [{ createContext }, { default: status }] = await Promise.all([
+    import('../../cli/context.js'),
+    import('../../cli/commands/status.js'),
+  ]);
+  return status(createContext(home), {});
+}
+
+async function smtpMode(home: string): Promise<number> {
+  const config = readSendmailConfig(home);
+  const { runSmtpSessionOnStdio } = await import('./smtp-session.js');
+  return runSmtpSessionOnStdio(home, config);
+}
+
+export async function sendmailMain(argv: string[], homeFlag?: string): Promise<number> {
+  try {
+    const args = parseSendmailArgs(argv);
+    const home = resolveHome(homeFlag);
+    switch (args.mode) {
+      case 'help':
+        process.stdout.write(`${SENDMAIL_USAGE}\n`);
+        return ExitCode.ok;
+      case 'deliver':
+        return await deliverMode(args, home);
+      case 'list':
+        return await listMode(home);
+      case 'flush':
+        return await runFlush(args, home);
+      case 'smtp':
+        return await smtpMode(home);
+    }
+  } catch (err) {
+    return reportError(err, PROGRAM);
+  }
+}

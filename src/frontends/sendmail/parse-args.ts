@@ -1,0 +1,152 @@
+/**
+ * The sendmail command line, parsed by hand (no commander: this runs once
+ * per message). Values may be attached or separate (-fADDR or -f ADDR).
+ *
+ *   -f ADDR, -r ADDR   envelope sender ("<>" or "" for the null sender)
+ *   -F NAME            full name for an added From
+ *   -t                 recipients from To/Cc/Bcc (added to the arguments)
+ *   -i, -oi            a lone dot does not end the message
+ *   -v                 say what happened on stderr
+ *   -bm                deliver mode (the default): read a message
+ *   -bp                list the queue
+ *   -bs                SMTP session on stdin/stdout
+ *   -q[INTERVAL]       flush the queue now (the interval is ignored)
+ *   -odq               queue only (the default); -odi / -odb: flush now too
+ *   -oX... / -o X      other options: accepted, ignored
+ *   -N DSN, -R RET, -B TYPE, -V ENVID, -L TAG, -h HOPS, -C FILE, -X FILE,
+ *   -O OPT, -p PROTO, -e MODE, -A MODE, -U, -m, -n, -G, -s: accepted, ignored
+ *
+ * Anything else fails with a usage error (exit 64) naming the option.
+ */
+import { usageError } from '../../errors.js';
+
+export type SendmailMode = 'deliver' | 'list' | 'flush' | 'smtp' | 'help';
+export type DeliveryMode = 'queue' | 'interactive' | 'background';
+
+export interface SendmailArgs {
+  mode: SendmailMode;
+  /** -f/-r: null when not given; '' for the null sender. */
+  sender: string | null;
+  fullName: string | null;
+  readRecipients: boolean;
+  ignoreDots: boolean;
+  verbose: boolean;
+  deliveryMode: DeliveryMode;
+  recipients: string[];
+  /** Options accepted for compatibility and ignored, as given. */
+  ignored: string[];
+}
+
+/** Options taking a value that we accept and ignore. */
+const IGNORED_WITH_VALUE = new Set(['N', 'R', 'B', 'V', 'L', 'h', 'C', 'X', 'O', 'p', 'e', 'A']);
+/** Options without a value that we accept and ignore. */
+const IGNORED_FLAGS = new Set(['U', 'm', 'n', 'G', 's']);
+
+export const SENDMAIL_USAGE = `usage: bulkmailer-sendmail [-t] [-i] [-f SENDER] [-F NAME] [-v] [-odq|-odi|-odb] [RCPT ...]
+       bulkmailer-sendmail -bp | -q | -bs
+Queues one message from stdin in the bulkmailer spool (see docs/frontends.md).`;
+
+function senderValue(value: string): string {
+  const trimmed = value.trim();
+  if (trimmed === '<>') return '';
+  return trimmed.startsWith('<') && trimmed.endsWith('>') ? trimmed.slice(1, -1) : trimmed;
+}
+
+export function parseSendmailArgs(argv: readonly string[]): SendmailArgs {
+  const args: SendmailArgs = {
+    mode: 'deliver',
+    sender: null,
+    fullName: null,
+    readRecipients: false,
+    ignoreDots: false,
+    verbose: false,
+    deliveryMode: 'queue',
+    recipients: [],
+    ignored: [],
+  };
+  let i = 0;
+  /** The value of option `letter`: the rest of this argument, or the next one. */
+  const valueOf = (arg: string, letter: string): string => {
+    if (arg.length > 2) return arg.slice(2);
+    const next = argv[i + 1];
+    if (next === undefined) throw usageError(`option -${letter} needs a value\n${SENDMAIL_USAGE}`);
+    i++;
+    return next;
+  };
+
+  for (; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--') {
+      args.recipients.push(...argv.slice(i + 1));
+      break;
+    }
+    if (arg === '--help') {
+      args.mode = 'help';
+      continue;
+    }
+    if (!arg.startsWith('-') || arg === '-') {
+      args.recipients.push(arg);
+      continue;
+    }
+    const letter = arg[1] as string;
+    switch (letter) {
+      case 'f':
+      case 'r':
+        args.sender = senderValue(valueOf(arg, letter));
+        break;
+      case 'F':
+        args.fullName = valueOf(arg, letter);
+        break;
+      case 't':
+      case 'i':
+      case 'v':
+        if (arg.length > 2) throw unknown(arg);
+        if (letter === 't') args.readRecipients = true;
+        else if (letter === 'i') args.ignoreDots = true;
+        else args.verbose = true;
+        break;
+      case 'b': {
+        const mode = valueOf(arg, letter);
+        if (mode === 'm') args.mode = 'deliver';
+        else if (mode === 'p') args.mode = 'list';
+        else if (mode === 's') args.mode = 'smtp';
+        else throw usageError(`-b${mode} is not supported (only -bm, -bp, -bs)\n${SENDMAIL_USAGE}`);
+        break;
+      }
+      case 'q':
+        // -q, -q30m, -qf...: one flush now.
+        args.mode = 'flush';
+        break;
+      case 'o': {
+        const option = valueOf(arg, letter);
+        if (option === 'i') args.ignoreDots = true;
+        else if (option.startsWith('d')) args.deliveryMode = deliveryModeOf(option.slice(1), args.deliveryMode);
+        else args.ignored.push(`-o${option}`);
+        break;
+      }
+      default:
+        if (IGNORED_WITH_VALUE.has(letter)) args.ignored.push(`-${letter}${valueOf(arg, letter)}`);
+        else if (IGNORED_FLAGS.has(letter) && arg.length === 2) args.ignored.push(arg);
+        else throw unknown(arg);
+    }
+  }
+  return args;
+}
+
+function deliveryModeOf(value: string, current: DeliveryMode): DeliveryMode {
+  switch (value) {
+    case 'i':
+      return 'interactive';
+    case 'b':
+      return 'background';
+    case 'q':
+    case 'd':
+      return 'queue';
+    default:
+      return current;
+  }
+}
+
+function unknown(arg: string) {
+  return usageError(`unknown option ${arg}\n${SENDMAIL_USAGE}`, 'E_UNKNOWN_OPTION');
+}

@@ -1,0 +1,64 @@
+/**
+ * `sendmail -bs`: an SMTP session on stdin/stdout, served by the same
+ * spool-backed smtp-server as the listener. smtp-server wants a socket, so
+ * the session runs over a private loopback connection: a server on
+ * 127.0.0.1 port 0 that serves exactly one connection, ours (any other
+ * client that finds the port is refused), with stdin piped in and the
+ * replies piped out. Ends when the client QUITs, or after the commands it
+ * sent have been answered when stdin ends without QUIT.
+ *
+ * The local user is trusted as with the sendmail command itself: no AUTH.
+ */
+import { once } from 'node:events';
+import net from 'node:net';
+import { openSpool } from '../../spool/index.js';
+import { createSpoolSmtpServer } from '../listener/spool-smtp-server.js';
+import type { SendmailConfig } from './read-config.js';
+
+export interface StdioStreams {
+  stdin: NodeJS.ReadableStream;
+  stdout: NodeJS.WritableStream;
+}
+
+export async function runSmtpSessionOnStdio(
+  home: string,
+  config: SendmailConfig,
+  stdio: StdioStreams = { stdin: process.stdin, stdout: process.stdout },
+): Promise<number> {
+  const spool = await openSpool(home);
+  let ourPort: (port: number) => void = () => {};
+  const ourPortKnown = new Promise<number>((resolve) => (ourPort = resolve));
+  const { server } = createSpoolSmtpServer(
+    spool,
+    { host: '127.0.0.1', port: 0, maxMessageSize: config.maxMessageSize, auth: null, tls: null },
+    {
+      isClosing: () => false,
+      acceptConnection: async (session) => session.remotePort === (await ourPortKnown),
+    },
+  );
+  server.on('error', () => {});
+  server.listen(0, '127.0.0.1');
+  await once(server.server, 'listening');
+  const { port } = server.server.address() as net.AddressInfo;
+
+  const socket = net.connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  ourPort(socket.localPort as number);
+  socket.on('error', () => {});
+  socket.pipe(stdio.stdout, { end: false });
+  // smtp-server refuses early talkers: a client that pipes a whole session at once
+  // is only let through after the greeting.
+  socket.once('data', () => {
+    stdio.stdin.pipe(socket, { end: false });
+    // End of stdin without QUIT: finish the commands already sent, then end the session.
+    // (Not a half-close: smtp-server would end its parser and drop the pipelined rest.)
+    stdio.stdin.on('end', () => {
+      if (!socket.destroyed) socket.write('QUIT\r\n');
+    });
+  });
+  await once(socket, 'close');
+  stdio.stdin.unpipe(socket);
+  if ('destroy' in stdio.stdin && typeof stdio.stdin.destroy === 'function') stdio.stdin.destroy();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return 0;
+}

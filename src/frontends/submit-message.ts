@@ -1,0 +1,88 @@
+/**
+ * A local submission (the sendmail command, `bulkmailer enqueue`, the
+ * library): read the message, fix up its header as sendmail would, enqueue
+ * it durably, then nudge a running agent. Resolves only once the entry is
+ * committed (the caller may then say "accepted").
+ *
+ * Fails with BulkmailerError: 64 no recipients at all, 65 a bad address or a
+ * malformed message, 73/77 the spool cannot take it (nothing half stored).
+ */
+import os from 'node:os';
+import { dataError, usageError } from '../errors.js';
+import { checkEnvelopeAddress, domainOf } from '../model/address.js';
+import { prepareMessage } from '../message/prepare-message.js';
+import type { MessageInput } from '../message/split-head.js';
+import { enqueueMessage, openSpool, type EnqueueResult } from '../spool/index.js';
+import { nudgeFlusher } from '../spool/trigger.js';
+
+export interface SubmitRequest {
+  home: string;
+  /** Envelope sender; '' is the null sender. */
+  sender: string;
+  /** Recipients given as arguments. */
+  recipients: readonly string[];
+  /** -t: add the recipients of To/Cc/Bcc (or Resent-*). */
+  readRecipients?: boolean;
+  message: MessageInput;
+  /** Value of a From field to add when the message has none (null: add none). */
+  fromValue?: string | null;
+  /** Add Date and Message-ID when missing (default true). */
+  addDateAndMessageId?: boolean;
+  /** Remove Bcc fields (default true: the stored message never shows them). */
+  removeBcc?: boolean;
+  /** Drop a leading mbox "From " line (default true). */
+  skipMboxFromLine?: boolean;
+  maxSize?: number;
+  /** Nudge a running agent after the commit (default true). */
+  nudge?: boolean;
+}
+
+export interface SubmitResult extends EnqueueResult {
+  /** Whether an agent answered the nudge (false with no agent or nudge: false). */
+  nudged: boolean;
+}
+
+/** login@hostname: the sender when neither -f nor config `from` says otherwise. */
+export function defaultSenderAddress(): string {
+  let login = process.env.LOGNAME || process.env.USER || '';
+  try {
+    login = os.userInfo().username || login;
+  } catch {
+    // No passwd entry (containers): keep the environment's name.
+  }
+  const host = os.hostname() || 'localhost';
+  return `${login || 'nobody'}@${host}`;
+}
+
+export async function submitMessage(request: SubmitRequest): Promise<SubmitResult> {
+  if (request.recipients.length === 0 && !request.readRecipients) {
+    throw usageError('no recipients: name them as arguments, or use -t to read To/Cc/Bcc');
+  }
+  // Check what we can before reading the message (a bad address fails fast, exit 65).
+  const sender = request.sender === '' ? '' : checkEnvelopeAddress(request.sender, 'sender');
+  for (const address of request.recipients) checkEnvelopeAddress(address, 'recipient');
+  const spool = await openSpool(request.home);
+  const prepared = await prepareMessage(request.message, {
+    removeBcc: request.removeBcc ?? true,
+    addDateAndMessageId: request.addDateAndMessageId ?? true,
+    fromValue: request.fromValue ?? null,
+    messageIdDomain: sender === '' ? os.hostname() : domainOf(sender),
+    skipMboxFromLine: request.skipMboxFromLine ?? true,
+  });
+  if (prepared.empty) throw dataError('empty message', 'E_EMPTY_MESSAGE');
+  const recipients = [...request.recipients];
+  if (request.readRecipients) recipients.push(...prepared.headerRecipients);
+  if (recipients.length === 0) {
+    throw dataError('no recipients: the message has no To, Cc or Bcc addresses (-t)', 'E_NO_RECIPIENTS');
+  }
+  const result = await enqueueMessage(spool, {
+    from: sender,
+    recipients,
+    message: prepared.message,
+    subject: prepared.subject,
+    messageId: prepared.messageId,
+    ...(request.maxSize === undefined ? {} : { maxSize: request.maxSize }),
+  });
+  const nudged = request.nudge === false ? false : await nudgeFlusher(spool);
+  return { ...result, nudged };
+}

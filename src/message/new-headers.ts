@@ -1,0 +1,37 @@
+/**
+ * The header fields a submission adds when the message lacks them: Date
+ * (RFC 5322 date-time in local time), Message-ID (unique: time + 96 random
+ * bits, at the sender's domain) and From. Pure formatting; never throws.
+ */
+import { randomBytes } from 'node:crypto';
+import { encodeDisplayName } from './encoded-words.js';
+
+const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+function two(n: number): string {
+  return String(n).padStart(2, '0');
+}
+
+/** "Tue, 01 Jul 2025 14:03:09 +0200" */
+export function formatRfc5322Date(date: Date): string {
+  const offset = -date.getTimezoneOffset();
+  const sign = offset >= 0 ? '+' : '-';
+  const abs = Math.abs(offset);
+  return (
+    `${DAYS[date.getDay()]}, ${two(date.getDate())} ${MONTHS[date.getMonth()]} ${date.getFullYear()} ` +
+    `${two(date.getHours())}:${two(date.getMinutes())}:${two(date.getSeconds())} ${sign}${two(Math.floor(abs / 60))}${two(abs % 60)}`
+  );
+}
+
+/** "<lzx3k1.9f2c...@example.org>"; the domain is the sender's (never "localhost" when avoidable). */
+export function newMessageId(domain: string, now: number = Date.now()): string {
+  const safeDomain = /^[A-Za-z0-9.-]+$/.test(domain) && domain !== '' ? domain : 'bulkmailer.invalid';
+  return `<${now.toString(36)}.${randomBytes(12).toString('hex')}@${safeDomain}>`;
+}
+
+/** "Full Name <user@host>", or just the address. */
+export function formatFromValue(address: string, fullName: string | null): string {
+  if (fullName === null || fullName.trim() === '') return address;
+  return `${encodeDisplayName(fullName.trim())} <${address}>`;
+}

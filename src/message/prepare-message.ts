@@ -1,0 +1,94 @@
+/**
+ * Prepares a submitted message for the spool without reading its body into
+ * memory: splits off the header block, reads what the entry's state needs
+ * (Subject decoded for display, Message-ID, and with `-t` the recipients),
+ * and yields the message again as a stream whose header block may have lost
+ * its Bcc fields and gained Date, Message-ID and From. Everything else
+ * (other fields, their folding, line endings, the body) stays byte for byte
+ * as given.
+ *
+ * Fails only through splitMessageHead (dataError, exit 65).
+ */
+import { decodeEncodedWords } from './encoded-words.js';
+import { findHeader, hasHeader, isHeaderNamed, type HeaderField } from './header-fields.js';
+import { recipientsFromHeaders } from './header-recipients.js';
+import { formatRfc5322Date, newMessageId } from './new-headers.js';
+import { splitMessageHead, type MessageInput, type SplitOptions } from './split-head.js';
+
+export interface PrepareOptions extends SplitOptions {
+  /** Remove Bcc and Resent-Bcc fields (the sendmail command does; the SMTP listener stores as received). */
+  removeBcc?: boolean;
+  /** Add Date and Message-ID when missing. */
+  addDateAndMessageId?: boolean;
+  /** Value for a From field to add when the message has none; null adds none. */
+  fromValue?: string | null;
+  /** Domain for a generated Message-ID. */
+  messageIdDomain?: string;
+  now?: Date;
+}
+
+export interface PreparedMessage {
+  /** The message to store, as a stream of chunks. Consume once. */
+  message: AsyncIterable<Buffer>;
+  /** Recipients named in To/Cc/Bcc (or their Resent- forms), as written; for -t. */
+  headerRecipients: string[];
+  /** Decoded Subject, for display; null when absent. */
+  subject: string | null;
+  /** Message-ID as written or generated ("<...>"); null when absent and not added. */
+  messageId: string | null;
+  fields: HeaderField[];
+  /** True when the header block was rewritten (a field removed or added). */
+  rewritten: boolean;
+  /** True when the input held nothing at all (no header field, no separator, no body). */
+  empty: boolean;
+}
+
+function headerLine(name: string, value: string, eol: string): Buffer {
+  return Buffer.from(`${name}: ${value}${eol}`, 'utf8');
+}
+
+export async function prepareMessage(input: MessageInput, options: PrepareOptions = {}): Promise<PreparedMessage> {
+  const split = await splitMessageHead(input, options);
+  const { fields, eol } = split;
+  const headerRecipients = recipientsFromHeaders(fields);
+  const kept = options.removeBcc
+    ? fields.filter((f) => !isHeaderNamed(f, 'Bcc') && !isHeaderNamed(f, 'Resent-Bcc'))
+    : fields;
+
+  const added: Buffer[] = [];
+  const now = options.now ?? new Date();
+  let messageId = findHeader(fields, 'Message-ID')?.value ?? null;
+  if (options.fromValue != null && !hasHeader(fields, 'From')) added.push(headerLine('From', options.fromValue, eol));
+  if (options.addDateAndMessageId) {
+    if (!hasHeader(fields, 'Date')) added.push(headerLine('Date', formatRfc5322Date(now), eol));
+    if (messageId === null) {
+      messageId = newMessageId(options.messageIdDomain ?? '', now.getTime());
+      added.push(headerLine('Message-ID', messageId, eol));
+    }
+  }
+
+  const subjectField = findHeader(fields, 'Subject');
+  const rewritten = kept.length !== fields.length || added.length > 0;
+  const head: Buffer[] = kept.map((f) => f.raw);
+  if (added.length > 0 && split.unterminatedLastLine && kept.length > 0 && kept[kept.length - 1] === fields[fields.length - 1]) {
+    // The message ended in its last header line without a line ending: end that line first.
+    head.push(Buffer.from(eol));
+  }
+  head.push(...added);
+
+  async function* message(): AsyncGenerator<Buffer> {
+    if (head.length > 0) yield Buffer.concat(head);
+    if (split.separator !== null) yield split.separator;
+    yield* split.body;
+  }
+
+  return {
+    message: message(),
+    headerRecipients,
+    subject: subjectField ? decodeEncodedWords(subjectField.value) : null,
+    messageId: messageId === null || messageId === '' ? null : messageId,
+    fields,
+    rewritten,
+    empty: fields.length === 0 && split.separator === null,
+  };
+}

@@ -1,0 +1,155 @@
+/**
+ * Splits a message arriving as a stream into its header block and the rest,
+ * reading no more than the header block (bounded by maxHeadBytes) into
+ * memory. The body is handed on as the same stream, untouched, so a 20 MB
+ * message costs only its header block in memory.
+ *
+ * Fails with a dataError (exit 65, SMTP 554) when a line before the first
+ * empty line is neither a header field nor a continuation ("no header/body
+ * separator"), or when the header block grows past maxHeadBytes. A message
+ * that ends inside its header block is a header-only message (RFC 5322
+ * allows an empty body) and is accepted as written.
+ */
+import { dataError } from '../errors.js';
+import { fieldNameOf, isContinuationLine, makeHeaderField, type HeaderField } from './header-fields.js';
+
+export type MessageInput = string | Uint8Array | AsyncIterable<Uint8Array | string>;
+
+/** 1 MiB: Postfix's header_size_limit is 100 KiB; a list post's long To: stays well inside. */
+export const DEFAULT_MAX_HEAD_BYTES = 1024 * 1024;
+
+export interface SplitOptions {
+  maxHeadBytes?: number;
+  /** Drop a leading mbox "From " line (as Postfix's sendmail does). */
+  skipMboxFromLine?: boolean;
+}
+
+export interface SplitMessage {
+  fields: HeaderField[];
+  /** "\r\n" or "\n": the line ending of the first header line ("\n" when there is none). */
+  eol: '\r\n' | '\n';
+  /** The empty line that ended the header block, or null for a header-only message. */
+  separator: Buffer | null;
+  /** Everything after the separator, exactly as received. Consume it once. */
+  body: AsyncIterable<Buffer>;
+  /** True when the header block's last line had no line ending (message ended there). */
+  unterminatedLastLine: boolean;
+}
+
+function toBuffer(chunk: Uint8Array | string): Buffer {
+  return typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+}
+
+function chunksOf(input: MessageInput): AsyncIterator<Uint8Array | string> {
+  if (typeof input === 'string' || input instanceof Uint8Array) {
+    return (async function* one() {
+      yield input;
+    })();
+  }
+  return input[Symbol.asyncIterator]();
+}
+
+function isEmptyLine(line: Buffer): boolean {
+  return (line.length === 1 && line[0] === 0x0a) || (line.length === 2 && line[0] === 0x0d && line[1] === 0x0a);
+}
+
+function headTooLong(max: number) {
+  return dataError(`the header block is longer than ${max} bytes (or has no empty line before the body)`, 'E_HEADER_TOO_LONG');
+}
+
+export async function splitMessageHead(input: MessageInput, options: SplitOptions = {}): Promise<SplitMessage> {
+  const maxHeadBytes = options.maxHeadBytes ?? DEFAULT_MAX_HEAD_BYTES;
+  const chunks = chunksOf(input);
+  const fields: HeaderField[] = [];
+  let current: { name: string; lines: Buffer[] } | null = null;
+  let eol: '\r\n' | '\n' | null = null;
+  let buffered = Buffer.alloc(0);
+  let lineStart = 0;
+  let headBytes = 0;
+  let lineNumber = 0;
+  let ended = false;
+
+  const closeField = () => {
+    if (current !== null) fields.push(makeHeaderField(current.name, current.lines));
+    current = null;
+  };
+
+  const takeLine = (line: Buffer): 'separator' | 'line' => {
+    lineNumber++;
+    if (isEmptyLine(line)) return 'separator';
+    if (lineNumber === 1 && options.skipMboxFromLine && line.subarray(0, 5).toString('latin1') === 'From ') return 'line';
+    if (eol === null) eol = line.length >= 2 && line[line.length - 2] === 0x0d ? '\r\n' : '\n';
+    if (isContinuationLine(line) && current !== null) {
+      current.lines.push(Buffer.from(line));
+      return 'line';
+    }
+    const name = fieldNameOf(line);
+    if (name === null) {
+      const shown = JSON.stringify(line.subarray(0, 60).toString('utf8').replace(/\r?\n$/, ''));
+      throw dataError(
+        `line ${lineNumber} of the message is not a header field: ${shown}; a message starts with header fields, then an empty line, then the body`,
+        'E_NO_SEPARATOR',
+      );
+    }
+    closeField();
+    current = { name, lines: [Buffer.from(line)] };
+    return 'line';
+  };
+
+  try {
+    for (;;) {
+      const newline = buffered.indexOf(0x0a, lineStart);
+      if (newline >= 0) {
+        const line = buffered.subarray(lineStart, newline + 1);
+        headBytes += line.length;
+        if (headBytes > maxHeadBytes) throw headTooLong(maxHeadBytes);
+        lineStart = newline + 1;
+        if (takeLine(line) === 'separator') {
+          closeField();
+          const rest = buffered.subarray(lineStart);
+          return {
+            fields,
+            eol: eol ?? (line.length === 2 ? '\r\n' : '\n'),
+            separator: Buffer.from(line),
+            body: restOf(rest, chunks),
+            unterminatedLastLine: false,
+          };
+        }
+        continue;
+      }
+      if (headBytes + (buffered.length - lineStart) > maxHeadBytes) throw headTooLong(maxHeadBytes);
+      const next = ended ? { done: true as const, value: undefined } : await chunks.next();
+      if (next.done) {
+        ended = true;
+        const last = buffered.subarray(lineStart);
+        if (last.length > 0) takeLine(last);
+        closeField();
+        return { fields, eol: eol ?? '\n', separator: null, body: restOf(Buffer.alloc(0), null), unterminatedLastLine: last.length > 0 };
+      }
+      // Keep only the unscanned tail plus the new chunk: the scanned lines live in `fields`.
+      buffered = Buffer.concat([buffered.subarray(lineStart), toBuffer(next.value)]);
+      lineStart = 0;
+    }
+  } catch (err) {
+    await chunks.return?.().catch(() => {});
+    throw err;
+  }
+}
+
+async function* restOf(leftover: Buffer, chunks: AsyncIterator<Uint8Array | string> | null): AsyncGenerator<Buffer> {
+  let finished = chunks === null;
+  try {
+    if (leftover.length > 0) yield leftover;
+    if (chunks === null) return;
+    for (;;) {
+      const next = await chunks.next();
+      if (next.done) {
+        finished = true;
+        return;
+      }
+      yield toBuffer(next.value);
+    }
+  } finally {
+    if (!finished) await chunks?.return?.().catch(() => {});
+  }
+}

@@ -1,0 +1,213 @@
+/**
+ * src/message: splitting the header block off a stream, parsing and
+ * unfolding fields, -t recipients (groups, Resent-*), Bcc removal, added
+ * Date/Message-ID/From, RFC 2047 subjects, and the bytes staying as given.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { decodeEncodedWords, encodeDisplayName } from '../../src/message/encoded-words.js';
+import { findHeader, headerValues, parseHeaderBlock } from '../../src/message/header-fields.js';
+import { recipientsFromHeaders } from '../../src/message/header-recipients.js';
+import { formatFromValue, formatRfc5322Date, newMessageId } from '../../src/message/new-headers.js';
+import { prepareMessage } from '../../src/message/prepare-message.js';
+import { splitMessageHead } from '../../src/message/split-head.js';
+import { untilLoneDot } from '../../src/frontends/sendmail/lone-dot.js';
+import { BulkmailerError } from '../../src/errors.js';
+
+async function collect(chunks: AsyncIterable<Buffer>): Promise<Buffer> {
+  const out: Buffer[] = [];
+  for await (const chunk of chunks) out.push(chunk);
+  return Buffer.concat(out);
+}
+
+/** The input cut into chunks of `size` bytes, to cross every boundary. */
+async function* chunked(text: string | Buffer, size: number): AsyncGenerator<Buffer> {
+  const bytes = Buffer.from(text);
+  for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
+}
+
+function isDataError(code: string) {
+  return (err: unknown) => err instanceof BulkmailerError && err.code === code && err.exitCode === 65;
+}
+
+describe('header fields', () => {
+  it('unfolds values and finds names case-insensitively', () => {
+    const fields = parseHeaderBlock(Buffer.from('SUBJECT: one\r\n two\r\n\tthree\r\nTo: a@x.org\r\nto: b@x.org\r\n'));
+    assert.equal(fields.length, 3);
+    assert.equal(findHeader(fields, 'subject')?.value, 'one two\tthree');
+    assert.deepEqual(headerValues(fields, 'TO'), ['a@x.org', 'b@x.org']);
+    assert.equal(findHeader(fields, 'subject')?.raw.toString(), 'SUBJECT: one\r\n two\r\n\tthree\r\n');
+  });
+
+  it('decodes RFC 2047 subjects for display', () => {
+    assert.equal(decodeEncodedWords('=?UTF-8?Q?caf=C3=A9_cr=C3=A8me?='), 'café crème');
+    assert.equal(decodeEncodedWords('=?utf-8?B?w6nDqQ==?= =?utf-8?B?w6k=?= plain'), 'ééé plain');
+    assert.equal(decodeEncodedWords('=?ISO-8859-1?Q?na=EFve?='), 'naïve');
+    assert.equal(decodeEncodedWords('=?x-unknown?Q?abc?='), '=?x-unknown?Q?abc?=');
+    assert.equal(decodeEncodedWords('no words'), 'no words');
+  });
+
+  it('encodes display names only when needed', () => {
+    assert.equal(encodeDisplayName('Ada Lovelace'), 'Ada Lovelace');
+    assert.equal(encodeDisplayName('Lovelace, Ada'), '"Lovelace, Ada"');
+    assert.equal(decodeEncodedWords(encodeDisplayName('Zoë Ünïcode')), 'Zoë Ünïcode');
+    const long = 'é'.repeat(60);
+    const encoded = encodeDisplayName(long);
+    for (const word of encoded.split(' ')) assert.ok(word.length <= 75, word);
+    assert.equal(decodeEncodedWords(encoded), long);
+    assert.equal(formatFromValue('a@x.org', 'Ada'), 'Ada <a@x.org>');
+    assert.equal(formatFromValue('a@x.org', null), 'a@x.org');
+  });
+
+  it('formats dates and message ids as RFC 5322 wants', () => {
+    assert.match(formatRfc5322Date(new Date()), /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d [+-]\d{4}$/);
+    const a = newMessageId('example.org');
+    assert.match(a, /^<[0-9a-z]+\.[0-9a-f]{24}@example\.org>$/);
+    assert.notEqual(a, newMessageId('example.org'));
+    assert.match(newMessageId('bad domain'), /@bulkmailer\.invalid>$/);
+  });
+});
+
+describe('-t recipients', () => {
+  it('reads To, Cc and Bcc with names, groups and several fields', () => {
+    const fields = parseHeaderBlock(
+      Buffer.from(
+        'To: "Doe, Jane" <jane@x.org>, bob@y.org\n' +
+          'Cc: team: c1@z.org, c2@z.org;, undisclosed-recipients:;\n' +
+          'Bcc: hidden@w.org\n' +
+          'To: second@x.org\n' +
+          'From: me@x.org\n',
+      ),
+    );
+    assert.deepEqual(recipientsFromHeaders(fields), [
+      'jane@x.org',
+      'bob@y.org',
+      'second@x.org',
+      'c1@z.org',
+      'c2@z.org',
+      'hidden@w.org',
+    ]);
+  });
+
+  it('uses the Resent- fields instead when the message is being resent', () => {
+    const fields = parseHeaderBlock(Buffer.from('To: old@x.org\nResent-To: new@x.org\nResent-Bcc: b@x.org\n'));
+    assert.deepEqual(recipientsFromHeaders(fields), ['new@x.org', 'b@x.org']);
+  });
+});
+
+describe('splitting the header block from a stream', () => {
+  const message = 'From: a@x.org\r\nSubject: s\r\n  folded\r\n\r\nbody line 1\r\n\r\nbody: not a header\r\n';
+
+  it('splits at the first empty line whatever the chunk size, leaving the body untouched', async () => {
+    for (const size of [1, 2, 3, 7, 64, 4096]) {
+      const split = await splitMessageHead(chunked(message, size));
+      assert.deepEqual(split.fields.map((f) => f.name), ['From', 'Subject']);
+      assert.equal(split.eol, '\r\n');
+      assert.equal(split.separator?.toString(), '\r\n');
+      assert.equal((await collect(split.body)).toString(), 'body line 1\r\n\r\nbody: not a header\r\n');
+    }
+  });
+
+  it('accepts a header-only message, with or without a final line ending', async () => {
+    for (const text of ['Subject: only\n', 'Subject: only']) {
+      const split = await splitMessageHead(text);
+      assert.equal(split.separator, null);
+      assert.equal(split.fields[0]?.value, 'only');
+      assert.equal(split.unterminatedLastLine, !text.endsWith('\n'));
+    }
+  });
+
+  it('refuses a message whose header block has a line that is not a field (exit 65)', async () => {
+    await assert.rejects(splitMessageHead('Subject: x\nthis is body text\n\nmore\n'), isDataError('E_NO_SEPARATOR'));
+    await assert.rejects(splitMessageHead('just a body\n'), isDataError('E_NO_SEPARATOR'));
+  });
+
+  it('bounds the header block without reading the rest (exit 65)', async () => {
+    let pulled = 0;
+    async function* endless(): AsyncGenerator<Buffer> {
+      for (;;) {
+        pulled++;
+        yield Buffer.from(`X-Filler: ${'x'.repeat(1000)}\n`);
+      }
+    }
+    await assert.rejects(splitMessageHead(endless(), { maxHeadBytes: 64 * 1024 }), isDataError('E_HEADER_TOO_LONG'));
+    assert.ok(pulled < 70, `read ${pulled} chunks`);
+    // One endless line without a newline is bounded too.
+    async function* oneLine(): AsyncGenerator<Buffer> {
+      for (;;) yield Buffer.from('X'.repeat(4096));
+    }
+    await assert.rejects(splitMessageHead(oneLine(), { maxHeadBytes: 64 * 1024 }), isDataError('E_HEADER_TOO_LONG'));
+  });
+
+  it('can skip a leading mbox "From " line', async () => {
+    const split = await splitMessageHead('From abc Mon Sep 17 00:00:00 2001\nSubject: x\n\nb\n', { skipMboxFromLine: true });
+    assert.deepEqual(split.fields.map((f) => f.name), ['Subject']);
+  });
+});
+
+describe('preparing a message', () => {
+  const now = new Date('2025-03-04T05:06:07Z');
+
+  it('leaves a complete message byte for byte (8-bit body, odd folding, bare LF)', async () => {
+    const text = Buffer.concat([
+      Buffer.from('From: a@x.org\nTo: b@y.org\nDate: Mon, 3 Mar 2025 10:00:00 +0000\nMessage-ID: <1@x.org>\nSubject: =?UTF-8?Q?h=C3=A9?=\n\t folded\n\n'),
+      Buffer.from([0xe9, 0x80, 0xff, 0x0a, 0x2e, 0x0a]),
+    ]);
+    const prepared = await prepareMessage(chunked(text, 5), { removeBcc: true, addDateAndMessageId: true, fromValue: 'z@z.org', now });
+    assert.equal(prepared.rewritten, false);
+    assert.deepEqual(await collect(prepared.message), text);
+    assert.equal(prepared.messageId, '<1@x.org>');
+    assert.equal(prepared.subject, 'hé\t folded');
+  });
+
+  it('removes Bcc (folded too) and adds Date, Message-ID and From in the message\'s line ending', async () => {
+    const text = 'To: b@y.org\r\nBcc: hidden@w.org,\r\n other@w.org\r\nSubject: s\r\n\r\nbody\r\n';
+    const prepared = await prepareMessage(text, {
+      removeBcc: true,
+      addDateAndMessageId: true,
+      fromValue: 'Ada <ada@x.org>',
+      messageIdDomain: 'x.org',
+      now,
+    });
+    const out = (await collect(prepared.message)).toString();
+    assert.deepEqual(prepared.headerRecipients, ['b@y.org', 'hidden@w.org', 'other@w.org']);
+    assert.equal(out.includes('Bcc'), false);
+    assert.match(out, /^To: b@y\.org\r\nSubject: s\r\nFrom: Ada <ada@x\.org>\r\nDate: [^\r\n]+\r\nMessage-ID: <[^>]+@x\.org>\r\n\r\nbody\r\n$/);
+    assert.equal(prepared.messageId, /Message-ID: (<[^>]+>)/.exec(out)?.[1]);
+  });
+
+  it('ends an unterminated last header line before adding fields', async () => {
+    const prepared = await prepareMessage('Subject: only', { addDateAndMessageId: true, now });
+    assert.match((await collect(prepared.message)).toString(), /^Subject: only\nDate: .+\nMessage-ID: .+\n$/);
+  });
+
+  it('adds headers before a body that has no header fields', async () => {
+    const prepared = await prepareMessage('\nbody only\n', { fromValue: 'a@x.org', now });
+    assert.equal((await collect(prepared.message)).toString(), 'From: a@x.org\n\nbody only\n');
+  });
+
+  it('reports an empty input', async () => {
+    assert.equal((await prepareMessage('')).empty, true);
+    assert.equal((await prepareMessage('\n')).empty, false);
+  });
+});
+
+describe('lone dot (sendmail without -i)', () => {
+  const cases: [string, string][] = [
+    ['a\n.\nafter\n', 'a\n'],
+    ['a\r\n.\r\nafter\r\n', 'a\r\n'],
+    ['.\n', ''],
+    ['a\n..\nb\n', 'a\n..\nb\n'],
+    ['a\n.b\n. \n', 'a\n.b\n. \n'],
+    ['a\n.', 'a\n'],
+    ['no end\n', 'no end\n'],
+    ['x.\n.\r\n', 'x.\n'],
+  ];
+  for (const [input, expected] of cases) {
+    it(`${JSON.stringify(input)} -> ${JSON.stringify(expected)} at every chunk size`, async () => {
+      for (const size of [1, 2, 3, 100]) {
+        assert.equal((await collect(untilLoneDot(chunked(input, size)))).toString(), expected, `chunk size ${size}`);
+      }
+    });
+  }
+});

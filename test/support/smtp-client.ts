@@ -1,0 +1,110 @@
+/**
+ * A raw SMTP client for byte-exact and edge-case tests of the listener and
+ * of `sendmail -bs`: it writes exactly what a test gives it (pipelined
+ * commands, unusual bytes, a message cut in half) and reads replies one by
+ * one, multi-line replies joined.
+ */
+import net from 'node:net';
+
+export interface SmtpReply {
+  code: number;
+  lines: string[];
+  text: string;
+}
+
+/** Parses complete replies off the front of `buffer`; returns them and the rest. */
+export function parseReplies(buffer: string): { replies: SmtpReply[]; rest: string } {
+  const replies: SmtpReply[] = [];
+  let lines: string[] = [];
+  let rest = buffer;
+  for (;;) {
+    const end = rest.indexOf('\r\n');
+    if (end < 0) break;
+    const line = rest.slice(0, end);
+    rest = rest.slice(end + 2);
+    lines.push(line);
+    if (line[3] !== '-') {
+      replies.push({ code: Number(line.slice(0, 3)), lines, text: lines.map((l) => l.slice(4)).join('\n') });
+      lines = [];
+    }
+  }
+  // Keep a partial multi-line reply for later.
+  if (lines.length > 0) rest = lines.map((l) => `${l}\r\n`).join('') + rest;
+  return { replies, rest };
+}
+
+export class RawSmtpClient {
+  private buffer = '';
+  private readonly ready: SmtpReply[] = [];
+  private waiter: (() => void) | null = null;
+  closed = false;
+
+  private constructor(readonly socket: net.Socket) {
+    socket.setEncoding('latin1');
+    socket.on('data', (data: string) => {
+      const { replies, rest } = parseReplies(this.buffer + data);
+      this.buffer = rest;
+      this.ready.push(...replies);
+      this.wake();
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.wake();
+    });
+    socket.on('error', () => {});
+  }
+
+  private wake(): void {
+    const waiter = this.waiter;
+    this.waiter = null;
+    waiter?.();
+  }
+
+  static connect(port: number, host = '127.0.0.1'): Promise<RawSmtpClient> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(port, host);
+      socket.once('error', reject);
+      socket.once('connect', () => {
+        socket.off('error', reject);
+        resolve(new RawSmtpClient(socket));
+      });
+    });
+  }
+
+  /** The next reply (the greeting first). Rejects when the connection closes first. */
+  async reply(): Promise<SmtpReply> {
+    for (;;) {
+      const next = this.ready.shift();
+      if (next) return next;
+      if (this.closed) throw new Error(`connection closed while waiting for a reply (unparsed: ${JSON.stringify(this.buffer)})`);
+      await new Promise<void>((resolve) => (this.waiter = resolve));
+    }
+  }
+
+  write(data: string | Buffer): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.socket.write(typeof data === 'string' ? Buffer.from(data, 'utf8') : data, (err) => (err ? reject(err) : resolve())),
+    );
+  }
+
+  async command(line: string): Promise<SmtpReply> {
+    await this.write(`${line}\r\n`);
+    return this.reply();
+  }
+
+  /** Resolves once the server has closed the connection. */
+  async waitClosed(): Promise<void> {
+    while (!this.closed) await new Promise<void>((resolve) => (this.waiter = resolve));
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+/** SMTP dot-stuffing plus the terminating dot, for a message with CRLF line endings. */
+export function dataBlock(message: string | Buffer): Buffer {
+  const text = Buffer.isBuffer(message) ? message.toString('latin1') : Buffer.from(message, 'utf8').toString('latin1');
+  const stuffed = text.replace(/(^|\r\n)\./g, '$1..');
+  return Buffer.from(`${stuffed}${stuffed.endsWith('\r\n') ? '' : '\r\n'}.\r\n`, 'latin1');
+}
