@@ -50,6 +50,8 @@ export async function enqueue(options: EnqueueOptions): Promise<string> {
     addDateAndMessageId: fix,
     removeBcc: fix,
     skipMboxFromLine: false,
+    // Stored byte for byte unless asked to fix headers: no separator is inserted then.
+    nonHeaderStartsBody: fix,
     ...(options.maxSize === undefined ? {} : { maxSize: options.maxSize }),
   });
   return result.id;

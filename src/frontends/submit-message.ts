@@ -32,6 +32,8 @@ export interface SubmitRequest {
   removeBcc?: boolean;
   /** Drop a leading mbox "From " line (default true). */
   skipMboxFromLine?: boolean;
+  /** A non-header line starts the body, as in Postfix (default true); off: exit 65. */
+  nonHeaderStartsBody?: boolean;
   maxSize?: number;
   /** Nudge a running agent after the commit (default true). */
   nudge?: boolean;
@@ -68,6 +70,7 @@ export async function submitMessage(request: SubmitRequest): Promise<SubmitResul
     fromValue: request.fromValue ?? null,
     messageIdDomain: sender === '' ? os.hostname() : domainOf(sender),
     skipMboxFromLine: request.skipMboxFromLine ?? true,
+    nonHeaderStartsBody: request.nonHeaderStartsBody ?? true,
   });
   if (prepared.empty) throw dataError('empty message', 'E_EMPTY_MESSAGE');
   const recipients = [...request.recipients];

@@ -22,13 +22,23 @@ export interface SplitOptions {
   maxHeadBytes?: number;
   /** Drop a leading mbox "From " line (as Postfix's sendmail does). */
   skipMboxFromLine?: boolean;
+  /**
+   * A line that is not a header field ends the header block and starts the
+   * body, as in Postfix's cleanup: `echo hi | sendmail bob` is a message with
+   * no header fields and the body "hi". An empty line is then inserted as the
+   * separator. Off: such a line is an error (E_NO_SEPARATOR).
+   */
+  nonHeaderStartsBody?: boolean;
 }
 
 export interface SplitMessage {
   fields: HeaderField[];
   /** "\r\n" or "\n": the line ending of the first header line ("\n" when there is none). */
   eol: '\r\n' | '\n';
-  /** The empty line that ended the header block, or null for a header-only message. */
+  /**
+   * The empty line that ended the header block (inserted when a non-header
+   * line started the body), or null for a header-only message.
+   */
   separator: Buffer | null;
   /** Everything after the separator, exactly as received. Consume it once. */
   body: AsyncIterable<Buffer>;
@@ -74,7 +84,7 @@ export async function splitMessageHead(input: MessageInput, options: SplitOption
     current = null;
   };
 
-  const takeLine = (line: Buffer): 'separator' | 'line' => {
+  const takeLine = (line: Buffer): 'separator' | 'line' | 'body' => {
     lineNumber++;
     if (isEmptyLine(line)) return 'separator';
     if (lineNumber === 1 && options.skipMboxFromLine && line.subarray(0, 5).toString('latin1') === 'From ') return 'line';
@@ -84,6 +94,10 @@ export async function splitMessageHead(input: MessageInput, options: SplitOption
       return 'line';
     }
     const name = fieldNameOf(line);
+    if (name === null && options.nonHeaderStartsBody) {
+      eol ??= line.length >= 2 && line[line.length - 2] === 0x0d ? '\r\n' : '\n';
+      return 'body';
+    }
     if (name === null) {
       const shown = JSON.stringify(line.subarray(0, 60).toString('utf8').replace(/\r?\n$/, ''));
       throw dataError(
@@ -103,8 +117,15 @@ export async function splitMessageHead(input: MessageInput, options: SplitOption
         const line = buffered.subarray(lineStart, newline + 1);
         headBytes += line.length;
         if (headBytes > maxHeadBytes) throw headTooLong(maxHeadBytes);
+        const lineBegin = lineStart;
         lineStart = newline + 1;
-        if (takeLine(line) === 'separator') {
+        const kind = takeLine(line);
+        if (kind === 'body') {
+          closeField();
+          const inserted = eol ?? '\n';
+          return { fields, eol: inserted, separator: Buffer.from(inserted), body: restOf(buffered.subarray(lineBegin), chunks), unterminatedLastLine: false };
+        }
+        if (kind === 'separator') {
           closeField();
           const rest = buffered.subarray(lineStart);
           return {
@@ -122,7 +143,11 @@ export async function splitMessageHead(input: MessageInput, options: SplitOption
       if (next.done) {
         ended = true;
         const last = buffered.subarray(lineStart);
-        if (last.length > 0) takeLine(last);
+        if (last.length > 0 && takeLine(last) === 'body') {
+          closeField();
+          const inserted = eol ?? '\n';
+          return { fields, eol: inserted, separator: Buffer.from(inserted), body: restOf(last, null), unterminatedLastLine: false };
+        }
         closeField();
         return { fields, eol: eol ?? '\n', separator: null, body: restOf(Buffer.alloc(0), null), unterminatedLastLine: last.length > 0 };
       }

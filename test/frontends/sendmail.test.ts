@@ -187,7 +187,6 @@ describe('bulkmailer-sendmail', () => {
       [['-f', 'bad sender', 'a@example.org'], COMPLETE],
       [['-t'], 'Subject: nobody\n\nb\n'],
       [['-t'], 'To: Bob <bob>\n\nb\n'],
-      [['a@example.org'], 'this is not a header\nnor this\n'],
       [['a@example.org'], ''],
     ] as [string[], string][]) {
       const result = await sendmail(home, args, input);
@@ -195,6 +194,16 @@ describe('bulkmailer-sendmail', () => {
     }
     assert.equal(await entryCount(home), 0);
     assert.deepEqual(await fs.readdir((await openSpool(home)).tmp), []);
+  });
+
+  it('a body with no header fields (echo hi | sendmail bob) is queued as a body, as Postfix does', async () => {
+    const home = await freshHome();
+    const result = await sendmail(home, ['-f', 'me@example.org', 'bob@example.org'], 'hi there\nsecond line\n');
+    assert.equal(result.code, 0, result.stderr);
+    const spool = await openSpool(home);
+    const [id] = await listEntryIds(spool);
+    const stored = await fs.readFile(messagePath(spool, id!), 'utf8');
+    assert.match(stored, /^From: me@example.org\nDate: .+\nMessage-ID: <.+>\n\nhi there\nsecond line\n$/);
   });
 
   it('exit 78 on a broken config.json', async () => {

@@ -122,6 +122,24 @@ describe('splitting the header block from a stream', () => {
     await assert.rejects(splitMessageHead('just a body\n'), isDataError('E_NO_SEPARATOR'));
   });
 
+  it('with nonHeaderStartsBody, a non-header line starts the body and a separator is inserted', async () => {
+    const collect = async (body: AsyncIterable<Buffer>) => {
+      const parts: Buffer[] = [];
+      for await (const part of body) parts.push(part);
+      return Buffer.concat(parts).toString();
+    };
+    const mixed = await splitMessageHead('Subject: x\r\nthis is body text\r\n\r\nmore\r\n', { nonHeaderStartsBody: true });
+    assert.deepEqual(mixed.fields.map((f) => f.name), ['Subject']);
+    assert.equal(mixed.separator?.toString(), '\r\n');
+    assert.equal(await collect(mixed.body), 'this is body text\r\n\r\nmore\r\n');
+    for (const text of ['just a body\n', 'just a body']) {
+      const bare = await splitMessageHead(text, { nonHeaderStartsBody: true });
+      assert.deepEqual(bare.fields, []);
+      assert.equal(bare.separator?.toString(), '\n');
+      assert.equal(await collect(bare.body), text);
+    }
+  });
+
   it('bounds the header block without reading the rest (exit 65)', async () => {
     let pulled = 0;
     async function* endless(): AsyncGenerator<Buffer> {
