@@ -10,7 +10,7 @@
  * next one. Each recipient is attempted at most once per flush.
  */
 import fs from 'node:fs/promises';
-import { createReadStream } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
 import { isEntryComplete, recipientsAwaitingDsn, type EntryState } from '../model/entry-state.js';
 import { applyOutcomes, markDsnQueued, type FinalOutcome, type RecipientOutcome } from '../model/transitions.js';
 import type { RetryPolicy } from '../model/retry-policy.js';
@@ -24,6 +24,7 @@ import {
   tryLock,
   updateEntryState,
   type DeliveryLogWriter,
+  type DirSyncer,
   type Spool,
 } from '../spool/index.js';
 import { crashPoint } from '../spool/crash-points.js';
@@ -42,6 +43,8 @@ export interface EntryDeliveryContext {
   smarthostHost: string;
   heloName: string;
   log: DeliveryLogWriter;
+  /** Group fsync of the removals that record an entry's last transaction. */
+  syncer: DirSyncer;
   now: () => number;
   /** Recipients already attempted in this flush, per entry id. */
   attempted: Map<string, Set<string>>;
@@ -73,7 +76,7 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
       const chunk = nextChunk(state, attempted, ctx);
       if (chunk === null) break;
       const session = await ctx.session();
-      if (state.size <= BUFFERED_MESSAGE_LIMIT) buffered ??= await fs.readFile(messagePath(ctx.spool, id));
+      if (state.size <= BUFFERED_MESSAGE_LIMIT) buffered ??= readFileSync(messagePath(ctx.spool, id));
       const message = buffered ?? createReadStream(messagePath(ctx.spool, id));
       for (const address of chunk) attempted.add(address);
       const outcomes = await session.send({ from: state.from, to: chunk, size: state.size, message });
@@ -94,7 +97,7 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
       });
       if (completed !== null) {
         ctx.log.write(toLogRecords(completed, finals, ctx.smarthostDisplay, now));
-        await removeEntry(ctx.spool, id, { durable: true });
+        await removeEntry(ctx.spool, id, { syncer: ctx.syncer });
         crashPoint('flush-after-state-write');
         ctx.onTransaction(id, outcomes, finals);
         ctx.onRemoved(id);

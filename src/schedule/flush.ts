@@ -25,6 +25,7 @@ import { BulkmailerError } from '../errors.js';
 import { dueRecipients, isEntryComplete, recipientsAwaitingDsn } from '../model/entry-state.js';
 import {
   DeliveryLogWriter,
+  DirSyncer,
   instanceLockPath,
   listEntryIds,
   openSpool,
@@ -162,6 +163,7 @@ async function runPasses(
   const stopping = () => signal?.aborted === true || fatal !== null;
 
   const log = await DeliveryLogWriter.open(spool);
+  const syncer = new DirSyncer();
   try {
     for (let pass = 0; pass <= MAX_EXTRA_PASSES && plan.length > 0 && !stopping() && !lostSmarthost; pass++) {
       const passDue = plan.reduce((n, p) => n + p.due, 0);
@@ -175,6 +177,7 @@ async function runPasses(
         smarthostHost: smarthost.host,
         heloName: config.heloName || os.hostname(),
         log,
+        syncer,
         now,
         attempted,
         stopping: () => stopping(),
@@ -233,10 +236,12 @@ async function runPasses(
       };
       const workers = Math.max(1, Math.min(config.concurrency, plan.length));
       await Promise.all(Array.from({ length: workers }, worker));
+      await syncer.sync();
       if (stopping() || lostSmarthost) break;
       plan = await planPass(spool, attempted, now(), events);
     }
   } finally {
+    await syncer.sync();
     await log.close();
   }
   if (fatal !== null) throw fatal;

@@ -6,6 +6,7 @@ import fs from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fsyncDir, removeIfExists } from './durable-fs.js';
+import type { DirSyncer } from './dir-syncer.js';
 import { messagePath, stateDir, statePath, type Spool } from './paths.js';
 
 /**
@@ -13,16 +14,16 @@ import { messagePath, stateDir, statePath, type Spool } from './paths.js';
  * removal. A crash after it leaves an orphan message, which repair deletes;
  * the reverse order could leave a state without its message.
  *
- * `durable` fsyncs the state directory before the message goes. The flusher
- * asks for it when the removal itself records a transaction's outcome (the
- * last transaction of an entry is recorded by removing the entry, not by a
- * final state write that would be removed a moment later). Removing an entry
- * whose final state is already on disk needs no fsync: if the removal is
- * lost, the next flush finds the entry complete and removes it again.
+ * `syncer` is given when the removal itself records a transaction's outcome
+ * (the last transaction of an entry is recorded by removing the entry, not
+ * by a final state write that would be deleted a moment later): the state
+ * directory joins the next group fsync (src/spool/dir-syncer.ts). Removing an
+ * entry whose final state is already on disk needs no fsync at all: if that
+ * removal is lost, the next flush finds the entry complete and removes it.
  */
-export async function removeEntry(spool: Spool, id: string, options: { durable?: boolean } = {}): Promise<void> {
+export async function removeEntry(spool: Spool, id: string, options: { syncer?: DirSyncer } = {}): Promise<void> {
   removeIfExists(statePath(spool, id));
-  if (options.durable) await fsyncDir(stateDir(spool, id));
+  options.syncer?.markDirty(stateDir(spool, id));
   removeIfExists(messagePath(spool, id));
 }
 

@@ -17,3 +17,4 @@ export {
   type HeldLock,
   type LockOwner,
 } from './locks.js';
+export { DirSyncer } from './dir-syncer.js';
