@@ -134,6 +134,7 @@ export function buildProgram(): Command {
     .addArgument(new Command().createArgument('<action>', 'install, uninstall or status').choices(['install', 'uninstall', 'status']))
     .addOption(new Option('--kind <kind>', 'what to install').choices(['systemd', 'launchd', 'xdg', 'cron']))
     .option('--every <minutes>', 'cron kind: flush every N minutes', '5')
+    .option('--json', 'JSON output')
     .action(action(() => import('./commands/autostart.js')));
 
   program

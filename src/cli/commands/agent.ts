@@ -1,0 +1,65 @@
+/**
+ * `bulkmailer agent`: run the agent in the foreground until SIGTERM/SIGINT
+ * (exit 0 after a clean stop, see src/schedule/agent.ts); SIGHUP re-reads
+ * config.json. When another agent already holds the spool it says so and
+ * exits 0 (so an autostart that fires twice is harmless and systemd does
+ * not restart it); when a one-shot `flush` holds it, the agent waits for
+ * that flush to end and then takes over.
+ *
+ * A second SIGTERM/SIGINT while stopping exits at once: state on disk is
+ * consistent at every moment, the lock of a dead process is taken over.
+ * Exit codes: 0 stopped or another agent runs; 78 bad config; 73/77 spool.
+ */
+import { Agent } from '../../schedule/agent.js';
+import { openAgentLog } from '../../schedule/agent-log.js';
+import type { CommandContext } from '../context.js';
+
+/** After a stop, anything still holding the event loop (a flush that would not end) gets this long. */
+const EXIT_AFTER_STOP_MS = 1_000;
+/** A second stop signal sooner than this after the first is a duplicate, not "stop now". */
+const REPEAT_SIGNAL_MS = 500;
+
+export default async function agentCommand(ctx: CommandContext): Promise<number> {
+  const log = openAgentLog(ctx.home, ctx.stderr);
+  const agent = new Agent({ home: ctx.home, log: (line) => log.write(line) });
+  let firstSignalAt: number | null = null;
+  const onStop = (signal: NodeJS.Signals) => {
+    const now = performance.now();
+    // The same signal delivered twice at once (to the process and its group) is one request.
+    if (firstSignalAt !== null && now - firstSignalAt < REPEAT_SIGNAL_MS) return;
+    if (firstSignalAt !== null) {
+      log.write(`second ${signal}: exiting now`);
+      process.exit(0);
+    }
+    firstSignalAt = now;
+    void agent.stop(signal);
+  };
+  const onHup = () => void agent.reload();
+  process.on('SIGTERM', onStop);
+  process.on('SIGINT', onStop);
+  process.on('SIGHUP', onHup);
+  try {
+    let started;
+    try {
+      started = await agent.start();
+    } catch (err) {
+      log.write(`cannot start: ${(err as Error).message}`);
+      throw err;
+    }
+    if (!started.started) {
+      await agent.stop('not started');
+      if (started.holder?.kind === 'agent') {
+        log.write(`another agent is running (pid ${started.holder.pid}); nothing to do`);
+      }
+      return 0;
+    }
+    await new Promise<void>((resolve) => agent.once('stopped', () => resolve()));
+    setTimeout(() => process.exit(process.exitCode ?? 0), EXIT_AFTER_STOP_MS).unref();
+    return 0;
+  } finally {
+    process.off('SIGTERM', onStop);
+    process.off('SIGINT', onStop);
+    process.off('SIGHUP', onHup);
+    log.close();
+  }
+}

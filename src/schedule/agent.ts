@@ -1,0 +1,338 @@
+/**
+ * The agent: `bulkmailer agent`, a long-running flusher for a laptop's
+ * login session. It owns the spool's instance lock for its whole life (so
+ * a cron `flush` exits 0 at once while it runs: promise 5), and decides
+ * when to flush:
+ *   - at start, then on the node-cron schedule (config `schedule`);
+ *   - shortly after a nudge on the trigger socket (an enqueue): a burst of
+ *     nudges within NUDGE_DEBOUNCE_MS makes one flush, and a steady stream
+ *     still flushes every NUDGE_MAX_WAIT_MS;
+ *   - at once when the watcher finds a smarthost reachable again, and after
+ *     a resume from sleep.
+ * Never two flushes at once: a trigger during a flush queues exactly one
+ * more flush after it. While offline (a flush answered 'offline') the
+ * schedule and nudges do no SMTP work: the watcher re-probes with capped
+ * backoff and says when to flush (see docs/agent.md).
+ *
+ * stop() (SIGTERM/SIGINT): abort the flush (no new transactions, the one in
+ * flight finishes and is recorded), wait at most AGENT_STOP_GRACE_MS, then
+ * release the lock and remove the trigger socket. State on disk is
+ * consistent at every moment (flush records each transaction durably), so
+ * even a stop that times out loses nothing; it may only resend the
+ * transaction that was in flight (the documented duplicate window).
+ *
+ * Failures: start() throws config errors (78) and spool errors; once
+ * running, a failing flush or listener is logged and retried, never fatal.
+ */
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs/promises';
+import type { Server } from 'node:net';
+import type { ScheduledTask } from 'node-cron';
+import { loadRuntimeConfig, requireSmarthosts, type RuntimeConfig } from '../config/runtime.js';
+import { findReachableSmarthost } from '../connectivity/probe-smarthost.js';
+import { writeLastProbe } from '../connectivity/last-probe.js';
+import { ConnectivityWatcher, type OfflineEvent, type OnlineEvent, type WatcherOptions } from '../connectivity/watcher.js';
+import { instanceLockPath, openSpool, repairSpool, tryLock, type HeldLock, type Spool } from '../spool/index.js';
+import { listenForNudges, triggerSocketPath } from '../spool/trigger.js';
+import { isAgentListening, type FlusherPresence } from './agent-presence.js';
+import { checkSchedule, scheduleIntervalMs, startSchedule } from './cron-schedule.js';
+import { FlushEvents, type FlushResult } from './flush-events.js';
+import type { FlushOptions } from './flush.js';
+import { summarizeFlushResult } from './flush-summary.js';
+import { startAgentListener, type AgentListener } from './agent-listener.js';
+import { Debouncer } from './debounce.js';
+
+export const NUDGE_DEBOUNCE_MS = 250;
+export const NUDGE_MAX_WAIT_MS = 2_000;
+/** Below systemd's TimeoutStopSec and launchd's ExitTimeOut (30 s in our files). */
+export const AGENT_STOP_GRACE_MS = 15_000;
+/** How often a waiting agent retries the lock held by a one-shot flush. */
+const LOCK_RETRY_MS = 1_000;
+
+export type FlushReason = 'startup' | 'schedule' | 'nudge' | 'online' | 'resume' | 'reload';
+
+export interface AgentEventMap {
+  ready: [event: { pid: number; schedule: string; listener: { host: string; port: number } | null }];
+  'flush-start': [event: { n: number; reasons: FlushReason[] }];
+  'flush-end': [event: { n: number; reasons: FlushReason[]; result: FlushResult | null; error: string | null }];
+  nudge: [];
+  online: [event: OnlineEvent];
+  offline: [event: OfflineEvent];
+  resumed: [event: { sleptMs: number }];
+  reloaded: [event: { schedule: string }];
+  stopped: [event: { clean: boolean }];
+}
+
+export interface AgentOptions {
+  home: string;
+  log?: (line: string) => void;
+  /** The flush engine (default: flushQueue, loaded lazily). */
+  flush?: (options: FlushOptions) => Promise<FlushResult>;
+  /** Test seams for the watcher (clock, timers, interfaces, internet). */
+  watcher?: Partial<Omit<WatcherOptions, 'smarthosts' | 'scheduleIntervalMs'>>;
+  stopGraceMs?: number;
+  nudgeDebounceMs?: number;
+}
+
+export type AgentStartResult = { started: true } | { started: false; holder: FlusherPresence | null };
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export class Agent extends EventEmitter<AgentEventMap> {
+  private readonly home: string;
+  private readonly log: (line: string) => void;
+  private readonly options: AgentOptions;
+  private config!: RuntimeConfig;
+  private spool!: Spool;
+  private lock: HeldLock | null = null;
+  private nudgeServer: Server | null = null;
+  private task: ScheduledTask | null = null;
+  private watcher: ConnectivityWatcher | null = null;
+  private listener: AgentListener | null = null;
+  private readonly abort = new AbortController();
+  private readonly pending = new Set<FlushReason>();
+  private draining = false;
+  private current: Promise<void> | null = null;
+  private flushCount = 0;
+  private readonly nudges: Debouncer;
+  private stopping = false;
+  private stopped: Promise<void> | null = null;
+
+  constructor(options: AgentOptions) {
+    super();
+    this.options = options;
+    this.home = options.home;
+    this.log = options.log ?? (() => {});
+    this.nudges = new Debouncer(() => this.requestFlush('nudge'), options.nudgeDebounceMs ?? NUDGE_DEBOUNCE_MS, NUDGE_MAX_WAIT_MS);
+  }
+
+  get flushes(): number {
+    return this.flushCount;
+  }
+
+  private starting: Promise<AgentStartResult> | null = null;
+
+  /** Takes the lock (waiting for a one-shot flush, not for another agent), repairs, listens, schedules. */
+  start(): Promise<AgentStartResult> {
+    this.starting ??= this.doStart();
+    return this.starting;
+  }
+
+  private async doStart(): Promise<AgentStartResult> {
+    this.config = loadRuntimeConfig(this.home);
+    requireSmarthosts(this.config);
+    checkSchedule(this.config.stored.schedule);
+    this.spool = await openSpool(this.home);
+
+    let waitingSaid = false;
+    for (;;) {
+      const attempt = await tryLock(instanceLockPath(this.spool));
+      if (attempt.acquired) {
+        this.lock = attempt.lock;
+        break;
+      }
+      const pid = attempt.owner?.pid ?? 0;
+      if (await isAgentListening(this.spool)) return { started: false, holder: { pid, kind: 'agent', since: attempt.owner?.since ?? '' } };
+      // A one-shot flush holds the spool; it ends by itself. Take over then.
+      if (!waitingSaid) this.log(`a flush is running (pid ${pid}); waiting for it to finish`);
+      waitingSaid = true;
+      if (this.stopping) return { started: false, holder: { pid, kind: 'flush', since: attempt.owner?.since ?? '' } };
+      await sleep(LOCK_RETRY_MS);
+    }
+
+    try {
+      const repair = await repairSpool(this.spool);
+      const repaired = repair.tmpRemoved + repair.orphanMessagesRemoved + repair.locksRemoved;
+      if (repaired > 0) this.log(`repaired the spool: ${JSON.stringify(repair)}`);
+      this.nudgeServer = await listenForNudges(this.spool, () => this.onNudge());
+      this.nudgeServer.on('error', (err) => this.log(`trigger socket: ${err.message}`));
+      this.task = startSchedule(this.config.stored.schedule, () => this.onScheduleTick(), this.log);
+      this.watcher = this.makeWatcher();
+      this.watcher.start();
+      if (this.config.stored.listener.enabled) this.listener = await startAgentListener(this.home, this.log);
+    } catch (err) {
+      await this.teardown();
+      this.lock = null;
+      throw err;
+    }
+    if (this.stopping) return { started: false, holder: null }; // stop() tears down once start ends
+    const smarthosts = this.config.smarthosts.map((s) => s.display).join(', ');
+    this.log(`agent started (pid ${process.pid}): schedule "${this.config.stored.schedule}", smarthost ${smarthosts}`);
+    this.emit('ready', { pid: process.pid, schedule: this.config.stored.schedule, listener: this.listener?.address ?? null });
+    this.requestFlush('startup');
+    return { started: true };
+  }
+
+  /** Queue a flush; it starts at once unless one is running (then right after it). */
+  requestFlush(reason: FlushReason): void {
+    if (this.stopping || this.lock === null) return;
+    this.pending.add(reason);
+    if (!this.draining) void this.drain();
+  }
+
+  /** SIGHUP: re-read config.json; a bad config is logged and the old one kept. */
+  async reload(): Promise<void> {
+    if (this.stopping || this.lock === null) return;
+    let next: RuntimeConfig;
+    try {
+      next = loadRuntimeConfig(this.home);
+      requireSmarthosts(next);
+      checkSchedule(next.stored.schedule);
+    } catch (err) {
+      this.log(`reload failed, keeping the previous config: ${(err as Error).message}`);
+      return;
+    }
+    const previous = this.config;
+    this.config = next;
+    if (next.stored.schedule !== previous.stored.schedule) {
+      void this.task?.destroy();
+      this.task = startSchedule(next.stored.schedule, () => this.onScheduleTick(), this.log);
+    }
+    this.watcher?.update({ smarthosts: next.smarthosts, scheduleIntervalMs: scheduleIntervalMs(next.stored.schedule) });
+    if (JSON.stringify(next.stored.listener) !== JSON.stringify(previous.stored.listener)) {
+      await this.listener?.close();
+      this.listener = next.stored.listener.enabled ? await startAgentListener(this.home, this.log) : null;
+    }
+    this.log(`config reloaded: schedule "${next.stored.schedule}", smarthost ${next.smarthosts.map((s) => s.display).join(', ')}`);
+    this.emit('reloaded', { schedule: next.stored.schedule });
+    this.requestFlush('reload');
+  }
+
+  /** Stops cleanly; resolves once the lock is released. Safe to call twice. */
+  stop(why = 'stop requested'): Promise<void> {
+    this.stopped ??= (async () => {
+      this.stopping = true;
+      await this.starting?.catch(() => {});
+      if (this.lock === null) return; // never started (or still waiting for the lock)
+      this.log(`stopping (${why})`);
+      this.pending.clear();
+      this.abort.abort();
+      const grace = this.options.stopGraceMs ?? AGENT_STOP_GRACE_MS;
+      let clean = true;
+      if (this.current !== null) {
+        let timer: NodeJS.Timeout | undefined;
+        clean = await Promise.race([
+          this.current.then(() => true),
+          new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), grace))),
+        ]);
+        clearTimeout(timer);
+        if (!clean) {
+          this.log(`the flush did not stop within ${grace}ms; exiting anyway (the transaction in flight may be sent again)`);
+        }
+      }
+      await this.teardown();
+      this.log('stopped');
+      this.emit('stopped', { clean });
+    })();
+    return this.stopped;
+  }
+
+  private async teardown(): Promise<void> {
+    this.nudges.cancel();
+    void this.task?.destroy();
+    this.task = null;
+    this.watcher?.stop();
+    const server = this.nudgeServer;
+    this.nudgeServer = null;
+    if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
+    await fs.rm(triggerSocketPath(this.spool), { force: true }).catch(() => {});
+    await this.listener?.close().catch(() => {});
+    this.listener = null;
+    await this.lock?.release();
+  }
+
+  private makeWatcher(): ConnectivityWatcher {
+    const watcher = new ConnectivityWatcher({
+      smarthosts: this.config.smarthosts,
+      scheduleIntervalMs: scheduleIntervalMs(this.config.stored.schedule),
+      probe: async (smarthosts) => {
+        const c = this.config;
+        const outcome = await findReachableSmarthost(smarthosts, { timeoutMs: c.timeouts.probeMs, tlsVerify: c.tlsVerify, tlsCa: c.tlsCa });
+        await writeLastProbe(this.home, outcome.probes);
+        return outcome;
+      },
+      ...this.options.watcher,
+    });
+    watcher.on('online', (event) => {
+      const ms = event.probes.find((p) => p.reachable)?.ms;
+      this.log(`online: ${event.smarthost} answered${ms === undefined ? '' : ` in ${ms}ms`} (after ${event.trigger})`);
+      this.emit('online', event);
+      this.requestFlush('online');
+    });
+    watcher.on('offline', (event) => {
+      this.emit('offline', event);
+      if (!event.changed) return;
+      const why = event.reason === 'unreachable' ? 'no smarthost answered' : event.reason === 'no-network' ? 'no network' : 'no internet';
+      this.log(`offline: ${why}; probing again in ${Math.round(event.retryInMs / 1000)}s, backing off to at most the schedule interval`);
+    });
+    watcher.on('resumed', (event) => {
+      this.log(`resumed after about ${Math.round(event.sleptMs / 1000)}s asleep`);
+      this.emit('resumed', event);
+      // Offline, the watcher re-probes by itself and says 'online' if it can.
+      if (watcher.state !== 'offline') this.requestFlush('resume');
+    });
+    watcher.on('network-changed', (event) => {
+      const parts = [...event.added.map((a) => `+${a}`), ...event.removed.map((r) => `-${r}`)];
+      this.log(`network changed: ${parts.join(', ')}`);
+    });
+    return watcher;
+  }
+
+  private onScheduleTick(): void {
+    // Offline, the watcher's re-probe (never slower than the schedule) takes over.
+    if (this.watcher?.state === 'offline') return;
+    this.requestFlush('schedule');
+  }
+
+  private onNudge(): void {
+    this.emit('nudge');
+    if (this.stopping) return;
+    if (this.watcher?.state === 'offline') {
+      void this.watcher.probeNow('request');
+      return;
+    }
+    this.nudges.poke();
+  }
+
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      while (this.pending.size > 0 && !this.stopping) {
+        const reasons = [...this.pending];
+        this.pending.clear();
+        this.current = this.runFlush(reasons);
+        await this.current;
+        this.current = null;
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private async runFlush(reasons: FlushReason[]): Promise<void> {
+    const n = ++this.flushCount;
+    const tag = `flush #${n} (${reasons.join(', ')})`;
+    this.emit('flush-start', { n, reasons });
+    const events = new FlushEvents();
+    events.on('start', (e) => this.log(`${tag}: delivering ${e.dueRecipients} recipients of ${e.dueEntries} messages via ${e.smarthost}`));
+    events.on('warning', (message) => this.log(`${tag}: ${message}`));
+    events.on('corrupt', (id, reason) => this.log(`${tag}: quarantined ${id}: ${reason}`));
+    let result: FlushResult | null = null;
+    let error: string | null = null;
+    try {
+      const flush = this.options.flush ?? (await import('./flush.js')).flushQueue;
+      result = await flush({ home: this.home, config: this.config, events, signal: this.abort.signal, instanceLockHeld: true });
+      this.log(`${tag}: ${summarizeFlushResult(result)}`);
+      if (result.outcome === 'offline') {
+        await writeLastProbe(this.home, result.probes);
+        this.watcher?.reportFlush('offline', result.probes);
+      } else if (result.smarthost !== null && result.outcome !== 'stopped') {
+        this.watcher?.reportFlush('reachable');
+      }
+    } catch (err) {
+      error = err instanceof Error ? err.message : String(err);
+      this.log(`${tag}: failed: ${error}`);
+    }
+    this.emit('flush-end', { n, reasons, result, error });
+  }
+}

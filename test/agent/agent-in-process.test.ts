@@ -1,0 +1,143 @@
+/**
+ * The agent in-process, with the flush engine and the watcher's probe
+ * injected: triggers during a flush make exactly one more flush; while
+ * offline, schedule ticks do nothing and a nudge probes instead of
+ * flushing; a flush that ignores its abort signal cannot hold stop()
+ * beyond the grace period. Waits on the agent's typed events only.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { parseSmarthostUrl } from '../../src/config/smarthost.js';
+import type { FlushOptions } from '../../src/schedule/flush.js';
+import type { FlushOutcome, FlushResult } from '../../src/schedule/flush-events.js';
+import { Agent, type FlushReason } from '../../src/schedule/agent.js';
+import { openSpool } from '../../src/spool/index.js';
+import { nudgeFlusher } from '../../src/spool/trigger.js';
+import { makeTempHome, writeConfig, type TempHome } from '../support/home.js';
+
+// Never contacted: the flush and the probe are fakes.
+const SMARTHOST = 'smtp://127.0.0.1:9';
+let home: TempHome;
+
+before(async () => {
+  home = await makeTempHome();
+  await writeConfig(home.home, { smarthost: SMARTHOST, schedule: '0 0 1 1 *' });
+});
+after(() => home.cleanup());
+
+function result(outcome: FlushOutcome): FlushResult {
+  const display = parseSmarthostUrl(SMARTHOST).display;
+  return {
+    outcome,
+    exitCode: outcome === 'done' ? 0 : 75,
+    busyPid: null,
+    smarthost: outcome === 'offline' ? null : display,
+    probes: [{ smarthost: display, reachable: outcome !== 'offline', ms: 1, greeting: null, error: outcome === 'offline' ? 'ECONNREFUSED' : null }],
+    messages: 1,
+    sent: 1,
+    deferred: 0,
+    failed: 0,
+    due: 1,
+    remaining: outcome === 'offline' ? 1 : 0,
+    bounces: 0,
+    durationMs: 1,
+  };
+}
+
+/** A flush engine whose every call waits until the test releases it. */
+function gatedFlush() {
+  const calls: { options: FlushOptions; release: (r: FlushResult) => void }[] = [];
+  const waiting: (() => void)[] = [];
+  const flush = (options: FlushOptions) =>
+    new Promise<FlushResult>((resolve) => {
+      calls.push({ options, release: resolve });
+      waiting.splice(0).forEach((w) => w());
+    });
+  const nextCall = async (n: number) => {
+    while (calls.length < n) await new Promise<void>((resolve) => waiting.push(resolve));
+    return calls[n - 1]!;
+  };
+  return { flush, calls, nextCall };
+}
+
+test('triggers during a flush make exactly one more flush, never two at once', async () => {
+  const engine = gatedFlush();
+  const agent = new Agent({ home: home.home, flush: engine.flush, watcher: { probe: async () => ({ smarthost: null, probes: [] }) } });
+  const starts: FlushReason[][] = [];
+  agent.on('flush-start', (e) => starts.push(e.reasons));
+  assert.deepEqual(await agent.start(), { started: true });
+  const first = await engine.nextCall(1);
+  assert.equal(first.options.instanceLockHeld, true);
+
+  agent.requestFlush('schedule');
+  agent.requestFlush('online');
+  agent.requestFlush('schedule');
+  assert.equal(engine.calls.length, 1, 'no second flush while one runs');
+  first.release(result('done'));
+  const second = await engine.nextCall(2);
+  assert.deepEqual(starts, [['startup'], ['schedule', 'online']]);
+  const ended = once(agent, 'flush-end');
+  second.release(result('done'));
+  await ended;
+  assert.equal(agent.flushes, 2);
+
+  const stopped = once(agent, 'stopped');
+  await agent.stop('test');
+  assert.deepEqual((await stopped)[0], { clean: true });
+});
+
+test('offline: schedule ticks are skipped, a nudge probes, the probe finding the smarthost flushes', async () => {
+  const engine = gatedFlush();
+  let probes = 0;
+  const smarthost = parseSmarthostUrl(SMARTHOST);
+  const agent = new Agent({
+    home: home.home,
+    flush: engine.flush,
+    nudgeDebounceMs: 0,
+    watcher: {
+      backoffStartMs: 60_000, // no re-probe by itself during the test
+      probe: async () => {
+        probes++;
+        return { smarthost, probes: [{ smarthost: smarthost.display, reachable: true, ms: 1, greeting: '220 hi', error: null }] };
+      },
+    },
+  });
+  await agent.start();
+  const offline = once(agent, 'offline');
+  (await engine.nextCall(1)).release(result('offline'));
+  await offline;
+
+  agent['onScheduleTick'](); // what node-cron calls at each match
+  assert.equal(engine.calls.length, 1, 'offline: the schedule does not flush');
+
+  const online = once(agent, 'online');
+  assert.equal(await nudgeFlusher(await openSpool(home.home)), true);
+  await online;
+  assert.equal(probes, 1);
+  const second = await engine.nextCall(2);
+  const ended = once(agent, 'flush-end');
+  second.release(result('done'));
+  const [end] = await ended;
+  assert.deepEqual(end.reasons, ['online']);
+  await agent.stop('test');
+});
+
+test('stop() gives a flush that ignores its signal the grace period, then releases the lock anyway', async () => {
+  const engine = gatedFlush();
+  const agent = new Agent({ home: home.home, flush: engine.flush, stopGraceMs: 300 });
+  await agent.start();
+  const call = await engine.nextCall(1);
+  const stopped = once(agent, 'stopped');
+  const t0 = performance.now();
+  await agent.stop('test');
+  const ms = performance.now() - t0;
+  assert.deepEqual((await stopped)[0], { clean: false });
+  assert.ok(call.options.signal?.aborted, 'the flush was told to stop');
+  assert.ok(ms >= 250 && ms < 5_000, `stop took ${Math.round(ms)}ms`);
+  const lockDir = path.join(home.home, 'spool', 'lock');
+  assert.deepEqual((await fs.readdir(lockDir)).filter((n) => n === 'instance' || n === 'trigger.sock'), []);
+  call.release(result('stopped'));
+});

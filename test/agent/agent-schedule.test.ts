@@ -1,0 +1,36 @@
+/**
+ * Issue 3: the schedule from config fires. A seconds-level expression
+ * (every 2 seconds) delivers a message that was enqueued without a nudge,
+ * so only the schedule can have sent it.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { startCaptureServer, type CaptureServer } from '../support/capture-server.js';
+import { makeTempHome, writeConfig, type TempHome } from '../support/home.js';
+import { enqueueMany, killAll, startAgent } from './agent-process.js';
+
+let home: TempHome;
+let server: CaptureServer;
+
+before(async () => {
+  home = await makeTempHome();
+  server = await startCaptureServer();
+  await writeConfig(home.home, { smarthost: server.url, schedule: '*/2 * * * * *' });
+});
+
+after(async () => {
+  await killAll();
+  await server.close();
+  await home.cleanup();
+});
+
+test('a seconds-level schedule from config fires and delivers', async () => {
+  const agent = startAgent(home.home);
+  await agent.waitForLine(/agent started .*schedule "\*\/2 \* \* \* \* \*"/);
+  const startup = await agent.waitForLine(/flush #1 \(startup\): nothing due/);
+  await enqueueMany(home.home, ['scheduled@example.test']);
+  await server.waitForMessages(1, 15_000);
+  await agent.waitForLine(/flush #\d+ \(schedule\): done: 1 messages; 1 sent/, 15_000, startup.index);
+  assert.equal(agent.count(/\(nudge\)/), 0);
+  assert.equal((await agent.stop('SIGINT')).code, 0);
+});

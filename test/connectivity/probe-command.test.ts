@@ -1,0 +1,91 @@
+/**
+ * `bulkmailer probe` as a black box: each check with its timing, the
+ * internet check skipped for a loopback smarthost (so nothing leaves this
+ * machine), every smarthost probed in order, exit 0 / 75 / 78. Also
+ * buildProbeReport with an internet smarthost, through its seams.
+ */
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, before, test } from 'node:test';
+import { toRuntimeConfig } from '../../src/config/runtime.js';
+import { DEFAULT_CONFIG } from '../../src/config/schema.js';
+import { buildProbeReport } from '../../src/connectivity/probe-report.js';
+import { runCli } from '../support/cli.js';
+import { startCaptureServer, type CaptureServer } from '../support/capture-server.js';
+import { makeTempHome, writeConfig, type TempHome } from '../support/home.js';
+
+let home: TempHome;
+let server: CaptureServer;
+let closedPort: number;
+
+before(async () => {
+  home = await makeTempHome();
+  server = await startCaptureServer();
+  // A port nobody listens on: bind, note it, close.
+  const probe = net.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  closedPort = (probe.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+});
+
+after(async () => {
+  await server.close();
+  await home.cleanup();
+});
+
+test('probe --json: interfaces, internet skipped for loopback, each smarthost with timings', async () => {
+  await writeConfig(home.home, {
+    smarthost: `smtp://127.0.0.1:${closedPort}`,
+    fallbackSmarthosts: [`smtp://user:hunter2@127.0.0.1:${server.port}`],
+  });
+  const r = await runCli(['probe', '--json'], { home: home.home });
+  assert.equal(r.code, 0, r.stderr);
+  assert.doesNotMatch(r.stdout, /hunter2/);
+  const report = JSON.parse(r.stdout);
+  assert.equal(typeof report.interfaces.ms, 'number');
+  assert.equal(report.interfaces.needed, false);
+  assert.deepEqual(report.internet, { checked: false, skipped: 'every smarthost is on loopback or a private network' });
+  assert.equal(report.smarthosts.length, 2);
+  assert.equal(report.smarthosts[0].reachable, false);
+  assert.equal(report.smarthosts[0].error, 'ECONNREFUSED');
+  assert.equal(report.smarthosts[1].reachable, true);
+  assert.match(report.smarthosts[1].greeting, /^220 /);
+  assert.equal(typeof report.smarthosts[1].ms, 'number');
+  assert.equal(report.reachable, `smtp://user@127.0.0.1:${server.port}`);
+});
+
+test('probe (text): one line per check; nothing reachable is exit 75', async () => {
+  await writeConfig(home.home, { smarthost: `smtp://127.0.0.1:${closedPort}` });
+  const r = await runCli(['probe'], { home: home.home });
+  assert.equal(r.code, 75);
+  assert.match(r.stdout, /^interfaces {2}/m);
+  assert.match(r.stdout, /^internet {4}skipped/m);
+  assert.match(r.stdout, new RegExp(`^smarthost {3}unreachable {2}\\d+ms {2}smtp://127\\.0\\.0\\.1:${closedPort} {2}ECONNREFUSED`, 'm'));
+});
+
+test('probe with no smarthost configured: local checks, then exit 78', async () => {
+  await writeConfig(home.home, {});
+  const r = await runCli(['probe'], { home: home.home });
+  assert.equal(r.code, 78);
+  assert.match(r.stdout, /internet {4}skipped {2}\(no smarthost configured\)/);
+  assert.match(r.stderr, /no smarthost configured/);
+});
+
+test('buildProbeReport with an internet smarthost asks is-online (the seam) and probes', async () => {
+  const config = toRuntimeConfig(home.home, { ...structuredClone(DEFAULT_CONFIG), smarthost: 'smtps://me:secret@smtp.example.net' });
+  let asked = 0;
+  const report = await buildProbeReport(config, {
+    isOnline: async () => (asked++, false),
+    probe: async (s) => ({ smarthost: s.display, reachable: false, ms: 0, greeting: null, error: 'ENOTFOUND' }),
+    interfaces: () => ({}),
+  });
+  assert.equal(asked, 1);
+  assert.deepEqual(
+    { checked: report.internet.checked, online: report.internet.checked && report.internet.online },
+    { checked: true, online: false },
+  );
+  assert.equal(report.interfaces.needed, true);
+  assert.deepEqual(report.interfaces.external, []);
+  assert.equal(report.smarthosts[0]!.smarthost, 'smtps://me@smtp.example.net:465');
+  assert.equal(report.reachable, null);
+});
