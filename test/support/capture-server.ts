@@ -143,6 +143,9 @@ export async function startCaptureServer(options: CaptureOptions = {}, port = 0)
   let boundPort = port;
   const start = async () => {
     server = make();
+    // A client killed mid-session resets its socket; smtp-server reports that
+    // as an 'error' event, which must not crash the test process.
+    server.on('error', () => {});
     server.listen(boundPort, '127.0.0.1');
     await once(server.server, 'listening');
     boundPort = (server.server.address() as { port: number }).port;
