@@ -10,7 +10,7 @@
  * next one. Each recipient is attempted at most once per flush.
  */
 import fs from 'node:fs/promises';
-import { createReadStream, readFileSync } from 'node:fs';
+import fsSync, { createReadStream } from 'node:fs';
 import { isEntryComplete, recipientsAwaitingDsn, type EntryState } from '../model/entry-state.js';
 import { applyOutcomes, markDsnQueued, type FinalOutcome, type RecipientOutcome } from '../model/transitions.js';
 import type { RetryPolicy } from '../model/retry-policy.js';
@@ -18,6 +18,8 @@ import {
   entryBusyLockPath,
   enqueueMessage,
   messagePath,
+  quarantineEntry,
+  readWholeFileSync,
   readEntryForScan,
   removeEntry,
   toLogRecords,
@@ -28,6 +30,7 @@ import {
   type Spool,
 } from '../spool/index.js';
 import { crashPoint } from '../spool/crash-points.js';
+
 import { buildDsn, headerBlock } from '../message/dsn.js';
 import { planTransactions } from './plan.js';
 import type { SmtpSession } from './smtp-session.js';
@@ -66,17 +69,26 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
     return;
   }
   try {
-    let state = await readEntryForScan(ctx.spool, id, { quarantine: true, onCorrupt: ctx.onCorrupt });
+    let state = await readEntryForScan(ctx.spool, id, { quarantine: true, checkMessage: false, onCorrupt: ctx.onCorrupt });
     if (state === null) return;
+    let buffered: Buffer | null = null;
+    try {
+      if (state.size <= BUFFERED_MESSAGE_LIMIT) buffered = readWholeFileSync(messagePath(ctx.spool, id));
+      else fsSync.accessSync(messagePath(ctx.spool, id));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      const reason = `message file of ${id} is missing`;
+      ctx.onCorrupt(id, reason);
+      await quarantineEntry(ctx.spool, id, reason);
+      return;
+    }
     const attempted = ctx.attempted.get(id) ?? new Set<string>();
     ctx.attempted.set(id, attempted);
-    let buffered: Buffer | null = null;
 
     while (!ctx.stopping() && !state.held) {
       const chunk = nextChunk(state, attempted, ctx);
       if (chunk === null) break;
       const session = await ctx.session();
-      if (state.size <= BUFFERED_MESSAGE_LIMIT) buffered ??= readFileSync(messagePath(ctx.spool, id));
       const message = buffered ?? createReadStream(messagePath(ctx.spool, id));
       for (const address of chunk) attempted.add(address);
       const outcomes = await session.send({ from: state.from, to: chunk, size: state.size, message });

@@ -25,7 +25,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BulkmailerError, ExitCode } from '../errors.js';
-import { enqueueMessage, openSpool } from '../spool/index.js';
+import { enqueueMessage, openSpool, removeEntryLockTarget } from '../spool/index.js';
 import type { CommandContext } from '../cli/context.js';
 import { palette } from '../cli/format/color.js';
 import { formatDuration } from '../config/duration.js';
@@ -219,6 +219,7 @@ export async function runDemo(ctx: CommandContext, options: DemoOptions): Promis
     process.off('SIGTERM', interrupted);
     killChildren();
     await sink.stop().catch(() => {});
+    removeEntryLockTarget(home);
     await fs.rm(home, { recursive: true, force: true });
     out(c.dim(`removed ${home}`));
   }

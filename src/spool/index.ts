@@ -18,3 +18,5 @@ export {
   type LockOwner,
 } from './locks.js';
 export { DirSyncer } from './dir-syncer.js';
+export { readWholeFileSync } from './durable-fs.js';
+export { entryLockDir, removeEntryLockTarget } from './entry-lock-dir.js';

@@ -2,16 +2,20 @@
  * Lock files in spool/lock/: who holds what, and taking over what the dead
  * left behind.
  *
- * A lock is a file created exclusively (O_EXCL) holding its owner's pid, the
- * boot it belongs to and the time it was taken. It is stale when its pid is
+ * A lock is a symbolic link whose target is its owner's record (pid, the
+ * boot it belongs to, the time it was taken), as Emacs does for its file
+ * locks: symlink(2) creates it and its content in one atomic syscall that
+ * fails if it exists, and readlink(2) reads it back in one. (A regular file
+ * holding the same JSON is also understood.) It is stale when its pid is
  * gone, or when it was written before the last boot (a pid from before a
  * reboot can belong to anyone now). A stale lock is taken over under a short
  * guard lock, so two processes that find the same stale lock cannot both win.
  *
  * Locks in use:
- *   instance          the one flusher (`flush` or the agent) - promise 5
- *   <id>.state        a read-modify-write of one entry's state file (short)
- *   <id>.busy         the entry is being delivered (held for its transactions)
+ *   lock/instance               the one flusher (`flush` or the agent) - promise 5
+ *   lock/entries/<id>.state     a read-modify-write of one entry's state file (short)
+ *   lock/entries/<id>.busy      the entry is being delivered (held for its transactions)
+ * (lock/entries is on tmpfs where possible: see entry-lock-dir.ts.)
  *
  * Nothing here blocks for long: callers choose to fail (`tryLock`) or to
  * wait a bounded time (`lockWithin`).
@@ -22,6 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { BulkmailerError, ExitCode } from '../errors.js';
 import type { Spool } from './paths.js';
+import { entryLockDir } from './entry-lock-dir.js';
 
 export interface LockOwner {
   pid: number;
@@ -76,32 +81,47 @@ export function instanceLockPath(spool: Spool): string {
 }
 
 export function entryStateLockPath(spool: Spool, id: string): string {
-  return path.join(spool.lock, `${id}.state`);
+  return path.join(entryLockDir(spool), `${id}.state`);
 }
 
 export function entryBusyLockPath(spool: Spool, id: string): string {
-  return path.join(spool.lock, `${id}.busy`);
+  return path.join(entryLockDir(spool), `${id}.busy`);
 }
 
 export async function readLockOwner(file: string): Promise<LockOwner | null> {
+  return readLockOwnerSync(file);
+}
+
+function readLockOwnerSync(file: string): LockOwner | null {
+  let text: string;
   try {
-    const parsed = JSON.parse(await fs.readFile(file, 'utf8')) as Partial<LockOwner>;
+    text = fsSync.readlinkSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EINVAL') return null;
+    try {
+      text = fsSync.readFileSync(file, 'utf8'); // a regular file written by hand or by an older version
+    } catch {
+      return null;
+    }
+  }
+  try {
+    const parsed = JSON.parse(text) as Partial<LockOwner>;
     if (typeof parsed.pid === 'number' && typeof parsed.boot === 'string' && typeof parsed.since === 'string') {
       return { pid: parsed.pid, boot: parsed.boot, since: parsed.since };
     }
   } catch {
-    /* unreadable: decided by the caller from the file's age */
+    /* unreadable: decided by the caller from the lock's age */
   }
   return null;
 }
 
-/** Live owner, or null when the lock is stale (or already gone). */
+/** Whether the lock's owner lives; `gone` when there is no lock (any more). */
 async function liveOwner(file: string): Promise<{ live: boolean; owner: LockOwner | null; gone: boolean }> {
-  const owner = await readLockOwner(file);
+  const owner = readLockOwnerSync(file);
   if (owner === null) {
     try {
-      const stat = await fs.stat(file);
-      // Created but not written yet by a live process, or left empty by a dead one.
+      const stat = fsSync.lstatSync(file);
+      // A regular-file lock created but not written yet by a live process, or garbage left by a dead one.
       return { live: Date.now() - stat.mtimeMs < UNWRITTEN_LOCK_GRACE_MS, owner: null, gone: false };
     } catch {
       return { live: false, owner: null, gone: true };
@@ -111,22 +131,30 @@ async function liveOwner(file: string): Promise<{ live: boolean; owner: LockOwne
   return { live, owner, gone: false };
 }
 
-/** Synchronous on purpose: three tiny syscalls, cheaper than thread-pool hand-offs. */
+/** One syscall: the lock and its owner record appear together, or EEXIST. */
 async function createLockFile(file: string): Promise<boolean> {
-  let fd: number;
-  try {
-    fd = fsSync.openSync(file, 'wx', 0o600);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw err;
+  const owner: LockOwner = { pid: process.pid, boot: currentBootId(), since: new Date().toISOString() };
+  for (let round = 0; ; round++) {
+    try {
+      fsSync.symlinkSync(JSON.stringify(owner), file);
+      return true;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') return false;
+      // The tmpfs directory behind lock/entries vanished (cleared by hand): make it again, once.
+      if (code === 'ENOENT' && round === 0 && recreateLinkedDir(path.dirname(file))) continue;
+      throw err;
+    }
   }
+}
+
+function recreateLinkedDir(dir: string): boolean {
   try {
-    const owner: LockOwner = { pid: process.pid, boot: currentBootId(), since: new Date().toISOString() };
-    fsSync.writeSync(fd, JSON.stringify(owner));
-  } finally {
-    fsSync.closeSync(fd);
+    fsSync.mkdirSync(path.resolve(path.dirname(dir), fsSync.readlinkSync(dir)), { mode: 0o700 });
+    return true;
+  } catch {
+    return false;
   }
-  return true;
 }
 
 function heldLock(file: string): HeldLock {
@@ -149,7 +177,7 @@ function heldLock(file: string): HeldLock {
 async function removeStaleLock(file: string, staleOwner: LockOwner | null): Promise<void> {
   const guard = `${file}.takeover`;
   if (!(await createLockFile(guard))) {
-    const stat = await fs.stat(guard).catch(() => null);
+    const stat = await fs.lstat(guard).catch(() => null);
     if (stat !== null && Date.now() - stat.mtimeMs > TAKEOVER_GUARD_STALE_MS) await fs.rm(guard, { force: true });
     return; // someone else is taking it over; the caller sees it held or tries again
   }
@@ -196,17 +224,20 @@ export async function lockHolder(file: string): Promise<LockOwner | null> {
   return state.live ? state.owner ?? { pid: 0, boot: '', since: '' } : null;
 }
 
-/** For repair: removes every lock file in lock/ whose owner is dead. */
+/** For repair: removes every lock in lock/ and lock/entries/ whose owner is dead. */
 export async function removeDeadLocks(spool: Spool): Promise<number> {
   let removed = 0;
-  const names = await fs.readdir(spool.lock).catch(() => [] as string[]);
-  for (const name of names) {
-    if (name.endsWith('.sock')) continue; // sockets are the agent's; it cleans them
-    const file = path.join(spool.lock, name);
-    const state = await liveOwner(file);
-    if (!state.live && !state.gone) {
-      await fs.rm(file, { force: true });
-      removed++;
+  for (const dir of [spool.lock, entryLockDir(spool)]) {
+    const names = await fs.readdir(dir).catch(() => [] as string[]);
+    for (const name of names) {
+      // Sockets are the agent's (it cleans them); `entries` is the entry lock directory.
+      if (name.endsWith('.sock') || (dir === spool.lock && name === 'entries')) continue;
+      const file = path.join(dir, name);
+      const state = await liveOwner(file);
+      if (!state.live && !state.gone) {
+        await fs.rm(file, { force: true });
+        removed++;
+      }
     }
   }
   return removed;

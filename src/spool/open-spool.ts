@@ -8,6 +8,7 @@ import { allBuckets } from '../model/queue-id.js';
 import { BulkmailerError, ExitCode, fromFsError } from '../errors.js';
 import { spoolLayout, type Spool } from './paths.js';
 import path from 'node:path';
+import { prepareEntryLockDir } from './entry-lock-dir.js';
 
 const created = new Set<string>();
 
@@ -31,6 +32,7 @@ export async function openSpool(home: string): Promise<Spool> {
     for (const dir of [spool.tmp, spool.msg, spool.state, spool.lock, spool.corrupt, spool.logDir]) {
       await ensurePrivateDir(dir);
     }
+    prepareEntryLockDir(spool);
     for (const bucket of allBuckets()) {
       await ensurePrivateDir(path.join(spool.msg, bucket));
       await ensurePrivateDir(path.join(spool.state, bucket));

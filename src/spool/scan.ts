@@ -35,6 +35,11 @@ export async function listEntryIds(spool: Spool): Promise<string[]> {
 export interface ScanOptions {
   /** Move bad entries to corrupt/ (a flusher does; a read-only listing only reports). */
   quarantine?: boolean;
+  /**
+   * Check that the message file exists (default true). The flusher skips it:
+   * it reads the message anyway and quarantines the entry if it is missing.
+   */
+  checkMessage?: boolean;
   onCorrupt?: (id: string, reason: string) => void;
 }
 
@@ -51,7 +56,7 @@ export async function readEntryForScan(spool: Spool, id: string, options: ScanOp
     throw err;
   }
   if (state === null) return null;
-  if (!(await messageExists(spool, id))) {
+  if (options.checkMessage !== false && !(await messageExists(spool, id))) {
     // The state may have just been removed by a finishing flush: re-check.
     if ((await readEntryState(spool, id).catch(() => null)) === null) return null;
     await reportCorrupt(spool, id, `message file of ${id} is missing`, options);

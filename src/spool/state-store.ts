@@ -7,13 +7,12 @@
  * from the CLI) go through `updateEntryState`, which holds the entry's
  * short state lock across read-modify-write: no update is lost.
  */
-import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { parseEntryState, serializeEntryState, type EntryState } from '../model/entry-state.js';
 import { fromFsError } from '../errors.js';
 import { entryStateLockPath, lockWithin } from './locks.js';
 import { stateDir, statePath, tmpPath, type Spool } from './paths.js';
-import { replaceFileDurable } from './durable-fs.js';
+import { readWholeFileSync, replaceFileDurable } from './durable-fs.js';
 
 /** How long a state update waits for another process's update of the same entry. */
 const STATE_LOCK_WAIT_MS = 10_000;
@@ -25,7 +24,7 @@ const STATE_LOCK_WAIT_MS = 10_000;
 export async function readEntryState(spool: Spool, id: string): Promise<EntryState | null> {
   let text: string;
   try {
-    text = fs.readFileSync(statePath(spool, id), 'utf8');
+    text = readWholeFileSync(statePath(spool, id)).toString('utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw fromFsError(`cannot read state of ${id}`, err);

@@ -181,7 +181,7 @@ test('two flushes started together: one delivers, the other exits 0 at once', as
   const first = spawnCli(['flush'], { home });
   const firstDone = collect(first);
   // Wait until the first holds the lock, then start the second.
-  while (!(await fs.stat(instanceLockPath(spool)).then(() => true, () => false))) await new Promise((r) => setTimeout(r, 10));
+  while (!(await fs.lstat(instanceLockPath(spool)).then(() => true, () => false))) await new Promise((r) => setTimeout(r, 10));
   const started = Date.now();
   const second = await runCli(['flush'], { home });
   assert.equal(second.code, 0);

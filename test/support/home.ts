@@ -5,6 +5,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { removeEntryLockTarget } from '../../src/spool/index.js';
 
 export interface TempHome {
   home: string;
@@ -15,7 +16,10 @@ export async function makeTempHome(prefix = 'bulkmailer-test-'): Promise<TempHom
   const home = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
   return {
     home,
-    cleanup: () => fs.rm(home, { recursive: true, force: true }),
+    cleanup: async () => {
+      removeEntryLockTarget(home);
+      await fs.rm(home, { recursive: true, force: true });
+    },
   };
 }
 
