@@ -131,13 +131,14 @@ export const CONFIG_SCHEMA = {
     additionalProperties: false,
     properties: { probe: duration, connect: duration, greeting: duration, socket: duration },
   },
-  schedule: { type: 'string', minLength: 9 },
+  // Five or six space-separated fields (node-cron takes an optional seconds field).
+  schedule: { type: 'string', pattern: '^\\S+( \\S+){4,5}$' },
   listener: {
     type: 'object',
     additionalProperties: false,
     properties: {
       enabled: { type: 'boolean' },
-      host: { type: 'string', minLength: 1 },
+      host: { type: 'string', pattern: '^\\S+$' },
       port: { type: 'integer', minimum: 0, maximum: 65_535 },
       maxMessageSize: { type: 'integer', minimum: 1024 },
       authUser: nullableString,

@@ -1,16 +1,24 @@
 /**
- * config.json, through `conf`: schema-checked reads and writes, atomic
- * replacement, mode 0600. Defaults are merged here (deeply), not written
- * into the file, so a later release's better default reaches users who never
- * set that key.
+ * config.json: read fast, written through `conf`.
  *
- * Fails with E_CONFIG (exit 78) naming the file and the offending key.
+ * Reading (every command) parses the file and checks it with the validator
+ * compiled from the JSON Schema at build time (src/config/generated/,
+ * made by scripts/generate-config-validator.ts), so no command pays for
+ * importing and compiling ajv. Writing (`config set/unset`) goes through
+ * `conf`, which applies the same schema and replaces the file atomically
+ * with mode 0600; it is imported only then.
+ *
+ * Defaults are merged here (deeply), not written into the file, so a later
+ * release's better default reaches users who never set that key.
+ *
+ * Fails with E_CONFIG_* (exit 78) naming the file and the offending key.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import Conf from 'conf';
+import type Conf from 'conf';
 import { configError, fromFsError } from '../errors.js';
 import { CONFIG_SCHEMA, DEFAULT_CONFIG, type StoredConfig } from './schema.js';
+import validateConfig from './generated/validate-config.js';
 
 export const CONFIG_FILE = 'config.json';
 
@@ -29,10 +37,12 @@ export function ensureHomeDir(home: string): void {
 
 export type ConfigStore = Conf<Partial<StoredConfig>>;
 
-export function openConfigStore(home: string): ConfigStore {
+/** The writer: conf with the schema. Only `config set/unset` need it. */
+export async function openConfigStore(home: string): Promise<ConfigStore> {
   ensureHomeDir(home);
+  const { default: ConfClass } = await import('conf');
   try {
-    return new Conf<Partial<StoredConfig>>({
+    return new ConfClass<Partial<StoredConfig>>({
       cwd: home,
       configName: 'config',
       // conf types the schema loosely; ours is checked by tests instead.
@@ -72,14 +82,41 @@ export function mergeDefaults<T>(defaults: T, stored: unknown): T {
   return out as T;
 }
 
+interface SchemaError {
+  instancePath: string;
+  message?: string;
+  params?: Record<string, unknown>;
+}
+
+/** Checks a parsed config object against the schema; the message names each bad key (as conf does). */
+export function checkStoredConfig(home: string, raw: unknown): Partial<StoredConfig> {
+  const validate = validateConfig as unknown as ((data: unknown) => boolean) & { errors?: SchemaError[] | null };
+  if (validate(raw)) return raw as Partial<StoredConfig>;
+  const problems = (validate.errors ?? []).map((e) => {
+    const key = e.instancePath.slice(1).replace(/\//g, '.');
+    const extra = e.params?.additionalProperty;
+    return extra !== undefined
+      ? `${key === '' ? '' : `\`${key}\` `}has an unknown key \`${String(extra)}\``
+      : `\`${key}\` ${e.message ?? 'is invalid'}`;
+  });
+  throw configError(`${configPath(home)}: ${[...new Set(problems)].join('; ')}`, 'E_CONFIG_INVALID');
+}
+
 /** The stored config, validated, with defaults filled in. */
 export function loadStoredConfig(home: string): StoredConfig {
   const file = configPath(home);
-  if (!fs.existsSync(file)) return structuredClone(DEFAULT_CONFIG);
-  const store = openConfigStore(home);
+  let text: string;
   try {
-    return mergeDefaults(DEFAULT_CONFIG, store.store);
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return structuredClone(DEFAULT_CONFIG);
+    throw explainConfigError(home, err);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
   } catch (err) {
     throw explainConfigError(home, err);
   }
+  return mergeDefaults(DEFAULT_CONFIG, checkStoredConfig(home, raw));
 }

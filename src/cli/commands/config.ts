@@ -71,7 +71,7 @@ export async function configGet(ctx: CommandContext, key: string): Promise<numbe
 export async function configSet(ctx: CommandContext, key: string, text: string): Promise<number> {
   const type = checkKey(key);
   const value = parseConfigValue(key, type, text);
-  const store = openConfigStore(ctx.home);
+  const store = await openConfigStore(ctx.home);
   // Check the whole resulting config before writing anything.
   const candidate = structuredClone(store.store) as Record<string, unknown>;
   setPath(candidate, key, value);
@@ -96,7 +96,7 @@ function setPath(obj: Record<string, unknown>, key: string, value: unknown): voi
 
 export async function configUnset(ctx: CommandContext, key: string): Promise<number> {
   checkKey(key);
-  const store = openConfigStore(ctx.home);
+  const store = await openConfigStore(ctx.home);
   store.delete(key as never);
   return 0;
 }

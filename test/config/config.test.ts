@@ -1,0 +1,110 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { makeTempHome } from '../support/home.js';
+import { runCli } from '../support/cli.js';
+import { generateConfigValidator, GENERATED_VALIDATOR } from '../../scripts/generate-config-validator.js';
+import { loadStoredConfig } from '../../src/config/store.js';
+import { loadRuntimeConfig } from '../../src/config/runtime.js';
+import { parseSmarthostUrl, redactUrl } from '../../src/config/smarthost.js';
+import { parseDuration } from '../../src/config/duration.js';
+import { resolveHome } from '../../src/config/home.js';
+
+test('the committed config validator is generated from the current schema (npm run generate)', async () => {
+  assert.equal(await fs.readFile(GENERATED_VALIDATOR, 'utf8'), generateConfigValidator());
+});
+
+test('config set/get/unset/list/path round-trip through a private config.json', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const set = async (key: string, value: string) => {
+    const result = await runCli(['config', 'set', key, value], { home });
+    assert.equal(result.code, 0, result.stderr);
+  };
+  await set('smarthost', 'smtps://me%40example.net:s3cret@smtp.example.net');
+  await set('concurrency', '4');
+  await set('tls.verify', 'false');
+  await set('fallbackSmarthosts', 'smtp://a.example.net,smtp://b.example.net:2525');
+  await set('retry.lifetime', '3d');
+  await set('schedule', '*/2 * * * * *');
+  const file = path.join(home, 'config.json');
+  assert.equal((await fs.stat(file)).mode & 0o777, 0o600);
+  const stored = JSON.parse(await fs.readFile(file, 'utf8'));
+  assert.equal(stored.concurrency, 4);
+  assert.equal(stored.tls.verify, false);
+  assert.deepEqual(stored.fallbackSmarthosts, ['smtp://a.example.net', 'smtp://b.example.net:2525']);
+  assert.equal(stored.maxRecipientsPerTransaction, undefined, 'defaults are not written into the file');
+
+  const get = await runCli(['config', 'get', 'smarthost'], { home });
+  assert.equal(get.stdout.trim(), 'smtps://me%40example.net:***@smtp.example.net');
+  const list = await runCli(['config', 'list'], { home });
+  assert.match(list.stdout, /^concurrency = 4$/m);
+  assert.match(list.stdout, /^maxRecipientsPerTransaction = 100$/m);
+  assert.doesNotMatch(list.stdout + list.stderr, /s3cret/);
+  const json = JSON.parse((await runCli(['config', 'list', '--json'], { home })).stdout);
+  assert.equal(json['retry.lifetime'], '3d');
+
+  assert.equal((await runCli(['config', 'unset', 'concurrency'], { home })).code, 0);
+  assert.equal((await runCli(['config', 'get', 'concurrency'], { home })).stdout.trim(), '10');
+  assert.equal((await runCli(['config', 'path'], { home })).stdout.trim(), file);
+  const runtime = loadRuntimeConfig(home);
+  assert.deepEqual(runtime.smarthosts.map((s) => s.display), [
+    'smtps://me%40example.net@smtp.example.net:465',
+    'smtp://a.example.net:587',
+    'smtp://b.example.net:2525',
+  ]);
+  assert.equal(runtime.retry.lifetimeMs, 3 * 86_400_000);
+});
+
+test('bad values are refused with exit 78 (or 64 for an unknown key) and the file is left as it was', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  assert.equal((await runCli(['config', 'set', 'from', 'me@example.net'], { home })).code, 0);
+  const before = await fs.readFile(path.join(home, 'config.json'), 'utf8');
+  for (const [key, value, code, pattern] of [
+    ['concurrency', 'many', 78, /not a whole number/],
+    ['concurrency', '0', 78, /concurrency/],
+    ['smarthost', 'http://example.net', 78, /smarthost/],
+    ['retry.backoffStart', 'soon', 78, /retry/],
+    ['retry.backoffMax', '1m', 78, /backoffMax must not be shorter/],
+    ['schedule', 'every minute', 78, /schedule/],
+    ['from', 'not-an-address', 78, /from/],
+    ['tls.verify', 'maybe', 78, /true or false/],
+    ['smarthostt', 'smtp://x', 64, /unknown config key/],
+  ] as const) {
+    const result = await runCli(['config', 'set', key, value], { home });
+    assert.equal(result.code, code, `${key}=${value}: ${result.stderr}`);
+    assert.match(result.stderr, pattern);
+  }
+  assert.equal(await fs.readFile(path.join(home, 'config.json'), 'utf8'), before);
+});
+
+test('a hand-edited config.json with a wrong type or an unknown key fails with the key named', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  await fs.writeFile(path.join(home, 'config.json'), JSON.stringify({ concurrency: 'x', tls: { verfy: true } }));
+  assert.throws(() => loadStoredConfig(home), (err: Error & { exitCode?: number }) => {
+    assert.equal(err.exitCode, 78);
+    assert.match(err.message, /`concurrency` must be integer/);
+    assert.match(err.message, /`tls` has an unknown key `verfy`/);
+    return true;
+  });
+  await fs.writeFile(path.join(home, 'config.json'), '{"smarthost": ');
+  assert.throws(() => loadStoredConfig(home), /not valid JSON/);
+});
+
+test('smarthost URLs, durations and the home resolve as documented', () => {
+  const plain = parseSmarthostUrl('smtp://relay.example.net');
+  assert.deepEqual([plain.secure, plain.port, plain.loopback], [false, 587, false]);
+  const tls = parseSmarthostUrl('smtps://u:p%40ss@[::1]');
+  assert.deepEqual([tls.secure, tls.port, tls.user, tls.pass, tls.loopback, tls.display], [true, 465, 'u', 'p@ss', true, 'smtps://u@[::1]:465']);
+  assert.equal(parseSmarthostUrl('smtp://127.0.0.2:2525').loopback, true);
+  assert.throws(() => parseSmarthostUrl('smtp://x/path'), /no path/);
+  assert.equal(redactUrl('failed: smtp://u:secret@host:25'), 'failed: smtp://u:***@host:25');
+  assert.deepEqual(['250ms', '30s', '5m', '1.5h', '5d'].map((d) => parseDuration(d)), [250, 30_000, 300_000, 5_400_000, 432_000_000]);
+  assert.throws(() => parseDuration('5 minutes'), /not a duration/);
+  assert.equal(resolveHome('rel/dir', {}), path.resolve('rel/dir'));
+  assert.equal(resolveHome(undefined, { BULKMAILER_HOME: '/x/y' }), '/x/y');
+  assert.equal(resolveHome(undefined, { HOME: '/home/u' }), '/home/u/.local/share/bulkmailer');
+});
