@@ -68,7 +68,7 @@ test('SIGHUP re-reads config; a broken config is refused and the old one kept', 
 
   await writeConfig(home.home, { smarthost: server.url, schedule: 'every minute please' });
   agent.child.kill('SIGHUP');
-  await agent.waitForLine(/reload failed, keeping the previous config: schedule: "every minute please"/);
+  await agent.waitForLine(/reload failed, keeping the previous config: .*`schedule`/);
   assert.equal((await agent.stop('SIGTERM')).code, 0);
   await writeConfig(home.home, { smarthost: server.url, schedule: '0 0 1 1 *' });
 });
