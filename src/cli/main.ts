@@ -6,6 +6,7 @@
  *
  * Usage errors exit 64; every other error goes through run-command.ts.
  */
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { createContext, type CommandContext } from './context.js';
 import { runCommand } from './run-command.js';
@@ -26,9 +27,19 @@ function action(load: Loader) {
   };
 }
 
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
 export function buildProgram(): Command {
   const program = new Command('bulkmailer')
     .description('A durable outbound mail spool for machines that are not always online.')
+    .version(packageVersion(), '-V, --version')
     .option('--home <dir>', 'bulkmailer home (config and spool); default $BULKMAILER_HOME or the user data dir')
     .showHelpAfterError()
     .exitOverride();
