@@ -67,7 +67,7 @@ function body(size: number, i: number): string {
 }
 
 async function oneRun(run: number) {
-  const home = await fs.mkdtemp(path.join(os.tmpdir(), 'bulkmailer-bench-'));
+  const home = await fs.mkdtemp(path.join(process.env.BENCH_DIR ?? os.tmpdir(), 'bulkmailer-bench-'));
   const sink = await startSink();
   try {
     await fs.writeFile(

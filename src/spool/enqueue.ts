@@ -2,8 +2,8 @@
  * Enqueue: the one way a message enters the spool.
  *
  * Commit protocol (nullmailer's and qmail's, see docs/spool.md):
- *   1. stream the message into tmp/<id>.<pid>.msg, fsync
- *   2. write the state into tmp/<id>.<pid>.json, fsync
+ *   1. stream the message into tmp/<id>.<pid>.msg
+ *   2. write the state into tmp/<id>.<pid>.json; fsync both (in parallel)
  *   3. rename the message into msg/<bucket>/<id>, fsync that directory
  *   4. rename the state into state/<bucket>/<id>.json, fsync that directory
  * The state file appearing in state/ is the commit. A crash before 4 leaves
@@ -24,7 +24,7 @@ import {
 import { checkEnvelopeAddress, normalizeRecipients } from '../model/address.js';
 import { BulkmailerError, ExitCode, dataError, fromFsError } from '../errors.js';
 import { crashPoint } from './crash-points.js';
-import { fsyncDir, fsyncFd, writeNewFileSynced } from './durable-fs.js';
+import { fsyncDir, fsyncFd } from './durable-fs.js';
 import { messageDir, messagePath, stateDir, statePath, tmpPath, type Spool } from './paths.js';
 
 export type MessageSource = string | Uint8Array | AsyncIterable<Uint8Array | string>;
@@ -49,8 +49,8 @@ export interface EnqueueResult {
   state: EntryState;
 }
 
-async function writeMessage(file: string, source: MessageSource, maxSize: number): Promise<number> {
-  const fd = fsSync.openSync(file, 'wx', 0o600);
+/** Writes the message to `fd` (not yet fsynced); resolves to its size. */
+async function writeMessage(fd: number, source: MessageSource, maxSize: number): Promise<number> {
   let size = 0;
   const put = (chunk: Uint8Array | string) => {
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
@@ -59,13 +59,8 @@ async function writeMessage(file: string, source: MessageSource, maxSize: number
     let offset = 0;
     while (offset < bytes.byteLength) offset += fsSync.writeSync(fd, bytes, offset, bytes.byteLength - offset);
   };
-  try {
-    if (typeof source === 'string' || source instanceof Uint8Array) put(source);
-    else for await (const chunk of source) put(chunk);
-    await fsyncFd(fd);
-  } finally {
-    fsSync.closeSync(fd);
-  }
+  if (typeof source === 'string' || source instanceof Uint8Array) put(source);
+  else for await (const chunk of source) put(chunk);
   return size;
 }
 
@@ -83,10 +78,12 @@ export async function enqueueMessage(spool: Spool, request: EnqueueRequest): Pro
   const tmpMessage = tmpPath(spool, id, 'msg');
   const tmpState = tmpPath(spool, id, 'json');
   let renamedMessage = false;
+  let messageFd: number | null = null;
+  let stateFd: number | null = null;
   try {
-    const size = await writeMessage(tmpMessage, request.message, request.maxSize ?? Number.POSITIVE_INFINITY);
+    messageFd = fsSync.openSync(tmpMessage, 'wx', 0o600);
+    const size = await writeMessage(messageFd, request.message, request.maxSize ?? Number.POSITIVE_INFINITY);
     if (size === 0) throw dataError('empty message', 'E_EMPTY_MESSAGE');
-    crashPoint('enqueue-after-message-fsync');
     const state: EntryState = {
       version: ENTRY_STATE_VERSION,
       id,
@@ -99,7 +96,14 @@ export async function enqueueMessage(spool: Spool, request: EnqueueRequest): Pro
       held: request.held ?? false,
       recipients: recipients.map(newRecipientState),
     };
-    await writeNewFileSynced(tmpState, serializeEntryState(state));
+    stateFd = fsSync.openSync(tmpState, 'wx', 0o600);
+    fsSync.writeSync(stateFd, serializeEntryState(state));
+    // Both temp files are invisible to every reader: fsync them together.
+    await Promise.all([fsyncFd(messageFd), fsyncFd(stateFd)]);
+    fsSync.closeSync(messageFd);
+    fsSync.closeSync(stateFd);
+    messageFd = stateFd = null;
+    crashPoint('enqueue-after-message-fsync');
     fsSync.renameSync(tmpMessage, messagePath(spool, id));
     renamedMessage = true;
     await fsyncDir(messageDir(spool, id));
@@ -109,6 +113,8 @@ export async function enqueueMessage(spool: Spool, request: EnqueueRequest): Pro
     crashPoint('enqueue-after-state-rename');
     return { id, size, state };
   } catch (err) {
+    if (messageFd !== null) fsSync.closeSync(messageFd);
+    if (stateFd !== null) fsSync.closeSync(stateFd);
     // Nothing half-written stays behind: no state file means no entry.
     await fs.rm(tmpMessage, { force: true }).catch(() => {});
     await fs.rm(tmpState, { force: true }).catch(() => {});
