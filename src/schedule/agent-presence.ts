@@ -4,9 +4,8 @@
  * the agent (only the agent listens there). Connecting without writing a
  * byte does not nudge it. Never throws.
  */
-import net from 'node:net';
 import { instanceLockPath, lockHolder, spoolLayout, type Spool } from '../spool/index.js';
-import { triggerSocketPath } from '../spool/trigger.js';
+import { touchTrigger } from '../spool/trigger.js';
 
 export type FlusherKind = 'agent' | 'flush';
 
@@ -16,18 +15,9 @@ export interface FlusherPresence {
   since: string;
 }
 
+/** Connecting without writing a byte does not nudge the agent. */
 export function isAgentListening(spool: Spool, timeoutMs = 500): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(triggerSocketPath(spool));
-    const done = (yes: boolean) => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(yes);
-    };
-    const timer = setTimeout(() => done(false), timeoutMs);
-    socket.on('connect', () => done(true));
-    socket.on('error', () => done(false));
-  });
+  return touchTrigger(spool, null, timeoutMs);
 }
 
 /** Reads only: does not create the spool. */

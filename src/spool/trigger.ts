@@ -16,7 +16,11 @@ export function triggerSocketPath(spool: Spool): string {
   return path.join(spool.lock, 'trigger.sock');
 }
 
-export function nudgeFlusher(spool: Spool): Promise<boolean> {
+/**
+ * Connects to the trigger socket; with `payload`, writes it (a nudge). True
+ * when a flusher was listening. Never throws, never waits past the timeout.
+ */
+export function touchTrigger(spool: Spool, payload: string | null, timeoutMs = NUDGE_TIMEOUT_MS): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect(triggerSocketPath(spool));
     const done = (ok: boolean) => {
@@ -24,10 +28,14 @@ export function nudgeFlusher(spool: Spool): Promise<boolean> {
       socket.destroy();
       resolve(ok);
     };
-    const timer = setTimeout(() => done(false), NUDGE_TIMEOUT_MS);
-    socket.on('connect', () => socket.end('!', () => done(true)));
+    const timer = setTimeout(() => done(false), timeoutMs);
+    socket.on('connect', () => (payload === null ? done(true) : socket.end(payload, () => done(true))));
     socket.on('error', () => done(false));
   });
+}
+
+export function nudgeFlusher(spool: Spool): Promise<boolean> {
+  return touchTrigger(spool, '!');
 }
 
 /**
