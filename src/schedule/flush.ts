@@ -113,7 +113,7 @@ async function planPass(
   const planned: PlannedEntry[] = [];
   const onCorrupt = (id: string, reason: string) => events.emit('corrupt', id, reason);
   for (const id of await listEntryIds(spool)) {
-    const state = await readEntryForScan(spool, id, { quarantine: true, onCorrupt });
+    const state = await readEntryForScan(spool, id, { quarantine: true, checkMessage: false, onCorrupt });
     if (state === null) continue;
     if (isEntryComplete(state)) {
       // Finished but not removed: a crash between the last state write and removal.
@@ -155,10 +155,16 @@ async function runPasses(
   }
   const smarthost = probe.smarthost;
   const credentials = await resolveCredentials(config.stored, smarthost);
+  if (!config.tlsVerify) {
+    events.emit('warning', `tls.verify is off: the certificate of ${smarthost.display} is not checked`);
+  }
   const result: FlushResult = { ...emptyResult('done', started), smarthost: smarthost.display, probes: probe.probes };
   const messages = new Set<string>();
   let finalCount = 0;
-  let fatal: BulkmailerError | null = null;
+  // The first error that must end the run (refused AUTH, a full disk, a bug):
+  // the other workers finish their transaction in flight and stop, so the
+  // instance lock is never released under a worker still writing state.
+  let fatal: unknown = null;
   let lostSmarthost = false;
   const stopping = () => signal?.aborted === true || fatal !== null;
 
@@ -225,9 +231,9 @@ async function runPasses(
               if (err instanceof BulkmailerError && err.code === 'E_UNREACHABLE') {
                 events.emit('warning', err.message);
                 lostSmarthost = true;
-              } else if (err instanceof BulkmailerError && err.code === 'E_AUTH') {
-                fatal = err;
-              } else throw err;
+              } else {
+                fatal ??= err;
+              }
             }
           }
         } finally {
