@@ -21,7 +21,7 @@ import {
   quarantineEntry,
   readWholeFileSync,
   readEntryForScan,
-  removeEntry,
+  REMOVE_ENTRY,
   toLogRecords,
   tryLock,
   updateEntryState,
@@ -96,20 +96,23 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
       let finals: FinalOutcome[] = [];
       let completed: EntryState | null = null;
       const now = ctx.now();
-      const updated: EntryState | null = await updateEntryState(ctx.spool, id, (current) => {
-        const result = applyOutcomes(current, outcomes, now, ctx.policy);
-        finals = result.finals;
-        if (isEntryComplete(result.state)) {
-          // The last transaction is recorded by removing the entry (below),
-          // not by a state write that would be deleted a moment later.
+      const updated: EntryState | null = await updateEntryState(
+        ctx.spool,
+        id,
+        (current) => {
+          const result = applyOutcomes(current, outcomes, now, ctx.policy);
+          finals = result.finals;
+          if (!isEntryComplete(result.state)) return result.state;
+          // The last transaction is recorded by removing the entry (group
+          // fsync), not by a state write that would be deleted a moment later.
+          // The log line goes first: the removal must not outlive it.
           completed = result.state;
-          return null;
-        }
-        return result.state;
-      });
+          ctx.log.write(toLogRecords(result.state, finals, ctx.smarthostDisplay, now));
+          return REMOVE_ENTRY;
+        },
+        { syncer: ctx.syncer },
+      );
       if (completed !== null) {
-        ctx.log.write(toLogRecords(completed, finals, ctx.smarthostDisplay, now));
-        await removeEntry(ctx.spool, id, { syncer: ctx.syncer });
         crashPoint('flush-after-state-write');
         ctx.onTransaction(id, outcomes, finals);
         ctx.onRemoved(id);
@@ -149,8 +152,8 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
 
     if (isEntryComplete(state)) {
       // Its final state is already durable: a lost removal is redone by the next flush.
-      await removeEntry(ctx.spool, id);
-      ctx.onRemoved(id);
+      const gone = await updateEntryState(ctx.spool, id, (current) => (isEntryComplete(current) ? REMOVE_ENTRY : null));
+      if (gone === null) ctx.onRemoved(id);
     }
   } finally {
     await busy.lock.release();

@@ -30,7 +30,8 @@ import {
   listEntryIds,
   openSpool,
   readEntryForScan,
-  removeEntry,
+  REMOVE_ENTRY,
+  updateEntryState,
   repairSpool,
   tryLock,
   type HeldLock,
@@ -117,8 +118,8 @@ async function planPass(
     if (state === null) continue;
     if (isEntryComplete(state)) {
       // Finished but not removed: a crash between the last state write and removal.
-      await removeEntry(spool, id);
-      events.emit('entry-removed', id);
+      const gone = await updateEntryState(spool, id, (current) => (isEntryComplete(current) ? REMOVE_ENTRY : null));
+      if (gone === null) events.emit('entry-removed', id);
       continue;
     }
     const done = attempted.get(id);

@@ -13,6 +13,8 @@ import { fromFsError } from '../errors.js';
 import { entryStateLockPath, lockWithin } from './locks.js';
 import { stateDir, statePath, tmpPath, type Spool } from './paths.js';
 import { readWholeFileSync, replaceFileDurable } from './durable-fs.js';
+import { removeEntry } from './entry-files.js';
+import type { DirSyncer } from './dir-syncer.js';
 
 /** How long a state update waits for another process's update of the same entry. */
 const STATE_LOCK_WAIT_MS = 10_000;
@@ -42,15 +44,26 @@ export async function writeEntryState(spool: Spool, state: EntryState): Promise<
   }
 }
 
+/** Returned by an update's `change` to remove the entry instead of rewriting it. */
+export const REMOVE_ENTRY = Symbol('remove entry');
+
+export interface UpdateOptions {
+  /** With REMOVE_ENTRY: the removal joins this group fsync (it records a transaction). */
+  syncer?: DirSyncer;
+}
+
 /**
  * Read-modify-write under the entry's state lock. `change` returns the new
- * state, or null to leave the file untouched. Resolves to the state now on
- * disk (null if the entry is gone).
+ * state, null to leave the file untouched, or REMOVE_ENTRY to remove the
+ * entry (under the same lock, so a concurrent `hold` or `retry` can never
+ * write a state file back after the removal). Resolves to the state now on
+ * disk (null if the entry is gone or was removed).
  */
 export async function updateEntryState(
   spool: Spool,
   id: string,
-  change: (current: EntryState) => EntryState | null,
+  change: (current: EntryState) => EntryState | null | typeof REMOVE_ENTRY,
+  options: UpdateOptions = {},
 ): Promise<EntryState | null> {
   const lock = await lockWithin(entryStateLockPath(spool, id), STATE_LOCK_WAIT_MS, `entry ${id}`);
   try {
@@ -58,6 +71,10 @@ export async function updateEntryState(
     if (current === null) return null;
     const next = change(current);
     if (next === null) return current;
+    if (next === REMOVE_ENTRY) {
+      await removeEntry(spool, id, options);
+      return null;
+    }
     await writeEntryState(spool, next);
     return next;
   } finally {

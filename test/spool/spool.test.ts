@@ -17,6 +17,7 @@ import {
   statePath,
   tryLock,
   updateEntryState,
+  REMOVE_ENTRY,
 } from '../../src/spool/index.js';
 import { setHeld } from '../../src/model/transitions.js';
 import { ROOT } from '../support/cli.js';
@@ -167,4 +168,21 @@ test('concurrent updates of one entry from several writers lose nothing', async 
   );
   const state = await readEntryState(spool, id);
   for (let i = 0; i < 20; i++) assert.ok(state?.subject?.includes(`[${i}]`), `update ${i} kept`);
+});
+
+test('a removal under the state lock can never be undone by a concurrent update', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const spool = await openSpool(home);
+  for (let i = 0; i < 20; i++) {
+    const { id } = await enqueueMessage(spool, { from: 'a@x.org', recipients: ['b@x.org'], message: MESSAGE });
+    const [held, removed] = await Promise.all([
+      updateEntryState(spool, id, (s) => setHeld(s, true)),
+      updateEntryState(spool, id, () => REMOVE_ENTRY),
+    ]);
+    assert.equal(removed, null);
+    assert.ok(held === null || held.held, 'the hold either landed before the removal or found nothing');
+    assert.equal(await readEntryState(spool, id), null, `round ${i}: the entry stays removed`);
+    await assert.rejects(fs.stat(messagePath(spool, id)));
+  }
 });
