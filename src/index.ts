@@ -25,7 +25,7 @@ export interface EnqueueOptions {
   to: string | readonly string[];
   /** The whole RFC 5322 message (header, empty line, body), stored as given. */
   message: Buffer | Uint8Array | string | Readable | AsyncIterable<Uint8Array | string>;
-  /** Also take recipients from To/Cc/Bcc (sendmail -t). Default false. */
+  /** Also take recipients from To/Cc/Bcc (sendmail -t); Bcc is then always removed. Default false. */
   readRecipients?: boolean;
   /**
    * Add Date and Message-ID (and From: the envelope sender) when the message
@@ -48,7 +48,8 @@ export async function enqueue(options: EnqueueOptions): Promise<string> {
     message: options.message as AsyncIterable<Uint8Array | string> | string | Uint8Array,
     fromValue: fix && options.from !== '' ? options.from : null,
     addDateAndMessageId: fix,
-    removeBcc: fix,
+    // Recipients read from Bcc must never see it: as with sendmail -t, Bcc goes.
+    removeBcc: fix || (options.readRecipients ?? false),
     skipMboxFromLine: false,
     // Stored byte for byte unless asked to fix headers: no separator is inserted then.
     nonHeaderStartsBody: fix,

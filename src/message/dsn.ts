@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { EntryState, RecipientState } from '../model/entry-state.js';
+import { encodedWords } from './encoded-words.js';
 
 export interface DsnInput {
   entry: EntryState;
@@ -28,17 +29,35 @@ export function rfc5322Date(time: number): string {
   )}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000`;
 }
 
-/** The enhanced status code (RFC 3463) of a reply, or a fitting default. */
+/**
+ * The enhanced status code (RFC 3463) of a reply, or a fitting default. Only
+ * the code right after the reply code counts ("550 5.1.1 ..."), not
+ * something that merely looks like one later in the text (an IP address).
+ */
 export function statusOf(recipient: RecipientState): string {
   const reply = recipient.lastReply ?? '';
   if (reply.startsWith('expired')) return '4.4.7';
-  const match = /\b([245])\.(\d{1,3})\.(\d{1,3})\b/.exec(reply);
+  const match = /^\d{3}[ -]([245])\.(\d{1,3})\.(\d{1,3})\b/.exec(reply);
   if (match) return `5.${match[2]}.${match[3]}`;
   return '5.0.0';
 }
 
 function oneLine(text: string): string {
-  return text.replace(/[\r\n]+/g, ' ').trim();
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+}
+
+/** Longest original subject quoted in the DSN (header lines stay far below 998 octets). */
+const MAX_QUOTED_SUBJECT = 200;
+
+function shortSubject(subject: string): string {
+  const chars = [...oneLine(subject)];
+  return chars.length <= MAX_QUOTED_SUBJECT ? chars.join('') : `${chars.slice(0, MAX_QUOTED_SUBJECT).join('')}...`;
+}
+
+/** Unstructured header text: as is when printable ASCII, else UTF-8 encoded-words on folded lines (RFC 2047). */
+function headerText(text: string): string {
+  return /^[\x20-\x7e]*$/.test(text) ? text : encodedWords(text).join('\r\n ');
 }
 
 export function buildDsn(input: DsnInput): string {
@@ -46,7 +65,7 @@ export function buildDsn(input: DsnInput): string {
   const boundary = `bulkmailer-dsn-${randomBytes(8).toString('hex')}`;
   const messageId = `<${entry.id}.dsn.${randomBytes(4).toString('hex')}@${reportingMta}>`;
   const list = failed.map((r) => `  <${r.address}>: ${oneLine(r.lastReply ?? 'failed')}`).join('\r\n');
-  const subject = entry.subject === null ? '' : ` (${oneLine(entry.subject)})`;
+  const subject = entry.subject === null ? '' : ` (${shortSubject(entry.subject)})`;
   const perRecipient = failed
     .map((r) =>
       [
@@ -63,7 +82,7 @@ export function buildDsn(input: DsnInput): string {
   return [
     `From: Mail Delivery System <MAILER-DAEMON@${reportingMta}>`,
     `To: <${entry.from}>`,
-    `Subject: Undelivered Mail Returned to Sender${subject}`,
+    `Subject: ${headerText(`Undelivered Mail Returned to Sender${subject}`)}`,
     `Date: ${rfc5322Date(now)}`,
     `Message-ID: ${messageId}`,
     'Auto-Submitted: auto-replied',
@@ -74,6 +93,7 @@ export function buildDsn(input: DsnInput): string {
     '',
     `--${boundary}`,
     'Content-Type: text/plain; charset=utf-8',
+    'Content-Transfer-Encoding: 8bit',
     '',
     `This is bulkmailer on ${reportingMta}.`,
     '',
@@ -93,6 +113,7 @@ export function buildDsn(input: DsnInput): string {
     '',
     `--${boundary}`,
     'Content-Type: text/rfc822-headers',
+    'Content-Transfer-Encoding: 8bit',
     '',
     headers,
     '',

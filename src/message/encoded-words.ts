@@ -49,10 +49,14 @@ export function encodeDisplayName(name: string): string {
     if (/^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~ ]*$/.test(name)) return name;
     return `"${name.replace(/(["\\])/g, '\\$1')}"`;
   }
-  // An encoded-word is at most 75 characters: split into words of at most 45 bytes of UTF-8.
+  return encodedWords(name).join(' ');
+}
+
+/** UTF-8 B encoded-words for `text`; an encoded-word is at most 75 characters, so at most 45 bytes of UTF-8 each. */
+export function encodedWords(text: string): string[] {
   const words: string[] = [];
   let chunk = '';
-  for (const ch of name) {
+  for (const ch of text) {
     if (Buffer.byteLength(chunk + ch) > 45) {
       words.push(chunk);
       chunk = '';
@@ -60,5 +64,5 @@ export function encodeDisplayName(name: string): string {
     chunk += ch;
   }
   if (chunk !== '') words.push(chunk);
-  return words.map((word) => `=?UTF-8?B?${Buffer.from(word, 'utf8').toString('base64')}?=`).join(' ');
+  return words.map((word) => `=?UTF-8?B?${Buffer.from(word, 'utf8').toString('base64')}?=`);
 }

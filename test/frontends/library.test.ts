@@ -1,7 +1,8 @@
 /**
  * The library API (src/index.ts, the package's main export): enqueue from a
- * Buffer, a string and a stream, durable and byte-exact; fixHeaders; -t;
- * typed errors with sysexits codes; listQueue oldest first.
+ * Buffer, a string and a stream, durable and byte-exact; fixHeaders; -t
+ * (Bcc removed even without fixHeaders); typed errors with sysexits codes;
+ * listQueue oldest first.
  */
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
@@ -55,6 +56,21 @@ describe('library API', () => {
     });
     const text = await fs.readFile(messagePath(await openSpool(temp.home), id), 'utf8');
     assert.match(text, /^To: a@example\.net\nSubject: s\nFrom: app@example\.org\nDate: .+\nMessage-ID: <.+@example\.org>\n\nbody\n$/);
+  });
+
+  it('readRecipients without fixHeaders still removes Bcc (as sendmail -t), leaving the rest as given', async () => {
+    const id = await enqueue({
+      home: temp.home,
+      from: 'app@example.org',
+      to: [],
+      readRecipients: true,
+      message: 'To: a@example.net\r\nBcc: hidden@example.net\r\nSubject: s\r\n\r\nbody\r\n',
+    });
+    const spool = await openSpool(temp.home);
+    assert.equal(await fs.readFile(messagePath(spool, id), 'utf8'), 'To: a@example.net\r\nSubject: s\r\n\r\nbody\r\n');
+    let entry: QueueEntry | undefined;
+    for await (const e of listQueue({ home: temp.home })) if (e.id === id) entry = e;
+    assert.deepEqual(entry?.recipients.map((r) => r.address), ['a@example.net', 'hidden@example.net']);
   });
 
   it('rejects with a BulkmailerError carrying a code and a sysexits exit code', async () => {

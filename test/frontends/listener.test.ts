@@ -4,8 +4,9 @@
  * exactly the envelope and bytes of every message answered 250, and nothing
  * for any other reply. Covers dot-stuffing, 8-bit and UTF-8, over-long
  * lines, pipelining, SIZE (552), malformed messages (554), spool failure
- * (452), 20 clients x 50 messages, the bind policy, AUTH over TLS, the
- * nudge to the agent, and graceful shutdown on SIGTERM (child process).
+ * (452), throwing hooks, 20 clients x 50 messages, the bind policy (also
+ * for ready settings), AUTH over TLS, the nudge to the agent, and graceful
+ * shutdown on SIGTERM (child process).
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -217,6 +218,26 @@ describe('SMTP listener on loopback', () => {
     }
   });
 
+  it('answers 250 for a stored message even when an onAccepted/onRejected hook throws', async () => {
+    const fresh = await makeTempHome();
+    const thrower = () => {
+      throw new Error('hook failed');
+    };
+    const quick = await startListener({ home: fresh.home, port: 0, nudge: false, onAccepted: thrower, onRejected: thrower });
+    try {
+      const client = await openRaw(quick.port);
+      const reply = await sendRaw(client, 'a@example.org', ['b@example.org'], 'Subject: hook\r\n\r\nbody\r\n');
+      assert.equal(reply.code, 250, reply.text);
+      assert.deepEqual(await listEntryIds(await openSpool(fresh.home)), [queuedId(reply.text)]);
+      const refused = await sendRaw(client, 'a@example.org', ['b@example.org'], 'not a header\r\n');
+      assert.equal(refused.code, 554, refused.text);
+      client.close();
+    } finally {
+      await quick.close();
+      await fresh.cleanup();
+    }
+  });
+
   it('20 concurrent clients x 50 messages: every 250 has its entry, nothing else is stored', async () => {
     const fresh = await makeTempHome();
     const quick = await startListener({ home: fresh.home, port: 0, nudge: false });
@@ -288,6 +309,24 @@ describe('listener bind policy and AUTH', () => {
       await writeConfig(temp.home, { listener: { authUser: 'list', authPass: 'secret' } });
       await assert.rejects(
         startListener({ home: temp.home, host: '0.0.0.0', port: 0 }),
+        (err: unknown) => err instanceof BulkmailerError && err.code === 'E_LISTENER_AUTH_WITHOUT_TLS',
+      );
+    } finally {
+      await temp.cleanup();
+    }
+  });
+
+  it('enforces the policy on ready settings passed by a library caller too', async () => {
+    const temp = await makeTempHome();
+    try {
+      const open = { host: '0.0.0.0', port: 0, maxMessageSize: 1_000_000, auth: null, tls: null };
+      await assert.rejects(
+        startListener({ home: temp.home, settings: open }),
+        (err: unknown) => err instanceof BulkmailerError && err.code === 'E_LISTENER_OPEN_RELAY' && err.exitCode === 78,
+      );
+      const authWithoutTls = { ...open, host: '127.0.0.1', auth: { user: 'u', pass: 'p' } };
+      await assert.rejects(
+        startListener({ home: temp.home, settings: authWithoutTls }),
         (err: unknown) => err instanceof BulkmailerError && err.code === 'E_LISTENER_AUTH_WITHOUT_TLS',
       );
     } finally {

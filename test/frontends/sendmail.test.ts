@@ -62,6 +62,13 @@ describe('sendmail argv', () => {
     assert.equal(parseSendmailArgs(['-q30m']).mode, 'flush');
     assert.equal(parseSendmailArgs(['-bm', 'a@x.org']).mode, 'deliver');
     assert.deepEqual(parseSendmailArgs(['-U', '-m', '-n', '-h', '3', '-L', 'tag', 'a@x.org']).recipients, ['a@x.org']);
+    // Bundled flags, as getopt-based sendmails take them (sendmail -ti, -it).
+    for (const bundle of ['-ti', '-it', '-tiv']) {
+      const b = parseSendmailArgs([bundle, 'a@x.org']);
+      assert.equal(b.readRecipients, true, bundle);
+      assert.equal(b.ignoreDots, true, bundle);
+      assert.deepEqual(b.recipients, ['a@x.org']);
+    }
   });
 
   it('refuses unknown options and missing values with a usage error', () => {

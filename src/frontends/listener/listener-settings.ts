@@ -40,6 +40,17 @@ function readPem(file: string, key: string): Buffer {
   }
 }
 
+/** The policy above for ready settings (a library caller's own): E_CONFIG unless it holds. */
+export function checkListenerPolicy(settings: ListenerSettings): ListenerSettings {
+  if (!isLoopbackHost(settings.host) && settings.auth === null) {
+    throw configError(`refusing to listen on ${settings.host}: a non-loopback address needs AUTH over TLS`, 'E_LISTENER_OPEN_RELAY');
+  }
+  if (settings.auth !== null && settings.tls === null) {
+    throw configError('AUTH is offered only over TLS: listener settings with auth need tls', 'E_LISTENER_AUTH_WITHOUT_TLS');
+  }
+  return settings;
+}
+
 /** Checks the policy above and loads the TLS files. */
 export function resolveListenerSettings(
   stored: StoredConfig['listener'],

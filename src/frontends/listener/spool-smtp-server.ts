@@ -159,13 +159,22 @@ export function createSpoolSmtpServer(
     onData(stream, session, callback) {
       const transaction = accept(stream, session).then(
         (accepted) => {
-          hooks.onAccepted?.(accepted);
+          // The entry is durable: the client gets its 250 whatever a hook does.
           callback(null, `Ok: queued as ${accepted.id}`);
+          try {
+            hooks.onAccepted?.(accepted);
+          } catch {
+            // A throwing hook must not turn a stored message into an unanswered one.
+          }
           if (hooks.nudge !== false) void nudgeFlusher(spool);
         },
         (err: unknown) => {
           const reply = replyForEnqueueError(err);
-          hooks.onRejected?.(reply.code, err instanceof Error ? err.message : String(err));
+          try {
+            hooks.onRejected?.(reply.code, err instanceof Error ? err.message : String(err));
+          } catch {
+            // As above: the reply must still go out.
+          }
           // Drain whatever the client still sends; smtp-server replies once the stream ends.
           stream.on('data', () => {});
           stream.resume();

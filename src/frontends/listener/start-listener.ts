@@ -13,7 +13,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { BulkmailerError, ExitCode } from '../../errors.js';
 import { openSpool } from '../../spool/index.js';
-import { resolveListenerSettings, type ListenerSettings } from './listener-settings.js';
+import { checkListenerPolicy, resolveListenerSettings, type ListenerSettings } from './listener-settings.js';
 import { createSpoolSmtpServer, type AcceptedMessage } from './spool-smtp-server.js';
 
 export interface ListenerOptions {
@@ -21,7 +21,7 @@ export interface ListenerOptions {
   /** Override listener.host / listener.port of the config. */
   host?: string;
   port?: number;
-  /** Ready settings (skips reading config.json); the policy must already be checked. */
+  /** Ready settings (skips reading config.json); the bind policy is still enforced. */
   settings?: ListenerSettings;
   /** Nudge a running agent after each message (default true). */
   nudge?: boolean;
@@ -40,7 +40,7 @@ export interface RunningListener {
 const CLOSE_TIMEOUT_MS = 10_000;
 
 async function loadSettings(options: ListenerOptions): Promise<ListenerSettings> {
-  if (options.settings) return options.settings;
+  if (options.settings) return checkListenerPolicy(options.settings);
   // Loaded lazily: conf is not needed when the caller brings its settings.
   const { loadStoredConfig } = await import('../../config/store.js');
   const overrides: { host?: string; port?: number } = {};

@@ -1,6 +1,7 @@
 /**
  * The sendmail command line, parsed by hand (no commander: this runs once
- * per message). Values may be attached or separate (-fADDR or -f ADDR).
+ * per message). Values may be attached or separate (-fADDR or -f ADDR);
+ * flags without a value may be bundled, as getopt allows (-ti is -t -i).
  *
  *   -f ADDR, -r ADDR   envelope sender ("<>" or "" for the null sender)
  *   -F NAME            full name for an added From
@@ -88,6 +89,11 @@ export function parseSendmailArgs(argv: readonly string[]): SendmailArgs {
       args.recipients.push(arg);
       continue;
     }
+    if (/^-[tivUmnGs]{2,}$/.test(arg)) {
+      // Flags without a value may be bundled, as getopt allows: -ti is -t -i.
+      for (const flag of arg.slice(1)) setFlag(args, flag);
+      continue;
+    }
     const letter = arg[1] as string;
     switch (letter) {
       case 'f':
@@ -101,9 +107,7 @@ export function parseSendmailArgs(argv: readonly string[]): SendmailArgs {
       case 'i':
       case 'v':
         if (arg.length > 2) throw unknown(arg);
-        if (letter === 't') args.readRecipients = true;
-        else if (letter === 'i') args.ignoreDots = true;
-        else args.verbose = true;
+        setFlag(args, letter);
         break;
       case 'b': {
         const mode = valueOf(arg, letter);
@@ -131,6 +135,14 @@ export function parseSendmailArgs(argv: readonly string[]): SendmailArgs {
     }
   }
   return args;
+}
+
+/** One option without a value: -t, -i, -v, or one accepted and ignored. */
+function setFlag(args: SendmailArgs, letter: string): void {
+  if (letter === 't') args.readRecipients = true;
+  else if (letter === 'i') args.ignoreDots = true;
+  else if (letter === 'v') args.verbose = true;
+  else args.ignored.push(`-${letter}`);
 }
 
 function deliveryModeOf(value: string, current: DeliveryMode): DeliveryMode {
