@@ -37,6 +37,23 @@ export interface SubmitRequest {
   maxSize?: number;
   /** Nudge a running agent after the commit (default true). */
   nudge?: boolean;
+  /**
+   * Domain added to a bare local name (`sendmail root`, `-f root`, `To: bob`
+   * with -t), as nullmailer adds its defaultdomain and Postfix its
+   * myorigin. Unset: bare names are refused (exit 65).
+   */
+  defaultDomain?: string;
+}
+
+/** `root` -> `root@example.org`; addresses with a domain (and the null sender) pass unchanged. */
+export function qualifyAddress(address: string, defaultDomain: string | undefined): string {
+  if (defaultDomain === undefined || address === '' || address.includes('@')) return address;
+  return /^[^\s<>@()\\,;:"\[\]]+$/.test(address) ? `${address}@${defaultDomain}` : address;
+}
+
+/** The domain bare names get: the configured sender's, else this host's name. */
+export function defaultDomainFor(configFrom: string | null): string {
+  return configFrom !== null && configFrom.includes('@') ? domainOf(configFrom) : os.hostname() || 'localhost';
 }
 
 export interface SubmitResult extends EnqueueResult {
@@ -61,8 +78,10 @@ export async function submitMessage(request: SubmitRequest): Promise<SubmitResul
     throw usageError('no recipients: name them as arguments, or use -t to read To/Cc/Bcc');
   }
   // Check what we can before reading the message (a bad address fails fast, exit 65).
-  const sender = request.sender === '' ? '' : checkEnvelopeAddress(request.sender, 'sender');
-  for (const address of request.recipients) checkEnvelopeAddress(address, 'recipient');
+  const qualify = (address: string) => qualifyAddress(address, request.defaultDomain);
+  const sender = request.sender === '' ? '' : checkEnvelopeAddress(qualify(request.sender), 'sender');
+  const given = request.recipients.map(qualify);
+  for (const address of given) checkEnvelopeAddress(address, 'recipient');
   const spool = await openSpool(request.home);
   const prepared = await prepareMessage(request.message, {
     removeBcc: request.removeBcc ?? true,
@@ -73,8 +92,8 @@ export async function submitMessage(request: SubmitRequest): Promise<SubmitResul
     nonHeaderStartsBody: request.nonHeaderStartsBody ?? true,
   });
   if (prepared.empty) throw dataError('empty message', 'E_EMPTY_MESSAGE');
-  const recipients = [...request.recipients];
-  if (request.readRecipients) recipients.push(...prepared.headerRecipients);
+  const recipients = [...given];
+  if (request.readRecipients) recipients.push(...prepared.headerRecipients.map(qualify));
   if (recipients.length === 0) {
     throw dataError('no recipients: the message has no To, Cc or Bcc addresses (-t)', 'E_NO_RECIPIENTS');
   }

@@ -19,10 +19,18 @@ export function recipientFieldNames(fields: readonly HeaderField[]): readonly st
   return resent ? RESENT_RECIPIENT_FIELDS : RECIPIENT_FIELDS;
 }
 
-/** Mailbox addresses of one address-list value, groups flattened. */
+/**
+ * Mailbox addresses of one address-list value, groups flattened. A bare
+ * word ("To: root, ops", common from cron and scripts) is a local name,
+ * not a display name: the submitter qualifies it with its default domain.
+ */
 export function addressesOf(value: string): string[] {
   return addressparser(value, { flatten: true })
-    .map((mailbox) => mailbox.address.trim())
+    .map((mailbox) => {
+      const address = mailbox.address.trim();
+      const name = mailbox.name.trim();
+      return address === '' && /^[^\s<>@"(),;:]+$/.test(name) ? name : address;
+    })
     .filter((address) => address !== '');
 }
 

@@ -72,6 +72,8 @@ export interface AgentOptions {
   watcher?: Partial<Omit<WatcherOptions, 'smarthosts' | 'scheduleIntervalMs'>>;
   stopGraceMs?: number;
   nudgeDebounceMs?: number;
+  /** Test seam: starts the SMTP listener (default: startAgentListener). */
+  startListener?: (home: string, log: (line: string) => void) => Promise<AgentListener | null>;
 }
 
 export type AgentStartResult = { started: true } | { started: false; holder: FlusherPresence | null };
@@ -97,6 +99,10 @@ export class Agent extends EventEmitter<AgentEventMap> {
   private readonly nudges: Debouncer;
   private stopping = false;
   private stopped: Promise<void> | null = null;
+  /** Set once start() has set everything up: reload() before that would race it. */
+  private running = false;
+  /** Reloads run one after another: two at once could each start a listener. */
+  private reloads: Promise<void> = Promise.resolve();
 
   constructor(options: AgentOptions) {
     super();
@@ -149,13 +155,14 @@ export class Agent extends EventEmitter<AgentEventMap> {
       this.task = startSchedule(this.config.stored.schedule, () => this.onScheduleTick(), this.log);
       this.watcher = this.makeWatcher();
       this.watcher.start();
-      if (this.config.stored.listener.enabled) this.listener = await startAgentListener(this.home, this.log);
+      if (this.config.stored.listener.enabled) this.listener = await this.startListener();
     } catch (err) {
       await this.teardown();
       this.lock = null;
       throw err;
     }
     if (this.stopping) return { started: false, holder: null }; // stop() tears down once start ends
+    this.running = true;
     const smarthosts = this.config.smarthosts.map((s) => s.display).join(', ');
     this.log(`agent started (pid ${process.pid}): schedule "${this.config.stored.schedule}", smarthost ${smarthosts}`);
     this.emit('ready', { pid: process.pid, schedule: this.config.stored.schedule, listener: this.listener?.address ?? null });
@@ -170,9 +177,23 @@ export class Agent extends EventEmitter<AgentEventMap> {
     if (!this.draining) void this.drain();
   }
 
-  /** SIGHUP: re-read config.json; a bad config is logged and the old one kept. */
-  async reload(): Promise<void> {
-    if (this.stopping || this.lock === null) return;
+  private startListener(): Promise<AgentListener | null> {
+    return (this.options.startListener ?? startAgentListener)(this.home, this.log);
+  }
+
+  /**
+   * SIGHUP: re-read config.json; a bad config is logged and the old one kept.
+   * A listener that is enabled but not running (it could not start) is tried
+   * again. Reloads are serialized; one that ends after stop() leaves nothing running.
+   */
+  reload(): Promise<void> {
+    const next = this.reloads.then(() => this.doReload());
+    this.reloads = next.catch(() => {});
+    return next;
+  }
+
+  private async doReload(): Promise<void> {
+    if (this.stopping || !this.running) return;
     let next: RuntimeConfig;
     try {
       next = loadRuntimeConfig(this.home);
@@ -189,16 +210,30 @@ export class Agent extends EventEmitter<AgentEventMap> {
       this.task = startSchedule(next.stored.schedule, () => this.onScheduleTick(), this.log);
     }
     this.watcher?.update({ smarthosts: next.smarthosts, scheduleIntervalMs: scheduleIntervalMs(next.stored.schedule) });
-    if (JSON.stringify(next.stored.listener) !== JSON.stringify(previous.stored.listener)) {
-      await this.listener?.close();
-      this.listener = next.stored.listener.enabled ? await startAgentListener(this.home, this.log) : null;
+    const listenerChanged = JSON.stringify(next.stored.listener) !== JSON.stringify(previous.stored.listener);
+    if (listenerChanged || (next.stored.listener.enabled && this.listener === null)) {
+      const old = this.listener;
+      this.listener = null;
+      await old?.close().catch(() => {});
+      const started = next.stored.listener.enabled && !this.stopping ? await this.startListener() : null;
+      if (this.stopping) {
+        // stop() ran meanwhile and closed what it saw: this one is ours to close.
+        await started?.close().catch(() => {});
+        return;
+      }
+      this.listener = started;
     }
+    if (this.stopping) return;
     this.log(`config reloaded: schedule "${next.stored.schedule}", smarthost ${next.smarthosts.map((s) => s.display).join(', ')}`);
     this.emit('reloaded', { schedule: next.stored.schedule });
     this.requestFlush('reload');
   }
 
-  /** Stops cleanly; resolves once the lock is released. Safe to call twice. */
+  /**
+   * Stops cleanly; resolves once the lock is released, or, when the flush
+   * ignored the stop for the whole grace period, once everything else is
+   * down (the lock then goes when that flush ends). Safe to call twice.
+   */
   stop(why = 'stop requested'): Promise<void> {
     this.stopped ??= (async () => {
       this.stopping = true;
@@ -209,10 +244,11 @@ export class Agent extends EventEmitter<AgentEventMap> {
       this.abort.abort();
       const grace = this.options.stopGraceMs ?? AGENT_STOP_GRACE_MS;
       let clean = true;
-      if (this.current !== null) {
+      const flushing = this.current;
+      if (flushing !== null) {
         let timer: NodeJS.Timeout | undefined;
         clean = await Promise.race([
-          this.current.then(() => true),
+          flushing.then(() => true),
           new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), grace))),
         ]);
         clearTimeout(timer);
@@ -220,14 +256,16 @@ export class Agent extends EventEmitter<AgentEventMap> {
           this.log(`the flush did not stop within ${grace}ms; exiting anyway (the transaction in flight may be sent again)`);
         }
       }
-      await this.teardown();
+      // A flush that did not stop still delivers: the spool stays ours until it
+      // ends (or the process exits, which leaves a lock of a dead pid, taken over).
+      await this.teardown(clean || flushing === null ? null : flushing);
       this.log('stopped');
       this.emit('stopped', { clean });
     })();
     return this.stopped;
   }
 
-  private async teardown(): Promise<void> {
+  private async teardown(stillFlushing: Promise<void> | null = null): Promise<void> {
     this.nudges.cancel();
     void this.task?.destroy();
     this.task = null;
@@ -238,7 +276,10 @@ export class Agent extends EventEmitter<AgentEventMap> {
     await fs.rm(triggerSocketPath(this.spool), { force: true }).catch(() => {});
     await this.listener?.close().catch(() => {});
     this.listener = null;
-    await this.lock?.release();
+    const lock = this.lock;
+    const release = () => lock?.release().catch((err: Error) => this.log(`cannot release the spool lock: ${err.message}`));
+    if (stillFlushing === null) await release();
+    else void stillFlushing.then(release);
   }
 
   private makeWatcher(): ConnectivityWatcher {

@@ -125,7 +125,7 @@ test('offline: schedule ticks are skipped, a nudge probes, the probe finding the
   await agent.stop('test');
 });
 
-test('stop() gives a flush that ignores its signal the grace period, then releases the lock anyway', async () => {
+test('stop() gives a flush that ignores its signal the grace period; the lock stays until that flush ends', async () => {
   const engine = gatedFlush();
   const agent = new Agent({ home: home.home, flush: engine.flush, stopGraceMs: 300 });
   await agent.start();
@@ -138,6 +138,12 @@ test('stop() gives a flush that ignores its signal the grace period, then releas
   assert.ok(call.options.signal?.aborted, 'the flush was told to stop');
   assert.ok(ms >= 250 && ms < 5_000, `stop took ${Math.round(ms)}ms`);
   const lockDir = path.join(home.home, 'spool', 'lock');
-  assert.deepEqual((await fs.readdir(lockDir)).filter((n) => n === 'instance' || n === 'trigger.sock'), []);
+  const held = async () => (await fs.readdir(lockDir)).filter((n) => n === 'instance' || n === 'trigger.sock');
+  // The flush still runs (and may still be writing state): no other flusher may start yet.
+  assert.deepEqual(await held(), ['instance'], 'the trigger socket is gone, the instance lock is not');
+  const ended = once(agent, 'flush-end');
   call.release(result('stopped'));
+  await ended;
+  for (let i = 0; i < 100 && (await held()).length > 0; i++) await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(await held(), [], 'released once the flush ended');
 });

@@ -76,8 +76,8 @@ describe('bulkmailer enqueue', () => {
     const home = await freshHome();
     const cases: [string[], string, number][] = [
       [['enqueue'], MESSAGE, 64],
-      [['enqueue', 'bob'], MESSAGE, 65],
-      [['enqueue', '-f', 'nobody', 'bob@example.net'], MESSAGE, 65],
+      [['enqueue', 'bob smith'], MESSAGE, 65],
+      [['enqueue', '-f', 'no<body>', 'bob@example.net'], MESSAGE, 65],
       [['enqueue', '-t'], 'Subject: no recipients\n\nb\n', 65],
       [['enqueue', 'bob@example.net'], '', 65],
       [['enqueue', '--file', path.join(home, 'missing.eml'), 'bob@example.net'], '', 66],

@@ -190,10 +190,10 @@ describe('bulkmailer-sendmail', () => {
   it('exit 65: bad recipient, bad sender, -t without recipients, not a message; nothing queued', async () => {
     const home = await freshHome();
     for (const [args, input] of [
-      [['not-an-address'], COMPLETE],
+      [['not an address'], COMPLETE],
       [['-f', 'bad sender', 'a@example.org'], COMPLETE],
       [['-t'], 'Subject: nobody\n\nb\n'],
-      [['-t'], 'To: Bob <bob>\n\nb\n'],
+      [['-t'], 'To: undisclosed-recipients:;\n\nb\n'],
       [['a@example.org'], ''],
     ] as [string[], string][]) {
       const result = await sendmail(home, args, input);
@@ -201,6 +201,21 @@ describe('bulkmailer-sendmail', () => {
     }
     assert.equal(await entryCount(home), 0);
     assert.deepEqual(await fs.readdir((await openSpool(home)).tmp), []);
+  });
+
+  it('bare local names get the domain of config `from` (sendmail root), as nullmailer adds its defaultdomain', async () => {
+    const home = await freshHome();
+    await writeConfig(home, { from: 'me@example.org' });
+    const result = await sendmail(home, ['-f', 'cron', 'root'], 'To: root, ops\nSubject: nightly\n\nreport\n');
+    assert.equal(result.code, 0, result.stderr);
+    const piped = await sendmail(home, ['-t'], 'To: root, ops\nSubject: nightly\n\nreport\n');
+    assert.equal(piped.code, 0, piped.stderr);
+    const spool = await openSpool(home);
+    const states = await Promise.all((await listEntryIds(spool)).map((id) => readEntryState(spool, id)));
+    assert.deepEqual(states.map((s) => [s?.from, s?.recipients.map((r) => r.address)]), [
+      ['cron@example.org', ['root@example.org']],
+      ['me@example.org', ['root@example.org', 'ops@example.org']],
+    ]);
   });
 
   it('a body with no header fields (echo hi | sendmail bob) is queued as a body, as Postfix does', async () => {

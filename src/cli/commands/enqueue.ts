@@ -13,7 +13,7 @@
 import fs from 'node:fs';
 import { BulkmailerError, ExitCode } from '../../errors.js';
 import { loadStoredConfig } from '../../config/store.js';
-import { defaultSenderAddress, submitMessage } from '../../frontends/submit-message.js';
+import { defaultDomainFor, defaultSenderAddress, qualifyAddress, submitMessage } from '../../frontends/submit-message.js';
 import type { CommandContext } from '../context.js';
 
 export interface EnqueueOptions {
@@ -42,6 +42,7 @@ export default async function enqueue(
 ): Promise<number> {
   const config = loadStoredConfig(ctx.home);
   const sender = options.from ?? config.from ?? defaultSenderAddress();
+  const defaultDomain = defaultDomainFor(config.from);
   const message = options.file !== undefined ? openMessageFile(options.file) : ctx.stdin;
   const result = await submitMessage({
     home: ctx.home,
@@ -49,7 +50,8 @@ export default async function enqueue(
     recipients,
     readRecipients: options.readRecipients ?? false,
     message: message as AsyncIterable<Buffer>,
-    fromValue: sender === '' || sender === '<>' ? (config.from ?? defaultSenderAddress()) : sender,
+    fromValue: qualifyAddress(sender === '' || sender === '<>' ? (config.from ?? defaultSenderAddress()) : sender, defaultDomain),
+    defaultDomain,
   });
   ctx.stdout.write(`${result.id}\n`);
   return ExitCode.ok;

@@ -15,7 +15,7 @@ import { resolveHome } from '../../config/home.js';
 import { reportError } from '../../cli/run-command.js';
 import { ExitCode } from '../../errors.js';
 import { formatFromValue } from '../../message/new-headers.js';
-import { defaultSenderAddress, submitMessage } from '../submit-message.js';
+import { defaultDomainFor, defaultSenderAddress, qualifyAddress, submitMessage } from '../submit-message.js';
 import { parseSendmailArgs, SENDMAIL_USAGE, type SendmailArgs } from './parse-args.js';
 import { readSendmailConfig } from './read-config.js';
 import { untilLoneDot } from './lone-dot.js';
@@ -30,6 +30,7 @@ async function deliverMode(args: SendmailArgs, home: string): Promise<number> {
   const config = readSendmailConfig(home);
   const defaultAddress = config.from ?? defaultSenderAddress();
   const sender = args.sender ?? defaultAddress;
+  const defaultDomain = defaultDomainFor(config.from ?? null);
   const stdin = process.stdin as AsyncIterable<Buffer>;
   const result = await submitMessage({
     home,
@@ -37,7 +38,8 @@ async function deliverMode(args: SendmailArgs, home: string): Promise<number> {
     recipients: args.recipients,
     readRecipients: args.readRecipients,
     message: args.ignoreDots ? stdin : untilLoneDot(stdin),
-    fromValue: formatFromValue(sender === '' ? defaultAddress : sender, args.fullName),
+    fromValue: formatFromValue(qualifyAddress(sender === '' ? defaultAddress : sender, defaultDomain), args.fullName),
+    defaultDomain,
   });
   say(args, `queued ${result.id} for ${result.state.recipients.length} recipient(s), ${result.size} bytes`);
   if (args.ignored.length > 0) say(args, `ignored options: ${args.ignored.join(' ')}`);
