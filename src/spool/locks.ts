@@ -88,8 +88,25 @@ export function entryBusyLockPath(spool: Spool, id: string): string {
   return path.join(entryLockDir(spool), `${id}.busy`);
 }
 
+/**
+ * The records of the locks this process holds, by path. A lock that names
+ * our own pid but is not in here was left by an earlier process that had the
+ * same pid in the same boot (a restarted container's pid 1): it is stale.
+ * Releasing checks the record too, so a lock taken over by another process
+ * is never removed by us.
+ */
+const ownRecords = new Map<string, string>();
+
 export async function readLockOwner(file: string): Promise<LockOwner | null> {
   return readLockOwnerSync(file);
+}
+
+function readLockText(file: string): string | null {
+  try {
+    return fsSync.readlinkSync(file);
+  } catch {
+    return null;
+  }
 }
 
 function readLockOwnerSync(file: string): LockOwner | null {
@@ -127,16 +144,24 @@ async function liveOwner(file: string): Promise<{ live: boolean; owner: LockOwne
       return { live: false, owner: null, gone: true };
     }
   }
-  const live = sameBoot(owner.boot, currentBootId()) && isProcessAlive(owner.pid);
+  const ours = owner.pid === process.pid;
+  const live = ours
+    ? ownRecords.has(file) && ownRecords.get(file) === readLockText(file)
+    : sameBoot(owner.boot, currentBootId()) && isProcessAlive(owner.pid);
   return { live, owner, gone: false };
 }
 
+let lockSerial = 0;
+
 /** One syscall: the lock and its owner record appear together, or EEXIST. */
 async function createLockFile(file: string): Promise<boolean> {
-  const owner: LockOwner = { pid: process.pid, boot: currentBootId(), since: new Date().toISOString() };
+  // `n` makes each record unique, so a release can tell its own lock from a successor's.
+  const owner = { pid: process.pid, boot: currentBootId(), since: new Date().toISOString(), n: ++lockSerial };
+  const record = JSON.stringify(owner);
   for (let round = 0; ; round++) {
     try {
-      fsSync.symlinkSync(JSON.stringify(owner), file);
+      fsSync.symlinkSync(record, file);
+      ownRecords.set(file, record);
       return true;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
@@ -159,11 +184,15 @@ function recreateLinkedDir(dir: string): boolean {
 
 function heldLock(file: string): HeldLock {
   let released = false;
+  const record = ownRecords.get(file);
   return {
     path: file,
     async release() {
       if (released) return;
       released = true;
+      if (ownRecords.get(file) === record) ownRecords.delete(file);
+      // Only our own lock: one taken over meanwhile (we were thought dead) stays.
+      if (readLockText(file) !== record) return;
       try {
         fsSync.unlinkSync(file);
       } catch (err) {

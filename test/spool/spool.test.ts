@@ -186,3 +186,21 @@ test('a removal under the state lock can never be undone by a concurrent update'
     await assert.rejects(fs.stat(messagePath(spool, id)));
   }
 });
+
+test('a lock naming our own pid that we did not take (a restarted container) is stale; release never removes a successor', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const spool = await openSpool(home);
+  const file = instanceLockPath(spool);
+  const { readFileSync, symlinkSync, readlinkSync } = await import('node:fs');
+  const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  symlinkSync(JSON.stringify({ pid: process.pid, boot, since: new Date(0).toISOString() }), file);
+  const taken = await tryLock(file);
+  assert.ok(taken.acquired, 'the earlier process with our pid is gone: its lock is taken over');
+  if (!taken.acquired) return;
+  // Someone takes the lock over behind our back (we were thought dead); our release must leave it.
+  await fs.rm(file);
+  symlinkSync(JSON.stringify({ pid: 1, boot, since: new Date().toISOString() }), file);
+  await taken.lock.release();
+  assert.match(readlinkSync(file), /"pid":1/);
+});
