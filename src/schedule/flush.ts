@@ -21,7 +21,8 @@ import { loadRuntimeConfig, requireSmarthosts, type RuntimeConfig } from '../con
 import { resolveCredentials, type Credentials } from '../config/credentials.js';
 import { findReachableSmarthost } from '../connectivity/probe-smarthost.js';
 import { writeLastProbe } from '../connectivity/last-probe.js';
-import { BulkmailerError } from '../errors.js';
+import { statfsSync } from 'node:fs';
+import { BulkmailerError, ExitCode } from '../errors.js';
 import { dueRecipients, isEntryComplete, recipientsAwaitingDsn } from '../model/entry-state.js';
 import {
   DeliveryLogWriter,
@@ -54,6 +55,27 @@ export interface FlushOptions {
 
 /** Passes after the first, for entries that became due while a pass ran. */
 const MAX_EXTRA_PASSES = 10;
+
+/**
+ * Below this much free space in the spool, a flush does not start: a
+ * transaction whose outcome cannot be written would be sent again by every
+ * flush for as long as the disk stays full (Postfix's queue_minfree, for
+ * the sending side). A few state files' worth; ENOSPC later in the run still
+ * stops it after at most the transactions in flight.
+ */
+const MIN_FREE_BYTES = 64 * 1024;
+
+function checkFreeSpace(spool: Spool): void {
+  const stats = statfsSync(spool.state);
+  const free = Number(stats.bavail) * Number(stats.bsize);
+  if (free < MIN_FREE_BYTES) {
+    throw new BulkmailerError(
+      'E_DISK_FULL',
+      `not delivering: disk full (${free} bytes free for the spool in ${spool.state}); delivery outcomes could not be recorded`,
+      { exitCode: ExitCode.cantCreate, temporary: true },
+    );
+  }
+}
 
 interface PlannedEntry {
   id: string;
@@ -141,6 +163,7 @@ async function runPasses(
   let plan = await planPass(spool, attempted, now(), events);
   if (plan.length === 0) return emptyResult('done', started);
 
+  checkFreeSpace(spool);
   const smarthosts = requireSmarthosts(config);
   const probe = await findReachableSmarthost(smarthosts, {
     timeoutMs: config.timeouts.probeMs,
@@ -246,6 +269,7 @@ async function runPasses(
       await syncer.sync();
       if (stopping() || lostSmarthost) break;
       plan = await planPass(spool, attempted, now(), events);
+      if (plan.length > 0) checkFreeSpace(spool);
     }
   } finally {
     await syncer.sync();

@@ -33,7 +33,7 @@ function fillDisk(dir: string): string {
   return filler;
 }
 
-test('a full disk: enqueue exits 73 leaving nothing; a flush stops with 73 and loses nothing', { skip: isRoot ? false : 'needs root to mount a small tmpfs' }, async (t) => {
+test('a full disk: enqueue exits 73 leaving nothing; a flush refuses with 73, sends nothing and loses nothing', { skip: isRoot ? false : 'needs root to mount a small tmpfs' }, async (t) => {
   const server = await startCaptureServer();
   t.after(() => server.close());
   const { home, cleanup } = await makeTempHome();
@@ -64,8 +64,10 @@ test('a full disk: enqueue exits 73 leaving nothing; a flush stops with 73 and l
   const ids = await listEntryIds(spool);
   assert.equal(ids.length, 3, 'no entry lost');
   for (const id of ids) assert.ok(await readEntryState(spool, id), 'every state file is still whole');
+  assert.equal(server.messages.length, 0, 'nothing is sent while no outcome could be recorded');
+  const again = await runCli(['flush'], { home });
+  assert.equal(again.code, 73, 'and again: no flush sends the same recipients over and over');
   const sentBeforeSpace = server.messages.length;
-  assert.ok(sentBeforeSpace <= 1, 'the flush stopped at the first outcome it could not record');
 
   fs.rmSync(filler);
   const resumed = await runCli(['flush'], { home });
