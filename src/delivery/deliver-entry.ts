@@ -11,6 +11,7 @@
  */
 import fs from 'node:fs/promises';
 import fsSync, { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { isEntryComplete, recipientsAwaitingDsn, type EntryState } from '../model/entry-state.js';
 import { applyOutcomes, markDsnQueued, type FinalOutcome, type RecipientOutcome } from '../model/transitions.js';
 import type { RetryPolicy } from '../model/retry-policy.js';
@@ -30,6 +31,7 @@ import {
   type Spool,
 } from '../spool/index.js';
 import { crashPoint } from '../spool/crash-points.js';
+import { BulkmailerError, ExitCode } from '../errors.js';
 
 import { buildDsn, headerBlock } from '../message/dsn.js';
 import { planTransactions } from './plan.js';
@@ -88,10 +90,10 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
     while (!ctx.stopping() && !state.held) {
       const chunk = nextChunk(state, attempted, ctx);
       if (chunk === null) break;
-      const session = await ctx.session();
-      const message = buffered ?? createReadStream(messagePath(ctx.spool, id));
       for (const address of chunk) attempted.add(address);
-      const outcomes = await session.send({ from: state.from, to: chunk, size: state.size, message });
+      const outcomes = await sendOnce(ctx, { from: state.from, to: chunk, size: state.size }, () =>
+        buffered ?? createReadStream(messagePath(ctx.spool, id)),
+      );
       crashPoint('flush-after-data');
       let finals: FinalOutcome[] = [];
       let completed: EntryState | null = null;
@@ -157,6 +159,30 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
     }
   } finally {
     await busy.lock.release();
+  }
+}
+
+/**
+ * Sends one transaction. A connection found dead before the transaction
+ * started (E_NOT_STARTED: typically a reused connection the smarthost had
+ * closed) is reopened and the transaction tried once more; dead again, the
+ * smarthost counts as gone (E_UNREACHABLE), and no attempt is recorded.
+ */
+async function sendOnce(
+  ctx: EntryDeliveryContext,
+  envelope: { from: string; to: string[]; size: number },
+  message: () => Buffer | Readable,
+): Promise<RecipientOutcome[]> {
+  for (let round = 0; ; round++) {
+    const session = await ctx.session();
+    try {
+      return await session.send({ ...envelope, message: message() });
+    } catch (err) {
+      if (!(err instanceof BulkmailerError && err.code === 'E_NOT_STARTED')) throw err;
+      if (round > 0) {
+        throw new BulkmailerError('E_UNREACHABLE', `${ctx.smarthostDisplay}: ${err.message}`, { exitCode: ExitCode.tempFail });
+      }
+    }
   }
 }
 

@@ -115,29 +115,44 @@ export class SmtpSession {
     this.closed = false;
   }
 
-  /** Runs one transaction. Never throws: failures come back as outcomes. */
+  /**
+   * Runs one transaction; failures with a reply come back as outcomes. When
+   * the connection was already dead, or died before the smarthost accepted
+   * any recipient and without any reply, nothing can have been delivered and
+   * no attempt happened: that throws E_NOT_STARTED (the caller reconnects
+   * and tries again, or treats the smarthost as gone; promise 4).
+   */
   async send(transaction: Transaction): Promise<RecipientOutcome[]> {
     const connection = this.connection;
     const to = [...transaction.to];
-    if (connection === null || this.closed) {
-      return classifyFailure(to, { code: 'ECONNECTION', message: 'connection is closed' }, false);
-    }
+    if (connection === null || this.closed) throw notStarted('the connection is closed');
     this.transactions++;
+    let notStartedReason: string | null = null;
     const outcomes = await new Promise<RecipientOutcome[]>((resolve) => {
       connection.send(
         { from: transaction.from === '' ? false : transaction.from, to, size: transaction.size, use8BitMime: true },
         transaction.message,
         (err, info) => {
           if (err || !info) {
+            const failure = (err ?? { message: 'no result' }) as SendErrorLike;
+            // Before this transaction began (command API) the envelope is the previous one's.
             const envelope = (connection as unknown as { _envelope?: { accepted?: string[] } })._envelope;
-            const accepted = (envelope?.accepted?.length ?? 0) > 0;
-            resolve(classifyFailure(to, (err ?? { message: 'no result' }) as SendErrorLike, accepted));
+            const accepted = failure.command !== 'API' && (envelope?.accepted?.length ?? 0) > 0;
+            const replied = (typeof failure.responseCode === 'number' && failure.responseCode > 0) || Boolean(failure.response);
+            if (!replied && !accepted && LINK_ERRORS.has(failure.code ?? '')) notStartedReason = failure.message;
+            resolve(classifyFailure(to, failure, accepted));
           } else {
             resolve(classifySuccess(to, info as unknown as Parameters<typeof classifySuccess>[1]));
           }
         },
       );
     });
+    // A stream nodemailer never read (the envelope failed) would keep its file open.
+    if (typeof (transaction.message as Readable).destroy === 'function') (transaction.message as Readable).destroy();
+    if (notStartedReason !== null) {
+      this.close();
+      throw notStarted(notStartedReason);
+    }
     if (!connectionUsableAfter(outcomes)) this.close();
     else if (outcomes.some((o) => o.kind !== 'sent')) await this.reset();
     return outcomes;
@@ -164,6 +179,15 @@ export class SmtpSession {
     }
     this.closed = true;
   }
+}
+
+/** nodemailer's codes for a link that broke (as opposed to a reply or a local decision). */
+const LINK_ERRORS = new Set(['ECONNECTION', 'ESOCKET', 'ETIMEDOUT']);
+
+function notStarted(reason: string): BulkmailerError {
+  return new BulkmailerError('E_NOT_STARTED', `the connection broke before the transaction started: ${reason}`, {
+    exitCode: ExitCode.tempFail,
+  });
 }
 
 function unreachable(smarthost: Smarthost, err: Error): BulkmailerError {

@@ -341,3 +341,18 @@ test('a smarthost whose certificate fails verification: exit 75, the reason show
   assert.equal(trusted.code, 0, trusted.stderr);
   assert.equal(server.messages.length, 1);
 });
+
+test('a reused connection that died before the transaction started is reopened; no attempt is counted', async (t) => {
+  // The second MAIL FROM on the first connection is met by a closed socket, no reply.
+  const server = await startCaptureServer({ cutAtMailFrom: (n) => n === 1 });
+  t.after(() => server.close());
+  const { home, spool, config } = await setup(t);
+  await config({ smarthost: server.url, concurrency: 1 });
+  for (let i = 0; i < 3; i++) await enqueueMessage(spool, { from: 'list@example.org', recipients: [`r${i}@x.org`], message: message(`reuse ${i}`) });
+  const result = await runCli(['flush'], { home });
+  assert.equal(result.code, 0, result.stdout + result.stderr);
+  assert.equal(server.messages.length, 3);
+  assert.equal(server.connections, 3, 'the probe, the first session, one reconnect');
+  const log = (await fs.readFile(path.join(home, 'log', 'deliveries.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(log.map((r) => r.attempts), [1, 1, 1], 'the broken start was not an attempt');
+});

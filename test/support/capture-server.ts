@@ -32,6 +32,8 @@ export interface CaptureOptions {
    */
   dropAfter?: number;
   dropBeforeDot?: boolean;
+  /** Cut the connection, with no reply, at the n-th MAIL FROM (0-based) when this says so. */
+  cutAtMailFrom?: (n: number) => boolean;
   /** Delay in ms before replying to each final dot (to keep transactions in flight). */
   dataDelayMs?: number;
   /** Extra smtp-server options (TLS keys, auth handlers...). */
@@ -68,7 +70,7 @@ export async function startCaptureServer(options: CaptureOptions = {}, port = 0)
   const waiters: { count: number; resolve: () => void }[] = [];
   let server: SMTPServer;
   let open = 0;
-  const state = { transactions: 0, accepted: 0, connections: 0, max: 0 };
+  const state = { transactions: 0, accepted: 0, connections: 0, max: 0, mailFroms: 0 };
 
   const notify = () => {
     for (const w of [...waiters]) {
@@ -100,6 +102,13 @@ export async function startCaptureServer(options: CaptureOptions = {}, port = 0)
       },
       onClose() {
         open--;
+      },
+      onMailFrom(_address, session, callback) {
+        if (options.cutAtMailFrom?.(state.mailFroms++)) {
+          cut(session);
+          return;
+        }
+        callback();
       },
       onRcptTo(address, _session, callback) {
         const reply = options.rcptReply?.(address.address) ?? null;
