@@ -367,6 +367,9 @@ export class Agent extends EventEmitter<AgentEventMap> {
       if (result.outcome === 'offline') {
         await writeLastProbe(this.home, result.probes);
         this.watcher?.reportFlush('offline', result.probes);
+      } else if (result.smarthostLost) {
+        // It answered the probe, then went away mid-run: back to re-probing, not the schedule.
+        this.watcher?.reportFlush('offline');
       } else if (result.smarthost !== null && result.outcome !== 'stopped') {
         this.watcher?.reportFlush('reachable');
       }

@@ -38,6 +38,8 @@ export interface FlushResult {
   remaining: number;
   /** DSN entries queued in this run. */
   bounces: number;
+  /** The smarthost answered the probe but went away during the run (the agent re-probes). */
+  smarthostLost: boolean;
   durationMs: number;
 }
 

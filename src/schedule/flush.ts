@@ -96,6 +96,7 @@ function emptyResult(outcome: FlushResult['outcome'], started: number): FlushRes
     due: 0,
     remaining: 0,
     bounces: 0,
+    smarthostLost: false,
     durationMs: Math.round(performance.now() - started),
   };
 }
@@ -277,6 +278,7 @@ async function runPasses(
   }
   if (fatal !== null) throw fatal;
   result.messages = messages.size;
+  result.smarthostLost = lostSmarthost;
   result.remaining = Math.max(0, result.due - finalCount);
   result.outcome = signal?.aborted ? 'stopped' : result.remaining > 0 ? 'pending' : 'done';
   result.exitCode = result.outcome === 'done' ? 0 : 75;

@@ -43,6 +43,7 @@ function result(outcome: FlushOutcome): FlushResult {
     due: 1,
     remaining: outcome === 'offline' ? 1 : 0,
     bounces: 0,
+    smarthostLost: false,
     durationMs: 1,
   };
 }
@@ -122,6 +123,27 @@ test('offline: schedule ticks are skipped, a nudge probes, the probe finding the
   second.release(result('done'));
   const [end] = await ended;
   assert.deepEqual(end.reasons, ['online']);
+  await agent.stop('test');
+});
+
+test('a smarthost lost in the middle of a flush sends the agent back to re-probing, not to its schedule', async () => {
+  const engine = gatedFlush();
+  const smarthost = parseSmarthostUrl(SMARTHOST);
+  const agent = new Agent({
+    home: home.home,
+    flush: engine.flush,
+    nudgeDebounceMs: 0,
+    watcher: {
+      backoffStartMs: 60_000,
+      probe: async () => ({ smarthost, probes: [{ smarthost: smarthost.display, reachable: true, ms: 1, greeting: '220 hi', error: null }] }),
+    },
+  });
+  await agent.start();
+  const offline = once(agent, 'offline');
+  (await engine.nextCall(1)).release({ ...result('pending'), smarthostLost: true });
+  await offline;
+  agent['onScheduleTick']();
+  assert.equal(engine.calls.length, 1, 'treated as offline: the schedule does not flush');
   await agent.stop('test');
 });
 

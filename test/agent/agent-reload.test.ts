@@ -36,6 +36,7 @@ function done(): FlushResult {
     due: 0,
     remaining: 0,
     bounces: 0,
+    smarthostLost: false,
     durationMs: 1,
   };
 }

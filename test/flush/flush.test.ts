@@ -12,6 +12,8 @@ import { startCaptureServer } from '../support/capture-server.js';
 import { makeTempHome, writeConfig } from '../support/home.js';
 import { collect, runCli, spawnCli } from '../support/cli.js';
 import { enqueueMessage, listEntryIds, openSpool, readEntryState, statePath, instanceLockPath } from '../../src/spool/index.js';
+import { flushQueue } from '../../src/schedule/flush.js';
+import { FlushEvents } from '../../src/schedule/flush-events.js';
 
 function message(subject: string, body = 'Hello list.\r\n.leading dot line\r\n'): string {
   return `From: list@example.org\r\nTo: members@example.org\r\nSubject: ${subject}\r\nMessage-ID: <${subject.replace(/\W/g, '')}@example.org>\r\n\r\n${body}`;
@@ -355,4 +357,22 @@ test('a reused connection that died before the transaction started is reopened; 
   assert.equal(server.connections, 3, 'the probe, the first session, one reconnect');
   const log = (await fs.readFile(path.join(home, 'log', 'deliveries.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
   assert.deepEqual(log.map((r) => r.attempts), [1, 1, 1], 'the broken start was not an attempt');
+});
+
+test('the smarthost going away mid-drain: exit 75, the result says so, recipients never tried are untouched', async (t) => {
+  const server = await startCaptureServer({ dataDelayMs: 20 });
+  t.after(() => server.close());
+  const { home, spool, config } = await setup(t);
+  await config({ smarthost: server.url, concurrency: 1, timeouts: { connect: '2s', greeting: '2s' } });
+  for (let i = 0; i < 30; i++) await enqueueMessage(spool, { from: 'list@example.org', recipients: [`r${i}@x.org`], message: message(`lost ${i}`) });
+  const events = new FlushEvents();
+  void server.waitForMessages(5).then(() => server.stop());
+  const result = await flushQueue({ home, events });
+  assert.equal(result.exitCode, 75);
+  assert.equal(result.outcome, 'pending');
+  assert.equal(result.smarthostLost, true);
+  const states = await Promise.all((await listEntryIds(spool)).map((id) => readEntryState(spool, id)));
+  const untouched = states.filter((s) => s?.recipients[0]?.attempts === 0).length;
+  assert.ok(untouched >= 20, `most entries were never tried and carry no attempt (${untouched})`);
+  assert.ok(states.every((s) => (s?.recipients[0]?.attempts ?? 0) <= 1));
 });
