@@ -60,7 +60,8 @@ export function editCrontab(current: string, line: string | null): string {
 }
 
 async function readCrontab(env: AutostartEnv): Promise<string> {
-  const r = await runTool('crontab', ['-l'], env.env);
+  // LC_ALL=C: the "no crontab for <user>" message below is matched in English.
+  const r = await runTool('crontab', ['-l'], { ...env.env, LC_ALL: 'C' });
   if (r.code === null) {
     throw new BulkmailerError('E_NO_CRONTAB', 'crontab is not installed (install cron, or use --kind systemd/xdg)', {
       exitCode: ExitCode.unavailable,
