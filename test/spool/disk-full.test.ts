@@ -15,7 +15,7 @@ import { execFileSync } from 'node:child_process';
 import { makeTempHome, writeConfig } from '../support/home.js';
 import { runCli } from '../support/cli.js';
 import { startCaptureServer } from '../support/capture-server.js';
-import { enqueueMessage, listEntryIds, openSpool, readEntryState } from '../../src/spool/index.js';
+import { enqueueMessage, listEntryIds, openSpool, readEntryState, removeEntryLockTarget } from '../../src/spool/index.js';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
@@ -41,6 +41,7 @@ test('a full disk: enqueue exits 73 leaving nothing; a flush refuses with 73, se
   fs.mkdirSync(spoolDir, { mode: 0o700 });
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=512k,mode=0700', 'tmpfs', spoolDir]);
   t.after(async () => {
+    removeEntryLockTarget(home);
     execFileSync('umount', [spoolDir]);
     await cleanup();
   });

@@ -17,10 +17,20 @@ export async function makeTempHome(prefix = 'bulkmailer-test-'): Promise<TempHom
   return {
     home,
     cleanup: async () => {
-      removeEntryLockTarget(home);
+      await removeLockTargetsBelow(home, 3);
       await fs.rm(home, { recursive: true, force: true });
     },
   };
+}
+
+/** Tests make homes inside homes: remove the tmpfs lock directory of each (see entry-lock-dir.ts). */
+async function removeLockTargetsBelow(dir: string, depth: number): Promise<void> {
+  removeEntryLockTarget(dir);
+  if (depth === 0) return;
+  const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const entry of entries) {
+    if (entry.isDirectory() && entry.name !== 'spool') await removeLockTargetsBelow(path.join(dir, entry.name), depth - 1);
+  }
 }
 
 /** Writes a config.json directly (as a user's editor would). */
