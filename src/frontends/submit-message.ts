@@ -8,7 +8,7 @@
  * malformed message, 73/77 the spool cannot take it (nothing half stored).
  */
 import os from 'node:os';
-import { dataError, usageError } from '../errors.js';
+import { BulkmailerError, ExitCode, dataError, usageError } from '../errors.js';
 import { checkEnvelopeAddress, domainOf } from '../model/address.js';
 import { prepareMessage } from '../message/prepare-message.js';
 import type { MessageInput } from '../message/split-head.js';
@@ -73,6 +73,19 @@ export function defaultSenderAddress(): string {
   return `${login || 'nobody'}@${host}`;
 }
 
+/** A failure reading the message itself (stdin, a file) is an I/O error (74), not a bug. */
+async function readingInput<T>(read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (err) {
+    if (err instanceof BulkmailerError) throw err;
+    throw new BulkmailerError('E_INPUT', `cannot read the message: ${err instanceof Error ? err.message : String(err)}`, {
+      exitCode: ExitCode.ioErr,
+      cause: err,
+    });
+  }
+}
+
 export async function submitMessage(request: SubmitRequest): Promise<SubmitResult> {
   if (request.recipients.length === 0 && !request.readRecipients) {
     throw usageError('no recipients: name them as arguments, or use -t to read To/Cc/Bcc');
@@ -83,14 +96,14 @@ export async function submitMessage(request: SubmitRequest): Promise<SubmitResul
   const given = request.recipients.map(qualify);
   for (const address of given) checkEnvelopeAddress(address, 'recipient');
   const spool = await openSpool(request.home);
-  const prepared = await prepareMessage(request.message, {
+  const prepared = await readingInput(() => prepareMessage(request.message, {
     removeBcc: request.removeBcc ?? true,
     addDateAndMessageId: request.addDateAndMessageId ?? true,
     fromValue: request.fromValue ?? null,
     messageIdDomain: sender === '' ? os.hostname() : domainOf(sender),
     skipMboxFromLine: request.skipMboxFromLine ?? true,
     nonHeaderStartsBody: request.nonHeaderStartsBody ?? true,
-  });
+  }));
   if (prepared.empty) throw dataError('empty message', 'E_EMPTY_MESSAGE');
   const recipients = [...given];
   if (request.readRecipients) recipients.push(...prepared.headerRecipients.map(qualify));

@@ -72,7 +72,7 @@ describe('bulkmailer enqueue', () => {
     assert.equal((await fs.readFile(messagePath(spool, id), 'utf8')).includes('hidden'), false);
   });
 
-  it('exit 64 without recipients or -t; 65 for a bad address or an empty message; 66 for a missing file', async () => {
+  it('exit 64 without recipients or -t; 65 for a bad address or an empty message; 66 for a missing file; 74 for one that cannot be read', async () => {
     const home = await freshHome();
     const cases: [string[], string, number][] = [
       [['enqueue'], MESSAGE, 64],
@@ -81,6 +81,7 @@ describe('bulkmailer enqueue', () => {
       [['enqueue', '-t'], 'Subject: no recipients\n\nb\n', 65],
       [['enqueue', 'bob@example.net'], '', 65],
       [['enqueue', '--file', path.join(home, 'missing.eml'), 'bob@example.net'], '', 66],
+      [['enqueue', '--file', home, 'bob@example.net'], '', 74],
     ];
     for (const [args, input, code] of cases) {
       const result = await runCli(args, { home, input });
