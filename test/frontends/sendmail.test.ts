@@ -280,6 +280,16 @@ describe('bulkmailer-sendmail', () => {
     assert.ok(result.stdout.includes(`queued as ${state.id}`));
   });
 
+  it('-bs: stdin ending in the middle of a message abandons it at once, storing nothing', async () => {
+    const home = await freshHome();
+    const started = Date.now();
+    const result = await sendmail(home, ['-bs'], 'HELO x\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nSubject: s\r\n\r\nhalf a mes');
+    assert.ok(Date.now() - started < 20_000, 'no wait for the socket timeout');
+    assert.match(result.stdout, /^354 /m);
+    assert.doesNotMatch(result.stdout, /^250 .*queued/im);
+    assert.equal(await entryCount(home), 0);
+  });
+
   it('-bs ends the session cleanly when stdin ends without QUIT', async () => {
     const home = await freshHome();
     const result = await sendmail(home, ['-bs'], 'HELO x\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nSubject: s\r\n\r\nb\r\n.\r\n');

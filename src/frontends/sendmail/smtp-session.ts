@@ -15,6 +15,9 @@ import { openSpool } from '../../spool/index.js';
 import { createSpoolSmtpServer } from '../listener/spool-smtp-server.js';
 import type { SendmailConfig } from './read-config.js';
 
+/** How long an abandoned message waits for the server's 354 before hanging up. */
+const ABANDON_WAIT_MS = 5_000;
+
 export interface StdioStreams {
   stdin: NodeJS.ReadableStream;
   stdout: NodeJS.WritableStream;
@@ -48,12 +51,39 @@ export async function runSmtpSessionOnStdio(
   socket.pipe(stdio.stdout, { end: false });
   // smtp-server refuses early talkers: a client that pipes a whole session at once
   // is only let through after the greeting.
+  const input = trackDataMode();
+  let goAheads = 0; // 354 replies seen
+  let replyTail = '';
+  socket.on('data', (chunk: Buffer) => {
+    const text = replyTail + chunk.toString('latin1');
+    const end = text.lastIndexOf('\n') + 1; // complete lines only; the rest waits for its end
+    goAheads += (text.slice(0, end).match(/(^|\n)354[ -]/g) ?? []).length;
+    replyTail = text.slice(end);
+  });
   socket.once('data', () => {
+    stdio.stdin.on('data', (chunk: Buffer | string) => input.feed(chunk));
     stdio.stdin.pipe(socket, { end: false });
     // End of stdin without QUIT: finish the commands already sent, then end the session.
     // (Not a half-close: smtp-server would end its parser and drop the pipelined rest.)
+    // In the middle of a message, QUIT would become message text: abandon the
+    // session instead (the unfinished message is not stored, as with a dropped client).
     stdio.stdin.on('end', () => {
-      if (!socket.destroyed) socket.write('QUIT\r\n');
+      if (socket.destroyed) return;
+      if (!input.inMessage()) {
+        socket.write('QUIT\r\n');
+        return;
+      }
+      // Let the client see the replies it is owed (up to the 354), then hang up.
+      const hangUp = () => socket.destroy();
+      const timer = setTimeout(hangUp, ABANDON_WAIT_MS);
+      const check = () => {
+        if (goAheads >= input.dataCommands()) {
+          clearTimeout(timer);
+          setImmediate(hangUp);
+        }
+      };
+      socket.on('data', check);
+      check();
     });
   });
   await once(socket, 'close');
@@ -61,4 +91,32 @@ export async function runSmtpSessionOnStdio(
   if ('destroy' in stdio.stdin && typeof stdio.stdin.destroy === 'function') stdio.stdin.destroy();
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return 0;
+}
+
+/**
+ * Follows the client's side of the dialogue line by line, just enough to
+ * know whether it is in the middle of a message (after DATA, before the
+ * lone dot).
+ */
+function trackDataMode(): { feed(chunk: Buffer | string): void; inMessage(): boolean; dataCommands(): number } {
+  let partial = '';
+  let inData = false;
+  let commands = 0;
+  return {
+    feed(chunk) {
+      partial += typeof chunk === 'string' ? chunk : chunk.toString('latin1');
+      const lines = partial.split('\n');
+      partial = lines.pop() ?? '';
+      for (const raw of lines) {
+        const line = raw.replace(/\r$/, '');
+        if (!inData && /^data$/i.test(line.trim())) {
+          inData = true;
+          commands++;
+        }
+        else if (inData && line === '.') inData = false;
+      }
+    },
+    inMessage: () => inData,
+    dataCommands: () => commands,
+  };
 }
