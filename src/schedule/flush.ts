@@ -38,9 +38,8 @@ import {
   type HeldLock,
   type Spool,
 } from '../spool/index.js';
-import { deliverEntry, type EntryDeliveryContext } from '../delivery/deliver-entry.js';
-import { SmtpSession } from '../delivery/smtp-session.js';
-import type { Smarthost } from '../config/smarthost.js';
+import type { EntryDeliveryContext } from '../delivery/deliver-entry.js';
+import type { SmtpSession } from '../delivery/smtp-session.js';
 import { FlushEvents, type FlushResult } from './flush-events.js';
 
 export interface FlushOptions {
@@ -179,6 +178,22 @@ async function runPasses(
     return result;
   }
   const smarthost = probe.smarthost;
+  // Loaded only when there is work: a cron flush of an empty queue skips nodemailer.
+  const [{ deliverEntry }, { SmtpSession }] = await Promise.all([
+    import('../delivery/deliver-entry.js'),
+    import('../delivery/smtp-session.js'),
+  ]);
+  const newSession = (credentials: Credentials | null): SmtpSession =>
+    new SmtpSession({
+      smarthost,
+      heloName: config.heloName,
+      credentials,
+      tlsVerify: config.tlsVerify,
+      tlsCa: config.tlsCa,
+      connectTimeoutMs: config.timeouts.connectMs,
+      greetingTimeoutMs: config.timeouts.greetingMs,
+      socketTimeoutMs: config.timeouts.socketMs,
+    });
   const credentials = await resolveCredentials(config.stored, smarthost);
   if (!config.tlsVerify) {
     events.emit('warning', `tls.verify is off: the certificate of ${smarthost.display} is not checked`);
@@ -242,7 +257,7 @@ async function runPasses(
         let session: SmtpSession | null = null;
         const openSession = async () => {
           if (session?.isOpen) return session;
-          session = newSession(config, smarthost, credentials);
+          session = newSession(credentials);
           await session.open();
           return session;
         };
@@ -284,17 +299,4 @@ async function runPasses(
   result.exitCode = result.outcome === 'done' ? 0 : 75;
   result.durationMs = Math.round(performance.now() - started);
   return result;
-}
-
-function newSession(config: RuntimeConfig, smarthost: Smarthost, credentials: Credentials | null): SmtpSession {
-  return new SmtpSession({
-    smarthost,
-    heloName: config.heloName,
-    credentials,
-    tlsVerify: config.tlsVerify,
-    tlsCa: config.tlsCa,
-    connectTimeoutMs: config.timeouts.connectMs,
-    greetingTimeoutMs: config.timeouts.greetingMs,
-    socketTimeoutMs: config.timeouts.socketMs,
-  });
 }
