@@ -127,29 +127,10 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
       ctx.onTransaction(id, outcomes, finals);
     }
 
-    const awaiting = recipientsAwaitingDsn(state);
-    if (awaiting.length > 0) {
-      const original = buffered ?? (await readHead(messagePath(ctx.spool, id)));
-      const dsn = buildDsn({
-        entry: state,
-        failed: awaiting,
-        originalHeaders: headerBlock(original),
-        reportingMta: ctx.heloName,
-        remoteMta: ctx.smarthostHost,
-        now: ctx.now(),
-      });
-      const queued = await enqueueMessage(ctx.spool, {
-        from: '',
-        recipients: [state.from],
-        message: dsn,
-        subject: 'Undelivered Mail Returned to Sender',
-        kind: 'dsn',
-      });
-      const addresses = awaiting.map((r) => r.address);
-      const updated = await updateEntryState(ctx.spool, id, (current) => markDsnQueued(current, addresses));
+    if (recipientsAwaitingDsn(state).length > 0) {
+      const updated = await queueBounce(ctx, state, buffered);
       if (updated === null) return;
       state = updated;
-      ctx.onBounce(id, queued.id);
     }
 
     if (isEntryComplete(state)) {
@@ -160,6 +141,35 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
   } finally {
     await busy.lock.release();
   }
+}
+
+/**
+ * Queues one DSN to the sender for every failed recipient not yet reported,
+ * then marks them reported. A crash between the two queues the DSN again on
+ * the next flush: a duplicate bounce, never a lost one.
+ */
+async function queueBounce(ctx: EntryDeliveryContext, state: EntryState, buffered: Buffer | null): Promise<EntryState | null> {
+  const awaiting = recipientsAwaitingDsn(state);
+  const original = buffered ?? (await readHead(messagePath(ctx.spool, state.id)));
+  const dsn = buildDsn({
+    entry: state,
+    failed: awaiting,
+    originalHeaders: headerBlock(original),
+    reportingMta: ctx.heloName,
+    remoteMta: ctx.smarthostHost,
+    now: ctx.now(),
+  });
+  const queued = await enqueueMessage(ctx.spool, {
+    from: '',
+    recipients: [state.from],
+    message: dsn,
+    subject: 'Undelivered Mail Returned to Sender',
+    kind: 'dsn',
+  });
+  const addresses = awaiting.map((r) => r.address);
+  const updated = await updateEntryState(ctx.spool, state.id, (current) => markDsnQueued(current, addresses));
+  ctx.onBounce(state.id, queued.id);
+  return updated;
 }
 
 /**
