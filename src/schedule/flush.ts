@@ -6,8 +6,8 @@
  *   3. plan: which entries have due recipients (nothing due: done, no network)
  *   4. probe the smarthosts in order; none reachable: 'offline', nothing
  *      counted (promise 4)
- *   5. deliver: up to `concurrency` workers, each with one SMTP session
- *      reused for many transactions, each taking whole entries (so the
+ *   5. deliver (src/delivery/deliver-batch.ts): up to `concurrency` sessions,
+ *      each reused for many transactions and taking whole entries (so the
  *      transactions of one entry never overlap: promise 3)
  *   6. plan again: entries that became due during the pass (new messages,
  *      bounces) get another pass, so a cron flush leaves an empty queue
@@ -16,17 +16,14 @@
  * recorded. A smarthost that vanishes mid-run stops the workers that lose
  * it, leaving their recipients untouched (no attempt counted).
  */
-import os from 'node:os';
 import { loadRuntimeConfig, requireSmarthosts, type RuntimeConfig } from '../config/runtime.js';
-import { resolveCredentials, type Credentials } from '../config/credentials.js';
+import { resolveCredentials } from '../config/credentials.js';
 import { findReachableSmarthost } from '../connectivity/probe-smarthost.js';
 import { writeLastProbe } from '../connectivity/last-probe.js';
 import { statfsSync } from 'node:fs';
 import { BulkmailerError, ExitCode } from '../errors.js';
 import { dueRecipients, isEntryComplete, recipientsAwaitingDsn } from '../model/entry-state.js';
 import {
-  DeliveryLogWriter,
-  DirSyncer,
   instanceLockPath,
   listEntryIds,
   openSpool,
@@ -38,8 +35,7 @@ import {
   type HeldLock,
   type Spool,
 } from '../spool/index.js';
-import type { EntryDeliveryContext } from '../delivery/deliver-entry.js';
-import type { SmtpSession } from '../delivery/smtp-session.js';
+import type { BatchCallbacks } from '../delivery/deliver-batch.js';
 import { FlushEvents, type FlushResult } from './flush-events.js';
 
 export interface FlushOptions {
@@ -178,22 +174,6 @@ async function runPasses(
     return result;
   }
   const smarthost = probe.smarthost;
-  // Loaded only when there is work: a cron flush of an empty queue skips nodemailer.
-  const [{ deliverEntry }, { SmtpSession }] = await Promise.all([
-    import('../delivery/deliver-entry.js'),
-    import('../delivery/smtp-session.js'),
-  ]);
-  const newSession = (credentials: Credentials | null): SmtpSession =>
-    new SmtpSession({
-      smarthost,
-      heloName: config.heloName,
-      credentials,
-      tlsVerify: config.tlsVerify,
-      tlsCa: config.tlsCa,
-      connectTimeoutMs: config.timeouts.connectMs,
-      greetingTimeoutMs: config.timeouts.greetingMs,
-      socketTimeoutMs: config.timeouts.socketMs,
-    });
   const credentials = await resolveCredentials(config.stored, smarthost);
   if (!config.tlsVerify) {
     events.emit('warning', `tls.verify is off: the certificate of ${smarthost.display} is not checked`);
@@ -202,94 +182,56 @@ async function runPasses(
   const messages = new Set<string>();
   let finalCount = 0;
   // The first error that must end the run (refused AUTH, a full disk, a bug):
-  // the other workers finish their transaction in flight and stop, so the
-  // instance lock is never released under a worker still writing state.
+  // every session finishes its transaction in flight and stops first, so the
+  // instance lock is never released under one still writing state.
   let fatal: unknown = null;
   let lostSmarthost = false;
   const stopping = () => signal?.aborted === true || fatal !== null;
+  const callbacks: BatchCallbacks = {
+    onTransaction(id, outcomes, finals) {
+      messages.add(id);
+      for (const o of outcomes) {
+        if (o.kind === 'sent') result.sent++;
+        else if (o.kind === 'failed') result.failed++;
+        else result.deferred++;
+      }
+      // Expiry turns a deferral into a failure: count it once, as failed.
+      for (const f of finals) if (f.expired) (result.deferred--, result.failed++);
+      finalCount += finals.length;
+      events.emit('transaction', { id, smarthost: smarthost.display, outcomes });
+    },
+    onBounce() {
+      result.bounces++;
+    },
+    onRemoved(id) {
+      events.emit('entry-removed', id);
+    },
+    onCorrupt(id, reason) {
+      events.emit('corrupt', id, reason);
+    },
+    onWarning(message) {
+      events.emit('warning', message);
+    },
+  };
 
-  const log = await DeliveryLogWriter.open(spool);
-  const syncer = new DirSyncer();
-  try {
-    for (let pass = 0; pass <= MAX_EXTRA_PASSES && plan.length > 0 && !stopping() && !lostSmarthost; pass++) {
-      const passDue = plan.reduce((n, p) => n + p.due, 0);
-      result.due += passDue;
-      events.emit('start', { smarthost: smarthost.display, dueEntries: plan.length, dueRecipients: passDue, pass });
-      const ctx: Omit<EntryDeliveryContext, 'session'> = {
-        spool,
-        policy: config.retry,
-        maxRecipients: config.maxRecipientsPerTransaction,
-        smarthostDisplay: smarthost.display,
-        smarthostHost: smarthost.host,
-        heloName: config.heloName || os.hostname(),
-        log,
-        syncer,
-        now,
-        attempted,
-        stopping: () => stopping(),
-        onTransaction(id, outcomes, finals) {
-          messages.add(id);
-          for (const o of outcomes) {
-            if (o.kind === 'sent') result.sent++;
-            else if (o.kind === 'failed') result.failed++;
-            else result.deferred++;
-          }
-          // Expiry turns a deferral into a failure: count it once, as failed.
-          for (const f of finals) if (f.expired) (result.deferred--, result.failed++);
-          finalCount += finals.length;
-          events.emit('transaction', { id, smarthost: smarthost.display, outcomes });
-        },
-        onBounce() {
-          result.bounces++;
-        },
-        onRemoved(id) {
-          events.emit('entry-removed', id);
-        },
-        onCorrupt(id, reason) {
-          events.emit('corrupt', id, reason);
-        },
-        onBusy(id, pid) {
-          events.emit('warning', `entry ${id} is busy${pid ? ` (pid ${pid})` : ''}; skipped`);
-        },
-      };
-      let next = 0;
-      const worker = async () => {
-        let session: SmtpSession | null = null;
-        const openSession = async () => {
-          if (session?.isOpen) return session;
-          session = newSession(credentials);
-          await session.open();
-          return session;
-        };
-        try {
-          while (!stopping() && !lostSmarthost) {
-            const entry = plan[next++];
-            if (entry === undefined) break;
-            try {
-              await deliverEntry({ ...ctx, session: openSession }, entry.id);
-            } catch (err) {
-              if (err instanceof BulkmailerError && err.code === 'E_UNREACHABLE') {
-                events.emit('warning', err.message);
-                lostSmarthost = true;
-              } else {
-                fatal ??= err;
-              }
-            }
-          }
-        } finally {
-          (session as SmtpSession | null)?.close();
-        }
-      };
-      const workers = Math.max(1, Math.min(config.concurrency, plan.length));
-      await Promise.all(Array.from({ length: workers }, worker));
-      await syncer.sync();
-      if (stopping() || lostSmarthost) break;
-      plan = await planPass(spool, attempted, now(), events);
-      if (plan.length > 0) checkFreeSpace(spool);
-    }
-  } finally {
-    await syncer.sync();
-    await log.close();
+  // Loaded only when there is work: a cron flush of an empty queue skips nodemailer.
+  const { deliverBatch } = await import('../delivery/deliver-batch.js');
+  for (let pass = 0; pass <= MAX_EXTRA_PASSES && plan.length > 0 && !stopping() && !lostSmarthost; pass++) {
+    const passDue = plan.reduce((n, p) => n + p.due, 0);
+    result.due += passDue;
+    events.emit('start', { smarthost: smarthost.display, dueEntries: plan.length, dueRecipients: passDue, pass });
+    const batch = await deliverBatch(
+      { spool, config, smarthost, credentials, concurrency: config.concurrency, now },
+      plan.map((p) => p.id),
+      attempted,
+      stopping,
+      callbacks,
+    );
+    if (batch.lost) lostSmarthost = true;
+    if (batch.fatal !== null) fatal ??= batch.fatal;
+    if (stopping() || lostSmarthost) break;
+    plan = await planPass(spool, attempted, now(), events);
+    if (plan.length > 0) checkFreeSpace(spool);
   }
   if (fatal !== null) throw fatal;
   result.messages = messages.size;

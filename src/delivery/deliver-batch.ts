@@ -1,0 +1,120 @@
+/**
+ * Delivering a batch of entries over up to `concurrency` SMTP sessions, each
+ * reused for many transactions; each session takes whole entries, so the
+ * transactions of one entry never overlap (promise 3). One pass of a flush
+ * is one batch.
+ *
+ * Owns its delivery-log writer and the group fsync of its removals; both are
+ * flushed before it resolves. Reports through callbacks, never throws: a
+ * smarthost that vanished ends the batch as `lost`, any other error as
+ * `fatal` once every session has finished its transaction in flight.
+ */
+import os from 'node:os';
+import type { RuntimeConfig } from '../config/runtime.js';
+import type { Credentials } from '../config/credentials.js';
+import type { Smarthost } from '../config/smarthost.js';
+import { BulkmailerError } from '../errors.js';
+import type { FinalOutcome, RecipientOutcome } from '../model/transitions.js';
+import { DeliveryLogWriter, DirSyncer, type Spool } from '../spool/index.js';
+import { deliverEntry, type EntryDeliveryContext } from './deliver-entry.js';
+import { SmtpSession } from './smtp-session.js';
+
+export interface BatchSettings {
+  spool: Spool;
+  config: RuntimeConfig;
+  smarthost: Smarthost;
+  credentials: Credentials | null;
+  concurrency: number;
+  now: () => number;
+}
+
+export interface BatchCallbacks {
+  onTransaction(id: string, outcomes: RecipientOutcome[], finals: FinalOutcome[]): void;
+  onBounce(id: string): void;
+  onRemoved(id: string): void;
+  onCorrupt(id: string, reason: string): void;
+  onWarning(message: string): void;
+}
+
+export interface BatchResult {
+  lost: boolean;
+  fatal: unknown;
+}
+
+export async function deliverBatch(
+  settings: BatchSettings,
+  ids: readonly string[],
+  attempted: Map<string, Set<string>>,
+  stopped: () => boolean,
+  callbacks: BatchCallbacks,
+): Promise<BatchResult> {
+  const { spool, config, smarthost } = settings;
+  const log = await DeliveryLogWriter.open(spool);
+  const syncer = new DirSyncer();
+  let fatal: unknown = null;
+  let lost = false;
+  const stopping = () => stopped() || fatal !== null || lost;
+  const ctx: Omit<EntryDeliveryContext, 'session'> = {
+    spool,
+    policy: config.retry,
+    maxRecipients: config.maxRecipientsPerTransaction,
+    smarthostDisplay: smarthost.display,
+    smarthostHost: smarthost.host,
+    heloName: config.heloName || os.hostname(),
+    log,
+    syncer,
+    now: settings.now,
+    attempted,
+    stopping,
+    onTransaction: callbacks.onTransaction,
+    onBounce: callbacks.onBounce,
+    onRemoved: callbacks.onRemoved,
+    onCorrupt: callbacks.onCorrupt,
+    onBusy: (id, pid) => callbacks.onWarning(`entry ${id} is busy${pid ? ` (pid ${pid})` : ''}; skipped`),
+  };
+  let next = 0;
+  const worker = async () => {
+    let session: SmtpSession | null = null;
+    const openSession = async () => {
+      if (session?.isOpen) return session;
+      session = new SmtpSession({
+        smarthost,
+        heloName: config.heloName,
+        credentials: settings.credentials,
+        tlsVerify: config.tlsVerify,
+        tlsCa: config.tlsCa,
+        connectTimeoutMs: config.timeouts.connectMs,
+        greetingTimeoutMs: config.timeouts.greetingMs,
+        socketTimeoutMs: config.timeouts.socketMs,
+      });
+      await session.open();
+      return session;
+    };
+    try {
+      while (!stopping()) {
+        const id = ids[next++];
+        if (id === undefined) break;
+        try {
+          await deliverEntry({ ...ctx, session: openSession }, id);
+        } catch (err) {
+          if (err instanceof BulkmailerError && err.code === 'E_UNREACHABLE') {
+            callbacks.onWarning(err.message);
+            lost = true;
+          } else {
+            fatal ??= err;
+          }
+        }
+      }
+    } finally {
+      (session as SmtpSession | null)?.close();
+    }
+  };
+  try {
+    const sessions = Math.max(1, Math.min(settings.concurrency, ids.length));
+    await Promise.all(Array.from({ length: sessions }, worker));
+  } finally {
+    await syncer.sync().catch((err: unknown) => (fatal ??= err));
+    await log.close();
+  }
+  return { lost, fatal };
+}
