@@ -49,6 +49,9 @@ export const AGENT_STOP_GRACE_MS = 15_000;
 /** How often a waiting agent retries the lock held by a one-shot flush. */
 const LOCK_RETRY_MS = 1_000;
 
+/** While offline, nudges ask for a probe at most this often. */
+const OFFLINE_NUDGE_PROBE_MS = 10_000;
+
 export type FlushReason = 'startup' | 'schedule' | 'nudge' | 'online' | 'resume' | 'reload';
 
 export interface AgentEventMap {
@@ -97,6 +100,7 @@ export class Agent extends EventEmitter<AgentEventMap> {
   private current: Promise<void> | null = null;
   private flushCount = 0;
   private readonly nudges: Debouncer;
+  private lastNudgeProbeAt = Number.NEGATIVE_INFINITY;
   private stopping = false;
   private stopped: Promise<void> | null = null;
   /** Set once start() has set everything up: reload() before that would race it. */
@@ -109,7 +113,7 @@ export class Agent extends EventEmitter<AgentEventMap> {
     this.options = options;
     this.home = options.home;
     this.log = options.log ?? (() => {});
-    this.nudges = new Debouncer(() => this.requestFlush('nudge'), options.nudgeDebounceMs ?? NUDGE_DEBOUNCE_MS, NUDGE_MAX_WAIT_MS);
+    this.nudges = new Debouncer(() => this.onNudgesSettled(), options.nudgeDebounceMs ?? NUDGE_DEBOUNCE_MS, NUDGE_MAX_WAIT_MS);
   }
 
   get flushes(): number {
@@ -328,11 +332,25 @@ export class Agent extends EventEmitter<AgentEventMap> {
   private onNudge(): void {
     this.emit('nudge');
     if (this.stopping) return;
-    if (this.watcher?.state === 'offline') {
-      void this.watcher.probeNow('request');
+    this.nudges.poke();
+  }
+
+  /**
+   * A burst of nudges has settled. Online: one flush. Offline: one probe
+   * instead (no SMTP work while offline), and at most one per
+   * OFFLINE_NUDGE_PROBE_MS, so a script enqueueing hundreds of messages
+   * offline does not turn into hundreds of connectivity checks.
+   */
+  private onNudgesSettled(): void {
+    if (this.stopping) return;
+    if (this.watcher?.state !== 'offline') {
+      this.requestFlush('nudge');
       return;
     }
-    this.nudges.poke();
+    const now = Date.now();
+    if (now - this.lastNudgeProbeAt < OFFLINE_NUDGE_PROBE_MS) return;
+    this.lastNudgeProbeAt = now;
+    void this.watcher.probeNow('request');
   }
 
   private async drain(): Promise<void> {

@@ -126,6 +126,40 @@ test('offline: schedule ticks are skipped, a nudge probes, the probe finding the
   await agent.stop('test');
 });
 
+test('offline, a stream of nudges asks for one probe, not one per message', { timeout: 20_000 }, async () => {
+  const engine = gatedFlush();
+  const smarthost = parseSmarthostUrl(SMARTHOST);
+  let probes = 0;
+  let firstProbe: () => void = () => {};
+  const probed = new Promise<void>((resolve) => (firstProbe = resolve));
+  const agent = new Agent({
+    home: home.home,
+    flush: engine.flush,
+    nudgeDebounceMs: 0,
+    watcher: {
+      backoffStartMs: 60_000,
+      probe: async () => {
+        probes++;
+        firstProbe();
+        return { smarthost: null, probes: [{ smarthost: smarthost.display, reachable: false, ms: 1, greeting: null, error: 'ECONNREFUSED' }] };
+      },
+    },
+  });
+  await agent.start();
+  const offline = once(agent, 'offline');
+  (await engine.nextCall(1)).release(result('offline'));
+  await offline;
+  const spool = await openSpool(home.home);
+  for (let i = 0; i < 5; i++) await nudgeFlusher(spool);
+  await probed;
+  for (let i = 0; i < 20; i++) await nudgeFlusher(spool);
+  // Absence can only be shown by waiting: long enough for the debouncer (0 ms here) to fire again.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.equal(probes, 1, '25 nudges while offline: one probe');
+  assert.equal(engine.calls.length, 1, 'and no SMTP work');
+  await agent.stop('test');
+});
+
 test('a smarthost lost in the middle of a flush sends the agent back to re-probing, not to its schedule', async () => {
   const engine = gatedFlush();
   const smarthost = parseSmarthostUrl(SMARTHOST);
