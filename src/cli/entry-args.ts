@@ -7,31 +7,43 @@
  * (exit 64) naming the id as typed.
  */
 import { BulkmailerError, ExitCode, dataError } from '../errors.js';
-import { listEntryIds, readEntryState, resolveEntryId, type Spool } from '../spool/index.js';
+import { isQueueId } from '../model/queue-id.js';
+import { listEntryIds, readEntryState, type Spool } from '../spool/index.js';
 
-export async function resolveEntryArg(spool: Spool, typed: string): Promise<string> {
-  const id = await resolveEntryId(spool, typed);
-  if (id !== null) {
-    if ((await readEntryState(spool, id).catch(() => null)) !== null) return id;
+/** The spool's ids, listed once per command and only if a prefix was typed. */
+type IdList = () => Promise<string[]>;
+
+function lazyIdList(spool: Spool): IdList {
+  let ids: Promise<string[]> | null = null;
+  return () => (ids ??= listEntryIds(spool));
+}
+
+async function resolveOne(spool: Spool, typed: string, allIds: IdList): Promise<string> {
+  if (isQueueId(typed)) {
+    if ((await readEntryState(spool, typed).catch(() => null)) !== null) return typed;
     throw noSuchEntry(typed);
   }
-  if (typed !== '') {
-    const matches = (await listEntryIds(spool)).filter((candidate) => candidate.startsWith(typed));
-    if (matches.length > 1) {
-      throw new BulkmailerError(
-        'E_AMBIGUOUS_ID',
-        `id prefix "${typed}" matches ${matches.length} entries (${matches.slice(0, 3).join(', ')}${matches.length > 3 ? ', ...' : ''}); type more of it`,
-        { exitCode: ExitCode.usage },
-      );
-    }
+  const matches = typed === '' ? [] : (await allIds()).filter((candidate) => candidate.startsWith(typed));
+  if (matches.length === 1) return matches[0] as string;
+  if (matches.length > 1) {
+    throw new BulkmailerError(
+      'E_AMBIGUOUS_ID',
+      `id prefix "${typed}" matches ${matches.length} entries (${matches.slice(0, 3).join(', ')}${matches.length > 3 ? ', ...' : ''}); type more of it`,
+      { exitCode: ExitCode.usage },
+    );
   }
   throw noSuchEntry(typed);
 }
 
+export function resolveEntryArg(spool: Spool, typed: string): Promise<string> {
+  return resolveOne(spool, typed, lazyIdList(spool));
+}
+
 export async function resolveEntryArgs(spool: Spool, typed: readonly string[]): Promise<string[]> {
+  const allIds = lazyIdList(spool);
   const ids: string[] = [];
   for (const t of typed) {
-    const id = await resolveEntryArg(spool, t);
+    const id = await resolveOne(spool, t, allIds);
     if (!ids.includes(id)) ids.push(id);
   }
   return ids;

@@ -2,7 +2,8 @@
  * One SMTP connection to the smarthost, reused for many transactions
  * (nodemailer's SMTPConnection, promisified). It knows nothing of the
  * spool: it takes an envelope and message bytes and answers per-recipient
- * outcomes (values, not exceptions).
+ * outcomes (values, not exceptions), except when a transaction never
+ * started (E_NOT_STARTED: see send()).
  *
  * Security defaults: certificates are verified unless tls.verify is false;
  * when credentials are configured and the smarthost is not on loopback,
@@ -40,10 +41,61 @@ export interface Transaction {
   message: Buffer | Readable;
 }
 
+/**
+ * The one place an SMTP connection to the smarthost is configured, for
+ * delivery and for `doctor` alike: certificates verified unless tls.verify
+ * is false, and STARTTLS required when credentials would otherwise cross the
+ * network in clear.
+ */
+export function createSmtpConnection(options: SessionOptions): SMTPConnection {
+  const { smarthost, credentials } = options;
+  return new SMTPConnection({
+    host: smarthost.host,
+    port: smarthost.port,
+    secure: smarthost.secure,
+    name: options.heloName,
+    requireTLS: credentials !== null && !smarthost.loopback && !smarthost.secure,
+    connectionTimeout: options.connectTimeoutMs,
+    greetingTimeout: options.greetingTimeoutMs,
+    socketTimeout: options.socketTimeoutMs,
+    logger: false,
+    tls: {
+      rejectUnauthorized: options.tlsVerify,
+      ca: options.tlsCa ?? undefined,
+      servername: net.isIP(smarthost.host) ? undefined : smarthost.host,
+    },
+  });
+}
+
+/**
+ * Connects (greeting, EHLO, STARTTLS). nodemailer reports some setup
+ * failures (refused connection, bad greeting, TLS failure) as an 'error'
+ * event rather than through the connect callback: both settle this, once;
+ * on failure the connection is closed.
+ */
+export function connectSmtp(connection: SMTPConnection): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const failed = (err: Error) => {
+      if (settled) return;
+      settled = true;
+      connection.close();
+      reject(err);
+    };
+    connection.once('error', failed);
+    connection.connect((err) => {
+      if (err) return failed(err);
+      if (settled) return;
+      settled = true;
+      connection.off('error', failed);
+      resolve();
+    });
+  });
+}
+
 export class SmtpSession {
   private connection: SMTPConnection | null = null;
   private closed = false;
-  transactions = 0;
 
   constructor(private readonly options: SessionOptions) {}
 
@@ -53,35 +105,12 @@ export class SmtpSession {
 
   async open(): Promise<void> {
     const { smarthost, credentials } = this.options;
-    const connection = new SMTPConnection({
-      host: smarthost.host,
-      port: smarthost.port,
-      secure: smarthost.secure,
-      name: this.options.heloName,
-      // Never send a password in clear to a host beyond this machine.
-      requireTLS: credentials !== null && !smarthost.loopback && !smarthost.secure,
-      connectionTimeout: this.options.connectTimeoutMs,
-      greetingTimeout: this.options.greetingTimeoutMs,
-      socketTimeout: this.options.socketTimeoutMs,
-      logger: false,
-      tls: {
-        rejectUnauthorized: this.options.tlsVerify,
-        ca: this.options.tlsCa ?? undefined,
-        servername: net.isIP(smarthost.host) ? undefined : smarthost.host,
-      },
-    });
-    // nodemailer reports some setup failures (refused connection, bad
-    // greeting, TLS failure) as an 'error' event rather than through the
-    // connect callback: listen to both until the session is up.
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error) => reject(unreachable(smarthost, err));
-      connection.once('error', onError);
-      connection.connect((err) => {
-        connection.off('error', onError);
-        if (err) reject(unreachable(smarthost, err));
-        else resolve();
-      });
-    });
+    const connection = createSmtpConnection(this.options);
+    try {
+      await connectSmtp(connection);
+    } catch (err) {
+      throw unreachable(smarthost, err as Error);
+    }
     connection.on('error', () => {
       // Later errors also reach the pending send's callback; this keeps an
       // idle socket's late error from crashing the process.
@@ -126,7 +155,6 @@ export class SmtpSession {
     const connection = this.connection;
     const to = [...transaction.to];
     if (connection === null || this.closed) throw notStarted('the connection is closed');
-    this.transactions++;
     let notStartedReason: string | null = null;
     const outcomes = await new Promise<RecipientOutcome[]>((resolve) => {
       connection.send(

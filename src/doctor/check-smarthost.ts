@@ -5,16 +5,18 @@
  * and the certificate verifies under tls.verify / tls.caFile; the
  * credentials are accepted (AUTH, then QUIT: no MAIL command, no mail).
  *
- * The session is opened the way delivery opens it (src/delivery/
- * smtp-session.ts): same TLS options, and STARTTLS required when
- * credentials would otherwise cross the network in clear. The password is
+ * The session is opened by delivery's own code (createSmtpConnection and
+ * connectSmtp in src/delivery/smtp-session.ts): same TLS options, and
+ * STARTTLS required when credentials would otherwise cross the network in
+ * clear. The password is
  * resolved as delivery resolves it (passwordCommand, passwordEnv, pass,
  * URL) and never appears in a result: server replies are redacted too.
  */
 import dns from 'node:dns/promises';
 import net from 'node:net';
 import type tls from 'node:tls';
-import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import type SMTPConnection from 'nodemailer/lib/smtp-connection';
+import { connectSmtp, createSmtpConnection } from '../delivery/smtp-session.js';
 import { resolveCredentials, type Credentials } from '../config/credentials.js';
 import type { RuntimeConfig } from '../config/runtime.js';
 import type { Smarthost } from '../config/smarthost.js';
@@ -75,41 +77,19 @@ interface Session {
   secure: boolean;
 }
 
-function openSession(config: RuntimeConfig, smarthost: Smarthost, credentials: Credentials | null): Promise<Session> {
-  const connection = new SMTPConnection({
-    host: smarthost.host,
-    port: smarthost.port,
-    secure: smarthost.secure,
-    name: config.heloName,
-    requireTLS: credentials !== null && !smarthost.loopback && !smarthost.secure,
-    connectionTimeout: config.timeouts.connectMs,
-    greetingTimeout: config.timeouts.greetingMs,
-    socketTimeout: SOCKET_TIMEOUT_MS,
-    logger: false,
-    tls: {
-      rejectUnauthorized: config.tlsVerify,
-      ca: config.tlsCa ?? undefined,
-      servername: net.isIP(smarthost.host) ? undefined : smarthost.host,
-    },
+async function openSession(config: RuntimeConfig, smarthost: Smarthost, credentials: Credentials | null): Promise<Session> {
+  const connection = createSmtpConnection({
+    smarthost,
+    heloName: config.heloName,
+    credentials,
+    tlsVerify: config.tlsVerify,
+    tlsCa: config.tlsCa,
+    connectTimeoutMs: config.timeouts.connectMs,
+    greetingTimeoutMs: config.timeouts.greetingMs,
+    socketTimeoutMs: SOCKET_TIMEOUT_MS,
   });
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    // nodemailer reports most failures while connecting (refused, TLS, greeting) as an
-    // 'error' event, not through the connect callback: listen to both, settle once.
-    const failed = (err: Error) => {
-      if (settled) return;
-      settled = true;
-      connection.close();
-      reject(err);
-    };
-    connection.on('error', failed);
-    connection.connect((err) => {
-      if (err) return failed(err);
-      if (settled) return;
-      settled = true;
-      resolve({ connection, secure: connection.secure });
-    });
-  });
+  await connectSmtp(connection);
+  return { connection, secure: connection.secure };
 }
 
 function describeCertificate(socket: tls.TLSSocket | null): { text: string; expiresInDays: number | null } {

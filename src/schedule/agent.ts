@@ -38,7 +38,7 @@ import { isAgentListening, type FlusherPresence } from './agent-presence.js';
 import { checkSchedule, scheduleIntervalMs, startSchedule } from './cron-schedule.js';
 import { FlushEvents, type FlushResult } from './flush-events.js';
 import type { FlushOptions } from './flush.js';
-import { summarizeFlushResult } from './flush-summary.js';
+import { summarizeFlush } from './flush-summary.js';
 import { startAgentListener, type AgentListener } from './agent-listener.js';
 import { Debouncer } from './debounce.js';
 
@@ -381,9 +381,9 @@ export class Agent extends EventEmitter<AgentEventMap> {
     try {
       const flush = this.options.flush ?? (await import('./flush.js')).flushQueue;
       result = await flush({ home: this.home, config: this.config, events, signal: this.abort.signal, instanceLockHeld: true });
-      this.log(`${tag}: ${summarizeFlushResult(result)}`);
+      this.log(`${tag}: ${result.outcome}: ${summarizeFlush(result)}`);
+      // The flush has recorded its own probe (last-probe.json) already.
       if (result.outcome === 'offline') {
-        await writeLastProbe(this.home, result.probes);
         this.watcher?.reportFlush('offline', result.probes);
       } else if (result.smarthostLost) {
         // It answered the probe, then went away mid-run: back to re-probing, not the schedule.

@@ -1,10 +1,9 @@
 /**
  * log/deliveries.jsonl: one JSON line per recipient that became final
- * (sent, failed, expired), appended before the entry is removed, so the
- * record outlives the entry. A crash between the append and the state
- * write can repeat a line; it can never lose one.
+ * (sent, failed, expired), written before the entry is removed. The state
+ * files are the commit record; see DeliveryLogWriter for when lines are
+ * durable.
  */
-import fs from 'node:fs/promises';
 import fsSync from 'node:fs';
 import { fsyncFd } from './durable-fs.js';
 import type { FinalOutcome } from '../model/transitions.js';
@@ -42,18 +41,6 @@ export function toLogRecords(
     smarthost,
     messageId: entry.messageId,
   }));
-}
-
-export async function appendDeliveryLog(spool: Spool, records: readonly DeliveryLogRecord[]): Promise<void> {
-  if (records.length === 0) return;
-  const text = records.map((r) => JSON.stringify(r)).join('\n') + '\n';
-  const handle = await fs.open(deliveryLogPath(spool), 'a', 0o600);
-  try {
-    await handle.write(text);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /**

@@ -25,7 +25,8 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-function writeAll(fd: number, data: string | Uint8Array): void {
+/** Writes all of `data` at the file's position (writeSync may write less than asked). */
+export function writeAll(fd: number, data: string | Uint8Array): void {
   const bytes = typeof data === 'string' ? Buffer.from(data) : data;
   let offset = 0;
   while (offset < bytes.byteLength) offset += fs.writeSync(fd, bytes, offset, bytes.byteLength - offset);

@@ -24,7 +24,7 @@ import {
 import { checkEnvelopeAddress, normalizeRecipients } from '../model/address.js';
 import { BulkmailerError, ExitCode, dataError, fromFsError } from '../errors.js';
 import { crashPoint } from './crash-points.js';
-import { fsyncDir, fsyncFd } from './durable-fs.js';
+import { fsyncDir, fsyncFd, writeAll } from './durable-fs.js';
 import { messageDir, messagePath, stateDir, statePath, tmpPath, type Spool } from './paths.js';
 
 export type MessageSource = string | Uint8Array | AsyncIterable<Uint8Array | string>;
@@ -56,8 +56,7 @@ async function writeMessage(fd: number, source: MessageSource, maxSize: number):
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     size += bytes.byteLength;
     if (size > maxSize) throw tooBig(maxSize);
-    let offset = 0;
-    while (offset < bytes.byteLength) offset += fsSync.writeSync(fd, bytes, offset, bytes.byteLength - offset);
+    writeAll(fd, bytes);
   };
   if (typeof source === 'string' || source instanceof Uint8Array) put(source);
   else for await (const chunk of source) put(chunk);
@@ -97,7 +96,7 @@ export async function enqueueMessage(spool: Spool, request: EnqueueRequest): Pro
       recipients: recipients.map(newRecipientState),
     };
     stateFd = fsSync.openSync(tmpState, 'wx', 0o600);
-    fsSync.writeSync(stateFd, serializeEntryState(state));
+    writeAll(stateFd, serializeEntryState(state));
     // Both temp files are invisible to every reader: fsync them together.
     await Promise.all([fsyncFd(messageFd), fsyncFd(stateFd)]);
     fsSync.closeSync(messageFd);

@@ -3,9 +3,9 @@ export { openSpool } from './open-spool.js';
 export { spoolLayout, messagePath, statePath, deliveryLogPath, type Spool } from './paths.js';
 export { enqueueMessage, type EnqueueRequest, type EnqueueResult, type MessageSource } from './enqueue.js';
 export { readEntryState, writeEntryState, updateEntryState, REMOVE_ENTRY } from './state-store.js';
-export { listEntryIds, scanEntries, readEntryForScan, resolveEntryId, type ScanOptions } from './scan.js';
+export { listEntryIds, scanEntries, readEntryForScan, type ScanOptions } from './scan.js';
 export { removeEntry, quarantineEntry } from './entry-files.js';
-export { appendDeliveryLog, toLogRecords, DeliveryLogWriter, type DeliveryLogRecord } from './delivery-log.js';
+export { toLogRecords, DeliveryLogWriter, type DeliveryLogRecord } from './delivery-log.js';
 export { repairSpool, type RepairReport } from './repair.js';
 export {
   tryLock,

@@ -98,18 +98,11 @@ export function entryBusyLockPath(spool: Spool, id: string): string {
 const ownRecords = new Map<string, string>();
 
 export async function readLockOwner(file: string): Promise<LockOwner | null> {
-  return readLockOwnerSync(file);
+  return readLock(file)?.owner ?? null;
 }
 
-function readLockText(file: string): string | null {
-  try {
-    return fsSync.readlinkSync(file);
-  } catch {
-    return null;
-  }
-}
-
-function readLockOwnerSync(file: string): LockOwner | null {
+/** The raw record of a lock (for comparing with our own) and its owner, if readable. */
+function readLock(file: string): { text: string; owner: LockOwner | null } | null {
   let text: string;
   try {
     text = fsSync.readlinkSync(file);
@@ -124,17 +117,18 @@ function readLockOwnerSync(file: string): LockOwner | null {
   try {
     const parsed = JSON.parse(text) as Partial<LockOwner>;
     if (typeof parsed.pid === 'number' && typeof parsed.boot === 'string' && typeof parsed.since === 'string') {
-      return { pid: parsed.pid, boot: parsed.boot, since: parsed.since };
+      return { text, owner: { pid: parsed.pid, boot: parsed.boot, since: parsed.since } };
     }
   } catch {
     /* unreadable: decided by the caller from the lock's age */
   }
-  return null;
+  return { text, owner: null };
 }
 
 /** Whether the lock's owner lives; `gone` when there is no lock (any more). */
 async function liveOwner(file: string): Promise<{ live: boolean; owner: LockOwner | null; gone: boolean }> {
-  const owner = readLockOwnerSync(file);
+  const lock = readLock(file);
+  const owner = lock?.owner ?? null;
   if (owner === null) {
     try {
       const stat = fsSync.lstatSync(file);
@@ -144,10 +138,10 @@ async function liveOwner(file: string): Promise<{ live: boolean; owner: LockOwne
       return { live: false, owner: null, gone: true };
     }
   }
-  const ours = owner.pid === process.pid;
-  const live = ours
-    ? ownRecords.has(file) && ownRecords.get(file) === readLockText(file)
-    : sameBoot(owner.boot, currentBootId()) && isProcessAlive(owner.pid);
+  const live =
+    owner.pid === process.pid
+      ? ownRecords.get(file) === lock?.text
+      : sameBoot(owner.boot, currentBootId()) && isProcessAlive(owner.pid);
   return { live, owner, gone: false };
 }
 
@@ -192,7 +186,7 @@ function heldLock(file: string): HeldLock {
       released = true;
       if (ownRecords.get(file) === record) ownRecords.delete(file);
       // Only our own lock: one taken over meanwhile (we were thought dead) stays.
-      if (readLockText(file) !== record) return;
+      if (readLock(file)?.text !== record) return;
       try {
         fsSync.unlinkSync(file);
       } catch (err) {

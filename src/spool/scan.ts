@@ -76,10 +76,3 @@ export async function* scanEntries(spool: Spool, options: ScanOptions = {}): Asy
     if (state !== null) yield state;
   }
 }
-
-/** Resolves a full id or a unique prefix of one (as typed by a user). */
-export async function resolveEntryId(spool: Spool, idOrPrefix: string): Promise<string | null> {
-  if (isQueueId(idOrPrefix)) return idOrPrefix;
-  const matches = (await listEntryIds(spool)).filter((id) => id.startsWith(idOrPrefix));
-  return matches.length === 1 ? (matches[0] as string) : null;
-}

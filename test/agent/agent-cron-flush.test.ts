@@ -27,7 +27,7 @@ after(async () => {
 
 test('cron flush while the agent drains: exit 0 at once, no double delivery', async () => {
   const agent = startAgent(home.home);
-  await agent.waitForLine(/flush #1 \(startup\): nothing due/);
+  await agent.waitForLine(/flush #1 \(startup\): done: nothing to deliver/);
   const recipients = range(30).map((i) => `cron${i}@example.test`);
   await enqueueMany(home.home, recipients);
   await nudge(home.home);

@@ -26,7 +26,7 @@ after(async () => {
 
 test('a burst of enqueues is delivered promptly, in one flush', async () => {
   const agent = startAgent(home.home);
-  await agent.waitForLine(/flush #1 \(startup\): nothing due/);
+  await agent.waitForLine(/flush #1 \(startup\): done: nothing to deliver/);
 
   const recipients = range(5).map((i) => `burst${i}@example.test`);
   await enqueueMany(home.home, recipients);
@@ -37,7 +37,7 @@ test('a burst of enqueues is delivered promptly, in one flush', async () => {
   await server.waitForMessages(5, 10_000);
   const seconds = (performance.now() - sentAt) / 1000;
   assert.ok(seconds < 5, `delivered ${seconds.toFixed(1)}s after the nudges`);
-  await agent.waitForLine(/flush #2 \(nudge\): done: 5 messages; 5 sent/);
+  await agent.waitForLine(/flush #2 \(nudge\): done: 5 messages; recipients: 5 sent/);
 
   // Every flush ends with exactly one "flush #N (...): <result>" line.
   const stopped = await agent.stop('SIGTERM');

@@ -40,7 +40,7 @@ test('smarthost down, then up: delivery within seconds, not at the next schedule
   assert.ok(seconds < 12, `delivered ${seconds.toFixed(1)}s after the smarthost came back`);
 
   const online = await agent.waitForLine(/online: smtp:\/\/127\.0\.0\.1:\d+ answered/);
-  await agent.waitForLine(/flush #\d+ \(online\): done: 3 messages; 3 sent/, 20_000, online.index);
+  await agent.waitForLine(/flush #\d+ \(online\): done: 3 messages; recipients: 3 sent/, 20_000, online.index);
   assert.equal(agent.count(/\(schedule\)/), 0, 'the schedule never fired');
 
   const stopped = await agent.stop('SIGTERM');

@@ -13,7 +13,7 @@ import { BULKMAILER, runCli } from '../support/cli.js';
 import { runInPty } from '../support/pty.js';
 import { makeMixedSpool, type MixedSpool } from '../support/spool-fixtures.js';
 import { writeLastProbe } from '../../src/connectivity/last-probe.js';
-import { appendDeliveryLog, type DeliveryLogRecord } from '../../src/spool/index.js';
+import { DeliveryLogWriter, type DeliveryLogRecord } from '../../src/spool/index.js';
 
 const ESC = '\u001b[';
 const env = { TZ: 'UTC' };
@@ -164,11 +164,13 @@ describe('status, show and log on a spool with entries in every state', () => {
       });
       const { openSpool } = await import('../../src/spool/index.js');
       const spool = await openSpool(logHome.home);
-      await appendDeliveryLog(spool, [
+      const log = await DeliveryLogWriter.open(spool);
+      log.write([
         record(3 * 24 * 60, 'old@example.org', 'sent', '250 ok'),
         record(30, 'alice@example.org', 'sent', '250 2.0.0 Ok: queued'),
         record(10, 'bob@example.org', 'failed', '550 5.1.1 No such user'),
       ]);
+      await log.close();
       await fs.appendFile(path.join(logHome.home, 'log', 'deliveries.jsonl'), '{"time":"2025-01-0');
 
       const all = await runCli(['log'], { home: logHome.home, env });
