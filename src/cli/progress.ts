@@ -1,6 +1,6 @@
 /**
  * What `bulkmailer flush` shows while it runs, driven by the flush's typed
- * events (src/schedule/flush-events.ts); the final one-line summary is
+ * events (src/flush/flush-events.ts); the final one-line summary is
  * flush.ts's.
  *
  *  - stderr is a terminal: a live cli-progress bar on stderr (recipients
@@ -19,7 +19,7 @@
  * a flush that threw), so the cursor is always restored.
  */
 import cliProgress from 'cli-progress';
-import type { FlushEvents, FlushStartEvent, TransactionEvent } from '../schedule/flush-events.js';
+import type { FlushEvents, FlushStartEvent, TransactionEvent } from '../flush/flush-events.js';
 import type { CommandContext } from './context.js';
 import { palette } from './format/color.js';
 import { formatDuration } from '../config/duration.js';

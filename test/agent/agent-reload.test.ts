@@ -9,8 +9,8 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
-import type { FlushResult } from '../../src/schedule/flush-events.js';
-import { Agent } from '../../src/schedule/agent.js';
+import type { FlushResult } from '../../src/flush/flush-events.js';
+import { Agent } from '../../src/agent/agent.js';
 import { makeTempHome, writeConfig, type TempHome } from '../support/home.js';
 
 // Never contacted: the flush is a fake.

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Debouncer, type DebounceTimers } from '../../src/schedule/debounce.js';
+import { Debouncer, type DebounceTimers } from '../../src/agent/debounce.js';
 
 function fakeTimers() {
   let now = 0;

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { attachFlushOutput } from '../../src/cli/progress.js';
 import type { CommandContext } from '../../src/cli/context.js';
-import { FlushEvents, type FlushResult } from '../../src/schedule/flush-events.js';
+import { FlushEvents, type FlushResult } from '../../src/flush/flush-events.js';
 import type { RecipientOutcome } from '../../src/model/transitions.js';
 import { makeTempHome, writeConfig, type TempHome } from '../support/home.js';
 import { BULKMAILER, runCli } from '../support/cli.js';

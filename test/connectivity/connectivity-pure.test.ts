@@ -10,7 +10,7 @@ import { parseSmarthostUrl } from '../../src/config/smarthost.js';
 import { diffFingerprints, externalAddresses, interfaceFingerprint } from '../../src/connectivity/interfaces.js';
 import { checkInternet, isPrivateNetworkHost, needsInternetCheck, needsNetwork } from '../../src/connectivity/internet.js';
 import { REPROBE_MAX_MS, reprobeDelay, reprobePolicy } from '../../src/connectivity/reprobe-backoff.js';
-import { checkSchedule, scheduleIntervalMs } from '../../src/schedule/cron-schedule.js';
+import { checkSchedule, scheduleIntervalMs } from '../../src/agent/cron-schedule.js';
 import { BulkmailerError } from '../../src/errors.js';
 
 test('re-probe delays double from 1 s up to the cap', () => {

@@ -12,8 +12,8 @@ import { startCaptureServer } from '../support/capture-server.js';
 import { makeTempHome, writeConfig } from '../support/home.js';
 import { collect, runCli, spawnCli } from '../support/cli.js';
 import { enqueueMessage, listEntryIds, openSpool, readEntryState, statePath, instanceLockPath } from '../../src/spool/index.js';
-import { flushQueue } from '../../src/schedule/flush.js';
-import { FlushEvents } from '../../src/schedule/flush-events.js';
+import { flushQueue } from '../../src/flush/flush.js';
+import { FlushEvents } from '../../src/flush/flush-events.js';
 
 function message(subject: string, body = 'Hello list.\r\n.leading dot line\r\n'): string {
   return `From: list@example.org\r\nTo: members@example.org\r\nSubject: ${subject}\r\nMessage-ID: <${subject.replace(/\W/g, '')}@example.org>\r\n\r\n${body}`;

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import nodemailer from 'nodemailer';
 import { startListener } from '../../src/frontends/listener/start-listener.js';
-import { flushQueue } from '../../src/schedule/flush.js';
+import { flushQueue } from '../../src/flush/flush.js';
 import { listEntryIds, openSpool } from '../../src/spool/index.js';
 import { startCaptureServer } from '../support/capture-server.js';
 import { makeTempHome, writeConfig } from '../support/home.js';

@@ -1,6 +1,6 @@
 /**
  * `bulkmailer agent`: run the agent in the foreground until SIGTERM/SIGINT
- * (exit 0 after a clean stop, see src/schedule/agent.ts); SIGHUP re-reads
+ * (exit 0 after a clean stop, see src/agent/agent.ts); SIGHUP re-reads
  * config.json. When another agent already holds the spool it says so and
  * exits 0 (so an autostart that fires twice is harmless and systemd does
  * not restart it); when a one-shot `flush` holds it, the agent waits for
@@ -10,8 +10,8 @@
  * consistent at every moment, the lock of a dead process is taken over.
  * Exit codes: 0 stopped or another agent runs; 78 bad config; 73/77 spool.
  */
-import { Agent } from '../../schedule/agent.js';
-import { openAgentLog } from '../../schedule/agent-log.js';
+import { Agent } from '../../agent/agent.js';
+import { openAgentLog } from '../../agent/agent-log.js';
 import type { CommandContext } from '../context.js';
 
 /** After a stop, anything still holding the event loop (a flush that would not end) gets this long. */

@@ -18,7 +18,7 @@ import {
   type AutostartKind,
   type KindStatus,
 } from '../../autostart/index.js';
-import { currentFlusher } from '../../schedule/agent-presence.js';
+import { currentFlusher } from '../../agent/agent-presence.js';
 import type { CommandContext } from '../context.js';
 
 interface AutostartOptions {

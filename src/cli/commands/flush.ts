@@ -4,9 +4,9 @@
  * 75 when something is still due (offline, deferred, stopped).
  * Ends with a one-line summary unless --quiet.
  */
-import { FlushEvents } from '../../schedule/flush-events.js';
-import { summarizeFlush } from '../../schedule/flush-summary.js';
-import { flushQueue } from '../../schedule/flush.js';
+import { FlushEvents } from '../../flush/flush-events.js';
+import { summarizeFlush } from '../../flush/flush-summary.js';
+import { flushQueue } from '../../flush/flush.js';
 import type { CommandContext } from '../context.js';
 import { attachFlushOutput } from '../progress.js';
 

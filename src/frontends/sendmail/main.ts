@@ -76,8 +76,8 @@ async function flushNow(args: SendmailArgs, home: string): Promise<void> {
 
 async function runFlush(args: SendmailArgs, home: string): Promise<number> {
   const [{ flushQueue }, { summarizeFlush }] = await Promise.all([
-    import('../../schedule/flush.js'),
-    import('../../schedule/flush-summary.js'),
+    import('../../flush/flush.js'),
+    import('../../flush/flush-summary.js'),
   ]);
   const controller = new AbortController();
   const stop = () => controller.abort();

@@ -36,9 +36,9 @@ import { instanceLockPath, openSpool, repairSpool, tryLock, type HeldLock, type 
 import { listenForNudges, triggerSocketPath } from '../spool/trigger.js';
 import { isAgentListening, type FlusherPresence } from './agent-presence.js';
 import { checkSchedule, scheduleIntervalMs, startSchedule } from './cron-schedule.js';
-import { FlushEvents, type FlushResult } from './flush-events.js';
-import type { FlushOptions } from './flush.js';
-import { summarizeFlush } from './flush-summary.js';
+import { FlushEvents, type FlushResult } from '../flush/flush-events.js';
+import type { FlushOptions } from '../flush/flush.js';
+import { summarizeFlush } from '../flush/flush-summary.js';
 import { startAgentListener, type AgentListener } from './agent-listener.js';
 import { Debouncer } from './debounce.js';
 
@@ -379,7 +379,7 @@ export class Agent extends EventEmitter<AgentEventMap> {
     let result: FlushResult | null = null;
     let error: string | null = null;
     try {
-      const flush = this.options.flush ?? (await import('./flush.js')).flushQueue;
+      const flush = this.options.flush ?? (await import('../flush/flush.js')).flushQueue;
       result = await flush({ home: this.home, config: this.config, events, signal: this.abort.signal, instanceLockHeld: true });
       this.log(`${tag}: ${result.outcome}: ${summarizeFlush(result)}`);
       // The flush has recorded its own probe (last-probe.json) already.
