@@ -41,11 +41,10 @@ import type { FlushOptions } from '../flush/flush.js';
 import { summarizeFlush } from '../flush/flush-summary.js';
 import { startAgentListener, type AgentListener } from './agent-listener.js';
 import { Debouncer } from './debounce.js';
+import { AGENT_STOP_GRACE_MS } from '../timing.js';
 
 export const NUDGE_DEBOUNCE_MS = 250;
 export const NUDGE_MAX_WAIT_MS = 2_000;
-/** Below systemd's TimeoutStopSec and launchd's ExitTimeOut (30 s in our files). */
-export const AGENT_STOP_GRACE_MS = 15_000;
 /** How often a waiting agent retries the lock held by a one-shot flush. */
 const LOCK_RETRY_MS = 1_000;
 

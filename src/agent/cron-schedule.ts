@@ -1,22 +1,17 @@
 /**
  * The agent's flush schedule: a node-cron expression from config
  * `schedule` (5 fields, or 6 with seconds first: "*\/10 * * * * *" is
- * allowed, and used by the tests). Checked here, so a bad expression fails
- * with the key's name (exit 78) instead of node-cron's message.
+ * allowed, and used by the tests). Checked by src/config/key-checks.ts (the
+ * same check `config set schedule` runs), so a bad expression fails with the
+ * key's name (exit 78) instead of node-cron's message.
  *
  * `scheduleIntervalMs` is the shortest gap between the next few runs: the
  * cap of the watcher's re-probe backoff.
  */
 import cron, { type ScheduledTask } from 'node-cron';
-import { configError } from '../errors.js';
+import { checkSchedule } from '../config/key-checks.js';
 
-export function checkSchedule(expression: string): void {
-  const detail = cron.validateDetailed(expression);
-  if (!detail.valid) {
-    const why = detail.errors.map((e) => e.message).join('; ');
-    throw configError(`schedule: "${expression}" is not a cron expression (${why}); example: "*/5 * * * *"`, 'E_CONFIG_SCHEDULE');
-  }
-}
+export { checkSchedule };
 
 export function scheduleIntervalMs(expression: string): number {
   checkSchedule(expression);

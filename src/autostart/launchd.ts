@@ -25,6 +25,7 @@ import {
 } from './common.js';
 import { parsePlist, renderPlist, type PlistValue } from './plist.js';
 import { findTool, runTool } from './run-tool.js';
+import { SERVICE_STOP_TIMEOUT_S } from '../timing.js';
 
 export const LAUNCHD_LABEL = 'org.bulkmailer.agent';
 
@@ -40,8 +41,7 @@ export function renderLaunchAgent(env: AutostartEnv): string {
       RunAtLoad: true,
       KeepAlive: { SuccessfulExit: false },
       ProcessType: 'Background',
-      // Above the agent's own stop grace (15 s): launchd sends SIGKILL after this.
-      ExitTimeOut: 30,
+      ExitTimeOut: SERVICE_STOP_TIMEOUT_S,
       ThrottleInterval: 10,
     },
     `${MARKER}: written by "bulkmailer autostart install"; remove with "bulkmailer autostart uninstall --kind launchd".`,

@@ -26,10 +26,9 @@ import {
   type UninstallReport,
 } from './common.js';
 import { findTool, runTool } from './run-tool.js';
+import { SERVICE_STOP_TIMEOUT_S } from '../timing.js';
 
 export const UNIT_NAME = 'bulkmailer-agent.service';
-/** Above the agent's own stop grace (AGENT_STOP_GRACE_MS, 15 s) so systemd never kills a clean stop. */
-const TIMEOUT_STOP_SEC = 30;
 
 export function unitPath(env: AutostartEnv): string {
   return path.join(env.configHome, 'systemd', 'user', UNIT_NAME);
@@ -66,7 +65,7 @@ export function renderUnit(env: AutostartEnv): string {
     'RestartSec=10',
     // Usage and config errors do not heal by restarting: fix config.json, then `systemctl --user restart`.
     'RestartPreventExitStatus=64 78',
-    `TimeoutStopSec=${TIMEOUT_STOP_SEC}`,
+    `TimeoutStopSec=${SERVICE_STOP_TIMEOUT_S}`,
     'KillSignal=SIGTERM',
     '',
     '[Install]',

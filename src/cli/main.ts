@@ -11,6 +11,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { createContext, type CommandContext } from './context.js';
 import { runCommand } from './run-command.js';
 import { ExitCode } from '../errors.js';
+import { describeConfigKeys } from './format/config-keys.js';
 
 type Loader = () => Promise<{ default: (ctx: CommandContext, ...args: any[]) => Promise<number | void> }>;
 
@@ -108,24 +109,35 @@ export function buildProgram(): Command {
     .option('--json', 'JSON lines')
     .action(action(() => import('./commands/log.js')));
 
-  const config = program.command('config').description('read and change config.json');
+  const config = program
+    .command('config')
+    .description('read and change config.json')
+    .addHelpText('after', () => `\nKeys (\`config keys --json\` for scripts):\n${describeConfigKeys()}\n`);
   config
     .command('get')
     .argument('<key>')
+    .addHelpText('after', () => `\nKeys:\n${describeConfigKeys()}\n`)
     .action(action(async () => ({ default: (await import('./commands/config.js')).configGet })));
   config
     .command('set')
     .argument('<key>')
+    .addHelpText('after', () => `\nKeys:\n${describeConfigKeys()}\n`)
     .argument('<value>')
     .action(action(async () => ({ default: (await import('./commands/config.js')).configSet })));
   config
     .command('unset')
     .argument('<key>')
+    .addHelpText('after', () => `\nKeys:\n${describeConfigKeys()}\n`)
     .action(action(async () => ({ default: (await import('./commands/config.js')).configUnset })));
   config
     .command('list')
     .option('--json', 'JSON output')
     .action(action(async () => ({ default: (await import('./commands/config.js')).configList })));
+  config
+    .command('keys')
+    .description('every key with its type, default and meaning')
+    .option('--json', 'JSON output')
+    .action(action(async () => ({ default: (await import('./commands/config.js')).configKeys })));
   config.command('path').action(action(async () => ({ default: (await import('./commands/config.js')).configPathCommand })));
 
   program

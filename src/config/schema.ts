@@ -1,188 +1,287 @@
 /**
- * The user's configuration: its shape, defaults and JSON Schema (the one
- * validator: `conf` applies it on every read and write, so a hand-edited
- * config.json with a wrong value fails with the key's name, exit 78).
+ * The user's configuration, declared once: every key's type, constraints,
+ * default, description and secrecy live in CONFIG_SPEC below, and
+ * everything else is derived from it:
  *
- * Durations are strings ("5m"); src/config/runtime.ts turns the stored
- * form into the numbers the code uses.
+ *   - the JSON Schema (`configJsonSchema`), which `conf` applies when
+ *     `config set` writes and from which scripts/generate-config-validator.ts
+ *     compiles the reader's validator at build time;
+ *   - the TypeScript type StoredConfig (generated into
+ *     src/config/generated/config-types.ts by the same script);
+ *   - the defaults (DEFAULT_CONFIG) and the key list that `config
+ *     get|set|unset|list|keys` and `--help` show (CONFIG_KEYS).
+ *
+ * Adding a key is one entry here and `npm run generate` (a test fails while
+ * the generated files are stale).
+ *
+ * Durations are strings ("5m"); src/config/runtime.ts turns the stored form
+ * into the numbers the code uses. Checks JSON Schema cannot express (URL
+ * parts, backoff order, a cron expression's fields) live in runtime.ts and
+ * key-checks.ts and run both when a key is set and when it is read.
  */
 import { DURATION_PATTERN } from './duration.js';
+import type { StoredConfig } from './generated/config-types.js';
 
-export interface StoredConfig {
-  /** smtp://[user[:pass]@]host[:port] (STARTTLS when offered) or smtps://... (implicit TLS). */
-  smarthost: string | null;
-  /** Tried in order when the smarthost is unreachable. */
-  fallbackSmarthosts: string[];
-  /** Default envelope sender and From: for messages that have none. */
-  from: string | null;
-  /** Name sent with EHLO; null: the machine's host name. */
-  heloName: string | null;
-  /** Parallel SMTP connections to the smarthost. */
-  concurrency: number;
-  /** Recipients per SMTP transaction (RFC 5321 servers must take at least 100). */
-  maxRecipientsPerTransaction: number;
-  tls: {
-    /** Verify the smarthost's certificate. Turning this off is explicit and logged. */
-    verify: boolean;
-    /** Extra CA certificate(s) in PEM, for a private smarthost. */
-    caFile: string | null;
-  };
-  auth: {
-    user: string | null;
-    pass: string | null;
-    /** Name of an environment variable holding the password. */
-    passwordEnv: string | null;
-    /** A shell command whose first output line is the password (msmtp's passwordeval). */
-    passwordCommand: string | null;
-  };
-  retry: {
-    backoffStart: string;
-    backoffFactor: number;
-    backoffMax: string;
-    lifetime: string;
-  };
-  timeouts: {
-    /** Connectivity probe: TCP connect plus greeting. */
-    probe: string;
-    connect: string;
-    greeting: string;
-    /** Inactivity during a transaction. */
-    socket: string;
-  };
-  /** node-cron expression for the agent's scheduled flush. */
-  schedule: string;
-  listener: {
-    enabled: boolean;
-    host: string;
-    port: number;
-    /** Largest message accepted, in bytes (the SIZE extension). */
-    maxMessageSize: number;
-    /** Required to bind a non-loopback address; offered only over TLS there. */
-    authUser: string | null;
-    authPass: string | null;
-    tlsKeyFile: string | null;
-    tlsCertFile: string | null;
-  };
-}
+export type { StoredConfig } from './generated/config-types.js';
 
-export const DEFAULT_CONFIG: StoredConfig = {
-  smarthost: null,
-  fallbackSmarthosts: [],
-  from: null,
-  heloName: null,
-  concurrency: 10,
-  maxRecipientsPerTransaction: 100,
-  tls: { verify: true, caFile: null },
-  auth: { user: null, pass: null, passwordEnv: null, passwordCommand: null },
-  retry: { backoffStart: '5m', backoffFactor: 2, backoffMax: '1h', lifetime: '5d' },
-  timeouts: { probe: '5s', connect: '15s', greeting: '15s', socket: '2m' },
-  schedule: '*/5 * * * *',
-  listener: {
-    enabled: false,
-    host: '127.0.0.1',
-    port: 2525,
-    maxMessageSize: 52_428_800,
-    authUser: null,
-    authPass: null,
-    tlsKeyFile: null,
-    tlsCertFile: null,
-  },
-};
-
-const nullableString = { type: ['string', 'null'] } as const;
-const duration = { type: 'string', pattern: DURATION_PATTERN } as const;
-const smarthostUrl = { type: 'string', pattern: '^smtps?://[^\\s]+$' } as const;
-
-/** JSON Schema for conf (ajv). Unknown keys are rejected so typos surface. */
-export const CONFIG_SCHEMA = {
-  smarthost: { anyOf: [smarthostUrl, { type: 'null' }] },
-  fallbackSmarthosts: { type: 'array', items: smarthostUrl },
-  from: { anyOf: [{ type: 'string', pattern: '^[^\\s<>@]+@[^\\s<>@]+$' }, { type: 'null' }] },
-  heloName: nullableString,
-  concurrency: { type: 'integer', minimum: 1, maximum: 100 },
-  maxRecipientsPerTransaction: { type: 'integer', minimum: 1, maximum: 10_000 },
-  tls: {
-    type: 'object',
-    additionalProperties: false,
-    properties: { verify: { type: 'boolean' }, caFile: nullableString },
-  },
-  auth: {
-    type: 'object',
-    additionalProperties: false,
-    properties: {
-      user: nullableString,
-      pass: nullableString,
-      passwordEnv: nullableString,
-      passwordCommand: nullableString,
-    },
-  },
-  retry: {
-    type: 'object',
-    additionalProperties: false,
-    properties: {
-      backoffStart: duration,
-      backoffFactor: { type: 'number', minimum: 1, maximum: 10 },
-      backoffMax: duration,
-      lifetime: duration,
-    },
-  },
-  timeouts: {
-    type: 'object',
-    additionalProperties: false,
-    properties: { probe: duration, connect: duration, greeting: duration, socket: duration },
-  },
-  // Five or six space-separated fields (node-cron takes an optional seconds field).
-  schedule: { type: 'string', pattern: '^\\S+( \\S+){4,5}$' },
-  listener: {
-    type: 'object',
-    additionalProperties: false,
-    properties: {
-      enabled: { type: 'boolean' },
-      host: { type: 'string', pattern: '^\\S+$' },
-      port: { type: 'integer', minimum: 0, maximum: 65_535 },
-      maxMessageSize: { type: 'integer', minimum: 1024 },
-      authUser: nullableString,
-      authPass: nullableString,
-      tlsKeyFile: nullableString,
-      tlsCertFile: nullableString,
-    },
-  },
-} as const;
-
-/** Dotted keys that `config set` accepts, with the JSON type of each. */
+/** How `config set` parses a value typed on the command line. */
 export type ConfigValueType = 'string' | 'nullableString' | 'integer' | 'number' | 'boolean' | 'stringArray';
 
-export const CONFIG_KEYS: Record<string, ConfigValueType> = {
-  smarthost: 'nullableString',
-  fallbackSmarthosts: 'stringArray',
-  from: 'nullableString',
-  heloName: 'nullableString',
-  concurrency: 'integer',
-  maxRecipientsPerTransaction: 'integer',
-  'tls.verify': 'boolean',
-  'tls.caFile': 'nullableString',
-  'auth.user': 'nullableString',
-  'auth.pass': 'nullableString',
-  'auth.passwordEnv': 'nullableString',
-  'auth.passwordCommand': 'nullableString',
-  'retry.backoffStart': 'string',
-  'retry.backoffFactor': 'number',
-  'retry.backoffMax': 'string',
-  'retry.lifetime': 'string',
-  'timeouts.probe': 'string',
-  'timeouts.connect': 'string',
-  'timeouts.greeting': 'string',
-  'timeouts.socket': 'string',
-  schedule: 'string',
-  'listener.enabled': 'boolean',
-  'listener.host': 'string',
-  'listener.port': 'integer',
-  'listener.maxMessageSize': 'integer',
-  'listener.authUser': 'nullableString',
-  'listener.authPass': 'nullableString',
-  'listener.tlsKeyFile': 'nullableString',
-  'listener.tlsCertFile': 'nullableString',
-};
+type JsonSchema = Record<string, unknown>;
 
-/** Keys whose values are secrets: never printed by `config list/get` or logs. */
-export const SECRET_KEYS: ReadonlySet<string> = new Set(['auth.pass', 'listener.authPass']);
+export interface ConfigLeaf {
+  kind: 'leaf';
+  valueType: ConfigValueType;
+  /** Constraints beyond the type (pattern, minimum...), as JSON Schema. */
+  constraints: JsonSchema;
+  default: unknown;
+  description: string;
+  /** Never printed by `config get/list`, logs or errors. */
+  secret: boolean;
+}
+
+export interface ConfigGroup {
+  kind: 'group';
+  fields: Record<string, ConfigNode>;
+}
+
+/** A map of named entries of one shape: `accounts.NAME.KEY`. */
+export interface ConfigMap {
+  kind: 'map';
+  /** What a name stands for, shown in key lists as `<name>`. */
+  nameLabel: string;
+  namePattern: string;
+  description: string;
+  value: ConfigGroup;
+}
+
+export type ConfigNode = ConfigLeaf | ConfigGroup | ConfigMap;
+
+interface LeafOptions {
+  pattern?: string;
+  minimum?: number;
+  maximum?: number;
+  secret?: boolean;
+}
+
+function leaf(valueType: ConfigValueType, description: string, defaultValue: unknown, options: LeafOptions = {}): ConfigLeaf {
+  const constraints: JsonSchema = {};
+  if (options.pattern !== undefined) constraints.pattern = options.pattern;
+  if (options.minimum !== undefined) constraints.minimum = options.minimum;
+  if (options.maximum !== undefined) constraints.maximum = options.maximum;
+  return { kind: 'leaf', valueType, constraints, default: defaultValue, description, secret: options.secret ?? false };
+}
+
+const text = (description: string, defaultValue: string, options?: LeafOptions) => leaf('string', description, defaultValue, options);
+const optionalText = (description: string, options?: LeafOptions) => leaf('nullableString', description, null, options);
+const integer = (description: string, defaultValue: number, minimum: number, maximum?: number) =>
+  leaf('integer', description, defaultValue, { minimum, ...(maximum === undefined ? {} : { maximum }) });
+const flag = (description: string, defaultValue: boolean) => leaf('boolean', description, defaultValue);
+const textList = (description: string, options?: LeafOptions) => leaf('stringArray', description, [], options);
+const duration = (description: string, defaultValue: string) =>
+  leaf('string', description, defaultValue, { pattern: DURATION_PATTERN });
+const group = (fields: Record<string, ConfigNode>): ConfigGroup => ({ kind: 'group', fields });
+
+const SMARTHOST_URL = '^smtps?://[^\\s]+$';
+
+export const CONFIG_SPEC: ConfigGroup = group({
+  smarthost: optionalText('smtp://[user[:pass]@]host[:port] (STARTTLS when offered) or smtps://... (TLS from the start)', {
+    pattern: SMARTHOST_URL,
+  }),
+  fallbackSmarthosts: textList('smarthost URLs tried in order when the smarthost is unreachable', { pattern: SMARTHOST_URL }),
+  from: optionalText('default envelope sender and From: for messages that have none', { pattern: '^[^\\s<>@]+@[^\\s<>@]+$' }),
+  heloName: optionalText('name sent with EHLO (default: this machine\'s host name)'),
+  concurrency: integer('parallel SMTP connections to the smarthost', 10, 1, 100),
+  maxRecipientsPerTransaction: integer('recipients per SMTP transaction (RFC 5321 servers take at least 100)', 100, 1, 10_000),
+  tls: group({
+    verify: flag('verify the smarthost\'s certificate (turning this off is logged)', true),
+    caFile: optionalText('extra CA certificate(s) in PEM, for a private smarthost'),
+  }),
+  auth: group({
+    user: optionalText('user name for AUTH (default: the one in the smarthost URL)'),
+    pass: optionalText('password for AUTH (prefer passwordCommand or passwordEnv)', { secret: true }),
+    passwordEnv: optionalText('name of an environment variable holding the password'),
+    passwordCommand: optionalText('shell command whose first output line is the password (msmtp\'s passwordeval)'),
+  }),
+  retry: group({
+    backoffStart: duration('delay after the first deferral', '5m'),
+    backoffFactor: leaf('number', 'each further deferral multiplies the delay by this', 2, { minimum: 1, maximum: 10 }),
+    backoffMax: duration('the delay never grows past this', '1h'),
+    lifetime: duration('retry time (not age: offline time does not count) after which a deferred recipient expires', '5d'),
+  }),
+  timeouts: group({
+    probe: duration('connectivity probe: TCP connect plus greeting', '5s'),
+    connect: duration('TCP connect to the smarthost', '15s'),
+    greeting: duration('wait for the smarthost\'s 220 greeting', '15s'),
+    socket: duration('inactivity during a transaction', '2m'),
+  }),
+  // Five or six space-separated fields (node-cron takes an optional seconds field); key-checks.ts checks the fields.
+  schedule: text('node-cron expression for the agent\'s scheduled flush', '*/5 * * * *', { pattern: '^\\S+( \\S+){4,5}$' }),
+  listener: group({
+    enabled: flag('the agent runs the SMTP listener', false),
+    host: text('address the listener binds', '127.0.0.1', { pattern: '^\\S+$' }),
+    port: integer('port the listener binds (0: any free port)', 2525, 0, 65_535),
+    maxMessageSize: integer('largest message accepted, in bytes (the SIZE extension)', 52_428_800, 1024),
+    authUser: optionalText('user required to bind a non-loopback address (offered only over TLS there)'),
+    authPass: optionalText('password for authUser', { secret: true }),
+    tlsKeyFile: optionalText('TLS private key (PEM) for the listener'),
+    tlsCertFile: optionalText('TLS certificate (PEM) for the listener'),
+  }),
+});
+
+// ---------------------------------------------------------------------------
+// Derived views. Pure functions of a spec, so tests can check them on small
+// specs of their own.
+
+function leafJsonSchema(node: ConfigLeaf): JsonSchema {
+  switch (node.valueType) {
+    case 'string':
+      return { type: 'string', ...node.constraints };
+    case 'nullableString':
+      // anyOf so the pattern applies to strings only.
+      return Object.keys(node.constraints).length === 0
+        ? { type: ['string', 'null'] }
+        : { anyOf: [{ type: 'string', ...node.constraints }, { type: 'null' }] };
+    case 'integer':
+    case 'number':
+      return { type: node.valueType, ...node.constraints };
+    case 'boolean':
+      return { type: 'boolean' };
+    case 'stringArray':
+      return { type: 'array', items: { type: 'string', ...node.constraints } };
+  }
+}
+
+/**
+ * JSON Schema of a node. Defaults are left out on purpose: conf would write
+ * them into config.json, and a later release's better default must reach
+ * users who never set the key (defaults are merged on read instead).
+ */
+export function toJsonSchema(node: ConfigNode): JsonSchema {
+  switch (node.kind) {
+    case 'leaf':
+      return { description: node.description, ...leafJsonSchema(node) };
+    case 'group':
+      return {
+        type: 'object',
+        additionalProperties: false,
+        properties: Object.fromEntries(Object.entries(node.fields).map(([k, v]) => [k, toJsonSchema(v)])),
+      };
+    case 'map':
+      return {
+        description: node.description,
+        type: 'object',
+        propertyNames: { pattern: node.namePattern },
+        additionalProperties: toJsonSchema(node.value),
+      };
+  }
+}
+
+/** The schema of config.json as a whole, for conf (its `schema` option takes the properties). */
+export const CONFIG_SCHEMA_PROPERTIES = (toJsonSchema(CONFIG_SPEC) as { properties: JsonSchema }).properties;
+
+/** A node's defaults: a leaf's value, a group's object of defaults, an empty map. */
+export function defaultsOf(node: ConfigNode): unknown {
+  switch (node.kind) {
+    case 'leaf':
+      return structuredClone(node.default);
+    case 'group':
+      return Object.fromEntries(Object.entries(node.fields).map(([k, v]) => [k, defaultsOf(v)]));
+    case 'map':
+      return {};
+  }
+}
+
+export const DEFAULT_CONFIG = defaultsOf(CONFIG_SPEC) as StoredConfig;
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * A validated stored config with every default filled in, deeply, map
+ * entries included (an account that sets only its smarthost gets every
+ * other account default).
+ */
+export function withDefaults<T = StoredConfig>(stored: unknown, node: ConfigNode = CONFIG_SPEC): T {
+  switch (node.kind) {
+    case 'leaf':
+      return (stored === undefined ? defaultsOf(node) : stored) as T;
+    case 'group': {
+      const from = isPlainObject(stored) ? stored : {};
+      return Object.fromEntries(Object.entries(node.fields).map(([k, v]) => [k, withDefaults(from[k], v)])) as T;
+    }
+    case 'map': {
+      const from = isPlainObject(stored) ? stored : {};
+      return Object.fromEntries(Object.entries(from).map(([name, v]) => [name, withDefaults(v, node.value)])) as T;
+    }
+  }
+}
+
+export interface ConfigKey {
+  /** Dotted key; a map's names appear as `<label>`: `accounts.<name>.smarthost`. */
+  key: string;
+  leaf: ConfigLeaf;
+}
+
+/** Every settable key, in declaration order. */
+export function listConfigKeys(node: ConfigNode = CONFIG_SPEC, prefix = ''): ConfigKey[] {
+  switch (node.kind) {
+    case 'leaf':
+      return [{ key: prefix, leaf: node }];
+    case 'group':
+      return Object.entries(node.fields).flatMap(([k, v]) => listConfigKeys(v, prefix === '' ? k : `${prefix}.${k}`));
+    case 'map':
+      return listConfigKeys(node.value, `${prefix}.<${node.nameLabel}>`);
+  }
+}
+
+export const CONFIG_KEYS: readonly ConfigKey[] = listConfigKeys();
+
+export type KeyLookup =
+  | { found: true; leaf: ConfigLeaf }
+  | { found: false; reason: string };
+
+/** Finds the leaf a concrete dotted key names (`accounts.work.smarthost`), checking map names. */
+export function lookupConfigKey(key: string, node: ConfigNode = CONFIG_SPEC): KeyLookup {
+  const parts = key.split('.');
+  let cursor: ConfigNode = node;
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i] as string;
+    if (cursor.kind === 'leaf') return { found: false, reason: `"${parts.slice(0, i).join('.')}" has no sub-keys` };
+    if (cursor.kind === 'group') {
+      const next: ConfigNode | undefined = Object.hasOwn(cursor.fields, part) ? cursor.fields[part] : undefined;
+      if (next === undefined) return { found: false, reason: `unknown config key "${key}"` };
+      cursor = next;
+    } else {
+      if (!new RegExp(cursor.namePattern).test(part)) {
+        return { found: false, reason: `"${part}" is not a valid ${cursor.nameLabel} (${cursor.namePattern})` };
+      }
+      cursor = cursor.value;
+    }
+  }
+  if (cursor.kind !== 'leaf') return { found: false, reason: `"${key}" is a group of keys; name one of its keys` };
+  return { found: true, leaf: cursor };
+}
+
+/** The concrete keys of a stored config: every declared key, with each map entry's names filled in. */
+export function concreteConfigKeys(config: unknown, node: ConfigNode = CONFIG_SPEC, prefix = ''): ConfigKey[] {
+  switch (node.kind) {
+    case 'leaf':
+      return [{ key: prefix, leaf: node }];
+    case 'group': {
+      const from = isPlainObject(config) ? config : {};
+      return Object.entries(node.fields).flatMap(([k, v]) => concreteConfigKeys(from[k], v, prefix === '' ? k : `${prefix}.${k}`));
+    }
+    case 'map': {
+      const from = isPlainObject(config) ? config : {};
+      return Object.keys(from).flatMap((name) => concreteConfigKeys(from[name], node.value, `${prefix}.${name}`));
+    }
+  }
+}
+
+/** Is this concrete key a secret (never printed)? */
+export function isSecretKey(key: string): boolean {
+  const found = lookupConfigKey(key);
+  return found.found && found.leaf.secret;
+}

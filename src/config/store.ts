@@ -8,8 +8,9 @@
  * `conf`, which applies the same schema and replaces the file atomically
  * with mode 0600; it is imported only then.
  *
- * Defaults are merged here (deeply), not written into the file, so a later
- * release's better default reaches users who never set that key.
+ * Defaults are merged here (deeply, map entries included), not written into
+ * the file, so a later release's better default reaches users who never set
+ * that key.
  *
  * Fails with E_CONFIG_* (exit 78) naming the file and the offending key.
  */
@@ -17,7 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type Conf from 'conf';
 import { configError, fromFsError } from '../errors.js';
-import { CONFIG_SCHEMA, DEFAULT_CONFIG, type StoredConfig } from './schema.js';
+import { CONFIG_SCHEMA_PROPERTIES, DEFAULT_CONFIG, withDefaults, type StoredConfig } from './schema.js';
 import validateConfig from './generated/validate-config.js';
 
 export const CONFIG_FILE = 'config.json';
@@ -46,7 +47,7 @@ export async function openConfigStore(home: string): Promise<ConfigStore> {
       cwd: home,
       configName: 'config',
       // conf types the schema loosely; ours is checked by tests instead.
-      schema: CONFIG_SCHEMA as never,
+      schema: CONFIG_SCHEMA_PROPERTIES as never,
       rootSchema: { additionalProperties: false },
       configFileMode: 0o600,
       clearInvalidConfig: false,
@@ -65,21 +66,6 @@ export function explainConfigError(home: string, err: unknown) {
   }
   if ((err as NodeJS.ErrnoException).code) return fromFsError(`cannot read ${file}`, err);
   return configError(`${file}: ${message}`, 'E_CONFIG', err);
-}
-
-type Plain = Record<string, unknown>;
-
-function isPlainObject(v: unknown): v is Plain {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-export function mergeDefaults<T>(defaults: T, stored: unknown): T {
-  if (!isPlainObject(defaults) || !isPlainObject(stored)) return (stored === undefined ? defaults : stored) as T;
-  const out: Plain = { ...defaults };
-  for (const [key, value] of Object.entries(stored)) {
-    out[key] = key in defaults ? mergeDefaults((defaults as Plain)[key], value) : value;
-  }
-  return out as T;
 }
 
 interface SchemaError {
@@ -118,5 +104,5 @@ export function loadStoredConfig(home: string): StoredConfig {
   } catch (err) {
     throw explainConfigError(home, err);
   }
-  return mergeDefaults(DEFAULT_CONFIG, checkStoredConfig(home, raw));
+  return withDefaults(checkStoredConfig(home, raw));
 }

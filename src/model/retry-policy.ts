@@ -1,8 +1,9 @@
 /**
  * Backoff and queue lifetime: pure functions of attempts and time.
  *
- * Defaults follow Postfix (minimal_backoff_time 300s, maximal_backoff_time
- * 4000s, maximal_queue_lifetime 5d), rounded to what people remember.
+ * The defaults are config's (retry.* in src/config/schema.ts, after
+ * Postfix's minimal_backoff_time 300s, maximal_backoff_time 4000s,
+ * maximal_queue_lifetime 5d, rounded to what people remember).
  */
 export interface RetryPolicy {
   /** Delay after the first deferral. */
@@ -14,13 +15,6 @@ export interface RetryPolicy {
   /** Counted retry time after which a deferred recipient fails as expired. */
   lifetimeMs: number;
 }
-
-export const DEFAULT_RETRY_POLICY: RetryPolicy = {
-  backoffStartMs: 5 * 60_000,
-  backoffFactor: 2,
-  backoffMaxMs: 60 * 60_000,
-  lifetimeMs: 5 * 24 * 3_600_000,
-};
 
 /** The delay before the next attempt after `attempts` real attempts (>= 1). */
 export function backoffDelay(attempts: number, policy: RetryPolicy): number {

@@ -15,9 +15,8 @@ import { stateDir, statePath, tmpPath, type Spool } from './paths.js';
 import { readWholeFileSync, replaceFileDurable } from './durable-fs.js';
 import { removeEntry } from './entry-files.js';
 import type { DirSyncer } from './dir-syncer.js';
+import { STATE_LOCK_WAIT_MS } from '../timing.js';
 
-/** How long a state update waits for another process's update of the same entry. */
-const STATE_LOCK_WAIT_MS = 10_000;
 
 /**
  * The entry's state, or null when the entry does not exist (any more).

@@ -4,15 +4,106 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { makeTempHome } from '../support/home.js';
 import { runCli } from '../support/cli.js';
-import { generateConfigValidator, GENERATED_VALIDATOR } from '../../scripts/generate-config-validator.js';
+import { generateConfigTypes, generateConfigValidator, GENERATED_TYPES, GENERATED_VALIDATOR } from '../../scripts/generate-config-validator.js';
+import {
+  CONFIG_KEYS,
+  concreteConfigKeys,
+  isSecretKey,
+  lookupConfigKey,
+  toJsonSchema,
+  withDefaults,
+  type ConfigGroup,
+} from '../../src/config/schema.js';
+import { AGENT_STOP_GRACE_MS, SERVICE_STOP_TIMEOUT_S } from '../../src/timing.js';
 import { loadStoredConfig } from '../../src/config/store.js';
 import { loadRuntimeConfig } from '../../src/config/runtime.js';
 import { parseSmarthostUrl, redactUrl } from '../../src/config/smarthost.js';
 import { parseDuration } from '../../src/config/duration.js';
 import { resolveHome } from '../../src/config/home.js';
 
-test('the committed config validator is generated from the current schema (npm run generate)', async () => {
+test('the committed config validator and type are generated from the current schema (npm run generate)', async () => {
   assert.equal(await fs.readFile(GENERATED_VALIDATOR, 'utf8'), generateConfigValidator());
+  assert.equal(await fs.readFile(GENERATED_TYPES, 'utf8'), generateConfigTypes());
+});
+
+// A small spec of our own with a map, so the derivations are tested apart from today's keys.
+const MAP_SPEC: ConfigGroup = {
+  kind: 'group',
+  fields: {
+    name: { kind: 'leaf', valueType: 'string', constraints: {}, default: 'x', description: 'a name', secret: false },
+    accounts: {
+      kind: 'map',
+      nameLabel: 'name',
+      namePattern: '^[a-z][a-z0-9-]*$',
+      description: 'named accounts',
+      value: {
+        kind: 'group',
+        fields: {
+          port: { kind: 'leaf', valueType: 'integer', constraints: { minimum: 1 }, default: 587, description: 'port', secret: false },
+          pass: { kind: 'leaf', valueType: 'nullableString', constraints: {}, default: null, description: 'secret', secret: true },
+        },
+      },
+    },
+  },
+};
+
+test('one declaration gives the JSON Schema, the defaults, the key list and key lookup, maps included', () => {
+  const schema = toJsonSchema(MAP_SPEC) as { properties: Record<string, Record<string, unknown>> };
+  assert.deepEqual(schema.properties.accounts?.propertyNames, { pattern: '^[a-z][a-z0-9-]*$' });
+  assert.equal((schema.properties.accounts?.additionalProperties as { additionalProperties: boolean }).additionalProperties, false);
+  assert.equal(JSON.stringify(schema).includes('"default"'), false, 'defaults stay out of the schema, so conf never writes them');
+
+  assert.deepEqual(withDefaults({ accounts: { work: { pass: 'p' } } }, MAP_SPEC), {
+    name: 'x',
+    accounts: { work: { port: 587, pass: 'p' } },
+  });
+  assert.deepEqual(withDefaults(undefined, MAP_SPEC), { name: 'x', accounts: {} });
+
+  const lookup = lookupConfigKey('accounts.work.port', MAP_SPEC);
+  assert.ok(lookup.found && lookup.leaf.valueType === 'integer');
+  const badName = lookupConfigKey('accounts.Work!.port', MAP_SPEC);
+  assert.ok(!badName.found && /not a valid name/.test(badName.reason));
+  assert.equal(lookupConfigKey('accounts.work', MAP_SPEC).found, false);
+  assert.equal(lookupConfigKey('name.sub', MAP_SPEC).found, false);
+  assert.equal(lookupConfigKey('toString', MAP_SPEC).found, false, 'inherited object properties are not keys');
+
+  assert.deepEqual(
+    concreteConfigKeys({ accounts: { a: {}, b: {} } }, MAP_SPEC).map((k) => k.key),
+    ['name', 'accounts.a.port', 'accounts.a.pass', 'accounts.b.port', 'accounts.b.pass'],
+  );
+  // Today's real keys: every one is listed once, and the secrets are the two passwords.
+  const keys = CONFIG_KEYS.map((k) => k.key);
+  assert.equal(new Set(keys).size, keys.length);
+  assert.deepEqual(keys.filter((k) => isSecretKey(k)), ['auth.pass', 'listener.authPass']);
+});
+
+test('`config keys` and `config --help` list every key on a line of its own, with its meaning', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const keys = await runCli(['config', 'keys'], { home });
+  assert.equal(keys.code, 0, keys.stderr);
+  const lines = keys.stdout.trimEnd().split('\n');
+  assert.equal(lines.length, CONFIG_KEYS.length);
+  for (const [i, { key, leaf }] of CONFIG_KEYS.entries()) {
+    assert.ok(lines[i]!.trim().startsWith(`${key} `), lines[i]);
+    assert.ok(lines[i]!.includes(leaf.description), lines[i]);
+  }
+  assert.match(keys.stdout, /^ {2}retry\.lifetime +retry time .*default "5d"\)$/m);
+  const json = JSON.parse((await runCli(['config', 'keys', '--json'], { home })).stdout) as Array<{ key: string; secret: boolean }>;
+  assert.deepEqual(json.filter((k) => k.secret).map((k) => k.key), ['auth.pass', 'listener.authPass']);
+  for (const args of [['config', '--help'], ['config', 'set', '--help']]) {
+    const help = await runCli(args, { home });
+    assert.match(help.stdout, /^ {2}listener\.maxMessageSize +largest message accepted/m, args.join(' '));
+  }
+});
+
+test('the defaults come from the declaration, and related time limits keep their relation', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const runtime = loadRuntimeConfig(home);
+  assert.deepEqual(runtime.retry, { backoffStartMs: 300_000, backoffFactor: 2, backoffMaxMs: 3_600_000, lifetimeMs: 432_000_000 });
+  assert.equal(runtime.concurrency, 10);
+  assert.ok(SERVICE_STOP_TIMEOUT_S * 1000 > AGENT_STOP_GRACE_MS, 'the service manager waits longer than the agent does');
 });
 
 test('config set/get/unset/list/path round-trip through a private config.json', async (t) => {
@@ -69,9 +160,12 @@ test('bad values are refused with exit 78 (or 64 for an unknown key) and the fil
     ['retry.backoffStart', 'soon', 78, /retry/],
     ['retry.backoffMax', '1m', 78, /backoffMax must not be shorter/],
     ['schedule', 'every minute', 78, /schedule/],
+    ['schedule', '99 99 * * *', 78, /schedule: "99 99 \* \* \*" is not a cron expression/],
+    ['fallbackSmarthosts', '["unterminated', 78, /expected a JSON list/],
     ['from', 'not-an-address', 78, /from/],
     ['tls.verify', 'maybe', 78, /true or false/],
-    ['smarthostt', 'smtp://x', 64, /unknown config key/],
+    ['smarthostt', 'smtp://x', 64, /unknown config key "smarthostt"; `bulkmailer config keys` lists every key/],
+    ['tls', 'true', 64, /is a group of keys/],
   ] as const) {
     const result = await runCli(['config', 'set', key, value], { home });
     assert.equal(result.code, code, `${key}=${value}: ${result.stderr}`);

@@ -29,9 +29,8 @@ import { appendDeletionLog, toDeletionRecord } from '../deletion-log.js';
 import { resolveEntryArgs } from '../entry-args.js';
 import { writeOut } from '../output.js';
 import { canAsk, confirm } from '../prompt.js';
+import { STATE_LOCK_WAIT_MS } from '../../timing.js';
 
-/** Well above the time one state rewrite takes; the same bound updateEntryState uses. */
-const STATE_LOCK_WAIT_MS = 10_000;
 
 export function busyError(id: string, pid: number | null): BulkmailerError {
   const by = pid ? ` by pid ${pid}` : '';

@@ -1,0 +1,29 @@
+/**
+ * Checks of single keys that JSON Schema cannot express and that need a
+ * library to decide: a cron expression's fields. `config set` runs them on
+ * the key it writes, and the code that uses the key (the agent, for
+ * `schedule`) runs the same function, so a value that would stop the agent
+ * is refused when it is set (exit 78), not found at the next start.
+ *
+ * Kept out of the reader's path (src/config/store.ts): sendmail and flush
+ * never pay for importing node-cron.
+ */
+import cron from 'node-cron';
+import { configError } from '../errors.js';
+
+export function checkSchedule(expression: string): void {
+  const detail = cron.validateDetailed(expression);
+  if (!detail.valid) {
+    const why = detail.errors.map((e) => e.message).join('; ');
+    throw configError(`schedule: "${expression}" is not a cron expression (${why}); example: "*/5 * * * *"`, 'E_CONFIG_SCHEDULE');
+  }
+}
+
+const KEY_CHECKS: Record<string, (value: unknown) => void> = {
+  schedule: (value) => checkSchedule(String(value)),
+};
+
+/** Runs the check of `key`, if it has one; throws a config error (exit 78). */
+export function checkConfigKey(key: string, value: unknown): void {
+  KEY_CHECKS[key]?.(value);
+}
