@@ -20,3 +20,4 @@ export {
 export { DirSyncer } from './dir-syncer.js';
 export { readWholeFileSync } from './durable-fs.js';
 export { entryLockDir, removeEntryLockTarget } from './entry-lock-dir.js';
+export { readRecord, writeRecord, recordPath, type RecordName } from './records.js';

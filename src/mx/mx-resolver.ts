@@ -1,0 +1,94 @@
+/**
+ * MX answers for the flush: from the cache when fresh, else from the
+ * resolvers (`mx.resolvers`, or the system's as node reads them from
+ * /etc/resolv.conf), stored back in the cache. Concurrent questions about
+ * one domain share one lookup.
+ *
+ * "Are we online?" in MX mode is "do the resolvers answer?" (a question
+ * about the root zone, which any resolver answers in one packet); for
+ * resolvers on the internet, is-online is asked as well, since a captive
+ * portal answers DNS but carries no mail. Throws E_DNS_UNREACHABLE only
+ * from resolve(), when no resolver answered.
+ */
+import dns from 'node:dns';
+import net from 'node:net';
+import { configError } from '../errors.js';
+import { isPrivateNetworkHost } from '../connectivity/internet.js';
+import { queryDns, type DnsQueryFn, type ResolverAddress } from './dns-query.js';
+import type { MxCache } from './mx-cache.js';
+import { resolveMxAnswer, type MxAnswer } from './resolve-mx.js';
+
+export interface MxResolverOptions {
+  servers: readonly ResolverAddress[];
+  timeoutMs: number;
+  cache: MxCache;
+  now: () => number;
+  /** A seam for tests; defaults to queryDns over `servers`. */
+  query?: DnsQueryFn;
+}
+
+export class MxResolver {
+  private readonly inFlight = new Map<string, Promise<MxAnswer>>();
+  private readonly query: DnsQueryFn;
+
+  constructor(private readonly options: MxResolverOptions) {
+    this.query = options.query ?? ((name, type) => queryDns(name, type, { servers: options.servers, timeoutMs: options.timeoutMs }));
+  }
+
+  get cache(): MxCache {
+    return this.options.cache;
+  }
+
+  resolve(domain: string): Promise<MxAnswer> {
+    const key = domain.toLowerCase().replace(/\.$/, '');
+    const cached = this.options.cache.get(key, this.options.now());
+    if (cached !== null) return Promise.resolve(cached);
+    let pending = this.inFlight.get(key);
+    if (pending === undefined) {
+      pending = resolveMxAnswer(key, this.query)
+        .then((answer) => {
+          this.options.cache.set(key, answer, this.options.now());
+          return answer;
+        })
+        .finally(() => this.inFlight.delete(key));
+      this.inFlight.set(key, pending);
+    }
+    return pending;
+  }
+
+  /** True when some resolver answers a question at all (any rcode but SERVFAIL/REFUSED). */
+  async resolversAnswer(): Promise<{ answered: boolean; detail: string }> {
+    try {
+      const response = await this.query('.', 'NS');
+      const answered = response.rcode !== 'SERVFAIL' && response.rcode !== 'REFUSED';
+      return { answered, detail: `${response.server} answered ${response.rcode}` };
+    } catch (err) {
+      return { answered: false, detail: (err as Error).message };
+    }
+  }
+}
+
+/** `mx.resolvers`: "host[:port], [v6]:port, ..."; empty: the system's resolvers. */
+export function parseResolvers(text: string | null, key = 'mx.resolvers'): ResolverAddress[] {
+  if (text === null || text.trim() === '') return systemResolvers();
+  return text.split(',').map((part) => parseResolver(part.trim(), key));
+}
+
+function parseResolver(text: string, key: string): ResolverAddress {
+  const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
+  const [host, port] = v6 !== null ? [v6[1]!, v6[2]] : net.isIPv6(text) ? [text, undefined] : text.split(':');
+  const portNumber = port === undefined || port === '' ? 53 : Number(port);
+  if (host === undefined || !net.isIP(host) || !Number.isInteger(portNumber) || portNumber < 1 || portNumber > 65_535) {
+    throw configError(`${key}: "${text}" is not an IP address with an optional port (1.1.1.1, 127.0.0.1:5353, [::1]:53)`);
+  }
+  return { host, port: portNumber };
+}
+
+export function systemResolvers(): ResolverAddress[] {
+  return dns.getServers().map((server) => parseResolver(server, 'the system resolvers'));
+}
+
+/** is-online is not asked when every resolver is on this machine or the LAN (it would say nothing about them). */
+export function resolversArePrivate(servers: readonly ResolverAddress[]): boolean {
+  return servers.every((s) => isPrivateNetworkHost(s.host));
+}
