@@ -42,6 +42,7 @@ import { summarizeFlush } from '../flush/flush-summary.js';
 import { startAgentListener, type AgentListener } from './agent-listener.js';
 import { Debouncer } from './debounce.js';
 import { AGENT_STOP_GRACE_MS } from '../timing.js';
+import { plural } from '../text.js';
 
 export const NUDGE_DEBOUNCE_MS = 250;
 export const NUDGE_MAX_WAIT_MS = 2_000;
@@ -372,7 +373,7 @@ export class Agent extends EventEmitter<AgentEventMap> {
     const tag = `flush #${n} (${reasons.join(', ')})`;
     this.emit('flush-start', { n, reasons });
     const events = new FlushEvents();
-    events.on('start', (e) => this.log(`${tag}: delivering ${e.dueRecipients} recipients of ${e.dueEntries} messages via ${e.smarthost}`));
+    events.on('start', (e) => this.log(`${tag}: delivering ${plural(e.dueRecipients, 'recipient')} of ${plural(e.dueEntries, 'message')} via ${e.smarthost}`));
     events.on('warning', (message) => this.log(`${tag}: ${message}`));
     events.on('corrupt', (id, reason) => this.log(`${tag}: quarantined ${id}: ${reason}`));
     let result: FlushResult | null = null;

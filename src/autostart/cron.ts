@@ -22,6 +22,7 @@ import {
   type UninstallReport,
 } from './common.js';
 import { runTool } from './run-tool.js';
+import { plural } from '../text.js';
 
 const TAG = `# ${MARKER}`;
 
@@ -131,7 +132,7 @@ export const cronKind: AutostartKindModule = {
       target: 'crontab',
       installed: true,
       home: homeFromArgv(parseCronCommand(command)),
-      details: [`flush every ${every} minute${every === 1 ? '' : 's'}`],
+      details: [`flush every ${plural(every, 'minute')}`],
     };
   },
 };

@@ -9,6 +9,7 @@
 import { BulkmailerError, ExitCode, dataError } from '../errors.js';
 import { isQueueId } from '../model/queue-id.js';
 import { listEntryIds, readEntryState, type Spool } from '../spool/index.js';
+import { plural } from '../text.js';
 
 /** The spool's ids, listed once per command and only if a prefix was typed. */
 type IdList = () => Promise<string[]>;
@@ -28,7 +29,7 @@ async function resolveOne(spool: Spool, typed: string, allIds: IdList): Promise<
   if (matches.length > 1) {
     throw new BulkmailerError(
       'E_AMBIGUOUS_ID',
-      `id prefix "${typed}" matches ${matches.length} entries (${matches.slice(0, 3).join(', ')}${matches.length > 3 ? ', ...' : ''}); type more of it`,
+      `id prefix "${typed}" matches ${plural(matches.length, 'entry', 'entries')} (${matches.slice(0, 3).join(', ')}${matches.length > 3 ? ', ...' : ''}); type more of it`,
       { exitCode: ExitCode.usage },
     );
   }

@@ -47,7 +47,7 @@ export function buildProgram(): Command {
 
   program
     .command('enqueue')
-    .description('queue one RFC 5322 message from stdin (or FILE) for the given recipients')
+    .description('queue one RFC 5322 message from stdin (or --file PATH) for the given recipients')
     .argument('[recipients...]', 'envelope recipients')
     .option('-f, --from <sender>', 'envelope sender (default: config "from")')
     .option('-t, --read-recipients', 'also take recipients from To/Cc/Bcc, and remove Bcc')

@@ -23,6 +23,7 @@ import type { FlushEvents, FlushStartEvent, TransactionEvent } from '../flush/fl
 import type { CommandContext } from './context.js';
 import { palette } from './format/color.js';
 import { formatDuration } from '../config/duration.js';
+import { plural } from '../text.js';
 
 export interface FlushOutputOptions {
   quiet?: boolean;
@@ -61,7 +62,7 @@ export function describeTally(t: Tally, now: number): string {
   const left = t.total - t.done;
   const eta = r > 0 && left > 0 ? `, ETA ${formatDuration((left / r) * 1000)}` : '';
   return (
-    `${t.done}/${t.total} recipients done (${t.sent} sent, ${t.deferred} deferred, ${t.failed} failed), ` +
+    `${t.done}/${plural(t.total, 'recipient')} done (${t.sent} sent, ${t.deferred} deferred, ${t.failed} failed), ` +
     `${r.toFixed(1)}/s${eta} via ${t.smarthost}`
   );
 }
@@ -127,8 +128,8 @@ export function attachFlushOutput(events: FlushEvents, ctx: CommandContext, opti
       }
       return;
     }
-    const entries = `${event.dueEntries} entr${event.dueEntries === 1 ? 'y' : 'ies'}`;
-    ctx.stdout.write(`${first ? 'delivering' : 'another pass:'} ${event.dueRecipients} recipients in ${entries} via ${event.smarthost}\n`);
+    const entries = plural(event.dueEntries, 'entry', 'entries');
+    ctx.stdout.write(`${first ? 'delivering' : 'another pass:'} ${plural(event.dueRecipients, 'recipient')} in ${entries} via ${event.smarthost}\n`);
     lastLine = now();
   };
 

@@ -30,6 +30,7 @@ import type { CommandContext } from '../cli/context.js';
 import { palette } from '../cli/format/color.js';
 import { formatDuration } from '../config/duration.js';
 import { createSinkSmarthost, pickFreePort, type SinkTransaction } from './sink-smarthost.js';
+import { plural } from '../text.js';
 
 export interface DemoOptions {
   recipients: number;
@@ -149,7 +150,7 @@ export async function runDemo(ctx: CommandContext, options: DemoOptions): Promis
       subject: '[demo] Meeting moved to Thursday',
       messageId: '<demo@demo.example>',
     });
-    out(`queued ${queued.id}: ${queued.size} bytes, ${n} recipients, on disk (fsynced) before this line`);
+    out(`queued ${queued.id}: ${queued.size} bytes, ${plural(n, 'recipient')}, on disk (fsynced) before this line`);
 
     step(2, 'Flush while offline: nothing is attempted, nothing counts against the entry');
     out(`$ bulkmailer flush     ${c.dim('(exit 75: try again later)')}`);
@@ -181,7 +182,7 @@ export async function runDemo(ctx: CommandContext, options: DemoOptions): Promis
     // A flush killed with SIGKILL cannot restore the terminal its progress bar changed: cursor and line wrap back on.
     if (onTerminal) ctx.stderr.write('\u001b[?25h\u001b[?7h');
     out('');
-    out(c.yellow(`*** flush (pid ${flushPid}) killed with SIGKILL after the smarthost accepted ${captured} recipients (exit ${killed ?? 'signal'}) ***`));
+    out(c.yellow(`*** flush (pid ${flushPid}) killed with SIGKILL after the smarthost accepted ${plural(captured, 'recipient')} (exit ${killed ?? 'signal'}) ***`));
 
     step(5, 'The queue after the crash: delivered recipients are recorded, nothing is lost');
     out('$ bulkmailer status');
@@ -195,7 +196,7 @@ export async function runDemo(ctx: CommandContext, options: DemoOptions): Promis
 
     step(7, 'What the smarthost captured');
     const verdict = judgeDelivery(members, sink.transactions, killedAt);
-    out(`captured: ${verdict.captured} recipient copies in ${verdict.transactions} SMTP transactions, for ${n} members`);
+    out(`captured: ${plural(verdict.captured, 'recipient copy', 'recipient copies')} in ${plural(verdict.transactions, 'SMTP transaction')}, for ${plural(n, 'member')}`);
     out(`missing: ${verdict.missing.length === 0 ? c.green('none') : c.red(`${verdict.missing.length} (${verdict.missing.slice(0, 5).join(', ')})`)}`);
     if (verdict.duplicates.length === 0) {
       out(`duplicates: ${c.green('none')}: every member received the post exactly once`);

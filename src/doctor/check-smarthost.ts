@@ -22,6 +22,7 @@ import type { RuntimeConfig } from '../config/runtime.js';
 import type { Smarthost } from '../config/smarthost.js';
 import { probeSmarthost } from '../connectivity/probe-smarthost.js';
 import { fail, pass, redactSecrets, skip, warn, type CheckResult } from './check.js';
+import { plural } from '../text.js';
 
 export interface SmarthostCheck {
   results: CheckResult[];
@@ -184,7 +185,7 @@ export async function checkSmarthost(config: RuntimeConfig, smarthost: Smarthost
         const would = socket?.authorized ? 'it would have verified' : `it would NOT verify: ${String(socket?.authorizationError ?? 'unknown')}`;
         results.push(warn('smarthost.tls', tlsTitle, `${how}, ${protocol}; certificate NOT verified (tls.verify is false; ${would}). ${cert.text}`, `${CA_FIX.replace(/; tls.verify false.*/, '')}, then bulkmailer config set tls.verify true`));
       } else if (cert.expiresInDays !== null && cert.expiresInDays < 14) {
-        results.push(warn('smarthost.tls', tlsTitle, `${how}, ${protocol}, verified; ${cert.text} (expires in ${cert.expiresInDays} days)`, 'tell the smarthost administrator the certificate expires soon'));
+        results.push(warn('smarthost.tls', tlsTitle, `${how}, ${protocol}, verified; ${cert.text} (expires in ${plural(cert.expiresInDays, 'day')})`, 'tell the smarthost administrator the certificate expires soon'));
       } else {
         results.push(pass('smarthost.tls', tlsTitle, `${how}, ${protocol}, certificate verified; ${cert.text}`.replace(/; $/, '')));
       }

@@ -7,6 +7,7 @@ import fs from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { spoolLayout } from '../spool/index.js';
 import { fail, pass, warn, type CheckResult } from './check.js';
+import { plural } from '../text.js';
 
 export async function checkSpool(home: string): Promise<CheckResult[]> {
   const spool = spoolLayout(home);
@@ -43,7 +44,7 @@ export async function checkSpool(home: string): Promise<CheckResult[]> {
   const corrupt = (await fs.readdir(spool.corrupt).catch(() => [] as string[])).filter((n) => n.endsWith('.reason.txt'));
   if (corrupt.length > 0) {
     results.push(
-      warn('spool.corrupt', 'no quarantined entries', `${corrupt.length} entr${corrupt.length === 1 ? 'y' : 'ies'} in ${spool.corrupt}`, `read the .reason.txt files in ${spool.corrupt}; re-send what matters, then remove them`),
+      warn('spool.corrupt', 'no quarantined entries', `${plural(corrupt.length, 'entry', 'entries')} in ${spool.corrupt}`, `read the .reason.txt files in ${spool.corrupt}; re-send what matters, then remove them`),
     );
   }
   return results;

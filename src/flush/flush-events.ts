@@ -27,7 +27,7 @@ export interface FlushResult {
   /** The smarthost used (display form, no password), null when offline or nothing was due. */
   smarthost: string | null;
   probes: ProbeResult[];
-  /** Entries with at least one transaction in this run. */
+  /** The user's entries with at least one transaction in this run (bounce reports not included). */
   messages: number;
   sent: number;
   deferred: number;
@@ -36,8 +36,14 @@ export interface FlushResult {
   due: number;
   /** Due recipients still not final at the end of the run. */
   remaining: number;
-  /** DSN entries queued in this run. */
+  /** Bounce reports (DSN entries) queued in this run. */
   bounces: number;
+  /** Recipients of bounce reports delivered in this run (not counted in `sent`). */
+  bouncesSent: number;
+  /** Recipients of bounce reports attempted but not delivered (not counted in `deferred`/`failed`). */
+  bouncesUnsent: number;
+  /** When the first recipient deferred to later is due again (null: none is). */
+  nextAttemptAt: string | null;
   /** The smarthost answered the probe but went away during the run (the agent re-probes). */
   smarthostLost: boolean;
   durationMs: number;

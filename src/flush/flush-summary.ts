@@ -5,30 +5,58 @@
  * nothing happened when nothing did. Pure.
  */
 import { formatDuration } from '../config/duration.js';
+import { formatClock, plural } from '../text.js';
 import type { FlushResult } from './flush-events.js';
 
-export function summarizeFlush(result: FlushResult): string {
+export function summarizeFlush(result: FlushResult, now = Date.now()): string {
   switch (result.outcome) {
     case 'busy':
       return `another flush is running (pid ${result.busyPid ?? 'unknown'})`;
     case 'offline': {
       const why = result.probes.map((p) => `${p.smarthost}: ${p.error ?? 'unreachable'}`).join('; ');
-      return `smarthost unreachable (${why || 'no smarthost answered'}); ${result.remaining} recipients wait, nothing attempted`;
+      return `smarthost unreachable (${why || 'no smarthost answered'}); ${plural(result.remaining, 'recipient')} wait, nothing attempted`;
     }
     case 'done':
     case 'pending':
     case 'stopped': {
-      if (result.due === 0) return 'nothing to deliver';
+      if (result.due === 0) return `nothing to deliver${later(result, now)}`;
       const seconds = result.durationMs / 1000;
-      const rate = seconds > 0 ? ` (${(result.messages / seconds).toFixed(1)} messages/s)` : '';
+      const rate = seconds > 0 && result.messages > 0 ? ` (${(result.messages / seconds).toFixed(1)} messages/s)` : '';
       const parts = [
-        `${result.messages} messages`,
+        plural(result.messages, 'message'),
         `recipients: ${result.sent} sent, ${result.deferred} deferred, ${result.failed} failed`,
       ];
-      if (result.bounces > 0) parts.push(`${result.bounces} bounces queued`);
-      if (result.remaining > 0) parts.push(`${result.remaining} still due`);
+      const bounces = bounceWords(result);
+      if (bounces !== null) parts.push(bounces);
+      if (result.remaining > 0) parts.push(`${plural(result.remaining, 'recipient')} ${left(result, now)}`);
       if (result.outcome === 'stopped') parts.push('stopped early');
       return `${parts.join('; ')} in ${formatDuration(result.durationMs)}${rate} via ${result.smarthost}`;
     }
   }
+}
+
+/** The bounce reports this run generated and delivered, apart from the user's messages. */
+function bounceWords(result: FlushResult): string | null {
+  const sent = result.bouncesSent;
+  const unsent = result.bouncesUnsent;
+  if (result.bounces === 0 && sent === 0 && unsent === 0) return null;
+  const words = [];
+  if (result.bounces > 0) words.push(`${plural(result.bounces, 'bounce report')} to senders queued`);
+  if (sent > 0) words.push(`${plural(sent, 'bounce report')} delivered`);
+  if (unsent > 0) words.push(`${plural(unsent, 'bounce report')} not delivered yet`);
+  return words.join(', ');
+}
+
+/** Why recipients are left: deferred until a time, or waiting for the next flush. */
+function left(result: FlushResult, now: number): string {
+  if (result.outcome === 'stopped') return 'left for the next flush';
+  if (result.smarthostLost) return 'left: the smarthost went away';
+  if (result.nextAttemptAt !== null && Date.parse(result.nextAttemptAt) > now) return `deferred until ${formatClock(result.nextAttemptAt, now)}`;
+  return 'left for the next flush';
+}
+
+/** "; next attempt at 14:35" when the queue holds deferred mail that is not due yet. */
+function later(result: FlushResult, now: number): string {
+  if (result.nextAttemptAt === null || Date.parse(result.nextAttemptAt) <= now) return '';
+  return ` (next attempt at ${formatClock(result.nextAttemptAt, now)})`;
 }

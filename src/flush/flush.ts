@@ -75,6 +75,14 @@ function checkFreeSpace(spool: Spool): void {
 interface PlannedEntry {
   id: string;
   due: number;
+  /** A bounce report (DSN) this program generated, not a message of the user's. */
+  bounce: boolean;
+}
+
+interface Plan {
+  entries: PlannedEntry[];
+  /** The earliest time a deferred recipient that is not due yet is due again. */
+  nextAttemptAt: string | null;
 }
 
 function emptyResult(outcome: FlushResult['outcome'], started: number): FlushResult {
@@ -91,6 +99,9 @@ function emptyResult(outcome: FlushResult['outcome'], started: number): FlushRes
     due: 0,
     remaining: 0,
     bounces: 0,
+    bouncesSent: 0,
+    bouncesUnsent: 0,
+    nextAttemptAt: null,
     smarthostLost: false,
     durationMs: Math.round(performance.now() - started),
   };
@@ -128,8 +139,9 @@ async function planPass(
   attempted: Map<string, Set<string>>,
   now: number,
   events: FlushEvents,
-): Promise<PlannedEntry[]> {
+): Promise<Plan> {
   const planned: PlannedEntry[] = [];
+  let nextAttemptAt: string | null = null;
   const onCorrupt = (id: string, reason: string) => events.emit('corrupt', id, reason);
   for (const id of await listEntryIds(spool)) {
     const state = await readEntryForScan(spool, id, { quarantine: true, checkMessage: false, onCorrupt });
@@ -142,9 +154,15 @@ async function planPass(
     }
     const done = attempted.get(id);
     const due = dueRecipients(state, now).filter((r) => !done?.has(r.address)).length;
-    if (due > 0 || recipientsAwaitingDsn(state).length > 0) planned.push({ id, due });
+    if (due > 0 || recipientsAwaitingDsn(state).length > 0) planned.push({ id, due, bounce: state.kind === 'dsn' });
+    if (!state.held) {
+      for (const r of state.recipients) {
+        if (r.status !== 'deferred' || r.nextAttemptAt === null || Date.parse(r.nextAttemptAt) <= now) continue;
+        if (nextAttemptAt === null || Date.parse(r.nextAttemptAt) < Date.parse(nextAttemptAt)) nextAttemptAt = r.nextAttemptAt;
+      }
+    }
   }
-  return planned;
+  return { entries: planned, nextAttemptAt };
 }
 
 async function runPasses(
@@ -156,8 +174,9 @@ async function runPasses(
   started: number,
 ): Promise<FlushResult> {
   const attempted = new Map<string, Set<string>>();
-  let plan = await planPass(spool, attempted, now(), events);
-  if (plan.length === 0) return emptyResult('done', started);
+  let next = await planPass(spool, attempted, now(), events);
+  let plan = next.entries;
+  if (plan.length === 0) return { ...emptyResult('done', started), nextAttemptAt: next.nextAttemptAt };
 
   checkFreeSpace(spool);
   const smarthosts = requireSmarthosts(config);
@@ -171,6 +190,7 @@ async function runPasses(
     events.emit('offline', probe.probes);
     const result = { ...emptyResult('offline', started), probes: probe.probes };
     result.due = result.remaining = plan.reduce((n, p) => n + p.due, 0);
+    result.nextAttemptAt = next.nextAttemptAt;
     return result;
   }
   const smarthost = probe.smarthost;
@@ -180,6 +200,8 @@ async function runPasses(
   }
   const result: FlushResult = { ...emptyResult('done', started), smarthost: smarthost.display, probes: probe.probes };
   const messages = new Set<string>();
+  // Bounce reports are counted apart from the user's messages (the summary says which is which).
+  const bounceIds = new Set(plan.filter((p) => p.bounce).map((p) => p.id));
   let finalCount = 0;
   // The first error that must end the run (refused AUTH, a full disk, a bug):
   // every session finishes its transaction in flight and stops first, so the
@@ -189,14 +211,21 @@ async function runPasses(
   const stopping = () => signal?.aborted === true || fatal !== null;
   const callbacks: BatchCallbacks = {
     onTransaction(id, outcomes, finals) {
-      messages.add(id);
-      for (const o of outcomes) {
-        if (o.kind === 'sent') result.sent++;
-        else if (o.kind === 'failed') result.failed++;
-        else result.deferred++;
+      if (bounceIds.has(id)) {
+        for (const o of outcomes) {
+          if (o.kind === 'sent') result.bouncesSent++;
+          else result.bouncesUnsent++;
+        }
+      } else {
+        messages.add(id);
+        for (const o of outcomes) {
+          if (o.kind === 'sent') result.sent++;
+          else if (o.kind === 'failed') result.failed++;
+          else result.deferred++;
+        }
+        // Expiry turns a deferral into a failure: count it once, as failed.
+        for (const f of finals) if (f.expired) (result.deferred--, result.failed++);
       }
-      // Expiry turns a deferral into a failure: count it once, as failed.
-      for (const f of finals) if (f.expired) (result.deferred--, result.failed++);
       finalCount += finals.length;
       events.emit('transaction', { id, smarthost: smarthost.display, outcomes });
     },
@@ -230,12 +259,15 @@ async function runPasses(
     if (batch.lost) lostSmarthost = true;
     if (batch.fatal !== null) fatal ??= batch.fatal;
     if (stopping() || lostSmarthost) break;
-    plan = await planPass(spool, attempted, now(), events);
+    next = await planPass(spool, attempted, now(), events);
+    plan = next.entries;
+    for (const p of plan) if (p.bounce) bounceIds.add(p.id);
     if (plan.length > 0) checkFreeSpace(spool);
   }
   if (fatal !== null) throw fatal;
   result.messages = messages.size;
   result.smarthostLost = lostSmarthost;
+  result.nextAttemptAt = next.nextAttemptAt;
   result.remaining = Math.max(0, result.due - finalCount);
   result.outcome = signal?.aborted ? 'stopped' : result.remaining > 0 ? 'pending' : 'done';
   result.exitCode = result.outcome === 'done' ? 0 : 75;

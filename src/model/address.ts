@@ -3,7 +3,10 @@
  *
  * Deliberately plain: local@domain with no white space, no angle brackets
  * and no control characters (which would let one address smuggle an SMTP
- * command into the session). UTF-8 is allowed (SMTPUTF8). Display names and
+ * command into the session), and a domain of dot-separated non-empty labels
+ * (or an [address literal]). One pair of angle brackets around the whole
+ * address, as users copy it from headers (`<bob@example.org>`), is taken
+ * off. UTF-8 is allowed (SMTPUTF8). Display names and
  * comments belong to headers, not to the envelope; header parsing lives in
  * src/message.
  */
@@ -13,8 +16,20 @@ import { dataError } from '../errors.js';
 const ENVELOPE_ADDRESS = /^[^\s<>@\u0000-\u001f\u007f]+@[^\s<>@\u0000-\u001f\u007f]+$/;
 const MAX_ADDRESS_LENGTH = 320;
 
+/** Labels of letters, digits, hyphens or UTF-8, none empty: refuses `example..org`, `.org`, `org.`. */
+const DOMAIN = /^(?:[^.\s<>@\[\]\u0000-\u001f\u007f]+\.)*[^.\s<>@\[\]\u0000-\u001f\u007f]+$/;
+const ADDRESS_LITERAL = /^\[[^\s\[\]\u0000-\u001f\u007f]+\]$/;
+
 export function isEnvelopeAddress(address: string): boolean {
-  return address.length <= MAX_ADDRESS_LENGTH && ENVELOPE_ADDRESS.test(address);
+  if (address.length > MAX_ADDRESS_LENGTH || !ENVELOPE_ADDRESS.test(address)) return false;
+  const domain = address.slice(address.lastIndexOf('@') + 1);
+  return DOMAIN.test(domain) || ADDRESS_LITERAL.test(domain);
+}
+
+/** `<bob@example.org>` -> `bob@example.org`; anything else unchanged. */
+export function stripAngleBrackets(address: string): string {
+  const trimmed = address.trim();
+  return trimmed.length > 2 && trimmed.startsWith('<') && trimmed.endsWith('>') ? trimmed.slice(1, -1) : address;
 }
 
 /** Lower-cases the domain (local parts may be case-sensitive). */
@@ -28,9 +43,10 @@ export function domainOf(address: string): string {
 }
 
 /** Throws E_BAD_ADDRESS (exit 65) naming the first bad address. */
-export function checkEnvelopeAddress(address: string, role: 'sender' | 'recipient'): string {
+export function checkEnvelopeAddress(typed: string, role: 'sender' | 'recipient'): string {
+  const address = stripAngleBrackets(typed);
   if (!isEnvelopeAddress(address)) {
-    throw dataError(`bad ${role} address: ${JSON.stringify(address)} (expected local@domain)`, 'E_BAD_ADDRESS');
+    throw dataError(`bad ${role} address: ${JSON.stringify(typed)} (expected local@domain)`, 'E_BAD_ADDRESS');
   }
   return normalizeAddress(address);
 }

@@ -6,6 +6,7 @@
  */
 import type { EntryState, RecipientState } from './entry-state.js';
 import { backoffDelay, type RetryPolicy } from './retry-policy.js';
+import { plural } from '../text.js';
 
 /**
  * What one SMTP transaction did to one recipient.
@@ -72,7 +73,7 @@ export function applyOutcomes(
       case 'interrupted': {
         const retryAgeMs = r.retryAgeMs + counted;
         if (retryAgeMs >= policy.lifetimeMs) {
-          const reply = `expired after ${attempts} attempts; last reply: ${outcome.reply}`;
+          const reply = `expired after ${plural(attempts, 'attempt')}; last reply: ${outcome.reply}`;
           finals.push({ address: r.address, status: 'failed', reply, attempts, expired: true });
           return { ...base, status: 'failed', nextAttemptAt: null, lastReply: reply, retryAgeMs };
         }

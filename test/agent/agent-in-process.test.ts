@@ -43,6 +43,9 @@ function result(outcome: FlushOutcome): FlushResult {
     due: 1,
     remaining: outcome === 'offline' ? 1 : 0,
     bounces: 0,
+    bouncesSent: 0,
+    bouncesUnsent: 0,
+    nextAttemptAt: null,
     smarthostLost: false,
     durationMs: 1,
   };

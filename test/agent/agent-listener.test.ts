@@ -45,7 +45,7 @@ test('listener inside the agent: SMTP in, smarthost out, promptly', async () => 
   await server.waitForMessages(1, 10_000);
   assert.ok(performance.now() - sentAt < 5_000);
   assert.deepEqual(server.messages[0]!.to, ['via-listener@example.test']);
-  await agent.waitForLine(/flush #2 \(nudge\): done: 1 messages; recipients: 1 sent/);
+  await agent.waitForLine(/flush #2 \(nudge\): done: 1 message; recipients: 1 sent/);
 
   assert.equal((await agent.stop('SIGTERM')).code, 0);
   assert.deepEqual(await spoolRecipients(home.home), []);

@@ -36,6 +36,9 @@ function done(): FlushResult {
     due: 0,
     remaining: 0,
     bounces: 0,
+    bouncesSent: 0,
+    bouncesUnsent: 0,
+    nextAttemptAt: null,
     smarthostLost: false,
     durationMs: 1,
   };

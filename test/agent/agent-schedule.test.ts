@@ -30,7 +30,7 @@ test('a seconds-level schedule from config fires and delivers', async () => {
   const startup = await agent.waitForLine(/flush #1 \(startup\): done: nothing to deliver/);
   await enqueueMany(home.home, ['scheduled@example.test']);
   await server.waitForMessages(1, 15_000);
-  await agent.waitForLine(/flush #\d+ \(schedule\): done: 1 messages; recipients: 1 sent/, 15_000, startup.index);
+  await agent.waitForLine(/flush #\d+ \(schedule\): done: 1 message; recipients: 1 sent/, 15_000, startup.index);
   assert.equal(agent.count(/\(nudge\)/), 0);
   assert.equal((await agent.stop('SIGINT')).code, 0);
 });

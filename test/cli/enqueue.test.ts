@@ -61,6 +61,15 @@ describe('bulkmailer enqueue', () => {
     assert.match((await readEntryState(await openSpool(bare), two.stdout.trim()))?.from ?? '', /^[^@\s]+@[^@\s]+$/);
   });
 
+  it('takes addresses in angle brackets, as copied from a header: <bob@example.net>', async () => {
+    const home = await freshHome();
+    const result = await runCli(['enqueue', '-f', '<ada@example.org>', '<bob@example.net>', 'carl@[192.0.2.1]'], { home, input: MESSAGE });
+    assert.equal(result.code, 0, result.stderr);
+    const state = await readEntryState(await openSpool(home), result.stdout.trim());
+    assert.equal(state?.from, 'ada@example.org');
+    assert.deepEqual(state?.recipients.map((r) => r.address), ['bob@example.net', 'carl@[192.0.2.1]']);
+  });
+
   it('-t takes To/Cc/Bcc and removes Bcc from the stored message', async () => {
     const home = await freshHome();
     const input = 'From: ada@example.org\nTo: bob@example.net\nBcc: Hidden <hidden@example.net>\nSubject: t\n\nb\n';
@@ -78,6 +87,9 @@ describe('bulkmailer enqueue', () => {
       [['enqueue'], MESSAGE, 64],
       [['enqueue', 'bob smith'], MESSAGE, 65],
       [['enqueue', '-f', 'no<body>', 'bob@example.net'], MESSAGE, 65],
+      [['enqueue', 'bob@example..org'], MESSAGE, 65],
+      [['enqueue', 'bob@.example.org'], MESSAGE, 65],
+      [['enqueue', 'bob@example.org.'], MESSAGE, 65],
       [['enqueue', '-t'], 'Subject: no recipients\n\nb\n', 65],
       [['enqueue', 'bob@example.net'], '', 65],
       [['enqueue', '--file', path.join(home, 'missing.eml'), 'bob@example.net'], '', 66],

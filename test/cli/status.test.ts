@@ -13,7 +13,7 @@ import { BULKMAILER, runCli } from '../support/cli.js';
 import { runInPty } from '../support/pty.js';
 import { makeMixedSpool, type MixedSpool } from '../support/spool-fixtures.js';
 import { writeLastProbe } from '../../src/connectivity/last-probe.js';
-import { DeliveryLogWriter, type DeliveryLogRecord } from '../../src/spool/index.js';
+import { DeliveryLogWriter, enqueueMessage, openSpool, type DeliveryLogRecord } from '../../src/spool/index.js';
 
 const ESC = '\u001b[';
 const env = { TZ: 'UTC' };
@@ -134,6 +134,20 @@ describe('status, show and log on a spool with entries in every state', () => {
     assert.equal(entry.messageId, '<mixed@example.org>');
     assert.equal(entry.recipients.length, 6);
     assert.deepEqual(Object.keys(entry.recipients[0] ?? {}), ['address', 'status', 'attempts', 'nextAttemptAt', 'lastReply', 'lastAttemptAt']);
+  });
+
+  test('show: an entry created less than a second ago (or, after the clock stepped back, later) is "now", never "now ago"', async () => {
+    const fresh = await makeTempHome();
+    try {
+      const spool = await openSpool(fresh.home);
+      const { id } = await enqueueMessage(spool, { from: 'a@example.org', recipients: ['b@example.org'], message: 'Subject: x\n\ny\n', now: Date.now() + 30 * 60_000 });
+      const run = await runCli(['show', id], { home: fresh.home, env });
+      assert.equal(run.code, 0, run.stderr);
+      assert.doesNotMatch(run.stdout, /now ago/);
+      assert.match(run.stdout, /^created\s+\S+ \S+ \((now|in \d+m)\)$/m);
+    } finally {
+      await fresh.cleanup();
+    }
   });
 
   test('show: an unknown id exits 65 "no such entry"; an ambiguous prefix exits 64', async () => {

@@ -14,6 +14,7 @@ import { collect, runCli, spawnCli } from '../support/cli.js';
 import { enqueueMessage, listEntryIds, openSpool, readEntryState, statePath, instanceLockPath } from '../../src/spool/index.js';
 import { flushQueue } from '../../src/flush/flush.js';
 import { FlushEvents } from '../../src/flush/flush-events.js';
+import { formatClock } from '../../src/text.js';
 
 function message(subject: string, body = 'Hello list.\r\n.leading dot line\r\n'): string {
   return `From: list@example.org\r\nTo: members@example.org\r\nSubject: ${subject}\r\nMessage-ID: <${subject.replace(/\W/g, '')}@example.org>\r\n\r\n${body}`;
@@ -39,7 +40,7 @@ test('round trip: envelope and bytes reach the smarthost, the entry leaves the s
   const { id } = await enqueueMessage(spool, { from: 'list@example.org', recipients: ['a@x.org', 'b@y.org'], message: body });
   const result = await runCli(['flush'], { home });
   assert.equal(result.code, 0, result.stderr);
-  assert.match(result.stdout, /1 messages; recipients: 2 sent, 0 deferred, 0 failed/);
+  assert.match(result.stdout, /1 message; recipients: 2 sent, 0 deferred, 0 failed/);
   assert.equal(server.messages.length, 1);
   assert.equal(server.messages[0]?.from, 'list@example.org');
   assert.deepEqual(server.messages[0]?.to, ['a@x.org', 'b@y.org']);
@@ -65,6 +66,10 @@ test('smarthost down: exit 75 at once, nothing counted; back up: everything deli
   const down = await runCli(['flush'], { home });
   assert.equal(down.code, 75, down.stderr);
   assert.match(down.stderr, /smarthost unreachable .*ECONNREFUSED.*15 recipients wait, nothing attempted/);
+  // What cron runs: quiet means quiet (the exit code says offline), so cron mails nobody every five minutes.
+  const quiet = await runCli(['flush', '--quiet'], { home });
+  assert.equal(quiet.code, 75);
+  assert.equal(quiet.stdout + quiet.stderr, '');
   const after = await Promise.all(ids.map((id) => fs.readFile(statePath(spool, id), 'utf8')));
   assert.deepEqual(after, before, 'state files untouched: no attempt, no backoff, no aging');
   await server.start();
@@ -142,6 +147,12 @@ test('4xx and 5xx per recipient: backoff recorded, a DSN goes to the sender on t
   const wait = Date.parse(busy?.nextAttemptAt ?? '') - Date.parse(busy?.lastAttemptAt ?? '');
   assert.equal(wait, 5 * 60_000, 'default backoff start: 5 minutes');
   assert.ok(Date.parse(busy?.lastAttemptAt ?? '') >= started - 1000);
+  // The summary keeps the bounce report apart from the user's message and says when the rest goes.
+  const until = formatClock(busy?.nextAttemptAt ?? '', Date.now());
+  assert.match(
+    result.stdout,
+    new RegExp(`^1 message; recipients: 1 sent, 1 deferred, 1 failed; 1 bounce report to senders queued, 1 bounce report delivered; 1 recipient deferred until ${until} in `, 'm'),
+  );
 
   const dsn = server.messages.find((m) => m.from === '');
   assert.ok(dsn, 'the DSN was delivered with the null sender');
@@ -375,4 +386,14 @@ test('the smarthost going away mid-drain: exit 75, the result says so, recipient
   const untouched = states.filter((s) => s?.recipients[0]?.attempts === 0).length;
   assert.ok(untouched >= 20, `most entries were never tried and carry no attempt (${untouched})`);
   assert.ok(states.every((s) => (s?.recipients[0]?.attempts ?? 0) <= 1));
+});
+
+test('flush --quiet still says what needs a person: a broken config.json, exit 78', async (t) => {
+  const { home, spool } = await setup(t);
+  await enqueueMessage(spool, { from: 'list@example.org', recipients: ['a@x.org'], message: message('quiet error') });
+  await fs.writeFile(path.join(home, 'config.json'), '{ broken');
+  const result = await runCli(['flush', '--quiet'], { home });
+  assert.equal(result.code, 78);
+  assert.equal(result.stdout, '');
+  assert.match(result.stderr, /config/);
 });

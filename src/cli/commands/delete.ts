@@ -30,6 +30,7 @@ import { resolveEntryArgs } from '../entry-args.js';
 import { writeOut } from '../output.js';
 import { canAsk, confirm } from '../prompt.js';
 import { STATE_LOCK_WAIT_MS } from '../../timing.js';
+import { plural } from '../../text.js';
 
 
 export function busyError(id: string, pid: number | null): BulkmailerError {
@@ -75,8 +76,8 @@ export default async function deleteCommand(ctx: CommandContext, typed: string[]
       const state = await readEntryState(spool, id).catch(() => null);
       undelivered += state?.recipients.filter((r) => r.status === 'pending' || r.status === 'deferred').length ?? 0;
     }
-    const what = ids.length === 1 ? `entry ${ids[0]}` : `${ids.length} entries`;
-    if (!(await confirm(ctx, `Delete ${what} (${undelivered} recipient${undelivered === 1 ? '' : 's'} not yet delivered)?`))) {
+    const what = ids.length === 1 ? `entry ${ids[0]}` : plural(ids.length, 'entry', 'entries');
+    if (!(await confirm(ctx, `Delete ${what} (${plural(undelivered, 'recipient')} not yet delivered)?`))) {
       ctx.stderr.write('nothing deleted\n');
       return ExitCode.ok;
     }

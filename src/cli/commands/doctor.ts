@@ -13,6 +13,7 @@ import type { CheckStatus } from '../../doctor/check.js';
 import type { CommandContext } from '../context.js';
 import { palette, type Palette } from '../format/color.js';
 import { writeOut } from '../output.js';
+import { plural } from '../../text.js';
 
 function mark(status: CheckStatus, c: Palette): string {
   switch (status) {
@@ -47,8 +48,8 @@ export default async function doctor(ctx: CommandContext, options: { json?: bool
     await writeOut(
       ctx,
       failed === 0
-        ? `all checks passed${warned > 0 ? ` (${warned} warning${warned === 1 ? '' : 's'})` : ''}\n`
-        : `${failed} check${failed === 1 ? '' : 's'} failed\n`,
+        ? `all checks passed${warned > 0 ? ` (${plural(warned, 'warning')})` : ''}\n`
+        : `${plural(failed, 'check')} failed\n`,
     );
   }
   return report.ok ? ExitCode.ok : ExitCode.failed;

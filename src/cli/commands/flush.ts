@@ -2,7 +2,9 @@
  * `bulkmailer flush`: one pass over the queue, for cron. Exit 0 when nothing
  * due is left (or another flusher holds the spool: it will do the work),
  * 75 when something is still due (offline, deferred, stopped).
- * Ends with a one-line summary unless --quiet.
+ * Ends with a one-line summary unless --quiet; with --quiet it prints only
+ * what needs a person (an error, a quarantined entry), so cron mails its
+ * user only then.
  */
 import { FlushEvents } from '../../flush/flush-events.js';
 import { summarizeFlush } from '../../flush/flush-summary.js';
@@ -25,9 +27,12 @@ export default async function flush(ctx: CommandContext, options: FlushCommandOp
   process.once('SIGINT', stop);
   try {
     const result = await flushQueue({ home: ctx.home, events, signal: controller.signal });
-    if (!options.quiet || result.outcome === 'offline') {
+    // --quiet (cron): offline, deferred and busy are the normal life of a
+    // laptop and the exit code says which; only errors (thrown, on stderr)
+    // and quarantined entries (progress.ts) are worth a cron mail.
+    if (!options.quiet) {
       const stream = result.outcome === 'offline' ? ctx.stderr : ctx.stdout;
-      if (!(options.quiet && result.outcome === 'busy')) stream.write(`${summarizeFlush(result)}\n`);
+      stream.write(`${summarizeFlush(result)}\n`);
     }
     return result.exitCode;
   } finally {

@@ -12,6 +12,7 @@
 import { usageError } from '../../errors.js';
 import { startListener } from '../../frontends/listener/start-listener.js';
 import type { CommandContext } from '../context.js';
+import { plural } from '../../text.js';
 
 export interface ListenOptions {
   host?: string;
@@ -33,7 +34,7 @@ export default async function listen(ctx: CommandContext, options: ListenOptions
     home: ctx.home,
     ...(options.host !== undefined ? { host: options.host } : {}),
     ...(options.port !== undefined ? { port: parsePort(options.port) } : {}),
-    onAccepted: (m) => ctx.stderr.write(`bulkmailer: queued ${m.id} from <${m.from}> for ${m.recipients} recipients, ${m.size} bytes\n`),
+    onAccepted: (m) => ctx.stderr.write(`bulkmailer: queued ${m.id} from <${m.from}> for ${plural(m.recipients, 'recipient')}, ${m.size} bytes\n`),
     onRejected: (code, reason) => ctx.stderr.write(`bulkmailer: refused a message (${code}): ${reason}\n`),
   });
   ctx.stdout.write(`listening on ${hostForDisplay(listener.host)}:${listener.port}\n`);

@@ -19,6 +19,7 @@ import { deletionLogPath } from '../deletion-log.js';
 import { palette } from '../format/color.js';
 import { formatTimestamp } from '../format/units.js';
 import { writeOut } from '../output.js';
+import { plural } from '../../text.js';
 
 function isRecord(value: unknown): value is DeliveryLogRecord {
   const r = value as Partial<DeliveryLogRecord> | null;
@@ -97,7 +98,7 @@ export default async function log(ctx: CommandContext, options: { since?: string
     if (typeof time === 'string' && Date.parse(time) >= since) deletions++;
   }
   if (deletions > 0) {
-    await writeOut(ctx, `${deletions} entr${deletions === 1 ? 'y' : 'ies'} deleted by hand${period}: see ${deletionLogPath(spool)}\n`);
+    await writeOut(ctx, `${plural(deletions, 'entry', 'entries')} deleted by hand${period}: see ${deletionLogPath(spool)}\n`);
   }
   return 0;
 }

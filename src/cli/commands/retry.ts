@@ -15,6 +15,7 @@ import { nudgeFlusher } from '../../spool/trigger.js';
 import type { CommandContext } from '../context.js';
 import { resolveEntryArgs } from '../entry-args.js';
 import { writeOut } from '../output.js';
+import { plural } from '../../text.js';
 
 export default async function retry(ctx: CommandContext, typed: string[], options: { all?: boolean }): Promise<number> {
   if (options.all && typed.length > 0) throw usageError('give entry ids or --all, not both');
@@ -40,7 +41,7 @@ export default async function retry(ctx: CommandContext, typed: string[], option
     }
   }
   if (options.all) {
-    await writeOut(ctx, `${recipients} deferred recipient${recipients === 1 ? '' : 's'} in ${entries} entr${entries === 1 ? 'y' : 'ies'} due now\n`);
+    await writeOut(ctx, `${plural(recipients, 'deferred recipient')} in ${plural(entries, 'entry', 'entries')} due now\n`);
   }
   if (recipients > 0) await nudgeFlusher(spool);
   return 0;

@@ -14,7 +14,8 @@ import type { CommandContext } from '../context.js';
 import { noSuchEntry, resolveEntryArg } from '../entry-args.js';
 import { palette, type Palette } from '../format/color.js';
 import { countEntry, describeProgress } from '../format/entry-progress.js';
-import { formatAge, formatClock, formatRelative, formatSize, formatTimestamp } from '../format/units.js';
+import { formatClock } from '../../text.js';
+import { formatRelative, formatSize, formatTimestamp } from '../format/units.js';
 import { writeOut } from '../output.js';
 import { toStatusJson } from './status.js';
 
@@ -65,7 +66,7 @@ export default async function show(ctx: CommandContext, typed: string, options: 
     `${c.bold('subject')}     ${state.subject ?? '(none)'}`,
     `${c.bold('message-id')}  ${state.messageId ?? '(none)'}`,
     `${c.bold('size')}        ${formatSize(state.size)} (${state.size} bytes)`,
-    `${c.bold('created')}     ${formatTimestamp(state.createdAt)} (${formatAge(state.createdAt, now)} ago)`,
+    `${c.bold('created')}     ${formatTimestamp(state.createdAt)} (${formatRelative(state.createdAt, now)})`,
     `${c.bold('held')}        ${state.held ? c.yellow('yes: not delivered until `bulkmailer release ' + state.id + '`') : 'no'}`,
     `${c.bold('progress')}    ${describeProgress(state, countEntry(state), now, c)}`,
     '',

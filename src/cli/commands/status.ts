@@ -18,6 +18,7 @@ import { writeOut } from '../output.js';
 import { palette, type Palette } from '../format/color.js';
 import { countEntry, describeProgress } from '../format/entry-progress.js';
 import { fit, fitRight, formatAge, formatRelative, formatSize } from '../format/units.js';
+import { plural } from '../../text.js';
 
 export interface StatusJsonEntry {
   id: string;
@@ -133,10 +134,6 @@ async function writeTable(
   }
   await write(ctx, totalLine(totals) + '\n');
   await write(ctx, (await probeLine(ctx.home, now, c)) + '\n');
-}
-
-function plural(n: number, one: string, many = `${one}s`): string {
-  return `${n} ${n === 1 ? one : many}`;
 }
 
 function totalLine(t: Totals): string {

@@ -4,7 +4,7 @@
  * plus "held" when the entry is held. Pure: reads an EntryState, never the disk.
  */
 import type { EntryState } from '../../model/entry-state.js';
-import { formatClock } from './units.js';
+import { formatClock } from '../../text.js';
 import type { Palette } from './color.js';
 
 export interface EntryCounts {

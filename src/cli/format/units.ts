@@ -1,8 +1,9 @@
 /**
- * Numbers for humans: sizes (1.2 MB), ages (3h, 2d), clock times of day
- * (14:35, or "Mar 3 14:35" when not today). Pure functions; the clock and
- * the time zone are the caller's (tests pass `now` and set TZ).
+ * Numbers for humans: sizes (1.2 MB), ages (3h, 2d), timestamps. Clock
+ * times of day are in src/text.ts (the flush summary uses them too). Pure
+ * functions; the clock and the time zone are the caller's.
  */
+import { pad2 } from '../../text.js';
 
 const UNITS = ['B', 'KB', 'MB', 'GB', 'TB'] as const;
 
@@ -37,22 +38,6 @@ export function formatRelative(iso: string, now: number): string {
   const age = formatAge(new Date(now - Math.abs(diff)).toISOString(), now);
   if (age === 'now') return 'now';
   return diff > 0 ? `in ${age}` : `${age} ago`;
-}
-
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'] as const;
-
-function pad2(n: number): string {
-  return n.toString().padStart(2, '0');
-}
-
-/** Local clock time: "14:35" today, "Mar 3 14:35" another day, with the year if not this year. */
-export function formatClock(iso: string, now: number): string {
-  const d = new Date(iso);
-  const today = new Date(now);
-  const hm = `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
-  if (d.toDateString() === today.toDateString()) return hm;
-  const day = `${MONTHS[d.getMonth()]} ${d.getDate()}`;
-  return d.getFullYear() === today.getFullYear() ? `${day} ${hm}` : `${day} ${d.getFullYear()} ${hm}`;
 }
 
 /** Local date and time to the second, for log lines: "2025-03-03 14:35:02". */

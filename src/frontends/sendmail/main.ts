@@ -19,6 +19,7 @@ import { defaultDomainFor, defaultSenderAddress, qualifyAddress, submitMessage }
 import { parseSendmailArgs, SENDMAIL_USAGE, type SendmailArgs } from './parse-args.js';
 import { readSendmailConfig } from './read-config.js';
 import { untilLoneDot } from './lone-dot.js';
+import { plural } from '../../text.js';
 
 const PROGRAM = 'bulkmailer-sendmail';
 
@@ -41,7 +42,7 @@ async function deliverMode(args: SendmailArgs, home: string): Promise<number> {
     fromValue: formatFromValue(qualifyAddress(sender === '' ? defaultAddress : sender, defaultDomain), args.fullName),
     defaultDomain,
   });
-  say(args, `queued ${result.id} for ${result.state.recipients.length} recipient(s), ${result.size} bytes`);
+  say(args, `queued ${result.id} for ${plural(result.state.recipients.length, 'recipient')}, ${result.size} bytes`);
   if (args.ignored.length > 0) say(args, `ignored options: ${args.ignored.join(' ')}`);
   if (result.nudged) {
     say(args, 'the agent was asked to deliver it now');
