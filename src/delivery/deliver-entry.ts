@@ -12,6 +12,7 @@
 import fs from 'node:fs/promises';
 import fsSync, { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { isEnvelopeAddress } from '../model/address.js';
 import { isEntryComplete, recipientsAwaitingDsn, type EntryState } from '../model/entry-state.js';
 import { applyOutcomes, markDsnQueued, type FinalOutcome, type RecipientOutcome } from '../model/transitions.js';
 import type { RetryPolicy } from '../model/retry-policy.js';
@@ -91,9 +92,22 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
       const chunk = nextChunk(state, attempted, ctx);
       if (chunk === null) break;
       for (const address of chunk) attempted.add(address);
-      const outcomes = await sendOnce(ctx, { from: state.from, to: chunk, size: state.size }, () =>
-        buffered ?? createReadStream(messagePath(ctx.spool, id)),
-      );
+      // An address that cannot go into RCPT TO (a hand-edited state) fails on
+      // its own; sent along, it would make nodemailer refuse the whole envelope.
+      const unusable = chunk.filter((address) => !isEnvelopeAddress(address));
+      const sendable = chunk.filter((address) => isEnvelopeAddress(address));
+      const outcomes: RecipientOutcome[] = unusable.map((address) => ({
+        address,
+        kind: 'failed',
+        reply: '553 5.1.3 bad recipient address syntax (not local@domain; was the state file edited?)',
+      }));
+      if (sendable.length > 0) {
+        outcomes.push(
+          ...(await sendOnce(ctx, { from: state.from, to: sendable, size: state.size }, () =>
+            buffered ?? createReadStream(messagePath(ctx.spool, id)),
+          )),
+        );
+      }
       crashPoint('flush-after-data');
       let finals: FinalOutcome[] = [];
       let completed: EntryState | null = null;

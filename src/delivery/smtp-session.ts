@@ -162,9 +162,9 @@ export class SmtpSession {
         transaction.message,
         (err, info) => {
           if (err || !info) {
-            const failure = (err ?? { message: 'no result' }) as SendErrorLike;
             // Before this transaction began (command API) the envelope is the previous one's.
-            const envelope = (connection as unknown as { _envelope?: { accepted?: string[] } })._envelope;
+            const envelope = (connection as unknown as { _envelope?: TransactionEnvelope })._envelope;
+            const failure = withClosingReplyAttributed((err ?? { message: 'no result' }) as SendErrorLike, envelope);
             const accepted = failure.command !== 'API' && (envelope?.accepted?.length ?? 0) > 0;
             const replied = (typeof failure.responseCode === 'number' && failure.responseCode > 0) || Boolean(failure.response);
             if (!replied && !accepted && LINK_ERRORS.has(failure.code ?? '')) notStartedReason = failure.message;
@@ -207,6 +207,35 @@ export class SmtpSession {
     }
     this.closed = true;
   }
+}
+
+/** What nodemailer keeps of the transaction in flight (read after a failure). */
+interface TransactionEnvelope {
+  accepted?: string[];
+  rejectedErrors?: SendErrorLike[];
+}
+
+/**
+ * nodemailer ends the session on a 421 wherever it comes and fails the
+ * message with an error labelled CONN that carries the reply but not the
+ * per-recipient errors gathered so far. When the 421 answered a RCPT TO, say
+ * so (Postfix: "in reply to RCPT TO command"), and keep the replies the other
+ * recipients already had.
+ */
+function withClosingReplyAttributed(failure: SendErrorLike, envelope: TransactionEnvelope | undefined): SendErrorLike {
+  const gathered = envelope?.rejectedErrors ?? [];
+  if (failure.command !== 'CONN' || !failure.response || failure.rejectedErrors !== undefined || gathered.length === 0) {
+    return failure;
+  }
+  const answered = gathered.find((e) => e.response === failure.response);
+  return {
+    message: failure.message,
+    ...(failure.code === undefined ? {} : { code: failure.code }),
+    command: answered?.command ?? failure.command,
+    response: failure.response,
+    ...(failure.responseCode === undefined ? {} : { responseCode: failure.responseCode }),
+    rejectedErrors: gathered,
+  };
 }
 
 /** nodemailer's codes for a link that broke (as opposed to a reply or a local decision). */

@@ -44,6 +44,8 @@ export interface FlushResult {
   bouncesUnsent: number;
   /** When the first recipient deferred to later is due again (null: none is). */
   nextAttemptAt: string | null;
+  /** Entries moved to corrupt/ in this run (their recipients no longer count as due). */
+  quarantined: number;
   /** The smarthost answered the probe but went away during the run (the agent re-probes). */
   smarthostLost: boolean;
   durationMs: number;

@@ -19,7 +19,10 @@ export function summarizeFlush(result: FlushResult, now = Date.now()): string {
     case 'done':
     case 'pending':
     case 'stopped': {
-      if (result.due === 0) return `nothing to deliver${later(result, now)}`;
+      const quarantined = result.quarantined > 0 ? `${plural(result.quarantined, 'entry', 'entries')} quarantined (see spool/corrupt)` : null;
+      if (result.due === 0 && result.messages === 0) {
+        return `nothing to deliver${later(result, now)}${quarantined === null ? '' : `; ${quarantined}`}`;
+      }
       const seconds = result.durationMs / 1000;
       const rate = seconds > 0 && result.messages > 0 ? ` (${(result.messages / seconds).toFixed(1)} messages/s)` : '';
       const parts = [
@@ -28,6 +31,7 @@ export function summarizeFlush(result: FlushResult, now = Date.now()): string {
       ];
       const bounces = bounceWords(result);
       if (bounces !== null) parts.push(bounces);
+      if (quarantined !== null) parts.push(quarantined);
       if (result.remaining > 0) parts.push(`${plural(result.remaining, 'recipient')} ${left(result, now)}`);
       if (result.outcome === 'stopped') parts.push('stopped early');
       return `${parts.join('; ')} in ${formatDuration(result.durationMs)}${rate} via ${result.smarthost}`;

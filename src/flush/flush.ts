@@ -102,6 +102,7 @@ function emptyResult(outcome: FlushResult['outcome'], started: number): FlushRes
     bouncesSent: 0,
     bouncesUnsent: 0,
     nextAttemptAt: null,
+    quarantined: 0,
     smarthostLost: false,
     durationMs: Math.round(performance.now() - started),
   };
@@ -124,12 +125,18 @@ export async function flushQueue(options: FlushOptions): Promise<FlushResult> {
     }
     instance = attempt.lock;
   }
+  // Every quarantine of this run, whether found while planning or while delivering.
+  let quarantined = 0;
+  const countQuarantine = () => void quarantined++;
+  events.on('corrupt', countQuarantine);
   try {
     await repairSpool(spool, now());
     const result = await runPasses(spool, config, events, options.signal, now, started);
+    result.quarantined = quarantined;
     events.emit('end', result);
     return result;
   } finally {
+    events.off('corrupt', countQuarantine);
     await instance?.release();
   }
 }
@@ -236,6 +243,9 @@ async function runPasses(
       events.emit('entry-removed', id);
     },
     onCorrupt(id, reason) {
+      // It was due when planned; in corrupt/ it is no longer the queue's (nor "still due").
+      result.due -= passDue.get(id) ?? 0;
+      passDue.delete(id);
       events.emit('corrupt', id, reason);
     },
     onWarning(message) {
@@ -245,10 +255,12 @@ async function runPasses(
 
   // Loaded only when there is work: a cron flush of an empty queue skips nodemailer.
   const { deliverBatch } = await import('../delivery/deliver-batch.js');
+  let passDue = new Map<string, number>();
   for (let pass = 0; pass <= MAX_EXTRA_PASSES && plan.length > 0 && !stopping() && !lostSmarthost; pass++) {
-    const passDue = plan.reduce((n, p) => n + p.due, 0);
-    result.due += passDue;
-    events.emit('start', { smarthost: smarthost.display, dueEntries: plan.length, dueRecipients: passDue, pass });
+    passDue = new Map(plan.map((p) => [p.id, p.due]));
+    const dueNow = plan.reduce((n, p) => n + p.due, 0);
+    result.due += dueNow;
+    events.emit('start', { smarthost: smarthost.display, dueEntries: plan.length, dueRecipients: dueNow, pass });
     const batch = await deliverBatch(
       { spool, config, smarthost, credentials, concurrency: config.concurrency, now },
       plan.map((p) => p.id),

@@ -47,7 +47,8 @@ export interface SubmitRequest {
 
 /** `root` -> `root@example.org`; addresses with a domain (and the null sender) pass unchanged. */
 export function qualifyAddress(address: string, defaultDomain: string | undefined): string {
-  if (defaultDomain === undefined || address === '' || address.includes('@')) return address;
+  // A leading '-' is refused by checkEnvelopeAddress; qualified, the error would name "-f@domain".
+  if (defaultDomain === undefined || address === '' || address.includes('@') || address.startsWith('-')) return address;
   return /^[^\s<>@()\\,;:"\[\]]+$/.test(address) ? `${address}@${defaultDomain}` : address;
 }
 

@@ -6,7 +6,10 @@
  * command into the session), and a domain of dot-separated non-empty labels
  * (or an [address literal]). One pair of angle brackets around the whole
  * address, as users copy it from headers (`<bob@example.org>`), is taken
- * off. UTF-8 is allowed (SMTPUTF8). Display names and
+ * off. No leading '-' (Postfix's allow_min_user = no): such an address
+ * reads as an option on the next program's command line, and
+ * `sendmail -- -f x` is a mistake, not mail for "-f@domain". UTF-8 is
+ * allowed (SMTPUTF8). Display names and
  * comments belong to headers, not to the envelope; header parsing lives in
  * src/message.
  */
@@ -21,7 +24,7 @@ const DOMAIN = /^(?:[^.\s<>@\[\]\u0000-\u001f\u007f]+\.)*[^.\s<>@\[\]\u0000-\u00
 const ADDRESS_LITERAL = /^\[[^\s\[\]\u0000-\u001f\u007f]+\]$/;
 
 export function isEnvelopeAddress(address: string): boolean {
-  if (address.length > MAX_ADDRESS_LENGTH || !ENVELOPE_ADDRESS.test(address)) return false;
+  if (address.length > MAX_ADDRESS_LENGTH || address.startsWith('-') || !ENVELOPE_ADDRESS.test(address)) return false;
   const domain = address.slice(address.lastIndexOf('@') + 1);
   return DOMAIN.test(domain) || ADDRESS_LITERAL.test(domain);
 }
@@ -45,6 +48,9 @@ export function domainOf(address: string): string {
 /** Throws E_BAD_ADDRESS (exit 65) naming the first bad address. */
 export function checkEnvelopeAddress(typed: string, role: 'sender' | 'recipient'): string {
   const address = stripAngleBrackets(typed);
+  if (address.startsWith('-')) {
+    throw dataError(`bad ${role} address: ${JSON.stringify(typed)} begins with "-" (an option given after "--"?)`, 'E_BAD_ADDRESS');
+  }
   if (!isEnvelopeAddress(address)) {
     throw dataError(`bad ${role} address: ${JSON.stringify(typed)} (expected local@domain)`, 'E_BAD_ADDRESS');
   }

@@ -46,6 +46,7 @@ function result(outcome: FlushOutcome): FlushResult {
     bouncesSent: 0,
     bouncesUnsent: 0,
     nextAttemptAt: null,
+    quarantined: 0,
     smarthostLost: false,
     durationMs: 1,
   };

@@ -39,6 +39,7 @@ function done(): FlushResult {
     bouncesSent: 0,
     bouncesUnsent: 0,
     nextAttemptAt: null,
+    quarantined: 0,
     smarthostLost: false,
     durationMs: 1,
   };
