@@ -20,6 +20,7 @@ import { BulkmailerError, ExitCode } from '../errors.js';
 import type { Smarthost } from '../config/smarthost.js';
 import type { Credentials } from '../config/credentials.js';
 import type { RecipientOutcome } from '../model/transitions.js';
+import { needsSmtpUtf8 } from '../model/address.js';
 import { classifyFailure, classifySuccess, connectionUsableAfter, type SendErrorLike } from './classify-reply.js';
 
 export interface SessionOptions {
@@ -153,8 +154,42 @@ export class SmtpSession {
    */
   async send(transaction: Transaction): Promise<RecipientOutcome[]> {
     const connection = this.connection;
-    const to = [...transaction.to];
     if (connection === null || this.closed) throw notStarted('the connection is closed');
+    const { refused, to } = this.withoutSmtpUtf8Needs(connection, transaction);
+    if (to.length === 0) {
+      // Nothing to send: a stream opened for it would keep its file open.
+      if (typeof (transaction.message as Readable).destroy === 'function') (transaction.message as Readable).destroy();
+      return refused;
+    }
+    return [...refused, ...(await this.sendEnvelope(connection, { ...transaction, to }))];
+  }
+
+  /**
+   * Postfix's rule: a non-ASCII address (its domain is already A-labels, see
+   * normalizeAddress) goes only to a server that offers SMTPUTF8; otherwise
+   * that recipient fails with 5.6.7 (the whole transaction when it is the
+   * sender), never raw UTF-8 to a server that did not ask for it.
+   */
+  private withoutSmtpUtf8Needs(connection: SMTPConnection, transaction: Transaction): { refused: RecipientOutcome[]; to: string[] } {
+    const offered = (connection as unknown as { _supportedExtensions?: string[] })._supportedExtensions ?? [];
+    if (offered.includes('SMTPUTF8')) return { refused: [], to: [...transaction.to] };
+    const host = this.options.smarthost.display;
+    const fail = (address: string, whose: string): RecipientOutcome => ({
+      address,
+      kind: 'failed',
+      reply: `550 5.6.7 SMTPUTF8 is required for ${whose}, but was not offered by ${host}`,
+    });
+    if (needsSmtpUtf8(transaction.from)) {
+      return { refused: transaction.to.map((a) => fail(a, `the sender ${transaction.from}`)), to: [] };
+    }
+    return {
+      refused: transaction.to.filter(needsSmtpUtf8).map((a) => fail(a, a)),
+      to: transaction.to.filter((a) => !needsSmtpUtf8(a)),
+    };
+  }
+
+  private async sendEnvelope(connection: SMTPConnection, transaction: Transaction): Promise<RecipientOutcome[]> {
+    const to = [...transaction.to];
     let notStartedReason: string | null = null;
     const outcomes = await new Promise<RecipientOutcome[]>((resolve) => {
       connection.send(

@@ -5,15 +5,17 @@
  * and yields the message again as a stream whose header block may have lost
  * its Bcc fields and gained Date, Message-ID and From. Everything else
  * (other fields, their folding, line endings, the body) stays byte for byte
- * as given.
+ * as given, except that what SMTP cannot carry is dealt with here, at intake
+ * (smtp-line-limit.ts): lines over 998 octets are broken, a NUL byte refused.
  *
- * Fails only through splitMessageHead (dataError, exit 65).
+ * Fails through splitMessageHead and limitLineLength (dataError, exit 65).
  */
 import { decodeEncodedWords } from './encoded-words.js';
 import { findHeader, hasHeader, isHeaderNamed, type HeaderField } from './header-fields.js';
 import { recipientsFromHeaders } from './header-recipients.js';
 import { formatRfc5322Date, newMessageId } from './new-headers.js';
 import { splitMessageHead, type MessageInput, type SplitOptions } from './split-head.js';
+import { limitLineLength } from './smtp-line-limit.js';
 
 export interface PrepareOptions extends SplitOptions {
   /** Remove Bcc and Resent-Bcc fields (the sendmail command does; the SMTP listener stores as received). */
@@ -83,7 +85,7 @@ export async function prepareMessage(input: MessageInput, options: PrepareOption
   }
 
   return {
-    message: message(),
+    message: limitLineLength(message(), eol),
     headerRecipients,
     subject: subjectField ? decodeEncodedWords(subjectField.value) : null,
     messageId: messageId === null || messageId === '' ? null : messageId,

@@ -13,11 +13,14 @@
  * comments belong to headers, not to the envelope; header parsing lives in
  * src/message.
  */
+import { domainToASCII } from 'node:url';
 import { dataError } from '../errors.js';
 
 // eslint-disable-next-line no-control-regex
 const ENVELOPE_ADDRESS = /^[^\s<>@\u0000-\u001f\u007f]+@[^\s<>@\u0000-\u001f\u007f]+$/;
 const MAX_ADDRESS_LENGTH = 320;
+// eslint-disable-next-line no-control-regex
+const NON_ASCII = /[^\u0000-\u007f]/;
 
 /** Labels of letters, digits, hyphens or UTF-8, none empty: refuses `example..org`, `.org`, `org.`. */
 const DOMAIN = /^(?:[^.\s<>@\[\]\u0000-\u001f\u007f]+\.)*[^.\s<>@\[\]\u0000-\u001f\u007f]+$/;
@@ -35,10 +38,23 @@ export function stripAngleBrackets(address: string): string {
   return trimmed.length > 2 && trimmed.startsWith('<') && trimmed.endsWith('>') ? trimmed.slice(1, -1) : address;
 }
 
-/** Lower-cases the domain (local parts may be case-sensitive). */
+/**
+ * Lower-cases the domain (local parts may be case-sensitive) and writes an
+ * internationalized domain as A-labels (bücher.example -> xn--bcher-kva.example,
+ * UTS #46 as in browsers): the same domain, which any smarthost can take
+ * without SMTPUTF8. Only a non-ASCII local part still needs SMTPUTF8 (see
+ * src/delivery/smtp-session.ts).
+ */
 export function normalizeAddress(address: string): string {
   const at = address.lastIndexOf('@');
-  return at < 0 ? address : address.slice(0, at) + address.slice(at).toLowerCase();
+  if (at < 0) return address;
+  const domain = address.slice(at + 1);
+  return `${address.slice(0, at)}@${NON_ASCII.test(domain) ? domainToASCII(domain) : domain.toLowerCase()}`;
+}
+
+/** True when the address needs SMTPUTF8 to travel (a non-ASCII local part or domain). */
+export function needsSmtpUtf8(address: string): boolean {
+  return NON_ASCII.test(address);
 }
 
 export function domainOf(address: string): string {
@@ -54,7 +70,11 @@ export function checkEnvelopeAddress(typed: string, role: 'sender' | 'recipient'
   if (!isEnvelopeAddress(address)) {
     throw dataError(`bad ${role} address: ${JSON.stringify(typed)} (expected local@domain)`, 'E_BAD_ADDRESS');
   }
-  return normalizeAddress(address);
+  const normal = normalizeAddress(address);
+  if (normal.endsWith('@')) {
+    throw dataError(`bad ${role} address: ${JSON.stringify(address)} (its domain is not a valid internationalized domain name)`, 'E_BAD_ADDRESS');
+  }
+  return normal;
 }
 
 /** Validated, normalized, in order, each address once. */

@@ -108,3 +108,27 @@ export function dataBlock(message: string | Buffer): Buffer {
   const stuffed = text.replace(/(^|\r\n)\./g, '$1..');
   return Buffer.from(`${stuffed}${stuffed.endsWith('\r\n') ? '' : '\r\n'}.\r\n`, 'latin1');
 }
+
+/** A raw client past the greeting and EHLO. */
+export async function openRaw(port: number): Promise<RawSmtpClient> {
+  const client = await RawSmtpClient.connect(port);
+  const greeting = await client.reply();
+  if (greeting.code !== 220) throw new Error(`greeting ${greeting.code} ${greeting.text}`);
+  const ehlo = await client.command('EHLO client.example.org');
+  if (ehlo.code !== 250) throw new Error(`EHLO ${ehlo.code} ${ehlo.text}`);
+  return client;
+}
+
+/** MAIL, RCPTs, DATA and the message; the reply to the final dot (or to the first refused command). */
+export async function sendRawMessage(client: RawSmtpClient, from: string, to: string[], message: string | Buffer): Promise<SmtpReply> {
+  const mail = await client.command(`MAIL FROM:<${from}>`);
+  if (mail.code !== 250) return mail;
+  for (const rcpt of to) {
+    const reply = await client.command(`RCPT TO:<${rcpt}>`);
+    if (reply.code !== 250) return reply;
+  }
+  const data = await client.command('DATA');
+  if (data.code !== 354) return data;
+  await client.write(dataBlock(message));
+  return client.reply();
+}
