@@ -6,11 +6,12 @@
  *
  * Usage errors exit 64; every other error goes through run-command.ts.
  */
-import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { createContext, type CommandContext } from './context.js';
 import { runCommand } from './run-command.js';
 import { ExitCode } from '../errors.js';
+import { packageVersion } from '../version.js';
 import { describeConfigKeys } from './format/config-keys.js';
 
 type Loader = () => Promise<{ default: (ctx: CommandContext, ...args: any[]) => Promise<number | void> }>;
@@ -26,15 +27,6 @@ function action(load: Loader) {
       return module.default(ctx, ...args.slice(0, -1));
     });
   };
-}
-
-function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
 }
 
 export function buildProgram(): Command {
@@ -61,13 +53,17 @@ export function buildProgram(): Command {
     .option('-v, --verbose', 'print every transaction')
     .action(action(() => import('./commands/flush.js')));
 
-  for (const name of ['status', 'mailq']) {
-    program
-      .command(name)
-      .description(name === 'status' ? 'list the queue' : 'alias of status')
-      .option('--json', 'one JSON array of entries')
-      .action(action(() => import('./commands/status.js')));
-  }
+  program
+    .command('status')
+    .description('list the queue: a row per entry with its progress, totals, the last probe')
+    .option('--json', 'one JSON array of entries')
+    .action(action(() => import('./commands/status.js')));
+
+  program
+    .command('mailq')
+    .description("list the queue in Postfix's mailq format (as sendmail -bp), a line per recipient still to deliver")
+    .option('--json', 'the JSON array of `status --json`')
+    .action(action(() => import('./commands/mailq.js')));
 
   program
     .command('show')
@@ -195,6 +191,13 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[] = process.argv): Promise<void> {
+  // Called through a symlink named sendmail or mailq: the sendmail interface (argv[0], as MTAs do).
+  const invokedAs = path.basename(argv[1] ?? '');
+  if (invokedAs === 'sendmail' || invokedAs === 'mailq') {
+    const { personaOf, sendmailMain } = await import('../frontends/sendmail/main.js');
+    process.exitCode = await sendmailMain(argv.slice(2), undefined, personaOf(argv[1]));
+    return;
+  }
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

@@ -260,8 +260,8 @@ describe('bulkmailer-sendmail', () => {
     const result = await sendmail(home, ['-bp']);
     assert.equal(result.code, 0, result.stderr);
     const { state } = await onlyEntry(home);
-    assert.ok(result.stdout.includes(state.id), result.stdout);
-    assert.ok(result.stdout.includes('hello'));
+    assert.match(result.stdout, new RegExp(`^${state.id} +${state.size} `, 'm'));
+    assert.match(result.stdout, /^ {41}a@example\.org$/m);
   });
 
   it('-bs speaks SMTP on stdin/stdout (a whole pipelined session at once) and queues the message', async () => {

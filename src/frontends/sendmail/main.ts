@@ -13,6 +13,7 @@
  */
 import { resolveHome } from '../../config/home.js';
 import { reportError } from '../../cli/run-command.js';
+import { packageVersion } from '../../version.js';
 import { ExitCode } from '../../errors.js';
 import { formatFromValue } from '../../message/new-headers.js';
 import { defaultDomainFor, defaultSenderAddress, qualifyAddress, submitMessage } from '../submit-message.js';
@@ -95,11 +96,9 @@ async function runFlush(args: SendmailArgs, home: string): Promise<number> {
 }
 
 async function listMode(home: string): Promise<number> {
-  const [{ createContext }, { default: status }] = await Promise.all([
-    import('../../cli/context.js'),
-    import('../../cli/commands/status.js'),
-  ]);
-  return status(createContext(home), {});
+  const { writeMailq } = await import('./mailq.js');
+  await writeMailq(home, process.stdout, process.stderr);
+  return ExitCode.ok;
 }
 
 async function smtpMode(home: string): Promise<number> {
@@ -108,13 +107,27 @@ async function smtpMode(home: string): Promise<number> {
   return runSmtpSessionOnStdio(home, config);
 }
 
-export async function sendmailMain(argv: string[], homeFlag?: string): Promise<number> {
+/** The command names a sendmail-compatible program answers to through a symlink (argv[0]). */
+export type SendmailPersona = 'sendmail' | 'mailq';
+
+/** `mailq` when called through a symlink of that name (as Postfix's and sendmail's are), else sendmail. */
+export function personaOf(scriptPath: string | undefined): SendmailPersona {
+  const name = (scriptPath ?? '').split(/[\\/]/).pop() ?? '';
+  return name === 'mailq' ? 'mailq' : 'sendmail';
+}
+
+export async function sendmailMain(argv: string[], homeFlag?: string, persona: SendmailPersona = 'sendmail'): Promise<number> {
   try {
     const args = parseSendmailArgs(argv);
-    const home = resolveHome(homeFlag);
+    // mailq is sendmail -bp (and takes sendmail's options, as Postfix's does).
+    if (persona === 'mailq' && (args.mode === 'deliver' || args.mode === 'list')) args.mode = 'list';
+    const home = resolveHome(args.home ?? homeFlag);
     switch (args.mode) {
       case 'help':
         process.stdout.write(`${SENDMAIL_USAGE}\n`);
+        return ExitCode.ok;
+      case 'version':
+        process.stdout.write(`bulkmailer-sendmail ${packageVersion()}\n`);
         return ExitCode.ok;
       case 'deliver':
         return await deliverMode(args, home);

@@ -14,6 +14,8 @@
  *   -q[INTERVAL]       flush the queue now (the interval is ignored)
  *   -odq               queue only (the default); -odi / -odb: flush now too
  *   -oX... / -o X      other options: accepted, ignored
+ *   --home DIR         the bulkmailer home (else $BULKMAILER_HOME, else the default)
+ *   --version, --help  print the version or the usage, and exit 0
  *   -N DSN, -R RET, -B TYPE, -V ENVID, -L TAG, -h HOPS, -C FILE, -X FILE,
  *   -O OPT, -p PROTO, -e MODE, -A MODE, -U, -m, -n, -G, -s: accepted, ignored
  *
@@ -21,7 +23,7 @@
  */
 import { usageError } from '../../errors.js';
 
-export type SendmailMode = 'deliver' | 'list' | 'flush' | 'smtp' | 'help';
+export type SendmailMode = 'deliver' | 'list' | 'flush' | 'smtp' | 'help' | 'version';
 export type DeliveryMode = 'queue' | 'interactive' | 'background';
 
 export interface SendmailArgs {
@@ -36,6 +38,8 @@ export interface SendmailArgs {
   recipients: string[];
   /** Options accepted for compatibility and ignored, as given. */
   ignored: string[];
+  /** --home DIR: null when not given. */
+  home: string | null;
 }
 
 /** Options taking a value that we accept and ignore. */
@@ -43,9 +47,11 @@ const IGNORED_WITH_VALUE = new Set(['N', 'R', 'B', 'V', 'L', 'h', 'C', 'X', 'O',
 /** Options without a value that we accept and ignore. */
 const IGNORED_FLAGS = new Set(['U', 'm', 'n', 'G', 's']);
 
-export const SENDMAIL_USAGE = `usage: bulkmailer-sendmail [-t] [-i] [-f SENDER] [-F NAME] [-v] [-odq|-odi|-odb] [RCPT ...]
-       bulkmailer-sendmail -bp | -q | -bs
-Queues one message from stdin in the bulkmailer spool (see docs/frontends.md).`;
+export const SENDMAIL_USAGE = `usage: bulkmailer-sendmail [--home DIR] [-t] [-i] [-f SENDER] [-F NAME] [-v] [-odq|-odi|-odb] [RCPT ...]
+       bulkmailer-sendmail [--home DIR] -bp | -q | -bs
+       bulkmailer-sendmail --version | --help
+Queues one message from stdin in the bulkmailer spool (see docs/frontends.md).
+Called as mailq (a symlink), it lists the queue as -bp does.`;
 
 function senderValue(value: string): string {
   const trimmed = value.trim();
@@ -64,6 +70,7 @@ export function parseSendmailArgs(argv: readonly string[]): SendmailArgs {
     deliveryMode: 'queue',
     recipients: [],
     ignored: [],
+    home: null,
   };
   let i = 0;
   /** The value of option `letter`: the rest of this argument, or the next one. */
@@ -81,8 +88,14 @@ export function parseSendmailArgs(argv: readonly string[]): SendmailArgs {
       args.recipients.push(...argv.slice(i + 1));
       break;
     }
-    if (arg === '--help') {
-      args.mode = 'help';
+    if (arg === '--help' || arg === '--version') {
+      args.mode = arg === '--help' ? 'help' : 'version';
+      continue;
+    }
+    if (arg === '--home' || arg.startsWith('--home=')) {
+      const value = arg === '--home' ? argv[++i] : arg.slice('--home='.length);
+      if (value === undefined || value === '') throw usageError(`option --home needs a directory\n${SENDMAIL_USAGE}`);
+      args.home = value;
       continue;
     }
     if (!arg.startsWith('-') || arg === '-') {

@@ -1,5 +1,8 @@
 /**
- * What a command does when the reader of its stdout or stderr goes away
+ * Writing a command's output to stdout or stderr, for every layer (the CLI,
+ * the sendmail command's -bp): with back-pressure, so a listing of 20,000
+ * entries piped into `less` waits for the pipe instead of buffering all of
+ * it; and what happens when the reader of its stdout or stderr goes away
  * (`bulkmailer config list | head -3`, a terminal closed under `flush`):
  * the next write fails with EPIPE. There is nobody left to tell anything
  * to, so from then on that stream swallows what is written to it, and the
@@ -18,11 +21,6 @@ type Stream = NodeJS.WriteStream | NodeJS.WritableStream;
 
 const silenced = new WeakSet<object>();
 
-/** True once `stream`'s reader has gone and its output is being dropped. */
-export function readerGone(stream: object): boolean {
-  return silenced.has(stream);
-}
-
 function silence(stream: Stream): void {
   if (silenced.has(stream)) return;
   silenced.add(stream);
@@ -33,6 +31,11 @@ function silence(stream: Stream): void {
     return true;
   };
   stream.emit('drain');
+}
+
+/** Writes `text`; resolves once the stream can take more (at once, usually). */
+export function writeWithBackPressure(stream: NodeJS.WritableStream, text: string): Promise<void> | void {
+  if (!stream.write(text)) return new Promise((resolve) => stream.once('drain', () => resolve()));
 }
 
 export function endQuietlyWhenReaderGoes(streams: readonly Stream[] = [process.stdout, process.stderr]): void {
