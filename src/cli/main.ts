@@ -7,11 +7,13 @@
  * Usage errors exit 64; every other error goes through run-command.ts.
  */
 import path from 'node:path';
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
+import { SHELLS } from './completion.js';
 import { createContext, type CommandContext } from './context.js';
 import { runCommand } from './run-command.js';
 import { ExitCode } from '../errors.js';
 import { packageVersion } from '../version.js';
+import { EXIT_CODES, describeExitCodes, summarizeExitCodes } from '../exit-codes.js';
 import { describeConfigKeys } from './format/config-keys.js';
 
 type Loader = () => Promise<{ default: (ctx: CommandContext, ...args: any[]) => Promise<number | void> }>;
@@ -182,12 +184,30 @@ export function buildProgram(): Command {
     .action(action(() => import('./commands/doctor.js')));
 
   program
+    .command('completion')
+    .description('print a completion script for bash, zsh or fish (e.g. source <(bulkmailer completion bash))')
+    .addArgument(new Argument('<shell>', 'bash, zsh or fish').choices(SHELLS))
+    .action(action(() => import('./commands/completion.js')));
+
+  program
     .command('demo')
     .description('show the whole idea on this machine alone (temporary home, local smarthost)')
     .option('--recipients <n>', 'list members in the demo post', '300')
     .action(action(() => import('./commands/demo.js')));
 
+  addExitCodeHelp(program);
   return program;
+}
+
+/** The exit codes (src/exit-codes.ts) at the end of every --help. */
+function addExitCodeHelp(program: Command): void {
+  program.addHelpText('after', () => `\nExit codes (sysexits(3)):\n${summarizeExitCodes()}\n`);
+  for (const command of program.commands) {
+    if (EXIT_CODES[command.name()] === undefined) continue;
+    const text = () => `\nExit codes:\n${describeExitCodes(command.name())}\n`;
+    command.addHelpText('after', text);
+    for (const sub of command.commands) sub.addHelpText('after', text);
+  }
 }
 
 export async function main(argv: string[] = process.argv): Promise<void> {

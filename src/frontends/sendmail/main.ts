@@ -14,6 +14,7 @@
 import { resolveHome } from '../../config/home.js';
 import { reportError } from '../../cli/run-command.js';
 import { packageVersion } from '../../version.js';
+import { describeExitCodes } from '../../exit-codes.js';
 import { ExitCode } from '../../errors.js';
 import { formatFromValue } from '../../message/new-headers.js';
 import { defaultDomainFor, defaultSenderAddress, qualifyAddress, submitMessage } from '../submit-message.js';
@@ -124,7 +125,7 @@ export async function sendmailMain(argv: string[], homeFlag?: string, persona: S
     const home = resolveHome(args.home ?? homeFlag);
     switch (args.mode) {
       case 'help':
-        process.stdout.write(`${SENDMAIL_USAGE}\n`);
+        process.stdout.write(`${SENDMAIL_USAGE}\n\nExit codes:\n${describeExitCodes('bulkmailer-sendmail')}\n`);
         return ExitCode.ok;
       case 'version':
         process.stdout.write(`bulkmailer-sendmail ${packageVersion()}\n`);
