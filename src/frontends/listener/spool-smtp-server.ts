@@ -12,18 +12,20 @@
  *   530  AUTH is configured and the client has not authenticated
  *   421  the listener is shutting down
  * The message is stored exactly as received (smtp-server has already undone
- * the dot-stuffing; line endings are the client's CRLF).
+ * the dot-stuffing; line endings are the client's CRLF). The 220 greeting
+ * goes out as soon as the connection is accepted (prompt-greeting-server.ts).
  */
 import crypto from 'node:crypto';
 import os from 'node:os';
 import type { Readable } from 'node:stream';
-import { SMTPServer, type SMTPServerDataStream, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
+import type { SMTPServer, SMTPServerDataStream, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
 import { BulkmailerError, tempError } from '../../errors.js';
 import { isEnvelopeAddress } from '../../model/address.js';
 import { prepareMessage } from '../../message/prepare-message.js';
 import { enqueueMessage, type Spool } from '../../spool/index.js';
 import { nudgeFlusher } from '../../spool/trigger.js';
 import type { ListenerSettings } from './listener-settings.js';
+import { PromptGreetingSMTPServer } from './prompt-greeting-server.js';
 
 export interface AcceptedMessage {
   id: string;
@@ -186,5 +188,6 @@ export function createSpoolSmtpServer(
     },
     ...extraOptions,
   };
-  return { server: new SMTPServer(options), inFlight };
+  // Greets at once: smtp-server's early-talker pause is for servers facing the internet.
+  return { server: new PromptGreetingSMTPServer(options), inFlight };
 }
