@@ -17,7 +17,6 @@
  * Linux only (VmRSS). The client runs in this process: its cost is in the
  * figures, as a real client's would be.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs/promises';
 import net from 'node:net';
@@ -25,6 +24,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { startListenerChild } from './listener-child.js';
 
 const { values } = parseArgs({
   options: {
@@ -83,24 +83,6 @@ async function connectTo(port: number): Promise<Conversation> {
   return new Conversation(socket);
 }
 
-async function startListener(home: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [path.join(values.root, 'bin', 'bulkmailer'), 'listen', '--port', '0'], {
-    env: { ...process.env, BULKMAILER_HOME: home },
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  child.stdout?.setEncoding('utf8');
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    child.stdout?.on('data', (d: string) => {
-      out += d;
-      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`listen exited ${code}`)));
-  });
-  return { child, port };
-}
-
 async function rssKb(pid: number): Promise<number> {
   const status = await fs.readFile(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1]);
@@ -120,7 +102,7 @@ interface Run {
 
 async function oneRun(run: number): Promise<Run> {
   const home = await fs.mkdtemp(path.join(process.env.BENCH_DIR ?? os.tmpdir(), 'bulkmailer-bench-conn-'));
-  const { child, port } = await startListener(home);
+  const { child, port } = await startListenerChild(values.root, home);
   try {
     // Warm up the code paths before measuring.
     for (let i = 0; i < 20; i++) {

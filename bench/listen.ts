@@ -9,7 +9,6 @@
  *
  * Reference: Postfix's smtpd takes ~240 messages/s from one client here.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,6 +17,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import nodemailer from 'nodemailer';
 import { removeEntryLockTarget } from '../src/spool/index.js';
+import { startListenerChild } from './listener-child.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
@@ -32,21 +32,8 @@ const clients = Number(values.clients);
 
 async function oneRun(run: number): Promise<number> {
   const home = await fs.mkdtemp(path.join(process.env.BENCH_DIR ?? os.tmpdir(), 'bulkmailer-bench-listen-'));
-  const child = spawn(process.execPath, [path.join(root, 'bin', 'bulkmailer'), 'listen', '--port', '0'], {
-    env: { ...process.env, BULKMAILER_HOME: home },
-    // stderr carries one log line per accepted message: not part of the measurement.
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
+  const { child, port } = await startListenerChild(root, home);
   try {
-    child.stdout.setEncoding('utf8');
-    const port = await new Promise<number>((resolve) => {
-      let out = '';
-      child.stdout.on('data', (d: string) => {
-        out += d;
-        const m = /listening on 127\.0\.0\.1:(\d+)/.exec(out);
-        if (m) resolve(Number(m[1]));
-      });
-    });
     const body = 'The quick brown fox jumps over the lazy dog.\r\n'.repeat(40);
     const started = performance.now();
     await Promise.all(
