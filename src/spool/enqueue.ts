@@ -3,13 +3,20 @@
  *
  * Commit protocol (nullmailer's and qmail's, see docs/spool.md):
  *   1. stream the message into tmp/<id>.<pid>.msg
- *   2. write the state into tmp/<id>.<pid>.json; fsync both (in parallel)
- *   3. rename the message into msg/<bucket>/<id>, fsync that directory
+ *   2. write the state into tmp/<id>.<pid>.json
+ *   3. rename the message into msg/<bucket>/<id>; fsync the message, the
+ *      state and msg/<bucket> (all three in parallel)
  *   4. rename the state into state/<bucket>/<id>.json, fsync that directory
- * The state file appearing in state/ is the commit. A crash before 4 leaves
- * at most an orphan message that repair removes (it was never acknowledged);
+ * The state file appearing in state/ is the commit, and it is renamed only
+ * once the message and its name are durable. A crash before 4 leaves at
+ * most an orphan message that repair removes (it was never acknowledged);
  * after 4, the entry exists. Callers acknowledge (exit 0, 250) only after
  * this function resolves. An enqueuer never touches an existing entry.
+ *
+ * Two rounds of fsyncs, not three: the message is renamed before its fsync
+ * because a message without a state file is not an entry. Concurrent
+ * enqueues in one process share their directory fsyncs
+ * (./fsync-group.ts).
  */
 import fs from 'node:fs/promises';
 import fsSync from 'node:fs';
@@ -24,7 +31,8 @@ import {
 import { checkEnvelopeAddress, normalizeRecipients } from '../model/address.js';
 import { BulkmailerError, ExitCode, dataError, fromFsError } from '../errors.js';
 import { crashPoint } from './crash-points.js';
-import { fsyncDir, fsyncFd, writeAll } from './durable-fs.js';
+import { fsyncFd, writeAll } from './durable-fs.js';
+import { syncDirGrouped } from './fsync-group.js';
 import { messageDir, messagePath, stateDir, statePath, tmpPath, type Spool } from './paths.js';
 
 export type MessageSource = string | Uint8Array | AsyncIterable<Uint8Array | string>;
@@ -97,18 +105,19 @@ export async function enqueueMessage(spool: Spool, request: EnqueueRequest): Pro
     };
     stateFd = fsSync.openSync(tmpState, 'wx', 0o600);
     writeAll(stateFd, serializeEntryState(state));
-    // Both temp files are invisible to every reader: fsync them together.
-    await Promise.all([fsyncFd(messageFd), fsyncFd(stateFd)]);
+    // Without its state file the message is invisible to every reader (an
+    // orphan at worst), so it takes its final name now and the two files'
+    // fsyncs and its directory's run together.
+    fsSync.renameSync(tmpMessage, messagePath(spool, id));
+    renamedMessage = true;
+    crashPoint('enqueue-after-message-rename');
+    await Promise.all([fsyncFd(messageFd), fsyncFd(stateFd), syncDirGrouped(messageDir(spool, id))]);
     fsSync.closeSync(messageFd);
     fsSync.closeSync(stateFd);
     messageFd = stateFd = null;
     crashPoint('enqueue-after-message-fsync');
-    fsSync.renameSync(tmpMessage, messagePath(spool, id));
-    renamedMessage = true;
-    await fsyncDir(messageDir(spool, id));
-    crashPoint('enqueue-after-message-rename');
     fsSync.renameSync(tmpState, statePath(spool, id));
-    await fsyncDir(stateDir(spool, id));
+    await syncDirGrouped(stateDir(spool, id));
     crashPoint('enqueue-after-state-rename');
     return { id, size, state };
   } catch (err) {

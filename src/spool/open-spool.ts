@@ -4,6 +4,7 @@
  * ssh does for ~/.ssh; one owned by someone else is refused (exit 77).
  */
 import fs from 'node:fs/promises';
+import fsSync from 'node:fs';
 import { allBuckets } from '../model/queue-id.js';
 import { BulkmailerError, ExitCode, fromFsError } from '../errors.js';
 import { spoolLayout, type Spool } from './paths.js';
@@ -12,8 +13,11 @@ import { prepareEntryLockDir } from './entry-lock-dir.js';
 
 const created = new Set<string>();
 
+// Synchronous: on an existing spool each call is a failed mkdir and a stat,
+// microseconds each, where ~40 trips through libuv's thread pool cost the
+// sendmail command (one process per message) about a millisecond.
 async function ensurePrivateDir(dir: string): Promise<void> {
-  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  fsSync.mkdirSync(dir, { recursive: true, mode: 0o700 });
 }
 
 export async function openSpool(home: string): Promise<Spool> {

@@ -7,6 +7,7 @@
  */
 import net from 'node:net';
 import fs from 'node:fs/promises';
+import fsSync from 'node:fs';
 import path from 'node:path';
 import type { Spool } from './paths.js';
 
@@ -21,8 +22,11 @@ export function triggerSocketPath(spool: Spool): string {
  * when a flusher was listening. Never throws, never waits past the timeout.
  */
 export function touchTrigger(spool: Spool, payload: string | null, timeoutMs = NUDGE_TIMEOUT_MS): Promise<boolean> {
+  const file = triggerSocketPath(spool);
+  // No socket file, no agent: skip creating a socket only to see it fail.
+  if (!fsSync.existsSync(file)) return Promise.resolve(false);
   return new Promise((resolve) => {
-    const socket = net.connect(triggerSocketPath(spool));
+    const socket = net.connect(file);
     const done = (ok: boolean) => {
       clearTimeout(timer);
       socket.destroy();
