@@ -23,12 +23,19 @@ const QUEUE_ID_PATTERN = /^[0-9a-z]{9}[a-z2-7]{8}$/;
 /** Number of spool buckets; a power of two, named by one hex digit. */
 export const BUCKET_COUNT = 16;
 
-export function newQueueId(now: number = Date.now()): string {
+/**
+ * A new id; with `bucket`, one whose bucket is that one (ids are drawn until
+ * one falls in it: 16 draws on average, still 40 random bits each).
+ */
+export function newQueueId(now: number = Date.now(), bucket?: string): string {
   const time = now.toString(36).padStart(TIME_DIGITS, '0');
-  const bytes = randomBytes(RANDOM_CHARS);
-  let random = '';
-  for (const byte of bytes) random += BASE32[byte & 31];
-  return time + random;
+  for (;;) {
+    const bytes = randomBytes(RANDOM_CHARS);
+    let random = '';
+    for (const byte of bytes) random += BASE32[byte & 31];
+    const id = time + random;
+    if (bucket === undefined || bucketOf(id) === bucket) return id;
+  }
 }
 
 export function isQueueId(value: string): boolean {

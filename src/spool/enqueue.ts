@@ -32,7 +32,7 @@ import { checkEnvelopeAddress, normalizeRecipients } from '../model/address.js';
 import { BulkmailerError, ExitCode, dataError, fromFsError } from '../errors.js';
 import { crashPoint } from './crash-points.js';
 import { fsyncFd, writeAll } from './durable-fs.js';
-import { syncDirGrouped } from './fsync-group.js';
+import { joinCommitGroup, syncDirGrouped } from './fsync-group.js';
 import { messageDir, messagePath, stateDir, statePath, tmpPath, type Spool } from './paths.js';
 
 export type MessageSource = string | Uint8Array | AsyncIterable<Uint8Array | string>;
@@ -81,7 +81,22 @@ export async function enqueueMessage(spool: Spool, request: EnqueueRequest): Pro
   const from = request.from === '' ? '' : checkEnvelopeAddress(request.from, 'sender');
   const recipients = normalizeRecipients(request.recipients);
   const now = request.now ?? Date.now();
-  const id = newQueueId(now);
+  const member = joinCommitGroup();
+  try {
+    return await commitEntry(spool, request, from, recipients, now, newQueueId(now, member.bucket));
+  } finally {
+    member.leave();
+  }
+}
+
+async function commitEntry(
+  spool: Spool,
+  request: EnqueueRequest,
+  from: string,
+  recipients: readonly string[],
+  now: number,
+  id: string,
+): Promise<EnqueueResult> {
   const tmpMessage = tmpPath(spool, id, 'msg');
   const tmpState = tmpPath(spool, id, 'json');
   let renamedMessage = false;

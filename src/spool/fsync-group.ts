@@ -1,17 +1,28 @@
 /**
- * Group commit of directory fsyncs for concurrent enqueues (the listener's
- * parallel sessions, a library caller's parallel enqueues): a caller that
- * needs the entries it renamed into `dir` to be durable asks for
- * `syncDirGrouped(dir)`, which resolves once an fsync of `dir` that began
- * after the call has completed. Callers that arrive while an fsync of the
- * same directory is running share the next one, so N sessions committing
- * at the same moment cost one fsync per directory instead of N, and none is
+ * Group commit for concurrent enqueues in one process (the listener's
+ * parallel sessions, a library caller's parallel enqueues).
+ *
+ * Each enqueue needs the directories it renamed into fsynced before it may
+ * acknowledge. `syncDirGrouped(dir)` resolves once an fsync of `dir` that
+ * began after the call has completed; callers that arrive while an fsync of
+ * the same directory runs share the next one. So N sessions committing at
+ * the same moment cost one fsync per directory, not N, and none is
  * acknowledged before its own rename is durable (promise 1).
  *
+ * Sharing needs a shared directory: `joinCommitGroup()` gives enqueues that
+ * overlap in time the same bucket (ids are drawn in it), a fresh random one
+ * whenever nobody is enqueueing, and at most GROUP_ENTRIES entries per
+ * bucket in a row, so a long burst still spreads over all buckets.
+ *
  * Fails as fsync fails: every caller sharing a failed fsync gets its error
- * (their renames are not known to be durable, so none may say 250).
+ * (their renames are not known to be durable, so none may acknowledge).
  */
+import { randomInt } from 'node:crypto';
+import { BUCKET_COUNT } from '../model/queue-id.js';
 import { fsyncDir } from './durable-fs.js';
+
+/** Entries per bucket before a busy group moves on to another. */
+const GROUP_ENTRIES = 64;
 
 interface Waiters {
   promise: Promise<void>;
@@ -26,8 +37,6 @@ interface DirGroup {
   next: Waiters | null;
 }
 
-const groups = new Map<string, DirGroup>();
-
 function waiters(): Waiters {
   let resolve!: () => void;
   let reject!: (err: unknown) => void;
@@ -38,26 +47,75 @@ function waiters(): Waiters {
   return { promise, resolve, reject };
 }
 
-function start(dir: string, group: DirGroup, batch: Waiters): void {
-  group.running = true;
-  fsyncDir(dir).then(batch.resolve, batch.reject).finally(() => {
-    group.running = false;
-    const following = group.next;
-    group.next = null;
-    if (following !== null) start(dir, group, following);
-    else groups.delete(dir);
-  });
+/** Shared directory fsyncs; `fsync` is replaceable for tests. */
+export class DirFsyncGroup {
+  private groups = new Map<string, DirGroup>();
+
+  constructor(private readonly fsync: (dir: string) => Promise<void> = fsyncDir) {}
+
+  /** Resolves once an fsync of `dir` that began after this call has completed. */
+  sync(dir: string): Promise<void> {
+    let group = this.groups.get(dir);
+    if (group === undefined) {
+      group = { running: false, next: null };
+      this.groups.set(dir, group);
+    }
+    if (group.next !== null) return group.next.promise;
+    const batch = waiters();
+    if (group.running) group.next = batch;
+    else this.start(dir, group, batch);
+    return batch.promise;
+  }
+
+  private start(dir: string, group: DirGroup, batch: Waiters): void {
+    group.running = true;
+    let done: Promise<void>;
+    try {
+      done = this.fsync(dir);
+    } catch (err) {
+      done = Promise.reject(err);
+    }
+    done.then(batch.resolve, batch.reject).finally(() => {
+      group.running = false;
+      const following = group.next;
+      group.next = null;
+      if (following !== null) this.start(dir, group, following);
+      else this.groups.delete(dir);
+    });
+  }
 }
 
+const shared = new DirFsyncGroup();
+
 export function syncDirGrouped(dir: string): Promise<void> {
-  let group = groups.get(dir);
-  if (group === undefined) {
-    group = { running: false, next: null };
-    groups.set(dir, group);
+  return shared.sync(dir);
+}
+
+let active = 0;
+let bucket = '0';
+let entriesInBucket = 0;
+
+export interface CommitGroupMember {
+  /** The bucket this enqueue's id must fall in. */
+  bucket: string;
+  /** Call once, when the enqueue has committed or failed. */
+  leave(): void;
+}
+
+export function joinCommitGroup(): CommitGroupMember {
+  if (active === 0 || entriesInBucket >= GROUP_ENTRIES) {
+    bucket = randomInt(BUCKET_COUNT).toString(16);
+    entriesInBucket = 0;
   }
-  if (group.next !== null) return group.next.promise;
-  const batch = waiters();
-  if (group.running) group.next = batch;
-  else start(dir, group, batch);
-  return batch.promise;
+  active++;
+  entriesInBucket++;
+  let left = false;
+  return {
+    bucket,
+    leave() {
+      if (left) return;
+      left = true;
+      active--;
+    },
+  };
 }
