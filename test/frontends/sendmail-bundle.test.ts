@@ -37,7 +37,7 @@ test('bin/bulkmailer-sendmail queues a message from the bundle, not from separat
   const { result, ours } = await runRecorded(home, ['-f', 'ada@example.org', 'bob@example.net'], 'Subject: hi\n\nbody\n');
   assert.equal(result.code, 0, result.stderr);
   assert.equal((await listEntryIds(await openSpool(home))).length, 1);
-  assert.ok(ours.includes(path.join('dist', 'bundle', 'sendmail', 'main.js')), ours.join(' '));
+  assert.ok(ours.includes(path.join('dist', 'bundle', 'sendmail', 'entry.js')), ours.join(' '));
   const outside = ours.filter((f) => f !== path.join('bin', 'bulkmailer-sendmail') && !f.startsWith(path.join('dist', 'bundle', 'sendmail') + path.sep));
   assert.deepEqual(outside, [], 'loaded outside the bundle');
   // A handful of files (the entry and its shared chunks), not one per source module.
