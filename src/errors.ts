@@ -19,11 +19,15 @@ export const ExitCode = {
   usage: 64,
   dataErr: 65,
   noInput: 66,
+  /** a host name that does not resolve (EX_NOHOST) */
+  noHost: 68,
   unavailable: 69,
   software: 70,
   cantCreate: 73,
   ioErr: 74,
   tempFail: 75,
+  /** the remote side broke the protocol, or TLS failed (EX_PROTOCOL) */
+  protocol: 76,
   noPerm: 77,
   config: 78,
 } as const;

@@ -8,7 +8,9 @@
  *     nudges within NUDGE_DEBOUNCE_MS makes one flush, and a steady stream
  *     still flushes every NUDGE_MAX_WAIT_MS;
  *   - at once when the watcher finds a smarthost reachable again, and after
- *     a resume from sleep.
+ *     a resume from sleep;
+ *   - when an account's hold ends (a provider's pause, a needs-you
+ *     recheck), without waiting for the schedule.
  * Never two flushes at once: a trigger during a flush queues exactly one
  * more flush after it. While offline (a flush answered 'offline') the
  * schedule and nudges do no SMTP work: the watcher re-probes with capped
@@ -52,7 +54,10 @@ const LOCK_RETRY_MS = 1_000;
 /** While offline, nudges ask for a probe at most this often. */
 const OFFLINE_NUDGE_PROBE_MS = 10_000;
 
-export type FlushReason = 'startup' | 'schedule' | 'nudge' | 'online' | 'resume' | 'reload';
+export type FlushReason = 'startup' | 'schedule' | 'nudge' | 'online' | 'resume' | 'reload' | 'pause-over';
+
+/** setTimeout's ceiling (about 24.8 days); a longer hold is woken by the schedule anyway. */
+const MAX_TIMER_MS = 2_147_483_647;
 
 export interface AgentEventMap {
   ready: [event: { pid: number; schedule: string; listener: { host: string; port: number } | null }];
@@ -107,6 +112,8 @@ export class Agent extends EventEmitter<AgentEventMap> {
   private running = false;
   /** Reloads run one after another: two at once could each start a listener. */
   private reloads: Promise<void> = Promise.resolve();
+  /** Wakes the agent when an account's hold ends, without waiting for the schedule. */
+  private holdTimer: NodeJS.Timeout | null = null;
 
   constructor(options: AgentOptions) {
     super();
@@ -244,6 +251,7 @@ export class Agent extends EventEmitter<AgentEventMap> {
       await this.starting?.catch(() => {});
       if (this.lock === null) return; // never started (or still waiting for the lock)
       this.log(`stopping (${why})`);
+      if (this.holdTimer !== null) clearTimeout(this.holdTimer);
       this.pending.clear();
       this.abort.abort();
       const grace = this.options.stopGraceMs ?? AGENT_STOP_GRACE_MS;
@@ -368,6 +376,18 @@ export class Agent extends EventEmitter<AgentEventMap> {
     }
   }
 
+  /** One timer, for the hold ending soonest: the flush it starts finds any other hold still in force. */
+  private wakeAt(at: number, tag: string): void {
+    if (this.holdTimer !== null) clearTimeout(this.holdTimer);
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now()) + 1_000);
+    this.log(`${tag}: will flush again at ${new Date(Date.now() + delay).toISOString()}, when the hold ends`);
+    this.holdTimer = setTimeout(() => {
+      this.holdTimer = null;
+      this.requestFlush('pause-over');
+    }, delay);
+    this.holdTimer.unref();
+  }
+
   private async runFlush(reasons: FlushReason[]): Promise<void> {
     const n = ++this.flushCount;
     const tag = `flush #${n} (${reasons.join(', ')})`;
@@ -382,6 +402,7 @@ export class Agent extends EventEmitter<AgentEventMap> {
       const flush = this.options.flush ?? (await import('../flush/flush.js')).flushQueue;
       result = await flush({ home: this.home, config: this.config, events, signal: this.abort.signal, instanceLockHeld: true });
       this.log(`${tag}: ${result.outcome}: ${summarizeFlush(result)}`);
+      if (result.outcome === 'held' && result.hold !== null) this.wakeAt(Date.parse(result.hold.until), tag);
       // The flush has recorded its own probe (last-probe.json) already.
       if (result.outcome === 'offline') {
         this.watcher?.reportFlush('offline', result.probes);

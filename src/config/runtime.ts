@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { configError } from '../errors.js';
 import type { RetryPolicy } from '../model/retry-policy.js';
+import { DEFAULT_HOLD_POLICY, type HoldPolicy } from '../model/account-hold.js';
 import { parseDuration } from './duration.js';
 import { parseSmarthostUrl, type Smarthost } from './smarthost.js';
 import type { StoredConfig } from './schema.js';
@@ -33,6 +34,10 @@ export interface RuntimeConfig {
   tlsCa: string | null;
   retry: RetryPolicy;
   timeouts: Timeouts;
+  /** How long an account paused by its provider waits (src/model/account-hold.ts). */
+  holds: HoldPolicy;
+  /** Extra account-reply rules, "KIND:REGEX" (src/delivery/account-replies.ts). */
+  accountReplies: string[];
 }
 
 export function toRuntimeConfig(home: string, stored: StoredConfig): RuntimeConfig {
@@ -73,6 +78,8 @@ export function toRuntimeConfig(home: string, stored: StoredConfig): RuntimeConf
       greetingMs: parseDuration(stored.timeouts.greeting, 'timeouts.greeting'),
       socketMs: parseDuration(stored.timeouts.socket, 'timeouts.socket'),
     },
+    holds: DEFAULT_HOLD_POLICY,
+    accountReplies: [],
   };
 }
 

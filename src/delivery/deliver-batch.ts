@@ -17,6 +17,7 @@ import { BulkmailerError } from '../errors.js';
 import type { FinalOutcome, RecipientOutcome } from '../model/transitions.js';
 import { DeliveryLogWriter, DirSyncer, type Spool } from '../spool/index.js';
 import { deliverEntry, type EntryDeliveryContext } from './deliver-entry.js';
+import type { AccountRefusal, AccountReplyRule } from './account-replies.js';
 import { SmtpSession } from './smtp-session.js';
 
 export interface BatchSettings {
@@ -26,6 +27,8 @@ export interface BatchSettings {
   credentials: Credentials | null;
   concurrency: number;
   now: () => number;
+  /** Rules from the config, tried before the built-in table (src/delivery/account-replies.ts). */
+  accountReplies?: readonly AccountReplyRule[];
 }
 
 export interface BatchCallbacks {
@@ -39,6 +42,8 @@ export interface BatchCallbacks {
 export interface BatchResult {
   lost: boolean;
   fatal: unknown;
+  /** The smarthost refused the account (quota, AUTH, sender, TLS): the caller holds it. */
+  refused: AccountRefusal | null;
 }
 
 export async function deliverBatch(
@@ -53,7 +58,8 @@ export async function deliverBatch(
   const syncer = new DirSyncer();
   let fatal: unknown = null;
   let lost = false;
-  const stopping = () => stopped() || fatal !== null || lost;
+  let refused: AccountRefusal | null = null;
+  const stopping = () => stopped() || fatal !== null || lost || refused !== null;
   const ctx: Omit<EntryDeliveryContext, 'session'> = {
     spool,
     policy: config.retry,
@@ -70,6 +76,8 @@ export async function deliverBatch(
     onBounce: callbacks.onBounce,
     onRemoved: callbacks.onRemoved,
     onCorrupt: callbacks.onCorrupt,
+    accountReplies: settings.accountReplies ?? [],
+    onAccountRefused: (refusal) => (refused ??= refusal),
     onBusy: (id, pid) => callbacks.onWarning(`entry ${id} is busy${pid ? ` (pid ${pid})` : ''}; skipped`),
   };
   let next = 0;
@@ -100,6 +108,9 @@ export async function deliverBatch(
           if (err instanceof BulkmailerError && err.code === 'E_UNREACHABLE') {
             callbacks.onWarning(err.message);
             lost = true;
+          } else if (err instanceof BulkmailerError && (err.code === 'E_AUTH' || err.code === 'E_TLS')) {
+            // Will not fix itself: the caller holds the account and says so.
+            refused ??= { kind: err.code === 'E_AUTH' ? 'auth' : 'tls', reply: err.message, rule: null };
           } else {
             fatal ??= err;
           }
@@ -116,5 +127,5 @@ export async function deliverBatch(
     await syncer.sync().catch((err: unknown) => (fatal ??= err));
     await log.close();
   }
-  return { lost, fatal };
+  return { lost, fatal, refused };
 }

@@ -35,6 +35,7 @@ import { crashPoint } from '../spool/crash-points.js';
 import { BulkmailerError, ExitCode } from '../errors.js';
 
 import { buildDsn, headerBlock } from '../message/dsn.js';
+import { findAccountRefusal, type AccountRefusal, type AccountReplyRule } from './account-replies.js';
 import { planTransactions } from './plan.js';
 import type { SmtpSession } from './smtp-session.js';
 
@@ -58,6 +59,13 @@ export interface EntryDeliveryContext {
   stopping: () => boolean;
   /** A live session, opened (or re-opened) on demand; throws when the smarthost is gone. */
   session: () => Promise<SmtpSession>;
+  /** Rules from the config, tried before the built-in table of account replies. */
+  accountReplies: readonly AccountReplyRule[];
+  /**
+   * The smarthost refused the account (quota, rate, sender...): the refused
+   * recipients stay pending, uncounted; the batch stops sending.
+   */
+  onAccountRefused: (refusal: AccountRefusal) => void;
   onTransaction: (id: string, outcomes: RecipientOutcome[], finals: FinalOutcome[]) => void;
   onBounce: (id: string, dsnId: string) => void;
   onRemoved: (id: string) => void;
@@ -96,7 +104,7 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
       // its own; sent along, it would make nodemailer refuse the whole envelope.
       const unusable = chunk.filter((address) => !isEnvelopeAddress(address));
       const sendable = chunk.filter((address) => isEnvelopeAddress(address));
-      const outcomes: RecipientOutcome[] = unusable.map((address) => ({
+      let outcomes: RecipientOutcome[] = unusable.map((address) => ({
         address,
         kind: 'failed',
         reply: '553 5.1.3 bad recipient address syntax (not local@domain; was the state file edited?)',
@@ -107,6 +115,15 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
             buffered ?? createReadStream(messagePath(ctx.spool, id)),
           )),
         );
+      }
+      // A refusal of the account is no verdict on its recipients (promise 6):
+      // only what still stands is recorded; the rest stays as it was.
+      const refused = findAccountRefusal(outcomes, ctx.accountReplies);
+      if (refused !== null) {
+        for (const o of outcomes) if (!refused.standing.includes(o)) attempted.delete(o.address);
+        outcomes = refused.standing;
+        ctx.onAccountRefused(refused.refusal);
+        if (outcomes.length === 0) break;
       }
       crashPoint('flush-after-data');
       let finals: FinalOutcome[] = [];

@@ -10,8 +10,10 @@
  * STARTTLS is required, so a password never crosses the network in clear.
  *
  * Failures to open the session are thrown as BulkmailerErrors:
- * E_UNREACHABLE (temporary: the smarthost went away) or E_AUTH (the
- * smarthost refused the credentials: the user must act).
+ * E_UNREACHABLE (temporary: the smarthost went away), E_AUTH (the
+ * smarthost refused the credentials) or E_TLS (certificate or STARTTLS
+ * failure): for the last two the user must act, and the flush holds the
+ * account (src/model/account-hold.ts).
  */
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { Readable } from 'node:stream';
@@ -110,6 +112,16 @@ export class SmtpSession {
     try {
       await connectSmtp(connection);
     } catch (err) {
+      if (isTlsFailure(err as SendErrorLike)) {
+        // A certificate that does not verify, or STARTTLS refused or missing
+        // where required: trying again later gives the same answer.
+        const detail = (err as SendErrorLike).response ?? (err as Error).message;
+        throw new BulkmailerError('E_TLS', `TLS with ${smarthost.display} failed: ${detail}`, {
+          exitCode: ExitCode.protocol,
+          temporary: false,
+          cause: err,
+        });
+      }
       throw unreachable(smarthost, err as Error);
     }
     connection.on('error', () => {
@@ -271,6 +283,14 @@ function withClosingReplyAttributed(failure: SendErrorLike, envelope: Transactio
     ...(failure.responseCode === undefined ? {} : { responseCode: failure.responseCode }),
     rejectedErrors: gathered,
   };
+}
+
+/** Certificate problems as Node and nodemailer word them (verification, name mismatch, self-signed). */
+export const CERT_ERROR = /certificate|self[- ]signed|unable to verify|CERT_|Hostname\/IP does not match|altnames/i;
+
+/** A session setup failure that is TLS's: nodemailer's ETLS, or a certificate error on an smtps socket. */
+export function isTlsFailure(err: { code?: string; message: string; response?: string }): boolean {
+  return err.code === 'ETLS' || CERT_ERROR.test(err.message) || CERT_ERROR.test(err.code ?? '');
 }
 
 /** nodemailer's codes for a link that broke (as opposed to a reply or a local decision). */

@@ -16,7 +16,7 @@ import dns from 'node:dns/promises';
 import net from 'node:net';
 import type tls from 'node:tls';
 import type SMTPConnection from 'nodemailer/lib/smtp-connection';
-import { connectSmtp, createSmtpConnection } from '../delivery/smtp-session.js';
+import { CERT_ERROR, connectSmtp, createSmtpConnection } from '../delivery/smtp-session.js';
 import { resolveCredentials, type Credentials } from '../config/credentials.js';
 import type { RuntimeConfig } from '../config/runtime.js';
 import type { Smarthost } from '../config/smarthost.js';
@@ -37,7 +37,6 @@ interface SmtpErrorLike extends Error {
   responseCode?: number;
 }
 
-const CERT_ERROR = /certificate|self[- ]signed|unable to verify|CERT_|Hostname\/IP does not match|altnames/i;
 const SOCKET_TIMEOUT_MS = 30_000;
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

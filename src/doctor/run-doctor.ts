@@ -1,6 +1,7 @@
 /**
  * Doctor: every check in order, as data (the CLI prints or emits JSON).
- * Config first (later checks need it), then the spool, each smarthost in
+ * Config first (later checks need it), then the spool, paused or held
+ * accounts, each smarthost in
  * the order tried, the clock (using any date a smarthost greeting gave),
  * then who flushes (agent, autostart). Never throws; records the smarthost
  * probes in spool/last-probe.json like any other probe.
@@ -12,6 +13,7 @@ import { checkClock, greetingDate } from './check-clock.js';
 import { checkConfig } from './check-config.js';
 import { checkSmarthost } from './check-smarthost.js';
 import { checkSpool } from './check-spool.js';
+import { checkHolds } from './check-holds.js';
 import { skip, type CheckResult } from './check.js';
 
 export interface DoctorReport {
@@ -32,6 +34,7 @@ export async function runDoctor(home: string, options: DoctorOptions = {}): Prom
   const { results, config } = checkConfig(home);
   checks.push(...results);
   checks.push(...(await checkSpool(home)));
+  checks.push(...checkHolds(home, config, (options.now ?? Date.now)()));
   const dates: { smarthost: string; date: number }[] = [];
   if (config === null) {
     checks.push(skip('smarthost', 'smarthost checks', 'config could not be loaded'));

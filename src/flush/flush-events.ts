@@ -6,6 +6,8 @@
 import { EventEmitter } from 'node:events';
 import type { ProbeResult } from '../connectivity/probe-smarthost.js';
 import type { RecipientOutcome } from '../model/transitions.js';
+import type { AccountHold } from '../model/account-hold.js';
+import type { ExitCode } from '../errors.js';
 
 export type FlushOutcome =
   /** Nothing due is left undelivered. exit 0 */
@@ -17,11 +19,17 @@ export type FlushOutcome =
   /** Another flusher holds the spool. exit 0 (promise 5) */
   | 'busy'
   /** Stopped by its AbortSignal (SIGTERM) before finishing. exit 75 */
-  | 'stopped';
+  | 'stopped'
+  /**
+   * The account is paused by its provider (quota, rate: exit 75) or held
+   * until the user acts (AUTH or sender refused: 77, TLS: 76, a name that
+   * does not resolve: 68). Every recipient waits, nothing counted.
+   */
+  | 'held';
 
 export interface FlushResult {
   outcome: FlushOutcome;
-  exitCode: 0 | 75;
+  exitCode: ExitCode;
   /** The other flusher, when busy. */
   busyPid: number | null;
   /** The smarthost used (display form, no password), null when offline or nothing was due. */
@@ -48,6 +56,8 @@ export interface FlushResult {
   quarantined: number;
   /** The smarthost answered the probe but went away during the run (the agent re-probes). */
   smarthostLost: boolean;
+  /** The account's hold, when the run found or made one ('held'). */
+  hold: AccountHold | null;
   durationMs: number;
 }
 
@@ -76,6 +86,8 @@ export interface FlushEventMap {
   'entry-removed': [id: string];
   /** A bad entry was moved to corrupt/. */
   corrupt: [id: string, reason: string];
+  /** The account was paused or held (recorded in the spool before this event). */
+  held: [hold: AccountHold];
   /** A problem worth a log line that did not stop the flush. */
   warning: [message: string];
   end: [result: FlushResult];

@@ -6,10 +6,31 @@
  */
 import { formatDuration } from '../config/duration.js';
 import { formatClock, plural } from '../text.js';
+import { holdTitle, isProviderPause, type AccountHold } from '../model/account-hold.js';
 import type { FlushResult } from './flush-events.js';
+
+/**
+ * One line for a hold, as status, doctor, probe, flush and the agent log
+ * show it: the account, what happened, the reply, when, and when sending
+ * resumes (or what the user must do).
+ */
+export function describeHold(hold: AccountHold, now: number): string {
+  const since = formatClock(hold.since, now);
+  const when = isProviderPause(hold.kind)
+    ? `resumes at ${formatClock(hold.until, now)} (or now with \`bulkmailer retry --all\`)`
+    : `needs you: fix it, then \`bulkmailer retry --all\` (tried again by itself at ${formatClock(hold.until, now)})`;
+  return `account ${hold.account} ${holdTitle(hold.kind)}: ${hold.reply} (at ${since}); ${when}`;
+}
 
 export function summarizeFlush(result: FlushResult, now = Date.now()): string {
   switch (result.outcome) {
+    case 'held': {
+      const hold = result.hold;
+      const what = hold === null ? 'account held' : describeHold(hold, now);
+      const counts =
+        result.messages > 0 ? `${plural(result.messages, 'message')}; recipients: ${result.sent} sent, ${result.deferred} deferred, ${result.failed} failed; ` : '';
+      return `${counts}${what}; ${plural(result.remaining, 'recipient')} wait, nothing counted against them`;
+    }
     case 'busy':
       return `another flush is running (pid ${result.busyPid ?? 'unknown'})`;
     case 'offline': {

@@ -15,8 +15,18 @@
  * The AbortSignal stops new transactions; the ones in flight finish and are
  * recorded. A smarthost that vanishes mid-run stops the workers that lose
  * it, leaving their recipients untouched (no attempt counted).
+ *
+ * Account holds (promise 6, src/model/account-hold.ts): a held account is
+ * not contacted until its hold lifts; a refusal of the account during the
+ * run (quota, rate, AUTH, sender, TLS) or a smarthost name that does not
+ * resolve while the internet answers records a hold in the spool and ends
+ * the run as 'held', every recipient still pending and nothing counted.
  */
 import { loadRuntimeConfig, requireSmarthosts, type RuntimeConfig } from '../config/runtime.js';
+import { accountFingerprint } from '../config/account-fingerprint.js';
+import { checkInternet, needsInternetCheck, type IsOnlineFn } from '../connectivity/internet.js';
+import type { ProbeResult } from '../connectivity/probe-smarthost.js';
+import { holdExitCode, isHoldActive, newHold, type AccountHold, type HoldKind } from '../model/account-hold.js';
 import { resolveCredentials } from '../config/credentials.js';
 import { findReachableSmarthost } from '../connectivity/probe-smarthost.js';
 import { writeLastProbe } from '../connectivity/last-probe.js';
@@ -24,6 +34,9 @@ import { statfsSync } from 'node:fs';
 import { BulkmailerError, ExitCode } from '../errors.js';
 import { dueRecipients, isEntryComplete, recipientsAwaitingDsn } from '../model/entry-state.js';
 import {
+  clearAccountHold,
+  readAccountHold,
+  writeAccountHold,
   instanceLockPath,
   listEntryIds,
   openSpool,
@@ -46,7 +59,12 @@ export interface FlushOptions {
   /** The caller (the agent) already holds the instance lock. */
   instanceLockHeld?: boolean;
   now?: () => number;
+  /** Test seam: the internet check that tells a misspelled smarthost name from being offline. */
+  isOnline?: IsOnlineFn;
 }
+
+/** The account of the top-level smarthost (issue 8: more accounts are chosen by sender). */
+export const DEFAULT_ACCOUNT = 'default';
 
 /** Passes after the first, for entries that became due while a pass ran. */
 const MAX_EXTRA_PASSES = 10;
@@ -104,9 +122,38 @@ function emptyResult(outcome: FlushResult['outcome'], started: number): FlushRes
     nextAttemptAt: null,
     quarantined: 0,
     smarthostLost: false,
+    hold: null,
     durationMs: Math.round(performance.now() - started),
   };
 }
+
+function heldResult(hold: AccountHold, started: number, due: number): FlushResult {
+  const result = { ...emptyResult('held', started), hold, exitCode: holdExitCode(hold.kind) };
+  result.due = result.remaining = due;
+  return result;
+}
+
+/** Probe errors that will not fix themselves by waiting: a certificate, or (with the internet up) an unknown name. */
+async function needsYouProbeFailure(
+  config: RuntimeConfig,
+  probes: readonly ProbeResult[],
+  isOnline: IsOnlineFn | undefined,
+): Promise<{ kind: HoldKind; reply: string } | null> {
+  if (probes.length === 0) return null;
+  if (probes.every((p) => CERT_PROBE_ERROR.test(p.error ?? ''))) {
+    return { kind: 'tls', reply: probes.map((p) => `${p.smarthost}: TLS failed: ${p.error}`).join('; ') };
+  }
+  if (probes.every((p) => p.error === 'ENOTFOUND') && needsInternetCheck(config.smarthosts)) {
+    const internet = await checkInternet({ timeoutMs: config.timeouts.probeMs, isOnline });
+    if (internet.online) {
+      return { kind: 'dns', reply: probes.map((p) => `${p.smarthost}: host name does not resolve (ENOTFOUND)`).join('; ') };
+    }
+  }
+  return null;
+}
+
+/** Node's certificate error codes as an smtps probe reports them. */
+const CERT_PROBE_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS_CERT_ALTNAME_INVALID|certificate/i;
 
 export async function flushQueue(options: FlushOptions): Promise<FlushResult> {
   const started = performance.now();
@@ -131,7 +178,7 @@ export async function flushQueue(options: FlushOptions): Promise<FlushResult> {
   events.on('corrupt', countQuarantine);
   try {
     await repairSpool(spool, now());
-    const result = await runPasses(spool, config, events, options.signal, now, started);
+    const result = await runPasses(spool, config, events, options, now, started);
     result.quarantined = quarantined;
     events.emit('end', result);
     return result;
@@ -176,14 +223,36 @@ async function runPasses(
   spool: Spool,
   config: RuntimeConfig,
   events: FlushEvents,
-  signal: AbortSignal | undefined,
+  options: FlushOptions,
   now: () => number,
   started: number,
 ): Promise<FlushResult> {
+  const signal = options.signal;
   const attempted = new Map<string, Set<string>>();
   let next = await planPass(spool, attempted, now(), events);
   let plan = next.entries;
   if (plan.length === 0) return { ...emptyResult('done', started), nextAttemptAt: next.nextAttemptAt };
+  const planDue = () => plan.reduce((n, p) => n + p.due, 0);
+
+  const account = DEFAULT_ACCOUNT;
+  const fingerprint = accountFingerprint(config.stored);
+  const recordHold = async (refusal: { kind: HoldKind; reply: string; rule: string | null }): Promise<AccountHold> => {
+    const hold = newHold({ account, ...refusal }, now(), config.holds, fingerprint);
+    await writeAccountHold(spool, hold);
+    events.emit('held', hold);
+    return hold;
+  };
+  const existing = readAccountHold(spool, account);
+  if (existing !== null) {
+    if (isHoldActive(existing, now(), fingerprint)) {
+      // Not contacted at all: the provider said not now, or the user must act first.
+      events.emit('held', existing);
+      return heldResult(existing, started, planDue());
+    }
+    clearAccountHold(spool, account);
+    const why = Date.parse(existing.until) <= now() ? 'its time is over' : 'the account settings changed';
+    events.emit('warning', `account ${account}: hold lifted (${why}); trying again`);
+  }
 
   checkFreeSpace(spool);
   const smarthosts = requireSmarthosts(config);
@@ -194,6 +263,11 @@ async function runPasses(
   });
   await writeLastProbe(spool.home, probe.probes);
   if (probe.smarthost === null) {
+    const needsYou = await needsYouProbeFailure(config, probe.probes, options.isOnline);
+    if (needsYou !== null) {
+      const hold = await recordHold({ ...needsYou, rule: null });
+      return { ...heldResult(hold, started, planDue()), probes: probe.probes };
+    }
     events.emit('offline', probe.probes);
     const result = { ...emptyResult('offline', started), probes: probe.probes };
     result.due = result.remaining = plan.reduce((n, p) => n + p.due, 0);
@@ -256,13 +330,16 @@ async function runPasses(
   // Loaded only when there is work: a cron flush of an empty queue skips nodemailer.
   const { deliverBatch } = await import('../delivery/deliver-batch.js');
   let passDue = new Map<string, number>();
+  const { parseAccountReplyRules } = await import('../delivery/account-replies.js');
+  const accountReplies = parseAccountReplyRules(config.accountReplies);
+  let hold: AccountHold | null = null;
   for (let pass = 0; pass <= MAX_EXTRA_PASSES && plan.length > 0 && !stopping() && !lostSmarthost; pass++) {
     passDue = new Map(plan.map((p) => [p.id, p.due]));
     const dueNow = plan.reduce((n, p) => n + p.due, 0);
     result.due += dueNow;
     events.emit('start', { smarthost: smarthost.display, dueEntries: plan.length, dueRecipients: dueNow, pass });
     const batch = await deliverBatch(
-      { spool, config, smarthost, credentials, concurrency: config.concurrency, now },
+      { spool, config, smarthost, credentials, concurrency: config.concurrency, now, accountReplies },
       plan.map((p) => p.id),
       attempted,
       stopping,
@@ -270,6 +347,10 @@ async function runPasses(
     );
     if (batch.lost) lostSmarthost = true;
     if (batch.fatal !== null) fatal ??= batch.fatal;
+    if (batch.refused !== null && fatal === null) {
+      hold = await recordHold(batch.refused);
+      break;
+    }
     if (stopping() || lostSmarthost) break;
     next = await planPass(spool, attempted, now(), events);
     plan = next.entries;
@@ -281,8 +362,17 @@ async function runPasses(
   result.smarthostLost = lostSmarthost;
   result.nextAttemptAt = next.nextAttemptAt;
   result.remaining = Math.max(0, result.due - finalCount);
-  result.outcome = signal?.aborted ? 'stopped' : result.remaining > 0 ? 'pending' : 'done';
-  result.exitCode = result.outcome === 'done' ? 0 : 75;
+  result.hold = hold;
+  if (hold !== null) {
+    // What the refused pass left is still due, beyond what the pass counted.
+    const left = await planPass(spool, attempted, now(), events);
+    result.remaining = Math.max(result.remaining, left.entries.reduce((n, p) => n + p.due, 0));
+    result.outcome = 'held';
+    result.exitCode = holdExitCode(hold.kind);
+  } else {
+    result.outcome = signal?.aborted ? 'stopped' : result.remaining > 0 ? 'pending' : 'done';
+    result.exitCode = result.outcome === 'done' ? 0 : 75;
+  }
   result.durationMs = Math.round(performance.now() - started);
   return result;
 }

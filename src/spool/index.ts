@@ -21,3 +21,4 @@ export { DirSyncer } from './dir-syncer.js';
 export { readWholeFileSync } from './durable-fs.js';
 export { entryLockDir, removeEntryLockTarget } from './entry-lock-dir.js';
 export { readRecord, writeRecord, recordPath, type RecordName } from './records.js';
+export { readAccountHold, writeAccountHold, clearAccountHold, clearAccountHolds, listAccountHolds } from './account-holds.js';

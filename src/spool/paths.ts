@@ -6,6 +6,7 @@
  *   spool/state/<bucket>/<id>.json   the entry: the commit record
  *   spool/lock/                 instance lock, entry locks, the agent's trigger
  *   spool/corrupt/              quarantined entries, never deleted silently
+ *   spool/accounts/<name>.hold.json   an account paused or held (see account-holds.ts)
  *   log/deliveries.jsonl        one line per final recipient outcome
  */
 import path from 'node:path';
@@ -59,4 +60,13 @@ export function deliveryLogPath(spool: Spool): string {
 /** A unique temp name in tmp/ whose pid lets repair tell live writers from dead ones. */
 export function tmpPath(spool: Spool, id: string, suffix: string): string {
   return path.join(spool.tmp, `${id}.${process.pid}.${suffix}`);
+}
+
+/** Per-account records (holds, sending-limit counts): one directory, names carry the account. */
+export function accountsDir(spool: Spool): string {
+  return path.join(spool.root, 'accounts');
+}
+
+export function accountHoldPath(spool: Spool, account: string): string {
+  return path.join(spool.root, 'accounts', `${account}.hold.json`);
 }

@@ -48,6 +48,7 @@ function result(outcome: FlushOutcome): FlushResult {
     nextAttemptAt: null,
     quarantined: 0,
     smarthostLost: false,
+    hold: null,
     durationMs: 1,
   };
 }
@@ -206,4 +207,39 @@ test('stop() gives a flush that ignores its signal the grace period; the lock st
   await ended;
   for (let i = 0; i < 100 && (await held()).length > 0; i++) await new Promise((resolve) => setImmediate(resolve));
   assert.deepEqual(await held(), [], 'released once the flush ended');
+});
+
+test('an account pause: the agent flushes again when it ends, without waiting for the schedule', async () => {
+  const engine = gatedFlush();
+  const lines: string[] = [];
+  const agent = new Agent({ home: home.home, flush: engine.flush, log: (l) => lines.push(l), watcher: { probe: async () => ({ smarthost: null, probes: [] }) } });
+  const starts: FlushReason[][] = [];
+  agent.on('flush-start', (e) => starts.push(e.reasons));
+  await agent.start();
+  const now = Date.now();
+  const held: FlushResult = {
+    ...result('done'),
+    outcome: 'held',
+    exitCode: 75,
+    remaining: 1,
+    hold: {
+      version: 1,
+      account: 'default',
+      kind: 'quota',
+      reply: '550 5.4.5 Daily user sending limit exceeded',
+      rule: 'gmail-daily-limit',
+      since: new Date(now).toISOString(),
+      until: new Date(now + 200).toISOString(),
+      fingerprint: null,
+    },
+  };
+  (await engine.nextCall(1)).release(held);
+  // The schedule ('0 0 1 1 *') is months away: only the hold's end can start this one.
+  const second = await engine.nextCall(2);
+  assert.deepEqual(starts, [['startup'], ['pause-over']]);
+  assert.ok(lines.some((l) => /held: .*account default paused by the provider: sending quota reached: 550 5\.4\.5/.test(l)), lines.join('\n'));
+  const ended = once(agent, 'flush-end');
+  second.release(result('done'));
+  await ended;
+  await agent.stop('test');
 });

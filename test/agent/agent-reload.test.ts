@@ -41,6 +41,7 @@ function done(): FlushResult {
     nextAttemptAt: null,
     quarantined: 0,
     smarthostLost: false,
+    hold: null,
     durationMs: 1,
   };
 }

@@ -21,6 +21,8 @@ export interface Reply {
 }
 
 export interface CaptureOptions {
+  /** Reply to MAIL FROM for this sender ('' is the null sender); null accepts. */
+  mailFromReply?: (sender: string) => Reply | null;
   /** Reply to RCPT TO for this address; null accepts. */
   rcptReply?: (address: string) => Reply | null;
   /** Reply to the final dot of the n-th transaction (0-based); null accepts. */
@@ -103,12 +105,13 @@ export async function startCaptureServer(options: CaptureOptions = {}, port = 0)
       onClose() {
         open--;
       },
-      onMailFrom(_address, session, callback) {
+      onMailFrom(address, session, callback) {
         if (options.cutAtMailFrom?.(state.mailFroms++)) {
           cut(session);
           return;
         }
-        callback();
+        const reply = options.mailFromReply?.(address.address ?? '') ?? null;
+        callback(reply === null ? undefined : smtpError(reply));
       },
       onRcptTo(address, _session, callback) {
         const reply = options.rcptReply?.(address.address) ?? null;

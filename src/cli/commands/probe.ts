@@ -1,6 +1,7 @@
 /**
  * `bulkmailer probe [--json]`: what each connectivity check sees, with
- * timings: interfaces, internet (or why it is skipped), every smarthost.
+ * timings: interfaces, internet (or why it is skipped), every smarthost;
+ * then any account paused or held by an earlier flush, with its reply.
  *
  * Exit codes: 0 some smarthost answered; 75 none did (try again later);
  * 78 no smarthost configured (after printing the local checks).
@@ -10,6 +11,8 @@ import { loadRuntimeConfig } from '../../config/runtime.js';
 import { writeLastProbe } from '../../connectivity/last-probe.js';
 import { buildProbeReport, type ProbeReport } from '../../connectivity/probe-report.js';
 import type { CommandContext } from '../context.js';
+import { describeHold } from '../../flush/flush-summary.js';
+import { listAccountHolds, spoolLayout } from '../../spool/index.js';
 
 function formatReport(report: ProbeReport): string {
   const lines: string[] = [];
@@ -33,7 +36,10 @@ export default async function probe(ctx: CommandContext, options: { json?: boole
   const config = loadRuntimeConfig(ctx.home);
   const report = await buildProbeReport(config);
   if (report.smarthosts.length > 0) await writeLastProbe(ctx.home, report.smarthosts);
-  ctx.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+  // Holds are recorded by flushes (a probe's greeting cannot see a refused AUTH): shown, not re-tested.
+  const holds = listAccountHolds(spoolLayout(ctx.home));
+  if (options.json) ctx.stdout.write(`${JSON.stringify({ ...report, holds }, null, 2)}\n`);
+  else ctx.stdout.write(formatReport(report) + holds.map((h) => `${describeHold(h, Date.now())}\n`).join(''));
   if (config.smarthosts.length === 0) {
     throw configError('no smarthost configured; set one with: bulkmailer config set smarthost smtp://user@mail.example.net:587', 'E_NO_SMARTHOST');
   }

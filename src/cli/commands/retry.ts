@@ -1,6 +1,7 @@
 /**
  * `bulkmailer retry ID...|--all`: deferred recipients become due now
- * (makeDueNow), then a running agent is nudged to flush. Each entry is
+ * (makeDueNow), `--all` also lifts every account pause and hold
+ * (src/model/account-hold.ts), then a running agent is nudged to flush. Each entry is
  * changed with updateEntryState (the entry's state lock around
  * read-modify-write), so a flush recording a transaction on the same entry
  * at the same moment loses nothing, and neither does retry.
@@ -10,7 +11,8 @@
  */
 import { makeDueNow } from '../../model/transitions.js';
 import { usageError } from '../../errors.js';
-import { listEntryIds, openSpool, updateEntryState } from '../../spool/index.js';
+import { clearAccountHolds, listEntryIds, openSpool, updateEntryState } from '../../spool/index.js';
+import { isProviderPause } from '../../model/account-hold.js';
 import { nudgeFlusher } from '../../spool/trigger.js';
 import type { CommandContext } from '../context.js';
 import { resolveEntryArgs } from '../entry-args.js';
@@ -40,9 +42,15 @@ export default async function retry(ctx: CommandContext, typed: string[], option
       await writeOut(ctx, `${id}: ${changed === 0 ? 'no deferred recipient waiting' : `${changed} deferred recipient${changed === 1 ? '' : 's'} due now`}${after.held ? ' (entry is held: release it to send)' : ''}\n`);
     }
   }
+  let lifted = 0;
   if (options.all) {
     await writeOut(ctx, `${plural(recipients, 'deferred recipient')} in ${plural(entries, 'entry', 'entries')} due now\n`);
+    // Every account pause and hold lifts too: the next flush asks the provider again.
+    for (const hold of clearAccountHolds(spool)) {
+      lifted++;
+      await writeOut(ctx, `lifted the ${isProviderPause(hold.kind) ? 'pause' : 'hold'} of account ${hold.account} (${hold.reply})\n`);
+    }
   }
-  if (recipients > 0) await nudgeFlusher(spool);
+  if (recipients > 0 || lifted > 0) await nudgeFlusher(spool);
   return 0;
 }

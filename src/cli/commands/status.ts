@@ -4,14 +4,17 @@
  * stays flat on a 20,000-entry spool. `--json` prints one JSON array (the
  * format scripts rely on; see docs/cli.md); the human view is a table with
  * fixed column widths (no second pass over the queue to measure them), a
- * total line, and what the last connectivity probe found.
+ * total line, a line per paused or held account (the reply, when, when
+ * sending resumes), and what the last connectivity probe found.
  *
  * Read-only: never locks, never quarantines (a bad entry is reported on
  * stderr and skipped; the next flush quarantines it). An entry that
  * vanishes mid-listing (delivered meanwhile) is simply not shown.
  */
 import type { EntryState } from '../../model/entry-state.js';
-import { openSpool, readEntryForScan, listEntryIds, type Spool } from '../../spool/index.js';
+import { openSpool, readEntryForScan, listEntryIds, listAccountHolds, type Spool } from '../../spool/index.js';
+import { describeHold } from '../../flush/flush-summary.js';
+import { isProviderPause } from '../../model/account-hold.js';
 import { readLastProbe } from '../../connectivity/last-probe.js';
 import type { CommandContext } from '../context.js';
 import { writeOut } from '../output.js';
@@ -133,6 +136,11 @@ async function writeTable(
     );
   }
   await write(ctx, totalLine(totals) + '\n');
+  for (const hold of listAccountHolds(spool)) {
+    // Expired holds are shown too until the next flush clears them: the reply is still the news.
+    const line = describeHold(hold, now);
+    await write(ctx, (isProviderPause(hold.kind) ? c.yellow(line) : c.red(line)) + '\n');
+  }
   await write(ctx, (await probeLine(ctx.home, now, c)) + '\n');
 }
 

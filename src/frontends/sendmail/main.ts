@@ -88,7 +88,7 @@ async function runFlush(args: SendmailArgs, home: string): Promise<number> {
   process.once('SIGINT', stop);
   try {
     const result = await flushQueue({ home, signal: controller.signal });
-    if (args.verbose || result.outcome === 'offline') process.stderr.write(`${PROGRAM}: ${summarizeFlush(result)}\n`);
+    if (args.verbose || result.outcome === 'offline' || result.outcome === 'held') process.stderr.write(`${PROGRAM}: ${summarizeFlush(result)}\n`);
     return result.exitCode;
   } finally {
     process.off('SIGTERM', stop);
