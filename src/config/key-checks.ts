@@ -19,8 +19,20 @@ export function checkSchedule(expression: string): void {
   }
 }
 
+/** Each accountReplies entry's regex must compile (the KIND: prefix is the schema's pattern). */
+export function checkAccountReplies(entries: readonly string[]): void {
+  entries.forEach((entry, i) => {
+    try {
+      new RegExp(entry.slice(entry.indexOf(':') + 1), 'is');
+    } catch (err) {
+      throw configError(`accountReplies[${i}]: not a regular expression: ${(err as Error).message}`, 'E_CONFIG_ACCOUNT_REPLIES');
+    }
+  });
+}
+
 const KEY_CHECKS: Record<string, (value: unknown) => void> = {
   schedule: (value) => checkSchedule(String(value)),
+  accountReplies: (value) => checkAccountReplies(value as string[]),
 };
 
 /** Runs the check of `key`, if it has one; throws a config error (exit 78). */

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { configError } from '../errors.js';
 import type { RetryPolicy } from '../model/retry-policy.js';
-import { DEFAULT_HOLD_POLICY, type HoldPolicy } from '../model/account-hold.js';
+import type { HoldPolicy } from '../model/account-hold.js';
 import { parseDuration } from './duration.js';
 import { parseSmarthostUrl, type Smarthost } from './smarthost.js';
 import type { StoredConfig } from './schema.js';
@@ -78,8 +78,13 @@ export function toRuntimeConfig(home: string, stored: StoredConfig): RuntimeConf
       greetingMs: parseDuration(stored.timeouts.greeting, 'timeouts.greeting'),
       socketMs: parseDuration(stored.timeouts.socket, 'timeouts.socket'),
     },
-    holds: DEFAULT_HOLD_POLICY,
-    accountReplies: [],
+    holds: {
+      quotaMs: parseDuration(stored.pauses.quota, 'pauses.quota'),
+      rateMs: parseDuration(stored.pauses.rate, 'pauses.rate'),
+      throttleMs: parseDuration(stored.pauses.throttle, 'pauses.throttle'),
+      recheckMs: parseDuration(stored.pauses.recheck, 'pauses.recheck'),
+    },
+    accountReplies: stored.accountReplies,
   };
 }
 

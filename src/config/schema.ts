@@ -115,6 +115,19 @@ export const CONFIG_SPEC: ConfigGroup = group({
     greeting: duration('wait for the smarthost\'s 220 greeting', '15s'),
     socket: duration('inactivity during a transaction', '2m'),
   }),
+  // How long a held account waits (src/model/account-hold.ts). Gmail's and SES's daily quotas are
+  // rolling 24-hour windows that free capacity gradually: an hourly look (one refused transaction,
+  // nothing counted) beats a 24-hour wait. SES asks for a wait of up to 10 minutes after throttling.
+  pauses: group({
+    quota: duration('an account refused for its sending quota (Gmail 5.4.5, SES daily quota...) tries again after this', '1h'),
+    rate: duration('an account refused for its sending rate tries again after this', '2m'),
+    throttle: duration('an account told "421 try again later" tries again after this', '10m'),
+    recheck: duration('an account held until you act (AUTH or sender refused, TLS failed, unknown host) is tried again by itself after this', '1h'),
+  }),
+  accountReplies: textList(
+    'extra SMTP replies that mean "this account may not send now", tried before the built-in table: KIND:REGEX (KIND: quota, rate, throttle, auth, sender)',
+    { pattern: '^(quota|rate|throttle|auth|sender):.+$' },
+  ),
   // Five or six space-separated fields (node-cron takes an optional seconds field); key-checks.ts checks the fields.
   schedule: text('node-cron expression for the agent\'s scheduled flush', '*/5 * * * *', { pattern: '^\\S+( \\S+){4,5}$' }),
   listener: group({

@@ -40,7 +40,7 @@ export interface AccountHold {
   fingerprint: string | null;
 }
 
-/** How long each kind of hold lasts before trying again. */
+/** How long each kind of hold lasts before trying again (config `pauses.*`; the defaults are argued in src/config/schema.ts). */
 export interface HoldPolicy {
   /** A daily quota (Gmail 5.4.5, SES daily quota, Microsoft SubmissionQuotaExceeded). */
   quotaMs: number;
@@ -51,19 +51,6 @@ export interface HoldPolicy {
   /** Needs-you holds: how often to look again without being asked. */
   recheckMs: number;
 }
-
-/**
- * Daily quotas are rolling 24-hour windows at Gmail and SES: capacity comes
- * back gradually, so an hourly look (one refused transaction, nothing
- * counted) beats a 24-hour wait. SES asks for a wait of up to 10 minutes
- * after a throttling error; a per-second rate clears in far less.
- */
-export const DEFAULT_HOLD_POLICY: HoldPolicy = {
-  quotaMs: 60 * 60_000,
-  rateMs: 2 * 60_000,
-  throttleMs: 10 * 60_000,
-  recheckMs: 60 * 60_000,
-};
 
 export function isProviderPause(kind: HoldKind): boolean {
   return kind === 'quota' || kind === 'rate' || kind === 'throttle';

@@ -105,7 +105,7 @@ test('a pause ends by itself when the provider\'s window is over (injected clock
   const server = await startCaptureServer({ rcptReply: () => (limited ? { code: 454, message: 'Throttling failure: Daily message quota exceeded.' } : null) });
   t.after(() => server.close());
   const { home, spool } = await setup(t);
-  await writeConfig(home, { smarthost: server.url });
+  await writeConfig(home, { smarthost: server.url, pauses: { quota: '30m' } });
   await queue(spool, 3);
   const t0 = Date.parse('2026-11-30T10:00:00Z');
   const held = await flushQueue({ home, now: () => t0 });
@@ -116,12 +116,13 @@ test('a pause ends by itself when the provider\'s window is over (injected clock
   await assertUntouched(spool, 3);
 
   const connections = server.connections;
-  const during = await flushQueue({ home, now: () => t0 + 59 * 60_000 });
+  assert.equal(held.hold?.until, new Date(t0 + 30 * 60_000).toISOString(), 'pauses.quota sets the length');
+  const during = await flushQueue({ home, now: () => t0 + 29 * 60_000 });
   assert.equal(during.outcome, 'held');
   assert.equal(server.connections, connections, 'not contacted during the pause');
 
   limited = false;
-  const after = await flushQueue({ home, now: () => t0 + 61 * 60_000 });
+  const after = await flushQueue({ home, now: () => t0 + 31 * 60_000 });
   assert.equal(after.outcome, 'done');
   assert.equal(after.sent, 3);
   assert.equal(readAccountHold(spool, 'default'), null);
@@ -234,4 +235,25 @@ test('a smarthost name that does not resolve while the internet answers is held 
   assert.equal(held.hold?.kind, 'dns');
   assert.match(held.hold?.reply ?? '', /smtp\.no-such-provider\.invalid:587: host name does not resolve \(ENOTFOUND\)/);
   await assertUntouched(spool, 2);
+});
+
+test('accountReplies from the config: a provider\'s own wording pauses the account too', async (t) => {
+  const server = await startCaptureServer({ rcptReply: () => ({ code: 451, message: '4.3.0 slow down, friend' }) });
+  t.after(() => server.close());
+  const { home, spool } = await setup(t);
+  await writeConfig(home, { smarthost: server.url });
+  await queue(spool, 1);
+  // Without the rule it is an ordinary 4xx: deferred, one attempt counted.
+  const plain = await flushQueue({ home });
+  assert.equal(plain.outcome, 'pending');
+  assert.equal(plain.deferred, 1);
+  await runCli(['retry', '--all'], { home });
+  await queue(spool, 1);
+  await writeConfig(home, { smarthost: server.url, accountReplies: ['throttle:^451 .*slow down'] });
+  const held = await flushQueue({ home });
+  assert.equal(held.outcome, 'held');
+  assert.equal(held.hold?.kind, 'throttle');
+  assert.equal(held.hold?.rule, 'config-0');
+  const states = await Promise.all((await listEntryIds(spool)).map((id) => readEntryState(spool, id)));
+  assert.deepEqual(states.map((st) => st?.recipients[0]?.attempts).sort(), [0, 1], 'the held transaction counted nothing');
 });

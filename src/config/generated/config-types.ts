@@ -50,6 +50,18 @@ export interface StoredConfig {
     /** inactivity during a transaction */
     socket: string;
   };
+  pauses: {
+    /** an account refused for its sending quota (Gmail 5.4.5, SES daily quota...) tries again after this */
+    quota: string;
+    /** an account refused for its sending rate tries again after this */
+    rate: string;
+    /** an account told "421 try again later" tries again after this */
+    throttle: string;
+    /** an account held until you act (AUTH or sender refused, TLS failed, unknown host) is tried again by itself after this */
+    recheck: string;
+  };
+  /** extra SMTP replies that mean "this account may not send now", tried before the built-in table: KIND:REGEX (KIND: quota, rate, throttle, auth, sender) */
+  accountReplies: string[];
   /** node-cron expression for the agent's scheduled flush */
   schedule: string;
   listener: {
