@@ -77,7 +77,10 @@ test('Gmail daily limit after 20 messages over 5 connections: nothing failed, no
   const connections = server.connections;
   const again = await runCli(['flush', '--quiet'], { home });
   assert.equal(again.code, 75);
-  assert.match(again.stderr, /paused by the provider/);
+  assert.equal(again.stdout + again.stderr, '', '--quiet: a provider\'s pause is no news for cron (the exit code says it)');
+  const loud = await runCli(['flush'], { home });
+  assert.equal(loud.code, 75);
+  assert.match(loud.stderr, /paused by the provider/);
   assert.equal(server.connections, connections);
 
   const status = await runCli(['status'], { home });
@@ -165,7 +168,9 @@ test('AUTH refused: mail held (exit 77), shown by status and doctor, nothing cou
 
   // A second flush does not knock on the door again with the same wrong password.
   const connections = server.connections;
-  assert.equal((await runCli(['flush'], { home })).code, 77);
+  const quiet = await runCli(['flush', '--quiet'], { home });
+  assert.equal(quiet.code, 77);
+  assert.match(quiet.stderr, /refused authentication/, '--quiet still says what needs the user');
   assert.equal(server.connections, connections);
 
   // Fixing the config is enough: the hold was for the old settings.
