@@ -102,8 +102,10 @@ export const ACCOUNT_REPLY_RULES: readonly AccountReplyRule[] = [
   {
     id: 'throttle-421',
     kind: 'throttle',
-    // Gmail "421 4.7.0 Try again later, closing connection."; "421 Too many concurrent SMTP connections"; "421 Rate limited, try again later".
-    pattern: /^421[ -].*(try again later|too many (messages|mails|e-?mails|connections|sessions)|rate limit|throttl)/is,
+    // Gmail "421 4.7.0 Try again later, closing connection."; "421 Rate limited, try again later"; "421 Too many messages".
+    // Not "421 Too many connections" alone: that is about this connection (the others carry on), so it
+    // stays an interrupted transaction, due again at once.
+    pattern: /^421[ -].*(try again later|too many (messages|mails|e-?mails)|rate limit|throttl)/is,
     source: 'Google SMTP error reference (support.google.com/a/answer/3726730): 421 4.7.0 Try again later, closing connection; RFC 5321 section 4.2.3 (421: service not available, closing channel)',
     generic: true,
   },

@@ -39,6 +39,7 @@ const RECIPIENT_REPLIES = [
   '450-4.2.1 The user you are trying to contact is receiving mail at a rate that prevents additional messages from being delivered.',
   '452 4.5.3 Too many recipients',
   '451 4.3.0 Temporary lookup failure',
+  '421 Too many connections, try later',
   '550 5.7.1 Message rejected as spam by Content Filtering',
   'connection lost: Connection closed unexpectedly (possible duplicate)',
 ];
