@@ -43,7 +43,7 @@ export const EXIT_CODES: Readonly<Record<string, readonly ExitCodeRow[]>> = {
     [ExitCode.noHost, 'held: the smarthost name does not resolve while the internet answers (a misspelled host); nothing counted'],
     [ExitCode.tempFail, 'something is still due: smarthost unreachable, recipients deferred, the account paused by its provider (quota, rate), stopped by a signal'],
     [ExitCode.protocol, 'held: TLS with the smarthost failed (certificate, host name, STARTTLS); nothing counted'],
-    [ExitCode.noPerm, 'held: the smarthost refused authentication (AUTH) or the sender (MAIL FROM); nothing counted; or the spool is not yours'],
+    [ExitCode.noPerm, 'the smarthost refused authentication (AUTH) or the sender (MAIL FROM): mail held, nothing counted; or the spool is not yours'],
     [ExitCode.config, 'config.json is broken, or no smarthost is set'],
   ],
   status: [[ExitCode.ok, 'listed'], SPOOL_NOT_YOURS],
