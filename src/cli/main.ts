@@ -113,22 +113,26 @@ export function buildProgram(): Command {
     .addHelpText('after', () => `\nKeys (\`config keys --json\` for scripts):\n${describeConfigKeys()}\n`);
   config
     .command('get')
+    .description("print a key's value (secrets hidden)")
     .argument('<key>')
     .addHelpText('after', () => `\nKeys:\n${describeConfigKeys()}\n`)
     .action(action(async () => ({ default: (await import('./commands/config.js')).configGet })));
   config
     .command('set')
+    .description("check a value against the key and write it")
     .argument('<key>')
     .addHelpText('after', () => `\nKeys:\n${describeConfigKeys()}\n`)
     .argument('<value>')
     .action(action(async () => ({ default: (await import('./commands/config.js')).configSet })));
   config
     .command('unset')
+    .description("remove a key: its default applies again")
     .argument('<key>')
     .addHelpText('after', () => `\nKeys:\n${describeConfigKeys()}\n`)
     .action(action(async () => ({ default: (await import('./commands/config.js')).configUnset })));
   config
     .command('list')
+    .description("every key with its value (--json for scripts)")
     .option('--json', 'JSON output')
     .action(action(async () => ({ default: (await import('./commands/config.js')).configList })));
   config
@@ -136,7 +140,7 @@ export function buildProgram(): Command {
     .description('every key with its type, default and meaning')
     .option('--json', 'JSON output')
     .action(action(async () => ({ default: (await import('./commands/config.js')).configKeys })));
-  config.command('path').action(action(async () => ({ default: (await import('./commands/config.js')).configPathCommand })));
+  config.command('path').description('print where config.json is').action(action(async () => ({ default: (await import('./commands/config.js')).configPathCommand })));
 
   program
     .command('probe')

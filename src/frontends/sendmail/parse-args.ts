@@ -47,11 +47,41 @@ const IGNORED_WITH_VALUE = new Set(['N', 'R', 'B', 'V', 'L', 'h', 'C', 'X', 'O',
 /** Options without a value that we accept and ignore. */
 const IGNORED_FLAGS = new Set(['U', 'm', 'n', 'G', 's']);
 
-export const SENDMAIL_USAGE = `usage: bulkmailer-sendmail [--home DIR] [-t] [-i] [-f SENDER] [-F NAME] [-v] [-odq|-odi|-odb] [RCPT ...]
-       bulkmailer-sendmail [--home DIR] -bp | -q | -bs
-       bulkmailer-sendmail --version | --help
-Queues one message from stdin in the bulkmailer spool (see docs/frontends.md).
-Called as mailq (a symlink), it lists the queue as -bp does.`;
+export const SENDMAIL_SYNOPSIS = [
+  'bulkmailer-sendmail [--home DIR] [-t] [-i] [-f SENDER] [-F NAME] [-v] [-odq|-odi|-odb] [RCPT ...]',
+  'bulkmailer-sendmail [--home DIR] -bp | -q | -bs',
+  'bulkmailer-sendmail --version | --help',
+] as const;
+
+export const SENDMAIL_DESCRIPTION =
+  'Queues one message from stdin in the bulkmailer spool (see docs/frontends.md). Called as mailq (a symlink), it lists the queue as -bp does.';
+
+/** The options, for --help and the man page (scripts/build-man.mjs): one source. */
+export const SENDMAIL_OPTIONS: readonly (readonly [flags: string, meaning: string])[] = [
+  ['-t', 'also take recipients from To, Cc and Bcc; Bcc is removed'],
+  ['-i, -oi', 'a lone dot does not end the message'],
+  ['-f ADDR, -r ADDR', 'envelope sender ("<>" for the null sender); default: config "from"'],
+  ['-F NAME', 'full name for an added From header'],
+  ['-v', 'say on stderr what happened'],
+  ['-bm', 'read a message and queue it (the default)'],
+  ['-bp', "list the queue in Postfix's mailq format"],
+  ['-bs', 'an SMTP session on stdin/stdout'],
+  ['-q', 'flush the queue now (an interval is ignored)'],
+  ['-odq, -odi, -odb', 'queue only (default); also deliver now; or in the background'],
+  ['-oX, -N, -R, ...', 'other sendmail options: accepted and ignored (docs/frontends.md lists them)'],
+  ['--home DIR', 'the bulkmailer home (default $BULKMAILER_HOME, else the user data directory)'],
+  ['--version', 'print the version'],
+  ['--help', 'print this help'],
+];
+
+export const SENDMAIL_USAGE = [
+  `usage: ${SENDMAIL_SYNOPSIS[0]}`,
+  ...SENDMAIL_SYNOPSIS.slice(1).map((line) => `       ${line}`),
+  SENDMAIL_DESCRIPTION,
+  '',
+  'Options:',
+  ...SENDMAIL_OPTIONS.map(([flags, meaning]) => `  ${flags.padEnd(18)} ${meaning}`),
+].join('\n');
 
 function senderValue(value: string): string {
   const trimmed = value.trim();
