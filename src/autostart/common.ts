@@ -33,6 +33,12 @@ export interface AutostartEnv {
   platform: NodeJS.Platform;
   /** Cron kind: flush every N minutes. */
   everyMinutes: number;
+  /**
+   * listener.enabled in the home's config: the agent must run for the SMTP
+   * listener to, so the cron kind (which only flushes) also starts the
+   * agent at boot.
+   */
+  listener: boolean;
 }
 
 export interface InstallReport {
@@ -78,7 +84,7 @@ export function defaultBinPath(): string {
 
 export function makeAutostartEnv(
   home: string,
-  options: { env?: NodeJS.ProcessEnv; everyMinutes?: number; nodePath?: string; binPath?: string; platform?: NodeJS.Platform } = {},
+  options: { env?: NodeJS.ProcessEnv; everyMinutes?: number; nodePath?: string; binPath?: string; platform?: NodeJS.Platform; listener?: boolean } = {},
 ): AutostartEnv {
   const env = options.env ?? process.env;
   const userHome = env.HOME && env.HOME !== '' ? env.HOME : os.homedir();
@@ -92,6 +98,7 @@ export function makeAutostartEnv(
     env,
     platform: options.platform ?? process.platform,
     everyMinutes: options.everyMinutes ?? 5,
+    listener: options.listener ?? false,
   };
   for (const p of [result.home, result.nodePath, result.binPath]) {
     if (/[\n\r\0]/.test(p)) throw usageError(`cannot write a path with a newline into an autostart file: ${JSON.stringify(p)}`);

@@ -2,8 +2,11 @@
  * The cron kind: one crontab line that runs `bulkmailer flush --quiet`
  * every N minutes (the intermittently running mode, no agent), tagged with
  * a trailing "# bulkmailer-autostart" comment (the shell ignores it) so
- * uninstall removes exactly that line and install replaces it rather than
- * adding a second. Every other line of the user's crontab is kept byte for
+ * uninstall removes exactly our lines and install replaces them rather than
+ * adding more. With listener.enabled a second line, `@reboot ... agent`,
+ * starts the agent (which runs the SMTP listener) at boot: a flush alone
+ * never listens. The agent logs to its own agent.log, so the line sends
+ * its output to /dev/null and cron mails nobody. Every other line of the user's crontab is kept byte for
  * byte. Read with `crontab -l`, written with `crontab -` ($BULKMAILER_CRONTAB
  * names another program, for tests).
  *
@@ -13,6 +16,7 @@
 import { BulkmailerError, ExitCode } from '../errors.js';
 import {
   MARKER,
+  agentArgv,
   flushArgv,
   homeFromArgv,
   type AutostartEnv,
@@ -48,15 +52,25 @@ export function renderCronLine(env: AutostartEnv): string {
   return `${minute} * * * * ${flushArgv(env).map(quoteCronWord).join(' ')} ${TAG}`;
 }
 
+/** The agent at boot, for the listener (see the header). */
+export function renderRebootLine(env: AutostartEnv): string {
+  return `@reboot ${agentArgv(env).map(quoteCronWord).join(' ')} >/dev/null 2>&1 ${TAG}`;
+}
+
+/** Our lines for this environment: the flush, and the agent at boot when the listener is on. */
+export function renderCronLines(env: AutostartEnv): string[] {
+  return env.listener ? [renderCronLine(env), renderRebootLine(env)] : [renderCronLine(env)];
+}
+
 export function isOurLine(line: string): boolean {
   return line.trimEnd().endsWith(TAG);
 }
 
-/** The crontab with our line removed and `line` (if any) appended. */
-export function editCrontab(current: string, line: string | null): string {
+/** The crontab with our lines removed and `ours` appended. */
+export function editCrontab(current: string, ours: readonly string[]): string {
   const lines = current === '' ? [] : current.replace(/\n$/, '').split('\n');
   const kept = lines.filter((l) => !isOurLine(l));
-  if (line !== null) kept.push(line);
+  kept.push(...ours);
   return kept.length === 0 ? '' : `${kept.join('\n')}\n`;
 }
 
@@ -94,21 +108,23 @@ export const cronKind: AutostartKindModule = {
       });
     }
     const current = await readCrontab(env);
-    const line = renderCronLine(env);
     const existing = current.split('\n').filter(isOurLine);
-    const next = editCrontab(current, line);
+    const next = editCrontab(current, renderCronLines(env));
     const ran: string[] = [];
     let change: InstallReport['change'] = 'unchanged';
     if (next !== current) {
       await writeCrontab(env, next, ran);
       change = existing.length === 0 ? 'installed' : 'updated';
     }
-    return { kind: 'cron', target: 'crontab', change, ran, todo: [] };
+    const todo = env.listener
+      ? [`the SMTP listener runs in the agent, which cron starts at boot (@reboot); to start it now: ${agentArgv(env).map(quoteCronWord).join(' ')} >/dev/null 2>&1 &`]
+      : [];
+    return { kind: 'cron', target: 'crontab', change, ran, todo };
   },
 
   async uninstall(env): Promise<UninstallReport> {
     const current = await readCrontab(env);
-    const next = editCrontab(current, null);
+    const next = editCrontab(current, []);
     const ran: string[] = [];
     const removed = next !== current;
     if (removed) await writeCrontab(env, next, ran);
@@ -122,8 +138,10 @@ export const cronKind: AutostartKindModule = {
     } catch (err) {
       return { kind: 'cron', target: 'crontab', installed: false, home: null, details: [(err as Error).message] };
     }
-    const line = current.split('\n').find(isOurLine);
+    const ours = current.split('\n').filter(isOurLine);
+    const line = ours.find((l) => !l.trimStart().startsWith('@reboot'));
     if (line === undefined) return { kind: 'cron', target: 'crontab', installed: false, home: null, details: [] };
+    const atBoot = ours.some((l) => l.trimStart().startsWith('@reboot'));
     const fields = line.trim().split(/\s+/);
     const every = fields[0] === '*' ? 1 : Number((fields[0] ?? '').replace('*/', ''));
     const command = line.replace(/^\s*(?:\S+\s+){5}/, '');
@@ -132,7 +150,7 @@ export const cronKind: AutostartKindModule = {
       target: 'crontab',
       installed: true,
       home: homeFromArgv(parseCronCommand(command)),
-      details: [`flush every ${plural(every, 'minute')}`],
+      details: [`flush every ${plural(every, 'minute')}`, ...(atBoot ? ['agent at boot (for the listener)'] : [])],
     };
   },
 };

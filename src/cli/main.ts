@@ -158,7 +158,7 @@ export function buildProgram(): Command {
     .description('start the agent at login (systemd, launchd, xdg) or flush from cron')
     .addArgument(new Command().createArgument('<action>', 'install, uninstall or status').choices(['install', 'uninstall', 'status']))
     .addOption(new Option('--kind <kind>', 'what to install').choices(['systemd', 'launchd', 'xdg', 'cron']))
-    .option('--every <minutes>', 'cron kind: flush every N minutes', '5')
+    .option('--every <minutes>', 'cron kind only: flush every N minutes (default 5)')
     .option('--json', 'JSON output')
     .action(action(() => import('./commands/autostart.js')));
 

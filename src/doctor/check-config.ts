@@ -1,13 +1,15 @@
 /**
  * Doctor: config.json parses, passes the schema and the runtime checks,
- * and names a smarthost. Returns the runtime config for the later checks
- * (null when it cannot be loaded: they are then skipped).
+ * names a smarthost, and sets the sender address (`from`: without it mail
+ * leaves as login@hostname, e.g. root@laptop, without a word). Returns the
+ * runtime config for the later checks (null when it cannot be loaded: they
+ * are then skipped).
  */
 import { existsSync } from 'node:fs';
 import { loadRuntimeConfig, type RuntimeConfig } from '../config/runtime.js';
 import { configPath } from '../config/store.js';
 import { redactUrl } from '../config/smarthost.js';
-import { fail, pass, type CheckResult } from './check.js';
+import { fail, pass, warn, type CheckResult } from './check.js';
 
 export function checkConfig(home: string): { results: CheckResult[]; config: RuntimeConfig | null } {
   const file = configPath(home);
@@ -35,6 +37,18 @@ export function checkConfig(home: string): { results: CheckResult[]; config: Run
     );
   } else {
     results.push(pass('config.smarthost', 'smarthost configured', config.smarthosts.map((s) => s.display).join(', ')));
+  }
+  if (config.stored.from === null) {
+    results.push(
+      warn(
+        'config.from',
+        'sender address set',
+        'from is not set: mail queued without -f goes out as login@hostname (root@laptop), which smarthosts usually refuse',
+        'bulkmailer config set from you@example.net',
+      ),
+    );
+  } else {
+    results.push(pass('config.from', 'sender address set', config.stored.from));
   }
   return { results, config };
 }

@@ -1,10 +1,14 @@
 /**
  * Doctor: the spool exists, belongs to this user, is private (0700) and
  * writable, and has its directories; quarantined entries are pointed out.
+ * A home where no spool was made yet (the README's first steps: config
+ * set, then doctor) passes: the first enqueue or flush creates it, private;
+ * only the home it will go into must be usable.
  * Only looks: unlike openSpool, it creates and tightens nothing.
  */
 import fs from 'node:fs/promises';
 import { constants } from 'node:fs';
+import path from 'node:path';
 import { spoolLayout } from '../spool/index.js';
 import { fail, pass, warn, type CheckResult } from './check.js';
 import { plural } from '../text.js';
@@ -13,9 +17,8 @@ export async function checkSpool(home: string): Promise<CheckResult[]> {
   const spool = spoolLayout(home);
   const title = 'spool present, private and yours';
   const stat = await fs.stat(spool.root).catch(() => null);
-  if (stat === null || !stat.isDirectory()) {
-    return [fail('spool', title, `${spool.root} does not exist`, 'run `bulkmailer status` once: it creates the spool (mode 0700)')];
-  }
+  if (stat === null) return [await checkFutureSpool(home, spool.root, title)];
+  if (!stat.isDirectory()) return [fail('spool', title, `${spool.root} is not a directory`, `move ${spool.root} away; bulkmailer recreates it`)];
   const uid = typeof process.getuid === 'function' ? process.getuid() : null;
   if (uid !== null && stat.uid !== uid) {
     return [
@@ -48,4 +51,16 @@ export async function checkSpool(home: string): Promise<CheckResult[]> {
     );
   }
   return results;
+}
+
+/** No spool yet: fine when the nearest existing directory on the way to it is ours and writable. */
+async function checkFutureSpool(home: string, root: string, title: string): Promise<CheckResult> {
+  let dir = home;
+  while ((await fs.stat(dir).catch(() => null)) === null && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  try {
+    await fs.access(dir, constants.W_OK | constants.X_OK);
+  } catch {
+    return fail('spool', title, `${root} does not exist and ${dir} is not writable`, `use a home you can write: --home DIR or BULKMAILER_HOME`);
+  }
+  return pass('spool', title, `${root} not created yet: the first enqueue or flush creates it (mode 0700)`);
 }

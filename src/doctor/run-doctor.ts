@@ -3,14 +3,16 @@
  * Config first (later checks need it), then the spool, paused or held
  * accounts, each smarthost in
  * the order tried, the clock (using any date a smarthost greeting gave),
- * then who flushes (agent, autostart). Never throws; records the smarthost
- * probes in spool/last-probe.json like any other probe.
+ * then who flushes (agent, the listener when enabled, autostart). Never
+ * throws; records the smarthost probes in spool/last-probe.json like any
+ * other probe.
  */
 import { writeLastProbe } from '../connectivity/last-probe.js';
 import type { ProbeResult } from '../connectivity/probe-smarthost.js';
 import { checkAgent, checkAutostart } from './check-agent.js';
 import { checkClock, greetingDate } from './check-clock.js';
 import { checkConfig } from './check-config.js';
+import { checkListener } from './check-listener.js';
 import { checkSmarthost } from './check-smarthost.js';
 import { checkSpool } from './check-spool.js';
 import { checkHolds } from './check-holds.js';
@@ -63,6 +65,7 @@ export async function runDoctor(home: string, options: DoctorOptions = {}): Prom
   }
   checks.push(checkClock((options.now ?? Date.now)(), dates));
   checks.push(await checkAgent(home));
+  if (config !== null) checks.push(...(await checkListener(home, config)));
   if (!options.skipAutostart) checks.push(await checkAutostart(home, env));
   return { ok: checks.every((c) => c.status !== 'fail'), checks };
 }

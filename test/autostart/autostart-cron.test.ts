@@ -91,7 +91,10 @@ test('without --kind: install detects (no user bus, no desktop: cron); uninstall
   const install = await sb.run(['autostart', 'install'], env);
   assert.equal(install.code, 0, install.stderr);
   assert.match(install.stdout, /^cron: installed/);
-  assert.equal((await sb.run(['autostart', 'install', '--kind', 'xdg'], env)).code, 0);
+  // A second kind for the same home: installed, with a warning naming the other and how to remove it.
+  const second = await sb.run(['autostart', 'install', '--kind', 'xdg'], env);
+  assert.equal(second.code, 0, second.stderr);
+  assert.match(second.stderr, /warning: cron is installed too: two starters for one home .* bulkmailer autostart uninstall --kind cron/);
   const status = await sb.run(['autostart', 'status'], env);
   assert.match(status.stdout, /^cron +installed/m);
   assert.match(status.stdout, /^xdg +installed/m);
@@ -101,4 +104,46 @@ test('without --kind: install detects (no user bus, no desktop: cron); uninstall
   assert.match(all.stdout, /xdg: removed/);
   assert.match(all.stdout, /cron: removed/);
   assert.doesNotMatch((await sb.run(['autostart', 'status'], env)).stdout, /^\S+ +installed/m);
+});
+
+test('listener.enabled with cron: the agent (which runs the listener) also starts at boot, with a warning; uninstall removes both lines', async () => {
+  await fs.writeFile(sb.crontabFile, USER_CRONTAB);
+  await fs.mkdir(sb.bmHome, { recursive: true });
+  await fs.writeFile(path.join(sb.bmHome, 'config.json'), JSON.stringify({ listener: { enabled: true } }), { mode: 0o600 });
+  try {
+    const r = await sb.run(['autostart', 'install', '--kind', 'cron'], { DBUS_SESSION_BUS_ADDRESS: '' });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /warning: listener\.enabled: a cron flush does not listen, so cron also starts the agent \(and its SMTP listener\) at boot/);
+    assert.match(r.stdout, /still to do:\n {4}the SMTP listener runs in the agent, which cron starts at boot \(@reboot\); to start it now: /);
+    const ours = (await fs.readFile(sb.crontabFile, 'utf8')).slice(USER_CRONTAB.length).split('\n').filter(Boolean);
+    assert.equal(ours.length, 2);
+    assert.match(ours[0]!, /^\*\/5 \* \* \* \* .*'flush' '--quiet' # bulkmailer-autostart$/);
+    const boot = /^@reboot (.*) >\/dev\/null 2>&1 # bulkmailer-autostart$/.exec(ours[1]!);
+    assert.ok(boot, ours[1]);
+    assert.deepEqual(parseCronCommand(boot[1]!), [process.execPath, BULKMAILER, '--home', sb.bmHome, 'agent']);
+    const status = JSON.parse((await sb.run(['autostart', 'status', '--kind', 'cron', '--json'])).stdout);
+    assert.deepEqual(status.kinds[0].details, ['flush every 5 minutes', 'agent at boot (for the listener)']);
+    assert.match((await sb.run(['autostart', 'uninstall', '--kind', 'cron'])).stdout, /cron: removed/);
+    assert.equal(await fs.readFile(sb.crontabFile, 'utf8'), USER_CRONTAB);
+  } finally {
+    await fs.rm(path.join(sb.bmHome, 'config.json'), { force: true });
+  }
+});
+
+test('refusals: a kind of another platform, --every with a kind that is not cron; nothing is written', async () => {
+  const before = await fs.readFile(sb.crontabFile, 'utf8').catch(() => null);
+  const calls = (await sb.systemctlCalls()).length;
+  const launchd = await sb.run(['autostart', 'install', '--kind', 'launchd']);
+  assert.equal(launchd.code, 64);
+  assert.match(launchd.stderr, /--kind launchd cannot run on linux; use systemd, xdg, cron/);
+  await assert.rejects(fs.stat(path.join(sb.userHome, 'Library')));
+  const every = await sb.run(['autostart', 'install', '--kind', 'systemd', '--every', '10']);
+  assert.equal(every.code, 64);
+  assert.match(every.stderr, /--every is for --kind cron only: the systemd kind runs the agent, which flushes on its schedule/);
+  const detected = await sb.run(['autostart', 'install', '--every', '10'], { XDG_CURRENT_DESKTOP: 'GNOME', DBUS_SESSION_BUS_ADDRESS: '' });
+  assert.equal(detected.code, 64);
+  assert.match(detected.stderr, /this system's kind is xdg/);
+  await assert.rejects(fs.stat(path.join(sb.userHome, '.config', 'autostart', 'bulkmailer-agent.desktop')));
+  assert.equal(await fs.readFile(sb.crontabFile, 'utf8').catch(() => null), before);
+  assert.equal((await sb.systemctlCalls()).length, calls, 'systemctl not called');
 });

@@ -13,6 +13,8 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseSystemdCommand } from '../../src/autostart/systemd.js';
 import { parsePlist } from '../../src/autostart/plist.js';
+import { launchdKind } from '../../src/autostart/launchd.js';
+import { makeAutostartEnv } from '../../src/autostart/common.js';
 import { parseExec } from '../../src/autostart/xdg.js';
 import { BULKMAILER } from '../support/cli.js';
 import { listFiles, makeSandbox, type AutostartSandbox } from './fakes.js';
@@ -103,10 +105,11 @@ test('systemd without a usable systemctl: the unit is written and the commands t
   assert.match(u.stdout, /systemd: removed/);
 });
 
-test('launchd: a well-formed plist with RunAtLoad and KeepAlive; install twice; uninstall', async () => {
-  const r = await sb.run(['autostart', 'install', '--kind', 'launchd']);
-  assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /still to do:\n {4}launchctl bootstrap gui\/\d+ /);
+test('launchd (the module, as on macOS: the CLI refuses launchd elsewhere): a well-formed plist with RunAtLoad and KeepAlive; install twice; uninstall', async () => {
+  const env = makeAutostartEnv(sb.bmHome, { env: { ...process.env, ...sb.env }, platform: 'darwin', binPath: BULKMAILER });
+  const report = await launchdKind.install(env);
+  assert.equal(report.change, 'installed');
+  assert.match(report.todo.join('\n'), /^launchctl bootstrap gui\/\d+ /m);
   const file = path.join(sb.userHome, 'Library', 'LaunchAgents', 'org.bulkmailer.agent.plist');
   const text = await fs.readFile(file, 'utf8');
   const plist = parsePlist(text) as Record<string, unknown>;
@@ -118,11 +121,11 @@ test('launchd: a well-formed plist with RunAtLoad and KeepAlive; install twice; 
   const lint = spawnSync('plutil', ['-lint', file], { encoding: 'utf8' });
   if (lint.error === undefined) assert.equal(lint.status, 0, lint.stdout + lint.stderr);
 
-  assert.match((await sb.run(['autostart', 'install', '--kind', 'launchd'])).stdout, /launchd: already installed/);
+  assert.equal((await launchdKind.install(env)).change, 'unchanged');
   assert.equal(await fs.readFile(file, 'utf8'), text);
-  const status = JSON.parse((await sb.run(['autostart', 'status', '--kind', 'launchd', '--json'])).stdout);
-  assert.deepEqual([status.kinds[0].installed, status.kinds[0].home], [true, sb.bmHome]);
-  assert.match((await sb.run(['autostart', 'uninstall', '--kind', 'launchd'])).stdout, /launchd: removed/);
+  const status = await launchdKind.status(env);
+  assert.deepEqual([status.installed, status.home], [true, sb.bmHome]);
+  assert.equal((await launchdKind.uninstall(env)).removed, true);
   await assert.rejects(fs.stat(file));
 });
 

@@ -8,6 +8,7 @@
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeTempHome, writeConfig, type TempHome } from '../support/home.js';
@@ -76,12 +77,13 @@ describe('doctor', () => {
       smarthost: `smtp://${USER}@127.0.0.1:${tlsServer.port}`,
       tls: { caFile: CERT },
       auth: { pass: PASSWORD },
+      from: 'list@example.org',
     });
     const before = tlsServer.auths.length;
     const result = await doctor(home.home);
     assert.equal(result.code, 0, result.stdout);
     assert.equal(result.ok, true);
-    for (const id of ['config', 'config.smarthost', 'spool', 'smarthost.resolve', 'smarthost.reach', 'smarthost.tls', 'smarthost.auth', 'clock', 'agent']) {
+    for (const id of ['config', 'config.smarthost', 'config.from', 'spool', 'smarthost.resolve', 'smarthost.reach', 'smarthost.tls', 'smarthost.auth', 'clock', 'agent']) {
       assert.equal(check(result.checks, id).status, 'pass', JSON.stringify(check(result.checks, id)));
     }
     assert.match(check(result.checks, 'smarthost.reach').detail, /^220 /);
@@ -176,5 +178,56 @@ describe('doctor', () => {
     const autostart = check(report.checks, 'autostart');
     assert.notEqual(autostart.status, 'fail');
     assert.equal(run.code, 0, run.stdout);
+  });
+
+  test("the README's first steps pass on a fresh home: no spool yet is fine; an unset from is a warning", async () => {
+    const plain = await startCaptureServer();
+    const fresh = path.join(home.home, 'fresh', 'home');
+    try {
+      for (const args of [['config', 'set', 'smarthost', plain.url], ['config', 'set', 'from', 'me@example.net']]) {
+        const set = await runCli(['--home', fresh, ...args], { home: fresh, env });
+        assert.equal(set.code, 0, set.stderr);
+      }
+      const result = await doctor(fresh);
+      assert.equal(result.code, 0, result.stdout);
+      assert.equal(check(result.checks, 'spool').status, 'pass');
+      assert.match(check(result.checks, 'spool').detail, /not created yet: the first enqueue or flush creates it/);
+      assert.equal(check(result.checks, 'config.from').status, 'pass');
+      await assert.rejects(fs.stat(path.join(fresh, 'spool')), 'doctor only looks');
+
+      const unset = await runCli(['--home', fresh, 'config', 'unset', 'from'], { home: fresh, env });
+      assert.equal(unset.code, 0, unset.stderr);
+      const human = await runCli(['doctor'], { home: fresh, env });
+      assert.equal(human.code, 0, human.stdout);
+      assert.match(human.stdout, /^\[warn\] sender address set: from is not set: mail queued without -f goes out as login@hostname/m);
+      assert.match(human.stdout, /fix: bulkmailer config set from you@example\.net/);
+    } finally {
+      await plain.close();
+    }
+  });
+
+  test('listener.enabled: doctor fails when nothing listens on its port, passes when something does', async () => {
+    const plain = await startCaptureServer();
+    const listening = net.createServer((socket) => socket.end());
+    await new Promise<void>((resolve) => listening.listen(0, '127.0.0.1', resolve));
+    const port = (listening.address() as net.AddressInfo).port;
+    try {
+      await writeConfig(home.home, { smarthost: plain.url, from: 'me@example.net', listener: { enabled: true, port } });
+      const up = await doctor(home.home);
+      assert.equal(check(up.checks, 'listener').status, 'pass', JSON.stringify(check(up.checks, 'listener')));
+      assert.equal(up.code, 0);
+      await new Promise<void>((resolve) => listening.close(() => resolve()));
+      const down = await doctor(home.home);
+      const listener = check(down.checks, 'listener');
+      assert.equal(listener.status, 'fail');
+      assert.match(listener.detail, new RegExp(`nothing listens on 127\\.0\\.0\\.1:${port}: no agent is running`));
+      assert.match(listener.fix ?? '', /bulkmailer agent/);
+      assert.equal(down.code, 1);
+      await writeConfig(home.home, { smarthost: plain.url, from: 'me@example.net' });
+      assert.equal((await doctor(home.home)).checks.some((c) => c.id === 'listener'), false, 'no listener check when it is off');
+    } finally {
+      listening.close();
+      await plain.close();
+    }
   });
 });

@@ -4,8 +4,16 @@
  * the --home of this command. Without --kind: install picks the platform's
  * kind, uninstall removes every kind that is installed, status shows all.
  *
- * Exit codes: 0 done; 64 bad --every; 69 crontab missing; 73 a file of ours'
- * name exists but is the user's (E_FOREIGN); 75 crontab could not be written.
+ * Refuses (64) what cannot work: a kind of another platform (launchd on
+ * Linux, systemd or xdg on macOS), --every with a kind other than cron.
+ * Warns (stderr, exit 0) about what works differently than one may think:
+ * with listener.enabled, cron only flushes, so it also starts the agent at
+ * boot (the listener runs in the agent); another kind already installed
+ * for this home (two starters: harmless, one waits, but one is enough).
+ *
+ * Exit codes: src/exit-codes.ts (0 done; 64 refused; 69 crontab missing; 73
+ * a file of ours' name exists but is the user's (E_FOREIGN); 75 crontab
+ * could not be written).
  */
 import { usageError } from '../../errors.js';
 import {
@@ -15,10 +23,12 @@ import {
   detectKind,
   flushArgv,
   makeAutostartEnv,
+  type AutostartEnv,
   type AutostartKind,
   type KindStatus,
 } from '../../autostart/index.js';
 import { currentFlusher } from '../../agent/agent-presence.js';
+import { loadStoredConfig } from '../../config/store.js';
 import type { CommandContext } from '../context.js';
 
 interface AutostartOptions {
@@ -38,16 +48,60 @@ function parseEvery(text: string | undefined): number {
   return n;
 }
 
+/** The kinds that can run on a platform. */
+function kindsOf(platform: NodeJS.Platform): AutostartKind[] {
+  return platform === 'darwin' ? ['launchd', 'cron'] : ['systemd', 'xdg', 'cron'];
+}
+
+/** Refuses what cannot work (see the header); returns the kind to install. */
+function chooseKind(env: AutostartEnv, options: AutostartOptions): AutostartKind {
+  const kind = options.kind ?? detectKind(env);
+  if (!kindsOf(env.platform).includes(kind)) {
+    throw usageError(`--kind ${kind} cannot run on ${env.platform}; use ${kindsOf(env.platform).join(', ')}`);
+  }
+  if (options.every !== undefined && kind !== 'cron') {
+    const why = options.kind ? '' : ` (this system's kind is ${kind})`;
+    throw usageError(
+      `--every is for --kind cron only${why}: the ${kind} kind runs the agent, which flushes on its schedule (bulkmailer config set schedule '*/10 * * * *')`,
+    );
+  }
+  return kind;
+}
+
+/** listener.enabled of this home; false when config.json cannot be read (install then fails later, as the agent would). */
+function listenerEnabled(home: string): boolean {
+  try {
+    return loadStoredConfig(home).listener.enabled === true;
+  } catch {
+    return false;
+  }
+}
+
 export default async function autostart(ctx: CommandContext, action: string, options: AutostartOptions): Promise<number> {
-  const env = makeAutostartEnv(ctx.home, { env: ctx.env, everyMinutes: parseEvery(options.every) });
+  const env = makeAutostartEnv(ctx.home, { env: ctx.env, everyMinutes: parseEvery(options.every), listener: listenerEnabled(ctx.home) });
   const out = (line: string) => ctx.stdout.write(`${line}\n`);
+  const warn = (line: string) => ctx.stderr.write(`bulkmailer: warning: ${line}\n`);
 
   switch (action) {
     case 'install': {
-      const kind = options.kind ?? detectKind(env);
+      const kind = chooseKind(env, options);
       const report = await KIND_MODULES[kind].install(env);
+      const warnings: string[] = [];
+      if (kind === 'cron' && env.listener) {
+        warnings.push(
+          `listener.enabled: a cron flush does not listen, so cron also starts the agent (and its SMTP listener) at boot; if it stops, the listener stays down until the next boot (a systemd user service or launchd restarts it)`,
+        );
+      }
+      for (const other of kindsOf(env.platform)) {
+        if (other === kind) continue;
+        const status = await KIND_MODULES[other].status(env);
+        if (status.installed && (status.home === null || status.home === env.home)) {
+          warnings.push(`${other} is installed too: two starters for one home (harmless: one waits for the other) — remove one with bulkmailer autostart uninstall --kind ${other}`);
+        }
+      }
+      for (const w of warnings) warn(w);
       if (options.json) {
-        out(JSON.stringify(report, null, 2));
+        out(JSON.stringify({ ...report, warnings }, null, 2));
         return 0;
       }
       const verb = { installed: 'installed', updated: 'updated', unchanged: 'already installed' }[report.change];
