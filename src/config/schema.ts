@@ -135,6 +135,13 @@ export const CONFIG_SPEC: ConfigGroup = group({
     host: text('address the listener binds', '127.0.0.1', { pattern: '^\\S+$' }),
     port: integer('port the listener binds (0: any free port)', 2525, 0, 65_535),
     maxMessageSize: integer('largest message accepted, in bytes (the SIZE extension)', 52_428_800, 1024),
+    maxConnections: integer(
+      'connections served at once; past it the connection idle longest before MAIL is closed (421), or the new one refused',
+      100,
+      1,
+      10_000,
+    ),
+    idleTimeout: duration('a connection that starts no transaction (MAIL) within this time is closed with 421', '30s'),
     authUser: optionalText('user required to bind a non-loopback address (offered only over TLS there)'),
     authPass: optionalText('password for authUser', { secret: true }),
     tlsKeyFile: optionalText('TLS private key (PEM) for the listener'),

@@ -73,6 +73,10 @@ export interface StoredConfig {
     port: number;
     /** largest message accepted, in bytes (the SIZE extension) */
     maxMessageSize: number;
+    /** connections served at once; past it the connection idle longest before MAIL is closed (421), or the new one refused */
+    maxConnections: number;
+    /** a connection that starts no transaction (MAIL) within this time is closed with 421 */
+    idleTimeout: string;
     /** user required to bind a non-loopback address (offered only over TLS there) */
     authUser: string | null;
     /** password for authUser */

@@ -4,7 +4,7 @@
 "use strict";
 export const validate = validate10;
 export default validate10;
-const schema11 = {"type":"object","additionalProperties":false,"properties":{"smarthost":{"description":"smtp://[user[:pass]@]host[:port] (STARTTLS when offered) or smtps://... (TLS from the start)","anyOf":[{"type":"string","pattern":"^smtps?://[^\\s]+$"},{"type":"null"}]},"fallbackSmarthosts":{"description":"smarthost URLs tried in order when the smarthost is unreachable","type":"array","items":{"type":"string","pattern":"^smtps?://[^\\s]+$"}},"from":{"description":"default envelope sender and From: for messages that have none","anyOf":[{"type":"string","pattern":"^[^\\s<>@]+@[^\\s<>@]+$"},{"type":"null"}]},"heloName":{"description":"name sent with EHLO (default: this machine's host name)","type":["string","null"]},"concurrency":{"description":"parallel SMTP connections to the smarthost","type":"integer","minimum":1,"maximum":100},"maxRecipientsPerTransaction":{"description":"recipients per SMTP transaction (RFC 5321 servers take at least 100)","type":"integer","minimum":1,"maximum":10000},"tls":{"type":"object","additionalProperties":false,"properties":{"verify":{"description":"verify the smarthost's certificate (turning this off is logged)","type":"boolean"},"caFile":{"description":"extra CA certificate(s) in PEM, for a private smarthost","type":["string","null"]}}},"auth":{"type":"object","additionalProperties":false,"properties":{"user":{"description":"user name for AUTH (default: the one in the smarthost URL)","type":["string","null"]},"pass":{"description":"password for AUTH (prefer passwordCommand or passwordEnv)","type":["string","null"]},"passwordEnv":{"description":"name of an environment variable holding the password","type":["string","null"]},"passwordCommand":{"description":"shell command whose first output line is the password (msmtp's passwordeval)","type":["string","null"]}}},"retry":{"type":"object","additionalProperties":false,"properties":{"backoffStart":{"description":"delay after the first deferral","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"backoffFactor":{"description":"each further deferral multiplies the delay by this","type":"number","minimum":1,"maximum":10},"backoffMax":{"description":"the delay never grows past this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"lifetime":{"description":"retry time (not age: offline time does not count) after which a deferred recipient expires","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"timeouts":{"type":"object","additionalProperties":false,"properties":{"probe":{"description":"connectivity probe: TCP connect plus greeting","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"connect":{"description":"TCP connect to the smarthost","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"greeting":{"description":"wait for the smarthost's 220 greeting","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"socket":{"description":"inactivity during a transaction","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"pauses":{"type":"object","additionalProperties":false,"properties":{"quota":{"description":"an account refused for its sending quota (Gmail 5.4.5, SES daily quota...) tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"rate":{"description":"an account refused for its sending rate tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"throttle":{"description":"an account told \"421 try again later\" tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"recheck":{"description":"an account held until you act (AUTH or sender refused, TLS failed, unknown host) is tried again by itself after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"accountReplies":{"description":"extra SMTP replies that mean \"this account may not send now\", tried before the built-in table: KIND:REGEX (KIND: quota, rate, throttle, auth, sender)","type":"array","items":{"type":"string","pattern":"^(quota|rate|throttle|auth|sender):.+$"}},"schedule":{"description":"node-cron expression for the agent's scheduled flush","type":"string","pattern":"^\\S+( \\S+){4,5}$"},"listener":{"type":"object","additionalProperties":false,"properties":{"enabled":{"description":"the agent runs the SMTP listener","type":"boolean"},"host":{"description":"address the listener binds","type":"string","pattern":"^\\S+$"},"port":{"description":"port the listener binds (0: any free port)","type":"integer","minimum":0,"maximum":65535},"maxMessageSize":{"description":"largest message accepted, in bytes (the SIZE extension)","type":"integer","minimum":1024},"authUser":{"description":"user required to bind a non-loopback address (offered only over TLS there)","type":["string","null"]},"authPass":{"description":"password for authUser","type":["string","null"]},"tlsKeyFile":{"description":"TLS private key (PEM) for the listener","type":["string","null"]},"tlsCertFile":{"description":"TLS certificate (PEM) for the listener","type":["string","null"]}}}}};
+const schema11 = {"type":"object","additionalProperties":false,"properties":{"smarthost":{"description":"smtp://[user[:pass]@]host[:port] (STARTTLS when offered) or smtps://... (TLS from the start)","anyOf":[{"type":"string","pattern":"^smtps?://[^\\s]+$"},{"type":"null"}]},"fallbackSmarthosts":{"description":"smarthost URLs tried in order when the smarthost is unreachable","type":"array","items":{"type":"string","pattern":"^smtps?://[^\\s]+$"}},"from":{"description":"default envelope sender and From: for messages that have none","anyOf":[{"type":"string","pattern":"^[^\\s<>@]+@[^\\s<>@]+$"},{"type":"null"}]},"heloName":{"description":"name sent with EHLO (default: this machine's host name)","type":["string","null"]},"concurrency":{"description":"parallel SMTP connections to the smarthost","type":"integer","minimum":1,"maximum":100},"maxRecipientsPerTransaction":{"description":"recipients per SMTP transaction (RFC 5321 servers take at least 100)","type":"integer","minimum":1,"maximum":10000},"tls":{"type":"object","additionalProperties":false,"properties":{"verify":{"description":"verify the smarthost's certificate (turning this off is logged)","type":"boolean"},"caFile":{"description":"extra CA certificate(s) in PEM, for a private smarthost","type":["string","null"]}}},"auth":{"type":"object","additionalProperties":false,"properties":{"user":{"description":"user name for AUTH (default: the one in the smarthost URL)","type":["string","null"]},"pass":{"description":"password for AUTH (prefer passwordCommand or passwordEnv)","type":["string","null"]},"passwordEnv":{"description":"name of an environment variable holding the password","type":["string","null"]},"passwordCommand":{"description":"shell command whose first output line is the password (msmtp's passwordeval)","type":["string","null"]}}},"retry":{"type":"object","additionalProperties":false,"properties":{"backoffStart":{"description":"delay after the first deferral","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"backoffFactor":{"description":"each further deferral multiplies the delay by this","type":"number","minimum":1,"maximum":10},"backoffMax":{"description":"the delay never grows past this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"lifetime":{"description":"retry time (not age: offline time does not count) after which a deferred recipient expires","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"timeouts":{"type":"object","additionalProperties":false,"properties":{"probe":{"description":"connectivity probe: TCP connect plus greeting","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"connect":{"description":"TCP connect to the smarthost","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"greeting":{"description":"wait for the smarthost's 220 greeting","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"socket":{"description":"inactivity during a transaction","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"pauses":{"type":"object","additionalProperties":false,"properties":{"quota":{"description":"an account refused for its sending quota (Gmail 5.4.5, SES daily quota...) tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"rate":{"description":"an account refused for its sending rate tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"throttle":{"description":"an account told \"421 try again later\" tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"recheck":{"description":"an account held until you act (AUTH or sender refused, TLS failed, unknown host) is tried again by itself after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"accountReplies":{"description":"extra SMTP replies that mean \"this account may not send now\", tried before the built-in table: KIND:REGEX (KIND: quota, rate, throttle, auth, sender)","type":"array","items":{"type":"string","pattern":"^(quota|rate|throttle|auth|sender):.+$"}},"schedule":{"description":"node-cron expression for the agent's scheduled flush","type":"string","pattern":"^\\S+( \\S+){4,5}$"},"listener":{"type":"object","additionalProperties":false,"properties":{"enabled":{"description":"the agent runs the SMTP listener","type":"boolean"},"host":{"description":"address the listener binds","type":"string","pattern":"^\\S+$"},"port":{"description":"port the listener binds (0: any free port)","type":"integer","minimum":0,"maximum":65535},"maxMessageSize":{"description":"largest message accepted, in bytes (the SIZE extension)","type":"integer","minimum":1024},"maxConnections":{"description":"connections served at once; past it the connection idle longest before MAIL is closed (421), or the new one refused","type":"integer","minimum":1,"maximum":10000},"idleTimeout":{"description":"a connection that starts no transaction (MAIL) within this time is closed with 421","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"authUser":{"description":"user required to bind a non-loopback address (offered only over TLS there)","type":["string","null"]},"authPass":{"description":"password for authUser","type":["string","null"]},"tlsKeyFile":{"description":"TLS private key (PEM) for the listener","type":["string","null"]},"tlsCertFile":{"description":"TLS certificate (PEM) for the listener","type":["string","null"]}}}}};
 const func2 = Object.prototype.hasOwnProperty;
 const pattern0 = new RegExp("^smtps?://[^\\s]+$", "u");
 const pattern2 = new RegExp("^[^\\s<>@]+@[^\\s<>@]+$", "u");
@@ -877,7 +877,7 @@ if(data.listener !== undefined){
 let data33 = data.listener;
 if(data33 && typeof data33 == "object" && !Array.isArray(data33)){
 for(const key6 in data33){
-if(!((((((((key6 === "enabled") || (key6 === "host")) || (key6 === "port")) || (key6 === "maxMessageSize")) || (key6 === "authUser")) || (key6 === "authPass")) || (key6 === "tlsKeyFile")) || (key6 === "tlsCertFile"))){
+if(!(func2.call(schema11.properties.listener.properties, key6))){
 const err65 = {instancePath:instancePath+"/listener",schemaPath:"#/properties/listener/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err65];
@@ -985,10 +985,10 @@ errors++;
 }
 }
 }
-if(data33.authUser !== undefined){
-let data38 = data33.authUser;
-if((typeof data38 !== "string") && (data38 !== null)){
-const err74 = {instancePath:instancePath+"/listener/authUser",schemaPath:"#/properties/listener/properties/authUser/type",keyword:"type",params:{type: schema11.properties.listener.properties.authUser.type},message:"must be string,null"};
+if(data33.maxConnections !== undefined){
+let data38 = data33.maxConnections;
+if(!(((typeof data38 == "number") && (!(data38 % 1) && !isNaN(data38))) && (isFinite(data38)))){
+const err74 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -997,11 +997,9 @@ vErrors.push(err74);
 }
 errors++;
 }
-}
-if(data33.authPass !== undefined){
-let data39 = data33.authPass;
-if((typeof data39 !== "string") && (data39 !== null)){
-const err75 = {instancePath:instancePath+"/listener/authPass",schemaPath:"#/properties/listener/properties/authPass/type",keyword:"type",params:{type: schema11.properties.listener.properties.authPass.type},message:"must be string,null"};
+if((typeof data38 == "number") && (isFinite(data38))){
+if(data38 > 10000 || isNaN(data38)){
+const err75 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -1010,11 +1008,8 @@ vErrors.push(err75);
 }
 errors++;
 }
-}
-if(data33.tlsKeyFile !== undefined){
-let data40 = data33.tlsKeyFile;
-if((typeof data40 !== "string") && (data40 !== null)){
-const err76 = {instancePath:instancePath+"/listener/tlsKeyFile",schemaPath:"#/properties/listener/properties/tlsKeyFile/type",keyword:"type",params:{type: schema11.properties.listener.properties.tlsKeyFile.type},message:"must be string,null"};
+if(data38 < 1 || isNaN(data38)){
+const err76 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -1024,10 +1019,12 @@ vErrors.push(err76);
 errors++;
 }
 }
-if(data33.tlsCertFile !== undefined){
-let data41 = data33.tlsCertFile;
-if((typeof data41 !== "string") && (data41 !== null)){
-const err77 = {instancePath:instancePath+"/listener/tlsCertFile",schemaPath:"#/properties/listener/properties/tlsCertFile/type",keyword:"type",params:{type: schema11.properties.listener.properties.tlsCertFile.type},message:"must be string,null"};
+}
+if(data33.idleTimeout !== undefined){
+let data39 = data33.idleTimeout;
+if(typeof data39 === "string"){
+if(!pattern3.test(data39)){
+const err77 = {instancePath:instancePath+"/listener/idleTimeout",schemaPath:"#/properties/listener/properties/idleTimeout/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -1037,9 +1034,8 @@ vErrors.push(err77);
 errors++;
 }
 }
-}
 else {
-const err78 = {instancePath:instancePath+"/listener",schemaPath:"#/properties/listener/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err78 = {instancePath:instancePath+"/listener/idleTimeout",schemaPath:"#/properties/listener/properties/idleTimeout/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -1049,14 +1045,78 @@ vErrors.push(err78);
 errors++;
 }
 }
-}
-else {
-const err79 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data33.authUser !== undefined){
+let data40 = data33.authUser;
+if((typeof data40 !== "string") && (data40 !== null)){
+const err79 = {instancePath:instancePath+"/listener/authUser",schemaPath:"#/properties/listener/properties/authUser/type",keyword:"type",params:{type: schema11.properties.listener.properties.authUser.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err79];
 }
 else {
 vErrors.push(err79);
+}
+errors++;
+}
+}
+if(data33.authPass !== undefined){
+let data41 = data33.authPass;
+if((typeof data41 !== "string") && (data41 !== null)){
+const err80 = {instancePath:instancePath+"/listener/authPass",schemaPath:"#/properties/listener/properties/authPass/type",keyword:"type",params:{type: schema11.properties.listener.properties.authPass.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err80];
+}
+else {
+vErrors.push(err80);
+}
+errors++;
+}
+}
+if(data33.tlsKeyFile !== undefined){
+let data42 = data33.tlsKeyFile;
+if((typeof data42 !== "string") && (data42 !== null)){
+const err81 = {instancePath:instancePath+"/listener/tlsKeyFile",schemaPath:"#/properties/listener/properties/tlsKeyFile/type",keyword:"type",params:{type: schema11.properties.listener.properties.tlsKeyFile.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err81];
+}
+else {
+vErrors.push(err81);
+}
+errors++;
+}
+}
+if(data33.tlsCertFile !== undefined){
+let data43 = data33.tlsCertFile;
+if((typeof data43 !== "string") && (data43 !== null)){
+const err82 = {instancePath:instancePath+"/listener/tlsCertFile",schemaPath:"#/properties/listener/properties/tlsCertFile/type",keyword:"type",params:{type: schema11.properties.listener.properties.tlsCertFile.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err82];
+}
+else {
+vErrors.push(err82);
+}
+errors++;
+}
+}
+}
+else {
+const err83 = {instancePath:instancePath+"/listener",schemaPath:"#/properties/listener/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err83];
+}
+else {
+vErrors.push(err83);
+}
+errors++;
+}
+}
+}
+else {
+const err84 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err84];
+}
+else {
+vErrors.push(err84);
 }
 errors++;
 }

@@ -14,12 +14,17 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import { configError } from '../../errors.js';
+import { parseDuration } from '../../config/duration.js';
 import type { StoredConfig } from '../../config/schema.js';
 
 export interface ListenerSettings {
   host: string;
   port: number;
   maxMessageSize: number;
+  /** Connections served at once (default: listener.maxConnections's default). */
+  maxConnections?: number;
+  /** Close a connection that starts no transaction within this time (default: listener.idleTimeout's). */
+  idleTimeoutMs?: number;
   auth: { user: string; pass: string } | null;
   tls: { key: Buffer; cert: Buffer } | null;
 }
@@ -81,6 +86,8 @@ export function resolveListenerSettings(
     host,
     port,
     maxMessageSize: stored.maxMessageSize,
+    maxConnections: stored.maxConnections,
+    idleTimeoutMs: parseDuration(stored.idleTimeout, 'listener.idleTimeout'),
     auth: hasUser ? { user: stored.authUser as string, pass: stored.authPass as string } : null,
     tls: hasKey
       ? { key: readPem(stored.tlsKeyFile as string, 'tlsKeyFile'), cert: readPem(stored.tlsCertFile as string, 'tlsCertFile') }

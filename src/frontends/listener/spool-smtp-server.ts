@@ -10,7 +10,8 @@
  *   451  anything unexpected; nothing stored
  *   553  a sender or recipient that is not local@domain
  *   530  AUTH is configured and the client has not authenticated
- *   421  the listener is shutting down
+ *   421  the listener is shutting down; too many connections, or idle too
+ *        long before MAIL (connection-guard.ts)
  * The message is stored exactly as received (smtp-server has already undone
  * the dot-stuffing; line endings are the client's CRLF). The 220 greeting
  * goes out as soon as the connection is accepted (prompt-greeting-server.ts).
@@ -26,6 +27,9 @@ import { enqueueMessage, type Spool } from '../../spool/index.js';
 import { nudgeFlusher } from '../../spool/trigger.js';
 import type { ListenerSettings } from './listener-settings.js';
 import { PromptGreetingSMTPServer } from './prompt-greeting-server.js';
+import { ConnectionGuard } from './connection-guard.js';
+import { DEFAULT_CONFIG } from '../../config/schema.js';
+import { parseDuration } from '../../config/duration.js';
 
 export interface AcceptedMessage {
   id: string;
@@ -120,6 +124,7 @@ export function createSpoolSmtpServer(
     allowInsecureAuth: false,
     ...(settings.tls === null ? {} : { key: settings.tls.key, cert: settings.tls.cert }),
     onConnect(session, callback) {
+      if (!guard.admit(session)) return callback(smtpError(421, 'Error: too many connections, try again later'));
       // AUTH is offered (and accepted) only once the session is encrypted.
       if (settings.auth !== null && !session.secure) session.disabledCommands = [...disabledCommands, 'AUTH'];
       if (!hooks.acceptConnection) return callback();
@@ -150,6 +155,7 @@ export function createSpoolSmtpServer(
       if (address.address !== '' && !isEnvelopeAddress(address.address)) {
         return callback(smtpError(553, `Error: bad sender address ${address.address}`));
       }
+      guard.started(session);
       callback();
     },
     onRcptTo(address, _session, callback) {
@@ -186,8 +192,17 @@ export function createSpoolSmtpServer(
       inFlight.add(transaction);
       void transaction.finally(() => inFlight.delete(transaction));
     },
+    onClose(session) {
+      guard.closed(session);
+    },
     ...extraOptions,
   };
   // Greets at once: smtp-server's early-talker pause is for servers facing the internet.
-  return { server: new PromptGreetingSMTPServer(options), inFlight };
+  const server = new PromptGreetingSMTPServer(options);
+  const guard = new ConnectionGuard(server, {
+    maxConnections: settings.maxConnections ?? DEFAULT_CONFIG.listener.maxConnections,
+    idleTimeoutMs: settings.idleTimeoutMs ?? parseDuration(DEFAULT_CONFIG.listener.idleTimeout),
+  });
+  guard.bindSocketLimit();
+  return { server, inFlight };
 }
