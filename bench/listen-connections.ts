@@ -102,6 +102,8 @@ interface Run {
 
 async function oneRun(run: number): Promise<Run> {
   const home = await fs.mkdtemp(path.join(process.env.BENCH_DIR ?? os.tmpdir(), 'bulkmailer-bench-conn-'));
+  // Room for every idle connection: past listener.maxConnections the oldest idle ones are shed (docs/frontends.md).
+  await fs.writeFile(path.join(home, 'config.json'), JSON.stringify({ listener: { maxConnections: idle + 10 } }), { mode: 0o600 });
   const { child, port } = await startListenerChild(values.root, home);
   try {
     // Warm up the code paths before measuring.
