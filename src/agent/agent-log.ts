@@ -1,6 +1,7 @@
 /**
  * The agent's log: one line per event, "2025-05-01T09:30:00.000Z message",
- * to stderr always, and also appended to <home>/log/agent.log when stderr
+ * to stderr always, and also appended to log/agent.log (its path from
+ * spool/paths.ts, beside the delivery log) when stderr
  * is not a terminal (under systemd, launchd or an XDG session nobody reads
  * stderr live). Every line goes through redactUrl, a second guard after
  * the rule that only Smarthost.display forms are logged: never a password.
@@ -12,8 +13,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { redactUrl } from '../config/smarthost.js';
-
-export const AGENT_LOG_FILE = 'agent.log';
+import { agentLogPath, spoolLayout } from '../spool/index.js';
 const ROTATE_BYTES = 5 * 1024 * 1024;
 
 export interface AgentLog {
@@ -23,15 +23,11 @@ export interface AgentLog {
   file: string | null;
 }
 
-export function agentLogPath(home: string): string {
-  return path.join(home, 'log', AGENT_LOG_FILE);
-}
-
 export function openAgentLog(home: string, stderr: NodeJS.WritableStream & { isTTY?: boolean }): AgentLog {
   let fd: number | null = null;
   let file: string | null = null;
   if (!stderr.isTTY) {
-    file = agentLogPath(home);
+    file = agentLogPath(spoolLayout(home));
     try {
       fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
       try {

@@ -4,8 +4,7 @@
  * the agent (only the agent listens there). Connecting without writing a
  * byte does not nudge it. Never throws.
  */
-import { instanceLockPath, lockHolder, spoolLayout, type Spool } from '../spool/index.js';
-import { touchTrigger } from '../spool/trigger.js';
+import { instanceLockPath, lockHolder, spoolLayout, touchTrigger, type Spool } from '../spool/index.js';
 
 export type FlusherKind = 'agent' | 'flush';
 
@@ -24,7 +23,7 @@ export function isAgentListening(spool: Spool, timeoutMs = 500): Promise<boolean
 export async function currentFlusher(home: string): Promise<FlusherPresence | null> {
   const spool = spoolLayout(home);
   try {
-    const owner = await lockHolder(instanceLockPath(spool));
+    const owner = lockHolder(instanceLockPath(spool));
     if (owner === null) return null;
     const kind: FlusherKind = (await isAgentListening(spool)) ? 'agent' : 'flush';
     return { pid: owner.pid, kind, since: owner.since };

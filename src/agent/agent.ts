@@ -34,8 +34,16 @@ import { loadRuntimeConfig, requireSmarthosts, type RuntimeConfig } from '../con
 import { findReachableSmarthost } from '../connectivity/probe-smarthost.js';
 import { writeLastProbe } from '../connectivity/last-probe.js';
 import { ConnectivityWatcher, type OfflineEvent, type OnlineEvent, type WatcherOptions } from '../connectivity/watcher.js';
-import { instanceLockPath, openSpool, repairSpool, tryLock, type HeldLock, type Spool } from '../spool/index.js';
-import { listenForNudges, triggerSocketPath } from '../spool/trigger.js';
+import {
+  instanceLockPath,
+  listenForNudges,
+  openSpool,
+  repairSpool,
+  triggerSocketPath,
+  tryLock,
+  type HeldLock,
+  type Spool,
+} from '../spool/index.js';
 import { isAgentListening, type FlusherPresence } from './agent-presence.js';
 import { checkSchedule, scheduleIntervalMs, startSchedule } from './cron-schedule.js';
 import { FlushEvents, type FlushResult } from '../flush/flush-events.js';
@@ -143,7 +151,7 @@ export class Agent extends EventEmitter<AgentEventMap> {
 
     let waitingSaid = false;
     for (;;) {
-      const attempt = await tryLock(instanceLockPath(this.spool));
+      const attempt = tryLock(instanceLockPath(this.spool));
       if (attempt.acquired) {
         this.lock = attempt.lock;
         break;
@@ -289,8 +297,14 @@ export class Agent extends EventEmitter<AgentEventMap> {
     await this.listener?.close().catch(() => {});
     this.listener = null;
     const lock = this.lock;
-    const release = () => lock?.release().catch((err: Error) => this.log(`cannot release the spool lock: ${err.message}`));
-    if (stillFlushing === null) await release();
+    const release = () => {
+      try {
+        lock?.release();
+      } catch (err) {
+        this.log(`cannot release the spool lock: ${(err as Error).message}`);
+      }
+    };
+    if (stillFlushing === null) release();
     else void stillFlushing.then(release);
   }
 

@@ -5,16 +5,17 @@
  * findReachableSmarthost), the agent, `probe` and `doctor`.
  *
  * The file is advisory, not part of the queue: written atomically
- * (temp + rename, no fsync: losing it in a power cut costs nothing),
+ * (temp in spool/tmp + rename, no fsync: losing it in a power cut costs
+ * nothing; a temp left by a crash is removed by repair like any other),
+ * at the path spool/paths.ts gives it;
  * never containing a password (only Smarthost.display forms). Neither
  * function ever throws: a broken or missing file reads as "no probe yet",
  * and a failed write is silently dropped.
  */
 import fs from 'node:fs/promises';
-import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { lastProbePath, spoolLayout, tmpPath } from '../spool/index.js';
 import type { ProbeResult } from './probe-smarthost.js';
-
-export const LAST_PROBE_FILE = 'last-probe.json';
 
 export interface LastProbe {
   /** ISO time of the probe. */
@@ -26,10 +27,6 @@ export interface LastProbe {
   probes: { smarthost: string; reachable: boolean; ms: number; error: string | null }[];
 }
 
-export function lastProbePath(home: string): string {
-  return path.join(home, 'spool', LAST_PROBE_FILE);
-}
-
 /** Records a probe round (every smarthost tried, in order). Never throws. */
 export async function writeLastProbe(home: string, probes: readonly ProbeResult[], now: number = Date.now()): Promise<void> {
   const reachable = probes.find((p) => p.reachable) ?? null;
@@ -39,8 +36,9 @@ export async function writeLastProbe(home: string, probes: readonly ProbeResult[
     smarthost: reachable?.smarthost ?? null,
     probes: probes.map((p) => ({ smarthost: p.smarthost, reachable: p.reachable, ms: p.ms, error: p.error })),
   };
-  const file = lastProbePath(home);
-  const temp = `${file}.${process.pid}.${Math.random().toString(36).slice(2, 8)}.tmp`;
+  const spool = spoolLayout(home);
+  const file = lastProbePath(spool);
+  const temp = tmpPath(spool, 'last-probe', randomBytes(3).toString('hex'));
   try {
     await fs.writeFile(temp, JSON.stringify(record) + '\n', { mode: 0o600 });
     await fs.rename(temp, file);
@@ -52,7 +50,7 @@ export async function writeLastProbe(home: string, probes: readonly ProbeResult[
 /** The last recorded probe, or null when there is none (or it is unreadable). Never throws. */
 export async function readLastProbe(home: string): Promise<LastProbe | null> {
   try {
-    const parsed = JSON.parse(await fs.readFile(lastProbePath(home), 'utf8')) as Partial<LastProbe>;
+    const parsed = JSON.parse(await fs.readFile(lastProbePath(spoolLayout(home)), 'utf8')) as Partial<LastProbe>;
     if (typeof parsed.time !== 'string' || Number.isNaN(Date.parse(parsed.time))) return null;
     if (typeof parsed.reachable !== 'boolean') return null;
     return {

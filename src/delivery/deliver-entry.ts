@@ -17,12 +17,13 @@ import { isEntryComplete, recipientsAwaitingDsn, type EntryState } from '../mode
 import { applyOutcomes, markDsnQueued, type FinalOutcome, type RecipientOutcome } from '../model/transitions.js';
 import type { RetryPolicy } from '../model/retry-policy.js';
 import {
-  entryBusyLockPath,
+  crashPoint,
   enqueueMessage,
+  entryBusyLockPath,
   messagePath,
   quarantineEntry,
-  readWholeFileSync,
   readEntryForScan,
+  readWholeFileSync,
   REMOVE_ENTRY,
   toLogRecords,
   tryLock,
@@ -31,7 +32,6 @@ import {
   type DirSyncer,
   type Spool,
 } from '../spool/index.js';
-import { crashPoint } from '../spool/crash-points.js';
 import { BulkmailerError, ExitCode } from '../errors.js';
 
 import { buildDsn, headerBlock } from '../message/dsn.js';
@@ -74,7 +74,7 @@ export interface EntryDeliveryContext {
 }
 
 export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promise<void> {
-  const busy = await tryLock(entryBusyLockPath(ctx.spool, id));
+  const busy = tryLock(entryBusyLockPath(ctx.spool, id));
   if (!busy.acquired) {
     ctx.onBusy(id, busy.owner?.pid ?? null);
     return;
@@ -170,7 +170,7 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
       if (gone === null) ctx.onRemoved(id);
     }
   } finally {
-    await busy.lock.release();
+    busy.lock.release();
   }
 }
 

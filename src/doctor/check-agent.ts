@@ -8,8 +8,7 @@
  * (mail then goes only when someone runs `bulkmailer flush`).
  */
 import { existsSync } from 'node:fs';
-import { instanceLockPath, lockHolder, spoolLayout } from '../spool/index.js';
-import { triggerSocketPath } from '../spool/trigger.js';
+import { instanceLockPath, lockHolder, spoolLayout, triggerSocketPath } from '../spool/index.js';
 import { pass, skip, warn, type CheckResult } from './check.js';
 
 interface KindStatusLike {
@@ -26,10 +25,10 @@ const STATUS_TIMEOUT_MS = 5_000;
 export async function checkAgent(home: string): Promise<CheckResult> {
   const spool = spoolLayout(home);
   if (!existsSync(spool.lock)) return skip('agent', 'agent or flush running', 'no spool yet');
-  const holder = await lockHolder(instanceLockPath(spool)).catch(() => null);
+  const holder = lockHolder(instanceLockPath(spool));
   if (holder === null) return pass('agent', 'agent or flush running', 'none running now (fine: cron or a later flush will deliver)');
   const agent = existsSync(triggerSocketPath(spool));
-  return pass('agent', 'agent or flush running', `${agent ? 'the agent' : 'a flush'} is running (pid ${holder.pid || 'unknown'})`);
+  return pass('agent', 'agent or flush running', `${agent ? 'the agent' : 'a flush'} is running (pid ${holder.pid})`);
 }
 
 function kindsFor(platform: NodeJS.Platform): string[] {

@@ -164,7 +164,7 @@ export async function flushQueue(options: FlushOptions): Promise<FlushResult> {
 
   let instance: HeldLock | null = null;
   if (!options.instanceLockHeld) {
-    const attempt = await tryLock(instanceLockPath(spool));
+    const attempt = tryLock(instanceLockPath(spool));
     if (!attempt.acquired) {
       const result = { ...emptyResult('busy', started), busyPid: attempt.owner?.pid ?? null };
       events.emit('end', result);
@@ -184,7 +184,7 @@ export async function flushQueue(options: FlushOptions): Promise<FlushResult> {
     return result;
   } finally {
     events.off('corrupt', countQuarantine);
-    await instance?.release();
+    instance?.release();
   }
 }
 

@@ -12,8 +12,7 @@ import { BulkmailerError, ExitCode, dataError, usageError } from '../errors.js';
 import { checkEnvelopeAddress, domainOf } from '../model/address.js';
 import { prepareMessage } from '../message/prepare-message.js';
 import type { MessageInput } from '../message/split-head.js';
-import { enqueueMessage, openSpool, type EnqueueResult } from '../spool/index.js';
-import { nudgeFlusher } from '../spool/trigger.js';
+import { enqueueMessage, nudgeFlusher, openSpool, type EnqueueResult } from '../spool/index.js';
 
 export interface SubmitRequest {
   home: string;

@@ -20,13 +20,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import type { Spool } from './paths.js';
+import { entryLockDir, spoolLayout, type Spool } from './paths.js';
 
 const RUNTIME_BASE = '/dev/shm';
-
-export function entryLockDir(spool: Spool): string {
-  return path.join(spool.lock, 'entries');
-}
 
 function isPrivateDirOfOurs(dir: string): boolean {
   try {
@@ -108,7 +104,7 @@ export function prepareEntryLockDir(spool: Spool): void {
  * lock/entries, which removing the home itself would leave behind.
  */
 export function removeEntryLockTarget(home: string): void {
-  const link = path.join(home, 'spool', 'lock', 'entries');
+  const link = entryLockDir(spoolLayout(home));
   try {
     const target = fs.readlinkSync(link);
     if (path.basename(target).startsWith('bulkmailer-')) fs.rmSync(target, { recursive: true, force: true });

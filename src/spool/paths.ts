@@ -4,10 +4,17 @@
  *   spool/tmp/                  writes in progress (names carry the writer's pid)
  *   spool/msg/<bucket>/<id>     message bytes, immutable once queued
  *   spool/state/<bucket>/<id>.json   the entry: the commit record
- *   spool/lock/                 instance lock, entry locks, the agent's trigger
+ *   spool/lock/                 locks (lock-names.ts), the agent's trigger.sock
+ *   spool/lock/entries/         per-entry locks; a link to tmpfs where possible (entry-lock-dir.ts)
  *   spool/corrupt/              quarantined entries, never deleted silently
  *   spool/accounts/<name>.hold.json   an account paused or held (see account-holds.ts)
+ *   spool/last-probe.json       the last probe's answer (advisory, connectivity/last-probe.ts)
  *   log/deliveries.jsonl        one line per final recipient outcome
+ *   log/deletions.jsonl         one line per entry deleted by hand
+ *   log/agent.log               the agent's log when stderr is not a terminal
+ *
+ * Code outside src/spool gets every path here (through spool/index.ts) and
+ * never joins a spool path itself.
  */
 import path from 'node:path';
 import { bucketOf } from '../model/queue-id.js';
@@ -55,6 +62,27 @@ export function statePath(spool: Spool, id: string): string {
 
 export function deliveryLogPath(spool: Spool): string {
   return path.join(spool.logDir, 'deliveries.jsonl');
+}
+
+export function deletionLogPath(spool: Spool): string {
+  return path.join(spool.logDir, 'deletions.jsonl');
+}
+
+export function agentLogPath(spool: Spool): string {
+  return path.join(spool.logDir, 'agent.log');
+}
+
+export function lastProbePath(spool: Spool): string {
+  return path.join(spool.root, 'last-probe.json');
+}
+
+export function triggerSocketPath(spool: Spool): string {
+  return path.join(spool.lock, 'trigger.sock');
+}
+
+/** The per-entry lock directory (see entry-lock-dir.ts for what it points to). */
+export function entryLockDir(spool: Spool): string {
+  return path.join(spool.lock, 'entries');
 }
 
 /** A unique temp name in tmp/ whose pid lets repair tell live writers from dead ones. */

@@ -6,7 +6,8 @@
  *  - messages without a state file, older than ORPHAN_MIN_AGE_MS: enqueues
  *    that crashed before their commit, never acknowledged
  *  - state files without their message: quarantined (scan does this)
- *  - lock files of dead processes
+ *  - locks of dead processes (the sweep: lock-names.ts says which files are
+ *    locks, lock-file.ts decides whether one is stale)
  *
  * The age limit on orphans matters: an enqueuer in another process may be
  * between its two renames right now.
@@ -14,7 +15,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { allBuckets, isQueueId } from '../model/queue-id.js';
-import { isProcessAlive, removeDeadLocks } from './locks.js';
+import { isProcessAlive, removeLockIfStale } from './lock-file.js';
+import { lockDirectories } from './lock-names.js';
 import { statePath, type Spool } from './paths.js';
 
 const ORPHAN_MIN_AGE_MS = 10 * 60_000;
@@ -60,4 +62,15 @@ export async function repairSpool(spool: Spool, now: number = Date.now()): Promi
   }
   report.locksRemoved = await removeDeadLocks(spool);
   return report;
+}
+
+/** Removes every lock whose owner is dead; returns how many. */
+async function removeDeadLocks(spool: Spool): Promise<number> {
+  let removed = 0;
+  for (const { dir, isLock } of lockDirectories(spool)) {
+    for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
+      if (isLock(name) && removeLockIfStale(path.join(dir, name))) removed++;
+    }
+  }
+  return removed;
 }

@@ -10,7 +10,8 @@
 import { randomBytes } from 'node:crypto';
 import { parseEntryState, serializeEntryState, type EntryState } from '../model/entry-state.js';
 import { fromFsError } from '../errors.js';
-import { entryStateLockPath, lockWithin } from './locks.js';
+import { lockWithin } from './lock-file.js';
+import { entryStateLockPath } from './lock-names.js';
 import { stateDir, statePath, tmpPath, type Spool } from './paths.js';
 import { readWholeFileSync, replaceFileDurable } from './durable-fs.js';
 import { removeEntry } from './entry-files.js';
@@ -46,6 +47,8 @@ export async function writeEntryState(spool: Spool, state: EntryState): Promise<
 /** Returned by an update's `change` to remove the entry instead of rewriting it. */
 export const REMOVE_ENTRY = Symbol('remove entry');
 
+export type EntryChange = EntryState | null | typeof REMOVE_ENTRY;
+
 export interface UpdateOptions {
   /** With REMOVE_ENTRY: the removal joins this group fsync (it records a transaction). */
   syncer?: DirSyncer;
@@ -55,20 +58,22 @@ export interface UpdateOptions {
  * Read-modify-write under the entry's state lock. `change` returns the new
  * state, null to leave the file untouched, or REMOVE_ENTRY to remove the
  * entry (under the same lock, so a concurrent `hold` or `retry` can never
- * write a state file back after the removal). Resolves to the state now on
- * disk (null if the entry is gone or was removed).
+ * write a state file back after the removal). `change` may be asynchronous
+ * (delete records the deletion durably before returning REMOVE_ENTRY); it
+ * is called only when the entry exists. Resolves to the state now on disk
+ * (null if the entry is gone or was removed).
  */
 export async function updateEntryState(
   spool: Spool,
   id: string,
-  change: (current: EntryState) => EntryState | null | typeof REMOVE_ENTRY,
+  change: (current: EntryState) => EntryChange | Promise<EntryChange>,
   options: UpdateOptions = {},
 ): Promise<EntryState | null> {
   const lock = await lockWithin(entryStateLockPath(spool, id), STATE_LOCK_WAIT_MS, `entry ${id}`);
   try {
     const current = await readEntryState(spool, id);
     if (current === null) return null;
-    const next = change(current);
+    const next = await change(current);
     if (next === null) return current;
     if (next === REMOVE_ENTRY) {
       await removeEntry(spool, id, options);
@@ -77,6 +82,6 @@ export async function updateEntryState(
     await writeEntryState(spool, next);
     return next;
   } finally {
-    await lock.release();
+    lock.release();
   }
 }

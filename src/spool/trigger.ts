@@ -8,14 +8,9 @@
 import net from 'node:net';
 import fs from 'node:fs/promises';
 import fsSync from 'node:fs';
-import path from 'node:path';
-import type { Spool } from './paths.js';
+import { triggerSocketPath, type Spool } from './paths.js';
 
 const NUDGE_TIMEOUT_MS = 500;
-
-export function triggerSocketPath(spool: Spool): string {
-  return path.join(spool.lock, 'trigger.sock');
-}
 
 /**
  * Connects to the trigger socket; with `payload`, writes it (a nudge). True

@@ -14,8 +14,7 @@ import { parseSmarthostUrl } from '../../src/config/smarthost.js';
 import type { FlushOptions } from '../../src/flush/flush.js';
 import type { FlushOutcome, FlushResult } from '../../src/flush/flush-events.js';
 import { Agent, type FlushReason } from '../../src/agent/agent.js';
-import { openSpool } from '../../src/spool/index.js';
-import { nudgeFlusher } from '../../src/spool/trigger.js';
+import { nudgeFlusher, openSpool } from '../../src/spool/index.js';
 import { makeTempHome, writeConfig, type TempHome } from '../support/home.js';
 
 // Never contacted: the flush and the probe are fakes.

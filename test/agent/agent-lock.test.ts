@@ -48,12 +48,12 @@ test('a second agent says who runs and exits 0', async () => {
 
 test('an agent waits for a one-shot flush to finish, then takes over', async () => {
   const spool = await openSpool(home.home);
-  const held = await tryLock(instanceLockPath(spool));
+  const held = tryLock(instanceLockPath(spool));
   assert.ok(held.acquired);
   const agent = startAgent(home.home);
   await agent.waitForLine(new RegExp(`a flush is running \\(pid ${process.pid}\\); waiting`));
   assert.equal(agent.count(/agent started/), 0);
-  await held.lock.release();
+  held.lock.release();
   await agent.waitForLine(/agent started/);
   assert.equal((await agent.stop('SIGTERM')).code, 0);
 });

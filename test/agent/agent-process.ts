@@ -11,8 +11,7 @@ import { once } from 'node:events';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { spawnCli } from '../support/cli.js';
-import { enqueueMessage, openSpool } from '../../src/spool/index.js';
-import { nudgeFlusher } from '../../src/spool/trigger.js';
+import { enqueueMessage, nudgeFlusher, openSpool } from '../../src/spool/index.js';
 
 export interface AgentProcess {
   child: ChildProcess;

@@ -214,7 +214,7 @@ test('a stale lock left by a dead flusher is taken over', async (t) => {
   await once(dead, 'exit');
   const { readFileSync } = await import('node:fs');
   const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-  await fs.writeFile(instanceLockPath(spool), JSON.stringify({ pid: dead.pid, boot, since: new Date().toISOString() }));
+  await fs.symlink(JSON.stringify({ pid: dead.pid, boot, since: new Date().toISOString() }), instanceLockPath(spool));
   await enqueueMessage(spool, { from: 'list@example.org', recipients: ['a@x.org'], message: message('stale') });
   const result = await runCli(['flush'], { home });
   assert.equal(result.code, 0, result.stderr);

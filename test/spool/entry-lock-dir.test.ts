@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { makeTempHome } from '../support/home.js';
 import { openSpool, tryLock, entryBusyLockPath } from '../../src/spool/index.js';
-import { entryLockDir, prepareEntryLockDir } from '../../src/spool/entry-lock-dir.js';
+import { prepareEntryLockDir } from '../../src/spool/entry-lock-dir.js';
+import { entryLockDir } from '../../src/spool/paths.js';
 
 test('entry locks live behind spool/lock/entries: a private tmpfs directory on Linux', async (t) => {
   const { home, cleanup } = await makeTempHome();
@@ -13,16 +14,16 @@ test('entry locks live behind spool/lock/entries: a private tmpfs directory on L
   const target = fs.readlinkSync(link);
   assert.match(target, /^\/dev\/shm\/bulkmailer-\d+-[0-9a-f]{16}$/);
   assert.equal(fs.statSync(target).mode & 0o777, 0o700);
-  const lock = await tryLock(entryBusyLockPath(spool, '0mx1rl36i6fyothr3'));
+  const lock = tryLock(entryBusyLockPath(spool, '0mx1rl36i6fyothr3'));
   assert.ok(lock.acquired);
   assert.ok(fs.lstatSync(`${target}/0mx1rl36i6fyothr3.busy`).isSymbolicLink(), 'the lock is on tmpfs');
-  if (lock.acquired) await lock.lock.release();
+  if (lock.acquired) lock.lock.release();
 
   // After a reboot the tmpfs directory is gone: it is made again, by a lock or by the next open.
   fs.rmSync(target, { recursive: true });
-  const again = await tryLock(entryBusyLockPath(spool, '0mx1rl36i6fyothr3'));
+  const again = tryLock(entryBusyLockPath(spool, '0mx1rl36i6fyothr3'));
   assert.ok(again.acquired);
-  if (again.acquired) await again.lock.release();
+  if (again.acquired) again.lock.release();
   fs.rmSync(target, { recursive: true });
   prepareEntryLockDir(spool);
   assert.equal(fs.statSync(target).mode & 0o777, 0o700);
@@ -42,7 +43,7 @@ test('a tmpfs directory that is not private (or not ours) is not trusted: a real
   const stat = fs.lstatSync(link);
   assert.ok(stat.isDirectory() && !stat.isSymbolicLink(), 'replaced by a real directory');
   assert.equal(stat.mode & 0o777, 0o700);
-  const lock = await tryLock(entryBusyLockPath(spool, '0mx1rl36i6fyothr3'));
+  const lock = tryLock(entryBusyLockPath(spool, '0mx1rl36i6fyothr3'));
   assert.ok(lock.acquired);
-  if (lock.acquired) await lock.lock.release();
+  if (lock.acquired) lock.lock.release();
 });

@@ -7,7 +7,10 @@ import { once } from 'node:events';
 import { makeTempHome } from '../support/home.js';
 import {
   enqueueMessage,
+  entryBusyLockPath,
+  entryStateLockPath,
   instanceLockPath,
+  lockHolder,
   listEntryIds,
   messagePath,
   openSpool,
@@ -141,18 +144,39 @@ test('locks: held by a live process, taken over from a dead one, released', asyn
   t.after(cleanup);
   const spool = await openSpool(home);
   const file = instanceLockPath(spool);
-  const first = await tryLock(file);
+  const first = tryLock(file);
   assert.ok(first.acquired);
-  const second = await tryLock(file);
+  const second = tryLock(file);
   assert.equal(second.acquired, false);
   assert.equal(second.acquired ? 0 : second.owner?.pid, process.pid);
-  if (first.acquired) await first.lock.release();
+  if (first.acquired) first.lock.release();
   const pid = await deadPid();
-  await fs.writeFile(file, JSON.stringify({ pid, boot: 'x', since: new Date().toISOString() }));
-  const takeover = await tryLock(file);
+  await fs.symlink(JSON.stringify({ pid, boot: 'x', since: new Date().toISOString() }), file);
+  const takeover = tryLock(file);
   assert.ok(takeover.acquired, 'a lock of a dead pid (from another boot) is taken over');
-  if (takeover.acquired) await takeover.lock.release();
-  await assert.rejects(fs.stat(file));
+  if (takeover.acquired) takeover.lock.release();
+  await assert.rejects(fs.lstat(file));
+});
+
+test('locks: anything that is not a lock record (a regular file, a foreign link) is stale, and repair sweeps it', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const spool = await openSpool(home);
+  const file = instanceLockPath(spool);
+  await fs.writeFile(file, JSON.stringify({ pid: process.pid, boot: 'x', since: new Date().toISOString() }));
+  assert.equal(lockHolder(file), null, 'a regular file is no lock: no release ever wrote one');
+  const taken = tryLock(file);
+  assert.ok(taken.acquired);
+  if (taken.acquired) taken.lock.release();
+  const busy = entryBusyLockPath(spool, '0mx1rl36i6fyothr3');
+  await fs.symlink('not json', busy);
+  const live = tryLock(entryStateLockPath(spool, '0mx1rl36i6fyothr3'));
+  assert.ok(live.acquired);
+  const report = await repairSpool(spool);
+  assert.equal(report.locksRemoved, 1, 'the garbage link goes, the live lock stays');
+  await assert.rejects(fs.lstat(busy));
+  assert.equal(lockHolder(entryStateLockPath(spool, '0mx1rl36i6fyothr3'))?.pid, process.pid);
+  if (live.acquired) live.lock.release();
 });
 
 test('concurrent updates of one entry from several writers lose nothing', async (t) => {
@@ -195,12 +219,12 @@ test('a lock naming our own pid that we did not take (a restarted container) is 
   const { readFileSync, symlinkSync, readlinkSync } = await import('node:fs');
   const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
   symlinkSync(JSON.stringify({ pid: process.pid, boot, since: new Date(0).toISOString() }), file);
-  const taken = await tryLock(file);
+  const taken = tryLock(file);
   assert.ok(taken.acquired, 'the earlier process with our pid is gone: its lock is taken over');
   if (!taken.acquired) return;
   // Someone takes the lock over behind our back (we were thought dead); our release must leave it.
   await fs.rm(file);
   symlinkSync(JSON.stringify({ pid: 1, boot, since: new Date().toISOString() }), file);
-  await taken.lock.release();
+  taken.lock.release();
   assert.match(readlinkSync(file), /"pid":1/);
 });

@@ -6,32 +6,31 @@
  * Never while the entry is being delivered: delete takes the entry's busy
  * lock itself (tryLock, never waits), so no flush can start the entry
  * meanwhile; if a flusher holds it, that entry fails with E_BUSY (exit 75)
- * and the others are still deleted. With the busy lock, it also takes the
- * short state lock (so a concurrent `hold`/`retry` cannot re-create the
- * state file), records the deletion in log/deletions.jsonl (see
- * deletion-log.ts), then removes the entry (state first: the commit).
+ * and the others are still deleted. With the busy lock, the removal is an
+ * `updateEntryState` returning REMOVE_ENTRY (under the state lock, so a
+ * concurrent `hold`/`retry` cannot re-create the state file), after the
+ * deletion is recorded in log/deletions.jsonl (spool/deletion-log.ts).
  *
  * Unknown ids fail before anything is deleted (65 "no such entry").
  */
 import { BulkmailerError, ExitCode, usageError } from '../../errors.js';
 import {
+  appendDeletionLog,
   entryBusyLockPath,
-  entryStateLockPath,
-  lockWithin,
   openSpool,
   readEntryState,
-  removeEntry,
+  REMOVE_ENTRY,
+  toDeletionRecord,
   tryLock,
+  updateEntryState,
+  type EntryChange,
   type Spool,
 } from '../../spool/index.js';
 import type { CommandContext } from '../context.js';
-import { appendDeletionLog, toDeletionRecord } from '../deletion-log.js';
 import { resolveEntryArgs } from '../entry-args.js';
 import { writeOut } from '../output.js';
 import { canAsk, confirm } from '../prompt.js';
-import { STATE_LOCK_WAIT_MS } from '../../timing.js';
 import { plural } from '../../text.js';
-
 
 export function busyError(id: string, pid: number | null): BulkmailerError {
   const by = pid ? ` by pid ${pid}` : '';
@@ -47,22 +46,19 @@ type DeleteResult = { deleted: true; undelivered: number } | { deleted: false; r
 
 /** Deletes one entry unless a flusher is delivering it (then throws E_BUSY). */
 export async function deleteEntry(spool: Spool, id: string, now: number = Date.now()): Promise<DeleteResult> {
-  const busy = await tryLock(entryBusyLockPath(spool, id));
+  const busy = tryLock(entryBusyLockPath(spool, id));
   if (!busy.acquired) throw busyError(id, busy.owner?.pid ?? null);
   try {
-    const stateLock = await lockWithin(entryStateLockPath(spool, id), STATE_LOCK_WAIT_MS, `entry ${id}`);
-    try {
-      const state = await readEntryState(spool, id).catch(() => null);
-      if (state === null) return { deleted: false, reason: 'gone' };
+    let result: DeleteResult = { deleted: false, reason: 'gone' };
+    await updateEntryState(spool, id, async (state): Promise<EntryChange> => {
       const record = toDeletionRecord(state, now);
       await appendDeletionLog(spool, record);
-      await removeEntry(spool, id);
-      return { deleted: true, undelivered: record.undelivered.length };
-    } finally {
-      await stateLock.release();
-    }
+      result = { deleted: true, undelivered: record.undelivered.length };
+      return REMOVE_ENTRY;
+    });
+    return result;
   } finally {
-    await busy.lock.release();
+    busy.lock.release();
   }
 }
 

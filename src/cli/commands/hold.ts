@@ -9,8 +9,7 @@
  * Fails before changing anything when an id is unknown (65) or ambiguous (64).
  */
 import { setHeld } from '../../model/transitions.js';
-import { openSpool, updateEntryState } from '../../spool/index.js';
-import { nudgeFlusher } from '../../spool/trigger.js';
+import { nudgeFlusher, openSpool, updateEntryState } from '../../spool/index.js';
 import type { CommandContext } from '../context.js';
 import { noSuchEntry, resolveEntryArgs } from '../entry-args.js';
 import { writeOut } from '../output.js';

@@ -11,9 +11,8 @@
  */
 import { makeDueNow } from '../../model/transitions.js';
 import { usageError } from '../../errors.js';
-import { clearAccountHolds, listEntryIds, openSpool, updateEntryState } from '../../spool/index.js';
+import { clearAccountHolds, listEntryIds, nudgeFlusher, openSpool, updateEntryState } from '../../spool/index.js';
 import { isProviderPause } from '../../model/account-hold.js';
-import { nudgeFlusher } from '../../spool/trigger.js';
 import type { CommandContext } from '../context.js';
 import { resolveEntryArgs } from '../entry-args.js';
 import { writeOut } from '../output.js';

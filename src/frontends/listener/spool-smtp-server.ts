@@ -23,8 +23,7 @@ import type { SMTPServer, SMTPServerDataStream, SMTPServerOptions, SMTPServerSes
 import { BulkmailerError, tempError } from '../../errors.js';
 import { isEnvelopeAddress } from '../../model/address.js';
 import { prepareMessage } from '../../message/prepare-message.js';
-import { enqueueMessage, type Spool } from '../../spool/index.js';
-import { nudgeFlusher } from '../../spool/trigger.js';
+import { enqueueMessage, nudgeFlusher, type Spool } from '../../spool/index.js';
 import type { ListenerSettings } from './listener-settings.js';
 import { PromptGreetingSMTPServer } from './prompt-greeting-server.js';
 import { ConnectionGuard } from './connection-guard.js';

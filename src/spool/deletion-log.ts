@@ -5,15 +5,15 @@
  * "the smarthost said so" and which scripts count); the two files sit side
  * by side and `bulkmailer log` names this one when it exists.
  *
- * Appended and fsynced before the entry is removed: a crash in between
- * leaves the entry in the queue and a line saying it was deleted (delete
- * it again); never an entry gone without a trace.
+ * Appended and fsynced before the entry is removed (under the entry's state
+ * lock, see `deleteEntry`): a crash in between leaves the entry in the
+ * queue and a line saying it was deleted (delete it again); never an entry
+ * gone without a trace.
  */
 import fs from 'node:fs/promises';
-import path from 'node:path';
 import type { EntryState } from '../model/entry-state.js';
 import { fromFsError } from '../errors.js';
-import type { Spool } from '../spool/index.js';
+import { deletionLogPath, type Spool } from './paths.js';
 
 export interface DeletionRecord {
   time: string;
@@ -27,10 +27,6 @@ export interface DeletionRecord {
   failed: number;
   /** Recipients that will now never be delivered. */
   undelivered: string[];
-}
-
-export function deletionLogPath(spool: Spool): string {
-  return path.join(spool.logDir, 'deletions.jsonl');
 }
 
 export function toDeletionRecord(state: EntryState, now: number): DeletionRecord {
