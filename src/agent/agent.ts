@@ -11,46 +11,43 @@
  *     a resume from sleep;
  *   - when an account's hold ends (a provider's pause, a needs-you
  *     recheck), without waiting for the schedule.
- * Never two flushes at once: a trigger during a flush queues exactly one
- * more flush after it. While offline (a flush answered 'offline') the
- * schedule and nudges do no SMTP work: the watcher re-probes with capped
- * backoff and says when to flush (see docs/agent.md).
+ * Never two flushes at once (flush-queue.ts). While offline (a flush
+ * answered 'offline') the schedule and nudges do no SMTP work: the watcher
+ * re-probes with capped backoff and says when to flush (docs/agent.md).
+ *
+ * Everything the agent sets up pushes its releaser on one stack
+ * (releasers.ts), so stop() and a start that fails half-way take down
+ * exactly what exists, newest first, the instance lock last.
  *
  * stop() (SIGTERM/SIGINT): abort the flush (no new transactions, the one in
  * flight finishes and is recorded), wait at most AGENT_STOP_GRACE_MS, then
- * release the lock and remove the trigger socket. State on disk is
- * consistent at every moment (flush records each transaction durably), so
- * even a stop that times out loses nothing; it may only resend the
- * transaction that was in flight (the documented duplicate window).
+ * release. State on disk is consistent at every moment (flush records each
+ * transaction durably), so even a stop that times out loses nothing; it may
+ * only resend the transaction that was in flight (the duplicate window).
+ *
+ * What happens is emitted as typed events (AgentEventMap), which tests and
+ * `bulkmailer agent --json` follow; the log lines are for people.
  *
  * Failures: start() throws config errors (78) and spool errors; once
  * running, a failing flush or listener is logged and retried, never fatal.
+ * The SMTP listener is not the agent's: its starter is passed in (the CLI
+ * gives src/frontends' listener), so the agent depends on no front end.
  */
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs/promises';
-import type { Server } from 'node:net';
-import type { ScheduledTask } from 'node-cron';
 import { loadRuntimeConfig, requireSmarthosts, type RuntimeConfig } from '../config/runtime.js';
 import { findReachableSmarthost } from '../connectivity/probe-smarthost.js';
 import { writeLastProbe } from '../connectivity/last-probe.js';
 import { ConnectivityWatcher, type OfflineEvent, type OnlineEvent, type WatcherOptions } from '../connectivity/watcher.js';
-import {
-  instanceLockPath,
-  listenForNudges,
-  openSpool,
-  repairSpool,
-  triggerSocketPath,
-  tryLock,
-  type HeldLock,
-  type Spool,
-} from '../spool/index.js';
+import { instanceLockPath, listenForNudges, openSpool, repairSpool, triggerSocketPath, tryLock, type Spool } from '../spool/index.js';
 import { isAgentListening, type FlusherPresence } from './agent-presence.js';
 import { checkSchedule, scheduleIntervalMs, startSchedule } from './cron-schedule.js';
 import { FlushEvents, type FlushResult } from '../flush/flush-events.js';
 import type { FlushOptions } from '../flush/flush.js';
 import { summarizeFlush } from '../flush/flush-summary.js';
-import { startAgentListener, type AgentListener } from './agent-listener.js';
 import { Debouncer } from './debounce.js';
+import { FlushQueue } from './flush-queue.js';
+import { Releasers } from './releasers.js';
 import { AGENT_STOP_GRACE_MS } from '../timing.js';
 import { plural } from '../text.js';
 
@@ -67,7 +64,25 @@ export type FlushReason = 'startup' | 'schedule' | 'nudge' | 'online' | 'resume'
 /** setTimeout's ceiling (about 24.8 days); a longer hold is woken by the schedule anyway. */
 const MAX_TIMER_MS = 2_147_483_647;
 
+/** An SMTP listener the agent runs for config listener.enabled; its starter is given to the agent. */
+export interface AgentListener {
+  host: string;
+  port: number;
+  close(): Promise<void>;
+}
+export type ListenerStarter = (home: string) => Promise<AgentListener>;
+
+/** A running schedule: what node-cron's task is to the agent. */
+export interface AgentSchedule {
+  stop(): void;
+}
+export type ScheduleStarter = (expression: string, onTick: () => void, log: (line: string) => void) => AgentSchedule;
+
+export type ListenerEvent = { state: 'listening'; host: string; port: number } | { state: 'failed'; error: string } | { state: 'closed' };
+
 export interface AgentEventMap {
+  /** A one-shot flush holds the spool; the agent waits for it to end. */
+  waiting: [event: { pid: number }];
   ready: [event: { pid: number; schedule: string; listener: { host: string; port: number } | null }];
   'flush-start': [event: { n: number; reasons: FlushReason[] }];
   'flush-end': [event: { n: number; reasons: FlushReason[]; result: FlushResult | null; error: string | null }];
@@ -75,26 +90,51 @@ export interface AgentEventMap {
   online: [event: OnlineEvent];
   offline: [event: OfflineEvent];
   resumed: [event: { sleptMs: number }];
+  listener: [event: ListenerEvent];
   reloaded: [event: { schedule: string }];
+  'reload-failed': [event: { error: string }];
   stopped: [event: { clean: boolean }];
 }
+
+/** Every event name, for whoever relays them all (`bulkmailer agent --json`). */
+export const AGENT_EVENTS: readonly (keyof AgentEventMap)[] = [
+  'waiting',
+  'ready',
+  'flush-start',
+  'flush-end',
+  'nudge',
+  'online',
+  'offline',
+  'resumed',
+  'listener',
+  'reloaded',
+  'reload-failed',
+  'stopped',
+];
 
 export interface AgentOptions {
   home: string;
   log?: (line: string) => void;
   /** The flush engine (default: flushQueue, loaded lazily). */
   flush?: (options: FlushOptions) => Promise<FlushResult>;
+  /** Starts the SMTP listener when config listener.enabled; without it an enabled listener is reported as not started. */
+  startListener?: ListenerStarter;
+  /** Starts the schedule (default: node-cron through cron-schedule.ts). */
+  startSchedule?: ScheduleStarter;
   /** Test seams for the watcher (clock, timers, interfaces, internet). */
   watcher?: Partial<Omit<WatcherOptions, 'smarthosts' | 'scheduleIntervalMs'>>;
   stopGraceMs?: number;
   nudgeDebounceMs?: number;
-  /** Test seam: starts the SMTP listener (default: startAgentListener). */
-  startListener?: (home: string, log: (line: string) => void) => Promise<AgentListener | null>;
 }
 
 export type AgentStartResult = { started: true } | { started: false; holder: FlusherPresence | null };
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+const cronSchedule: ScheduleStarter = (expression, onTick, log) => {
+  const task = startSchedule(expression, onTick, log);
+  return { stop: () => void task.destroy() };
+};
 
 export class Agent extends EventEmitter<AgentEventMap> {
   private readonly home: string;
@@ -102,19 +142,18 @@ export class Agent extends EventEmitter<AgentEventMap> {
   private readonly options: AgentOptions;
   private config!: RuntimeConfig;
   private spool!: Spool;
-  private lock: HeldLock | null = null;
-  private nudgeServer: Server | null = null;
-  private task: ScheduledTask | null = null;
+  private locked = false;
+  private schedule: AgentSchedule | null = null;
   private watcher: ConnectivityWatcher | null = null;
   private listener: AgentListener | null = null;
   private readonly abort = new AbortController();
-  private readonly pending = new Set<FlushReason>();
-  private draining = false;
-  private current: Promise<void> | null = null;
+  private readonly queue: FlushQueue<FlushReason>;
+  private readonly releasers: Releasers;
   private flushCount = 0;
   private readonly nudges: Debouncer;
   private lastNudgeProbeAt = Number.NEGATIVE_INFINITY;
   private stopping = false;
+  private starting: Promise<AgentStartResult> | null = null;
   private stopped: Promise<void> | null = null;
   /** Set once start() has set everything up: reload() before that would race it. */
   private running = false;
@@ -129,13 +168,15 @@ export class Agent extends EventEmitter<AgentEventMap> {
     this.home = options.home;
     this.log = options.log ?? (() => {});
     this.nudges = new Debouncer(() => this.onNudgesSettled(), options.nudgeDebounceMs ?? NUDGE_DEBOUNCE_MS, NUDGE_MAX_WAIT_MS);
+    this.queue = new FlushQueue((reasons) => this.runFlush(reasons), (err) => this.log(`flush queue: ${String(err)}`));
+    this.releasers = new Releasers(this.onReleaseError);
   }
+
+  private readonly onReleaseError = (name: string, err: unknown) => this.log(`cannot release the ${name}: ${(err as Error).message}`);
 
   get flushes(): number {
     return this.flushCount;
   }
-
-  private starting: Promise<AgentStartResult> | null = null;
 
   /** Takes the lock (waiting for a one-shot flush, not for another agent), repairs, listens, schedules. */
   start(): Promise<AgentStartResult> {
@@ -153,13 +194,31 @@ export class Agent extends EventEmitter<AgentEventMap> {
     for (;;) {
       const attempt = tryLock(instanceLockPath(this.spool));
       if (attempt.acquired) {
-        this.lock = attempt.lock;
+        const lock = attempt.lock;
+        this.locked = true;
+        // A flush that ignored the stop keeps the spool ours until it ends; the
+        // rest of the teardown does not wait for that.
+        this.releasers.push('spool lock', () => {
+          const flushing = this.queue.current;
+          if (flushing === null) lock.release();
+          else
+            void flushing.then(() => {
+              try {
+                lock.release();
+              } catch (err) {
+                this.onReleaseError('spool lock', err);
+              }
+            });
+        });
         break;
       }
       const pid = attempt.owner?.pid ?? 0;
       if (await isAgentListening(this.spool)) return { started: false, holder: { pid, kind: 'agent', since: attempt.owner?.since ?? '' } };
       // A one-shot flush holds the spool; it ends by itself. Take over then.
-      if (!waitingSaid) this.log(`a flush is running (pid ${pid}); waiting for it to finish`);
+      if (!waitingSaid) {
+        this.log(`a flush is running (pid ${pid}); waiting for it to finish`);
+        this.emit('waiting', { pid });
+      }
       waitingSaid = true;
       if (this.stopping) return { started: false, holder: { pid, kind: 'flush', since: attempt.owner?.since ?? '' } };
       await sleep(LOCK_RETRY_MS);
@@ -169,35 +228,75 @@ export class Agent extends EventEmitter<AgentEventMap> {
       const repair = await repairSpool(this.spool);
       const repaired = repair.tmpRemoved + repair.orphanMessagesRemoved + repair.locksRemoved;
       if (repaired > 0) this.log(`repaired the spool: ${JSON.stringify(repair)}`);
-      this.nudgeServer = await listenForNudges(this.spool, () => this.onNudge());
-      this.nudgeServer.on('error', (err) => this.log(`trigger socket: ${err.message}`));
-      this.task = startSchedule(this.config.stored.schedule, () => this.onScheduleTick(), this.log);
-      this.watcher = this.makeWatcher();
-      this.watcher.start();
+      const server = await listenForNudges(this.spool, () => this.onNudge());
+      server.on('error', (err) => this.log(`trigger socket: ${err.message}`));
+      this.releasers.push('trigger socket', async () => {
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await fs.rm(triggerSocketPath(this.spool), { force: true });
+      });
+      this.releasers.push('nudge timer', () => this.nudges.cancel());
+      this.schedule = this.startSchedule(this.config.stored.schedule);
+      this.releasers.push('schedule', () => this.schedule?.stop());
+      const watcher = this.makeWatcher();
+      watcher.start();
+      this.watcher = watcher;
+      this.releasers.push('watcher', () => watcher.stop());
+      this.releasers.push('hold timer', () => {
+        if (this.holdTimer !== null) clearTimeout(this.holdTimer);
+        this.holdTimer = null;
+      });
+      this.releasers.push('listener', () => this.closeListener());
       if (this.config.stored.listener.enabled) this.listener = await this.startListener();
     } catch (err) {
-      await this.teardown();
-      this.lock = null;
+      await this.releasers.release();
+      this.locked = false;
       throw err;
     }
-    if (this.stopping) return { started: false, holder: null }; // stop() tears down once start ends
+    if (this.stopping) return { started: false, holder: null }; // stop() releases once start ends
     this.running = true;
     const smarthosts = this.config.smarthosts.map((s) => s.display).join(', ');
     this.log(`agent started (pid ${process.pid}): schedule "${this.config.stored.schedule}", smarthost ${smarthosts}`);
-    this.emit('ready', { pid: process.pid, schedule: this.config.stored.schedule, listener: this.listener?.address ?? null });
+    this.emit('ready', { pid: process.pid, schedule: this.config.stored.schedule, listener: this.listenerAddress() });
     this.requestFlush('startup');
     return { started: true };
   }
 
   /** Queue a flush; it starts at once unless one is running (then right after it). */
   requestFlush(reason: FlushReason): void {
-    if (this.stopping || this.lock === null) return;
-    this.pending.add(reason);
-    if (!this.draining) void this.drain();
+    if (this.stopping || !this.locked) return;
+    this.queue.request(reason);
   }
 
-  private startListener(): Promise<AgentListener | null> {
-    return (this.options.startListener ?? startAgentListener)(this.home, this.log);
+  private listenerAddress(): { host: string; port: number } | null {
+    return this.listener === null ? null : { host: this.listener.host, port: this.listener.port };
+  }
+
+  private startSchedule(expression: string): AgentSchedule {
+    return (this.options.startSchedule ?? cronSchedule)(expression, () => this.onScheduleTick(), this.log);
+  }
+
+  /** A listener that cannot start is logged and the agent goes on delivering: the queue matters more than intake. */
+  private async startListener(): Promise<AgentListener | null> {
+    try {
+      if (this.options.startListener === undefined) throw new Error('this agent was given no listener to start');
+      const listener = await this.options.startListener(this.home);
+      this.log(`listener: accepting mail on ${listener.host}:${listener.port}`);
+      this.emit('listener', { state: 'listening', host: listener.host, port: listener.port });
+      return listener;
+    } catch (err) {
+      const error = (err as Error).message;
+      this.log(`listener: not started: ${error}`);
+      this.emit('listener', { state: 'failed', error });
+      return null;
+    }
+  }
+
+  private async closeListener(): Promise<void> {
+    const listener = this.listener;
+    this.listener = null;
+    if (listener === null) return;
+    await listener.close().catch(() => {});
+    this.emit('listener', { state: 'closed' });
   }
 
   /**
@@ -219,24 +318,24 @@ export class Agent extends EventEmitter<AgentEventMap> {
       requireSmarthosts(next);
       checkSchedule(next.stored.schedule);
     } catch (err) {
-      this.log(`reload failed, keeping the previous config: ${(err as Error).message}`);
+      const error = (err as Error).message;
+      this.log(`reload failed, keeping the previous config: ${error}`);
+      this.emit('reload-failed', { error });
       return;
     }
     const previous = this.config;
     this.config = next;
     if (next.stored.schedule !== previous.stored.schedule) {
-      void this.task?.destroy();
-      this.task = startSchedule(next.stored.schedule, () => this.onScheduleTick(), this.log);
+      this.schedule?.stop();
+      this.schedule = this.startSchedule(next.stored.schedule);
     }
     this.watcher?.update({ smarthosts: next.smarthosts, scheduleIntervalMs: scheduleIntervalMs(next.stored.schedule) });
     const listenerChanged = JSON.stringify(next.stored.listener) !== JSON.stringify(previous.stored.listener);
     if (listenerChanged || (next.stored.listener.enabled && this.listener === null)) {
-      const old = this.listener;
-      this.listener = null;
-      await old?.close().catch(() => {});
+      await this.closeListener();
       const started = next.stored.listener.enabled && !this.stopping ? await this.startListener() : null;
       if (this.stopping) {
-        // stop() ran meanwhile and closed what it saw: this one is ours to close.
+        // stop() ran meanwhile and released what it saw: this one is ours to close.
         await started?.close().catch(() => {});
         return;
       }
@@ -249,22 +348,21 @@ export class Agent extends EventEmitter<AgentEventMap> {
   }
 
   /**
-   * Stops cleanly; resolves once the lock is released, or, when the flush
-   * ignored the stop for the whole grace period, once everything else is
-   * down (the lock then goes when that flush ends). Safe to call twice.
+   * Stops cleanly; resolves once everything is released, or, when the flush
+   * ignored the stop for the whole grace period, once everything but the
+   * lock is (the lock then goes when that flush ends). Safe to call twice.
    */
   stop(why = 'stop requested'): Promise<void> {
     this.stopped ??= (async () => {
       this.stopping = true;
       await this.starting?.catch(() => {});
-      if (this.lock === null) return; // never started (or still waiting for the lock)
+      if (!this.locked) return; // never started (or still waiting for the lock)
       this.log(`stopping (${why})`);
-      if (this.holdTimer !== null) clearTimeout(this.holdTimer);
-      this.pending.clear();
+      this.queue.close();
       this.abort.abort();
       const grace = this.options.stopGraceMs ?? AGENT_STOP_GRACE_MS;
       let clean = true;
-      const flushing = this.current;
+      const flushing = this.queue.current;
       if (flushing !== null) {
         let timer: NodeJS.Timeout | undefined;
         clean = await Promise.race([
@@ -276,36 +374,13 @@ export class Agent extends EventEmitter<AgentEventMap> {
           this.log(`the flush did not stop within ${grace}ms; exiting anyway (the transaction in flight may be sent again)`);
         }
       }
-      // A flush that did not stop still delivers: the spool stays ours until it
+      // Everything now; the lock, when a flush that did not stop still runs, once it
       // ends (or the process exits, which leaves a lock of a dead pid, taken over).
-      await this.teardown(clean || flushing === null ? null : flushing);
+      await this.releasers.release();
       this.log('stopped');
       this.emit('stopped', { clean });
     })();
     return this.stopped;
-  }
-
-  private async teardown(stillFlushing: Promise<void> | null = null): Promise<void> {
-    this.nudges.cancel();
-    void this.task?.destroy();
-    this.task = null;
-    this.watcher?.stop();
-    const server = this.nudgeServer;
-    this.nudgeServer = null;
-    if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
-    await fs.rm(triggerSocketPath(this.spool), { force: true }).catch(() => {});
-    await this.listener?.close().catch(() => {});
-    this.listener = null;
-    const lock = this.lock;
-    const release = () => {
-      try {
-        lock?.release();
-      } catch (err) {
-        this.log(`cannot release the spool lock: ${(err as Error).message}`);
-      }
-    };
-    if (stillFlushing === null) release();
-    else void stillFlushing.then(release);
   }
 
   private makeWatcher(): ConnectivityWatcher {
@@ -375,23 +450,9 @@ export class Agent extends EventEmitter<AgentEventMap> {
     void this.watcher.probeNow('request');
   }
 
-  private async drain(): Promise<void> {
-    this.draining = true;
-    try {
-      while (this.pending.size > 0 && !this.stopping) {
-        const reasons = [...this.pending];
-        this.pending.clear();
-        this.current = this.runFlush(reasons);
-        await this.current;
-        this.current = null;
-      }
-    } finally {
-      this.draining = false;
-    }
-  }
-
   /** One timer, for the hold ending soonest: the flush it starts finds any other hold still in force. */
   private wakeAt(at: number, tag: string): void {
+    if (this.stopping) return;
     if (this.holdTimer !== null) clearTimeout(this.holdTimer);
     const delay = Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now()) + 1_000);
     this.log(`${tag}: will flush again at ${new Date(Date.now() + delay).toISOString()}, when the hold ends`);

@@ -151,6 +151,7 @@ export function buildProgram(): Command {
   program
     .command('agent')
     .description('run in the foreground: flush on schedule and whenever connectivity returns')
+    .option('--json', "also write the agent's events to stdout, one JSON object per line")
     .action(action(() => import('./commands/agent.js')));
 
   program

@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import { runCli } from '../support/cli.js';
 import { startCaptureServer, type CaptureServer } from '../support/capture-server.js';
 import { makeTempHome, writeConfig, type TempHome } from '../support/home.js';
-import { enqueueMany, killAll, nudge, range, spoolRecipients, startAgent } from './agent-process.js';
+import { enqueueMany, flushEnded, killAll, nudge, range, spoolRecipients, startAgent } from './agent-process.js';
 
 let home: TempHome;
 let server: CaptureServer;
@@ -27,7 +27,7 @@ after(async () => {
 
 test('cron flush while the agent drains: exit 0 at once, no double delivery', async () => {
   const agent = startAgent(home.home);
-  await agent.waitForLine(/flush #1 \(startup\): done: nothing to deliver/);
+  await agent.waitFor('flush-end', (e) => e.n === 1 && e.result?.outcome === 'done' && e.result.due === 0);
   const recipients = range(30).map((i) => `cron${i}@example.test`);
   await enqueueMany(home.home, recipients);
   await nudge(home.home);
@@ -44,7 +44,7 @@ test('cron flush while the agent drains: exit 0 at once, no double delivery', as
   assert.equal(quiet.code, 0, quiet.stderr);
 
   await server.waitForMessages(30, 30_000);
-  await agent.waitForLine(/flush #2 \(nudge\): done/, 30_000);
+  await agent.waitFor('flush-end', (e) => e.n === 2 && flushEnded('nudge', 'done')(e), { timeoutMs: 30_000 });
   const counts = server.deliveriesByRecipient();
   assert.equal(counts.size, 30);
   assert.ok([...counts.values()].every((n) => n === 1), 'every recipient exactly once');

@@ -52,6 +52,18 @@ function result(outcome: FlushOutcome): FlushResult {
   };
 }
 
+/** A schedule the test ticks by hand: what node-cron does at each match. */
+function manualSchedule() {
+  const ticks: (() => void)[] = [];
+  return {
+    start: (_expression: string, onTick: () => void) => {
+      ticks.push(onTick);
+      return { stop: () => void ticks.splice(ticks.indexOf(onTick), 1) };
+    },
+    tick: () => ticks.forEach((t) => t()),
+  };
+}
+
 /** A flush engine whose every call waits until the test releases it. */
 function gatedFlush() {
   const calls: { options: FlushOptions; release: (r: FlushResult) => void }[] = [];
@@ -98,9 +110,11 @@ test('offline: schedule ticks are skipped, a nudge probes, the probe finding the
   const engine = gatedFlush();
   let probes = 0;
   const smarthost = parseSmarthostUrl(SMARTHOST);
+  const schedule = manualSchedule();
   const agent = new Agent({
     home: home.home,
     flush: engine.flush,
+    startSchedule: schedule.start,
     nudgeDebounceMs: 0,
     watcher: {
       backoffStartMs: 60_000, // no re-probe by itself during the test
@@ -115,7 +129,7 @@ test('offline: schedule ticks are skipped, a nudge probes, the probe finding the
   (await engine.nextCall(1)).release(result('offline'));
   await offline;
 
-  agent['onScheduleTick'](); // what node-cron calls at each match
+  schedule.tick();
   assert.equal(engine.calls.length, 1, 'offline: the schedule does not flush');
 
   const online = once(agent, 'online');
@@ -167,9 +181,11 @@ test('offline, a stream of nudges asks for one probe, not one per message', { ti
 test('a smarthost lost in the middle of a flush sends the agent back to re-probing, not to its schedule', async () => {
   const engine = gatedFlush();
   const smarthost = parseSmarthostUrl(SMARTHOST);
+  const schedule = manualSchedule();
   const agent = new Agent({
     home: home.home,
     flush: engine.flush,
+    startSchedule: schedule.start,
     nudgeDebounceMs: 0,
     watcher: {
       backoffStartMs: 60_000,
@@ -180,7 +196,7 @@ test('a smarthost lost in the middle of a flush sends the agent back to re-probi
   const offline = once(agent, 'offline');
   (await engine.nextCall(1)).release({ ...result('pending'), smarthostLost: true });
   await offline;
-  agent['onScheduleTick']();
+  schedule.tick();
   assert.equal(engine.calls.length, 1, 'treated as offline: the schedule does not flush');
   await agent.stop('test');
 });

@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import nodemailer from 'nodemailer';
 import { startCaptureServer, type CaptureServer } from '../support/capture-server.js';
 import { makeTempHome, writeConfig, type TempHome } from '../support/home.js';
-import { killAll, spoolRecipients, startAgent } from './agent-process.js';
+import { flushEnded, killAll, spoolRecipients, startAgent } from './agent-process.js';
 
 let home: TempHome;
 let server: CaptureServer;
@@ -31,9 +31,10 @@ after(async () => {
 
 test('listener inside the agent: SMTP in, smarthost out, promptly', async () => {
   const agent = startAgent(home.home);
-  const { line } = await agent.waitForLine(/listener: accepting mail on 127\.0\.0\.1:\d+/);
-  const port = Number(/:(\d+)$/.exec(line)![1]);
-  await agent.waitForLine(/flush #1 \(startup\)/);
+  const { event: ready } = await agent.waitFor('ready');
+  assert.equal(ready.listener?.host, '127.0.0.1');
+  const port = ready.listener!.port;
+  await agent.waitFor('flush-end', (e) => e.n === 1);
 
   const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true });
   const sentAt = performance.now();
@@ -45,7 +46,7 @@ test('listener inside the agent: SMTP in, smarthost out, promptly', async () => 
   await server.waitForMessages(1, 10_000);
   assert.ok(performance.now() - sentAt < 5_000);
   assert.deepEqual(server.messages[0]!.to, ['via-listener@example.test']);
-  await agent.waitForLine(/flush #2 \(nudge\): done: 1 message; recipients: 1 sent/);
+  await agent.waitFor('flush-end', flushEnded('nudge', 'done', 1));
 
   assert.equal((await agent.stop('SIGTERM')).code, 0);
   assert.deepEqual(await spoolRecipients(home.home), []);

@@ -32,7 +32,7 @@ after(async () => {
 
 test('a second agent says who runs and exits 0', async () => {
   const first = startAgent(home.home);
-  await first.waitForLine(/flush #1 \(startup\)/);
+  await first.waitFor('flush-start', (e) => e.n === 1);
   const second = await runCli(['agent'], { home: home.home, timeoutMs: 20_000 });
   assert.equal(second.code, 0);
   assert.match(second.stderr, new RegExp(`another agent is running \\(pid ${first.pid}\\)`));
@@ -51,24 +51,24 @@ test('an agent waits for a one-shot flush to finish, then takes over', async () 
   const held = tryLock(instanceLockPath(spool));
   assert.ok(held.acquired);
   const agent = startAgent(home.home);
-  await agent.waitForLine(new RegExp(`a flush is running \\(pid ${process.pid}\\); waiting`));
-  assert.equal(agent.count(/agent started/), 0);
+  await agent.waitFor('waiting', (e) => e.pid === process.pid);
+  assert.equal(agent.count('ready'), 0);
   held.lock.release();
-  await agent.waitForLine(/agent started/);
+  await agent.waitFor('ready');
   assert.equal((await agent.stop('SIGTERM')).code, 0);
 });
 
 test('SIGHUP re-reads config; a broken config is refused and the old one kept', async () => {
   const agent = startAgent(home.home);
-  await agent.waitForLine(/flush #1 \(startup\)/);
+  await agent.waitFor('flush-start', (e) => e.n === 1);
   await writeConfig(home.home, { smarthost: server.url, schedule: '0 0 2 1 *' });
   agent.child.kill('SIGHUP');
-  await agent.waitForLine(/config reloaded: schedule "0 0 2 1 \*"/);
-  await agent.waitForLine(/flush #\d+ \(reload\)/);
+  const { index } = await agent.waitFor('reloaded', (e) => e.schedule === '0 0 2 1 *');
+  await agent.waitFor('flush-start', (e) => e.reasons.includes('reload'), { from: index });
 
   await writeConfig(home.home, { smarthost: server.url, schedule: 'every minute please' });
   agent.child.kill('SIGHUP');
-  await agent.waitForLine(/reload failed, keeping the previous config: .*`schedule`/);
+  await agent.waitFor('reload-failed', (e) => e.error.includes('`schedule`'));
   assert.equal((await agent.stop('SIGTERM')).code, 0);
   await writeConfig(home.home, { smarthost: server.url, schedule: '0 0 1 1 *' });
 });

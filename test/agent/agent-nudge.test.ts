@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startCaptureServer, type CaptureServer } from '../support/capture-server.js';
 import { makeTempHome, writeConfig, type TempHome } from '../support/home.js';
-import { enqueueMany, killAll, nudge, range, spoolRecipients, startAgent } from './agent-process.js';
+import { enqueueMany, flushEnded, killAll, nudge, range, spoolRecipients, startAgent } from './agent-process.js';
 
 let home: TempHome;
 let server: CaptureServer;
@@ -26,7 +26,7 @@ after(async () => {
 
 test('a burst of enqueues is delivered promptly, in one flush', async () => {
   const agent = startAgent(home.home);
-  await agent.waitForLine(/flush #1 \(startup\): done: nothing to deliver/);
+  await agent.waitFor('flush-end', (e) => e.n === 1 && e.result?.outcome === 'done' && e.result.due === 0);
 
   const recipients = range(5).map((i) => `burst${i}@example.test`);
   await enqueueMany(home.home, recipients);
@@ -37,13 +37,12 @@ test('a burst of enqueues is delivered promptly, in one flush', async () => {
   await server.waitForMessages(5, 10_000);
   const seconds = (performance.now() - sentAt) / 1000;
   assert.ok(seconds < 5, `delivered ${seconds.toFixed(1)}s after the nudges`);
-  await agent.waitForLine(/flush #2 \(nudge\): done: 5 messages; recipients: 5 sent/);
+  await agent.waitFor('flush-end', (e) => e.n === 2 && flushEnded('nudge', 'done', 5)(e));
 
   // Every flush ends with exactly one "flush #N (...): <result>" line.
   const stopped = await agent.stop('SIGTERM');
   assert.equal(stopped.code, 0);
-  const flushEnds = agent.lines.filter((l) => /flush #\d+ \([a-z, ]+\): (done|nothing|pending|offline|failed)/.test(l));
-  assert.equal(flushEnds.length, 2, `one startup flush and one for the burst:\n${agent.lines.join('\n')}`);
+  assert.equal(agent.count('flush-end'), 2, `one startup flush and one for the burst:\n${agent.lines.join('\n')}`);
   assert.deepEqual(await spoolRecipients(home.home), []);
 });
 

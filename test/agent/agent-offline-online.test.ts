@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startCaptureServer, type CaptureServer } from '../support/capture-server.js';
 import { makeTempHome, writeConfig, type TempHome } from '../support/home.js';
-import { enqueueMany, killAll, range, spoolRecipients, startAgent } from './agent-process.js';
+import { enqueueMany, flushEnded, killAll, range, spoolRecipients, startAgent } from './agent-process.js';
 
 let home: TempHome;
 let server: CaptureServer;
@@ -29,8 +29,8 @@ test('smarthost down, then up: delivery within seconds, not at the next schedule
   const recipients = range(3).map((i) => `member${i}@example.test`);
   await enqueueMany(home.home, recipients);
   const agent = startAgent(home.home);
-  await agent.waitForLine(/flush #1 \(startup\): offline/);
-  await agent.waitForLine(/offline: no smarthost answered; probing again in 1s/);
+  await agent.waitFor('flush-end', (e) => e.n === 1 && e.result?.outcome === 'offline');
+  await agent.waitFor('offline', (e) => e.changed && e.reason === 'unreachable' && e.retryInMs === 1_000);
   assert.equal(server.messages.length, 0);
 
   await server.start();
@@ -39,9 +39,9 @@ test('smarthost down, then up: delivery within seconds, not at the next schedule
   const seconds = (performance.now() - upAt) / 1000;
   assert.ok(seconds < 12, `delivered ${seconds.toFixed(1)}s after the smarthost came back`);
 
-  const online = await agent.waitForLine(/online: smtp:\/\/127\.0\.0\.1:\d+ answered/);
-  await agent.waitForLine(/flush #\d+ \(online\): done: 3 messages; recipients: 3 sent/, 20_000, online.index);
-  assert.equal(agent.count(/\(schedule\)/), 0, 'the schedule never fired');
+  const online = await agent.waitFor('online', (e) => /^smtp:\/\/127\.0\.0\.1:\d+$/.test(e.smarthost));
+  await agent.waitFor('flush-end', flushEnded('online', 'done', 3), { from: online.index });
+  assert.equal(agent.count('flush-start', (e) => e.reasons.includes('schedule')), 0, 'the schedule never fired');
 
   const stopped = await agent.stop('SIGTERM');
   assert.equal(stopped.code, 0);

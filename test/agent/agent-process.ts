@@ -1,10 +1,12 @@
 /**
- * Helpers for the agent's black-box tests: run `bin/bulkmailer agent` as a
- * child process, follow its log lines on stderr, wait for a line (the
- * agent's events made observable), stop it with a signal and time the
- * exit. Enqueue goes through the spool library and the real trigger
- * socket, as an enqueuing process would. Every child is killed by
- * `killAll` in the tests' after hooks, whatever happened.
+ * Helpers for the agent's black-box tests: run `bin/bulkmailer agent --json`
+ * as a child process, follow its typed events (JSON lines on stdout, the
+ * AgentEventMap of src/agent/agent.ts) and wait for one, stop it with a
+ * signal and time the exit. The log lines on stderr are kept only to show
+ * when a test fails: their wording is for people, not for tests. Enqueue
+ * goes through the spool library and the real trigger socket, as an
+ * enqueuing process would. Every child is killed by `killAll` in the
+ * tests' after hooks, whatever happened.
  */
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -12,14 +14,25 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { spawnCli } from '../support/cli.js';
 import { enqueueMessage, nudgeFlusher, openSpool } from '../../src/spool/index.js';
+import type { AgentEventMap } from '../../src/agent/agent.js';
+
+export type AgentEventName = keyof AgentEventMap;
+/** One event as `agent --json` writes it: its name, time and payload. */
+export type AgentEvent<K extends AgentEventName = AgentEventName> = { event: K; time: string } & (AgentEventMap[K] extends [infer P] ? P : object);
 
 export interface AgentProcess {
   child: ChildProcess;
   pid: number;
+  /** Log lines (stderr), for failure messages. */
   lines: string[];
-  /** Resolves with the first line (at or after index `from`) matching `re`. */
-  waitForLine(re: RegExp, timeoutMs?: number, from?: number): Promise<{ line: string; index: number }>;
-  count(re: RegExp): number;
+  events: AgentEvent[];
+  /** Resolves with the first `name` event (at or after index `from`) that `match` accepts. */
+  waitFor<K extends AgentEventName>(
+    name: K,
+    match?: (event: AgentEvent<K>) => boolean,
+    options?: { timeoutMs?: number; from?: number },
+  ): Promise<{ event: AgentEvent<K>; index: number }>;
+  count<K extends AgentEventName>(name: K, match?: (event: AgentEvent<K>) => boolean): number;
   /** Sends `signal`, resolves with the exit code and how long the exit took. */
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -28,30 +41,35 @@ export interface AgentProcess {
 const running = new Set<ChildProcess>();
 
 export function startAgent(home: string, env: Record<string, string> = {}): AgentProcess {
-  const child = spawnCli(['agent'], { home, env });
+  const child = spawnCli(['agent', '--json'], { home, env });
   running.add(child);
   const lines: string[] = [];
-  const waiters: { re: RegExp; from: number; resolve: (v: { line: string; index: number }) => void }[] = [];
-  let buffer = '';
+  const events: AgentEvent[] = [];
+  type Waiter = { accepts: (e: AgentEvent) => boolean; from: number; resolve: (v: { event: AgentEvent; index: number }) => void };
+  const waiters: Waiter[] = [];
   const check = () => {
     for (const w of [...waiters]) {
-      for (let i = w.from; i < lines.length; i++) {
-        if (w.re.test(lines[i]!)) {
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve({ line: lines[i]!, index: i });
-          break;
-        }
-      }
+      const index = events.findIndex((e, i) => i >= w.from && w.accepts(e));
+      if (index < 0) continue;
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve({ event: events[index]!, index });
     }
   };
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-    buffer += chunk;
-    const parts = buffer.split('\n');
-    buffer = parts.pop()!;
-    lines.push(...parts);
+  const splitLines = (stream: NodeJS.ReadableStream, onLine: (line: string) => void) => {
+    let buffer = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      buffer += chunk;
+      const parts = buffer.split('\n');
+      buffer = parts.pop()!;
+      parts.forEach(onLine);
+    });
+  };
+  splitLines(child.stderr!, (line) => lines.push(line));
+  splitLines(child.stdout!, (line) => {
+    events.push(JSON.parse(line) as AgentEvent);
     check();
   });
-  child.stdout!.resume();
   child.stdin!.end();
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.on('close', (code, signal) => {
@@ -59,23 +77,25 @@ export function startAgent(home: string, env: Record<string, string> = {}): Agen
       resolve({ code, signal });
     });
   });
+  const describe = () => `events:\n${events.map((e) => JSON.stringify(e)).join('\n')}\nlog:\n${lines.join('\n')}`;
   return {
     child,
     pid: child.pid!,
     lines,
+    events,
     exited,
-    waitForLine(re, timeoutMs = 20_000, from = 0) {
+    waitFor(name, match = () => true, { timeoutMs = 20_000, from = 0 } = {}) {
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
           waiters.splice(waiters.indexOf(entry), 1);
-          reject(new Error(`no line matching ${re} within ${timeoutMs}ms; log:\n${lines.join('\n')}`));
+          reject(new Error(`no ${name} event as expected within ${timeoutMs}ms; ${describe()}`));
         }, timeoutMs);
-        const entry = {
-          re,
+        const entry: Waiter = {
+          accepts: (e) => e.event === name && match(e as AgentEvent<typeof name>),
           from,
-          resolve: (v: { line: string; index: number }) => {
+          resolve: (v) => {
             clearTimeout(timer);
-            resolve(v);
+            resolve(v as { event: AgentEvent<typeof name>; index: number });
           },
         };
         waiters.push(entry);
@@ -84,13 +104,13 @@ export function startAgent(home: string, env: Record<string, string> = {}): Agen
           if (waiters.includes(entry)) {
             waiters.splice(waiters.indexOf(entry), 1);
             clearTimeout(timer);
-            reject(new Error(`agent exited before a line matching ${re}; log:\n${lines.join('\n')}`));
+            reject(new Error(`agent exited before the ${name} event expected; ${describe()}`));
           }
         }));
       });
     },
-    count(re) {
-      return lines.filter((l) => re.test(l)).length;
+    count(name, match = () => true) {
+      return events.filter((e) => e.event === name && match(e as AgentEvent<typeof name>)).length;
     },
     async stop(signal = 'SIGTERM', timeoutMs = 30_000) {
       const started = performance.now();
@@ -101,6 +121,12 @@ export function startAgent(home: string, env: Record<string, string> = {}): Agen
       return { ...result, ms: performance.now() - started };
     },
   };
+}
+
+/** A flush-end event's check: its reasons include `reason` and its result is `outcome` with `sent` sent. */
+export function flushEnded(reason: string, outcome: string, sent?: number) {
+  return (e: AgentEvent<'flush-end'>) =>
+    e.reasons.includes(reason as never) && e.result?.outcome === outcome && (sent === undefined || e.result.sent === sent);
 }
 
 export async function killAll(): Promise<void> {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startCaptureServer, type CaptureServer } from '../support/capture-server.js';
 import { makeTempHome, writeConfig, type TempHome } from '../support/home.js';
-import { enqueueMany, killAll, startAgent } from './agent-process.js';
+import { enqueueMany, flushEnded, killAll, startAgent } from './agent-process.js';
 
 let home: TempHome;
 let server: CaptureServer;
@@ -26,11 +26,11 @@ after(async () => {
 
 test('a seconds-level schedule from config fires and delivers', async () => {
   const agent = startAgent(home.home);
-  await agent.waitForLine(/agent started .*schedule "\*\/2 \* \* \* \* \*"/);
-  const startup = await agent.waitForLine(/flush #1 \(startup\): done: nothing to deliver/);
+  await agent.waitFor('ready', (e) => e.schedule === '*/2 * * * * *');
+  const startup = await agent.waitFor('flush-end', (e) => e.n === 1 && e.result?.outcome === 'done' && e.result.due === 0);
   await enqueueMany(home.home, ['scheduled@example.test']);
   await server.waitForMessages(1, 15_000);
-  await agent.waitForLine(/flush #\d+ \(schedule\): done: 1 message; recipients: 1 sent/, 15_000, startup.index);
-  assert.equal(agent.count(/\(nudge\)/), 0);
+  await agent.waitFor('flush-end', flushEnded('schedule', 'done', 1), { timeoutMs: 15_000, from: startup.index });
+  assert.equal(agent.count('flush-start', (e) => e.reasons.includes('nudge')), 0);
   assert.equal((await agent.stop('SIGINT')).code, 0);
 });

@@ -37,8 +37,8 @@ test('SIGTERM mid-drain: exit 0 in bounded time, consistent state, the next run 
   const stopped = await first.stop('SIGTERM');
   assert.equal(stopped.code, 0, first.lines.join('\n'));
   assert.ok(stopped.ms < 15_000, `stopped in ${Math.round(stopped.ms)}ms (bounded wait is 15s)`);
-  assert.ok(first.count(/^\S+ stopped$/) === 1, first.lines.join('\n'));
-  assert.match(first.lines.join('\n'), /flush #1 \(startup\): stopped: \d+ messages/);
+  assert.equal(first.count('stopped', (e) => e.clean), 1, first.lines.join('\n'));
+  assert.equal(first.count('flush-end', (e) => e.n === 1 && e.result?.outcome === 'stopped'), 1, first.lines.join('\n'));
 
   const lockDir = path.join(home.home, 'spool', 'lock');
   assert.deepEqual((await fs.readdir(lockDir)).filter((n) => n === 'instance' || n === 'trigger.sock'), []);
@@ -53,7 +53,7 @@ test('SIGTERM mid-drain: exit 0 in bounded time, consistent state, the next run 
 
   const second = startAgent(home.home);
   await server.waitForMessages(TOTAL, 60_000);
-  await second.waitForLine(/flush #1 \(startup\): done/, 30_000);
+  await second.waitFor('flush-end', (e) => e.n === 1 && e.result?.outcome === 'done', { timeoutMs: 30_000 });
   assert.equal((await second.stop('SIGTERM')).code, 0);
   const counts = server.deliveriesByRecipient();
   assert.equal(counts.size, TOTAL);

@@ -9,19 +9,41 @@
  * A second SIGTERM/SIGINT while stopping exits at once: state on disk is
  * consistent at every moment, the lock of a dead process is taken over.
  * Exit codes: 0 stopped or another agent runs; 78 bad config; 73/77 spool.
+ *
+ * The log (stderr, and log/agent.log off a terminal) is for people. With
+ * --json, every event the agent emits (AgentEventMap) is also written to
+ * stdout as one JSON object per line, {"event": NAME, "time": ISO, ...}:
+ * what scripts and the black-box tests follow instead of the log wording.
+ *
+ * The SMTP listener (config listener.enabled) is src/frontends' listener,
+ * handed to the agent here, loaded only when the agent starts it.
  */
-import { Agent } from '../../agent/agent.js';
+import { Agent, AGENT_EVENTS, type ListenerStarter } from '../../agent/agent.js';
 import { openAgentLog } from '../../agent/agent-log.js';
 import type { CommandContext } from '../context.js';
+
+const startListener: ListenerStarter = async (home) => (await import('../../frontends/listener/start-listener.js')).startListener({ home });
+
+/** Writes each of the agent's events as a JSON line; a closed stdout loses lines, never the agent. */
+function relayEvents(agent: Agent, stdout: NodeJS.WritableStream): void {
+  stdout.on('error', () => {});
+  for (const name of AGENT_EVENTS) {
+    agent.on(name, (...args: unknown[]) => {
+      const payload = (args[0] ?? {}) as Record<string, unknown>;
+      stdout.write(`${JSON.stringify({ event: name, time: new Date().toISOString(), ...payload })}\n`);
+    });
+  }
+}
 
 /** After a stop, anything still holding the event loop (a flush that would not end) gets this long. */
 const EXIT_AFTER_STOP_MS = 1_000;
 /** A second stop signal sooner than this after the first is a duplicate, not "stop now". */
 const REPEAT_SIGNAL_MS = 500;
 
-export default async function agentCommand(ctx: CommandContext): Promise<number> {
+export default async function agentCommand(ctx: CommandContext, options: { json?: boolean } = {}): Promise<number> {
   const log = openAgentLog(ctx.home, ctx.stderr);
-  const agent = new Agent({ home: ctx.home, log: (line) => log.write(line) });
+  const agent = new Agent({ home: ctx.home, log: (line) => log.write(line), startListener });
+  if (options.json) relayEvents(agent, ctx.stdout);
   let firstSignalAt: number | null = null;
   const onStop = (signal: NodeJS.Signals) => {
     const now = performance.now();
