@@ -26,8 +26,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BulkmailerError, ExitCode } from '../errors.js';
 import { enqueueMessage, openSpool, removeEntryLockTarget } from '../spool/index.js';
-import type { CommandContext } from '../cli/context.js';
-import { palette } from '../cli/format/color.js';
 import { formatDuration } from '../config/duration.js';
 import { createSinkSmarthost, pickFreePort, type SinkTransaction } from './sink-smarthost.js';
 import { plural } from '../text.js';
@@ -38,6 +36,19 @@ export interface DemoOptions {
   perTransaction?: number;
   /** The sink's delay before accepting each message, in ms. */
   delayMs?: number;
+}
+
+/**
+ * Where the demo writes, and how it styles text: a plain interface, so the
+ * demo needs nothing from src/cli (the CLI passes its streams and palette).
+ */
+export interface DemoOutput {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  /** The environment the demo's child processes get. */
+  env: NodeJS.ProcessEnv;
+  /** Text styles; each returns its text unchanged when colour is off. */
+  style: Record<'bold' | 'dim' | 'red' | 'green' | 'yellow' | 'cyan', (text: string) => string>;
 }
 
 const BIN = fileURLToPath(new URL('../../bin/bulkmailer', import.meta.url));
@@ -76,8 +87,8 @@ export function judgeDelivery(members: readonly string[], transactions: readonly
   };
 }
 
-export async function runDemo(ctx: CommandContext, options: DemoOptions): Promise<number> {
-  const c = palette(ctx.color);
+export async function runDemo(ctx: DemoOutput, options: DemoOptions): Promise<number> {
+  const c = ctx.style;
   const n = options.recipients;
   const perTransaction = options.perTransaction ?? 10;
   const started = Date.now();

@@ -1,24 +1,16 @@
 /**
  * Doctor: who flushes this queue. The agent (or a flush) is running when
- * a live process holds the spool's instance lock; autostart is read from
- * src/autostart (another part of bulkmailer, loaded lazily: when this
- * build has no such module, the check says so and is skipped).
+ * a live process holds the spool's instance lock; autostart is asked of
+ * each kind's module in src/autostart (a kind whose status cannot be read
+ * within STATUS_TIMEOUT_MS is left out of the answer).
  *
  * Informational: it never fails doctor. Nothing installed is a warning
  * (mail then goes only when someone runs `bulkmailer flush`).
  */
 import { existsSync } from 'node:fs';
 import { instanceLockPath, lockHolder, spoolLayout, triggerSocketPath } from '../spool/index.js';
+import { KIND_MODULES, makeAutostartEnv, type AutostartEnv, type AutostartKind, type KindStatus } from '../autostart/index.js';
 import { pass, skip, warn, type CheckResult } from './check.js';
-
-interface KindStatusLike {
-  kind: string;
-  installed: boolean;
-  home: string | null;
-  details: string[];
-}
-
-type StatusFn = (env: unknown) => Promise<KindStatusLike>;
 
 const STATUS_TIMEOUT_MS = 5_000;
 
@@ -31,43 +23,25 @@ export async function checkAgent(home: string): Promise<CheckResult> {
   return pass('agent', 'agent or flush running', `${agent ? 'the agent' : 'a flush'} is running (pid ${holder.pid})`);
 }
 
-function kindsFor(platform: NodeJS.Platform): string[] {
+function kindsFor(platform: NodeJS.Platform): AutostartKind[] {
   return platform === 'darwin' ? ['launchd', 'cron'] : ['systemd', 'xdg', 'cron'];
-}
-
-async function loadStatus(kind: string): Promise<StatusFn | null> {
-  // A computed specifier: this build may not have the module (the check is then skipped).
-  const specifier = `../autostart/${kind}.js`;
-  const module = (await import(specifier).catch(() => null)) as Record<string, unknown> | null;
-  if (module === null) return null;
-  for (const value of Object.values(module)) {
-    const status = (value as { status?: unknown } | null)?.status;
-    if (typeof value === 'object' && value !== null && typeof status === 'function') return status.bind(value) as StatusFn;
-  }
-  return null;
 }
 
 export async function checkAutostart(home: string, env: NodeJS.ProcessEnv = process.env): Promise<CheckResult> {
   const id = 'autostart';
   const title = 'autostart installed';
-  const common = (await import('../autostart/common.js' as string).catch(() => null)) as {
-    makeAutostartEnv?: (home: string, options: { env?: NodeJS.ProcessEnv }) => unknown;
-  } | null;
-  if (typeof common?.makeAutostartEnv !== 'function') return skip(id, title, 'this build has no autostart support');
-  let autostartEnv: unknown;
+  let autostartEnv: AutostartEnv;
   try {
-    autostartEnv = common.makeAutostartEnv(home, { env });
+    autostartEnv = makeAutostartEnv(home, { env });
   } catch (err) {
     return skip(id, title, `cannot check: ${(err as Error).message}`);
   }
   const installed: string[] = [];
   const checked: string[] = [];
   for (const kind of kindsFor(process.platform)) {
-    const status = await loadStatus(kind);
-    if (status === null) continue;
     let timer: NodeJS.Timeout | undefined;
     const result = await Promise.race([
-      status(autostartEnv).catch(() => null),
+      KIND_MODULES[kind].status(autostartEnv).catch((): KindStatus | null => null),
       new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), STATUS_TIMEOUT_MS))),
     ]).finally(() => clearTimeout(timer));
     if (result === null) continue;

@@ -7,6 +7,7 @@
 import { usageError } from '../../errors.js';
 import { runDemo } from '../../demo/run-demo.js';
 import type { CommandContext } from '../context.js';
+import { palette } from '../format/color.js';
 
 const MAX_RECIPIENTS = 100_000;
 
@@ -16,5 +17,5 @@ export default function demo(ctx: CommandContext, options: { recipients?: string
   if (!Number.isInteger(recipients) || recipients < 1 || recipients > MAX_RECIPIENTS) {
     throw usageError(`--recipients: "${text}" is not a whole number from 1 to ${MAX_RECIPIENTS}`);
   }
-  return runDemo(ctx, { recipients });
+  return runDemo({ stdout: ctx.stdout, stderr: ctx.stderr, env: ctx.env, style: palette(ctx.color) }, { recipients });
 }

@@ -12,7 +12,7 @@
  * the flush's code (0 done or busy, 75 something still due).
  */
 import { resolveHome } from '../../config/home.js';
-import { reportError } from '../../cli/run-command.js';
+import { reportError } from '../../report-error.js';
 import { packageVersion } from '../../version.js';
 import { describeExitCodes } from '../../exit-codes.js';
 import { ExitCode } from '../../errors.js';
