@@ -186,23 +186,25 @@ test('no DSN is made for a bounce: a failed null-sender entry just leaves', asyn
 });
 
 test('two flushes started together: one delivers, the other exits 0 at once', async (t) => {
-  const server = await startCaptureServer({ dataDelayMs: 30 });
+  // Each message takes the smarthost 1.5 s: the first flush outlives the second's start by far.
+  const server = await startCaptureServer({ dataDelayMs: 1_500 });
   t.after(() => server.close());
   const { home, spool, config } = await setup(t);
-  await config({ smarthost: server.url, concurrency: 2 });
-  for (let i = 0; i < 40; i++) await enqueueMessage(spool, { from: 'list@example.org', recipients: ['a@x.org'], message: message(`pair ${i}`) });
+  await config({ smarthost: server.url, concurrency: 1 });
+  for (let i = 0; i < 4; i++) await enqueueMessage(spool, { from: 'list@example.org', recipients: ['a@x.org'], message: message(`pair ${i}`) });
   const first = spawnCli(['flush'], { home });
   const firstDone = collect(first);
   // Wait until the first holds the lock, then start the second.
   while (!(await fs.lstat(instanceLockPath(spool)).then(() => true, () => false))) await new Promise((r) => setTimeout(r, 10));
-  const started = Date.now();
   const second = await runCli(['flush'], { home });
   assert.equal(second.code, 0);
   assert.match(second.stdout, new RegExp(`another flush is running \\(pid ${first.pid}\\)`));
-  assert.ok(Date.now() - started < 5000, 'it does not wait');
+  // It did not wait for the first: that one is still delivering.
+  assert.ok(server.messages.length < 4, `the second returned only after ${server.messages.length} of 4 deliveries`);
+  assert.equal(first.exitCode, null, 'the first flush still runs');
   const firstResult = await firstDone;
   assert.equal(firstResult.code, 0, firstResult.stderr);
-  assert.equal(server.messages.length, 40, 'no double delivery');
+  assert.equal(server.messages.length, 4, 'no double delivery');
 });
 
 test('a stale lock left by a dead flusher is taken over', async (t) => {
