@@ -22,11 +22,21 @@ export interface Smarthost {
   display: string;
 }
 
+/**
+ * 127.0.0.0/8, ::1 (also as an IPv4-mapped address), localhost and names
+ * under .localhost: hosts only this machine can be. The one definition, for
+ * smarthosts (where credentials may go in clear) and the listener (which may
+ * bind without AUTH).
+ */
 export function isLoopbackHost(host: string): boolean {
-  const bare = host.replace(/^\[|\]$/g, '');
+  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
   if (bare === 'localhost' || bare.endsWith('.localhost')) return true;
   if (net.isIPv4(bare)) return bare.startsWith('127.');
-  if (net.isIPv6(bare)) return bare === '::1' || bare.startsWith('::ffff:127.');
+  if (net.isIPv6(bare)) {
+    if (bare === '::1') return true;
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(bare);
+    return mapped !== null && isLoopbackHost(mapped[1]!);
+  }
   return false;
 }
 

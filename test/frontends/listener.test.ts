@@ -17,7 +17,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import nodemailer from 'nodemailer';
 import { startListener, type RunningListener } from '../../src/frontends/listener/start-listener.js';
-import { isLoopbackHost } from '../../src/frontends/listener/listener-settings.js';
+import { isLoopbackHost } from '../../src/config/smarthost.js';
 import { BulkmailerError } from '../../src/errors.js';
 import { listenForNudges, listEntryIds, messagePath, openSpool, readEntryState, type Spool } from '../../src/spool/index.js';
 import { makeTempHome, writeConfig, type TempHome } from '../support/home.js';

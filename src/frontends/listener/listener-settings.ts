@@ -12,10 +12,10 @@
  * Violations fail with E_CONFIG (exit 78) before anything is bound.
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import { configError } from '../../errors.js';
 import { parseDuration } from '../../config/duration.js';
 import type { StoredConfig } from '../../config/schema.js';
+import { isLoopbackHost } from '../../config/smarthost.js';
 
 export interface ListenerSettings {
   host: string;
@@ -29,14 +29,6 @@ export interface ListenerSettings {
   tls: { key: Buffer; cert: Buffer } | null;
 }
 
-export function isLoopbackHost(host: string): boolean {
-  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
-  if (bare === 'localhost' || bare === '::1') return true;
-  if (net.isIPv4(bare)) return bare.startsWith('127.');
-  if (bare.startsWith('::ffff:')) return isLoopbackHost(bare.slice(7));
-  return false;
-}
-
 function readPem(file: string, key: string): Buffer {
   try {
     return fs.readFileSync(file);
@@ -45,14 +37,35 @@ function readPem(file: string, key: string): Buffer {
   }
 }
 
-/** The policy above for ready settings (a library caller's own): E_CONFIG unless it holds. */
+/** How to fix a refusal, in the words of whoever gave the settings. */
+interface PolicyFixes {
+  openRelay: string;
+  authWithoutTls: string;
+}
+
+const LIBRARY_FIXES: PolicyFixes = {
+  openRelay: 'give settings.auth and settings.tls, or listen on 127.0.0.1',
+  authWithoutTls: 'give settings.tls',
+};
+
+const CONFIG_FIXES: PolicyFixes = {
+  openRelay: 'set listener.authUser, listener.authPass, listener.tlsKeyFile and listener.tlsCertFile, or listen on 127.0.0.1',
+  authWithoutTls: 'set listener.tlsKeyFile and listener.tlsCertFile',
+};
+
+/** The policy above, the one place it is written: E_CONFIG unless it holds. */
+function enforcePolicy(host: string, hasAuth: boolean, hasTls: boolean, fixes: PolicyFixes): void {
+  if (!isLoopbackHost(host) && !hasAuth) {
+    throw configError(`refusing to listen on ${host}: a non-loopback address needs AUTH over TLS (${fixes.openRelay})`, 'E_LISTENER_OPEN_RELAY');
+  }
+  if (hasAuth && !hasTls) {
+    throw configError(`AUTH is offered only over TLS: ${fixes.authWithoutTls}`, 'E_LISTENER_AUTH_WITHOUT_TLS');
+  }
+}
+
+/** The policy for ready settings (a library caller's own). */
 export function checkListenerPolicy(settings: ListenerSettings): ListenerSettings {
-  if (!isLoopbackHost(settings.host) && settings.auth === null) {
-    throw configError(`refusing to listen on ${settings.host}: a non-loopback address needs AUTH over TLS`, 'E_LISTENER_OPEN_RELAY');
-  }
-  if (settings.auth !== null && settings.tls === null) {
-    throw configError('AUTH is offered only over TLS: listener settings with auth need tls', 'E_LISTENER_AUTH_WITHOUT_TLS');
-  }
+  enforcePolicy(settings.host, settings.auth !== null, settings.tls !== null, LIBRARY_FIXES);
   return settings;
 }
 
@@ -69,19 +82,8 @@ export function resolveListenerSettings(
   const hasKey = stored.tlsKeyFile !== null && stored.tlsKeyFile !== '';
   const hasCert = stored.tlsCertFile !== null && stored.tlsCertFile !== '';
   if (hasKey !== hasCert) throw configError('listener.tlsKeyFile and listener.tlsCertFile must be set together');
-  if (!isLoopbackHost(host) && !hasUser) {
-    throw configError(
-      `refusing to listen on ${host}: a non-loopback address needs AUTH (set listener.authUser, listener.authPass, ` +
-        'listener.tlsKeyFile and listener.tlsCertFile), or listen on 127.0.0.1',
-      'E_LISTENER_OPEN_RELAY',
-    );
-  }
-  if (hasUser && !hasKey) {
-    throw configError(
-      'listener.authUser is set but AUTH is offered only over TLS: set listener.tlsKeyFile and listener.tlsCertFile',
-      'E_LISTENER_AUTH_WITHOUT_TLS',
-    );
-  }
+  // Before the TLS files are read: a refusal never depends on them.
+  enforcePolicy(host, hasUser, hasKey, CONFIG_FIXES);
   return {
     host,
     port,
