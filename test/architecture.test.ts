@@ -76,14 +76,14 @@ function areaOf(file: string): string {
   return parts.length === 1 ? parts[0]!.replace(/\.ts$/, '') : parts[0]!;
 }
 
-/** Rows of the first markdown table whose header starts with the given cells. */
-function tableRows(header: string[]): string[][] {
+/** Rows of the first markdown table whose header starts with the given cells; null when there is none. */
+function tableRows(header: string[]): string[][] | null {
   const lines = DOC.split('\n');
   const start = lines.findIndex((l) => {
     const cells = cellsOf(l);
     return header.every((h, i) => cells[i] === h);
   });
-  assert.ok(start >= 0, `docs/architecture.md has no table "| ${header.join(' | ')} |"`);
+  if (start < 0) return null;
   const rows: string[][] = [];
   for (const line of lines.slice(start + 2)) {
     if (!line.startsWith('|')) break;
@@ -98,15 +98,23 @@ function cellsOf(line: string): string[] {
 
 function allowedImports(): Map<string, Set<string>> {
   const table = new Map<string, Set<string>>();
-  for (const [area, may] of tableRows(['area', 'may import'])) {
+  const rows = tableRows(['area', 'may import']);
+  assert.ok(rows !== null, 'docs/architecture.md has no table "| area | may import |"');
+  for (const [area, may] of rows) {
     const targets = may!.startsWith('(') ? [] : may!.split(',').map((s) => s.trim());
     table.set(area!, new Set(targets));
   }
   return table;
 }
 
+/**
+ * An arrow the rules forbid but that must stay for a while is listed in
+ * docs/architecture.md in a table "| file | imports | why, and until when |";
+ * an entry that no longer matches an import fails the test, so the list
+ * cannot go stale. (None today: the table is absent.)
+ */
 function knownExceptions(): { file: string; area: string }[] {
-  return tableRows(['file', 'imports']).map(([file, area]) => ({ file: file!, area: area! }));
+  return (tableRows(['file', 'imports']) ?? []).map(([file, area]) => ({ file: file!, area: area! }));
 }
 
 test('the dependency table in docs/architecture.md names every area of src/ and has no cycle', () => {
