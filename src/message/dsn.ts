@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { EntryState, RecipientState } from '../model/entry-state.js';
 import { encodedWords } from './encoded-words.js';
+import { formatRfc5322Date } from './new-headers.js';
 
 export interface DsnInput {
   entry: EntryState;
@@ -18,15 +19,8 @@ export interface DsnInput {
   now: number;
 }
 
-/** RFC 5322 date-time (Date: header form). */
-export function rfc5322Date(time: number): string {
-  const d = new Date(time);
-  const days = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
-  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return `${days[d.getUTCDay()]}, ${d.getUTCDate()} ${months[d.getUTCMonth()]} ${d.getUTCFullYear()} ${pad(
-    d.getUTCHours(),
-  )}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000`;
+function rfc5322Date(time: number): string {
+  return formatRfc5322Date(new Date(time));
 }
 
 /**

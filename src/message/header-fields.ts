@@ -5,7 +5,8 @@
  * re-encoding anything else. Values are unfolded for reading.
  *
  * Pure functions over buffers; they never throw (the header block was
- * already checked line by line by split-head.ts).
+ * already checked line by line by split-head.ts, the one parser of header
+ * blocks: tests parse through it too).
  */
 
 export interface HeaderField {
@@ -65,31 +66,4 @@ export function headerValues(fields: readonly HeaderField[], name: string): stri
 
 export function hasHeader(fields: readonly HeaderField[], name: string): boolean {
   return findHeader(fields, name) !== undefined;
-}
-
-/**
- * Parses a complete header block (no separator line) into fields. Lines that
- * are neither a field start nor a continuation are skipped here; split-head.ts
- * rejects such blocks before they get this far.
- */
-export function parseHeaderBlock(block: Buffer): HeaderField[] {
-  const fields: HeaderField[] = [];
-  let current: { name: string; lines: Buffer[] } | null = null;
-  let start = 0;
-  while (start < block.length) {
-    const newline = block.indexOf(0x0a, start);
-    const end = newline < 0 ? block.length : newline + 1;
-    const line = block.subarray(start, end);
-    start = end;
-    if (isContinuationLine(line) && current !== null) {
-      current.lines.push(line);
-      continue;
-    }
-    const name = fieldNameOf(line);
-    if (name === null) continue;
-    if (current !== null) fields.push(makeHeaderField(current.name, current.lines));
-    current = { name, lines: [line] };
-  }
-  if (current !== null) fields.push(makeHeaderField(current.name, current.lines));
-  return fields;
 }

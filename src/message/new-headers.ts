@@ -4,16 +4,10 @@
  * bits, at the sender's domain) and From. Pure formatting; never throws.
  */
 import { randomBytes } from 'node:crypto';
+import { DAYS, MONTHS, pad2 as two } from '../text.js';
 import { encodeDisplayName } from './encoded-words.js';
 
-const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-
-function two(n: number): string {
-  return String(n).padStart(2, '0');
-}
-
-/** "Tue, 01 Jul 2025 14:03:09 +0200" */
+/** "Tue, 01 Jul 2025 14:03:09 +0200" (local time): the one RFC 5322 date-time formatter, for Date: and DSN fields. */
 export function formatRfc5322Date(date: Date): string {
   const offset = -date.getTimezoneOffset();
   const sign = offset >= 0 ? '+' : '-';

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decodeEncodedWords, encodeDisplayName } from '../../src/message/encoded-words.js';
-import { findHeader, headerValues, parseHeaderBlock } from '../../src/message/header-fields.js';
+import { findHeader, headerValues } from '../../src/message/header-fields.js';
 import { recipientsFromHeaders } from '../../src/message/header-recipients.js';
 import { formatFromValue, formatRfc5322Date, newMessageId } from '../../src/message/new-headers.js';
 import { prepareMessage } from '../../src/message/prepare-message.js';
@@ -31,8 +31,8 @@ function isDataError(code: string) {
 }
 
 describe('header fields', () => {
-  it('unfolds values and finds names case-insensitively', () => {
-    const fields = parseHeaderBlock(Buffer.from('SUBJECT: one\r\n two\r\n\tthree\r\nTo: a@x.org\r\nto: b@x.org\r\n'));
+  it('unfolds values and finds names case-insensitively', async () => {
+    const { fields } = await splitMessageHead(Buffer.from('SUBJECT: one\r\n two\r\n\tthree\r\nTo: a@x.org\r\nto: b@x.org\r\n\r\n'));
     assert.equal(fields.length, 3);
     assert.equal(findHeader(fields, 'subject')?.value, 'one two\tthree');
     assert.deepEqual(headerValues(fields, 'TO'), ['a@x.org', 'b@x.org']);
@@ -69,15 +69,13 @@ describe('header fields', () => {
 });
 
 describe('-t recipients', () => {
-  it('reads To, Cc and Bcc with names, groups and several fields', () => {
-    const fields = parseHeaderBlock(
-      Buffer.from(
-        'To: "Doe, Jane" <jane@x.org>, bob@y.org\n' +
-          'Cc: team: c1@z.org, c2@z.org;, undisclosed-recipients:;\n' +
-          'Bcc: hidden@w.org\n' +
-          'To: second@x.org\n' +
-          'From: me@x.org\n',
-      ),
+  it('reads To, Cc and Bcc with names, groups and several fields', async () => {
+    const { fields } = await splitMessageHead(
+      'To: "Doe, Jane" <jane@x.org>, bob@y.org\n' +
+        'Cc: team: c1@z.org, c2@z.org;, undisclosed-recipients:;\n' +
+        'Bcc: hidden@w.org\n' +
+        'To: second@x.org\n' +
+        'From: me@x.org\n\n',
     );
     assert.deepEqual(recipientsFromHeaders(fields), [
       'jane@x.org',
@@ -89,8 +87,8 @@ describe('-t recipients', () => {
     ]);
   });
 
-  it('uses the Resent- fields instead when the message is being resent', () => {
-    const fields = parseHeaderBlock(Buffer.from('To: old@x.org\nResent-To: new@x.org\nResent-Bcc: b@x.org\n'));
+  it('uses the Resent- fields instead when the message is being resent', async () => {
+    const { fields } = await splitMessageHead('To: old@x.org\nResent-To: new@x.org\nResent-Bcc: b@x.org\n\n');
     assert.deepEqual(recipientsFromHeaders(fields), ['new@x.org', 'b@x.org']);
   });
 });

@@ -23,9 +23,7 @@
 import type { EntryState } from '../../model/entry-state.js';
 import { listEntryIds, openSpool, readEntryForScan } from '../../spool/index.js';
 import { writeWithBackPressure } from '../../output-stream.js';
-import { MONTHS, pad2, plural } from '../../text.js';
-
-const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'] as const;
+import { DAYS, MONTHS, pad2, plural } from '../../text.js';
 
 /** The first 20 characters of C's asctime(localtime(t)): "Mon Nov  3 04:05:06 ". */
 export function asctime20(iso: string): string {
