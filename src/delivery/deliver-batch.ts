@@ -18,7 +18,7 @@ import type { FinalOutcome, RecipientOutcome } from '../model/transitions.js';
 import { DeliveryLogWriter, DirSyncer, type Spool } from '../spool/index.js';
 import { deliverEntry, type EntryDeliveryContext } from './deliver-entry.js';
 import type { AccountRefusal, AccountReplyRule } from './account-replies.js';
-import { SmtpSession } from './smtp-session.js';
+import { SmtpSession, sessionOptionsFor } from './smtp-session.js';
 
 export interface BatchSettings {
   spool: Spool;
@@ -85,16 +85,7 @@ export async function deliverBatch(
     let session: SmtpSession | null = null;
     const openSession = async () => {
       if (session?.isOpen) return session;
-      session = new SmtpSession({
-        smarthost,
-        heloName: config.heloName,
-        credentials: settings.credentials,
-        tlsVerify: config.tlsVerify,
-        tlsCa: config.tlsCa,
-        connectTimeoutMs: config.timeouts.connectMs,
-        greetingTimeoutMs: config.timeouts.greetingMs,
-        socketTimeoutMs: config.timeouts.socketMs,
-      });
+      session = new SmtpSession(sessionOptionsFor(config, smarthost, settings.credentials));
       await session.open();
       return session;
     };

@@ -20,9 +20,11 @@ import type { Readable } from 'node:stream';
 import net from 'node:net';
 import { BulkmailerError, ExitCode } from '../errors.js';
 import type { Smarthost } from '../config/smarthost.js';
+import type { RuntimeConfig } from '../config/runtime.js';
 import type { Credentials } from '../config/credentials.js';
 import type { RecipientOutcome } from '../model/transitions.js';
 import { needsSmtpUtf8 } from '../model/address.js';
+import { offeredExtensions, transactionSoFar, type TransactionSoFar } from './nodemailer-private.js';
 import { classifyFailure, classifySuccess, connectionUsableAfter, type SendErrorLike } from './classify-reply.js';
 
 export interface SessionOptions {
@@ -42,6 +44,29 @@ export interface Transaction {
   to: readonly string[];
   size: number;
   message: Buffer | Readable;
+}
+
+/**
+ * The session options of a smarthost under the running config: built here
+ * only, for delivery and `doctor` alike (doctor passes a shorter socket
+ * timeout: it sends no message).
+ */
+export function sessionOptionsFor(
+  config: RuntimeConfig,
+  smarthost: Smarthost,
+  credentials: Credentials | null,
+  overrides: { socketTimeoutMs?: number } = {},
+): SessionOptions {
+  return {
+    smarthost,
+    heloName: config.heloName,
+    credentials,
+    tlsVerify: config.tlsVerify,
+    tlsCa: config.tlsCa,
+    connectTimeoutMs: config.timeouts.connectMs,
+    greetingTimeoutMs: config.timeouts.greetingMs,
+    socketTimeoutMs: overrides.socketTimeoutMs ?? config.timeouts.socketMs,
+  };
 }
 
 /**
@@ -183,7 +208,7 @@ export class SmtpSession {
    * sender), never raw UTF-8 to a server that did not ask for it.
    */
   private withoutSmtpUtf8Needs(connection: SMTPConnection, transaction: Transaction): { refused: RecipientOutcome[]; to: string[] } {
-    const offered = (connection as unknown as { _supportedExtensions?: string[] })._supportedExtensions ?? [];
+    const offered = offeredExtensions(connection);
     if (offered.includes('SMTPUTF8')) return { refused: [], to: [...transaction.to] };
     const host = this.options.smarthost.display;
     const fail = (address: string, whose: string): RecipientOutcome => ({
@@ -210,7 +235,7 @@ export class SmtpSession {
         (err, info) => {
           if (err || !info) {
             // Before this transaction began (command API) the envelope is the previous one's.
-            const envelope = (connection as unknown as { _envelope?: TransactionEnvelope })._envelope;
+            const envelope = transactionSoFar(connection);
             const failure = withClosingReplyAttributed((err ?? { message: 'no result' }) as SendErrorLike, envelope);
             const accepted = failure.command !== 'API' && (envelope?.accepted?.length ?? 0) > 0;
             const replied = (typeof failure.responseCode === 'number' && failure.responseCode > 0) || Boolean(failure.response);
@@ -256,12 +281,6 @@ export class SmtpSession {
   }
 }
 
-/** What nodemailer keeps of the transaction in flight (read after a failure). */
-interface TransactionEnvelope {
-  accepted?: string[];
-  rejectedErrors?: SendErrorLike[];
-}
-
 /**
  * nodemailer ends the session on a 421 wherever it comes and fails the
  * message with an error labelled CONN that carries the reply but not the
@@ -269,7 +288,7 @@ interface TransactionEnvelope {
  * so (Postfix: "in reply to RCPT TO command"), and keep the replies the other
  * recipients already had.
  */
-function withClosingReplyAttributed(failure: SendErrorLike, envelope: TransactionEnvelope | undefined): SendErrorLike {
+function withClosingReplyAttributed(failure: SendErrorLike, envelope: TransactionSoFar | null): SendErrorLike {
   const gathered = envelope?.rejectedErrors ?? [];
   if (failure.command !== 'CONN' || !failure.response || failure.rejectedErrors !== undefined || gathered.length === 0) {
     return failure;

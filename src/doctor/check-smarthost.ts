@@ -16,7 +16,7 @@ import dns from 'node:dns/promises';
 import net from 'node:net';
 import type tls from 'node:tls';
 import type SMTPConnection from 'nodemailer/lib/smtp-connection';
-import { CERT_ERROR, connectSmtp, createSmtpConnection } from '../delivery/smtp-session.js';
+import { CERT_ERROR, connectSmtp, createSmtpConnection, sessionOptionsFor } from '../delivery/smtp-session.js';
 import { resolveCredentials, type Credentials } from '../config/credentials.js';
 import type { RuntimeConfig } from '../config/runtime.js';
 import type { Smarthost } from '../config/smarthost.js';
@@ -78,16 +78,7 @@ interface Session {
 }
 
 async function openSession(config: RuntimeConfig, smarthost: Smarthost, credentials: Credentials | null): Promise<Session> {
-  const connection = createSmtpConnection({
-    smarthost,
-    heloName: config.heloName,
-    credentials,
-    tlsVerify: config.tlsVerify,
-    tlsCa: config.tlsCa,
-    connectTimeoutMs: config.timeouts.connectMs,
-    greetingTimeoutMs: config.timeouts.greetingMs,
-    socketTimeoutMs: SOCKET_TIMEOUT_MS,
-  });
+  const connection = createSmtpConnection(sessionOptionsFor(config, smarthost, credentials, { socketTimeoutMs: SOCKET_TIMEOUT_MS }));
   await connectSmtp(connection);
   return { connection, secure: connection.secure };
 }

@@ -3,7 +3,12 @@
  * (the Subject shown by `status`). Display only: the stored message is never
  * rewritten. An encoded-word that cannot be decoded (unknown charset, bad
  * base64) is left as written; this never throws.
+ *
+ * Encoding (a display name we add, a DSN's Subject) is nodemailer's
+ * mime-funcs: UTF-8 B words of at most 75 characters that never split a
+ * character, the encoder every message nodemailer builds goes through.
  */
+import { encodeWord } from 'nodemailer/lib/mime-funcs';
 
 const ENCODED_WORD = /=\?([^?\s]+)\?([BbQq])\?([^?\s]*)\?=/g;
 // White space between two adjacent encoded-words is not displayed (RFC 2047 section 6.2).
@@ -52,17 +57,12 @@ export function encodeDisplayName(name: string): string {
   return encodedWords(name).join(' ');
 }
 
-/** UTF-8 B encoded-words for `text`; an encoded-word is at most 75 characters, so at most 45 bytes of UTF-8 each. */
+/** The longest an encoded-word may be (RFC 2047 section 2). */
+const MAX_ENCODED_WORD = 75;
+
+/** UTF-8 B encoded-words for `text`, each at most 75 characters, whole characters only. */
 export function encodedWords(text: string): string[] {
-  const words: string[] = [];
-  let chunk = '';
-  for (const ch of text) {
-    if (Buffer.byteLength(chunk + ch) > 45) {
-      words.push(chunk);
-      chunk = '';
-    }
-    chunk += ch;
-  }
-  if (chunk !== '') words.push(chunk);
-  return words.map((word) => `=?UTF-8?B?${Buffer.from(word, 'utf8').toString('base64')}?=`);
+  if (text === '') return [];
+  // B words contain no spaces: nodemailer joins the words it made with one.
+  return encodeWord(text, 'B', MAX_ENCODED_WORD).split(' ');
 }

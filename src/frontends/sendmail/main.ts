@@ -104,7 +104,7 @@ async function listMode(home: string): Promise<number> {
 
 async function smtpMode(home: string): Promise<number> {
   const config = readSendmailConfig(home);
-  const { runSmtpSessionOnStdio } = await import('./smtp-session.js');
+  const { runSmtpSessionOnStdio } = await import('./stdio-smtp-server.js');
   return runSmtpSessionOnStdio(home, config);
 }
 
