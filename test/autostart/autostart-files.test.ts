@@ -5,6 +5,16 @@
  * keys), the agent's command line read back with the same --home (a path
  * with a space, %, $ and a quote in it), install twice harmless, uninstall
  * removes exactly what install added, and never a file that is not ours.
+ *
+ * On Linux there is no plutil, and desktop-file-validate (desktop-file-utils)
+ * is rarely installed; CI installs nothing outside npm (it is offline from
+ * everything but the npm registry, and apt needs root and a Debian mirror),
+ * so the external validators run only where they exist (and say so when
+ * they do not). What every machine checks instead: both files against
+ * expected texts written by hand from the specifications (Apple's plist DTD
+ * and XML escaping; the Desktop Entry spec's Exec quoting and the string
+ * type's escaping), for a --home that needs every escape; plus the files
+ * parsed back into the argv.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -15,7 +25,8 @@ import { parseSystemdCommand } from '../../src/autostart/systemd.js';
 import { parsePlist } from '../../src/autostart/plist.js';
 import { launchdKind } from '../../src/autostart/launchd.js';
 import { makeAutostartEnv } from '../../src/autostart/common.js';
-import { parseExec } from '../../src/autostart/xdg.js';
+import { renderLaunchAgent } from '../../src/autostart/launchd.js';
+import { parseExec, renderDesktopEntry } from '../../src/autostart/xdg.js';
 import { BULKMAILER } from '../support/cli.js';
 import { listFiles, makeSandbox, type AutostartSandbox } from './fakes.js';
 
@@ -105,7 +116,7 @@ test('systemd without a usable systemctl: the unit is written and the commands t
   assert.match(u.stdout, /systemd: removed/);
 });
 
-test('launchd (the module, as on macOS: the CLI refuses launchd elsewhere): a well-formed plist with RunAtLoad and KeepAlive; install twice; uninstall', async () => {
+test('launchd (the module, as on macOS: the CLI refuses launchd elsewhere): a well-formed plist with RunAtLoad and KeepAlive; install twice; uninstall', async (t) => {
   const env = makeAutostartEnv(sb.bmHome, { env: { ...process.env, ...sb.env }, platform: 'darwin', binPath: BULKMAILER });
   const report = await launchdKind.install(env);
   assert.equal(report.change, 'installed');
@@ -120,6 +131,7 @@ test('launchd (the module, as on macOS: the CLI refuses launchd elsewhere): a we
   assert.ok((plist.ExitTimeOut as number) > 15);
   const lint = spawnSync('plutil', ['-lint', file], { encoding: 'utf8' });
   if (lint.error === undefined) assert.equal(lint.status, 0, lint.stdout + lint.stderr);
+  else t.diagnostic('plutil is not installed here: the plist is checked against the hand-written text below only');
 
   assert.equal((await launchdKind.install(env)).change, 'unchanged');
   assert.equal(await fs.readFile(file, 'utf8'), text);
@@ -138,7 +150,7 @@ test('the plist parser rejects what is not a plist', () => {
   });
 });
 
-test('xdg: a desktop entry with the keys sessions need; install twice; uninstall', async () => {
+test('xdg: a desktop entry with the keys sessions need; install twice; uninstall', async (t) => {
   const r = await sb.run(['autostart', 'install', '--kind', 'xdg']);
   assert.equal(r.code, 0, r.stderr);
   const file = path.join(sb.userHome, '.config', 'autostart', 'bulkmailer-agent.desktop');
@@ -155,10 +167,74 @@ test('xdg: a desktop entry with the keys sessions need; install twice; uninstall
   assert.doesNotMatch(d.Exec!.replace(/%%/g, ''), /%[a-zA-Z]/, 'no field codes');
   const validate = spawnSync('desktop-file-validate', [file], { encoding: 'utf8' });
   if (validate.error === undefined) assert.equal(validate.status, 0, validate.stdout + validate.stderr);
+  else t.diagnostic('desktop-file-validate is not installed here: the entry is checked against the hand-written text below only');
 
   assert.match((await sb.run(['autostart', 'install', '--kind', 'xdg'])).stdout, /xdg: already installed/);
   assert.match((await sb.run(['autostart', 'uninstall', '--kind', 'xdg'])).stdout, /xdg: removed/);
   await assert.rejects(fs.stat(file));
+});
+
+/** A --home that needs every escape both formats have: space, %, $, ", \\, &, <, >. */
+const NASTY_HOME = '/home/u/a b/%x$y"z\\w&<>';
+const fixedEnv = () => makeAutostartEnv(NASTY_HOME, { env: { HOME: '/home/u' }, nodePath: '/usr/bin/node', binPath: '/opt/bm/bin/bulkmailer' });
+
+test('the plist is what Apple\'s DTD and XML escaping make of it (written by hand, not by our renderer)', () => {
+  const expected = [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    '<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">',
+    // "--" may not appear inside an XML comment.
+    '<!-- bulkmailer-autostart: written by "bulkmailer autostart install"; remove with "bulkmailer autostart uninstall - -kind launchd". -->',
+    '<plist version="1.0">',
+    '<dict>',
+    '\t<key>Label</key>',
+    '\t<string>org.bulkmailer.agent</string>',
+    '\t<key>ProgramArguments</key>',
+    '\t<array>',
+    '\t\t<string>/usr/bin/node</string>',
+    '\t\t<string>/opt/bm/bin/bulkmailer</string>',
+    '\t\t<string>--home</string>',
+    '\t\t<string>/home/u/a b/%x$y&quot;z\\w&amp;&lt;&gt;</string>',
+    '\t\t<string>agent</string>',
+    '\t</array>',
+    '\t<key>RunAtLoad</key>',
+    '\t<true/>',
+    '\t<key>KeepAlive</key>',
+    '\t<dict>',
+    '\t\t<key>SuccessfulExit</key>',
+    '\t\t<false/>',
+    '\t</dict>',
+    '\t<key>ProcessType</key>',
+    '\t<string>Background</string>',
+    '\t<key>ExitTimeOut</key>',
+    '\t<integer>30</integer>',
+    '\t<key>ThrottleInterval</key>',
+    '\t<integer>10</integer>',
+    '</dict>',
+    '</plist>',
+    '',
+  ].join('\n');
+  assert.equal(renderLaunchAgent(fixedEnv()), expected);
+});
+
+test('the desktop entry follows the Desktop Entry spec (written by hand, not by our renderer)', () => {
+  const text = renderDesktopEntry(fixedEnv());
+  const lines = text.split('\n');
+  // The spec: comments and blank lines, then the [Desktop Entry] group first; Key=Value, keys [A-Za-z0-9-].
+  assert.match(lines[0]!, /^#/);
+  assert.equal(lines[1], '[Desktop Entry]');
+  for (const line of lines.slice(2).filter((l) => l !== '')) assert.match(line, /^[A-Za-z0-9-]+=/, line);
+  const entry = parseIni(text)['Desktop Entry']!;
+  // Required for Type=Application: Name and Exec; booleans are exactly true/false.
+  assert.equal(entry.Type, 'Application');
+  assert.equal(entry.Version, '1.0');
+  for (const key of ['Terminal', 'NoDisplay', 'X-GNOME-Autostart-enabled']) assert.match(entry[key]!, /^(true|false)$/, key);
+  // Every key is one the spec defines, or an X- extension.
+  const known = ['Type', 'Version', 'Name', 'Comment', 'TryExec', 'Exec', 'Terminal', 'NoDisplay'];
+  for (const key of Object.keys(entry)) assert.ok(known.includes(key) || key.startsWith('X-'), key);
+  // Exec: each argument quoted; inside quotes ", `, $ and \ are backslash-escaped and % is %%;
+  // then the string type escapes each backslash once more.
+  assert.equal(entry.Exec, '"/usr/bin/node" "/opt/bm/bin/bulkmailer" "--home" "/home/u/a b/%%x\\\\$y\\\\"z\\\\\\\\w&<>" "agent"');
+  assert.deepEqual(parseExec(entry.Exec!), ['/usr/bin/node', '/opt/bm/bin/bulkmailer', '--home', NASTY_HOME, 'agent']);
 });
 
 test('a file of the same name that bulkmailer did not write is never replaced or removed', async () => {

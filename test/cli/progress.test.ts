@@ -27,9 +27,16 @@ class Collector extends Writable {
     super();
     this.isTTY = tty;
   }
+  private waiters: { re: RegExp; resolve: () => void }[] = [];
   override _write(chunk: Buffer | string, _enc: BufferEncoding, done: () => void): void {
     this.text += chunk.toString();
+    this.waiters = this.waiters.filter((w) => (w.re.test(this.text) ? (w.resolve(), false) : true));
     done();
+  }
+  /** Resolves once what was written matches `re` (the event a test waits on, instead of a sleep). */
+  written(re: RegExp): Promise<void> {
+    if (re.test(this.text)) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ re, resolve }));
   }
 }
 
@@ -106,8 +113,8 @@ describe('progress output, in-process', () => {
     const events = new FlushEvents();
     attachFlushOutput(events, ctx, { verbose: true });
     events.emit('start', { smarthost: 'smtp://127.0.0.1:2525', dueEntries: 2, dueRecipients: 4, pass: 0 });
-    // The bar redraws on its own timer (10 per second): a timer due later fires after it.
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    // The bar draws on its own timer (10 per second): wait for its first drawing.
+    await err.written(/0\/4 recipients/);
     events.emit('transaction', { id: 'e1', smarthost: 'smtp://127.0.0.1:2525', outcomes: outcomes(['a@x.org', 'b@x.org']) });
     events.emit('warning', 'entry e9 is busy; skipped');
     events.emit('start', { smarthost: 'smtp://127.0.0.1:2525', dueEntries: 1, dueRecipients: 1, pass: 1 });
