@@ -12,12 +12,15 @@
  * the file, so a later release's better default reaches users who never set
  * that key.
  *
- * Fails with E_CONFIG_* (exit 78) naming the file and the offending key.
+ * Fails with E_CONFIG_* (exit 78) naming the file and the offending key,
+ * and with E_UNTRUSTED_PATH (exit 77) when the file or a directory above it
+ * could be changed by another user (src/trusted-path.ts), before reading it.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type Conf from 'conf';
 import { configError, fromFsError } from '../errors.js';
+import { checkTrustedPath } from '../trusted-path.js';
 import { CONFIG_SCHEMA_PROPERTIES, DEFAULT_CONFIG, withDefaults, type StoredConfig } from './schema.js';
 import validateConfig from './generated/validate-config.js';
 
@@ -40,6 +43,7 @@ export type ConfigStore = Conf<Partial<StoredConfig>>;
 
 /** The writer: conf with the schema. Only `config set/unset` need it. */
 export async function openConfigStore(home: string): Promise<ConfigStore> {
+  checkTrustedPath(configPath(home), 'the config file');
   ensureHomeDir(home);
   const { default: ConfClass } = await import('conf');
   try {
@@ -91,6 +95,8 @@ export function checkStoredConfig(home: string, raw: unknown): Partial<StoredCon
 /** The stored config, validated, with defaults filled in. */
 export function loadStoredConfig(home: string): StoredConfig {
   const file = configPath(home);
+  // Before reading a word of it: a config another user can change runs their passwordCommand as you.
+  checkTrustedPath(file, 'the config file');
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');

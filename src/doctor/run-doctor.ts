@@ -15,6 +15,7 @@ import { checkConfig } from './check-config.js';
 import { checkListener } from './check-listener.js';
 import { checkSmarthost } from './check-smarthost.js';
 import { checkSpool } from './check-spool.js';
+import { checkTrust } from './check-trust.js';
 import { checkHolds } from './check-holds.js';
 import { skip, type CheckResult } from './check.js';
 
@@ -32,7 +33,7 @@ export interface DoctorOptions {
 
 export async function runDoctor(home: string, options: DoctorOptions = {}): Promise<DoctorReport> {
   const env = options.env ?? process.env;
-  const checks: CheckResult[] = [];
+  const checks: CheckResult[] = [checkTrust(home)];
   const { results, config } = checkConfig(home);
   checks.push(...results);
   checks.push(...(await checkSpool(home)));

@@ -1,12 +1,15 @@
 /**
  * Opening the spool: the directory tree exists, belongs to this user, and is
  * private (0700). A spool left group- or world-accessible is tightened, as
- * ssh does for ~/.ssh; one owned by someone else is refused (exit 77).
+ * ssh does for ~/.ssh; one owned by someone else is refused (exit 77), and
+ * so is a home that another user owns or can write, or one below such a
+ * directory (E_UNTRUSTED_PATH, exit 77).
  */
 import fs from 'node:fs/promises';
 import fsSync from 'node:fs';
 import { allBuckets } from '../model/queue-id.js';
 import { BulkmailerError, ExitCode, fromFsError } from '../errors.js';
+import { checkTrustedPath } from '../trusted-path.js';
 import { spoolLayout, type Spool } from './paths.js';
 import path from 'node:path';
 import { prepareEntryLockDir } from './entry-lock-dir.js';
@@ -23,6 +26,8 @@ async function ensurePrivateDir(dir: string): Promise<void> {
 export async function openSpool(home: string): Promise<Spool> {
   const spool = spoolLayout(home);
   if (created.has(spool.root)) return spool;
+  // Before creating anything in it: a home another user can change is theirs (src/trusted-path.ts).
+  checkTrustedPath(home, 'the bulkmailer home');
   try {
     await ensurePrivateDir(home);
     await ensurePrivateDir(spool.root);

@@ -1,0 +1,109 @@
+/**
+ * Whether a path may be trusted with this user's mail and credentials, as
+ * OpenSSH's StrictModes decides for ~/.ssh (misc.c, safe_path): the file or
+ * directory and every directory above it must belong to this user or to
+ * root, and none may be writable by group or others. Otherwise another user
+ * could replace config.json (whose passwordCommand the next flush runs as
+ * you) or the spool under you. One exception, which ssh never meets: an
+ * ancestor directory with the sticky bit (/tmp) is fine, since nobody can
+ * rename or remove what is ours inside it.
+ *
+ * Pure look-ups (stat), no changes; imports nothing of ours but the error
+ * type, so the config and the spool can both use it. Fails with
+ * E_UNTRUSTED_PATH (exit 77, as sendmail callers expect for permission).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { BulkmailerError, ExitCode } from './errors.js';
+
+export interface UntrustedPath {
+  /** The offending file or directory. */
+  path: string;
+  /** Why, in words ("is owned by uid 1001 (mallory)"). */
+  problem: string;
+  /** One thing to do about it. */
+  fix: string;
+}
+
+function ownerName(uid: number): string {
+  try {
+    for (const line of fs.readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const [name, , id] = line.split(':');
+      if (Number(id) === uid && name) return ` (${name})`;
+    }
+  } catch {
+    /* no passwd file: the number alone */
+  }
+  return '';
+}
+
+/** The nearest existing path at or above `target`, resolved through symbolic links. */
+function existingRealPath(target: string): string {
+  let current = path.resolve(target);
+  for (;;) {
+    try {
+      return fs.realpathSync(current);
+    } catch (err) {
+      const parent = path.dirname(current);
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || parent === current) throw err;
+      current = parent;
+    }
+  }
+}
+
+/**
+ * The first untrusted path from `target` up to the root, or null when all
+ * are trusted (or when there are no user ids: Windows). A `target` that does
+ * not exist yet is judged by the directories that will hold it.
+ */
+export function findUntrustedPath(target: string, uid: number | null = currentUid()): UntrustedPath | null {
+  if (uid === null) return null;
+  const start = existingRealPath(target);
+  for (let current = start, first = true; ; first = false) {
+    const stat = fs.statSync(current);
+    if (stat.uid !== uid && stat.uid !== 0) {
+      return {
+        path: current,
+        problem: `is owned by uid ${stat.uid}${ownerName(stat.uid)}, not by you (uid ${uid}) or root`,
+        fix: `use a home of your own (--home or $BULKMAILER_HOME), or have ${current} given to you (chown)`,
+      };
+    }
+    const sticky = (stat.mode & 0o1000) !== 0 && stat.isDirectory() && !first;
+    if ((stat.mode & 0o022) !== 0 && !sticky) {
+      const mode = (stat.mode & 0o7777).toString(8).padStart(4, '0');
+      return {
+        path: current,
+        problem: `is writable by ${(stat.mode & 0o002) !== 0 ? 'everyone' : 'its group'} (mode ${mode})`,
+        fix: `chmod go-w ${current}`,
+      };
+    }
+    const parent = path.dirname(current);
+    if (parent === current) return null;
+    current = parent;
+  }
+}
+
+function currentUid(): number | null {
+  return typeof process.getuid === 'function' ? process.getuid() : null;
+}
+
+/** Throws E_UNTRUSTED_PATH (exit 77) unless `target` and every directory above it are trusted. */
+export function checkTrustedPath(target: string, what: string): void {
+  let found: UntrustedPath | null;
+  try {
+    found = findUntrustedPath(target);
+  } catch (err) {
+    // Cannot even look (EACCES on a directory above): that is no trust either.
+    throw new BulkmailerError('E_UNTRUSTED_PATH', `refusing ${what} ${target}: cannot check it (${(err as Error).message})`, {
+      exitCode: ExitCode.noPerm,
+      cause: err,
+    });
+  }
+  if (found === null) return;
+  throw new BulkmailerError(
+    'E_UNTRUSTED_PATH',
+    `refusing ${what} ${target}: ${found.path} ${found.problem}, so another user could change it; ${found.fix}`,
+    { exitCode: ExitCode.noPerm },
+  );
+}
+
