@@ -6,6 +6,10 @@
  * stderr live). Every line goes through redactUrl, a second guard after
  * the rule that only Smarthost.display forms are logged: never a password.
  *
+ * With `syslog` (config agent.syslog, `agent --syslog`) every line also
+ * goes to syslog/journald (src/agent/syslog.ts), without the timestamp
+ * (syslog adds its own).
+ *
  * The file is rotated once at open when it has grown past ROTATE_BYTES
  * (agent.log -> agent.log.1). Writing never throws: a full disk loses log
  * lines, not mail.
@@ -14,6 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { redactUrl } from '../config/smarthost.js';
 import { agentLogPath, spoolLayout } from '../spool/index.js';
+import { openSyslog } from './syslog.js';
 const ROTATE_BYTES = 5 * 1024 * 1024;
 
 export interface AgentLog {
@@ -23,7 +28,12 @@ export interface AgentLog {
   file: string | null;
 }
 
-export function openAgentLog(home: string, stderr: NodeJS.WritableStream & { isTTY?: boolean }): AgentLog {
+export interface AgentLogOptions {
+  /** Also to syslog through this socket (e.g. /dev/log); null or absent: no syslog. */
+  syslogSocket?: string | null;
+}
+
+export function openAgentLog(home: string, stderr: NodeJS.WritableStream & { isTTY?: boolean }, options: AgentLogOptions = {}): AgentLog {
   let fd: number | null = null;
   let file: string | null = null;
   if (!stderr.isTTY) {
@@ -40,10 +50,12 @@ export function openAgentLog(home: string, stderr: NodeJS.WritableStream & { isT
       fd = null;
     }
   }
-  return {
+  const log: AgentLog = {
     file,
     write(line: string) {
-      const text = `${new Date().toISOString()} ${redactUrl(line)}\n`;
+      const safe = redactUrl(line);
+      syslog?.write(safe);
+      const text = `${new Date().toISOString()} ${safe}\n`;
       try {
         stderr.write(text);
       } catch {
@@ -58,8 +70,11 @@ export function openAgentLog(home: string, stderr: NodeJS.WritableStream & { isT
       }
     },
     close() {
+      syslog?.close();
       if (fd !== null) fs.closeSync(fd);
       fd = null;
     },
   };
+  const syslog = options.syslogSocket ? openSyslog(options.syslogSocket, (message) => log.write(message)) : null;
+  return log;
 }

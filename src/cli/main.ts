@@ -152,6 +152,7 @@ export function buildProgram(): Command {
     .command('agent')
     .description('run in the foreground: flush on schedule and whenever connectivity returns')
     .option('--json', "also write the agent's events to stdout, one JSON object per line")
+    .option('--syslog', 'also log to syslog/journald (config agent.syslog; socket agent.syslogSocket)')
     .action(action(() => import('./commands/agent.js')));
 
   program

@@ -130,6 +130,10 @@ export const CONFIG_SPEC: ConfigGroup = group({
   ),
   // Five or six space-separated fields (node-cron takes an optional seconds field); key-checks.ts checks the fields.
   schedule: text('node-cron expression for the agent\'s scheduled flush', '*/5 * * * *', { pattern: '^\\S+( \\S+){4,5}$' }),
+  agent: group({
+    syslog: flag('the agent also logs to syslog/journald (RFC 5424, through logger(1))', false),
+    syslogSocket: text('the syslog socket the agent logs to (macOS: /var/run/syslog)', '/dev/log', { pattern: '^/' }),
+  }),
   listener: group({
     enabled: flag('the agent runs the SMTP listener', false),
     host: text('address the listener binds', '127.0.0.1', { pattern: '^\\S+$' }),

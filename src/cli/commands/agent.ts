@@ -20,6 +20,7 @@
  */
 import { Agent, AGENT_EVENTS, type ListenerStarter } from '../../agent/agent.js';
 import { openAgentLog } from '../../agent/agent-log.js';
+import { loadStoredConfig } from '../../config/store.js';
 import type { CommandContext } from '../context.js';
 
 const startListener: ListenerStarter = async (home) => (await import('../../frontends/listener/start-listener.js')).startListener({ home });
@@ -40,8 +41,20 @@ const EXIT_AFTER_STOP_MS = 1_000;
 /** A second stop signal sooner than this after the first is a duplicate, not "stop now". */
 const REPEAT_SIGNAL_MS = 500;
 
-export default async function agentCommand(ctx: CommandContext, options: { json?: boolean } = {}): Promise<number> {
-  const log = openAgentLog(ctx.home, ctx.stderr);
+/** The syslog socket when the agent logs to syslog (--syslog or config agent.syslog), else null. */
+function syslogSocket(home: string, flag: boolean | undefined): string | null {
+  let stored;
+  try {
+    stored = loadStoredConfig(home);
+  } catch {
+    // A broken config.json: the agent reports it as it starts; --syslog alone still works.
+    return flag ? '/dev/log' : null;
+  }
+  return flag || stored.agent.syslog ? stored.agent.syslogSocket : null;
+}
+
+export default async function agentCommand(ctx: CommandContext, options: { json?: boolean; syslog?: boolean } = {}): Promise<number> {
+  const log = openAgentLog(ctx.home, ctx.stderr, { syslogSocket: syslogSocket(ctx.home, options.syslog) });
   const agent = new Agent({ home: ctx.home, log: (line) => log.write(line), startListener });
   if (options.json) relayEvents(agent, ctx.stdout);
   let firstSignalAt: number | null = null;

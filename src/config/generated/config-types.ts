@@ -64,6 +64,12 @@ export interface StoredConfig {
   accountReplies: string[];
   /** node-cron expression for the agent's scheduled flush */
   schedule: string;
+  agent: {
+    /** the agent also logs to syslog/journald (RFC 5424, through logger(1)) */
+    syslog: boolean;
+    /** the syslog socket the agent logs to (macOS: /var/run/syslog) */
+    syslogSocket: string;
+  };
   listener: {
     /** the agent runs the SMTP listener */
     enabled: boolean;
