@@ -43,6 +43,24 @@ const keepModuleUrls = {
   },
 };
 
+/**
+ * The package modules on the path that queues a message are nodemailer's
+ * address parser and its MIME word encoder (with the base64, qp, mime-types
+ * modules it imports): code without I/O or state, importing only Node's
+ * built-ins. They are bundled, so queueing resolves no package (each
+ * package resolution reads package.json files and walks `exports`).
+ * Everything else of nodemailer stays in node_modules.
+ */
+const bundlePureNodemailer = {
+  name: 'bundle-pure-nodemailer',
+  setup(b) {
+    // Resolved as Node resolves it for an import (the package's ESM build).
+    b.onResolve({ filter: /^nodemailer\/lib\/(addressparser|mime-funcs)$/ }, (args) => ({
+      path: fileURLToPath(import.meta.resolve(args.path)),
+    }));
+  },
+};
+
 fs.rmSync(outdir, { recursive: true, force: true });
 await build({
   entryPoints: { entry: path.join(root, 'src', 'frontends', 'sendmail', 'entry.ts') },
@@ -55,7 +73,7 @@ await build({
   packages: 'external',
   chunkNames: 'chunk-[hash]',
   logLevel: 'warning',
-  plugins: [keepModuleUrls],
+  plugins: [keepModuleUrls, bundlePureNodemailer],
 });
 
 // Relative URLs resolved against import.meta.url must still name real files.

@@ -3,8 +3,8 @@
  * makes from src/ (scripts/bundle-sendmail.mjs): the real
  * bin/bulkmailer-sendmail queues a message while a loader hook records
  * every file it loads. It must load the bundle, and none of the ~40
- * separate dist/ modules it loaded before; -q still reaches the flush code
- * (a chunk loaded on demand).
+ * separate dist/ modules nor any npm package it loaded before; -q still
+ * reaches the flush code (a chunk loaded on demand).
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
@@ -26,15 +26,17 @@ async function runRecorded(home: string, args: string[], input: string) {
   });
   const result = await collect(child, input);
   const urls = (await fs.readFile(list, 'utf8').catch(() => '')).split('\n').filter(Boolean);
-  const ours = urls.map((u) => fileURLToPath(u)).filter((f) => f.startsWith(ROOT + path.sep) && !f.includes(`${path.sep}node_modules${path.sep}`));
-  return { result, ours: ours.map((f) => path.relative(ROOT, f)) };
+  const files = urls.map((u) => fileURLToPath(u));
+  const isPackage = (f: string) => f.includes(`${path.sep}node_modules${path.sep}`);
+  const ours = files.filter((f) => f.startsWith(ROOT + path.sep) && !isPackage(f));
+  return { result, ours: ours.map((f) => path.relative(ROOT, f)), packages: files.filter(isPackage) };
 }
 
 test('bin/bulkmailer-sendmail queues a message from the bundle, not from separate dist/ modules', async (t) => {
   const { home, cleanup } = await makeTempHome();
   t.after(cleanup);
   await writeConfig(home, { from: 'ada@example.org' });
-  const { result, ours } = await runRecorded(home, ['-f', 'ada@example.org', 'bob@example.net'], 'Subject: hi\n\nbody\n');
+  const { result, ours, packages } = await runRecorded(home, ['-f', 'ada@example.org', 'bob@example.net'], 'Subject: hi\n\nbody\n');
   assert.equal(result.code, 0, result.stderr);
   assert.equal((await listEntryIds(await openSpool(home))).length, 1);
   assert.ok(ours.includes(path.join('dist', 'bundle', 'sendmail', 'entry.js')), ours.join(' '));
@@ -42,6 +44,8 @@ test('bin/bulkmailer-sendmail queues a message from the bundle, not from separat
   assert.deepEqual(outside, [], 'loaded outside the bundle');
   // A handful of files (the entry and its shared chunks), not one per source module.
   assert.ok(ours.length <= 12, `loaded ${ours.length} files: ${ours.join(' ')}`);
+  // nodemailer's address parser and MIME word encoder are bundled: queueing resolves no package.
+  assert.deepEqual(packages, []);
 });
 
 test('the bundled sendmail -q loads the flush code on demand and runs it', async (t) => {
