@@ -225,7 +225,8 @@ export class Agent extends EventEmitter<AgentEventMap> {
     }
 
     try {
-      const repair = await repairSpool(this.spool);
+      // Crash journals are left to the first flush's repair, which reports them as flush events.
+      const repair = await repairSpool(this.spool, Date.now(), { recoverJournals: false });
       const repaired = repair.tmpRemoved + repair.orphanMessagesRemoved + repair.locksRemoved;
       if (repaired > 0) this.log(`repaired the spool: ${JSON.stringify(repair)}`);
       const server = await listenForNudges(this.spool, () => this.onNudge());

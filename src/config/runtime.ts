@@ -38,6 +38,10 @@ export interface RuntimeConfig {
   holds: HoldPolicy;
   /** Extra account-reply rules, "KIND:REGEX" (src/delivery/account-replies.ts). */
   accountReplies: string[];
+  /** 0: no delay warnings. */
+  delayWarningMs: number;
+  notifications: boolean;
+  onCrash: 'resend' | 'hold';
 }
 
 export function toRuntimeConfig(home: string, stored: StoredConfig): RuntimeConfig {
@@ -72,6 +76,9 @@ export function toRuntimeConfig(home: string, stored: StoredConfig): RuntimeConf
     tlsVerify: stored.tls.verify,
     tlsCa,
     retry,
+    delayWarningMs: stored.delayWarning === '0' ? 0 : parseDuration(stored.delayWarning, 'delayWarning'),
+    notifications: stored.notifications,
+    onCrash: stored.onCrash === 'hold' ? 'hold' : 'resend',
     timeouts: {
       probeMs: parseDuration(stored.timeouts.probe, 'timeouts.probe'),
       connectMs: parseDuration(stored.timeouts.connect, 'timeouts.connect'),

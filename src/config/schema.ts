@@ -134,6 +134,17 @@ export const CONFIG_SPEC: ConfigGroup = group({
     syslog: flag('the agent also logs to syslog/journald (RFC 5424, through logger(1))', false),
     syslogSocket: text('the syslog socket the agent logs to (macOS: /var/run/syslog)', '/dev/log', { pattern: '^/' }),
   }),
+  delayWarning: text(
+    'retry time (counted like retry.lifetime) after which the sender gets one delay warning (RFC 3464, Action: delayed); 0 turns warnings off',
+    '4h',
+    { pattern: `^0$|${DURATION_PATTERN}` },
+  ),
+  notifications: flag('the agent shows desktop notifications (bounces, long delays, accounts that need attention)', true),
+  onCrash: text(
+    'recipients of a transaction a crash interrupted (possible duplicates): resend them, or hold their entry for review',
+    'resend',
+    { pattern: '^(resend|hold)$' },
+  ),
   listener: group({
     enabled: flag('the agent runs the SMTP listener', false),
     host: text('address the listener binds', '127.0.0.1', { pattern: '^\\S+$' }),

@@ -4,8 +4,9 @@
  * transactions of one entry never overlap (promise 3). One pass of a flush
  * is one batch.
  *
- * Owns its delivery-log writer and the group fsync of its removals; both are
- * flushed before it resolves. Reports through callbacks, never throws: a
+ * Owns its delivery-log writer, the group fsync of its removals and its
+ * transaction journal (removed once every outcome is durable; left for
+ * recovery otherwise); all are settled before it resolves. Reports through callbacks, never throws: a
  * smarthost that vanished ends the batch as `lost`, any other error as
  * `fatal` once every session has finished its transaction in flight.
  */
@@ -13,9 +14,9 @@ import os from 'node:os';
 import type { RuntimeConfig } from '../config/runtime.js';
 import type { Credentials } from '../config/credentials.js';
 import type { Smarthost } from '../config/smarthost.js';
-import { BulkmailerError } from '../errors.js';
+import { BulkmailerError, fromFsError } from '../errors.js';
 import type { FinalOutcome, RecipientOutcome } from '../model/transitions.js';
-import { DeliveryLogWriter, DirSyncer, type Spool } from '../spool/index.js';
+import { DeliveryLogWriter, DirSyncer, TransactionJournal, type Spool } from '../spool/index.js';
 import { deliverEntry, type EntryDeliveryContext } from './deliver-entry.js';
 import type { AccountRefusal, AccountReplyRule } from './account-replies.js';
 import { SmtpSession, sessionOptionsFor } from './smtp-session.js';
@@ -56,6 +57,13 @@ export async function deliverBatch(
   const { spool, config, smarthost } = settings;
   const log = await DeliveryLogWriter.open(spool);
   const syncer = new DirSyncer();
+  let journal: TransactionJournal;
+  try {
+    journal = await TransactionJournal.open(spool);
+  } catch (err) {
+    await log.close();
+    return { lost: false, fatal: fromFsError('cannot create the transaction journal', err), refused: null };
+  }
   let fatal: unknown = null;
   let lost = false;
   let refused: AccountRefusal | null = null;
@@ -69,6 +77,7 @@ export async function deliverBatch(
     heloName: config.heloName || os.hostname(),
     log,
     syncer,
+    journal,
     now: settings.now,
     attempted,
     stopping,
@@ -115,7 +124,12 @@ export async function deliverBatch(
     const sessions = Math.max(1, Math.min(settings.concurrency, ids.length));
     await Promise.all(Array.from({ length: sessions }, worker));
   } finally {
-    await syncer.sync().catch((err: unknown) => (fatal ??= err));
+    let durable = true;
+    await syncer.sync().catch((err: unknown) => {
+      durable = false;
+      fatal ??= err;
+    });
+    await journal.close(durable && fatal === null).catch((err: unknown) => (fatal ??= err));
     await log.close();
   }
   return { lost, fatal, refused };

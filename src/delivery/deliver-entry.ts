@@ -11,7 +11,7 @@
  */
 import fs from 'node:fs/promises';
 import fsSync, { createReadStream } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { isEnvelopeAddress } from '../model/address.js';
 import { isEntryComplete, recipientsAwaitingDsn, type EntryState } from '../model/entry-state.js';
 import { applyOutcomes, markDsnQueued, type FinalOutcome, type RecipientOutcome } from '../model/transitions.js';
@@ -31,8 +31,9 @@ import {
   type DeliveryLogWriter,
   type DirSyncer,
   type Spool,
+  type TransactionJournal,
 } from '../spool/index.js';
-import { BulkmailerError, ExitCode } from '../errors.js';
+import { BulkmailerError, ExitCode, fromFsError } from '../errors.js';
 
 import { buildDsn, headerBlock } from '../message/dsn.js';
 import { findAccountRefusal, type AccountRefusal, type AccountReplyRule } from './account-replies.js';
@@ -52,6 +53,8 @@ export interface EntryDeliveryContext {
   log: DeliveryLogWriter;
   /** Group fsync of the removals that record an entry's last transaction. */
   syncer: DirSyncer;
+  /** Each transaction's start, durable before its final dot (group commit). */
+  journal: TransactionJournal;
   now: () => number;
   /** Recipients already attempted in this flush, per entry id. */
   attempted: Map<string, Set<string>>;
@@ -111,9 +114,7 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
       }));
       if (sendable.length > 0) {
         outcomes.push(
-          ...(await sendOnce(ctx, { from: state.from, to: sendable, size: state.size }, () =>
-            buffered ?? createReadStream(messagePath(ctx.spool, id)),
-          )),
+          ...(await sendOnce(ctx, state, sendable, () => buffered ?? createReadStream(messagePath(ctx.spool, id)))),
         );
       }
       // A refusal of the account is no verdict on its recipients (promise 6):
@@ -204,20 +205,38 @@ async function queueBounce(ctx: EntryDeliveryContext, state: EntryState, buffere
 }
 
 /**
- * Sends one transaction. A connection found dead before the transaction
- * started (E_NOT_STARTED: typically a reused connection the smarthost had
- * closed) is reopened and the transaction tried once more; dead again, the
- * smarthost counts as gone (E_UNREACHABLE), and no attempt is recorded.
+ * Sends one transaction. Its journal line goes first, and the final dot
+ * waits until that line is durable (the message stream ends only then), so
+ * a crash at any moment after the dot leaves the transaction findable; the
+ * shared fdatasync runs while MAIL, RCPT and DATA go back and forth.
+ *
+ * A connection found dead before the transaction started (E_NOT_STARTED:
+ * typically a reused connection the smarthost had closed) is reopened and
+ * the transaction tried once more; dead again, the smarthost counts as gone
+ * (E_UNREACHABLE), and no attempt is recorded. A journal that cannot be
+ * made durable stops the batch before any dot is sent.
  */
 async function sendOnce(
   ctx: EntryDeliveryContext,
-  envelope: { from: string; to: string[]; size: number },
+  state: EntryState,
+  to: string[],
   message: () => Buffer | Readable,
 ): Promise<RecipientOutcome[]> {
+  const attempts = new Map(state.recipients.map((r) => [r.address, r.attempts]));
+  const journaled = ctx.journal.begin(
+    state.id,
+    to.map((address) => ({ address, attempts: attempts.get(address) ?? 0 })),
+    ctx.now(),
+  );
   for (let round = 0; ; round++) {
     const session = await ctx.session();
     try {
-      return await session.send({ ...envelope, message: message() });
+      const outcomes = await session.send({ from: state.from, to, size: state.size, message: endAfter(message(), journaled) });
+      if (ctx.journal.error !== null) {
+        session.close(); // mid-DATA without its dot: the connection is unusable
+        throw fromFsError('cannot record the transaction in the journal', ctx.journal.error);
+      }
+      return outcomes;
     } catch (err) {
       if (!(err instanceof BulkmailerError && err.code === 'E_NOT_STARTED')) throw err;
       if (round > 0) {
@@ -225,6 +244,18 @@ async function sendOnce(
       }
     }
   }
+}
+
+/** The message, as a stream that ends (and so lets the final dot go) only once `gate` resolves. */
+function endAfter(message: Buffer | Readable, gate: Promise<void>): Readable {
+  return Readable.from(
+    (async function* () {
+      if (Buffer.isBuffer(message)) yield message;
+      else for await (const chunk of message) yield chunk as Buffer;
+      await gate;
+    })(),
+    { objectMode: false },
+  );
 }
 
 function nextChunk(state: EntryState, attempted: Set<string>, ctx: EntryDeliveryContext): string[] | null {

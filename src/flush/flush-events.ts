@@ -84,6 +84,12 @@ export interface FlushEventMap {
   transaction: [event: TransactionEvent];
   /** An entry left the spool (every recipient final). */
   'entry-removed': [id: string];
+  /**
+   * Recovery found a transaction a crash interrupted before its outcome was
+   * recorded: its recipients are marked possible duplicates (and the entry
+   * held, with onCrash hold).
+   */
+  interrupted: [event: { id: string; recipients: string[]; held: boolean }];
   /** A bad entry was moved to corrupt/. */
   corrupt: [id: string, reason: string];
   /** The account was paused or held (recorded in the spool before this event). */

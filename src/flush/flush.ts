@@ -46,6 +46,7 @@ import {
   repairSpool,
   tryLock,
   type HeldLock,
+  type RepairReport,
   type Spool,
 } from '../spool/index.js';
 import type { BatchCallbacks } from '../delivery/deliver-batch.js';
@@ -177,7 +178,8 @@ export async function flushQueue(options: FlushOptions): Promise<FlushResult> {
   const countQuarantine = () => void quarantined++;
   events.on('corrupt', countQuarantine);
   try {
-    await repairSpool(spool, now());
+    const repair = await repairSpool(spool, now(), { onCrash: config.onCrash });
+    reportInterrupted(repair.interrupted, events);
     const result = await runPasses(spool, config, events, options, now, started);
     result.quarantined = quarantined;
     events.emit('end', result);
@@ -185,6 +187,18 @@ export async function flushQueue(options: FlushOptions): Promise<FlushResult> {
   } finally {
     events.off('corrupt', countQuarantine);
     instance?.release();
+  }
+}
+
+/** Possible duplicates found by recovery: an event each, and a warning line for the CLI and the agent's log. */
+export function reportInterrupted(interrupted: RepairReport['interrupted'], events: FlushEvents): void {
+  for (const t of interrupted) {
+    events.emit('interrupted', t);
+    const then = t.held ? `entry held for review (bulkmailer release ${t.id})` : 'sending again';
+    events.emit(
+      'warning',
+      `a crash interrupted a transaction of ${t.id}: ${t.recipients.join(', ')} may have received it already (possible duplicate); ${then}`,
+    );
   }
 }
 

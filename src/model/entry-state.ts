@@ -41,6 +41,13 @@ export interface RecipientState {
   retryAgeMs: number;
   /** For failed recipients: the DSN to the sender has been queued. */
   dsnQueued: boolean;
+  /**
+   * A transaction to this recipient may have been accepted without its
+   * outcome being recorded (a connection lost after the dot, or a flusher
+   * killed during the transaction): a copy may already be delivered. Absent
+   * means false; it stays set once set, so the log line says it too.
+   */
+  possibleDuplicate?: boolean;
 }
 
 export type EntryKind = 'message' | 'dsn';
@@ -59,6 +66,11 @@ export interface EntryState {
   /** A held entry is never delivered until released. */
   held: boolean;
   recipients: RecipientState[];
+  /**
+   * The delay warning (an RFC 3464 DSN with Action: delayed) has been queued
+   * to the sender. Absent means false (state files written before it existed).
+   */
+  delayWarned?: boolean;
 }
 
 export function newRecipientState(address: string): RecipientState {
@@ -161,6 +173,7 @@ export function parseEntryState(text: string, expectedId?: string): EntryState {
   if (!isNullableString(s.subject)) fail(id, 'bad subject');
   if (!isNullableString(s.messageId)) fail(id, 'bad messageId');
   if (typeof s.held !== 'boolean') fail(id, 'bad held');
+  if (s.delayWarned !== undefined && typeof s.delayWarned !== 'boolean') fail(id, 'bad delayWarned');
   if (!Array.isArray(s.recipients) || s.recipients.length === 0) fail(id, 'no recipients');
   for (const [i, r] of (s.recipients as unknown[]).entries()) {
     if (typeof r !== 'object' || r === null) fail(id, `recipient ${i} is not an object`);
@@ -173,6 +186,7 @@ export function parseEntryState(text: string, expectedId?: string): EntryState {
     if (!isNullableString(rr.lastReply)) fail(id, `recipient ${i}: bad lastReply`);
     if (!isCount(rr.retryAgeMs)) fail(id, `recipient ${i}: bad retryAgeMs`);
     if (typeof rr.dsnQueued !== 'boolean') fail(id, `recipient ${i}: bad dsnQueued`);
+    if (rr.possibleDuplicate !== undefined && typeof rr.possibleDuplicate !== 'boolean') fail(id, `recipient ${i}: bad possibleDuplicate`);
   }
   return s as unknown as EntryState;
 }

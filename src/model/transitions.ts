@@ -34,6 +34,8 @@ export interface FinalOutcome {
   reply: string;
   attempts: number;
   expired: boolean;
+  /** An earlier transaction to this recipient may also have been delivered. */
+  possibleDuplicate: boolean;
 }
 
 export interface TransitionResult {
@@ -61,20 +63,23 @@ export function applyOutcomes(
     byAddress.delete(r.address); // a duplicated address in the envelope is counted once
     const attempts = r.attempts + 1;
     const counted = countedAge(r, now, policy);
-    const base = { ...r, attempts, lastAttemptAt: nowIso, lastReply: outcome.reply };
+    const possibleDuplicate = r.possibleDuplicate === true || outcome.possibleDuplicate === true;
+    const base = { ...r, attempts, lastAttemptAt: nowIso, lastReply: outcome.reply, ...(possibleDuplicate ? { possibleDuplicate } : {}) };
+    // A duplicate is possible for this recipient if this or an earlier transaction left one behind.
+    const dup = r.possibleDuplicate === true;
     switch (outcome.kind) {
       case 'sent':
-        finals.push({ address: r.address, status: 'sent', reply: outcome.reply, attempts, expired: false });
+        finals.push({ address: r.address, status: 'sent', reply: outcome.reply, attempts, expired: false, possibleDuplicate: dup });
         return { ...base, status: 'sent', nextAttemptAt: null };
       case 'failed':
-        finals.push({ address: r.address, status: 'failed', reply: outcome.reply, attempts, expired: false });
+        finals.push({ address: r.address, status: 'failed', reply: outcome.reply, attempts, expired: false, possibleDuplicate: dup });
         return { ...base, status: 'failed', nextAttemptAt: null };
       case 'deferred':
       case 'interrupted': {
         const retryAgeMs = r.retryAgeMs + counted;
         if (retryAgeMs >= policy.lifetimeMs) {
           const reply = `expired after ${plural(attempts, 'attempt')}; last reply: ${outcome.reply}`;
-          finals.push({ address: r.address, status: 'failed', reply, attempts, expired: true });
+          finals.push({ address: r.address, status: 'failed', reply, attempts, expired: true, possibleDuplicate: dup });
           return { ...base, status: 'failed', nextAttemptAt: null, lastReply: reply, retryAgeMs };
         }
         const delay = outcome.kind === 'deferred' ? backoffDelay(attempts, policy) : 0;
@@ -123,4 +128,44 @@ export function markDsnQueued(state: EntryState, addresses: readonly string[]): 
     ...state,
     recipients: state.recipients.map((r) => (r.status === 'failed' && set.has(r.address) ? { ...r, dsnQueued: true } : r)),
   };
+}
+
+/** The reply recorded for a recipient whose transaction a crash interrupted. */
+export const CRASH_REPLY = 'the flusher stopped (crash or kill) during this transaction; it may have been delivered (possible duplicate)';
+
+/**
+ * Recovery after a crash: the recipients of a transaction that began (its
+ * journal line is durable) but whose outcome was never recorded, which is
+ * when their `attempts` still equal the count the journal noted. They are
+ * marked as after a connection lost past the dot: the attempt counts, they
+ * are due again at once, and `possibleDuplicate` is set. Retry age does not
+ * grow (no reply came; the lifetime is judged at the next real attempt).
+ * With `hold`, the entry is held for the user to review. Applying the same
+ * journal line twice changes nothing the second time (attempts moved on).
+ */
+export function markInterruptedByCrash(
+  state: EntryState,
+  recipients: readonly (readonly [address: string, attempts: number])[],
+  at: number,
+  hold: boolean,
+): { state: EntryState; marked: string[] } {
+  const noted = new Map(recipients.map(([address, attempts]) => [address, attempts]));
+  const marked: string[] = [];
+  const atIso = new Date(at).toISOString();
+  const next = state.recipients.map((r): RecipientState => {
+    if (r.status === 'sent' || r.status === 'failed' || noted.get(r.address) !== r.attempts) return r;
+    noted.delete(r.address);
+    marked.push(r.address);
+    return {
+      ...r,
+      status: 'deferred',
+      attempts: r.attempts + 1,
+      lastAttemptAt: atIso,
+      nextAttemptAt: null,
+      lastReply: CRASH_REPLY,
+      possibleDuplicate: true,
+    };
+  });
+  if (marked.length === 0) return { state, marked };
+  return { state: { ...state, recipients: next, held: state.held || hold }, marked };
 }

@@ -20,6 +20,8 @@ export interface DeliveryLogRecord {
   expired: boolean;
   smarthost: string;
   messageId: string | null;
+  /** An earlier transaction may also have delivered it (absent in lines written before this field). */
+  possibleDuplicate?: boolean;
 }
 
 export function toLogRecords(
@@ -40,6 +42,7 @@ export function toLogRecords(
     expired: f.expired,
     smarthost,
     messageId: entry.messageId,
+    ...(f.possibleDuplicate ? { possibleDuplicate: true } : {}),
   }));
 }
 

@@ -18,7 +18,7 @@ export { listEntryIds, scanEntries, readEntryForScan, type ScanOptions } from '.
 export { removeEntry, quarantineEntry } from './entry-files.js';
 export { toLogRecords, DeliveryLogWriter, type DeliveryLogRecord } from './delivery-log.js';
 export { toDeletionRecord, appendDeletionLog, type DeletionRecord } from './deletion-log.js';
-export { repairSpool, type RepairReport } from './repair.js';
+export { repairSpool, type RepairReport, type RepairOptions } from './repair.js';
 export { tryLock, lockWithin, lockHolder, type HeldLock, type LockOwner } from './lock-file.js';
 export { instanceLockPath, entryBusyLockPath, entryStateLockPath } from './lock-names.js';
 export { DirSyncer } from './dir-syncer.js';
@@ -28,3 +28,5 @@ export { readRecord, writeRecord, recordPath, type RecordName } from './records.
 export { readAccountHold, writeAccountHold, clearAccountHold, clearAccountHolds, listAccountHolds } from './account-holds.js';
 export { nudgeFlusher, touchTrigger, listenForNudges } from './trigger.js';
 export { crashPoint, type CrashPoint } from './crash-points.js';
+export { TransactionJournal, type JournalRecipient } from './transaction-journal.js';
+export { recoverJournals, type RecoveredTransaction, type CrashPolicy } from './journal-recovery.js';

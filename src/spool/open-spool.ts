@@ -38,7 +38,7 @@ export async function openSpool(home: string): Promise<Spool> {
       });
     }
     if ((stat.mode & 0o077) !== 0) await fs.chmod(spool.root, 0o700);
-    for (const dir of [spool.tmp, spool.msg, spool.state, spool.lock, spool.corrupt, spool.logDir]) {
+    for (const dir of [spool.tmp, spool.msg, spool.state, spool.lock, spool.corrupt, spool.journal, spool.logDir]) {
       await ensurePrivateDir(dir);
     }
     prepareEntryLockDir(spool);

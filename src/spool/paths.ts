@@ -9,6 +9,7 @@
  *   spool/corrupt/              quarantined entries, never deleted silently
  *   spool/accounts/<name>.hold.json   an account paused or held (see account-holds.ts)
  *   spool/last-probe.json       the last probe's answer (advisory, connectivity/last-probe.ts)
+ *   spool/journal/              transaction journals of delivery batches (crash recovery)
  *   log/deliveries.jsonl        one line per final recipient outcome
  *   log/deletions.jsonl         one line per entry deleted by hand
  *   log/agent.log               the agent's log when stderr is not a terminal
@@ -27,6 +28,7 @@ export interface Spool {
   state: string;
   lock: string;
   corrupt: string;
+  journal: string;
   logDir: string;
 }
 
@@ -40,6 +42,7 @@ export function spoolLayout(home: string): Spool {
     state: path.join(root, 'state'),
     lock: path.join(root, 'lock'),
     corrupt: path.join(root, 'corrupt'),
+    journal: path.join(root, 'journal'),
     logDir: path.join(home, 'log'),
   };
 }
@@ -97,4 +100,8 @@ export function accountsDir(spool: Spool): string {
 
 export function accountHoldPath(spool: Spool, account: string): string {
   return path.join(spool.root, 'accounts', `${account}.hold.json`);
+}
+
+export function journalPath(spool: Spool, name: string): string {
+  return path.join(spool.journal, `${name}.jsonl`);
 }

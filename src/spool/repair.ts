@@ -8,6 +8,9 @@
  *  - state files without their message: quarantined (scan does this)
  *  - locks of dead processes (the sweep: lock-names.ts says which files are
  *    locks, lock-file.ts decides whether one is stale)
+ *  - transaction journals of batches that did not complete: their
+ *    unrecorded transactions' recipients are marked possible duplicates
+ *    (journal-recovery.ts)
  *
  * The age limit on orphans matters: an enqueuer in another process may be
  * between its two renames right now.
@@ -18,6 +21,7 @@ import { allBuckets, isQueueId } from '../model/queue-id.js';
 import { isProcessAlive, removeLockIfStale } from './lock-file.js';
 import { lockDirectories } from './lock-names.js';
 import { statePath, type Spool } from './paths.js';
+import { recoverJournals, type CrashPolicy, type RecoveredTransaction } from './journal-recovery.js';
 
 const ORPHAN_MIN_AGE_MS = 10 * 60_000;
 const TMP_MAX_AGE_MS = 24 * 3_600_000;
@@ -26,6 +30,15 @@ export interface RepairReport {
   tmpRemoved: number;
   orphanMessagesRemoved: number;
   locksRemoved: number;
+  /** Transactions a crash interrupted before their outcome was recorded: possible duplicates. */
+  interrupted: RecoveredTransaction[];
+}
+
+export interface RepairOptions {
+  /** What to do with possible duplicates found in a crashed batch's journal (config `onCrash`). */
+  onCrash?: CrashPolicy;
+  /** false: leave the journals to a later repair that reports what it finds (default true). */
+  recoverJournals?: boolean;
 }
 
 /** tmp names are <id>.<pid>.<suffix>: the pid tells whether the writer lives. */
@@ -34,8 +47,8 @@ function tmpWriterPid(name: string): number | null {
   return Number.isInteger(pid) && pid > 0 ? pid : null;
 }
 
-export async function repairSpool(spool: Spool, now: number = Date.now()): Promise<RepairReport> {
-  const report: RepairReport = { tmpRemoved: 0, orphanMessagesRemoved: 0, locksRemoved: 0 };
+export async function repairSpool(spool: Spool, now: number = Date.now(), options: RepairOptions = {}): Promise<RepairReport> {
+  const report: RepairReport = { tmpRemoved: 0, orphanMessagesRemoved: 0, locksRemoved: 0, interrupted: [] };
   for (const name of await fs.readdir(spool.tmp).catch(() => [] as string[])) {
     const file = path.join(spool.tmp, name);
     const stat = await fs.stat(file).catch(() => null);
@@ -61,6 +74,8 @@ export async function repairSpool(spool: Spool, now: number = Date.now()): Promi
     }
   }
   report.locksRemoved = await removeDeadLocks(spool);
+  // After the dead locks: an entry lock of the crashed flusher must not block the state updates.
+  if (options.recoverJournals !== false) report.interrupted = await recoverJournals(spool, options.onCrash ?? 'resend');
   return report;
 }
 

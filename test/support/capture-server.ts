@@ -48,6 +48,10 @@ export interface CaptureServer {
   messages: CapturedMessage[];
   /** Transactions that reached the final dot, accepted or not. */
   transactions: number;
+  /** The recipients of each transaction whose final dot arrived, accepted or not, in order. */
+  dots: string[][];
+  /** Resolves once at least `count` transactions have reached their final dot (replied to or not). */
+  waitForDots(count: number, timeoutMs?: number): Promise<void>;
   connections: number;
   maxConcurrentConnections: number;
   /** Resolves once at least `count` messages are captured. */
@@ -70,6 +74,8 @@ function smtpError(reply: Reply): Error {
 export async function startCaptureServer(options: CaptureOptions = {}, port = 0): Promise<CaptureServer> {
   const messages: CapturedMessage[] = [];
   const waiters: { count: number; resolve: () => void }[] = [];
+  const dots: string[][] = [];
+  const dotWaiters: { count: number; resolve: () => void }[] = [];
   let server: SMTPServer;
   let open = 0;
   const state = { transactions: 0, accepted: 0, connections: 0, max: 0, mailFroms: 0 };
@@ -129,6 +135,13 @@ export async function startCaptureServer(options: CaptureOptions = {}, port = 0)
         stream.on('data', (chunk: Buffer) => chunks.push(chunk));
         stream.on('end', () => {
           const n = state.transactions++;
+          dots.push(to);
+          for (const w of [...dotWaiters]) {
+            if (dots.length >= w.count) {
+              dotWaiters.splice(dotWaiters.indexOf(w), 1);
+              w.resolve();
+            }
+          }
           if (dropping) {
             cut(session);
             return;
@@ -145,7 +158,7 @@ export async function startCaptureServer(options: CaptureOptions = {}, port = 0)
             callback(null, 'Ok: queued');
             notify();
           };
-          if (options.dataDelayMs) setTimeout(finish, options.dataDelayMs);
+          if (options.dataDelayMs) setTimeout(finish, options.dataDelayMs).unref();
           else finish();
         });
       },
@@ -185,6 +198,20 @@ export async function startCaptureServer(options: CaptureOptions = {}, port = 0)
     },
     get connections() {
       return state.connections;
+    },
+    dots,
+    waitForDots(count, timeoutMs = 20_000) {
+      if (dots.length >= count) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`timed out waiting for ${count} final dots (have ${dots.length})`)), timeoutMs);
+        dotWaiters.push({
+          count,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        });
+      });
     },
     get maxConcurrentConnections() {
       return state.max;

@@ -81,9 +81,10 @@ export default async function log(ctx: CommandContext, options: { since?: string
     }
     const status = value.status === 'sent' ? c.green('sent  ') : c.red('failed');
     const expired = value.expired ? ' (expired)' : '';
+    const duplicate = value.possibleDuplicate === true ? c.yellow(' (possible duplicate)') : '';
     await writeOut(
       ctx,
-      `${formatTimestamp(value.time)}  ${status}  ${value.recipient}  ${c.dim(value.id)}  ${value.reply}${expired}\n`,
+      `${formatTimestamp(value.time)}  ${status}  ${value.recipient}  ${c.dim(value.id)}  ${value.reply}${expired}${duplicate}\n`,
     );
   }
   if (bad > 0) ctx.stderr.write(`bulkmailer: warning: skipped ${bad} unreadable line${bad === 1 ? '' : 's'} in ${deliveryLogPath(spool)}\n`);

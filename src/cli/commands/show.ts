@@ -80,7 +80,7 @@ export default async function show(ctx: CommandContext, typed: string, options: 
       ctx,
       `${r.address.padEnd(width)}  ${status}  ${String(r.attempts).padStart(8)}  ${nextAttempt(r, state.held, now).padEnd(20)}  ${
         r.lastReply ?? '-'
-      }\n`,
+      }${r.possibleDuplicate === true && !/possible duplicate/.test(r.lastReply ?? '') ? c.yellow(' (possible duplicate)') : ''}\n`,
     );
   }
   return 0;

@@ -36,6 +36,8 @@ export interface StatusJsonEntry {
     attempts: number;
     nextAttemptAt: string | null;
     lastReply: string | null;
+    /** A copy may already have been delivered (a crash or a lost connection after the dot). */
+    possibleDuplicate: boolean;
   }[];
 }
 
@@ -53,6 +55,7 @@ export function toStatusJson(state: EntryState): StatusJsonEntry {
       attempts: r.attempts,
       nextAttemptAt: r.nextAttemptAt,
       lastReply: r.lastReply,
+      possibleDuplicate: r.possibleDuplicate === true,
     })),
   };
 }

@@ -17,6 +17,8 @@ export interface EntryCounts {
   nextAttemptAt: string | null;
   /** Some deferred recipient is due now (retry, or an interrupted transaction). */
   deferredDueNow: boolean;
+  /** Recipients not yet final that may already have a copy (docs/queue-states.md). */
+  possibleDuplicates: number;
 }
 
 export function countEntry(state: EntryState): EntryCounts {
@@ -28,10 +30,12 @@ export function countEntry(state: EntryState): EntryCounts {
     failed: 0,
     nextAttemptAt: null,
     deferredDueNow: false,
+    possibleDuplicates: 0,
   };
   let earliest = Number.POSITIVE_INFINITY;
   for (const r of state.recipients) {
     counts[r.status]++;
+    if (r.possibleDuplicate === true && (r.status === 'pending' || r.status === 'deferred')) counts.possibleDuplicates++;
     if (r.status !== 'deferred') continue;
     if (r.nextAttemptAt === null) counts.deferredDueNow = true;
     else earliest = Math.min(earliest, Date.parse(r.nextAttemptAt));
@@ -47,6 +51,7 @@ export function describeProgress(state: EntryState, counts: EntryCounts, now: nu
     parts.push(c.yellow(`${counts.deferred} deferred ${when}`));
   }
   if (counts.failed > 0) parts.push(c.red(`${counts.failed} failed`));
+  if (counts.possibleDuplicates > 0) parts.push(c.yellow(`${counts.possibleDuplicates} possible duplicate${counts.possibleDuplicates === 1 ? '' : 's'}`));
   if (state.held) parts.push(c.yellow('held'));
   return parts.join(', ');
 }

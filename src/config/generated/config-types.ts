@@ -70,6 +70,12 @@ export interface StoredConfig {
     /** the syslog socket the agent logs to (macOS: /var/run/syslog) */
     syslogSocket: string;
   };
+  /** retry time (counted like retry.lifetime) after which the sender gets one delay warning (RFC 3464, Action: delayed); 0 turns warnings off */
+  delayWarning: string;
+  /** the agent shows desktop notifications (bounces, long delays, accounts that need attention) */
+  notifications: boolean;
+  /** recipients of a transaction a crash interrupted (possible duplicates): resend them, or hold their entry for review */
+  onCrash: string;
   listener: {
     /** the agent runs the SMTP listener */
     enabled: boolean;

@@ -4,7 +4,7 @@
 "use strict";
 export const validate = validate10;
 export default validate10;
-const schema11 = {"type":"object","additionalProperties":false,"properties":{"smarthost":{"description":"smtp://[user[:pass]@]host[:port] (STARTTLS when offered) or smtps://... (TLS from the start)","anyOf":[{"type":"string","pattern":"^smtps?://[^\\s]+$"},{"type":"null"}]},"fallbackSmarthosts":{"description":"smarthost URLs tried in order when the smarthost is unreachable","type":"array","items":{"type":"string","pattern":"^smtps?://[^\\s]+$"}},"from":{"description":"default envelope sender and From: for messages that have none","anyOf":[{"type":"string","pattern":"^[^\\s<>@]+@[^\\s<>@]+$"},{"type":"null"}]},"heloName":{"description":"name sent with EHLO (default: this machine's host name)","type":["string","null"]},"concurrency":{"description":"parallel SMTP connections to the smarthost","type":"integer","minimum":1,"maximum":100},"maxRecipientsPerTransaction":{"description":"recipients per SMTP transaction (RFC 5321 servers take at least 100)","type":"integer","minimum":1,"maximum":10000},"tls":{"type":"object","additionalProperties":false,"properties":{"verify":{"description":"verify the smarthost's certificate (turning this off is logged)","type":"boolean"},"caFile":{"description":"extra CA certificate(s) in PEM, for a private smarthost","type":["string","null"]}}},"auth":{"type":"object","additionalProperties":false,"properties":{"user":{"description":"user name for AUTH (default: the one in the smarthost URL)","type":["string","null"]},"pass":{"description":"password for AUTH (prefer passwordCommand or passwordEnv)","type":["string","null"]},"passwordEnv":{"description":"name of an environment variable holding the password","type":["string","null"]},"passwordCommand":{"description":"shell command whose first output line is the password (msmtp's passwordeval)","type":["string","null"]}}},"retry":{"type":"object","additionalProperties":false,"properties":{"backoffStart":{"description":"delay after the first deferral","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"backoffFactor":{"description":"each further deferral multiplies the delay by this","type":"number","minimum":1,"maximum":10},"backoffMax":{"description":"the delay never grows past this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"lifetime":{"description":"retry time (not age: offline time does not count) after which a deferred recipient expires","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"timeouts":{"type":"object","additionalProperties":false,"properties":{"probe":{"description":"connectivity probe: TCP connect plus greeting","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"connect":{"description":"TCP connect to the smarthost","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"greeting":{"description":"wait for the smarthost's 220 greeting","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"socket":{"description":"inactivity during a transaction","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"pauses":{"type":"object","additionalProperties":false,"properties":{"quota":{"description":"an account refused for its sending quota (Gmail 5.4.5, SES daily quota...) tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"rate":{"description":"an account refused for its sending rate tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"throttle":{"description":"an account told \"421 try again later\" tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"recheck":{"description":"an account held until you act (AUTH or sender refused, TLS failed, unknown host) is tried again by itself after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"accountReplies":{"description":"extra SMTP replies that mean \"this account may not send now\", tried before the built-in table: KIND:REGEX (KIND: quota, rate, throttle, auth, sender)","type":"array","items":{"type":"string","pattern":"^(quota|rate|throttle|auth|sender):.+$"}},"schedule":{"description":"node-cron expression for the agent's scheduled flush","type":"string","pattern":"^\\S+( \\S+){4,5}$"},"agent":{"type":"object","additionalProperties":false,"properties":{"syslog":{"description":"the agent also logs to syslog/journald (RFC 5424, through logger(1))","type":"boolean"},"syslogSocket":{"description":"the syslog socket the agent logs to (macOS: /var/run/syslog)","type":"string","pattern":"^/"}}},"listener":{"type":"object","additionalProperties":false,"properties":{"enabled":{"description":"the agent runs the SMTP listener","type":"boolean"},"host":{"description":"address the listener binds","type":"string","pattern":"^\\S+$"},"port":{"description":"port the listener binds (0: any free port)","type":"integer","minimum":0,"maximum":65535},"maxMessageSize":{"description":"largest message accepted, in bytes (the SIZE extension)","type":"integer","minimum":1024},"maxConnections":{"description":"connections served at once; past it the connection idle longest before MAIL is closed (421), or the new one refused","type":"integer","minimum":1,"maximum":10000},"idleTimeout":{"description":"a connection that starts no transaction (MAIL) within this time is closed with 421","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"authUser":{"description":"user required to bind a non-loopback address (offered only over TLS there)","type":["string","null"]},"authPass":{"description":"password for authUser","type":["string","null"]},"tlsKeyFile":{"description":"TLS private key (PEM) for the listener","type":["string","null"]},"tlsCertFile":{"description":"TLS certificate (PEM) for the listener","type":["string","null"]}}}}};
+const schema11 = {"type":"object","additionalProperties":false,"properties":{"smarthost":{"description":"smtp://[user[:pass]@]host[:port] (STARTTLS when offered) or smtps://... (TLS from the start)","anyOf":[{"type":"string","pattern":"^smtps?://[^\\s]+$"},{"type":"null"}]},"fallbackSmarthosts":{"description":"smarthost URLs tried in order when the smarthost is unreachable","type":"array","items":{"type":"string","pattern":"^smtps?://[^\\s]+$"}},"from":{"description":"default envelope sender and From: for messages that have none","anyOf":[{"type":"string","pattern":"^[^\\s<>@]+@[^\\s<>@]+$"},{"type":"null"}]},"heloName":{"description":"name sent with EHLO (default: this machine's host name)","type":["string","null"]},"concurrency":{"description":"parallel SMTP connections to the smarthost","type":"integer","minimum":1,"maximum":100},"maxRecipientsPerTransaction":{"description":"recipients per SMTP transaction (RFC 5321 servers take at least 100)","type":"integer","minimum":1,"maximum":10000},"tls":{"type":"object","additionalProperties":false,"properties":{"verify":{"description":"verify the smarthost's certificate (turning this off is logged)","type":"boolean"},"caFile":{"description":"extra CA certificate(s) in PEM, for a private smarthost","type":["string","null"]}}},"auth":{"type":"object","additionalProperties":false,"properties":{"user":{"description":"user name for AUTH (default: the one in the smarthost URL)","type":["string","null"]},"pass":{"description":"password for AUTH (prefer passwordCommand or passwordEnv)","type":["string","null"]},"passwordEnv":{"description":"name of an environment variable holding the password","type":["string","null"]},"passwordCommand":{"description":"shell command whose first output line is the password (msmtp's passwordeval)","type":["string","null"]}}},"retry":{"type":"object","additionalProperties":false,"properties":{"backoffStart":{"description":"delay after the first deferral","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"backoffFactor":{"description":"each further deferral multiplies the delay by this","type":"number","minimum":1,"maximum":10},"backoffMax":{"description":"the delay never grows past this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"lifetime":{"description":"retry time (not age: offline time does not count) after which a deferred recipient expires","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"timeouts":{"type":"object","additionalProperties":false,"properties":{"probe":{"description":"connectivity probe: TCP connect plus greeting","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"connect":{"description":"TCP connect to the smarthost","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"greeting":{"description":"wait for the smarthost's 220 greeting","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"socket":{"description":"inactivity during a transaction","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"pauses":{"type":"object","additionalProperties":false,"properties":{"quota":{"description":"an account refused for its sending quota (Gmail 5.4.5, SES daily quota...) tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"rate":{"description":"an account refused for its sending rate tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"throttle":{"description":"an account told \"421 try again later\" tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"recheck":{"description":"an account held until you act (AUTH or sender refused, TLS failed, unknown host) is tried again by itself after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"accountReplies":{"description":"extra SMTP replies that mean \"this account may not send now\", tried before the built-in table: KIND:REGEX (KIND: quota, rate, throttle, auth, sender)","type":"array","items":{"type":"string","pattern":"^(quota|rate|throttle|auth|sender):.+$"}},"schedule":{"description":"node-cron expression for the agent's scheduled flush","type":"string","pattern":"^\\S+( \\S+){4,5}$"},"agent":{"type":"object","additionalProperties":false,"properties":{"syslog":{"description":"the agent also logs to syslog/journald (RFC 5424, through logger(1))","type":"boolean"},"syslogSocket":{"description":"the syslog socket the agent logs to (macOS: /var/run/syslog)","type":"string","pattern":"^/"}}},"delayWarning":{"description":"retry time (counted like retry.lifetime) after which the sender gets one delay warning (RFC 3464, Action: delayed); 0 turns warnings off","type":"string","pattern":"^0$|^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"notifications":{"description":"the agent shows desktop notifications (bounces, long delays, accounts that need attention)","type":"boolean"},"onCrash":{"description":"recipients of a transaction a crash interrupted (possible duplicates): resend them, or hold their entry for review","type":"string","pattern":"^(resend|hold)$"},"listener":{"type":"object","additionalProperties":false,"properties":{"enabled":{"description":"the agent runs the SMTP listener","type":"boolean"},"host":{"description":"address the listener binds","type":"string","pattern":"^\\S+$"},"port":{"description":"port the listener binds (0: any free port)","type":"integer","minimum":0,"maximum":65535},"maxMessageSize":{"description":"largest message accepted, in bytes (the SIZE extension)","type":"integer","minimum":1024},"maxConnections":{"description":"connections served at once; past it the connection idle longest before MAIL is closed (421), or the new one refused","type":"integer","minimum":1,"maximum":10000},"idleTimeout":{"description":"a connection that starts no transaction (MAIL) within this time is closed with 421","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"authUser":{"description":"user required to bind a non-loopback address (offered only over TLS there)","type":["string","null"]},"authPass":{"description":"password for authUser","type":["string","null"]},"tlsKeyFile":{"description":"TLS private key (PEM) for the listener","type":["string","null"]},"tlsCertFile":{"description":"TLS certificate (PEM) for the listener","type":["string","null"]}}}}};
 const func2 = Object.prototype.hasOwnProperty;
 const pattern0 = new RegExp("^smtps?://[^\\s]+$", "u");
 const pattern2 = new RegExp("^[^\\s<>@]+@[^\\s<>@]+$", "u");
@@ -12,7 +12,9 @@ const pattern3 = new RegExp("^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$", "u");
 const pattern14 = new RegExp("^(quota|rate|throttle|auth|sender):.+$", "u");
 const pattern15 = new RegExp("^\\S+( \\S+){4,5}$", "u");
 const pattern16 = new RegExp("^/", "u");
-const pattern17 = new RegExp("^\\S+$", "u");
+const pattern17 = new RegExp("^0$|^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$", "u");
+const pattern18 = new RegExp("^(resend|hold)$", "u");
+const pattern19 = new RegExp("^\\S+$", "u");
 
 function validate10(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -938,12 +940,11 @@ vErrors.push(err69);
 errors++;
 }
 }
-if(data.listener !== undefined){
-let data36 = data.listener;
-if(data36 && typeof data36 == "object" && !Array.isArray(data36)){
-for(const key7 in data36){
-if(!(func2.call(schema11.properties.listener.properties, key7))){
-const err70 = {instancePath:instancePath+"/listener",schemaPath:"#/properties/listener/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
+if(data.delayWarning !== undefined){
+let data36 = data.delayWarning;
+if(typeof data36 === "string"){
+if(!pattern17.test(data36)){
+const err70 = {instancePath:instancePath+"/delayWarning",schemaPath:"#/properties/delayWarning/pattern",keyword:"pattern",params:{pattern: "^0$|^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^0$|^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -953,9 +954,8 @@ vErrors.push(err70);
 errors++;
 }
 }
-if(data36.enabled !== undefined){
-if(typeof data36.enabled !== "boolean"){
-const err71 = {instancePath:instancePath+"/listener/enabled",schemaPath:"#/properties/listener/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+else {
+const err71 = {instancePath:instancePath+"/delayWarning",schemaPath:"#/properties/delayWarning/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -965,11 +965,9 @@ vErrors.push(err71);
 errors++;
 }
 }
-if(data36.host !== undefined){
-let data38 = data36.host;
-if(typeof data38 === "string"){
-if(!pattern17.test(data38)){
-const err72 = {instancePath:instancePath+"/listener/host",schemaPath:"#/properties/listener/properties/host/pattern",keyword:"pattern",params:{pattern: "^\\S+$"},message:"must match pattern \""+"^\\S+$"+"\""};
+if(data.notifications !== undefined){
+if(typeof data.notifications !== "boolean"){
+const err72 = {instancePath:instancePath+"/notifications",schemaPath:"#/properties/notifications/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -979,8 +977,11 @@ vErrors.push(err72);
 errors++;
 }
 }
-else {
-const err73 = {instancePath:instancePath+"/listener/host",schemaPath:"#/properties/listener/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.onCrash !== undefined){
+let data38 = data.onCrash;
+if(typeof data38 === "string"){
+if(!pattern18.test(data38)){
+const err73 = {instancePath:instancePath+"/onCrash",schemaPath:"#/properties/onCrash/pattern",keyword:"pattern",params:{pattern: "^(resend|hold)$"},message:"must match pattern \""+"^(resend|hold)$"+"\""};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -990,10 +991,8 @@ vErrors.push(err73);
 errors++;
 }
 }
-if(data36.port !== undefined){
-let data39 = data36.port;
-if(!(((typeof data39 == "number") && (!(data39 % 1) && !isNaN(data39))) && (isFinite(data39)))){
-const err74 = {instancePath:instancePath+"/listener/port",schemaPath:"#/properties/listener/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err74 = {instancePath:instancePath+"/onCrash",schemaPath:"#/properties/onCrash/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -1002,9 +1001,13 @@ vErrors.push(err74);
 }
 errors++;
 }
-if((typeof data39 == "number") && (isFinite(data39))){
-if(data39 > 65535 || isNaN(data39)){
-const err75 = {instancePath:instancePath+"/listener/port",schemaPath:"#/properties/listener/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+}
+if(data.listener !== undefined){
+let data39 = data.listener;
+if(data39 && typeof data39 == "object" && !Array.isArray(data39)){
+for(const key7 in data39){
+if(!(func2.call(schema11.properties.listener.properties, key7))){
+const err75 = {instancePath:instancePath+"/listener",schemaPath:"#/properties/listener/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -1013,8 +1016,10 @@ vErrors.push(err75);
 }
 errors++;
 }
-if(data39 < 0 || isNaN(data39)){
-const err76 = {instancePath:instancePath+"/listener/port",schemaPath:"#/properties/listener/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data39.enabled !== undefined){
+if(typeof data39.enabled !== "boolean"){
+const err76 = {instancePath:instancePath+"/listener/enabled",schemaPath:"#/properties/listener/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -1024,11 +1029,11 @@ vErrors.push(err76);
 errors++;
 }
 }
-}
-if(data36.maxMessageSize !== undefined){
-let data40 = data36.maxMessageSize;
-if(!(((typeof data40 == "number") && (!(data40 % 1) && !isNaN(data40))) && (isFinite(data40)))){
-const err77 = {instancePath:instancePath+"/listener/maxMessageSize",schemaPath:"#/properties/listener/properties/maxMessageSize/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data39.host !== undefined){
+let data41 = data39.host;
+if(typeof data41 === "string"){
+if(!pattern19.test(data41)){
+const err77 = {instancePath:instancePath+"/listener/host",schemaPath:"#/properties/listener/properties/host/pattern",keyword:"pattern",params:{pattern: "^\\S+$"},message:"must match pattern \""+"^\\S+$"+"\""};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -1037,9 +1042,9 @@ vErrors.push(err77);
 }
 errors++;
 }
-if((typeof data40 == "number") && (isFinite(data40))){
-if(data40 < 1024 || isNaN(data40)){
-const err78 = {instancePath:instancePath+"/listener/maxMessageSize",schemaPath:"#/properties/listener/properties/maxMessageSize/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024"};
+}
+else {
+const err78 = {instancePath:instancePath+"/listener/host",schemaPath:"#/properties/listener/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -1049,11 +1054,10 @@ vErrors.push(err78);
 errors++;
 }
 }
-}
-if(data36.maxConnections !== undefined){
-let data41 = data36.maxConnections;
-if(!(((typeof data41 == "number") && (!(data41 % 1) && !isNaN(data41))) && (isFinite(data41)))){
-const err79 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data39.port !== undefined){
+let data42 = data39.port;
+if(!(((typeof data42 == "number") && (!(data42 % 1) && !isNaN(data42))) && (isFinite(data42)))){
+const err79 = {instancePath:instancePath+"/listener/port",schemaPath:"#/properties/listener/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -1062,9 +1066,9 @@ vErrors.push(err79);
 }
 errors++;
 }
-if((typeof data41 == "number") && (isFinite(data41))){
-if(data41 > 10000 || isNaN(data41)){
-const err80 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
+if((typeof data42 == "number") && (isFinite(data42))){
+if(data42 > 65535 || isNaN(data42)){
+const err80 = {instancePath:instancePath+"/listener/port",schemaPath:"#/properties/listener/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -1073,8 +1077,8 @@ vErrors.push(err80);
 }
 errors++;
 }
-if(data41 < 1 || isNaN(data41)){
-const err81 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(data42 < 0 || isNaN(data42)){
+const err81 = {instancePath:instancePath+"/listener/port",schemaPath:"#/properties/listener/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -1085,11 +1089,10 @@ errors++;
 }
 }
 }
-if(data36.idleTimeout !== undefined){
-let data42 = data36.idleTimeout;
-if(typeof data42 === "string"){
-if(!pattern3.test(data42)){
-const err82 = {instancePath:instancePath+"/listener/idleTimeout",schemaPath:"#/properties/listener/properties/idleTimeout/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+if(data39.maxMessageSize !== undefined){
+let data43 = data39.maxMessageSize;
+if(!(((typeof data43 == "number") && (!(data43 % 1) && !isNaN(data43))) && (isFinite(data43)))){
+const err82 = {instancePath:instancePath+"/listener/maxMessageSize",schemaPath:"#/properties/listener/properties/maxMessageSize/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -1098,9 +1101,9 @@ vErrors.push(err82);
 }
 errors++;
 }
-}
-else {
-const err83 = {instancePath:instancePath+"/listener/idleTimeout",schemaPath:"#/properties/listener/properties/idleTimeout/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data43 == "number") && (isFinite(data43))){
+if(data43 < 1024 || isNaN(data43)){
+const err83 = {instancePath:instancePath+"/listener/maxMessageSize",schemaPath:"#/properties/listener/properties/maxMessageSize/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024"};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -1110,10 +1113,11 @@ vErrors.push(err83);
 errors++;
 }
 }
-if(data36.authUser !== undefined){
-let data43 = data36.authUser;
-if((typeof data43 !== "string") && (data43 !== null)){
-const err84 = {instancePath:instancePath+"/listener/authUser",schemaPath:"#/properties/listener/properties/authUser/type",keyword:"type",params:{type: schema11.properties.listener.properties.authUser.type},message:"must be string,null"};
+}
+if(data39.maxConnections !== undefined){
+let data44 = data39.maxConnections;
+if(!(((typeof data44 == "number") && (!(data44 % 1) && !isNaN(data44))) && (isFinite(data44)))){
+const err84 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -1122,11 +1126,9 @@ vErrors.push(err84);
 }
 errors++;
 }
-}
-if(data36.authPass !== undefined){
-let data44 = data36.authPass;
-if((typeof data44 !== "string") && (data44 !== null)){
-const err85 = {instancePath:instancePath+"/listener/authPass",schemaPath:"#/properties/listener/properties/authPass/type",keyword:"type",params:{type: schema11.properties.listener.properties.authPass.type},message:"must be string,null"};
+if((typeof data44 == "number") && (isFinite(data44))){
+if(data44 > 10000 || isNaN(data44)){
+const err85 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -1135,11 +1137,8 @@ vErrors.push(err85);
 }
 errors++;
 }
-}
-if(data36.tlsKeyFile !== undefined){
-let data45 = data36.tlsKeyFile;
-if((typeof data45 !== "string") && (data45 !== null)){
-const err86 = {instancePath:instancePath+"/listener/tlsKeyFile",schemaPath:"#/properties/listener/properties/tlsKeyFile/type",keyword:"type",params:{type: schema11.properties.listener.properties.tlsKeyFile.type},message:"must be string,null"};
+if(data44 < 1 || isNaN(data44)){
+const err86 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -1149,10 +1148,12 @@ vErrors.push(err86);
 errors++;
 }
 }
-if(data36.tlsCertFile !== undefined){
-let data46 = data36.tlsCertFile;
-if((typeof data46 !== "string") && (data46 !== null)){
-const err87 = {instancePath:instancePath+"/listener/tlsCertFile",schemaPath:"#/properties/listener/properties/tlsCertFile/type",keyword:"type",params:{type: schema11.properties.listener.properties.tlsCertFile.type},message:"must be string,null"};
+}
+if(data39.idleTimeout !== undefined){
+let data45 = data39.idleTimeout;
+if(typeof data45 === "string"){
+if(!pattern3.test(data45)){
+const err87 = {instancePath:instancePath+"/listener/idleTimeout",schemaPath:"#/properties/listener/properties/idleTimeout/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -1162,9 +1163,8 @@ vErrors.push(err87);
 errors++;
 }
 }
-}
 else {
-const err88 = {instancePath:instancePath+"/listener",schemaPath:"#/properties/listener/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err88 = {instancePath:instancePath+"/listener/idleTimeout",schemaPath:"#/properties/listener/properties/idleTimeout/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -1174,14 +1174,78 @@ vErrors.push(err88);
 errors++;
 }
 }
-}
-else {
-const err89 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data39.authUser !== undefined){
+let data46 = data39.authUser;
+if((typeof data46 !== "string") && (data46 !== null)){
+const err89 = {instancePath:instancePath+"/listener/authUser",schemaPath:"#/properties/listener/properties/authUser/type",keyword:"type",params:{type: schema11.properties.listener.properties.authUser.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err89];
 }
 else {
 vErrors.push(err89);
+}
+errors++;
+}
+}
+if(data39.authPass !== undefined){
+let data47 = data39.authPass;
+if((typeof data47 !== "string") && (data47 !== null)){
+const err90 = {instancePath:instancePath+"/listener/authPass",schemaPath:"#/properties/listener/properties/authPass/type",keyword:"type",params:{type: schema11.properties.listener.properties.authPass.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err90];
+}
+else {
+vErrors.push(err90);
+}
+errors++;
+}
+}
+if(data39.tlsKeyFile !== undefined){
+let data48 = data39.tlsKeyFile;
+if((typeof data48 !== "string") && (data48 !== null)){
+const err91 = {instancePath:instancePath+"/listener/tlsKeyFile",schemaPath:"#/properties/listener/properties/tlsKeyFile/type",keyword:"type",params:{type: schema11.properties.listener.properties.tlsKeyFile.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err91];
+}
+else {
+vErrors.push(err91);
+}
+errors++;
+}
+}
+if(data39.tlsCertFile !== undefined){
+let data49 = data39.tlsCertFile;
+if((typeof data49 !== "string") && (data49 !== null)){
+const err92 = {instancePath:instancePath+"/listener/tlsCertFile",schemaPath:"#/properties/listener/properties/tlsCertFile/type",keyword:"type",params:{type: schema11.properties.listener.properties.tlsCertFile.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err92];
+}
+else {
+vErrors.push(err92);
+}
+errors++;
+}
+}
+}
+else {
+const err93 = {instancePath:instancePath+"/listener",schemaPath:"#/properties/listener/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err93];
+}
+else {
+vErrors.push(err93);
+}
+errors++;
+}
+}
+}
+else {
+const err94 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err94];
+}
+else {
+vErrors.push(err94);
 }
 errors++;
 }

@@ -1,0 +1,104 @@
+/**
+ * Recovery of the transaction journals a crashed flusher left behind
+ * (transaction-journal.ts), at every flusher start under the instance lock:
+ * no batch is running, so every journal there belongs to one that ended
+ * without completing.
+ *
+ * For each line (entry id, recipients, their attempt counts when the
+ * transaction began), the entry's recipients that are not final and whose
+ * attempts still equal the noted count never had this transaction's outcome
+ * recorded: the smarthost may have accepted it. They are marked "possible
+ * duplicate" (markInterruptedByCrash), and with `onCrash: hold` the entry is
+ * held for review. An entry gone, or recipients moved on, need nothing.
+ *
+ * Crash safety: each entry is updated durably (updateEntryState) before the
+ * journal is removed; a crash in between repeats the recovery, which then
+ * finds the attempts moved on and changes nothing. A torn last line (a power
+ * cut during its write) is skipped: its fdatasync never finished, so its dot
+ * was never sent. A journal that cannot be read stops the recovery with an
+ * error rather than being removed unread.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { markInterruptedByCrash } from '../model/transitions.js';
+import { isQueueId } from '../model/queue-id.js';
+import { BulkmailerError, fromFsError } from '../errors.js';
+import { updateEntryState } from './state-store.js';
+import type { Spool } from './paths.js';
+import type { JournalRecord } from './transaction-journal.js';
+
+/** `onCrash`: resend possible duplicates with the rest (default), or hold their entry for review. */
+export type CrashPolicy = 'resend' | 'hold';
+
+export interface RecoveredTransaction {
+  id: string;
+  recipients: string[];
+  held: boolean;
+}
+
+export async function recoverJournals(spool: Spool, policy: CrashPolicy): Promise<RecoveredTransaction[]> {
+  let names: string[];
+  try {
+    names = fs.readdirSync(spool.journal).filter((n) => n.endsWith('.jsonl')).sort();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw fromFsError(`cannot read ${spool.journal}`, err);
+  }
+  const recovered: RecoveredTransaction[] = [];
+  for (const name of names) {
+    const file = path.join(spool.journal, name);
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (err) {
+      throw fromFsError(`cannot read the transaction journal ${file}`, err);
+    }
+    for (const record of parseJournal(text)) {
+      let marked: string[] = [];
+      let held = false;
+      try {
+        await updateEntryState(spool, record.id, (current) => {
+          const result = markInterruptedByCrash(current, record.rcpt, Date.parse(record.at), policy === 'hold');
+          marked = result.marked;
+          held = result.state.held;
+          return marked.length === 0 ? null : result.state;
+        });
+      } catch (err) {
+        // An invalid entry is the scan's to quarantine; it must not stop the others' recovery.
+        if (err instanceof BulkmailerError && err.code === 'E_CORRUPT_STATE') continue;
+        throw err;
+      }
+      if (marked.length > 0) recovered.push({ id: record.id, recipients: marked, held });
+    }
+    fs.rmSync(file, { force: true });
+  }
+  return recovered;
+}
+
+function parseJournal(text: string): JournalRecord[] {
+  const records: JournalRecord[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      continue; // torn by a power cut: never durable, so its dot was never sent
+    }
+    if (isJournalRecord(value)) records.push(value);
+  }
+  return records;
+}
+
+function isJournalRecord(value: unknown): value is JournalRecord {
+  if (typeof value !== 'object' || value === null) return false;
+  const r = value as Record<string, unknown>;
+  return (
+    typeof r.id === 'string' &&
+    isQueueId(r.id) &&
+    typeof r.at === 'string' &&
+    !Number.isNaN(Date.parse(r.at)) &&
+    Array.isArray(r.rcpt) &&
+    r.rcpt.every((x) => Array.isArray(x) && typeof x[0] === 'string' && Number.isInteger(x[1]))
+  );
+}

@@ -1,0 +1,134 @@
+/**
+ * The transaction journal of one delivery batch: `spool/journal/<pid>.<n>.jsonl`.
+ * Each SMTP transaction appends one line naming its entry and recipients,
+ * with each recipient's attempt count as it was when the transaction began,
+ * and the final dot waits until that line is durable. So after any crash
+ * (kill -9, power cut) every transaction whose message may have been
+ * accepted by the smarthost is named in a journal; recovery
+ * (journal-recovery.ts) compares the counts with the state files to find
+ * the ones whose outcome was never recorded: possible duplicates.
+ *
+ * Group commit: writers append synchronously (one small write, O_APPEND) and
+ * wait for a shared fdatasync; while one fdatasync runs, the lines appended
+ * meanwhile wait for the next one, which starts as soon as it ends. With N
+ * workers at most one fdatasync is in flight, and it costs each transaction
+ * latency (overlapping MAIL, RCPT and DATA), not throughput.
+ *
+ * Nothing is written after the outcome: the state file is the record of
+ * that, and recovery reads it. The journal is removed when the batch ends
+ * with every outcome durable; a batch that failed leaves it for recovery.
+ *
+ * Failures: an append or fdatasync error rejects the waiting transactions
+ * (their dot is never sent) and every later one; the caller stops the batch.
+ */
+import fs from 'node:fs';
+import { fsyncDir, writeAll } from './durable-fs.js';
+import { journalPath, type Spool } from './paths.js';
+
+export interface JournalRecipient {
+  address: string;
+  /** The recipient's `attempts` in the state file when the transaction began. */
+  attempts: number;
+}
+
+/** One line of the journal. */
+export interface JournalRecord {
+  /** Entry id. */
+  id: string;
+  /** ISO time the transaction began. */
+  at: string;
+  rcpt: [address: string, attempts: number][];
+}
+
+let journalsOpened = 0;
+
+export class TransactionJournal {
+  private waiting: { resolve: () => void; reject: (err: unknown) => void }[] = [];
+  /** The fdatasync in flight, if any. */
+  private syncing: Promise<void> | null = null;
+  private failure: unknown = null;
+  private closed = false;
+  /** fdatasyncs started so far (group commit makes this far fewer than transactions). */
+  syncs = 0;
+
+  private constructor(
+    private readonly fd: number,
+    readonly file: string,
+  ) {}
+
+  /** Creates the journal file and makes its directory entry durable (once per batch). */
+  static async open(spool: Spool): Promise<TransactionJournal> {
+    const file = journalPath(spool, `${process.pid}.${++journalsOpened}.${Date.now().toString(36)}`);
+    const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+    try {
+      await fsyncDir(spool.journal);
+    } catch (err) {
+      fs.closeSync(fd);
+      fs.rmSync(file, { force: true });
+      throw err;
+    }
+    return new TransactionJournal(fd, file);
+  }
+
+  /**
+   * Appends the transaction's line; resolves once it is durable. Never
+   * rejects unhandled: callers that never wait (the envelope was refused)
+   * leave no dangling rejection.
+   */
+  begin(id: string, recipients: readonly JournalRecipient[], now: number): Promise<void> {
+    if (this.failure !== null) return rejected(this.failure);
+    const record: JournalRecord = { id, at: new Date(now).toISOString(), rcpt: recipients.map((r) => [r.address, r.attempts]) };
+    try {
+      writeAll(this.fd, JSON.stringify(record) + '\n');
+    } catch (err) {
+      this.failure = err;
+      return rejected(err);
+    }
+    const durable = new Promise<void>((resolve, reject) => this.waiting.push({ resolve, reject }));
+    durable.catch(() => {});
+    this.kick();
+    return durable;
+  }
+
+  /** The first error met, if any: the batch must stop. */
+  get error(): unknown {
+    return this.failure;
+  }
+
+  private kick(): void {
+    if (this.syncing !== null || this.waiting.length === 0) return;
+    const batch = this.waiting;
+    this.waiting = [];
+    this.syncs++;
+    this.syncing = new Promise<void>((done) =>
+      fs.fdatasync(this.fd, (err) => {
+        this.syncing = null;
+        if (err) this.failure ??= err;
+        for (const w of batch) (this.failure === null ? w.resolve() : w.reject(this.failure));
+        done();
+        this.kick();
+      }),
+    );
+  }
+
+  /**
+   * Ends the batch. `complete`: every transaction's outcome is durable in
+   * the state files, so the journal is removed (a removal lost to a power
+   * cut is harmless: recovery finds every outcome recorded). Otherwise it
+   * stays for the next flusher's recovery.
+   */
+  async close(complete: boolean): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // A transaction refused at its envelope never waited for its line: its fdatasync may still run.
+    while (this.syncing !== null) await this.syncing;
+    fs.closeSync(this.fd);
+    if (complete) fs.rmSync(this.file, { force: true });
+  }
+}
+
+function rejected(err: unknown): Promise<void> {
+  const p = Promise.reject(err);
+  p.catch(() => {});
+  return p;
+}
