@@ -35,6 +35,7 @@ export interface BatchSettings {
 export interface BatchCallbacks {
   onTransaction(id: string, outcomes: RecipientOutcome[], finals: FinalOutcome[]): void;
   onBounce(id: string): void;
+  onDelayWarning(id: string, waiting: string[]): void;
   onRemoved(id: string): void;
   onCorrupt(id: string, reason: string): void;
   onWarning(message: string): void;
@@ -71,6 +72,7 @@ export async function deliverBatch(
   const ctx: Omit<EntryDeliveryContext, 'session'> = {
     spool,
     policy: config.retry,
+    delayWarningMs: config.delayWarningMs,
     maxRecipients: config.maxRecipientsPerTransaction,
     smarthostDisplay: smarthost.display,
     smarthostHost: smarthost.host,
@@ -83,6 +85,7 @@ export async function deliverBatch(
     stopping,
     onTransaction: callbacks.onTransaction,
     onBounce: callbacks.onBounce,
+    onDelayWarning: (id, _dsnId, waiting) => callbacks.onDelayWarning(id, waiting),
     onRemoved: callbacks.onRemoved,
     onCorrupt: callbacks.onCorrupt,
     accountReplies: settings.accountReplies ?? [],

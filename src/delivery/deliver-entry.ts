@@ -13,8 +13,9 @@ import fs from 'node:fs/promises';
 import fsSync, { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { isEnvelopeAddress } from '../model/address.js';
-import { isEntryComplete, recipientsAwaitingDsn, type EntryState } from '../model/entry-state.js';
-import { applyOutcomes, markDsnQueued, type FinalOutcome, type RecipientOutcome } from '../model/transitions.js';
+import { isEntryComplete, recipientsAwaitingDsn, recipientsForDelayWarning, type EntryState } from '../model/entry-state.js';
+import { applyOutcomes, markDelayWarned, markDsnQueued, type FinalOutcome, type RecipientOutcome } from '../model/transitions.js';
+import { formatDuration } from '../config/duration.js';
 import type { RetryPolicy } from '../model/retry-policy.js';
 import {
   crashPoint,
@@ -46,6 +47,8 @@ const BUFFERED_MESSAGE_LIMIT = 1024 * 1024;
 export interface EntryDeliveryContext {
   spool: Spool;
   policy: RetryPolicy;
+  /** Retry time after which the sender gets one delay warning; 0: never. */
+  delayWarningMs: number;
   maxRecipients: number;
   smarthostDisplay: string;
   smarthostHost: string;
@@ -71,6 +74,7 @@ export interface EntryDeliveryContext {
   onAccountRefused: (refusal: AccountRefusal) => void;
   onTransaction: (id: string, outcomes: RecipientOutcome[], finals: FinalOutcome[]) => void;
   onBounce: (id: string, dsnId: string) => void;
+  onDelayWarning: (id: string, dsnId: string, waiting: string[]) => void;
   onRemoved: (id: string) => void;
   onCorrupt: (id: string, reason: string) => void;
   onBusy: (id: string, pid: number | null) => void;
@@ -159,6 +163,12 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
       ctx.onTransaction(id, outcomes, finals);
     }
 
+    if (recipientsForDelayWarning(state, ctx.delayWarningMs).length > 0) {
+      const updated = await queueDelayWarning(ctx, state, buffered);
+      if (updated === null) return;
+      state = updated;
+    }
+
     if (recipientsAwaitingDsn(state).length > 0) {
       const updated = await queueBounce(ctx, state, buffered);
       if (updated === null) return;
@@ -201,6 +211,38 @@ async function queueBounce(ctx: EntryDeliveryContext, state: EntryState, buffere
   const addresses = awaiting.map((r) => r.address);
   const updated = await updateEntryState(ctx.spool, state.id, (current) => markDsnQueued(current, addresses));
   ctx.onBounce(state.id, queued.id);
+  return updated;
+}
+
+/**
+ * Queues the delay warning (RFC 3464, Action: delayed) for the recipients
+ * still waiting, then records in the state file that it went. A crash
+ * between the two sends it again on the next flush: a duplicate warning,
+ * never a lost one; after the record, never again.
+ */
+async function queueDelayWarning(ctx: EntryDeliveryContext, state: EntryState, buffered: Buffer | null): Promise<EntryState | null> {
+  const waiting = recipientsForDelayWarning(state, ctx.delayWarningMs);
+  const original = buffered ?? (await readHead(messagePath(ctx.spool, state.id)));
+  const dsn = buildDsn({
+    entry: state,
+    failed: waiting,
+    action: 'delayed',
+    delayed: { waited: formatDuration(ctx.delayWarningMs), lifetime: formatDuration(ctx.policy.lifetimeMs) },
+    originalHeaders: headerBlock(original),
+    reportingMta: ctx.heloName,
+    remoteMta: ctx.smarthostHost,
+    now: ctx.now(),
+  });
+  const queued = await enqueueMessage(ctx.spool, {
+    from: '',
+    recipients: [state.from],
+    message: dsn,
+    subject: 'Delayed Mail (still being retried)',
+    kind: 'dsn',
+  });
+  crashPoint('flush-after-delay-warning-queued');
+  const updated = await updateEntryState(ctx.spool, state.id, markDelayWarned);
+  ctx.onDelayWarning(state.id, queued.id, waiting.map((r) => r.address));
   return updated;
 }
 

@@ -82,6 +82,10 @@ export interface FlushEventMap {
   start: [event: FlushStartEvent];
   /** One SMTP transaction's outcome, after it is durably recorded. */
   transaction: [event: TransactionEvent];
+  /** A bounce (DSN) was queued to the sender of entry `id`, for recipients that failed. */
+  bounce: [id: string];
+  /** A delay warning was queued to the sender of entry `id`, listing the recipients still waiting. */
+  'delay-warning': [id: string, waiting: string[]];
   /** An entry left the spool (every recipient final). */
   'entry-removed': [id: string];
   /**

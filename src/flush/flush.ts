@@ -324,8 +324,12 @@ async function runPasses(
       finalCount += finals.length;
       events.emit('transaction', { id, smarthost: smarthost.display, outcomes });
     },
-    onBounce() {
+    onBounce(id) {
       result.bounces++;
+      events.emit('bounce', id);
+    },
+    onDelayWarning(id, waiting) {
+      events.emit('delay-warning', id, waiting);
     },
     onRemoved(id) {
       events.emit('entry-removed', id);

@@ -103,6 +103,18 @@ export function recipientsAwaitingDsn(state: EntryState): RecipientState[] {
   return state.recipients.filter((r) => r.status === 'failed' && !r.dsnQueued);
 }
 
+/**
+ * The recipients a delay warning lists, or [] when none is owed: the entry
+ * has a sender (never for bounces), has not been warned, and some recipient
+ * still waiting has been retried for `delayWarningMs` (retry age, counted
+ * like the lifetime, so time offline does not count). 0 turns warnings off.
+ */
+export function recipientsForDelayWarning(state: EntryState, delayWarningMs: number): RecipientState[] {
+  if (delayWarningMs <= 0 || state.from === '' || state.delayWarned === true) return [];
+  const waiting = state.recipients.filter((r) => r.status === 'pending' || r.status === 'deferred');
+  return waiting.some((r) => r.retryAgeMs >= delayWarningMs) ? waiting : [];
+}
+
 export function isRecipientDue(recipient: RecipientState, now: number): boolean {
   switch (recipient.status) {
     case 'pending':

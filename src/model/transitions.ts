@@ -169,3 +169,8 @@ export function markInterruptedByCrash(
   if (marked.length === 0) return { state, marked };
   return { state: { ...state, recipients: next, held: state.held || hold }, marked };
 }
+
+/** Records that the delay warning went (queued durably first: a crash between the two sends it twice, never not at all). */
+export function markDelayWarned(state: EntryState): EntryState {
+  return { ...state, delayWarned: true };
+}

@@ -11,7 +11,8 @@ export type CrashPoint =
   | 'enqueue-after-message-rename'
   | 'enqueue-after-state-rename'
   | 'flush-after-data'
-  | 'flush-after-state-write';
+  | 'flush-after-state-write'
+  | 'flush-after-delay-warning-queued';
 
 export function crashPoint(name: CrashPoint): void {
   if (target === name) process.kill(process.pid, 'SIGKILL');

@@ -77,7 +77,10 @@ export async function recoverJournals(spool: Spool, policy: CrashPolicy): Promis
 
 function parseJournal(text: string): JournalRecord[] {
   const records: JournalRecord[] = [];
-  for (const line of text.split('\n')) {
+  for (const raw of text.split('\n')) {
+    // The preallocated zeros after the last line (transaction-journal.ts).
+    const nul = raw.indexOf('\0');
+    const line = nul < 0 ? raw : raw.slice(0, nul);
     if (line === '') continue;
     let value: unknown;
     try {

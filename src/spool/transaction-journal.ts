@@ -8,11 +8,17 @@
  * (journal-recovery.ts) compares the counts with the state files to find
  * the ones whose outcome was never recorded: possible duplicates.
  *
- * Group commit: writers append synchronously (one small write, O_APPEND) and
- * wait for a shared fdatasync; while one fdatasync runs, the lines appended
+ * Group commit: writers add their line synchronously (one small write) and
+ * wait for a shared fdatasync; while one fdatasync runs, the lines written
  * meanwhile wait for the next one, which starts as soon as it ends. With N
  * workers at most one fdatasync is in flight, and it costs each transaction
  * latency (overlapping MAIL, RCPT and DATA), not throughput.
+ *
+ * The file is preallocated with zeros (written and fsynced when it opens,
+ * and again each time the lines reach its end), and lines overwrite them:
+ * an fdatasync that changes no file size needs no file-system journal
+ * commit, which measured about half the cost of one after an append.
+ * Readers stop a line at the first NUL.
  *
  * Nothing is written after the outcome: the state file is the record of
  * that, and recovery reads it. The journal is removed when the batch ends
@@ -22,7 +28,7 @@
  * (their dot is never sent) and every later one; the caller stops the batch.
  */
 import fs from 'node:fs';
-import { fsyncDir, writeAll } from './durable-fs.js';
+import { fsyncDir, fsyncFd } from './durable-fs.js';
 import { journalPath, type Spool } from './paths.js';
 
 export interface JournalRecipient {
@@ -42,6 +48,9 @@ export interface JournalRecord {
 
 let journalsOpened = 0;
 
+/** Zeros written ahead of the lines; a flush of 2,000 one-transaction messages fits in one. */
+const PREALLOCATE_BYTES = 512 * 1024;
+
 export class TransactionJournal {
   private waiting: { resolve: () => void; reject: (err: unknown) => void }[] = [];
   /** The fdatasync in flight, if any. */
@@ -51,23 +60,38 @@ export class TransactionJournal {
   /** fdatasyncs started so far (group commit makes this far fewer than transactions). */
   syncs = 0;
 
+  /** Where the next line goes. */
+  private offset = 0;
+  /** The file's size: zeros from `offset` up to here. */
+  private allocated = 0;
+
   private constructor(
     private readonly fd: number,
     readonly file: string,
   ) {}
 
+  private preallocate(): void {
+    const zeros = Buffer.alloc(PREALLOCATE_BYTES);
+    let written = 0;
+    while (written < zeros.length) written += fs.writeSync(this.fd, zeros, written, zeros.length - written, this.allocated + written);
+    this.allocated += zeros.length;
+  }
+
   /** Creates the journal file and makes its directory entry durable (once per batch). */
   static async open(spool: Spool): Promise<TransactionJournal> {
     const file = journalPath(spool, `${process.pid}.${++journalsOpened}.${Date.now().toString(36)}`);
-    const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+    const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+    const journal = new TransactionJournal(fd, file);
     try {
+      journal.preallocate();
+      await fsyncFd(fd);
       await fsyncDir(spool.journal);
     } catch (err) {
       fs.closeSync(fd);
       fs.rmSync(file, { force: true });
       throw err;
     }
-    return new TransactionJournal(fd, file);
+    return journal;
   }
 
   /**
@@ -78,8 +102,13 @@ export class TransactionJournal {
   begin(id: string, recipients: readonly JournalRecipient[], now: number): Promise<void> {
     if (this.failure !== null) return rejected(this.failure);
     const record: JournalRecord = { id, at: new Date(now).toISOString(), rcpt: recipients.map((r) => [r.address, r.attempts]) };
+    const line = Buffer.from(JSON.stringify(record) + '\n');
     try {
-      writeAll(this.fd, JSON.stringify(record) + '\n');
+      // Past the zeros, more zeros: that one fdatasync also commits the new size.
+      if (this.offset + line.length > this.allocated) this.preallocate();
+      let written = 0;
+      while (written < line.length) written += fs.writeSync(this.fd, line, written, line.length - written, this.offset + written);
+      this.offset += line.length;
     } catch (err) {
       this.failure = err;
       return rejected(err);
