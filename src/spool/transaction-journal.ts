@@ -48,8 +48,12 @@ export interface JournalRecord {
 
 let journalsOpened = 0;
 
-/** Zeros written ahead of the lines; a flush of 2,000 one-transaction messages fits in one. */
-const PREALLOCATE_BYTES = 512 * 1024;
+/**
+ * Zeros written ahead of the lines, about 450 transactions' worth: each
+ * extension costs one fdatasync a file-system commit. Small, so a nearly
+ * full disk (a flush starts with 64 KiB free) still takes it.
+ */
+const PREALLOCATE_BYTES = 64 * 1024;
 
 export class TransactionJournal {
   private waiting: { resolve: () => void; reject: (err: unknown) => void }[] = [];

@@ -39,7 +39,7 @@ describe('status, show and log on a spool with entries in every state', () => {
     for (const e of entries) {
       assert.deepEqual(Object.keys(e), ['id', 'from', 'createdAt', 'size', 'subject', 'held', 'recipients']);
       for (const r of e.recipients as Record<string, unknown>[]) {
-        assert.deepEqual(Object.keys(r), ['address', 'status', 'attempts', 'nextAttemptAt', 'lastReply']);
+        assert.deepEqual(Object.keys(r), ['address', 'status', 'attempts', 'nextAttemptAt', 'lastReply', 'possibleDuplicate']);
       }
     }
     const mixed = entries[1] as { recipients: { address: string; status: string; nextAttemptAt: string | null; lastReply: string | null }[] };
@@ -133,7 +133,7 @@ describe('status, show and log on a spool with entries in every state', () => {
     assert.equal(entry.kind, 'message');
     assert.equal(entry.messageId, '<mixed@example.org>');
     assert.equal(entry.recipients.length, 6);
-    assert.deepEqual(Object.keys(entry.recipients[0] ?? {}), ['address', 'status', 'attempts', 'nextAttemptAt', 'lastReply', 'lastAttemptAt']);
+    assert.deepEqual(Object.keys(entry.recipients[0] ?? {}), ['address', 'status', 'attempts', 'nextAttemptAt', 'lastReply', 'possibleDuplicate', 'lastAttemptAt']);
   });
 
   test('show: an entry created less than a second ago (or, after the clock stepped back, later) is "now", never "now ago"', async () => {
