@@ -36,7 +36,7 @@ import {
 } from '../spool/index.js';
 import { BulkmailerError, ExitCode, fromFsError } from '../errors.js';
 
-import { buildDsn, headerBlock } from '../message/dsn.js';
+import { buildDsn, headerBlock, type DsnInput } from '../message/dsn.js';
 import { findAccountRefusal, type AccountRefusal, type AccountReplyRule } from './account-replies.js';
 import { planTransactions } from './plan.js';
 import type { SmtpSession } from './smtp-session.js';
@@ -192,58 +192,48 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
  */
 async function queueBounce(ctx: EntryDeliveryContext, state: EntryState, buffered: Buffer | null): Promise<EntryState | null> {
   const awaiting = recipientsAwaitingDsn(state);
-  const original = buffered ?? (await readHead(messagePath(ctx.spool, state.id)));
-  const dsn = buildDsn({
-    entry: state,
-    failed: awaiting,
-    originalHeaders: headerBlock(original),
-    reportingMta: ctx.heloName,
-    remoteMta: ctx.smarthostHost,
-    now: ctx.now(),
-  });
-  const queued = await enqueueMessage(ctx.spool, {
-    from: '',
-    recipients: [state.from],
-    message: dsn,
-    subject: 'Undelivered Mail Returned to Sender',
-    kind: 'dsn',
-  });
+  const dsnId = await queueReport(ctx, state, buffered, { failed: awaiting }, 'Undelivered Mail Returned to Sender');
   const addresses = awaiting.map((r) => r.address);
   const updated = await updateEntryState(ctx.spool, state.id, (current) => markDsnQueued(current, addresses));
-  ctx.onBounce(state.id, queued.id);
+  ctx.onBounce(state.id, dsnId);
   return updated;
 }
 
 /**
  * Queues the delay warning (RFC 3464, Action: delayed) for the recipients
  * still waiting, then records in the state file that it went. A crash
- * between the two sends it again on the next flush: a duplicate warning,
- * never a lost one; after the record, never again.
+ * between the two sends it again at the entry's next attempt: a duplicate
+ * warning, never a lost one; after the record, never again.
  */
 async function queueDelayWarning(ctx: EntryDeliveryContext, state: EntryState, buffered: Buffer | null): Promise<EntryState | null> {
   const waiting = recipientsForDelayWarning(state, ctx.delayWarningMs);
+  const delayed = { waited: formatDuration(ctx.delayWarningMs), lifetime: formatDuration(ctx.policy.lifetimeMs) };
+  const dsnId = await queueReport(ctx, state, buffered, { failed: waiting, action: 'delayed', delayed }, 'Delayed Mail (still being retried)');
+  crashPoint('flush-after-delay-warning-queued');
+  const updated = await updateEntryState(ctx.spool, state.id, markDelayWarned);
+  ctx.onDelayWarning(state.id, dsnId, waiting.map((r) => r.address));
+  return updated;
+}
+
+/** Builds a DSN about `state` and queues it, durably, to its sender with the null sender. Returns its id. */
+async function queueReport(
+  ctx: EntryDeliveryContext,
+  state: EntryState,
+  buffered: Buffer | null,
+  report: Pick<DsnInput, 'failed' | 'action' | 'delayed'>,
+  subject: string,
+): Promise<string> {
   const original = buffered ?? (await readHead(messagePath(ctx.spool, state.id)));
   const dsn = buildDsn({
     entry: state,
-    failed: waiting,
-    action: 'delayed',
-    delayed: { waited: formatDuration(ctx.delayWarningMs), lifetime: formatDuration(ctx.policy.lifetimeMs) },
+    ...report,
     originalHeaders: headerBlock(original),
     reportingMta: ctx.heloName,
     remoteMta: ctx.smarthostHost,
     now: ctx.now(),
   });
-  const queued = await enqueueMessage(ctx.spool, {
-    from: '',
-    recipients: [state.from],
-    message: dsn,
-    subject: 'Delayed Mail (still being retried)',
-    kind: 'dsn',
-  });
-  crashPoint('flush-after-delay-warning-queued');
-  const updated = await updateEntryState(ctx.spool, state.id, markDelayWarned);
-  ctx.onDelayWarning(state.id, queued.id, waiting.map((r) => r.address));
-  return updated;
+  const queued = await enqueueMessage(ctx.spool, { from: '', recipients: [state.from], message: dsn, subject, kind: 'dsn' });
+  return queued.id;
 }
 
 /**
