@@ -48,6 +48,9 @@ import { summarizeFlush } from '../flush/flush-summary.js';
 import { Debouncer } from './debounce.js';
 import { FlushQueue } from './flush-queue.js';
 import { Releasers } from './releasers.js';
+import { NotificationBatcher, type Notifier } from './notifications.js';
+import { desktopNotifier } from './desktop-notifier.js';
+import { isProviderPause } from '../model/account-hold.js';
 import { AGENT_STOP_GRACE_MS } from '../timing.js';
 import { plural } from '../text.js';
 
@@ -125,6 +128,8 @@ export interface AgentOptions {
   watcher?: Partial<Omit<WatcherOptions, 'smarthosts' | 'scheduleIntervalMs'>>;
   stopGraceMs?: number;
   nudgeDebounceMs?: number;
+  /** Test seam: the desktop notifier (default: notify-send or osascript; null: none). */
+  notifier?: Notifier | null;
 }
 
 export type AgentStartResult = { started: true } | { started: false; holder: FlusherPresence | null };
@@ -151,6 +156,8 @@ export class Agent extends EventEmitter<AgentEventMap> {
   private readonly releasers: Releasers;
   private flushCount = 0;
   private readonly nudges: Debouncer;
+  /** Desktop notifications (config `notifications`), batched and rate-limited; null when off. */
+  private notifications: NotificationBatcher | null = null;
   private lastNudgeProbeAt = Number.NEGATIVE_INFINITY;
   private stopping = false;
   private starting: Promise<AgentStartResult> | null = null;
@@ -189,6 +196,7 @@ export class Agent extends EventEmitter<AgentEventMap> {
     requireSmarthosts(this.config);
     checkSchedule(this.config.stored.schedule);
     this.spool = await openSpool(this.home);
+    this.setupNotifications();
 
     let waitingSaid = false;
     for (;;) {
@@ -326,6 +334,7 @@ export class Agent extends EventEmitter<AgentEventMap> {
     }
     const previous = this.config;
     this.config = next;
+    if (next.notifications !== previous.notifications) this.setupNotifications();
     if (next.stored.schedule !== previous.stored.schedule) {
       this.schedule?.stop();
       this.schedule = this.startSchedule(next.stored.schedule);
@@ -464,6 +473,42 @@ export class Agent extends EventEmitter<AgentEventMap> {
     this.holdTimer.unref();
   }
 
+  private setupNotifications(): void {
+    this.notifications = null;
+    if (!this.config.notifications) return;
+    const notifier = this.options.notifier !== undefined ? this.options.notifier : desktopNotifier();
+    if (notifier === null) {
+      this.log('desktop notifications are not available on this platform');
+      return;
+    }
+    const logged: Notifier = {
+      notify: async (n) => {
+        await notifier.notify(n);
+        this.log(`notification: ${n.title}`);
+      },
+    };
+    this.notifications = new NotificationBatcher(logged, Date.now, (err) => this.log(`notification not shown: ${err.message}`));
+  }
+
+  /** What a flush does that the user should see on the desktop; sent (batched) when it ends. */
+  private watchForNotifications(events: FlushEvents): void {
+    const notes = this.notifications;
+    if (notes === null) return;
+    events.on('bounce', (id, subject) => notes.add({ kind: 'bounced', id, subject }));
+    events.on('delay-warning', (id, waiting, subject) => notes.add({ kind: 'delayed', id, subject, waiting: waiting.length }));
+    // An account paused by its provider, or held until the user acts (AUTH, sender, TLS, DNS refused).
+    events.on('held', (hold) => {
+      const account = hold.account === 'default' ? (this.config.smarthosts[0]?.display ?? hold.account) : hold.account;
+      const state = isProviderPause(hold.kind) ? `paused by its provider until ${hold.until}` : 'held until you act';
+      notes.add({ kind: 'account-attention', account, reason: `${state} (${hold.kind}): ${hold.reply}` });
+    });
+    events.on('interrupted', (event) => {
+      if (event.held) {
+        notes.add({ kind: 'held', id: event.id, reason: 'A crash interrupted its delivery: some recipients may have it already.' });
+      }
+    });
+  }
+
   private async runFlush(reasons: FlushReason[]): Promise<void> {
     const n = ++this.flushCount;
     const tag = `flush #${n} (${reasons.join(', ')})`;
@@ -472,6 +517,7 @@ export class Agent extends EventEmitter<AgentEventMap> {
     events.on('start', (e) => this.log(`${tag}: delivering ${plural(e.dueRecipients, 'recipient')} of ${plural(e.dueEntries, 'message')} via ${e.smarthost}`));
     events.on('warning', (message) => this.log(`${tag}: ${message}`));
     events.on('corrupt', (id, reason) => this.log(`${tag}: quarantined ${id}: ${reason}`));
+    this.watchForNotifications(events);
     let result: FlushResult | null = null;
     let error: string | null = null;
     try {
@@ -492,6 +538,7 @@ export class Agent extends EventEmitter<AgentEventMap> {
       error = err instanceof Error ? err.message : String(err);
       this.log(`${tag}: failed: ${error}`);
     }
+    await this.notifications?.send();
     this.emit('flush-end', { n, reasons, result, error });
   }
 }

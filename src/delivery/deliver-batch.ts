@@ -34,8 +34,8 @@ export interface BatchSettings {
 
 export interface BatchCallbacks {
   onTransaction(id: string, outcomes: RecipientOutcome[], finals: FinalOutcome[]): void;
-  onBounce(id: string): void;
-  onDelayWarning(id: string, waiting: string[]): void;
+  onBounce(id: string, subject: string | null): void;
+  onDelayWarning(id: string, waiting: string[], subject: string | null): void;
   onRemoved(id: string): void;
   onCorrupt(id: string, reason: string): void;
   onWarning(message: string): void;
@@ -84,8 +84,8 @@ export async function deliverBatch(
     attempted,
     stopping,
     onTransaction: callbacks.onTransaction,
-    onBounce: callbacks.onBounce,
-    onDelayWarning: (id, _dsnId, waiting) => callbacks.onDelayWarning(id, waiting),
+    onBounce: (id, _dsnId, subject) => callbacks.onBounce(id, subject),
+    onDelayWarning: (id, _dsnId, waiting, subject) => callbacks.onDelayWarning(id, waiting, subject),
     onRemoved: callbacks.onRemoved,
     onCorrupt: callbacks.onCorrupt,
     accountReplies: settings.accountReplies ?? [],

@@ -73,8 +73,8 @@ export interface EntryDeliveryContext {
    */
   onAccountRefused: (refusal: AccountRefusal) => void;
   onTransaction: (id: string, outcomes: RecipientOutcome[], finals: FinalOutcome[]) => void;
-  onBounce: (id: string, dsnId: string) => void;
-  onDelayWarning: (id: string, dsnId: string, waiting: string[]) => void;
+  onBounce: (id: string, dsnId: string, subject: string | null) => void;
+  onDelayWarning: (id: string, dsnId: string, waiting: string[], subject: string | null) => void;
   onRemoved: (id: string) => void;
   onCorrupt: (id: string, reason: string) => void;
   onBusy: (id: string, pid: number | null) => void;
@@ -195,7 +195,7 @@ async function queueBounce(ctx: EntryDeliveryContext, state: EntryState, buffere
   const dsnId = await queueReport(ctx, state, buffered, { failed: awaiting }, 'Undelivered Mail Returned to Sender');
   const addresses = awaiting.map((r) => r.address);
   const updated = await updateEntryState(ctx.spool, state.id, (current) => markDsnQueued(current, addresses));
-  ctx.onBounce(state.id, dsnId);
+  ctx.onBounce(state.id, dsnId, state.subject);
   return updated;
 }
 
@@ -211,7 +211,7 @@ async function queueDelayWarning(ctx: EntryDeliveryContext, state: EntryState, b
   const dsnId = await queueReport(ctx, state, buffered, { failed: waiting, action: 'delayed', delayed }, 'Delayed Mail (still being retried)');
   crashPoint('flush-after-delay-warning-queued');
   const updated = await updateEntryState(ctx.spool, state.id, markDelayWarned);
-  ctx.onDelayWarning(state.id, dsnId, waiting.map((r) => r.address));
+  ctx.onDelayWarning(state.id, dsnId, waiting.map((r) => r.address), state.subject);
   return updated;
 }
 

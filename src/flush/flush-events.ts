@@ -83,9 +83,9 @@ export interface FlushEventMap {
   /** One SMTP transaction's outcome, after it is durably recorded. */
   transaction: [event: TransactionEvent];
   /** A bounce (DSN) was queued to the sender of entry `id`, for recipients that failed. */
-  bounce: [id: string];
+  bounce: [id: string, subject: string | null];
   /** A delay warning was queued to the sender of entry `id`, listing the recipients still waiting. */
-  'delay-warning': [id: string, waiting: string[]];
+  'delay-warning': [id: string, waiting: string[], subject: string | null];
   /** An entry left the spool (every recipient final). */
   'entry-removed': [id: string];
   /**

@@ -324,12 +324,12 @@ async function runPasses(
       finalCount += finals.length;
       events.emit('transaction', { id, smarthost: smarthost.display, outcomes });
     },
-    onBounce(id) {
+    onBounce(id, subject) {
       result.bounces++;
-      events.emit('bounce', id);
+      events.emit('bounce', id, subject);
     },
-    onDelayWarning(id, waiting) {
-      events.emit('delay-warning', id, waiting);
+    onDelayWarning(id, waiting, subject) {
+      events.emit('delay-warning', id, waiting, subject);
     },
     onRemoved(id) {
       events.emit('entry-removed', id);
