@@ -96,6 +96,8 @@ export interface AgentEventMap {
   listener: [event: ListenerEvent];
   reloaded: [event: { schedule: string }];
   'reload-failed': [event: { error: string }];
+  /** A desktop notification was shown (config `notifications`), or could not be. */
+  notification: [event: { title: string; body: string; error: string | null }];
   stopped: [event: { clean: boolean }];
 }
 
@@ -103,6 +105,7 @@ export interface AgentEventMap {
 export const AGENT_EVENTS: readonly (keyof AgentEventMap)[] = [
   'waiting',
   'ready',
+  'notification',
   'flush-start',
   'flush-end',
   'nudge',
@@ -483,8 +486,14 @@ export class Agent extends EventEmitter<AgentEventMap> {
     }
     const logged: Notifier = {
       notify: async (n) => {
-        await notifier.notify(n);
+        try {
+          await notifier.notify(n);
+        } catch (err) {
+          this.emit('notification', { title: n.title, body: n.body, error: (err as Error).message });
+          throw err;
+        }
         this.log(`notification: ${n.title}`);
+        this.emit('notification', { title: n.title, body: n.body, error: null });
       },
     };
     this.notifications = new NotificationBatcher(logged, Date.now, (err) => this.log(`notification not shown: ${err.message}`));

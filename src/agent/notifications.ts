@@ -14,7 +14,7 @@
  */
 
 export type NotificationEvent =
-  /** The smarthost of an account refused it (AUTH) or paused/held its mail: the user must act. */
+  /** An account paused by its provider or held until the user acts (the flush's 'held' event). */
   | { kind: 'account-attention'; account: string; reason: string }
   /** A message bounced: some recipients failed for good, and its sender got a report. */
   | { kind: 'bounced'; id: string; subject: string | null }
