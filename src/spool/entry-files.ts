@@ -4,10 +4,9 @@
  */
 import fs from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { fsyncDir } from './durable-fs.js';
 import type { DirSyncer } from './dir-syncer.js';
-import { messagePath, stateDir, statePath, type Spool } from './paths.js';
+import { corruptPath, messagePath, stateDir, statePath, type Spool } from './paths.js';
 
 /**
  * Removes an entry. The state file goes first: that is the commit of the
@@ -44,11 +43,11 @@ async function unlinkIfExists(file: string): Promise<void> {
  */
 export async function quarantineEntry(spool: Spool, id: string, reason: string): Promise<void> {
   const stamp = `${id}.${Date.now()}`;
-  await fs.writeFile(path.join(spool.corrupt, `${stamp}.reason.txt`), `${new Date().toISOString()} ${reason}\n`, {
+  await fs.writeFile(corruptPath(spool, stamp, 'reason.txt'), `${new Date().toISOString()} ${reason}\n`, {
     mode: 0o600,
   });
-  await fs.rename(messagePath(spool, id), path.join(spool.corrupt, `${stamp}.msg`)).catch(ignoreMissing);
-  await fs.rename(statePath(spool, id), path.join(spool.corrupt, `${stamp}.json`)).catch(ignoreMissing);
+  await fs.rename(messagePath(spool, id), corruptPath(spool, stamp, 'msg')).catch(ignoreMissing);
+  await fs.rename(statePath(spool, id), corruptPath(spool, stamp, 'json')).catch(ignoreMissing);
   await fsyncDir(stateDir(spool, id));
   await fsyncDir(spool.corrupt);
 }
@@ -57,6 +56,6 @@ function ignoreMissing(err: NodeJS.ErrnoException): void {
   if (err.code !== 'ENOENT') throw err;
 }
 
-export async function messageExists(spool: Spool, id: string): Promise<boolean> {
+export function messageExists(spool: Spool, id: string): boolean {
   return existsSync(messagePath(spool, id));
 }

@@ -10,8 +10,7 @@ import fsSync from 'node:fs';
 import { allBuckets } from '../model/queue-id.js';
 import { BulkmailerError, ExitCode, fromFsError } from '../errors.js';
 import { checkTrustedPath } from '../trusted-path.js';
-import { spoolLayout, type Spool } from './paths.js';
-import path from 'node:path';
+import { messageBucketDir, spoolLayout, stateBucketDir, type Spool } from './paths.js';
 import { prepareEntryLockDir } from './entry-lock-dir.js';
 
 const created = new Set<string>();
@@ -19,7 +18,7 @@ const created = new Set<string>();
 // Synchronous: on an existing spool each call is a failed mkdir and a stat,
 // microseconds each, where ~40 trips through libuv's thread pool cost the
 // sendmail command (one process per message) about a millisecond.
-async function ensurePrivateDir(dir: string): Promise<void> {
+function ensurePrivateDir(dir: string): void {
   fsSync.mkdirSync(dir, { recursive: true, mode: 0o700 });
 }
 
@@ -29,8 +28,8 @@ export async function openSpool(home: string): Promise<Spool> {
   // Before creating anything in it: a home another user can change is theirs (src/trusted-path.ts).
   checkTrustedPath(home, 'the bulkmailer home');
   try {
-    await ensurePrivateDir(home);
-    await ensurePrivateDir(spool.root);
+    ensurePrivateDir(home);
+    ensurePrivateDir(spool.root);
     const stat = await fs.stat(spool.root);
     if (typeof process.getuid === 'function' && stat.uid !== process.getuid()) {
       throw new BulkmailerError('E_SPOOL_OWNER', `spool ${spool.root} belongs to uid ${stat.uid}, not to you`, {
@@ -39,12 +38,12 @@ export async function openSpool(home: string): Promise<Spool> {
     }
     if ((stat.mode & 0o077) !== 0) await fs.chmod(spool.root, 0o700);
     for (const dir of [spool.tmp, spool.msg, spool.state, spool.lock, spool.corrupt, spool.journal, spool.logDir]) {
-      await ensurePrivateDir(dir);
+      ensurePrivateDir(dir);
     }
     prepareEntryLockDir(spool);
     for (const bucket of allBuckets()) {
-      await ensurePrivateDir(path.join(spool.msg, bucket));
-      await ensurePrivateDir(path.join(spool.state, bucket));
+      ensurePrivateDir(messageBucketDir(spool, bucket));
+      ensurePrivateDir(stateBucketDir(spool, bucket));
     }
   } catch (err) {
     if (err instanceof BulkmailerError) throw err;

@@ -8,6 +8,7 @@
  *   spool/lock/entries/         per-entry locks; a link to tmpfs where possible (entry-lock-dir.ts)
  *   spool/corrupt/              quarantined entries, never deleted silently
  *   spool/accounts/<name>.hold.json   an account paused or held (see account-holds.ts)
+ *   spool/records/<name>.json   small records: MX cache, destination health (records.ts)
  *   spool/last-probe.json       the last probe's answer (advisory, connectivity/last-probe.ts)
  *   spool/journal/              transaction journals of delivery batches (crash recovery)
  *   log/deliveries.jsonl        one line per final recipient outcome
@@ -15,7 +16,9 @@
  *   log/agent.log               the agent's log when stderr is not a terminal
  *
  * Code outside src/spool gets every path here (through spool/index.ts) and
- * never joins a spool path itself.
+ * never joins a spool path itself; inside src/spool only the lock names
+ * (lock-names.ts, below lock/) and the walks over directory listings
+ * (repair, scan) join names to a directory given here.
  */
 import path from 'node:path';
 import { bucketOf } from '../model/queue-id.js';
@@ -47,20 +50,40 @@ export function spoolLayout(home: string): Spool {
   };
 }
 
+export function messageBucketDir(spool: Spool, bucket: string): string {
+  return path.join(spool.msg, bucket);
+}
+
+export function stateBucketDir(spool: Spool, bucket: string): string {
+  return path.join(spool.state, bucket);
+}
+
 export function messageDir(spool: Spool, id: string): string {
-  return path.join(spool.msg, bucketOf(id));
+  return messageBucketDir(spool, bucketOf(id));
 }
 
 export function messagePath(spool: Spool, id: string): string {
-  return path.join(spool.msg, bucketOf(id), id);
+  return path.join(messageDir(spool, id), id);
 }
 
 export function stateDir(spool: Spool, id: string): string {
-  return path.join(spool.state, bucketOf(id));
+  return stateBucketDir(spool, bucketOf(id));
 }
 
 export function statePath(spool: Spool, id: string): string {
-  return path.join(spool.state, bucketOf(id), `${id}.json`);
+  return path.join(stateDir(spool, id), `${id}.json`);
+}
+
+/** A quarantined entry's file in corrupt/: `<id>.<time>.<what>` (msg, json, reason.txt). */
+export function corruptPath(spool: Spool, stamp: string, what: 'msg' | 'json' | 'reason.txt'): string {
+  return path.join(spool.corrupt, `${stamp}.${what}`);
+}
+
+export type RecordName = 'mx-cache' | 'destinations';
+
+/** A small record the flusher keeps (records.ts): spool/records/<name>.json. */
+export function recordPath(spool: Spool, name: RecordName): string {
+  return path.join(spool.root, 'records', `${name}.json`);
 }
 
 export function deliveryLogPath(spool: Spool): string {

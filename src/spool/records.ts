@@ -15,13 +15,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { replaceFileDurable } from './durable-fs.js';
-import { tmpPath, type Spool } from './paths.js';
+import { recordPath, tmpPath, type RecordName, type Spool } from './paths.js';
 
-export type RecordName = 'mx-cache' | 'destinations';
-
-export function recordPath(spool: Spool, name: RecordName): string {
-  return path.join(spool.root, 'records', `${name}.json`);
-}
+export type { RecordName };
+export { recordPath };
 
 /** The record's parsed JSON, or null when it is absent or unreadable as JSON. */
 export function readRecord(spool: Spool, name: RecordName): unknown {

@@ -20,7 +20,7 @@ import path from 'node:path';
 import { allBuckets, isQueueId } from '../model/queue-id.js';
 import { isProcessAlive, removeLockIfStale } from './lock-file.js';
 import { lockDirectories } from './lock-names.js';
-import { statePath, type Spool } from './paths.js';
+import { messageBucketDir, statePath, type Spool } from './paths.js';
 import { recoverJournals, type CrashPolicy, type RecoveredTransaction } from './journal-recovery.js';
 
 const ORPHAN_MIN_AGE_MS = 10 * 60_000;
@@ -61,7 +61,7 @@ export async function repairSpool(spool: Spool, now: number = Date.now(), option
     }
   }
   for (const bucket of allBuckets()) {
-    const dir = path.join(spool.msg, bucket);
+    const dir = messageBucketDir(spool, bucket);
     for (const id of await fs.readdir(dir).catch(() => [] as string[])) {
       if (!isQueueId(id)) continue;
       const hasState = await fs.stat(statePath(spool, id)).then(() => true, () => false);

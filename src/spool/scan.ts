@@ -8,18 +8,17 @@
  * rest of the queue.
  */
 import fs from 'node:fs/promises';
-import path from 'node:path';
 import { allBuckets, isQueueId } from '../model/queue-id.js';
 import type { EntryState } from '../model/entry-state.js';
 import { BulkmailerError } from '../errors.js';
 import { messageExists, quarantineEntry } from './entry-files.js';
 import { readEntryState } from './state-store.js';
-import type { Spool } from './paths.js';
+import { stateBucketDir, type Spool } from './paths.js';
 
 export async function listEntryIds(spool: Spool): Promise<string[]> {
   const ids: string[] = [];
   for (const bucket of allBuckets()) {
-    const names = await fs.readdir(path.join(spool.state, bucket)).catch((err: NodeJS.ErrnoException) => {
+    const names = await fs.readdir(stateBucketDir(spool, bucket)).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return [] as string[];
       throw err;
     });
@@ -56,7 +55,7 @@ export async function readEntryForScan(spool: Spool, id: string, options: ScanOp
     throw err;
   }
   if (state === null) return null;
-  if (options.checkMessage !== false && !(await messageExists(spool, id))) {
+  if (options.checkMessage !== false && !messageExists(spool, id)) {
     // The state may have just been removed by a finishing flush: re-check.
     if ((await readEntryState(spool, id).catch(() => null)) === null) return null;
     await reportCorrupt(spool, id, `message file of ${id} is missing`, options);
