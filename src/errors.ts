@@ -78,34 +78,43 @@ export function tempError(message: string, code = 'E_TEMP', cause?: unknown): Bu
  */
 export function fromFsError(what: string, err: unknown): BulkmailerError {
   const errno = (err as NodeJS.ErrnoException | undefined)?.code;
-  const detail = err instanceof Error ? err.message : String(err);
+  // The errno and the file say it all; Node's message would repeat both (and a lock's record).
+  const detail = typeof errno === 'string' ? errno : err instanceof Error ? err.message : String(err);
+  const make = (code: string, sentence: string, exitCode: ExitCode, temporary: boolean) =>
+    new BulkmailerError(code, `${what}: ${sentence} (${detail})`, { exitCode, temporary, cause: err });
   switch (errno) {
     case 'ENOSPC':
     case 'EDQUOT':
-      return new BulkmailerError('E_DISK_FULL', `${what}: disk full (${detail})`, {
-        exitCode: ExitCode.cantCreate,
-        temporary: true,
-        cause: err,
-      });
+      return make('E_DISK_FULL', 'disk full', ExitCode.cantCreate, true);
     case 'EACCES':
     case 'EPERM':
-      return new BulkmailerError('E_PERMISSION', `${what}: permission denied (${detail})`, {
-        exitCode: ExitCode.noPerm,
-        cause: err,
-      });
+      return make('E_PERMISSION', 'permission denied', ExitCode.noPerm, false);
     case 'EROFS':
-      return new BulkmailerError('E_READ_ONLY', `${what}: read-only file system (${detail})`, {
-        exitCode: ExitCode.cantCreate,
-        temporary: true,
-        cause: err,
-      });
+      return make('E_READ_ONLY', 'read-only file system', ExitCode.cantCreate, true);
+    case 'EIO':
+      return make('E_IO', 'input/output error (the disk or the file system failed)', ExitCode.ioErr, true);
+    case 'EMFILE':
+    case 'ENFILE':
+      return make('E_IO', 'too many open files', ExitCode.tempFail, true);
+    case 'ENOTDIR':
+    case 'EISDIR':
+    case 'ELOOP':
+    case 'ENOENT':
+      return make('E_SPOOL_SHAPE', 'not what the spool expects there (a file, directory or link out of place)', ExitCode.ioErr, false);
     default:
-      return new BulkmailerError('E_IO', `${what}: ${detail}`, {
-        exitCode: ExitCode.cantCreate,
-        temporary: true,
-        cause: err,
-      });
+      return make('E_IO', 'file system error', ExitCode.cantCreate, true);
   }
+}
+
+/** A Node.js system error (fs, net...): it has an errno code and names the failed call. */
+export function isSystemError(err: unknown): err is NodeJS.ErrnoException & { syscall: string } {
+  return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string' && typeof (err as NodeJS.ErrnoException).syscall === 'string';
+}
+
+/** "cannot open /path": the call and the file of a system error (for symlink, the link made). */
+export function describeSystemCall(err: NodeJS.ErrnoException & { syscall: string }): string {
+  const target = (err as { dest?: string }).dest ?? err.path;
+  return `cannot ${err.syscall}${target ? ` ${target}` : ''}`;
 }
 
 export function isBulkmailerError(err: unknown): err is BulkmailerError {
