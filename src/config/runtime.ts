@@ -42,6 +42,8 @@ export interface RuntimeConfig {
   delayWarningMs: number;
   notifications: boolean;
   onCrash: 'resend' | 'hold';
+  /** The default account's sending limits as written ("100/hour,500rcpt/day"; "": none); parsed by the flush. */
+  limits: string;
 }
 
 export function toRuntimeConfig(home: string, stored: StoredConfig): RuntimeConfig {
@@ -92,6 +94,7 @@ export function toRuntimeConfig(home: string, stored: StoredConfig): RuntimeConf
       recheckMs: parseDuration(stored.pauses.recheck, 'pauses.recheck'),
     },
     accountReplies: stored.accountReplies,
+    limits: stored.limits,
   };
 }
 

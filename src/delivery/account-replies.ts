@@ -166,6 +166,8 @@ export interface AccountRefusal {
   kind: HoldKind;
   reply: string;
   rule: string | null;
+  /** When the hold lifts, if the refusal knows (a sending limit's window); else by kind (config `pauses`). */
+  until?: number;
 }
 
 /** The account rule a reply matches, or null when it is about the recipient. */

@@ -19,6 +19,7 @@ import type { FinalOutcome, RecipientOutcome } from '../model/transitions.js';
 import { DeliveryLogWriter, DirSyncer, TransactionJournal, type Spool } from '../spool/index.js';
 import { deliverEntry, type EntryDeliveryContext } from './deliver-entry.js';
 import type { AccountRefusal, AccountReplyRule } from './account-replies.js';
+import type { SendingLimiter } from './sending-limiter.js';
 import { SmtpSession, sessionOptionsFor } from './smtp-session.js';
 
 export interface BatchSettings {
@@ -30,6 +31,8 @@ export interface BatchSettings {
   now: () => number;
   /** Rules from the config, tried before the built-in table (src/delivery/account-replies.ts). */
   accountReplies?: readonly AccountReplyRule[];
+  /** The account's sending limits, or null. */
+  limiter?: SendingLimiter | null;
 }
 
 export interface BatchCallbacks {
@@ -90,6 +93,7 @@ export async function deliverBatch(
     onCorrupt: callbacks.onCorrupt,
     accountReplies: settings.accountReplies ?? [],
     onAccountRefused: (refusal) => (refused ??= refusal),
+    limiter: settings.limiter ?? null,
     onBusy: (id, pid) => callbacks.onWarning(`entry ${id} is busy${pid ? ` (pid ${pid})` : ''}; skipped`),
   };
   let next = 0;

@@ -40,6 +40,7 @@ import { buildDsn, headerBlock, type DsnInput } from '../message/dsn.js';
 import { findAccountRefusal, type AccountRefusal, type AccountReplyRule } from './account-replies.js';
 import { planTransactions } from './plan.js';
 import type { SmtpSession } from './smtp-session.js';
+import type { SendingLimiter } from './sending-limiter.js';
 
 /** Messages up to this size are read once and kept in memory for all their chunks. */
 const BUFFERED_MESSAGE_LIMIT = 1024 * 1024;
@@ -72,6 +73,8 @@ export interface EntryDeliveryContext {
    * recipients stay pending, uncounted; the batch stops sending.
    */
   onAccountRefused: (refusal: AccountRefusal) => void;
+  /** The account's sending limits; null when it has none (then nothing is counted). */
+  limiter: SendingLimiter | null;
   onTransaction: (id: string, outcomes: RecipientOutcome[], finals: FinalOutcome[]) => void;
   onBounce: (id: string, dsnId: string, subject: string | null) => void;
   onDelayWarning: (id: string, dsnId: string, waiting: string[], subject: string | null) => void;
@@ -104,8 +107,19 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
     ctx.attempted.set(id, attempted);
 
     while (!ctx.stopping() && !state.held) {
-      const chunk = nextChunk(state, attempted, ctx);
+      let chunk = nextChunk(state, attempted, ctx);
       if (chunk === null) break;
+      if (ctx.limiter !== null) {
+        // Reserved (durably) before the transaction: a crash counts it even if unsent.
+        const reservation = ctx.limiter.reserve(chunk.length);
+        if (!('persisted' in reservation)) {
+          const limit = reservation.blockedBy;
+          ctx.onAccountRefused({ kind: 'limit', reply: `sending limit ${limit.text} reached`, rule: limit.text, until: reservation.resumeAt });
+          break;
+        }
+        chunk = chunk.slice(0, reservation.granted);
+        await reservation.persisted;
+      }
       for (const address of chunk) attempted.add(address);
       // An address that cannot go into RCPT TO (a hand-edited state) fails on
       // its own; sent along, it would make nodemailer refuse the whole envelope.

@@ -15,6 +15,7 @@ import type { FlushResult } from './flush-events.js';
  * resumes (or what the user must do).
  */
 export function describeHold(hold: AccountHold, now: number): string {
+  if (hold.kind === 'limit') return `account ${hold.account} held by the sending limit (${hold.rule ?? hold.reply}), resumes at ${formatClock(hold.until, now)}`;
   const since = formatClock(hold.since, now);
   const when = isProviderPause(hold.kind)
     ? `resumes at ${formatClock(hold.until, now)} (or now with \`bulkmailer retry --all\`)`

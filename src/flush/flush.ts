@@ -50,6 +50,8 @@ import {
   type Spool,
 } from '../spool/index.js';
 import type { BatchCallbacks } from '../delivery/deliver-batch.js';
+import type { SendingLimiter } from '../delivery/sending-limiter.js';
+import { parseLimits } from '../model/sending-limits.js';
 import { FlushEvents, type FlushResult } from './flush-events.js';
 
 export interface FlushOptions {
@@ -174,17 +176,19 @@ export async function flushQueue(options: FlushOptions): Promise<FlushResult> {
     instance = attempt.lock;
   }
   // Every quarantine of this run, whether found while planning or while delivering.
+  const cleanups: (() => void)[] = [];
   let quarantined = 0;
   const countQuarantine = () => void quarantined++;
   events.on('corrupt', countQuarantine);
   try {
     const repair = await repairSpool(spool, now(), { onCrash: config.onCrash });
     reportInterrupted(repair.interrupted, events);
-    const result = await runPasses(spool, config, events, options, now, started);
+    const result = await runPasses(spool, config, events, options, now, started, cleanups);
     result.quarantined = quarantined;
     events.emit('end', result);
     return result;
   } finally {
+    for (const cleanup of cleanups) cleanup();
     events.off('corrupt', countQuarantine);
     instance?.release();
   }
@@ -240,6 +244,8 @@ async function runPasses(
   options: FlushOptions,
   now: () => number,
   started: number,
+  /** Run by the caller when the run ends, however it ends (the send ledger's file). */
+  cleanups: (() => void)[],
 ): Promise<FlushResult> {
   const signal = options.signal;
   const attempted = new Map<string, Set<string>>();
@@ -250,14 +256,15 @@ async function runPasses(
 
   const account = DEFAULT_ACCOUNT;
   const fingerprint = accountFingerprint(config.stored);
-  const recordHold = async (refusal: { kind: HoldKind; reply: string; rule: string | null }): Promise<AccountHold> => {
+  const recordHold = async (refusal: { kind: HoldKind; reply: string; rule: string | null; until?: number }): Promise<AccountHold> => {
     const hold = newHold({ account, ...refusal }, now(), config.holds, fingerprint);
     await writeAccountHold(spool, hold);
     events.emit('held', hold);
     return hold;
   };
   const existing = readAccountHold(spool, account);
-  if (existing !== null) {
+  // A sending limit's hold is re-decided below from the ledger and the limits as configured now.
+  if (existing !== null && existing.kind !== 'limit') {
     if (isHoldActive(existing, now(), fingerprint)) {
       // Not contacted at all: the provider said not now, or the user must act first.
       events.emit('held', existing);
@@ -270,6 +277,21 @@ async function runPasses(
 
   checkFreeSpace(spool);
   const smarthosts = requireSmarthosts(config);
+  let limiter: SendingLimiter | null = null;
+  const limits = parseLimits(config.limits);
+  if (limits.length > 0) {
+    const { SendingLimiter } = await import('../delivery/sending-limiter.js');
+    limiter = await SendingLimiter.open(spool, account, limits, now);
+    cleanups.push(() => limiter?.close());
+    const blocked = limiter.blocked();
+    if (blocked !== null) {
+      // The window is full: no need to ask the network anything.
+      const limit = blocked.blockedBy;
+      const hold = await recordHold({ kind: 'limit', reply: `sending limit ${limit.text} reached`, rule: limit.text, until: blocked.resumeAt });
+      return heldResult(hold, started, planDue());
+    }
+  }
+  if (existing?.kind === 'limit') clearAccountHold(spool, account);
   const probe = await findReachableSmarthost(smarthosts, {
     timeoutMs: config.timeouts.probeMs,
     tlsVerify: config.tlsVerify,
@@ -357,7 +379,7 @@ async function runPasses(
     result.due += dueNow;
     events.emit('start', { smarthost: smarthost.display, dueEntries: plan.length, dueRecipients: dueNow, pass });
     const batch = await deliverBatch(
-      { spool, config, smarthost, credentials, concurrency: config.concurrency, now, accountReplies },
+      { spool, config, smarthost, credentials, concurrency: config.concurrency, now, accountReplies, limiter },
       plan.map((p) => p.id),
       attempted,
       stopping,

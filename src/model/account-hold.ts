@@ -8,6 +8,8 @@
  *   paused by the provider   quota, rate, throttle: the provider said "not
  *                            now"; the hold lifts by itself at `until`
  *                            (the provider's window is likely over)
+ *   held by a sending limit  limit: our own limit (config `limits`) is
+ *                            reached; `until` is when its window frees
  *   needs you                auth, sender, tls, dns: it will not fix itself;
  *                            the hold lifts when the account's settings
  *                            change (`fingerprint`), on `retry --all`, or at
@@ -19,9 +21,9 @@
  */
 import { ExitCode } from '../errors.js';
 
-export type HoldKind = 'quota' | 'rate' | 'throttle' | 'auth' | 'sender' | 'tls' | 'dns';
+export type HoldKind = 'quota' | 'rate' | 'throttle' | 'limit' | 'auth' | 'sender' | 'tls' | 'dns';
 
-export const HOLD_KINDS: readonly HoldKind[] = ['quota', 'rate', 'throttle', 'auth', 'sender', 'tls', 'dns'];
+export const HOLD_KINDS: readonly HoldKind[] = ['quota', 'rate', 'throttle', 'limit', 'auth', 'sender', 'tls', 'dns'];
 
 export interface AccountHold {
   version: 1;
@@ -30,7 +32,7 @@ export interface AccountHold {
   kind: HoldKind;
   /** The server's reply (or what failed), never a password. */
   reply: string;
-  /** The reply-table rule that matched, when one did (see src/delivery/account-replies.ts). */
+  /** The reply-table rule that matched (src/delivery/account-replies.ts), or the limit ("100/hour"). */
   rule: string | null;
   /** ISO time the refusal came. */
   since: string;
@@ -52,8 +54,9 @@ export interface HoldPolicy {
   recheckMs: number;
 }
 
+/** Lifts by itself (a provider's pause, a sending limit's window): no user action needed. */
 export function isProviderPause(kind: HoldKind): boolean {
-  return kind === 'quota' || kind === 'rate' || kind === 'throttle';
+  return kind === 'quota' || kind === 'rate' || kind === 'throttle' || kind === 'limit';
 }
 
 export function holdDurationMs(kind: HoldKind, policy: HoldPolicy): number {
@@ -64,6 +67,8 @@ export function holdDurationMs(kind: HoldKind, policy: HoldPolicy): number {
       return policy.rateMs;
     case 'throttle':
       return policy.throttleMs;
+    case 'limit': // the limiter gives `until`; this is only a fallback
+      return policy.rateMs;
     case 'auth':
     case 'sender':
     case 'tls':
@@ -73,7 +78,7 @@ export function holdDurationMs(kind: HoldKind, policy: HoldPolicy): number {
 }
 
 export function newHold(
-  refusal: { account: string; kind: HoldKind; reply: string; rule: string | null },
+  refusal: { account: string; kind: HoldKind; reply: string; rule: string | null; until?: number },
   now: number,
   policy: HoldPolicy,
   fingerprint: string | null,
@@ -85,7 +90,7 @@ export function newHold(
     reply: refusal.reply,
     rule: refusal.rule,
     since: new Date(now).toISOString(),
-    until: new Date(now + holdDurationMs(refusal.kind, policy)).toISOString(),
+    until: new Date(refusal.until ?? now + holdDurationMs(refusal.kind, policy)).toISOString(),
     fingerprint: isProviderPause(refusal.kind) ? null : fingerprint,
   };
 }
@@ -108,6 +113,7 @@ export function holdExitCode(kind: HoldKind): ExitCode {
     case 'quota':
     case 'rate':
     case 'throttle':
+    case 'limit':
       return ExitCode.tempFail;
     case 'auth':
     case 'sender':
@@ -128,6 +134,8 @@ export function holdTitle(kind: HoldKind): string {
       return 'paused by the provider: sending rate exceeded';
     case 'throttle':
       return 'paused by the provider: asked to try again later';
+    case 'limit':
+      return 'held by the sending limit';
     case 'auth':
       return 'held: the smarthost refused authentication';
     case 'sender':
@@ -146,6 +154,8 @@ export function holdFix(kind: HoldKind): string {
     case 'rate':
     case 'throttle':
       return 'nothing: delivery resumes by itself; set limits for this account to stay under the provider\'s cap; `bulkmailer retry --all` tries now';
+    case 'limit':
+      return 'nothing: delivery resumes when the window frees; raise `limits` to send more';
     case 'auth':
       return 'check the user and password (auth.*, or the URL; some providers need an app password), then `bulkmailer retry --all`';
     case 'sender':

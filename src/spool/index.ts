@@ -30,3 +30,4 @@ export { nudgeFlusher, touchTrigger, listenForNudges } from './trigger.js';
 export { crashPoint, type CrashPoint } from './crash-points.js';
 export { TransactionJournal, type JournalRecipient } from './transaction-journal.js';
 export { recoverJournals, type RecoveredTransaction, type CrashPolicy } from './journal-recovery.js';
+export { SendLedger, readSendLedger } from './send-ledger.js';

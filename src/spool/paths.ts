@@ -11,6 +11,7 @@
  *   spool/records/<name>.json   small records: MX cache, destination health (records.ts)
  *   spool/last-probe.json       the last probe's answer (advisory, connectivity/last-probe.ts)
  *   spool/journal/              transaction journals of delivery batches (crash recovery)
+ *   spool/accounts/<name>.sent        what the account sent, for its sending limits (send-ledger.ts)
  *   log/deliveries.jsonl        one line per final recipient outcome
  *   log/deletions.jsonl         one line per entry deleted by hand
  *   log/agent.log               the agent's log when stderr is not a terminal
@@ -127,4 +128,8 @@ export function accountHoldPath(spool: Spool, account: string): string {
 
 export function journalPath(spool: Spool, name: string): string {
   return path.join(spool.journal, `${name}.jsonl`);
+}
+
+export function sendLedgerPath(spool: Spool, account: string): string {
+  return path.join(spool.root, 'accounts', `${account}.sent`);
 }

@@ -12,29 +12,14 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startCaptureServer } from '../support/capture-server.js';
-import { makeTempHome, writeConfig } from '../support/home.js';
+import { writeConfig } from '../support/home.js';
+import { homeWithSpool, queuePosts } from '../support/spool-fixtures.js';
 import { runCli } from '../support/cli.js';
-import { enqueueMessage, listEntryIds, openSpool, readAccountHold, readEntryState, statePath, type Spool } from '../../src/spool/index.js';
+import { listEntryIds, readAccountHold, readEntryState, statePath, type Spool } from '../../src/spool/index.js';
 import { flushQueue } from '../../src/flush/flush.js';
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
 const GMAIL_LIMIT = { code: 550, message: '5.4.5 Daily user sending limit exceeded. For more information on Gmail sending limits go to https://support.google.com/a/answer/166852 - gsmtp' };
-
-function post(i: number): string {
-  return `From: list@example.org\r\nTo: members@example.org\r\nSubject: post ${i}\r\nMessage-ID: <post${i}@example.org>\r\n\r\nHello ${i}.\r\n`;
-}
-
-async function setup(t: { after: (fn: () => Promise<void>) => void }) {
-  const { home, cleanup } = await makeTempHome();
-  t.after(cleanup);
-  return { home, spool: await openSpool(home) };
-}
-
-async function queue(spool: Spool, n: number, recipients = (i: number) => [`member${i}@d${i % 5}.example.net`]): Promise<string[]> {
-  const ids: string[] = [];
-  for (let i = 0; i < n; i++) ids.push((await enqueueMessage(spool, { from: 'list@example.org', recipients: recipients(i), message: post(i) })).id);
-  return ids;
-}
 
 /** Every entry still queued: recipients untouched (pending, no attempt, no reply), and no DSN among them. */
 async function assertUntouched(spool: Spool, expectedEntries: number): Promise<void> {
@@ -56,9 +41,9 @@ test('Gmail daily limit after 20 messages over 5 connections: nothing failed, no
     dataReply: () => (limited && server.messages.length >= 20 ? GMAIL_LIMIT : null),
   });
   t.after(() => server.close());
-  const { home, spool } = await setup(t);
+  const { home, spool } = await homeWithSpool(t);
   await writeConfig(home, { smarthost: server.url, concurrency: 5 });
-  await queue(spool, 50);
+  await queuePosts(spool, 50);
 
   const first = await runCli(['flush'], { home });
   assert.equal(first.code, 75, first.stderr);
@@ -107,9 +92,9 @@ test('a pause ends by itself when the provider\'s window is over (injected clock
   let limited = true;
   const server = await startCaptureServer({ rcptReply: () => (limited ? { code: 454, message: 'Throttling failure: Daily message quota exceeded.' } : null) });
   t.after(() => server.close());
-  const { home, spool } = await setup(t);
+  const { home, spool } = await homeWithSpool(t);
   await writeConfig(home, { smarthost: server.url, pauses: { quota: '30m' } });
-  await queue(spool, 3);
+  await queuePosts(spool, 3);
   const t0 = Date.parse('2026-11-30T10:00:00Z');
   const held = await flushQueue({ home, now: () => t0 });
   assert.equal(held.outcome, 'held');
@@ -144,9 +129,9 @@ test('AUTH refused: mail held (exit 77), shown by status and doctor, nothing cou
     },
   });
   t.after(() => server.close());
-  const { home, spool } = await setup(t);
+  const { home, spool } = await homeWithSpool(t);
   await writeConfig(home, { smarthost: `smtp://owner:wrong-password@127.0.0.1:${server.port}` });
-  const ids = await queue(spool, 3);
+  const ids = await queuePosts(spool, 3);
   const before = await Promise.all(ids.map((id) => fs.readFile(statePath(spool, id), 'utf8')));
 
   const flush = await runCli(['flush'], { home });
@@ -188,9 +173,9 @@ test('MAIL FROM refused: held (exit 77), no bounce per recipient; retry --all re
     mailFromReply: (sender) => (refuse ? { code: 553, message: `5.7.1 <${sender}>: Sender address rejected: not owned by user owner` } : null),
   });
   t.after(() => server.close());
-  const { home, spool } = await setup(t);
+  const { home, spool } = await homeWithSpool(t);
   await writeConfig(home, { smarthost: server.url });
-  await queue(spool, 4, (i) => [`a${i}@x.example`, `b${i}@y.example`]);
+  await queuePosts(spool, 4, (i) => [`a${i}@x.example`, `b${i}@y.example`]);
   const flush = await runCli(['flush'], { home });
   assert.equal(flush.code, 77, flush.stderr);
   assert.match(flush.stderr, /held: the smarthost refused the sender \(MAIL FROM\): 553 5\.7\.1 <list@example\.org>: Sender address rejected/);
@@ -211,9 +196,9 @@ test('a certificate that does not verify (STARTTLS): held with exit 76, not retr
     },
   });
   t.after(() => server.close());
-  const { home, spool } = await setup(t);
+  const { home, spool } = await homeWithSpool(t);
   await writeConfig(home, { smarthost: server.url });
-  await queue(spool, 2);
+  await queuePosts(spool, 2);
   const flush = await runCli(['flush'], { home });
   assert.equal(flush.code, 76, flush.stderr);
   assert.match(flush.stderr, /account default held: TLS with the smarthost failed: TLS with smtp:\/\/127\.0\.0\.1:\d+ failed: .*(certificate|self[- ]signed)/i);
@@ -227,9 +212,9 @@ test('a certificate that does not verify (STARTTLS): held with exit 76, not retr
 });
 
 test('a smarthost name that does not resolve while the internet answers is held (68); offline it is only offline (75)', async (t) => {
-  const { home, spool } = await setup(t);
+  const { home, spool } = await homeWithSpool(t);
   await writeConfig(home, { smarthost: 'smtp://smtp.no-such-provider.invalid:587' });
-  await queue(spool, 2);
+  await queuePosts(spool, 2);
   const offline = await flushQueue({ home, isOnline: async () => false });
   assert.equal(offline.outcome, 'offline');
   assert.equal(offline.exitCode, 75);
@@ -245,15 +230,15 @@ test('a smarthost name that does not resolve while the internet answers is held 
 test('accountReplies from the config: a provider\'s own wording pauses the account too', async (t) => {
   const server = await startCaptureServer({ rcptReply: () => ({ code: 451, message: '4.3.0 slow down, friend' }) });
   t.after(() => server.close());
-  const { home, spool } = await setup(t);
+  const { home, spool } = await homeWithSpool(t);
   await writeConfig(home, { smarthost: server.url });
-  await queue(spool, 1);
+  await queuePosts(spool, 1);
   // Without the rule it is an ordinary 4xx: deferred, one attempt counted.
   const plain = await flushQueue({ home });
   assert.equal(plain.outcome, 'pending');
   assert.equal(plain.deferred, 1);
   await runCli(['retry', '--all'], { home });
-  await queue(spool, 1);
+  await queuePosts(spool, 1);
   await writeConfig(home, { smarthost: server.url, accountReplies: ['throttle:^451 .*slow down'] });
   const held = await flushQueue({ home });
   assert.equal(held.outcome, 'held');

@@ -9,6 +9,7 @@ import fs from 'node:fs/promises';
 import { newQueueId } from '../../src/model/queue-id.js';
 import { ENTRY_STATE_VERSION, newRecipientState, serializeEntryState, type EntryState } from '../../src/model/entry-state.js';
 import { enqueueMessage, messagePath, openSpool, statePath, writeEntryState, type Spool } from '../../src/spool/index.js';
+import { makeTempHome } from './home.js';
 
 export function messageText(subject: string, from = 'list@example.org'): string {
   return `From: ${from}\r\nTo: members@example.org\r\nSubject: ${subject}\r\nMessage-ID: <${subject.replace(/\W/g, '')}@example.org>\r\n\r\nHello.\r\n`;
@@ -117,4 +118,24 @@ export async function makeLargeSpool(home: string, count: number, recipientsEach
   }
   await Promise.all(batch);
   return ids;
+}
+
+/** Queues `n` list posts from list@example.org (one recipient each unless `recipients` says); answers their ids. */
+export async function queuePosts(
+  spool: Spool,
+  n: number,
+  recipients: (i: number) => string[] = (i) => [`member${i}@d${i % 5}.example.net`],
+): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    ids.push((await enqueueMessage(spool, { from: 'list@example.org', recipients: recipients(i), message: messageText(`post ${i}`) })).id);
+  }
+  return ids;
+}
+
+/** A fresh home with its spool open, removed after the test. */
+export async function homeWithSpool(t: { after: (fn: () => Promise<void>) => void }): Promise<{ home: string; spool: Spool }> {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  return { home, spool: await openSpool(home) };
 }

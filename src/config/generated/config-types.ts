@@ -50,6 +50,8 @@ export interface StoredConfig {
     /** inactivity during a transaction */
     socket: string;
   };
+  /** sending limits of the account, sliding windows kept in the spool across restarts: N/unit counts messages, Nrcpt/unit recipients, unit second|minute|hour|day; e.g. "100/hour,500rcpt/day" ("": none) */
+  limits: string;
   pauses: {
     /** an account refused for its sending quota (Gmail 5.4.5, SES daily quota...) tries again after this */
     quota: string;
