@@ -104,3 +104,28 @@ export interface FlushEventMap {
 }
 
 export class FlushEvents extends EventEmitter<FlushEventMap> {}
+
+/** A result with nothing counted yet: the start of every flush's result, and of tests' fakes. */
+export function emptyFlushResult(outcome: FlushResult['outcome'], started: number): FlushResult {
+  return {
+    outcome,
+    exitCode: outcome === 'done' || outcome === 'busy' ? 0 : 75,
+    busyPid: null,
+    smarthost: null,
+    probes: [],
+    messages: 0,
+    sent: 0,
+    deferred: 0,
+    failed: 0,
+    due: 0,
+    remaining: 0,
+    bounces: 0,
+    bouncesSent: 0,
+    bouncesUnsent: 0,
+    nextAttemptAt: null,
+    quarantined: 0,
+    smarthostLost: false,
+    hold: null,
+    durationMs: Math.round(performance.now() - started),
+  };
+}

@@ -52,7 +52,7 @@ import {
 import type { BatchCallbacks } from '../delivery/deliver-batch.js';
 import type { SendingLimiter } from '../delivery/sending-limiter.js';
 import { parseLimits } from '../model/sending-limits.js';
-import { FlushEvents, type FlushResult } from './flush-events.js';
+import { FlushEvents, emptyFlushResult, type FlushResult } from './flush-events.js';
 
 export interface FlushOptions {
   home: string;
@@ -106,32 +106,9 @@ interface Plan {
   nextAttemptAt: string | null;
 }
 
-function emptyResult(outcome: FlushResult['outcome'], started: number): FlushResult {
-  return {
-    outcome,
-    exitCode: outcome === 'done' || outcome === 'busy' ? 0 : 75,
-    busyPid: null,
-    smarthost: null,
-    probes: [],
-    messages: 0,
-    sent: 0,
-    deferred: 0,
-    failed: 0,
-    due: 0,
-    remaining: 0,
-    bounces: 0,
-    bouncesSent: 0,
-    bouncesUnsent: 0,
-    nextAttemptAt: null,
-    quarantined: 0,
-    smarthostLost: false,
-    hold: null,
-    durationMs: Math.round(performance.now() - started),
-  };
-}
 
 function heldResult(hold: AccountHold, started: number, due: number): FlushResult {
-  const result = { ...emptyResult('held', started), hold, exitCode: holdExitCode(hold.kind) };
+  const result = { ...emptyFlushResult('held', started), hold, exitCode: holdExitCode(hold.kind) };
   result.due = result.remaining = due;
   return result;
 }
@@ -169,7 +146,7 @@ export async function flushQueue(options: FlushOptions): Promise<FlushResult> {
   if (!options.instanceLockHeld) {
     const attempt = tryLock(instanceLockPath(spool));
     if (!attempt.acquired) {
-      const result = { ...emptyResult('busy', started), busyPid: attempt.owner?.pid ?? null };
+      const result = { ...emptyFlushResult('busy', started), busyPid: attempt.owner?.pid ?? null };
       events.emit('end', result);
       return result;
     }
@@ -251,7 +228,7 @@ async function runPasses(
   const attempted = new Map<string, Set<string>>();
   let next = await planPass(spool, attempted, now(), events);
   let plan = next.entries;
-  if (plan.length === 0) return { ...emptyResult('done', started), nextAttemptAt: next.nextAttemptAt };
+  if (plan.length === 0) return { ...emptyFlushResult('done', started), nextAttemptAt: next.nextAttemptAt };
   const planDue = () => plan.reduce((n, p) => n + p.due, 0);
 
   const account = DEFAULT_ACCOUNT;
@@ -305,7 +282,7 @@ async function runPasses(
       return { ...heldResult(hold, started, planDue()), probes: probe.probes };
     }
     events.emit('offline', probe.probes);
-    const result = { ...emptyResult('offline', started), probes: probe.probes };
+    const result = { ...emptyFlushResult('offline', started), probes: probe.probes };
     result.due = result.remaining = plan.reduce((n, p) => n + p.due, 0);
     result.nextAttemptAt = next.nextAttemptAt;
     return result;
@@ -315,7 +292,7 @@ async function runPasses(
   if (!config.tlsVerify) {
     events.emit('warning', `tls.verify is off: the certificate of ${smarthost.display} is not checked`);
   }
-  const result: FlushResult = { ...emptyResult('done', started), smarthost: smarthost.display, probes: probe.probes };
+  const result: FlushResult = { ...emptyFlushResult('done', started), smarthost: smarthost.display, probes: probe.probes };
   const messages = new Set<string>();
   // Bounce reports are counted apart from the user's messages (the summary says which is which).
   const bounceIds = new Set(plan.filter((p) => p.bounce).map((p) => p.id));

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseSmarthostUrl } from '../../src/config/smarthost.js';
 import type { FlushOptions } from '../../src/flush/flush.js';
-import type { FlushOutcome, FlushResult } from '../../src/flush/flush-events.js';
+import { emptyFlushResult, type FlushOutcome, type FlushResult } from '../../src/flush/flush-events.js';
 import { Agent, type FlushReason } from '../../src/agent/agent.js';
 import { nudgeFlusher, openSpool } from '../../src/spool/index.js';
 import { makeTempHome, writeConfig, type TempHome } from '../support/home.js';
@@ -30,24 +30,13 @@ after(() => home.cleanup());
 function result(outcome: FlushOutcome): FlushResult {
   const display = parseSmarthostUrl(SMARTHOST).display;
   return {
-    outcome,
-    exitCode: outcome === 'done' ? 0 : 75,
-    busyPid: null,
+    ...emptyFlushResult(outcome, performance.now()),
     smarthost: outcome === 'offline' ? null : display,
     probes: [{ smarthost: display, reachable: outcome !== 'offline', ms: 1, greeting: null, error: outcome === 'offline' ? 'ECONNREFUSED' : null }],
     messages: 1,
     sent: 1,
-    deferred: 0,
-    failed: 0,
     due: 1,
     remaining: outcome === 'offline' ? 1 : 0,
-    bounces: 0,
-    bouncesSent: 0,
-    bouncesUnsent: 0,
-    nextAttemptAt: null,
-    quarantined: 0,
-    smarthostLost: false,
-    hold: null,
     durationMs: 1,
   };
 }

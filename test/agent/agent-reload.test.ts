@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
-import type { FlushResult } from '../../src/flush/flush-events.js';
+import { emptyFlushResult, type FlushResult } from '../../src/flush/flush-events.js';
 import { Agent, type ListenerEvent } from '../../src/agent/agent.js';
 import { startListener } from '../../src/frontends/listener/start-listener.js';
 import { makeTempHome, writeConfig, type TempHome } from '../support/home.js';
@@ -24,27 +24,7 @@ before(async () => {
 after(() => home.cleanup());
 
 function done(): FlushResult {
-  return {
-    outcome: 'done',
-    exitCode: 0,
-    busyPid: null,
-    smarthost: null,
-    probes: [],
-    messages: 0,
-    sent: 0,
-    deferred: 0,
-    failed: 0,
-    due: 0,
-    remaining: 0,
-    bounces: 0,
-    bouncesSent: 0,
-    bouncesUnsent: 0,
-    nextAttemptAt: null,
-    quarantined: 0,
-    smarthostLost: false,
-    hold: null,
-    durationMs: 1,
-  };
+  return { ...emptyFlushResult('done', performance.now()), durationMs: 1 };
 }
 
 async function listenOnFreePort(): Promise<net.Server> {
