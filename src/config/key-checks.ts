@@ -1,6 +1,7 @@
 /**
- * Checks of single keys that JSON Schema cannot express and that need a
- * library to decide: a cron expression's fields. `config set` runs them on
+ * Checks of single keys that JSON Schema cannot express: a cron
+ * expression's fields (node-cron decides), a list of sending limits (the one
+ * grammar in src/model/sending-limits.ts). `config set` runs them on
  * the key it writes, and the code that uses the key (the agent, for
  * `schedule`) runs the same function, so a value that would stop the agent
  * is refused when it is set (exit 78), not found at the next start.
@@ -10,6 +11,7 @@
  */
 import cron from 'node-cron';
 import { configError } from '../errors.js';
+import { parseLimits } from '../model/sending-limits.js';
 
 export function checkSchedule(expression: string): void {
   const detail = cron.validateDetailed(expression);
@@ -32,6 +34,7 @@ export function checkAccountReplies(entries: readonly string[]): void {
 
 const KEY_CHECKS: Record<string, (value: unknown) => void> = {
   schedule: (value) => checkSchedule(String(value)),
+  limits: (value) => void parseLimits(String(value)),
   accountReplies: (value) => checkAccountReplies(value as string[]),
 };
 

@@ -162,6 +162,8 @@ test('bad values are refused with exit 78 (or 64 for an unknown key) and the fil
     ['schedule', 'every minute', 78, /schedule/],
     ['schedule', '99 99 * * *', 78, /schedule: "99 99 \* \* \*" is not a cron expression/],
     ['fallbackSmarthosts', '["unterminated', 78, /expected a JSON list/],
+    ['limits', '100/fortnight', 78, /limits: "100\/fortnight" is not a limit/],
+    ['limits', '0/hour', 78, /a limit must allow at least 1/],
     ['from', 'not-an-address', 78, /from/],
     ['tls.verify', 'maybe', 78, /true or false/],
     ['smarthostt', 'smtp://x', 64, /unknown config key "smarthostt"; `bulkmailer config keys` lists every key/],

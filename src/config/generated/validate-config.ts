@@ -4,18 +4,17 @@
 "use strict";
 export const validate = validate10;
 export default validate10;
-const schema11 = {"type":"object","additionalProperties":false,"properties":{"smarthost":{"description":"smtp://[user[:pass]@]host[:port] (STARTTLS when offered) or smtps://... (TLS from the start)","anyOf":[{"type":"string","pattern":"^smtps?://[^\\s]+$"},{"type":"null"}]},"fallbackSmarthosts":{"description":"smarthost URLs tried in order when the smarthost is unreachable","type":"array","items":{"type":"string","pattern":"^smtps?://[^\\s]+$"}},"from":{"description":"default envelope sender and From: for messages that have none","anyOf":[{"type":"string","pattern":"^[^\\s<>@]+@[^\\s<>@]+$"},{"type":"null"}]},"heloName":{"description":"name sent with EHLO (default: this machine's host name)","type":["string","null"]},"concurrency":{"description":"parallel SMTP connections to the smarthost","type":"integer","minimum":1,"maximum":100},"maxRecipientsPerTransaction":{"description":"recipients per SMTP transaction (RFC 5321 servers take at least 100)","type":"integer","minimum":1,"maximum":10000},"tls":{"type":"object","additionalProperties":false,"properties":{"verify":{"description":"verify the smarthost's certificate (turning this off is logged)","type":"boolean"},"caFile":{"description":"extra CA certificate(s) in PEM, for a private smarthost","type":["string","null"]}}},"auth":{"type":"object","additionalProperties":false,"properties":{"user":{"description":"user name for AUTH (default: the one in the smarthost URL)","type":["string","null"]},"pass":{"description":"password for AUTH (prefer passwordCommand or passwordEnv)","type":["string","null"]},"passwordEnv":{"description":"name of an environment variable holding the password","type":["string","null"]},"passwordCommand":{"description":"shell command whose first output line is the password (msmtp's passwordeval)","type":["string","null"]}}},"retry":{"type":"object","additionalProperties":false,"properties":{"backoffStart":{"description":"delay after the first deferral","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"backoffFactor":{"description":"each further deferral multiplies the delay by this","type":"number","minimum":1,"maximum":10},"backoffMax":{"description":"the delay never grows past this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"lifetime":{"description":"retry time (not age: offline time does not count) after which a deferred recipient expires","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"timeouts":{"type":"object","additionalProperties":false,"properties":{"probe":{"description":"connectivity probe: TCP connect plus greeting","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"connect":{"description":"TCP connect to the smarthost","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"greeting":{"description":"wait for the smarthost's 220 greeting","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"socket":{"description":"inactivity during a transaction","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"limits":{"description":"sending limits of the account, sliding windows kept in the spool across restarts: N/unit counts messages, Nrcpt/unit recipients, unit second|minute|hour|day; e.g. \"100/hour,500rcpt/day\" (\"\": none)","type":"string","pattern":"^\\s*([1-9]\\d*(rcpt)?/(second|minute|hour|day)\\s*(,\\s*[1-9]\\d*(rcpt)?/(second|minute|hour|day)\\s*)*)?$"},"pauses":{"type":"object","additionalProperties":false,"properties":{"quota":{"description":"an account refused for its sending quota (Gmail 5.4.5, SES daily quota...) tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"rate":{"description":"an account refused for its sending rate tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"throttle":{"description":"an account told \"421 try again later\" tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"recheck":{"description":"an account held until you act (AUTH or sender refused, TLS failed, unknown host) is tried again by itself after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"accountReplies":{"description":"extra SMTP replies that mean \"this account may not send now\", tried before the built-in table: KIND:REGEX (KIND: quota, rate, throttle, auth, sender)","type":"array","items":{"type":"string","pattern":"^(quota|rate|throttle|auth|sender):.+$"}},"schedule":{"description":"node-cron expression for the agent's scheduled flush","type":"string","pattern":"^\\S+( \\S+){4,5}$"},"agent":{"type":"object","additionalProperties":false,"properties":{"syslog":{"description":"the agent also logs to syslog/journald (RFC 5424, through logger(1))","type":"boolean"},"syslogSocket":{"description":"the syslog socket the agent logs to (macOS: /var/run/syslog)","type":"string","pattern":"^/"}}},"delayWarning":{"description":"retry time (counted like retry.lifetime) after which the sender gets one delay warning (RFC 3464, Action: delayed); 0 turns warnings off","type":"string","pattern":"^0$|^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"notifications":{"description":"the agent shows desktop notifications (bounces, long delays, accounts that need attention)","type":"boolean"},"onCrash":{"description":"recipients of a transaction a crash interrupted (possible duplicates): resend them, or hold their entry for review","type":"string","pattern":"^(resend|hold)$"},"listener":{"type":"object","additionalProperties":false,"properties":{"enabled":{"description":"the agent runs the SMTP listener","type":"boolean"},"host":{"description":"address the listener binds","type":"string","pattern":"^\\S+$"},"port":{"description":"port the listener binds (0: any free port)","type":"integer","minimum":0,"maximum":65535},"maxMessageSize":{"description":"largest message accepted, in bytes (the SIZE extension)","type":"integer","minimum":1024},"maxConnections":{"description":"connections served at once; past it the connection idle longest before MAIL is closed (421), or the new one refused","type":"integer","minimum":1,"maximum":10000},"idleTimeout":{"description":"a connection that starts no transaction (MAIL) within this time is closed with 421","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"authUser":{"description":"user required to bind a non-loopback address (offered only over TLS there)","type":["string","null"]},"authPass":{"description":"password for authUser","type":["string","null"]},"tlsKeyFile":{"description":"TLS private key (PEM) for the listener","type":["string","null"]},"tlsCertFile":{"description":"TLS certificate (PEM) for the listener","type":["string","null"]}}}}};
+const schema11 = {"type":"object","additionalProperties":false,"properties":{"smarthost":{"description":"smtp://[user[:pass]@]host[:port] (STARTTLS when offered) or smtps://... (TLS from the start)","anyOf":[{"type":"string","pattern":"^smtps?://[^\\s]+$"},{"type":"null"}]},"fallbackSmarthosts":{"description":"smarthost URLs tried in order when the smarthost is unreachable","type":"array","items":{"type":"string","pattern":"^smtps?://[^\\s]+$"}},"from":{"description":"default envelope sender and From: for messages that have none","anyOf":[{"type":"string","pattern":"^[^\\s<>@]+@[^\\s<>@]+$"},{"type":"null"}]},"heloName":{"description":"name sent with EHLO (default: this machine's host name)","type":["string","null"]},"concurrency":{"description":"parallel SMTP connections to the smarthost","type":"integer","minimum":1,"maximum":100},"maxRecipientsPerTransaction":{"description":"recipients per SMTP transaction (RFC 5321 servers take at least 100)","type":"integer","minimum":1,"maximum":10000},"tls":{"type":"object","additionalProperties":false,"properties":{"verify":{"description":"verify the smarthost's certificate (turning this off is logged)","type":"boolean"},"caFile":{"description":"extra CA certificate(s) in PEM, for a private smarthost","type":["string","null"]}}},"auth":{"type":"object","additionalProperties":false,"properties":{"user":{"description":"user name for AUTH (default: the one in the smarthost URL)","type":["string","null"]},"pass":{"description":"password for AUTH (prefer passwordCommand or passwordEnv)","type":["string","null"]},"passwordEnv":{"description":"name of an environment variable holding the password","type":["string","null"]},"passwordCommand":{"description":"shell command whose first output line is the password (msmtp's passwordeval)","type":["string","null"]}}},"retry":{"type":"object","additionalProperties":false,"properties":{"backoffStart":{"description":"delay after the first deferral","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"backoffFactor":{"description":"each further deferral multiplies the delay by this","type":"number","minimum":1,"maximum":10},"backoffMax":{"description":"the delay never grows past this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"lifetime":{"description":"retry time (not age: offline time does not count) after which a deferred recipient expires","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"timeouts":{"type":"object","additionalProperties":false,"properties":{"probe":{"description":"connectivity probe: TCP connect plus greeting","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"connect":{"description":"TCP connect to the smarthost","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"greeting":{"description":"wait for the smarthost's 220 greeting","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"socket":{"description":"inactivity during a transaction","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"limits":{"description":"sending limits of the account, sliding windows kept in the spool across restarts: N/unit counts messages, Nrcpt/unit recipients, unit second|minute|hour|day; e.g. \"100/hour,500rcpt/day\" (\"\": none)","type":"string"},"pauses":{"type":"object","additionalProperties":false,"properties":{"quota":{"description":"an account refused for its sending quota (Gmail 5.4.5, SES daily quota...) tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"rate":{"description":"an account refused for its sending rate tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"throttle":{"description":"an account told \"421 try again later\" tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"recheck":{"description":"an account held until you act (AUTH or sender refused, TLS failed, unknown host) is tried again by itself after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"accountReplies":{"description":"extra SMTP replies that mean \"this account may not send now\", tried before the built-in table: KIND:REGEX (KIND: quota, rate, throttle, auth, sender)","type":"array","items":{"type":"string","pattern":"^(quota|rate|throttle|auth|sender):.+$"}},"schedule":{"description":"node-cron expression for the agent's scheduled flush","type":"string","pattern":"^\\S+( \\S+){4,5}$"},"agent":{"type":"object","additionalProperties":false,"properties":{"syslog":{"description":"the agent also logs to syslog/journald (RFC 5424, through logger(1))","type":"boolean"},"syslogSocket":{"description":"the syslog socket the agent logs to (macOS: /var/run/syslog)","type":"string","pattern":"^/"}}},"delayWarning":{"description":"retry time (counted like retry.lifetime) after which the sender gets one delay warning (RFC 3464, Action: delayed); 0 turns warnings off","type":"string","pattern":"^0$|^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"notifications":{"description":"the agent shows desktop notifications (bounces, long delays, accounts that need attention)","type":"boolean"},"onCrash":{"description":"recipients of a transaction a crash interrupted (possible duplicates): resend them, or hold their entry for review","type":"string","pattern":"^(resend|hold)$"},"listener":{"type":"object","additionalProperties":false,"properties":{"enabled":{"description":"the agent runs the SMTP listener","type":"boolean"},"host":{"description":"address the listener binds","type":"string","pattern":"^\\S+$"},"port":{"description":"port the listener binds (0: any free port)","type":"integer","minimum":0,"maximum":65535},"maxMessageSize":{"description":"largest message accepted, in bytes (the SIZE extension)","type":"integer","minimum":1024},"maxConnections":{"description":"connections served at once; past it the connection idle longest before MAIL is closed (421), or the new one refused","type":"integer","minimum":1,"maximum":10000},"idleTimeout":{"description":"a connection that starts no transaction (MAIL) within this time is closed with 421","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"authUser":{"description":"user required to bind a non-loopback address (offered only over TLS there)","type":["string","null"]},"authPass":{"description":"password for authUser","type":["string","null"]},"tlsKeyFile":{"description":"TLS private key (PEM) for the listener","type":["string","null"]},"tlsCertFile":{"description":"TLS certificate (PEM) for the listener","type":["string","null"]}}}}};
 const func2 = Object.prototype.hasOwnProperty;
 const pattern0 = new RegExp("^smtps?://[^\\s]+$", "u");
 const pattern2 = new RegExp("^[^\\s<>@]+@[^\\s<>@]+$", "u");
 const pattern3 = new RegExp("^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$", "u");
-const pattern10 = new RegExp("^\\s*([1-9]\\d*(rcpt)?/(second|minute|hour|day)\\s*(,\\s*[1-9]\\d*(rcpt)?/(second|minute|hour|day)\\s*)*)?$", "u");
-const pattern15 = new RegExp("^(quota|rate|throttle|auth|sender):.+$", "u");
-const pattern16 = new RegExp("^\\S+( \\S+){4,5}$", "u");
-const pattern17 = new RegExp("^/", "u");
-const pattern18 = new RegExp("^0$|^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$", "u");
-const pattern19 = new RegExp("^(resend|hold)$", "u");
-const pattern20 = new RegExp("^\\S+$", "u");
+const pattern14 = new RegExp("^(quota|rate|throttle|auth|sender):.+$", "u");
+const pattern15 = new RegExp("^\\S+( \\S+){4,5}$", "u");
+const pattern16 = new RegExp("^/", "u");
+const pattern17 = new RegExp("^0$|^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$", "u");
+const pattern18 = new RegExp("^(resend|hold)$", "u");
+const pattern19 = new RegExp("^\\S+$", "u");
 
 function validate10(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -685,10 +684,8 @@ errors++;
 }
 }
 if(data.limits !== undefined){
-let data25 = data.limits;
-if(typeof data25 === "string"){
-if(!pattern10.test(data25)){
-const err50 = {instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/pattern",keyword:"pattern",params:{pattern: "^\\s*([1-9]\\d*(rcpt)?/(second|minute|hour|day)\\s*(,\\s*[1-9]\\d*(rcpt)?/(second|minute|hour|day)\\s*)*)?$"},message:"must match pattern \""+"^\\s*([1-9]\\d*(rcpt)?/(second|minute|hour|day)\\s*(,\\s*[1-9]\\d*(rcpt)?/(second|minute|hour|day)\\s*)*)?$"+"\""};
+if(typeof data.limits !== "string"){
+const err50 = {instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -698,8 +695,12 @@ vErrors.push(err50);
 errors++;
 }
 }
-else {
-const err51 = {instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.pauses !== undefined){
+let data26 = data.pauses;
+if(data26 && typeof data26 == "object" && !Array.isArray(data26)){
+for(const key5 in data26){
+if(!((((key5 === "quota") || (key5 === "rate")) || (key5 === "throttle")) || (key5 === "recheck"))){
+const err51 = {instancePath:instancePath+"/pauses",schemaPath:"#/properties/pauses/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -709,12 +710,11 @@ vErrors.push(err51);
 errors++;
 }
 }
-if(data.pauses !== undefined){
-let data26 = data.pauses;
-if(data26 && typeof data26 == "object" && !Array.isArray(data26)){
-for(const key5 in data26){
-if(!((((key5 === "quota") || (key5 === "rate")) || (key5 === "throttle")) || (key5 === "recheck"))){
-const err52 = {instancePath:instancePath+"/pauses",schemaPath:"#/properties/pauses/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
+if(data26.quota !== undefined){
+let data27 = data26.quota;
+if(typeof data27 === "string"){
+if(!pattern3.test(data27)){
+const err52 = {instancePath:instancePath+"/pauses/quota",schemaPath:"#/properties/pauses/properties/quota/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -724,11 +724,8 @@ vErrors.push(err52);
 errors++;
 }
 }
-if(data26.quota !== undefined){
-let data27 = data26.quota;
-if(typeof data27 === "string"){
-if(!pattern3.test(data27)){
-const err53 = {instancePath:instancePath+"/pauses/quota",schemaPath:"#/properties/pauses/properties/quota/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+else {
+const err53 = {instancePath:instancePath+"/pauses/quota",schemaPath:"#/properties/pauses/properties/quota/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -738,8 +735,11 @@ vErrors.push(err53);
 errors++;
 }
 }
-else {
-const err54 = {instancePath:instancePath+"/pauses/quota",schemaPath:"#/properties/pauses/properties/quota/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data26.rate !== undefined){
+let data28 = data26.rate;
+if(typeof data28 === "string"){
+if(!pattern3.test(data28)){
+const err54 = {instancePath:instancePath+"/pauses/rate",schemaPath:"#/properties/pauses/properties/rate/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -749,11 +749,8 @@ vErrors.push(err54);
 errors++;
 }
 }
-if(data26.rate !== undefined){
-let data28 = data26.rate;
-if(typeof data28 === "string"){
-if(!pattern3.test(data28)){
-const err55 = {instancePath:instancePath+"/pauses/rate",schemaPath:"#/properties/pauses/properties/rate/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+else {
+const err55 = {instancePath:instancePath+"/pauses/rate",schemaPath:"#/properties/pauses/properties/rate/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -763,8 +760,11 @@ vErrors.push(err55);
 errors++;
 }
 }
-else {
-const err56 = {instancePath:instancePath+"/pauses/rate",schemaPath:"#/properties/pauses/properties/rate/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data26.throttle !== undefined){
+let data29 = data26.throttle;
+if(typeof data29 === "string"){
+if(!pattern3.test(data29)){
+const err56 = {instancePath:instancePath+"/pauses/throttle",schemaPath:"#/properties/pauses/properties/throttle/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -774,11 +774,8 @@ vErrors.push(err56);
 errors++;
 }
 }
-if(data26.throttle !== undefined){
-let data29 = data26.throttle;
-if(typeof data29 === "string"){
-if(!pattern3.test(data29)){
-const err57 = {instancePath:instancePath+"/pauses/throttle",schemaPath:"#/properties/pauses/properties/throttle/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+else {
+const err57 = {instancePath:instancePath+"/pauses/throttle",schemaPath:"#/properties/pauses/properties/throttle/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -788,8 +785,11 @@ vErrors.push(err57);
 errors++;
 }
 }
-else {
-const err58 = {instancePath:instancePath+"/pauses/throttle",schemaPath:"#/properties/pauses/properties/throttle/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data26.recheck !== undefined){
+let data30 = data26.recheck;
+if(typeof data30 === "string"){
+if(!pattern3.test(data30)){
+const err58 = {instancePath:instancePath+"/pauses/recheck",schemaPath:"#/properties/pauses/properties/recheck/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -799,11 +799,8 @@ vErrors.push(err58);
 errors++;
 }
 }
-if(data26.recheck !== undefined){
-let data30 = data26.recheck;
-if(typeof data30 === "string"){
-if(!pattern3.test(data30)){
-const err59 = {instancePath:instancePath+"/pauses/recheck",schemaPath:"#/properties/pauses/properties/recheck/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+else {
+const err59 = {instancePath:instancePath+"/pauses/recheck",schemaPath:"#/properties/pauses/properties/recheck/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -813,25 +810,14 @@ vErrors.push(err59);
 errors++;
 }
 }
+}
 else {
-const err60 = {instancePath:instancePath+"/pauses/recheck",schemaPath:"#/properties/pauses/properties/recheck/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err60 = {instancePath:instancePath+"/pauses",schemaPath:"#/properties/pauses/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err60];
 }
 else {
 vErrors.push(err60);
-}
-errors++;
-}
-}
-}
-else {
-const err61 = {instancePath:instancePath+"/pauses",schemaPath:"#/properties/pauses/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err61];
-}
-else {
-vErrors.push(err61);
 }
 errors++;
 }
@@ -843,8 +829,19 @@ const len1 = data31.length;
 for(let i1=0; i1<len1; i1++){
 let data32 = data31[i1];
 if(typeof data32 === "string"){
-if(!pattern15.test(data32)){
-const err62 = {instancePath:instancePath+"/accountReplies/" + i1,schemaPath:"#/properties/accountReplies/items/pattern",keyword:"pattern",params:{pattern: "^(quota|rate|throttle|auth|sender):.+$"},message:"must match pattern \""+"^(quota|rate|throttle|auth|sender):.+$"+"\""};
+if(!pattern14.test(data32)){
+const err61 = {instancePath:instancePath+"/accountReplies/" + i1,schemaPath:"#/properties/accountReplies/items/pattern",keyword:"pattern",params:{pattern: "^(quota|rate|throttle|auth|sender):.+$"},message:"must match pattern \""+"^(quota|rate|throttle|auth|sender):.+$"+"\""};
+if(vErrors === null){
+vErrors = [err61];
+}
+else {
+vErrors.push(err61);
+}
+errors++;
+}
+}
+else {
+const err62 = {instancePath:instancePath+"/accountReplies/" + i1,schemaPath:"#/properties/accountReplies/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -854,8 +851,9 @@ vErrors.push(err62);
 errors++;
 }
 }
+}
 else {
-const err63 = {instancePath:instancePath+"/accountReplies/" + i1,schemaPath:"#/properties/accountReplies/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err63 = {instancePath:instancePath+"/accountReplies",schemaPath:"#/properties/accountReplies/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -865,9 +863,11 @@ vErrors.push(err63);
 errors++;
 }
 }
-}
-else {
-const err64 = {instancePath:instancePath+"/accountReplies",schemaPath:"#/properties/accountReplies/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.schedule !== undefined){
+let data33 = data.schedule;
+if(typeof data33 === "string"){
+if(!pattern15.test(data33)){
+const err64 = {instancePath:instancePath+"/schedule",schemaPath:"#/properties/schedule/pattern",keyword:"pattern",params:{pattern: "^\\S+( \\S+){4,5}$"},message:"must match pattern \""+"^\\S+( \\S+){4,5}$"+"\""};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -877,11 +877,8 @@ vErrors.push(err64);
 errors++;
 }
 }
-if(data.schedule !== undefined){
-let data33 = data.schedule;
-if(typeof data33 === "string"){
-if(!pattern16.test(data33)){
-const err65 = {instancePath:instancePath+"/schedule",schemaPath:"#/properties/schedule/pattern",keyword:"pattern",params:{pattern: "^\\S+( \\S+){4,5}$"},message:"must match pattern \""+"^\\S+( \\S+){4,5}$"+"\""};
+else {
+const err65 = {instancePath:instancePath+"/schedule",schemaPath:"#/properties/schedule/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -891,8 +888,12 @@ vErrors.push(err65);
 errors++;
 }
 }
-else {
-const err66 = {instancePath:instancePath+"/schedule",schemaPath:"#/properties/schedule/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.agent !== undefined){
+let data34 = data.agent;
+if(data34 && typeof data34 == "object" && !Array.isArray(data34)){
+for(const key6 in data34){
+if(!((key6 === "syslog") || (key6 === "syslogSocket"))){
+const err66 = {instancePath:instancePath+"/agent",schemaPath:"#/properties/agent/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -902,12 +903,9 @@ vErrors.push(err66);
 errors++;
 }
 }
-if(data.agent !== undefined){
-let data34 = data.agent;
-if(data34 && typeof data34 == "object" && !Array.isArray(data34)){
-for(const key6 in data34){
-if(!((key6 === "syslog") || (key6 === "syslogSocket"))){
-const err67 = {instancePath:instancePath+"/agent",schemaPath:"#/properties/agent/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
+if(data34.syslog !== undefined){
+if(typeof data34.syslog !== "boolean"){
+const err67 = {instancePath:instancePath+"/agent/syslog",schemaPath:"#/properties/agent/properties/syslog/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -917,9 +915,11 @@ vErrors.push(err67);
 errors++;
 }
 }
-if(data34.syslog !== undefined){
-if(typeof data34.syslog !== "boolean"){
-const err68 = {instancePath:instancePath+"/agent/syslog",schemaPath:"#/properties/agent/properties/syslog/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data34.syslogSocket !== undefined){
+let data36 = data34.syslogSocket;
+if(typeof data36 === "string"){
+if(!pattern16.test(data36)){
+const err68 = {instancePath:instancePath+"/agent/syslogSocket",schemaPath:"#/properties/agent/properties/syslogSocket/pattern",keyword:"pattern",params:{pattern: "^/"},message:"must match pattern \""+"^/"+"\""};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -929,11 +929,8 @@ vErrors.push(err68);
 errors++;
 }
 }
-if(data34.syslogSocket !== undefined){
-let data36 = data34.syslogSocket;
-if(typeof data36 === "string"){
-if(!pattern17.test(data36)){
-const err69 = {instancePath:instancePath+"/agent/syslogSocket",schemaPath:"#/properties/agent/properties/syslogSocket/pattern",keyword:"pattern",params:{pattern: "^/"},message:"must match pattern \""+"^/"+"\""};
+else {
+const err69 = {instancePath:instancePath+"/agent/syslogSocket",schemaPath:"#/properties/agent/properties/syslogSocket/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -943,8 +940,9 @@ vErrors.push(err69);
 errors++;
 }
 }
+}
 else {
-const err70 = {instancePath:instancePath+"/agent/syslogSocket",schemaPath:"#/properties/agent/properties/syslogSocket/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err70 = {instancePath:instancePath+"/agent",schemaPath:"#/properties/agent/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -954,9 +952,11 @@ vErrors.push(err70);
 errors++;
 }
 }
-}
-else {
-const err71 = {instancePath:instancePath+"/agent",schemaPath:"#/properties/agent/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.delayWarning !== undefined){
+let data37 = data.delayWarning;
+if(typeof data37 === "string"){
+if(!pattern17.test(data37)){
+const err71 = {instancePath:instancePath+"/delayWarning",schemaPath:"#/properties/delayWarning/pattern",keyword:"pattern",params:{pattern: "^0$|^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^0$|^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -966,11 +966,8 @@ vErrors.push(err71);
 errors++;
 }
 }
-if(data.delayWarning !== undefined){
-let data37 = data.delayWarning;
-if(typeof data37 === "string"){
-if(!pattern18.test(data37)){
-const err72 = {instancePath:instancePath+"/delayWarning",schemaPath:"#/properties/delayWarning/pattern",keyword:"pattern",params:{pattern: "^0$|^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^0$|^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+else {
+const err72 = {instancePath:instancePath+"/delayWarning",schemaPath:"#/properties/delayWarning/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -980,8 +977,9 @@ vErrors.push(err72);
 errors++;
 }
 }
-else {
-const err73 = {instancePath:instancePath+"/delayWarning",schemaPath:"#/properties/delayWarning/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.notifications !== undefined){
+if(typeof data.notifications !== "boolean"){
+const err73 = {instancePath:instancePath+"/notifications",schemaPath:"#/properties/notifications/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -991,9 +989,11 @@ vErrors.push(err73);
 errors++;
 }
 }
-if(data.notifications !== undefined){
-if(typeof data.notifications !== "boolean"){
-const err74 = {instancePath:instancePath+"/notifications",schemaPath:"#/properties/notifications/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data.onCrash !== undefined){
+let data39 = data.onCrash;
+if(typeof data39 === "string"){
+if(!pattern18.test(data39)){
+const err74 = {instancePath:instancePath+"/onCrash",schemaPath:"#/properties/onCrash/pattern",keyword:"pattern",params:{pattern: "^(resend|hold)$"},message:"must match pattern \""+"^(resend|hold)$"+"\""};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -1003,11 +1003,8 @@ vErrors.push(err74);
 errors++;
 }
 }
-if(data.onCrash !== undefined){
-let data39 = data.onCrash;
-if(typeof data39 === "string"){
-if(!pattern19.test(data39)){
-const err75 = {instancePath:instancePath+"/onCrash",schemaPath:"#/properties/onCrash/pattern",keyword:"pattern",params:{pattern: "^(resend|hold)$"},message:"must match pattern \""+"^(resend|hold)$"+"\""};
+else {
+const err75 = {instancePath:instancePath+"/onCrash",schemaPath:"#/properties/onCrash/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -1017,8 +1014,12 @@ vErrors.push(err75);
 errors++;
 }
 }
-else {
-const err76 = {instancePath:instancePath+"/onCrash",schemaPath:"#/properties/onCrash/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.listener !== undefined){
+let data40 = data.listener;
+if(data40 && typeof data40 == "object" && !Array.isArray(data40)){
+for(const key7 in data40){
+if(!(func2.call(schema11.properties.listener.properties, key7))){
+const err76 = {instancePath:instancePath+"/listener",schemaPath:"#/properties/listener/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -1028,12 +1029,9 @@ vErrors.push(err76);
 errors++;
 }
 }
-if(data.listener !== undefined){
-let data40 = data.listener;
-if(data40 && typeof data40 == "object" && !Array.isArray(data40)){
-for(const key7 in data40){
-if(!(func2.call(schema11.properties.listener.properties, key7))){
-const err77 = {instancePath:instancePath+"/listener",schemaPath:"#/properties/listener/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
+if(data40.enabled !== undefined){
+if(typeof data40.enabled !== "boolean"){
+const err77 = {instancePath:instancePath+"/listener/enabled",schemaPath:"#/properties/listener/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -1043,9 +1041,11 @@ vErrors.push(err77);
 errors++;
 }
 }
-if(data40.enabled !== undefined){
-if(typeof data40.enabled !== "boolean"){
-const err78 = {instancePath:instancePath+"/listener/enabled",schemaPath:"#/properties/listener/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data40.host !== undefined){
+let data42 = data40.host;
+if(typeof data42 === "string"){
+if(!pattern19.test(data42)){
+const err78 = {instancePath:instancePath+"/listener/host",schemaPath:"#/properties/listener/properties/host/pattern",keyword:"pattern",params:{pattern: "^\\S+$"},message:"must match pattern \""+"^\\S+$"+"\""};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -1055,11 +1055,8 @@ vErrors.push(err78);
 errors++;
 }
 }
-if(data40.host !== undefined){
-let data42 = data40.host;
-if(typeof data42 === "string"){
-if(!pattern20.test(data42)){
-const err79 = {instancePath:instancePath+"/listener/host",schemaPath:"#/properties/listener/properties/host/pattern",keyword:"pattern",params:{pattern: "^\\S+$"},message:"must match pattern \""+"^\\S+$"+"\""};
+else {
+const err79 = {instancePath:instancePath+"/listener/host",schemaPath:"#/properties/listener/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -1069,8 +1066,10 @@ vErrors.push(err79);
 errors++;
 }
 }
-else {
-const err80 = {instancePath:instancePath+"/listener/host",schemaPath:"#/properties/listener/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data40.port !== undefined){
+let data43 = data40.port;
+if(!(((typeof data43 == "number") && (!(data43 % 1) && !isNaN(data43))) && (isFinite(data43)))){
+const err80 = {instancePath:instancePath+"/listener/port",schemaPath:"#/properties/listener/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -1079,11 +1078,9 @@ vErrors.push(err80);
 }
 errors++;
 }
-}
-if(data40.port !== undefined){
-let data43 = data40.port;
-if(!(((typeof data43 == "number") && (!(data43 % 1) && !isNaN(data43))) && (isFinite(data43)))){
-const err81 = {instancePath:instancePath+"/listener/port",schemaPath:"#/properties/listener/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data43 == "number") && (isFinite(data43))){
+if(data43 > 65535 || isNaN(data43)){
+const err81 = {instancePath:instancePath+"/listener/port",schemaPath:"#/properties/listener/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -1092,9 +1089,8 @@ vErrors.push(err81);
 }
 errors++;
 }
-if((typeof data43 == "number") && (isFinite(data43))){
-if(data43 > 65535 || isNaN(data43)){
-const err82 = {instancePath:instancePath+"/listener/port",schemaPath:"#/properties/listener/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+if(data43 < 0 || isNaN(data43)){
+const err82 = {instancePath:instancePath+"/listener/port",schemaPath:"#/properties/listener/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -1103,8 +1099,12 @@ vErrors.push(err82);
 }
 errors++;
 }
-if(data43 < 0 || isNaN(data43)){
-const err83 = {instancePath:instancePath+"/listener/port",schemaPath:"#/properties/listener/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+}
+if(data40.maxMessageSize !== undefined){
+let data44 = data40.maxMessageSize;
+if(!(((typeof data44 == "number") && (!(data44 % 1) && !isNaN(data44))) && (isFinite(data44)))){
+const err83 = {instancePath:instancePath+"/listener/maxMessageSize",schemaPath:"#/properties/listener/properties/maxMessageSize/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -1113,12 +1113,9 @@ vErrors.push(err83);
 }
 errors++;
 }
-}
-}
-if(data40.maxMessageSize !== undefined){
-let data44 = data40.maxMessageSize;
-if(!(((typeof data44 == "number") && (!(data44 % 1) && !isNaN(data44))) && (isFinite(data44)))){
-const err84 = {instancePath:instancePath+"/listener/maxMessageSize",schemaPath:"#/properties/listener/properties/maxMessageSize/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data44 == "number") && (isFinite(data44))){
+if(data44 < 1024 || isNaN(data44)){
+const err84 = {instancePath:instancePath+"/listener/maxMessageSize",schemaPath:"#/properties/listener/properties/maxMessageSize/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024"};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -1127,9 +1124,12 @@ vErrors.push(err84);
 }
 errors++;
 }
-if((typeof data44 == "number") && (isFinite(data44))){
-if(data44 < 1024 || isNaN(data44)){
-const err85 = {instancePath:instancePath+"/listener/maxMessageSize",schemaPath:"#/properties/listener/properties/maxMessageSize/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024"};
+}
+}
+if(data40.maxConnections !== undefined){
+let data45 = data40.maxConnections;
+if(!(((typeof data45 == "number") && (!(data45 % 1) && !isNaN(data45))) && (isFinite(data45)))){
+const err85 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -1138,12 +1138,9 @@ vErrors.push(err85);
 }
 errors++;
 }
-}
-}
-if(data40.maxConnections !== undefined){
-let data45 = data40.maxConnections;
-if(!(((typeof data45 == "number") && (!(data45 % 1) && !isNaN(data45))) && (isFinite(data45)))){
-const err86 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data45 == "number") && (isFinite(data45))){
+if(data45 > 10000 || isNaN(data45)){
+const err86 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -1152,24 +1149,13 @@ vErrors.push(err86);
 }
 errors++;
 }
-if((typeof data45 == "number") && (isFinite(data45))){
-if(data45 > 10000 || isNaN(data45)){
-const err87 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
+if(data45 < 1 || isNaN(data45)){
+const err87 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err87];
 }
 else {
 vErrors.push(err87);
-}
-errors++;
-}
-if(data45 < 1 || isNaN(data45)){
-const err88 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
-if(vErrors === null){
-vErrors = [err88];
-}
-else {
-vErrors.push(err88);
 }
 errors++;
 }
@@ -1179,7 +1165,18 @@ if(data40.idleTimeout !== undefined){
 let data46 = data40.idleTimeout;
 if(typeof data46 === "string"){
 if(!pattern3.test(data46)){
-const err89 = {instancePath:instancePath+"/listener/idleTimeout",schemaPath:"#/properties/listener/properties/idleTimeout/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+const err88 = {instancePath:instancePath+"/listener/idleTimeout",schemaPath:"#/properties/listener/properties/idleTimeout/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+if(vErrors === null){
+vErrors = [err88];
+}
+else {
+vErrors.push(err88);
+}
+errors++;
+}
+}
+else {
+const err89 = {instancePath:instancePath+"/listener/idleTimeout",schemaPath:"#/properties/listener/properties/idleTimeout/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -1189,8 +1186,10 @@ vErrors.push(err89);
 errors++;
 }
 }
-else {
-const err90 = {instancePath:instancePath+"/listener/idleTimeout",schemaPath:"#/properties/listener/properties/idleTimeout/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data40.authUser !== undefined){
+let data47 = data40.authUser;
+if((typeof data47 !== "string") && (data47 !== null)){
+const err90 = {instancePath:instancePath+"/listener/authUser",schemaPath:"#/properties/listener/properties/authUser/type",keyword:"type",params:{type: schema11.properties.listener.properties.authUser.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -1200,10 +1199,10 @@ vErrors.push(err90);
 errors++;
 }
 }
-if(data40.authUser !== undefined){
-let data47 = data40.authUser;
-if((typeof data47 !== "string") && (data47 !== null)){
-const err91 = {instancePath:instancePath+"/listener/authUser",schemaPath:"#/properties/listener/properties/authUser/type",keyword:"type",params:{type: schema11.properties.listener.properties.authUser.type},message:"must be string,null"};
+if(data40.authPass !== undefined){
+let data48 = data40.authPass;
+if((typeof data48 !== "string") && (data48 !== null)){
+const err91 = {instancePath:instancePath+"/listener/authPass",schemaPath:"#/properties/listener/properties/authPass/type",keyword:"type",params:{type: schema11.properties.listener.properties.authPass.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -1213,10 +1212,10 @@ vErrors.push(err91);
 errors++;
 }
 }
-if(data40.authPass !== undefined){
-let data48 = data40.authPass;
-if((typeof data48 !== "string") && (data48 !== null)){
-const err92 = {instancePath:instancePath+"/listener/authPass",schemaPath:"#/properties/listener/properties/authPass/type",keyword:"type",params:{type: schema11.properties.listener.properties.authPass.type},message:"must be string,null"};
+if(data40.tlsKeyFile !== undefined){
+let data49 = data40.tlsKeyFile;
+if((typeof data49 !== "string") && (data49 !== null)){
+const err92 = {instancePath:instancePath+"/listener/tlsKeyFile",schemaPath:"#/properties/listener/properties/tlsKeyFile/type",keyword:"type",params:{type: schema11.properties.listener.properties.tlsKeyFile.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -1226,10 +1225,10 @@ vErrors.push(err92);
 errors++;
 }
 }
-if(data40.tlsKeyFile !== undefined){
-let data49 = data40.tlsKeyFile;
-if((typeof data49 !== "string") && (data49 !== null)){
-const err93 = {instancePath:instancePath+"/listener/tlsKeyFile",schemaPath:"#/properties/listener/properties/tlsKeyFile/type",keyword:"type",params:{type: schema11.properties.listener.properties.tlsKeyFile.type},message:"must be string,null"};
+if(data40.tlsCertFile !== undefined){
+let data50 = data40.tlsCertFile;
+if((typeof data50 !== "string") && (data50 !== null)){
+const err93 = {instancePath:instancePath+"/listener/tlsCertFile",schemaPath:"#/properties/listener/properties/tlsCertFile/type",keyword:"type",params:{type: schema11.properties.listener.properties.tlsCertFile.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -1239,10 +1238,9 @@ vErrors.push(err93);
 errors++;
 }
 }
-if(data40.tlsCertFile !== undefined){
-let data50 = data40.tlsCertFile;
-if((typeof data50 !== "string") && (data50 !== null)){
-const err94 = {instancePath:instancePath+"/listener/tlsCertFile",schemaPath:"#/properties/listener/properties/tlsCertFile/type",keyword:"type",params:{type: schema11.properties.listener.properties.tlsCertFile.type},message:"must be string,null"};
+}
+else {
+const err94 = {instancePath:instancePath+"/listener",schemaPath:"#/properties/listener/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -1254,24 +1252,12 @@ errors++;
 }
 }
 else {
-const err95 = {instancePath:instancePath+"/listener",schemaPath:"#/properties/listener/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err95 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err95];
 }
 else {
 vErrors.push(err95);
-}
-errors++;
-}
-}
-}
-else {
-const err96 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err96];
-}
-else {
-vErrors.push(err96);
 }
 errors++;
 }
