@@ -13,6 +13,8 @@ import { parseDuration } from './duration.js';
 import { parseSmarthostUrl, type Smarthost } from './smarthost.js';
 import type { StoredConfig } from './schema.js';
 import { loadStoredConfig } from './store.js';
+import { parseRoutes, type RouteTable } from './routes.js';
+import { parseResolvers, type ResolverAddress } from './resolvers.js';
 
 export interface Timeouts {
   probeMs: number;
@@ -44,6 +46,20 @@ export interface RuntimeConfig {
   onCrash: 'resend' | 'hold';
   /** The default account's sending limits as written ("100/hour,500rcpt/day"; "": none); parsed by the flush. */
   limits: string;
+  /** Which transport takes each recipient domain (routes.ts). */
+  routes: RouteTable;
+  mx: MxSettings;
+}
+
+/** Direct delivery (transport `mx`). */
+export interface MxSettings {
+  /** The resolvers to ask; null: the system's, read when a flush needs them. */
+  resolvers: ResolverAddress[] | null;
+  port: number;
+  destinationConcurrency: number;
+  dnsTimeoutMs: number;
+  /** Check MX certificates (mx.tls verify); otherwise STARTTLS is opportunistic (RFC 7435). */
+  tlsVerify: boolean;
 }
 
 export function toRuntimeConfig(home: string, stored: StoredConfig): RuntimeConfig {
@@ -95,6 +111,14 @@ export function toRuntimeConfig(home: string, stored: StoredConfig): RuntimeConf
     },
     accountReplies: stored.accountReplies,
     limits: stored.limits,
+    routes: parseRoutes(stored.routes),
+    mx: {
+      resolvers: stored.mx.resolvers === null ? null : parseResolvers(stored.mx.resolvers),
+      port: stored.mx.port,
+      destinationConcurrency: stored.mx.destinationConcurrency,
+      dnsTimeoutMs: parseDuration(stored.mx.dnsTimeout, 'mx.dnsTimeout'),
+      tlsVerify: stored.mx.tls === 'verify',
+    },
   };
 }
 

@@ -150,6 +150,22 @@ export const CONFIG_SPEC: ConfigGroup = group({
     'resend',
     { pattern: '^(resend|hold)$' },
   ),
+  routes: text(
+    'transport per recipient domain, "domain=transport,...": exact domain, then *.parent, then *; transports: smarthost, mx (direct delivery)',
+    '*=smarthost',
+    { pattern: '^\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*(,\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*)*$' },
+  ),
+  mx: group({
+    resolvers: optionalText('DNS resolvers for direct delivery, "ip[:port],..." (default: the system\'s, from /etc/resolv.conf)'),
+    port: integer('port of the MX hosts (25; another only for tests and unusual networks)', 25, 1, 65_535),
+    destinationConcurrency: integer('parallel connections to one destination (MX host set), within concurrency', 20, 1, 100),
+    dnsTimeout: duration('wait for one DNS answer before asking the next resolver', '5s'),
+    tls: text(
+      'TLS to MX hosts: opportunistic (STARTTLS when offered, certificate not checked, RFC 7435) or verify',
+      'opportunistic',
+      { pattern: '^(opportunistic|verify)$' },
+    ),
+  }),
   listener: group({
     enabled: flag('the agent runs the SMTP listener', false),
     host: text('address the listener binds', '127.0.0.1', { pattern: '^\\S+$' }),

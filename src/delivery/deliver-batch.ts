@@ -33,6 +33,8 @@ export interface BatchSettings {
   accountReplies?: readonly AccountReplyRule[];
   /** The account's sending limits, or null. */
   limiter?: SendingLimiter | null;
+  /** The recipients this batch takes (those routed to the smarthost); absent: all. */
+  accepts?: (address: string) => boolean;
 }
 
 export interface BatchCallbacks {
@@ -49,6 +51,40 @@ export interface BatchResult {
   fatal: unknown;
   /** The smarthost refused the account (quota, AUTH, sender, TLS): the caller holds it. */
   refused: AccountRefusal | null;
+}
+
+/** What every entry delivery of a batch shares, whatever its transport. */
+export function entryContextBase(
+  settings: { spool: Spool; config: RuntimeConfig; now: () => number },
+  shared: {
+    log: DeliveryLogWriter;
+    syncer: DirSyncer;
+    journal: TransactionJournal;
+    attempted: Map<string, Set<string>>;
+    stopping: () => boolean;
+    callbacks: BatchCallbacks;
+  },
+): Omit<EntryDeliveryContext, 'session' | 'smarthostDisplay' | 'smarthostHost' | 'accountReplies' | 'onAccountRefused' | 'limiter'> {
+  const { callbacks } = shared;
+  return {
+    spool: settings.spool,
+    policy: settings.config.retry,
+    delayWarningMs: settings.config.delayWarningMs,
+    maxRecipients: settings.config.maxRecipientsPerTransaction,
+    heloName: settings.config.heloName || os.hostname(),
+    log: shared.log,
+    syncer: shared.syncer,
+    journal: shared.journal,
+    now: settings.now,
+    attempted: shared.attempted,
+    stopping: shared.stopping,
+    onTransaction: callbacks.onTransaction,
+    onBounce: (id, _dsnId, subject) => callbacks.onBounce(id, subject),
+    onDelayWarning: (id, _dsnId, waiting, subject) => callbacks.onDelayWarning(id, waiting, subject),
+    onRemoved: callbacks.onRemoved,
+    onCorrupt: callbacks.onCorrupt,
+    onBusy: (id, pid) => callbacks.onWarning(`entry ${id} is busy${pid ? ` (pid ${pid})` : ''}; skipped`),
+  };
 }
 
 export async function deliverBatch(
@@ -73,28 +109,13 @@ export async function deliverBatch(
   let refused: AccountRefusal | null = null;
   const stopping = () => stopped() || fatal !== null || lost || refused !== null;
   const ctx: Omit<EntryDeliveryContext, 'session'> = {
-    spool,
-    policy: config.retry,
-    delayWarningMs: config.delayWarningMs,
-    maxRecipients: config.maxRecipientsPerTransaction,
+    ...entryContextBase(settings, { log, syncer, journal, attempted, stopping, callbacks }),
     smarthostDisplay: smarthost.display,
     smarthostHost: smarthost.host,
-    heloName: config.heloName || os.hostname(),
-    log,
-    syncer,
-    journal,
-    now: settings.now,
-    attempted,
-    stopping,
-    onTransaction: callbacks.onTransaction,
-    onBounce: (id, _dsnId, subject) => callbacks.onBounce(id, subject),
-    onDelayWarning: (id, _dsnId, waiting, subject) => callbacks.onDelayWarning(id, waiting, subject),
-    onRemoved: callbacks.onRemoved,
-    onCorrupt: callbacks.onCorrupt,
     accountReplies: settings.accountReplies ?? [],
     onAccountRefused: (refusal) => (refused ??= refusal),
     limiter: settings.limiter ?? null,
-    onBusy: (id, pid) => callbacks.onWarning(`entry ${id} is busy${pid ? ` (pid ${pid})` : ''}; skipped`),
+    accepts: settings.accepts,
   };
   let next = 0;
   const worker = async () => {

@@ -39,8 +39,8 @@ import { BulkmailerError, ExitCode, fromFsError } from '../errors.js';
 import { buildDsn, headerBlock, type DsnInput } from '../message/dsn.js';
 import { findAccountRefusal, type AccountRefusal, type AccountReplyRule } from './account-replies.js';
 import { planTransactions } from './plan.js';
-import type { SmtpSession } from './smtp-session.js';
 import type { SendingLimiter } from './sending-limiter.js';
+import type { TransactionSender } from './smtp-session.js';
 
 /** Messages up to this size are read once and kept in memory for all their chunks. */
 const BUFFERED_MESSAGE_LIMIT = 1024 * 1024;
@@ -65,7 +65,7 @@ export interface EntryDeliveryContext {
   /** True once the flush should start no new transaction. */
   stopping: () => boolean;
   /** A live session, opened (or re-opened) on demand; throws when the smarthost is gone. */
-  session: () => Promise<SmtpSession>;
+  session: () => Promise<TransactionSender>;
   /** Rules from the config, tried before the built-in table of account replies. */
   accountReplies: readonly AccountReplyRule[];
   /**
@@ -75,6 +75,11 @@ export interface EntryDeliveryContext {
   onAccountRefused: (refusal: AccountRefusal) => void;
   /** The account's sending limits; null when it has none (then nothing is counted). */
   limiter: SendingLimiter | null;
+  /**
+   * The recipients this delivery takes (those routed to its transport and,
+   * for direct delivery, those of the bin's domains); absent: all.
+   */
+  accepts?: (address: string) => boolean;
   onTransaction: (id: string, outcomes: RecipientOutcome[], finals: FinalOutcome[]) => void;
   onBounce: (id: string, dsnId: string, subject: string | null) => void;
   onDelayWarning: (id: string, dsnId: string, waiting: string[], subject: string | null) => void;
@@ -305,7 +310,11 @@ function endAfter(message: Buffer | Readable, gate: Promise<void>): Readable {
 }
 
 function nextChunk(state: EntryState, attempted: Set<string>, ctx: EntryDeliveryContext): string[] | null {
-  const fresh = { ...state, recipients: state.recipients.filter((r) => !attempted.has(r.address)) };
+  const accepts = ctx.accepts;
+  const fresh = {
+    ...state,
+    recipients: state.recipients.filter((r) => !attempted.has(r.address) && (accepts === undefined || accepts(r.address))),
+  };
   const chunks = planTransactions(fresh, ctx.now(), ctx.maxRecipients);
   return chunks[0] ?? null;
 }

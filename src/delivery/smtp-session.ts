@@ -36,6 +36,19 @@ export interface SessionOptions {
   connectTimeoutMs: number;
   greetingTimeoutMs: number;
   socketTimeoutMs: number;
+  /**
+   * The name the certificate must carry (and SNI) when `smarthost.host` is
+   * an address: an MX host is reached by the address we resolved, but
+   * checked against its name.
+   */
+  servername?: string;
+}
+
+/** What deliverEntry needs of a session: one transaction in, per-recipient outcomes out. */
+export interface TransactionSender {
+  send(transaction: Transaction): Promise<RecipientOutcome[]>;
+  /** Drops the connection (a transaction cut off mid-DATA leaves it unusable). */
+  close(): void;
 }
 
 export interface Transaction {
@@ -90,7 +103,7 @@ export function createSmtpConnection(options: SessionOptions): SMTPConnection {
     tls: {
       rejectUnauthorized: options.tlsVerify,
       ca: options.tlsCa ?? undefined,
-      servername: net.isIP(smarthost.host) ? undefined : smarthost.host,
+      servername: options.servername ?? (net.isIP(smarthost.host) ? undefined : smarthost.host),
     },
   });
 }
@@ -121,7 +134,7 @@ export function connectSmtp(connection: SMTPConnection): Promise<void> {
   });
 }
 
-export class SmtpSession {
+export class SmtpSession implements TransactionSender {
   private connection: SMTPConnection | null = null;
   private closed = false;
 

@@ -53,6 +53,11 @@ import type { BatchCallbacks } from '../delivery/deliver-batch.js';
 import type { SendingLimiter } from '../delivery/sending-limiter.js';
 import { parseLimits } from '../model/sending-limits.js';
 import { FlushEvents, emptyFlushResult, type FlushResult } from './flush-events.js';
+import type { Smarthost } from '../config/smarthost.js';
+import type { Credentials } from '../config/credentials.js';
+import { routeFor, usesTransport } from '../config/routes.js';
+import { domainOf } from '../model/address.js';
+import type { MxTransport } from './mx-transport.js';
 
 export interface FlushOptions {
   home: string;
@@ -98,6 +103,12 @@ interface PlannedEntry {
   due: number;
   /** A bounce report (DSN) this program generated, not a message of the user's. */
   bounce: boolean;
+  /** Due recipients routed to the smarthost. */
+  smarthost: number;
+  /** Due recipients routed to `mx` (direct delivery). */
+  mx: string[];
+  /** Failed recipients whose bounce is not queued yet. */
+  awaitingDsn: boolean;
 }
 
 interface Plan {
@@ -185,6 +196,7 @@ export function reportInterrupted(interrupted: RepairReport['interrupted'], even
 
 async function planPass(
   spool: Spool,
+  config: RuntimeConfig,
   attempted: Map<string, Set<string>>,
   now: number,
   events: FlushEvents,
@@ -202,8 +214,16 @@ async function planPass(
       continue;
     }
     const done = attempted.get(id);
-    const due = dueRecipients(state, now).filter((r) => !done?.has(r.address)).length;
-    if (due > 0 || recipientsAwaitingDsn(state).length > 0) planned.push({ id, due, bounce: state.kind === 'dsn' });
+    const due = dueRecipients(state, now).filter((r) => !done?.has(r.address));
+    const awaitingDsn = recipientsAwaitingDsn(state).length > 0;
+    if (due.length > 0 || awaitingDsn) {
+      const entry: PlannedEntry = { id, due: due.length, bounce: state.kind === 'dsn', smarthost: 0, mx: [], awaitingDsn };
+      for (const r of due) {
+        if (isMxRoute(config, r.address)) entry.mx.push(r.address);
+        else entry.smarthost++;
+      }
+      planned.push(entry);
+    }
     if (!state.held) {
       for (const r of state.recipients) {
         if (r.status !== 'deferred' || r.nextAttemptAt === null || Date.parse(r.nextAttemptAt) <= now) continue;
@@ -212,6 +232,19 @@ async function planPass(
     }
   }
   return { entries: planned, nextAttemptAt };
+}
+
+/** Entries with nothing due but a bounce to queue go with the smarthost when routes use it, else direct. */
+function smarthostTakes(p: PlannedEntry, smarthostRouted: boolean): boolean {
+  return p.smarthost > 0 || (p.awaitingDsn && p.mx.length === 0 && smarthostRouted);
+}
+
+function mxTakes(p: PlannedEntry, smarthostRouted: boolean): boolean {
+  return p.mx.length > 0 || (p.awaitingDsn && p.smarthost === 0 && !smarthostRouted);
+}
+
+function isMxRoute(config: RuntimeConfig, address: string): boolean {
+  return !config.routes.single || config.routes.fallback === 'mx' ? routeFor(config.routes, domainOf(address)) === 'mx' : false;
 }
 
 async function runPasses(
@@ -226,7 +259,7 @@ async function runPasses(
 ): Promise<FlushResult> {
   const signal = options.signal;
   const attempted = new Map<string, Set<string>>();
-  let next = await planPass(spool, attempted, now(), events);
+  let next = await planPass(spool, config, attempted, now(), events);
   let plan = next.entries;
   if (plan.length === 0) return { ...emptyFlushResult('done', started), nextAttemptAt: next.nextAttemptAt };
   const planDue = () => plan.reduce((n, p) => n + p.due, 0);
@@ -239,60 +272,82 @@ async function runPasses(
     events.emit('held', hold);
     return hold;
   };
-  const existing = readAccountHold(spool, account);
-  // A sending limit's hold is re-decided below from the ledger and the limits as configured now.
-  if (existing !== null && existing.kind !== 'limit') {
-    if (isHoldActive(existing, now(), fingerprint)) {
-      // Not contacted at all: the provider said not now, or the user must act first.
-      events.emit('held', existing);
-      return heldResult(existing, started, planDue());
-    }
-    clearAccountHold(spool, account);
-    const why = Date.parse(existing.until) <= now() ? 'its time is over' : 'the account settings changed';
-    events.emit('warning', `account ${account}: hold lifted (${why}); trying again`);
-  }
 
   checkFreeSpace(spool);
-  const smarthosts = requireSmarthosts(config);
+  const smarthostRouted = usesTransport(config.routes, 'smarthost');
+  let smarthost: Smarthost | null = null;
+  let credentials: Credentials | null = null;
+  let probes: ProbeResult[] = [];
   let limiter: SendingLimiter | null = null;
-  const limits = parseLimits(config.limits);
-  if (limits.length > 0) {
-    const { SendingLimiter } = await import('../delivery/sending-limiter.js');
-    limiter = await SendingLimiter.open(spool, account, limits, now);
-    cleanups.push(() => limiter?.close());
-    const blocked = limiter.blocked();
-    if (blocked !== null) {
-      // The window is full: no need to ask the network anything.
-      const limit = blocked.blockedBy;
-      const hold = await recordHold({ kind: 'limit', reply: `sending limit ${limit.text} reached`, rule: limit.text, until: blocked.resumeAt });
-      return heldResult(hold, started, planDue());
+  // A held account (promise 6) holds only the recipients routed to it; direct delivery goes on.
+  let hold: AccountHold | null = null;
+  if (plan.some((p) => smarthostTakes(p, smarthostRouted))) {
+    const existing = readAccountHold(spool, account);
+    // A sending limit's hold is re-decided below from the ledger and the limits as configured now.
+    const standing = existing !== null && existing.kind !== 'limit' ? existing : null;
+    if (standing !== null && isHoldActive(standing, now(), fingerprint)) {
+      // Not contacted at all: the provider said not now, or the user must act first.
+      events.emit('held', standing);
+      hold = standing;
+    } else {
+      if (standing !== null) {
+        clearAccountHold(spool, account);
+        const why = Date.parse(standing.until) <= now() ? 'its time is over' : 'the account settings changed';
+        events.emit('warning', `account ${account}: hold lifted (${why}); trying again`);
+      }
+      const smarthosts = requireSmarthosts(config);
+      const limits = parseLimits(config.limits);
+      if (limits.length > 0) {
+        const { SendingLimiter } = await import('../delivery/sending-limiter.js');
+        limiter = await SendingLimiter.open(spool, account, limits, now);
+        cleanups.push(() => limiter?.close());
+        const blocked = limiter.blocked();
+        if (blocked !== null) {
+          // The window is full: no need to ask the network anything.
+          const limit = blocked.blockedBy;
+          hold = await recordHold({ kind: 'limit', reply: `sending limit ${limit.text} reached`, rule: limit.text, until: blocked.resumeAt });
+        }
+      }
+      if (hold === null) {
+        if (existing?.kind === 'limit') clearAccountHold(spool, account);
+        const probe = await findReachableSmarthost(smarthosts, {
+          timeoutMs: config.timeouts.probeMs,
+          tlsVerify: config.tlsVerify,
+          tlsCa: config.tlsCa,
+        });
+        await writeLastProbe(spool.home, probe.probes);
+        probes = probe.probes;
+        smarthost = probe.smarthost;
+        if (smarthost === null) {
+          const needsYou = await needsYouProbeFailure(config, probe.probes, options.isOnline);
+          if (needsYou !== null) hold = await recordHold({ ...needsYou, rule: null });
+        }
+      }
     }
   }
-  if (existing?.kind === 'limit') clearAccountHold(spool, account);
-  const probe = await findReachableSmarthost(smarthosts, {
-    timeoutMs: config.timeouts.probeMs,
-    tlsVerify: config.tlsVerify,
-    tlsCa: config.tlsCa,
-  });
-  await writeLastProbe(spool.home, probe.probes);
-  if (probe.smarthost === null) {
-    const needsYou = await needsYouProbeFailure(config, probe.probes, options.isOnline);
-    if (needsYou !== null) {
-      const hold = await recordHold({ ...needsYou, rule: null });
-      return { ...heldResult(hold, started, planDue()), probes: probe.probes };
-    }
-    events.emit('offline', probe.probes);
-    const result = { ...emptyFlushResult('offline', started), probes: probe.probes };
-    result.due = result.remaining = plan.reduce((n, p) => n + p.due, 0);
+  let mx: MxTransport | null = null;
+  if (plan.some((p) => mxTakes(p, smarthostRouted))) {
+    const { MxTransport } = await import('./mx-transport.js');
+    const setup = await MxTransport.prepare(spool, config, now, options.isOnline);
+    if (setup.online) mx = setup.transport;
+    else events.emit('warning', `direct delivery is offline: ${setup.detail}`);
+  }
+  if (smarthost === null && mx === null) {
+    if (hold !== null) return { ...heldResult(hold, started, planDue()), probes };
+    events.emit('offline', probes);
+    const result = { ...emptyFlushResult('offline', started), probes };
+    result.due = result.remaining = planDue();
     result.nextAttemptAt = next.nextAttemptAt;
     return result;
   }
-  const smarthost = probe.smarthost;
-  const credentials = await resolveCredentials(config.stored, smarthost);
-  if (!config.tlsVerify) {
-    events.emit('warning', `tls.verify is off: the certificate of ${smarthost.display} is not checked`);
+  if (smarthost !== null) {
+    credentials = await resolveCredentials(config.stored, smarthost);
+    if (!config.tlsVerify) events.emit('warning', `tls.verify is off: the certificate of ${smarthost.display} is not checked`);
+  } else if (hold === null && probes.length > 0) {
+    events.emit('warning', 'no smarthost answered: recipients routed to the smarthost wait');
   }
-  const result: FlushResult = { ...emptyFlushResult('done', started), smarthost: smarthost.display, probes: probe.probes };
+  const label = smarthost?.display ?? 'direct delivery (MX)';
+  const result: FlushResult = { ...emptyFlushResult('done', started), smarthost: label, probes };
   const messages = new Set<string>();
   // Bounce reports are counted apart from the user's messages (the summary says which is which).
   const bounceIds = new Set(plan.filter((p) => p.bounce).map((p) => p.id));
@@ -302,7 +357,9 @@ async function runPasses(
   // instance lock is never released under one still writing state.
   let fatal: unknown = null;
   let lostSmarthost = false;
+  let transport = label;
   const stopping = () => signal?.aborted === true || fatal !== null;
+  let passDue = new Map<string, number>();
   const callbacks: BatchCallbacks = {
     onTransaction(id, outcomes, finals) {
       if (bounceIds.has(id)) {
@@ -321,7 +378,7 @@ async function runPasses(
         for (const f of finals) if (f.expired) (result.deferred--, result.failed++);
       }
       finalCount += finals.length;
-      events.emit('transaction', { id, smarthost: smarthost.display, outcomes });
+      events.emit('transaction', { id, smarthost: transport, outcomes });
     },
     onBounce(id, subject) {
       result.bounces++;
@@ -344,35 +401,69 @@ async function runPasses(
     },
   };
 
-  // Loaded only when there is work: a cron flush of an empty queue skips nodemailer.
-  const { deliverBatch } = await import('../delivery/deliver-batch.js');
-  let passDue = new Map<string, number>();
-  const { parseAccountReplyRules } = await import('../delivery/account-replies.js');
-  const accountReplies = parseAccountReplyRules(config.accountReplies);
-  let hold: AccountHold | null = null;
-  for (let pass = 0; pass <= MAX_EXTRA_PASSES && plan.length > 0 && !stopping() && !lostSmarthost; pass++) {
-    passDue = new Map(plan.map((p) => [p.id, p.due]));
-    const dueNow = plan.reduce((n, p) => n + p.due, 0);
-    result.due += dueNow;
-    events.emit('start', { smarthost: smarthost.display, dueEntries: plan.length, dueRecipients: dueNow, pass });
-    const batch = await deliverBatch(
-      { spool, config, smarthost, credentials, concurrency: config.concurrency, now, accountReplies, limiter },
-      plan.map((p) => p.id),
-      attempted,
-      stopping,
-      callbacks,
-    );
-    if (batch.lost) lostSmarthost = true;
-    if (batch.fatal !== null) fatal ??= batch.fatal;
-    if (batch.refused !== null && fatal === null) {
-      hold = await recordHold(batch.refused);
-      break;
+  // Recipients whose transport is offline or held are due but get no pass: counted once, as remaining.
+  const smarthostUp = () => smarthost !== null && !lostSmarthost && hold === null;
+  const workable = (p: PlannedEntry) =>
+    (smarthostUp() && smarthostTakes(p, smarthostRouted)) || (mx !== null && mxTakes(p, smarthostRouted));
+  const workDue = (p: PlannedEntry) => (smarthostUp() ? p.smarthost : 0) + (mx !== null ? p.mx.length : 0);
+  result.due += plan.reduce((n, p) => n + p.due - workDue(p), 0);
+  plan = plan.filter(workable);
+
+  try {
+    // Loaded only when there is work: a cron flush of an empty queue skips nodemailer.
+    const { deliverBatch } = await import('../delivery/deliver-batch.js');
+    const { parseAccountReplyRules } = await import('../delivery/account-replies.js');
+    const accountReplies = parseAccountReplyRules(config.accountReplies);
+    for (let pass = 0; pass <= MAX_EXTRA_PASSES && plan.length > 0 && !stopping(); pass++) {
+      passDue = new Map(plan.map((p) => [p.id, workDue(p)]));
+      const dueNow = plan.reduce((n, p) => n + workDue(p), 0);
+      result.due += dueNow;
+      events.emit('start', { smarthost: label, dueEntries: plan.length, dueRecipients: dueNow, pass });
+      if (smarthost !== null && smarthostUp()) {
+        const ids = plan.filter((p) => smarthostTakes(p, smarthostRouted)).map((p) => p.id);
+        transport = smarthost.display;
+        const batch = await deliverBatch(
+          {
+            spool,
+            config,
+            smarthost,
+            credentials,
+            concurrency: config.concurrency,
+            now,
+            accountReplies,
+            limiter,
+            accepts: config.routes.single ? undefined : (address) => !isMxRoute(config, address),
+          },
+          ids,
+          attempted,
+          stopping,
+          callbacks,
+        );
+        if (batch.lost) lostSmarthost = true;
+        if (batch.fatal !== null) fatal ??= batch.fatal;
+        if (batch.refused !== null && fatal === null) hold = await recordHold(batch.refused);
+      }
+      if (mx !== null && !stopping()) {
+        const work = plan.filter((p) => mxTakes(p, smarthostRouted)).map((p) => ({ id: p.id, recipients: p.mx }));
+        transport = 'direct delivery (MX)';
+        const batch = await mx.runPass(work, attempted, stopping, callbacks);
+        if (batch.fatal !== null) fatal ??= batch.fatal;
+        if (batch.offline) mx = null;
+        // Whatever was not attempted (a destination down) waits for a later flush, not another pass.
+        for (const w of work) {
+          const done = attempted.get(w.id) ?? new Set<string>();
+          for (const address of w.recipients) done.add(address);
+          attempted.set(w.id, done);
+        }
+      }
+      if (stopping()) break;
+      next = await planPass(spool, config, attempted, now(), events);
+      plan = next.entries.filter(workable);
+      for (const p of plan) if (p.bounce) bounceIds.add(p.id);
+      if (plan.length > 0) checkFreeSpace(spool);
     }
-    if (stopping() || lostSmarthost) break;
-    next = await planPass(spool, attempted, now(), events);
-    plan = next.entries;
-    for (const p of plan) if (p.bounce) bounceIds.add(p.id);
-    if (plan.length > 0) checkFreeSpace(spool);
+  } finally {
+    await mx?.finish().catch((err: unknown) => (fatal ??= err));
   }
   if (fatal !== null) throw fatal;
   result.messages = messages.size;
@@ -382,7 +473,7 @@ async function runPasses(
   result.hold = hold;
   if (hold !== null) {
     // What the refused pass left is still due, beyond what the pass counted.
-    const left = await planPass(spool, attempted, now(), events);
+    const left = await planPass(spool, config, attempted, now(), events);
     result.remaining = Math.max(result.remaining, left.entries.reduce((n, p) => n + p.due, 0));
     result.outcome = 'held';
     result.exitCode = holdExitCode(hold.kind);

@@ -19,11 +19,7 @@ import net from 'node:net';
 import { randomInt } from 'node:crypto';
 import dnsPacket from 'dns-packet';
 import { BulkmailerError, ExitCode } from '../errors.js';
-
-export interface ResolverAddress {
-  host: string;
-  port: number;
-}
+import type { ResolverAddress } from '../config/resolvers.js';
 
 export type RecordType = 'MX' | 'A' | 'AAAA' | 'NS';
 

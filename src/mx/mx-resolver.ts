@@ -10,11 +10,9 @@
  * portal answers DNS but carries no mail. Throws E_DNS_UNREACHABLE only
  * from resolve(), when no resolver answered.
  */
-import dns from 'node:dns';
-import net from 'node:net';
-import { configError } from '../errors.js';
 import { isPrivateNetworkHost } from '../connectivity/internet.js';
-import { queryDns, type DnsQueryFn, type ResolverAddress } from './dns-query.js';
+import type { ResolverAddress } from '../config/resolvers.js';
+import { queryDns, type DnsQueryFn } from './dns-query.js';
 import type { MxCache } from './mx-cache.js';
 import { resolveMxAnswer, type MxAnswer } from './resolve-mx.js';
 
@@ -66,26 +64,6 @@ export class MxResolver {
       return { answered: false, detail: (err as Error).message };
     }
   }
-}
-
-/** `mx.resolvers`: "host[:port], [v6]:port, ..."; empty: the system's resolvers. */
-export function parseResolvers(text: string | null, key = 'mx.resolvers'): ResolverAddress[] {
-  if (text === null || text.trim() === '') return systemResolvers();
-  return text.split(',').map((part) => parseResolver(part.trim(), key));
-}
-
-function parseResolver(text: string, key: string): ResolverAddress {
-  const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
-  const [host, port] = v6 !== null ? [v6[1]!, v6[2]] : net.isIPv6(text) ? [text, undefined] : text.split(':');
-  const portNumber = port === undefined || port === '' ? 53 : Number(port);
-  if (host === undefined || !net.isIP(host) || !Number.isInteger(portNumber) || portNumber < 1 || portNumber > 65_535) {
-    throw configError(`${key}: "${text}" is not an IP address with an optional port (1.1.1.1, 127.0.0.1:5353, [::1]:53)`);
-  }
-  return { host, port: portNumber };
-}
-
-export function systemResolvers(): ResolverAddress[] {
-  return dns.getServers().map((server) => parseResolver(server, 'the system resolvers'));
 }
 
 /** is-online is not asked when every resolver is on this machine or the LAN (it would say nothing about them). */

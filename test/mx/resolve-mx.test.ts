@@ -13,7 +13,8 @@ import { openSpool, recordPath } from '../../src/spool/index.js';
 import { queryDns } from '../../src/mx/dns-query.js';
 import { hostSetKey, orderHosts, permanentReply, resolveMxAnswer, type MxHost } from '../../src/mx/resolve-mx.js';
 import { MxCache } from '../../src/mx/mx-cache.js';
-import { MxResolver, parseResolvers, resolversArePrivate } from '../../src/mx/mx-resolver.js';
+import { MxResolver, resolversArePrivate } from '../../src/mx/mx-resolver.js';
+import { parseResolvers } from '../../src/config/resolvers.js';
 
 const ZONE: Zone = {
   'club.example': { ttl: 600, mx: [{ preference: 20, exchange: 'mx2.club.example' }, { preference: 10, exchange: 'mx1.club.example' }] },

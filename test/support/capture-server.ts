@@ -13,6 +13,10 @@ export interface CapturedMessage {
   to: string[];
   raw: Buffer;
   sessionId: string;
+  /** The transaction ran over TLS (STARTTLS or implicit). */
+  secure: boolean;
+  /** The client's EHLO name. */
+  helo: string;
 }
 
 export interface Reply {
@@ -40,6 +44,8 @@ export interface CaptureOptions {
   dataDelayMs?: number;
   /** Extra smtp-server options (TLS keys, auth handlers...). */
   server?: Partial<SMTPServerOptions>;
+  /** The address to bind (127.0.0.2, 127.0.0.3...: an MX host of its own); default 127.0.0.1. */
+  host?: string;
 }
 
 export interface CaptureServer {
@@ -154,7 +160,8 @@ export async function startCaptureServer(options: CaptureOptions = {}, port = 0)
             }
             state.accepted++;
             const from = session.envelope.mailFrom === false ? '' : session.envelope.mailFrom.address;
-            messages.push({ from, to, raw: Buffer.concat(chunks), sessionId: session.id });
+            const secure = Boolean((session as unknown as { secure?: boolean }).secure);
+            messages.push({ from, to, raw: Buffer.concat(chunks), sessionId: session.id, secure, helo: session.hostNameAppearsAs });
             callback(null, 'Ok: queued');
             notify();
           };
@@ -166,13 +173,19 @@ export async function startCaptureServer(options: CaptureOptions = {}, port = 0)
     });
 
   let boundPort = port;
+  const host = options.host ?? '127.0.0.1';
   const start = async () => {
     server = make();
     // A client killed mid-session resets its socket; smtp-server reports that
     // as an 'error' event, which must not crash the test process.
     server.on('error', () => {});
-    server.listen(boundPort, '127.0.0.1');
-    await once(server.server, 'listening');
+    await new Promise<void>((resolve, reject) => {
+      server.server.once('error', reject);
+      server.listen(boundPort, host, () => {
+        server.server.off('error', reject);
+        resolve();
+      });
+    });
     boundPort = (server.server.address() as { port: number }).port;
   };
   await start();
@@ -190,7 +203,7 @@ export async function startCaptureServer(options: CaptureOptions = {}, port = 0)
       return boundPort;
     },
     get url() {
-      return `smtp://127.0.0.1:${boundPort}`;
+      return `smtp://${host}:${boundPort}`;
     },
     messages,
     get transactions() {

@@ -16,6 +16,7 @@ import { openSpool, readEntryForScan, listEntryIds, listAccountHolds, type Spool
 import { describeHold } from '../../flush/flush-summary.js';
 import { isProviderPause } from '../../model/account-hold.js';
 import { readLastProbe } from '../../connectivity/last-probe.js';
+import { DestinationHealth } from '../../delivery/destination-health.js';
 import type { CommandContext } from '../context.js';
 import { writeOut } from '../output.js';
 import { palette, type Palette } from '../format/color.js';
@@ -145,6 +146,13 @@ async function writeTable(
     await write(ctx, (isProviderPause(hold.kind) ? c.yellow(line) : c.red(line)) + '\n');
   }
   await write(ctx, (await probeLine(ctx.home, now, c)) + '\n');
+  // Direct delivery: destinations whose every MX failed wait out a backoff of their own.
+  for (const down of DestinationHealth.load(spool).listDown(now)) {
+    await write(
+      ctx,
+      `${c.yellow('destination down')}: ${down.display} down until ${down.until} (${plural(down.failures, 'failure')}): ${down.reason}\n`,
+    );
+  }
 }
 
 function totalLine(t: Totals): string {

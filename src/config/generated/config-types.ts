@@ -78,6 +78,20 @@ export interface StoredConfig {
   notifications: boolean;
   /** recipients of a transaction a crash interrupted (possible duplicates): resend them, or hold their entry for review */
   onCrash: string;
+  /** transport per recipient domain, "domain=transport,...": exact domain, then *.parent, then *; transports: smarthost, mx (direct delivery) */
+  routes: string;
+  mx: {
+    /** DNS resolvers for direct delivery, "ip[:port],..." (default: the system's, from /etc/resolv.conf) */
+    resolvers: string | null;
+    /** port of the MX hosts (25; another only for tests and unusual networks) */
+    port: number;
+    /** parallel connections to one destination (MX host set), within concurrency */
+    destinationConcurrency: number;
+    /** wait for one DNS answer before asking the next resolver */
+    dnsTimeout: string;
+    /** TLS to MX hosts: opportunistic (STARTTLS when offered, certificate not checked, RFC 7435) or verify */
+    tls: string;
+  };
   listener: {
     /** the agent runs the SMTP listener */
     enabled: boolean;

@@ -4,7 +4,7 @@
 "use strict";
 export const validate = validate10;
 export default validate10;
-const schema11 = {"type":"object","additionalProperties":false,"properties":{"smarthost":{"description":"smtp://[user[:pass]@]host[:port] (STARTTLS when offered) or smtps://... (TLS from the start)","anyOf":[{"type":"string","pattern":"^smtps?://[^\\s]+$"},{"type":"null"}]},"fallbackSmarthosts":{"description":"smarthost URLs tried in order when the smarthost is unreachable","type":"array","items":{"type":"string","pattern":"^smtps?://[^\\s]+$"}},"from":{"description":"default envelope sender and From: for messages that have none","anyOf":[{"type":"string","pattern":"^[^\\s<>@]+@[^\\s<>@]+$"},{"type":"null"}]},"heloName":{"description":"name sent with EHLO (default: this machine's host name)","type":["string","null"]},"concurrency":{"description":"parallel SMTP connections to the smarthost","type":"integer","minimum":1,"maximum":100},"maxRecipientsPerTransaction":{"description":"recipients per SMTP transaction (RFC 5321 servers take at least 100)","type":"integer","minimum":1,"maximum":10000},"tls":{"type":"object","additionalProperties":false,"properties":{"verify":{"description":"verify the smarthost's certificate (turning this off is logged)","type":"boolean"},"caFile":{"description":"extra CA certificate(s) in PEM, for a private smarthost","type":["string","null"]}}},"auth":{"type":"object","additionalProperties":false,"properties":{"user":{"description":"user name for AUTH (default: the one in the smarthost URL)","type":["string","null"]},"pass":{"description":"password for AUTH (prefer passwordCommand or passwordEnv)","type":["string","null"]},"passwordEnv":{"description":"name of an environment variable holding the password","type":["string","null"]},"passwordCommand":{"description":"shell command whose first output line is the password (msmtp's passwordeval)","type":["string","null"]}}},"retry":{"type":"object","additionalProperties":false,"properties":{"backoffStart":{"description":"delay after the first deferral","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"backoffFactor":{"description":"each further deferral multiplies the delay by this","type":"number","minimum":1,"maximum":10},"backoffMax":{"description":"the delay never grows past this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"lifetime":{"description":"retry time (not age: offline time does not count) after which a deferred recipient expires","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"timeouts":{"type":"object","additionalProperties":false,"properties":{"probe":{"description":"connectivity probe: TCP connect plus greeting","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"connect":{"description":"TCP connect to the smarthost","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"greeting":{"description":"wait for the smarthost's 220 greeting","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"socket":{"description":"inactivity during a transaction","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"limits":{"description":"sending limits of the account, sliding windows kept in the spool across restarts: N/unit counts messages, Nrcpt/unit recipients, unit second|minute|hour|day; e.g. \"100/hour,500rcpt/day\" (\"\": none)","type":"string"},"pauses":{"type":"object","additionalProperties":false,"properties":{"quota":{"description":"an account refused for its sending quota (Gmail 5.4.5, SES daily quota...) tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"rate":{"description":"an account refused for its sending rate tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"throttle":{"description":"an account told \"421 try again later\" tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"recheck":{"description":"an account held until you act (AUTH or sender refused, TLS failed, unknown host) is tried again by itself after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"accountReplies":{"description":"extra SMTP replies that mean \"this account may not send now\", tried before the built-in table: KIND:REGEX (KIND: quota, rate, throttle, auth, sender)","type":"array","items":{"type":"string","pattern":"^(quota|rate|throttle|auth|sender):.+$"}},"schedule":{"description":"node-cron expression for the agent's scheduled flush","type":"string","pattern":"^\\S+( \\S+){4,5}$"},"agent":{"type":"object","additionalProperties":false,"properties":{"syslog":{"description":"the agent also logs to syslog/journald (RFC 5424, through logger(1))","type":"boolean"},"syslogSocket":{"description":"the syslog socket the agent logs to (macOS: /var/run/syslog)","type":"string","pattern":"^/"}}},"delayWarning":{"description":"retry time (counted like retry.lifetime) after which the sender gets one delay warning (RFC 3464, Action: delayed); 0 turns warnings off","type":"string","pattern":"^0$|^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"notifications":{"description":"the agent shows desktop notifications (bounces, long delays, accounts that need attention)","type":"boolean"},"onCrash":{"description":"recipients of a transaction a crash interrupted (possible duplicates): resend them, or hold their entry for review","type":"string","pattern":"^(resend|hold)$"},"listener":{"type":"object","additionalProperties":false,"properties":{"enabled":{"description":"the agent runs the SMTP listener","type":"boolean"},"host":{"description":"address the listener binds","type":"string","pattern":"^\\S+$"},"port":{"description":"port the listener binds (0: any free port)","type":"integer","minimum":0,"maximum":65535},"maxMessageSize":{"description":"largest message accepted, in bytes (the SIZE extension)","type":"integer","minimum":1024},"maxConnections":{"description":"connections served at once; past it the connection idle longest before MAIL is closed (421), or the new one refused","type":"integer","minimum":1,"maximum":10000},"idleTimeout":{"description":"a connection that starts no transaction (MAIL) within this time is closed with 421","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"authUser":{"description":"user required to bind a non-loopback address (offered only over TLS there)","type":["string","null"]},"authPass":{"description":"password for authUser","type":["string","null"]},"tlsKeyFile":{"description":"TLS private key (PEM) for the listener","type":["string","null"]},"tlsCertFile":{"description":"TLS certificate (PEM) for the listener","type":["string","null"]}}}}};
+const schema11 = {"type":"object","additionalProperties":false,"properties":{"smarthost":{"description":"smtp://[user[:pass]@]host[:port] (STARTTLS when offered) or smtps://... (TLS from the start)","anyOf":[{"type":"string","pattern":"^smtps?://[^\\s]+$"},{"type":"null"}]},"fallbackSmarthosts":{"description":"smarthost URLs tried in order when the smarthost is unreachable","type":"array","items":{"type":"string","pattern":"^smtps?://[^\\s]+$"}},"from":{"description":"default envelope sender and From: for messages that have none","anyOf":[{"type":"string","pattern":"^[^\\s<>@]+@[^\\s<>@]+$"},{"type":"null"}]},"heloName":{"description":"name sent with EHLO (default: this machine's host name)","type":["string","null"]},"concurrency":{"description":"parallel SMTP connections to the smarthost","type":"integer","minimum":1,"maximum":100},"maxRecipientsPerTransaction":{"description":"recipients per SMTP transaction (RFC 5321 servers take at least 100)","type":"integer","minimum":1,"maximum":10000},"tls":{"type":"object","additionalProperties":false,"properties":{"verify":{"description":"verify the smarthost's certificate (turning this off is logged)","type":"boolean"},"caFile":{"description":"extra CA certificate(s) in PEM, for a private smarthost","type":["string","null"]}}},"auth":{"type":"object","additionalProperties":false,"properties":{"user":{"description":"user name for AUTH (default: the one in the smarthost URL)","type":["string","null"]},"pass":{"description":"password for AUTH (prefer passwordCommand or passwordEnv)","type":["string","null"]},"passwordEnv":{"description":"name of an environment variable holding the password","type":["string","null"]},"passwordCommand":{"description":"shell command whose first output line is the password (msmtp's passwordeval)","type":["string","null"]}}},"retry":{"type":"object","additionalProperties":false,"properties":{"backoffStart":{"description":"delay after the first deferral","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"backoffFactor":{"description":"each further deferral multiplies the delay by this","type":"number","minimum":1,"maximum":10},"backoffMax":{"description":"the delay never grows past this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"lifetime":{"description":"retry time (not age: offline time does not count) after which a deferred recipient expires","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"timeouts":{"type":"object","additionalProperties":false,"properties":{"probe":{"description":"connectivity probe: TCP connect plus greeting","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"connect":{"description":"TCP connect to the smarthost","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"greeting":{"description":"wait for the smarthost's 220 greeting","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"socket":{"description":"inactivity during a transaction","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"limits":{"description":"sending limits of the account, sliding windows kept in the spool across restarts: N/unit counts messages, Nrcpt/unit recipients, unit second|minute|hour|day; e.g. \"100/hour,500rcpt/day\" (\"\": none)","type":"string"},"pauses":{"type":"object","additionalProperties":false,"properties":{"quota":{"description":"an account refused for its sending quota (Gmail 5.4.5, SES daily quota...) tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"rate":{"description":"an account refused for its sending rate tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"throttle":{"description":"an account told \"421 try again later\" tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"recheck":{"description":"an account held until you act (AUTH or sender refused, TLS failed, unknown host) is tried again by itself after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"accountReplies":{"description":"extra SMTP replies that mean \"this account may not send now\", tried before the built-in table: KIND:REGEX (KIND: quota, rate, throttle, auth, sender)","type":"array","items":{"type":"string","pattern":"^(quota|rate|throttle|auth|sender):.+$"}},"schedule":{"description":"node-cron expression for the agent's scheduled flush","type":"string","pattern":"^\\S+( \\S+){4,5}$"},"agent":{"type":"object","additionalProperties":false,"properties":{"syslog":{"description":"the agent also logs to syslog/journald (RFC 5424, through logger(1))","type":"boolean"},"syslogSocket":{"description":"the syslog socket the agent logs to (macOS: /var/run/syslog)","type":"string","pattern":"^/"}}},"delayWarning":{"description":"retry time (counted like retry.lifetime) after which the sender gets one delay warning (RFC 3464, Action: delayed); 0 turns warnings off","type":"string","pattern":"^0$|^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"notifications":{"description":"the agent shows desktop notifications (bounces, long delays, accounts that need attention)","type":"boolean"},"onCrash":{"description":"recipients of a transaction a crash interrupted (possible duplicates): resend them, or hold their entry for review","type":"string","pattern":"^(resend|hold)$"},"routes":{"description":"transport per recipient domain, \"domain=transport,...\": exact domain, then *.parent, then *; transports: smarthost, mx (direct delivery)","type":"string","pattern":"^\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*(,\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*)*$"},"mx":{"type":"object","additionalProperties":false,"properties":{"resolvers":{"description":"DNS resolvers for direct delivery, \"ip[:port],...\" (default: the system's, from /etc/resolv.conf)","type":["string","null"]},"port":{"description":"port of the MX hosts (25; another only for tests and unusual networks)","type":"integer","minimum":1,"maximum":65535},"destinationConcurrency":{"description":"parallel connections to one destination (MX host set), within concurrency","type":"integer","minimum":1,"maximum":100},"dnsTimeout":{"description":"wait for one DNS answer before asking the next resolver","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"tls":{"description":"TLS to MX hosts: opportunistic (STARTTLS when offered, certificate not checked, RFC 7435) or verify","type":"string","pattern":"^(opportunistic|verify)$"}}},"listener":{"type":"object","additionalProperties":false,"properties":{"enabled":{"description":"the agent runs the SMTP listener","type":"boolean"},"host":{"description":"address the listener binds","type":"string","pattern":"^\\S+$"},"port":{"description":"port the listener binds (0: any free port)","type":"integer","minimum":0,"maximum":65535},"maxMessageSize":{"description":"largest message accepted, in bytes (the SIZE extension)","type":"integer","minimum":1024},"maxConnections":{"description":"connections served at once; past it the connection idle longest before MAIL is closed (421), or the new one refused","type":"integer","minimum":1,"maximum":10000},"idleTimeout":{"description":"a connection that starts no transaction (MAIL) within this time is closed with 421","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"authUser":{"description":"user required to bind a non-loopback address (offered only over TLS there)","type":["string","null"]},"authPass":{"description":"password for authUser","type":["string","null"]},"tlsKeyFile":{"description":"TLS private key (PEM) for the listener","type":["string","null"]},"tlsCertFile":{"description":"TLS certificate (PEM) for the listener","type":["string","null"]}}}}};
 const func2 = Object.prototype.hasOwnProperty;
 const pattern0 = new RegExp("^smtps?://[^\\s]+$", "u");
 const pattern2 = new RegExp("^[^\\s<>@]+@[^\\s<>@]+$", "u");
@@ -14,7 +14,9 @@ const pattern15 = new RegExp("^\\S+( \\S+){4,5}$", "u");
 const pattern16 = new RegExp("^/", "u");
 const pattern17 = new RegExp("^0$|^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$", "u");
 const pattern18 = new RegExp("^(resend|hold)$", "u");
-const pattern19 = new RegExp("^\\S+$", "u");
+const pattern19 = new RegExp("^\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*(,\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*)*$", "u");
+const pattern21 = new RegExp("^(opportunistic|verify)$", "u");
+const pattern22 = new RegExp("^\\S+$", "u");
 
 function validate10(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -1014,12 +1016,11 @@ vErrors.push(err75);
 errors++;
 }
 }
-if(data.listener !== undefined){
-let data40 = data.listener;
-if(data40 && typeof data40 == "object" && !Array.isArray(data40)){
-for(const key7 in data40){
-if(!(func2.call(schema11.properties.listener.properties, key7))){
-const err76 = {instancePath:instancePath+"/listener",schemaPath:"#/properties/listener/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
+if(data.routes !== undefined){
+let data40 = data.routes;
+if(typeof data40 === "string"){
+if(!pattern19.test(data40)){
+const err76 = {instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/pattern",keyword:"pattern",params:{pattern: "^\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*(,\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*)*$"},message:"must match pattern \""+"^\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*(,\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*)*$"+"\""};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -1029,9 +1030,8 @@ vErrors.push(err76);
 errors++;
 }
 }
-if(data40.enabled !== undefined){
-if(typeof data40.enabled !== "boolean"){
-const err77 = {instancePath:instancePath+"/listener/enabled",schemaPath:"#/properties/listener/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+else {
+const err77 = {instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -1041,11 +1041,12 @@ vErrors.push(err77);
 errors++;
 }
 }
-if(data40.host !== undefined){
-let data42 = data40.host;
-if(typeof data42 === "string"){
-if(!pattern19.test(data42)){
-const err78 = {instancePath:instancePath+"/listener/host",schemaPath:"#/properties/listener/properties/host/pattern",keyword:"pattern",params:{pattern: "^\\S+$"},message:"must match pattern \""+"^\\S+$"+"\""};
+if(data.mx !== undefined){
+let data41 = data.mx;
+if(data41 && typeof data41 == "object" && !Array.isArray(data41)){
+for(const key7 in data41){
+if(!(((((key7 === "resolvers") || (key7 === "port")) || (key7 === "destinationConcurrency")) || (key7 === "dnsTimeout")) || (key7 === "tls"))){
+const err78 = {instancePath:instancePath+"/mx",schemaPath:"#/properties/mx/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -1055,8 +1056,10 @@ vErrors.push(err78);
 errors++;
 }
 }
-else {
-const err79 = {instancePath:instancePath+"/listener/host",schemaPath:"#/properties/listener/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data41.resolvers !== undefined){
+let data42 = data41.resolvers;
+if((typeof data42 !== "string") && (data42 !== null)){
+const err79 = {instancePath:instancePath+"/mx/resolvers",schemaPath:"#/properties/mx/properties/resolvers/type",keyword:"type",params:{type: schema11.properties.mx.properties.resolvers.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -1066,10 +1069,10 @@ vErrors.push(err79);
 errors++;
 }
 }
-if(data40.port !== undefined){
-let data43 = data40.port;
+if(data41.port !== undefined){
+let data43 = data41.port;
 if(!(((typeof data43 == "number") && (!(data43 % 1) && !isNaN(data43))) && (isFinite(data43)))){
-const err80 = {instancePath:instancePath+"/listener/port",schemaPath:"#/properties/listener/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err80 = {instancePath:instancePath+"/mx/port",schemaPath:"#/properties/mx/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -1080,7 +1083,7 @@ errors++;
 }
 if((typeof data43 == "number") && (isFinite(data43))){
 if(data43 > 65535 || isNaN(data43)){
-const err81 = {instancePath:instancePath+"/listener/port",schemaPath:"#/properties/listener/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+const err81 = {instancePath:instancePath+"/mx/port",schemaPath:"#/properties/mx/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -1089,8 +1092,8 @@ vErrors.push(err81);
 }
 errors++;
 }
-if(data43 < 0 || isNaN(data43)){
-const err82 = {instancePath:instancePath+"/listener/port",schemaPath:"#/properties/listener/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data43 < 1 || isNaN(data43)){
+const err82 = {instancePath:instancePath+"/mx/port",schemaPath:"#/properties/mx/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -1101,10 +1104,10 @@ errors++;
 }
 }
 }
-if(data40.maxMessageSize !== undefined){
-let data44 = data40.maxMessageSize;
+if(data41.destinationConcurrency !== undefined){
+let data44 = data41.destinationConcurrency;
 if(!(((typeof data44 == "number") && (!(data44 % 1) && !isNaN(data44))) && (isFinite(data44)))){
-const err83 = {instancePath:instancePath+"/listener/maxMessageSize",schemaPath:"#/properties/listener/properties/maxMessageSize/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err83 = {instancePath:instancePath+"/mx/destinationConcurrency",schemaPath:"#/properties/mx/properties/destinationConcurrency/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -1114,8 +1117,8 @@ vErrors.push(err83);
 errors++;
 }
 if((typeof data44 == "number") && (isFinite(data44))){
-if(data44 < 1024 || isNaN(data44)){
-const err84 = {instancePath:instancePath+"/listener/maxMessageSize",schemaPath:"#/properties/listener/properties/maxMessageSize/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024"};
+if(data44 > 100 || isNaN(data44)){
+const err84 = {instancePath:instancePath+"/mx/destinationConcurrency",schemaPath:"#/properties/mx/properties/destinationConcurrency/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -1124,12 +1127,8 @@ vErrors.push(err84);
 }
 errors++;
 }
-}
-}
-if(data40.maxConnections !== undefined){
-let data45 = data40.maxConnections;
-if(!(((typeof data45 == "number") && (!(data45 % 1) && !isNaN(data45))) && (isFinite(data45)))){
-const err85 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data44 < 1 || isNaN(data44)){
+const err85 = {instancePath:instancePath+"/mx/destinationConcurrency",schemaPath:"#/properties/mx/properties/destinationConcurrency/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -1138,9 +1137,13 @@ vErrors.push(err85);
 }
 errors++;
 }
-if((typeof data45 == "number") && (isFinite(data45))){
-if(data45 > 10000 || isNaN(data45)){
-const err86 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
+}
+}
+if(data41.dnsTimeout !== undefined){
+let data45 = data41.dnsTimeout;
+if(typeof data45 === "string"){
+if(!pattern3.test(data45)){
+const err86 = {instancePath:instancePath+"/mx/dnsTimeout",schemaPath:"#/properties/mx/properties/dnsTimeout/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -1149,8 +1152,9 @@ vErrors.push(err86);
 }
 errors++;
 }
-if(data45 < 1 || isNaN(data45)){
-const err87 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+else {
+const err87 = {instancePath:instancePath+"/mx/dnsTimeout",schemaPath:"#/properties/mx/properties/dnsTimeout/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -1160,12 +1164,11 @@ vErrors.push(err87);
 errors++;
 }
 }
-}
-if(data40.idleTimeout !== undefined){
-let data46 = data40.idleTimeout;
+if(data41.tls !== undefined){
+let data46 = data41.tls;
 if(typeof data46 === "string"){
-if(!pattern3.test(data46)){
-const err88 = {instancePath:instancePath+"/listener/idleTimeout",schemaPath:"#/properties/listener/properties/idleTimeout/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+if(!pattern21.test(data46)){
+const err88 = {instancePath:instancePath+"/mx/tls",schemaPath:"#/properties/mx/properties/tls/pattern",keyword:"pattern",params:{pattern: "^(opportunistic|verify)$"},message:"must match pattern \""+"^(opportunistic|verify)$"+"\""};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -1176,7 +1179,7 @@ errors++;
 }
 }
 else {
-const err89 = {instancePath:instancePath+"/listener/idleTimeout",schemaPath:"#/properties/listener/properties/idleTimeout/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err89 = {instancePath:instancePath+"/mx/tls",schemaPath:"#/properties/mx/properties/tls/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -1186,10 +1189,9 @@ vErrors.push(err89);
 errors++;
 }
 }
-if(data40.authUser !== undefined){
-let data47 = data40.authUser;
-if((typeof data47 !== "string") && (data47 !== null)){
-const err90 = {instancePath:instancePath+"/listener/authUser",schemaPath:"#/properties/listener/properties/authUser/type",keyword:"type",params:{type: schema11.properties.listener.properties.authUser.type},message:"must be string,null"};
+}
+else {
+const err90 = {instancePath:instancePath+"/mx",schemaPath:"#/properties/mx/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -1199,10 +1201,12 @@ vErrors.push(err90);
 errors++;
 }
 }
-if(data40.authPass !== undefined){
-let data48 = data40.authPass;
-if((typeof data48 !== "string") && (data48 !== null)){
-const err91 = {instancePath:instancePath+"/listener/authPass",schemaPath:"#/properties/listener/properties/authPass/type",keyword:"type",params:{type: schema11.properties.listener.properties.authPass.type},message:"must be string,null"};
+if(data.listener !== undefined){
+let data47 = data.listener;
+if(data47 && typeof data47 == "object" && !Array.isArray(data47)){
+for(const key8 in data47){
+if(!(func2.call(schema11.properties.listener.properties, key8))){
+const err91 = {instancePath:instancePath+"/listener",schemaPath:"#/properties/listener/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -1212,10 +1216,9 @@ vErrors.push(err91);
 errors++;
 }
 }
-if(data40.tlsKeyFile !== undefined){
-let data49 = data40.tlsKeyFile;
-if((typeof data49 !== "string") && (data49 !== null)){
-const err92 = {instancePath:instancePath+"/listener/tlsKeyFile",schemaPath:"#/properties/listener/properties/tlsKeyFile/type",keyword:"type",params:{type: schema11.properties.listener.properties.tlsKeyFile.type},message:"must be string,null"};
+if(data47.enabled !== undefined){
+if(typeof data47.enabled !== "boolean"){
+const err92 = {instancePath:instancePath+"/listener/enabled",schemaPath:"#/properties/listener/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -1225,10 +1228,11 @@ vErrors.push(err92);
 errors++;
 }
 }
-if(data40.tlsCertFile !== undefined){
-let data50 = data40.tlsCertFile;
-if((typeof data50 !== "string") && (data50 !== null)){
-const err93 = {instancePath:instancePath+"/listener/tlsCertFile",schemaPath:"#/properties/listener/properties/tlsCertFile/type",keyword:"type",params:{type: schema11.properties.listener.properties.tlsCertFile.type},message:"must be string,null"};
+if(data47.host !== undefined){
+let data49 = data47.host;
+if(typeof data49 === "string"){
+if(!pattern22.test(data49)){
+const err93 = {instancePath:instancePath+"/listener/host",schemaPath:"#/properties/listener/properties/host/pattern",keyword:"pattern",params:{pattern: "^\\S+$"},message:"must match pattern \""+"^\\S+$"+"\""};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -1238,9 +1242,8 @@ vErrors.push(err93);
 errors++;
 }
 }
-}
 else {
-const err94 = {instancePath:instancePath+"/listener",schemaPath:"#/properties/listener/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err94 = {instancePath:instancePath+"/listener/host",schemaPath:"#/properties/listener/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -1250,14 +1253,198 @@ vErrors.push(err94);
 errors++;
 }
 }
-}
-else {
-const err95 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data47.port !== undefined){
+let data50 = data47.port;
+if(!(((typeof data50 == "number") && (!(data50 % 1) && !isNaN(data50))) && (isFinite(data50)))){
+const err95 = {instancePath:instancePath+"/listener/port",schemaPath:"#/properties/listener/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err95];
 }
 else {
 vErrors.push(err95);
+}
+errors++;
+}
+if((typeof data50 == "number") && (isFinite(data50))){
+if(data50 > 65535 || isNaN(data50)){
+const err96 = {instancePath:instancePath+"/listener/port",schemaPath:"#/properties/listener/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+if(vErrors === null){
+vErrors = [err96];
+}
+else {
+vErrors.push(err96);
+}
+errors++;
+}
+if(data50 < 0 || isNaN(data50)){
+const err97 = {instancePath:instancePath+"/listener/port",schemaPath:"#/properties/listener/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err97];
+}
+else {
+vErrors.push(err97);
+}
+errors++;
+}
+}
+}
+if(data47.maxMessageSize !== undefined){
+let data51 = data47.maxMessageSize;
+if(!(((typeof data51 == "number") && (!(data51 % 1) && !isNaN(data51))) && (isFinite(data51)))){
+const err98 = {instancePath:instancePath+"/listener/maxMessageSize",schemaPath:"#/properties/listener/properties/maxMessageSize/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err98];
+}
+else {
+vErrors.push(err98);
+}
+errors++;
+}
+if((typeof data51 == "number") && (isFinite(data51))){
+if(data51 < 1024 || isNaN(data51)){
+const err99 = {instancePath:instancePath+"/listener/maxMessageSize",schemaPath:"#/properties/listener/properties/maxMessageSize/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024"};
+if(vErrors === null){
+vErrors = [err99];
+}
+else {
+vErrors.push(err99);
+}
+errors++;
+}
+}
+}
+if(data47.maxConnections !== undefined){
+let data52 = data47.maxConnections;
+if(!(((typeof data52 == "number") && (!(data52 % 1) && !isNaN(data52))) && (isFinite(data52)))){
+const err100 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err100];
+}
+else {
+vErrors.push(err100);
+}
+errors++;
+}
+if((typeof data52 == "number") && (isFinite(data52))){
+if(data52 > 10000 || isNaN(data52)){
+const err101 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
+if(vErrors === null){
+vErrors = [err101];
+}
+else {
+vErrors.push(err101);
+}
+errors++;
+}
+if(data52 < 1 || isNaN(data52)){
+const err102 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err102];
+}
+else {
+vErrors.push(err102);
+}
+errors++;
+}
+}
+}
+if(data47.idleTimeout !== undefined){
+let data53 = data47.idleTimeout;
+if(typeof data53 === "string"){
+if(!pattern3.test(data53)){
+const err103 = {instancePath:instancePath+"/listener/idleTimeout",schemaPath:"#/properties/listener/properties/idleTimeout/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+if(vErrors === null){
+vErrors = [err103];
+}
+else {
+vErrors.push(err103);
+}
+errors++;
+}
+}
+else {
+const err104 = {instancePath:instancePath+"/listener/idleTimeout",schemaPath:"#/properties/listener/properties/idleTimeout/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err104];
+}
+else {
+vErrors.push(err104);
+}
+errors++;
+}
+}
+if(data47.authUser !== undefined){
+let data54 = data47.authUser;
+if((typeof data54 !== "string") && (data54 !== null)){
+const err105 = {instancePath:instancePath+"/listener/authUser",schemaPath:"#/properties/listener/properties/authUser/type",keyword:"type",params:{type: schema11.properties.listener.properties.authUser.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err105];
+}
+else {
+vErrors.push(err105);
+}
+errors++;
+}
+}
+if(data47.authPass !== undefined){
+let data55 = data47.authPass;
+if((typeof data55 !== "string") && (data55 !== null)){
+const err106 = {instancePath:instancePath+"/listener/authPass",schemaPath:"#/properties/listener/properties/authPass/type",keyword:"type",params:{type: schema11.properties.listener.properties.authPass.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err106];
+}
+else {
+vErrors.push(err106);
+}
+errors++;
+}
+}
+if(data47.tlsKeyFile !== undefined){
+let data56 = data47.tlsKeyFile;
+if((typeof data56 !== "string") && (data56 !== null)){
+const err107 = {instancePath:instancePath+"/listener/tlsKeyFile",schemaPath:"#/properties/listener/properties/tlsKeyFile/type",keyword:"type",params:{type: schema11.properties.listener.properties.tlsKeyFile.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err107];
+}
+else {
+vErrors.push(err107);
+}
+errors++;
+}
+}
+if(data47.tlsCertFile !== undefined){
+let data57 = data47.tlsCertFile;
+if((typeof data57 !== "string") && (data57 !== null)){
+const err108 = {instancePath:instancePath+"/listener/tlsCertFile",schemaPath:"#/properties/listener/properties/tlsCertFile/type",keyword:"type",params:{type: schema11.properties.listener.properties.tlsCertFile.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err108];
+}
+else {
+vErrors.push(err108);
+}
+errors++;
+}
+}
+}
+else {
+const err109 = {instancePath:instancePath+"/listener",schemaPath:"#/properties/listener/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err109];
+}
+else {
+vErrors.push(err109);
+}
+errors++;
+}
+}
+}
+else {
+const err110 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err110];
+}
+else {
+vErrors.push(err110);
 }
 errors++;
 }

@@ -1,0 +1,245 @@
+/**
+ * Direct delivery of one pass: bins of entries per destination (an MX host
+ * set), drained by channels. A channel is one connection to the
+ * destination's best reachable MX that takes the bin's entries one after
+ * another over the same connection; ChannelScheduler decides which bin gets
+ * the next channel so that none starves. Each entry is delivered by
+ * deliverEntry, limited to the recipients of the bin's domains, so states,
+ * bounces, removal and the crash window are exactly the smarthost's.
+ *
+ * A destination whose every MX host fails (refused, timeout, 421 greeting)
+ * is marked down in DestinationHealth and its bin leaves this run: its
+ * recipients wait, no attempt counted. Recipients whose domain DNS already
+ * decided (null MX, NXDOMAIN: failed; SERVFAIL: deferred) go through the
+ * `answer` of the DNS bin, with no connection at all.
+ *
+ * Never throws: fatal errors (a full disk, a bug) come back in the result
+ * once every channel has finished its transaction in flight.
+ */
+import type { Readable } from 'node:stream';
+import { isLoopbackHost } from '../config/smarthost.js';
+import type { RuntimeConfig } from '../config/runtime.js';
+import { BulkmailerError, ExitCode, fromFsError } from '../errors.js';
+import { domainOf } from '../model/address.js';
+import type { RecipientOutcome } from '../model/transitions.js';
+import { orderHosts, type MxHost } from '../mx/resolve-mx.js';
+import { DeliveryLogWriter, DirSyncer, TransactionJournal, type Spool } from '../spool/index.js';
+import { ChannelScheduler } from './channel-scheduler.js';
+import { entryContextBase, type BatchCallbacks } from './deliver-batch.js';
+import { deliverEntry, type EntryDeliveryContext } from './deliver-entry.js';
+import type { DestinationHealth } from './destination-health.js';
+import type { AccountRefusal } from './account-replies.js';
+import { SmtpSession, type Transaction, type TransactionSender } from './smtp-session.js';
+
+export interface MxBin {
+  /** The destination's identity: its MX host names, sorted (hostSetKey), or "dns" for the DNS bin. */
+  key: string;
+  hosts: readonly MxHost[];
+  /** The recipient domains this bin serves. */
+  domains: ReadonlySet<string>;
+  entries: string[];
+  /** Set for the DNS bin: each recipient's outcome, decided without a connection. */
+  answer?: (address: string) => RecipientOutcome;
+}
+
+export interface MxBatchSettings {
+  spool: Spool;
+  config: RuntimeConfig;
+  health: DestinationHealth;
+  now: () => number;
+  random?: () => number;
+}
+
+export interface MxBatchResult {
+  fatal: unknown;
+  /** Destinations found down in this pass. */
+  down: string[];
+  /** Connections opened (for the bench and tests). */
+  connections: number;
+}
+
+/** Entries a channel delivers before it may give its slot to a bin that has none. */
+const CHANNEL_QUANTUM = 20;
+
+export async function deliverMxBatch(
+  settings: MxBatchSettings,
+  bins: readonly MxBin[],
+  attempted: Map<string, Set<string>>,
+  stopped: () => boolean,
+  callbacks: BatchCallbacks,
+): Promise<MxBatchResult> {
+  const { spool, config, health } = settings;
+  const log = await DeliveryLogWriter.open(spool);
+  const syncer = new DirSyncer();
+  let journal: TransactionJournal;
+  try {
+    journal = await TransactionJournal.open(spool);
+  } catch (err) {
+    await log.close();
+    return { fatal: fromFsError('cannot create the transaction journal', err), down: [], connections: 0 };
+  }
+  let fatal: unknown = null;
+  const down: string[] = [];
+  let connections = 0;
+  const stopping = () => stopped() || fatal !== null;
+  const base = entryContextBase(settings, { log, syncer, journal, attempted, stopping, callbacks });
+  const byKey = new Map(bins.map((b) => [b.key, b]));
+  const scheduler = new ChannelScheduler(
+    bins.map((b) => [b.key, b.entries] as [string, string[]]),
+    { global: config.concurrency, perDestination: config.mx.destinationConcurrency, quantum: CHANNEL_QUANTUM },
+  );
+
+  const running = new Set<Promise<void>>();
+  const launch = () => {
+    if (stopping()) return;
+    for (let key = scheduler.openChannel(); key !== null; key = scheduler.openChannel()) {
+      const channel = runChannel(byKey.get(key)!).finally(() => running.delete(channel));
+      running.add(channel);
+    }
+  };
+
+  /** Every MX of the destination failed, or it refused us: it waits out its backoff, its bin leaves this run. */
+  const markDown = (key: string, reason: string) => {
+    const record = health.markDown(key, key, reason, settings.now(), config.retry);
+    scheduler.dropBin(key);
+    down.push(key);
+    callbacks.onWarning(`destination ${key} is down until ${record.until}: ${reason}`);
+  };
+
+  const runChannel = async (bin: MxBin): Promise<void> => {
+    let session: SmtpSession | null = null;
+    let host = bin.key;
+    let done = 0;
+    // A refusal about the sender (or a quota/rate reply) from this destination holds it, not its recipients (promise 6).
+    let refused: AccountRefusal | null = null;
+    const open = async (): Promise<TransactionSender> => {
+      if (bin.answer !== undefined) return new AnswerSender(bin.answer);
+      if (session?.isOpen) return session;
+      const opened = await openMxSession(bin, config, settings.random);
+      connections++;
+      session = opened.session;
+      host = opened.host;
+      health.markUp(bin.key);
+      return session;
+    };
+    const ctx: EntryDeliveryContext = {
+      ...base,
+      get smarthostDisplay() {
+        return bin.answer !== undefined ? 'dns' : `mx:${host}`;
+      },
+      get smarthostHost() {
+        return host;
+      },
+      session: open,
+      accepts: (address) => bin.domains.has(domainOf(address)),
+      stopping: () => stopping() || refused !== null,
+      accountReplies: [],
+      onAccountRefused: (refusal) => (refused ??= refusal),
+      // Sending limits are a provider account's; an MX host has none of ours.
+      limiter: null,
+    };
+    try {
+      while (!stopping() && refused === null) {
+        const id = scheduler.takeEntry(bin.key);
+        if (id === null) break;
+        try {
+          await deliverEntry(ctx, id);
+        } catch (err) {
+          if (err instanceof BulkmailerError && err.code === 'E_UNREACHABLE') {
+            markDown(bin.key, err.message);
+            break;
+          }
+          fatal ??= err;
+        } finally {
+          scheduler.finishEntry(id);
+          done++;
+        }
+        if (refused !== null) {
+          markDown(bin.key, `refused: ${(refused as AccountRefusal).reply}`);
+          break;
+        }
+        launch();
+        if (scheduler.shouldYield(bin.key, done)) break;
+      }
+    } finally {
+      (session as SmtpSession | null)?.close();
+      scheduler.closeChannel(bin.key);
+      launch();
+    }
+  };
+
+  try {
+    launch();
+    while (running.size > 0) await Promise.race(running);
+  } finally {
+    // As in deliverBatch: the journal goes only once every recorded outcome is durable.
+    let durable = true;
+    await syncer.sync().catch((err: unknown) => {
+      durable = false;
+      fatal ??= err;
+    });
+    await journal.close(durable && fatal === null).catch((err: unknown) => (fatal ??= err));
+    await log.close();
+  }
+  return { fatal, down, connections };
+}
+
+/**
+ * Opens a session with the first MX that takes one: hosts by preference
+ * (equal ones shuffled), each of its addresses in turn. Certificates are
+ * checked against the host's name only with mx.tls verify; otherwise
+ * STARTTLS, when offered, is used without checking (RFC 7435).
+ */
+async function openMxSession(
+  bin: MxBin,
+  config: RuntimeConfig,
+  random: (() => number) | undefined,
+): Promise<{ session: SmtpSession; host: string }> {
+  const problems: string[] = [];
+  for (const host of orderHosts(bin.hosts, random)) {
+    for (const address of host.addresses) {
+      const display = `${host.name}[${address}]:${config.mx.port}`;
+      const session = new SmtpSession({
+        smarthost: {
+          secure: false,
+          host: address,
+          port: config.mx.port,
+          user: null,
+          pass: null,
+          loopback: isLoopbackHost(address),
+          display,
+        },
+        servername: host.name,
+        heloName: config.heloName,
+        credentials: null,
+        tlsVerify: config.mx.tlsVerify,
+        tlsCa: config.tlsCa,
+        connectTimeoutMs: config.timeouts.connectMs,
+        greetingTimeoutMs: config.timeouts.greetingMs,
+        socketTimeoutMs: config.timeouts.socketMs,
+      });
+      try {
+        await session.open();
+        return { session, host: display };
+      } catch (err) {
+        problems.push((err as Error).message);
+      }
+    }
+  }
+  throw new BulkmailerError('E_UNREACHABLE', `no MX host took a connection: ${problems.join('; ') || 'no addresses'}`, {
+    exitCode: ExitCode.tempFail,
+  });
+}
+
+/** The DNS bin's "session": outcomes decided by DNS, no connection, the message never read. */
+class AnswerSender implements TransactionSender {
+  constructor(private readonly answer: (address: string) => RecipientOutcome) {}
+
+  async send(transaction: Transaction): Promise<RecipientOutcome[]> {
+    const stream = transaction.message as Readable;
+    if (typeof stream.destroy === 'function') stream.destroy();
+    return transaction.to.map((address) => this.answer(address));
+  }
+
+  close(): void {}
+}
