@@ -169,6 +169,7 @@ export function buildProgram(): Command {
     .description('accept mail over SMTP on a local port (for Mailman and other list software)')
     .option('--host <addr>', 'address to bind (default: config listener.host, 127.0.0.1)')
     .option('--port <n>', 'port (0 picks a free one and prints it)')
+    .option('--socket <path>', 'listen on a unix socket instead, created 0600 (file permissions are the access control)')
     .action(action(() => import('./commands/listen.js')));
 
   program

@@ -5,10 +5,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import fs from 'node:fs';
+import path from 'node:path';
 import { startMxNetwork } from '../support/mx-network.js';
 import { startCaptureServer } from '../support/capture-server.js';
 import { makeTempHome, writeConfig } from '../support/home.js';
-import { runCli, spawnCli } from '../support/cli.js';
+import { ROOT, runCli, spawnCli } from '../support/cli.js';
 import { enqueueMessage, listEntryIds, openSpool, readEntryState } from '../../src/spool/index.js';
 import { flushQueue } from '../../src/flush/flush.js';
 import { FlushEvents } from '../../src/flush/flush-events.js';
@@ -228,4 +230,31 @@ test('kill -9 mid-drain in MX mode: the next flush completes it, duplicates only
     assert.ok(duplicates <= concurrency, `duplicates (${duplicates}) only from the ${concurrency} transactions in flight`);
   }
   assert.deepEqual(await listEntryIds(spool), []);
+});
+
+test('STARTTLS: used when an MX offers it (certificate not checked by default), plain when not; mx.tls verify refuses an unverifiable MX', async (t) => {
+  const tls = {
+    disabledCommands: [] as string[],
+    key: fs.readFileSync(path.join(ROOT, 'test/fixtures/localhost-key.pem')),
+    cert: fs.readFileSync(path.join(ROOT, 'test/fixtures/localhost-cert.pem')),
+  };
+  const net = await startMxNetwork(structuredClone(ZONE), ['127.0.0.2', '127.0.0.4'], (address) =>
+    address === '127.0.0.2' ? { server: tls } : {},
+  );
+  t.after(() => net.close());
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const spool = await openSpool(home);
+  await writeConfig(home, net.config);
+  await enqueueMessage(spool, { from: 'list@club.example', recipients: ['a@club.example', 'b@plain.example'], message: message('tls') });
+  assert.equal((await flushQueue({ home })).outcome, 'done');
+  assert.equal(net.sink('127.0.0.2').messages[0]!.secure, true, 'STARTTLS offered: used');
+  assert.equal(net.sink('127.0.0.4').messages[0]!.secure, false, 'not offered: plain');
+
+  await writeConfig(home, { ...net.config, mx: { ...(net.config.mx as object), tls: 'verify' } });
+  const { id } = await enqueueMessage(spool, { from: 'list@club.example', recipients: ['c@club.example'], message: message('verify') });
+  const result = await flushQueue({ home });
+  assert.equal(result.outcome, 'pending');
+  assert.equal(net.sink('127.0.0.2').messages.length, 1, 'nothing sent over an unverified connection');
+  assert.equal((await readEntryState(spool, id))!.recipients[0]!.attempts, 0);
 });

@@ -60,9 +60,10 @@ export class RawSmtpClient {
     waiter?.();
   }
 
-  static connect(port: number, host = '127.0.0.1'): Promise<RawSmtpClient> {
+  /** A port on `host`, or a unix socket's path. */
+  static connect(port: number | string, host = '127.0.0.1'): Promise<RawSmtpClient> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect(port, host);
+      const socket = typeof port === 'string' ? net.connect(port) : net.connect(port, host);
       socket.once('error', reject);
       socket.once('connect', () => {
         socket.off('error', reject);

@@ -6,11 +6,17 @@
  * transactions with 421, let every DATA in flight finish and get its reply,
  * then say 421 to the idle connections and close them.
  *
+ * With `socket`, it serves the same intake on a unix socket instead (the
+ * design's local socket, for list software and scripts on this machine):
+ * created 0600, so file permissions are the access control and no AUTH or
+ * TLS applies. A stale socket file (nothing listening) is replaced; a live
+ * one, or a path that is not a socket, is refused (exit 73), never removed.
+ *
  * Fails before binding with E_CONFIG (exit 78) on a policy violation (see
  * listener-settings.ts), or with the bind error (EADDRINUSE: exit 73).
  */
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
+import fs from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
 import { BulkmailerError, ExitCode } from '../../errors.js';
 import { openSpool } from '../../spool/index.js';
 import { checkListenerPolicy, resolveListenerSettings, type ListenerSettings } from './listener-settings.js';
@@ -21,6 +27,8 @@ export interface ListenerOptions {
   /** Override listener.host / listener.port of the config. */
   host?: string;
   port?: number;
+  /** Listen on this unix socket path instead of host:port. */
+  socket?: string;
   /** Ready settings (skips reading config.json); the bind policy is still enforced. */
   settings?: ListenerSettings;
   /** Nudge a running agent after each message (default true). */
@@ -32,6 +40,8 @@ export interface ListenerOptions {
 export interface RunningListener {
   host: string;
   port: number;
+  /** The unix socket path, when listening on one. */
+  socket: string | null;
   /** Stops accepting, finishes the transactions in flight, closes every connection. */
   close(): Promise<void>;
 }
@@ -63,22 +73,31 @@ export async function startListener(options: ListenerOptions): Promise<RunningLi
   // Errors of single connections are the client's problem; keep serving.
   server.on('error', () => {});
 
-  server.listen(settings.port, settings.host.replace(/^\[|\]$/g, ''));
+  const where = options.socket ?? `${settings.host}:${settings.port}`;
+  if (options.socket !== undefined) await clearStaleSocket(options.socket);
+  // The socket file is created by bind(2) with the umask's mode: make it 0600 from the start.
+  const umask = options.socket !== undefined ? process.umask(0o177) : null;
   try {
-    await Promise.race([
-      once(server.server, 'listening'),
-      once(server.server, 'error').then(([err]) => {
-        throw err;
-      }),
-    ]);
+    await new Promise<void>((resolve, reject) => {
+      server.server.once('error', reject);
+      const done = () => {
+        server.server.off('error', reject);
+        resolve();
+      };
+      if (options.socket !== undefined) server.listen(options.socket, done);
+      else server.listen(settings.port, settings.host.replace(/^\[|\]$/g, ''), done);
+    });
   } catch (err) {
     const errno = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new BulkmailerError('E_LISTEN', `cannot listen on ${settings.host}:${settings.port}: ${errno}`, {
+    throw new BulkmailerError('E_LISTEN', `cannot listen on ${where}: ${errno}`, {
       exitCode: errno === 'EACCES' ? ExitCode.noPerm : ExitCode.cantCreate,
       cause: err,
     });
+  } finally {
+    if (umask !== null) process.umask(umask);
   }
-  const address = server.server.address() as AddressInfo;
+  if (options.socket !== undefined) fs.chmodSync(options.socket, 0o600);
+  const address = options.socket === undefined ? (server.server.address() as AddressInfo) : null;
 
   let closed: Promise<void> | null = null;
   const close = async () => {
@@ -92,11 +111,40 @@ export async function startListener(options: ListenerOptions): Promise<RunningLi
       connection.close();
     }
     await serverClosed;
+    if (options.socket !== undefined) fs.rmSync(options.socket, { force: true });
   };
 
   return {
-    host: address.address,
-    port: address.port,
+    host: address?.address ?? 'localhost',
+    port: address?.port ?? 0,
+    socket: options.socket ?? null,
     close: () => (closed ??= close()),
   };
+}
+
+/**
+ * A socket file left by a listener that died is removed; one that still
+ * answers belongs to a running listener, and anything that is not a socket
+ * is the user's file: both are refused.
+ */
+async function clearStaleSocket(file: string): Promise<void> {
+  let stat: fs.Stats;
+  try {
+    stat = fs.lstatSync(file);
+  } catch {
+    return;
+  }
+  const refuse = (why: string) =>
+    new BulkmailerError('E_LISTEN', `cannot listen on ${file}: ${why}`, { exitCode: ExitCode.cantCreate });
+  if (!stat.isSocket()) throw refuse('it exists and is not a socket');
+  const live = await new Promise<boolean>((resolve) => {
+    const probe = net.connect(file);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+  if (live) throw refuse('another listener is running on it (EADDRINUSE)');
+  fs.rmSync(file, { force: true });
 }

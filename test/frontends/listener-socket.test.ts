@@ -1,0 +1,92 @@
+/**
+ * `bulkmailer listen --socket PATH`: the SMTP intake on a unix socket,
+ * created 0600, a stale socket replaced, a live one or a plain file refused,
+ * the file removed on SIGTERM.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { once } from 'node:events';
+import { spawn } from 'node:child_process';
+import { makeTempHome } from '../support/home.js';
+import { runCli, spawnCli } from '../support/cli.js';
+import { RawSmtpClient, dataBlock } from '../support/smtp-client.js';
+import { listEntryIds, openSpool, readEntryState } from '../../src/spool/index.js';
+
+async function startSocketListener(home: string, socket: string) {
+  const child = spawnCli(['listen', '--socket', socket], { home });
+  let stdout = '';
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      if (stdout.includes(`listening on ${socket}`)) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`listen exited ${code}: ${stderr}`)));
+  });
+  return child;
+}
+
+test('listen --socket: created 0600, takes a message into the spool, removed on SIGTERM', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const socket = path.join(home, 'smtp.sock');
+  const child = await startSocketListener(home, socket);
+  t.after(() => void child.kill('SIGKILL'));
+  const stat = fs.statSync(socket);
+  assert.ok(stat.isSocket());
+  assert.equal(stat.mode & 0o777, 0o600);
+
+  const client = await RawSmtpClient.connect(socket);
+  assert.equal((await client.reply()).code, 220);
+  assert.equal((await client.command('EHLO script.local')).code, 250);
+  assert.equal((await client.command('MAIL FROM:<list@club.example>')).code, 250);
+  assert.equal((await client.command('RCPT TO:<ann@club.example>')).code, 250);
+  assert.equal((await client.command('DATA')).code, 354);
+  await client.write(dataBlock('From: list@club.example\r\nSubject: by socket\r\n\r\nHi.\r\n'));
+  assert.equal((await client.reply()).code, 250);
+  await client.command('QUIT');
+  client.close();
+
+  const spool = await openSpool(home);
+  const ids = await listEntryIds(spool);
+  assert.equal(ids.length, 1);
+  assert.equal((await readEntryState(spool, ids[0]!))?.subject, 'by socket');
+
+  child.kill('SIGTERM');
+  const [code] = await once(child, 'exit');
+  assert.equal(code, 0);
+  assert.equal(fs.existsSync(socket), false, 'the socket file is removed');
+});
+
+test('listen --socket: a stale socket is replaced; a live one and a plain file are refused (exit 73)', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  // A stale socket: its listener was killed (-9), so nobody removed the file.
+  const stale = path.join(home, 'stale.sock');
+  const owner = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(stale)}, () => console.log('up'))`]);
+  await once(owner.stdout!, 'data');
+  owner.kill('SIGKILL');
+  await once(owner, 'exit');
+  assert.ok(fs.statSync(stale).isSocket());
+  const child = await startSocketListener(home, stale);
+  t.after(() => void child.kill('SIGKILL'));
+
+  const live = await runCli(['listen', '--socket', stale], { home });
+  assert.equal(live.code, 73);
+  assert.match(live.stderr, /another listener is running/);
+
+  const plain = path.join(home, 'notes.txt');
+  fs.writeFileSync(plain, 'keep me');
+  const refused = await runCli(['listen', '--socket', plain], { home });
+  assert.equal(refused.code, 73);
+  assert.match(refused.stderr, /not a socket/);
+  assert.equal(fs.readFileSync(plain, 'utf8'), 'keep me');
+
+  const both = await runCli(['listen', '--socket', plain, '--port', '0'], { home });
+  assert.equal(both.code, 64);
+  child.kill('SIGTERM');
+  await once(child, 'exit');
+});
