@@ -5,7 +5,8 @@
  * share its event loop. Prints `port N` when listening; on SIGTERM prints a
  * JSON line of counts and exits.
  *
- * Loopback only: it binds 127.0.0.1.
+ * Loopback only: it binds 127.0.0.1, or SINK_HOST (another 127/8 address,
+ * an MX host of the direct delivery bench).
  */
 import net from 'node:net';
 
@@ -64,7 +65,9 @@ const server = net.createServer((socket) => {
   socket.on('error', () => {});
 });
 
-server.listen(Number(process.env.SINK_PORT ?? 0), '127.0.0.1', () => {
+const host = process.env.SINK_HOST ?? '127.0.0.1';
+if (!host.startsWith('127.')) throw new Error('SINK_HOST must be a loopback address');
+server.listen(Number(process.env.SINK_PORT ?? 0), host, () => {
   process.stdout.write(`port ${(server.address() as net.AddressInfo).port}\n`);
 });
 

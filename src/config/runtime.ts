@@ -14,6 +14,7 @@ import { parseSmarthostUrl, type Smarthost } from './smarthost.js';
 import type { StoredConfig } from './schema.js';
 import { loadStoredConfig } from './store.js';
 import { parseRoutes, type RouteTable } from './routes.js';
+import { loadDkimKeys, type DkimKey } from './dkim-keys.js';
 import { parseResolvers, type ResolverAddress } from './resolvers.js';
 
 export interface Timeouts {
@@ -49,6 +50,8 @@ export interface RuntimeConfig {
   /** Which transport takes each recipient domain (routes.ts). */
   routes: RouteTable;
   mx: MxSettings;
+  /** DKIM keys by sender domain, for direct delivery. */
+  dkim: DkimKey[];
 }
 
 /** Direct delivery (transport `mx`). */
@@ -119,6 +122,7 @@ export function toRuntimeConfig(home: string, stored: StoredConfig): RuntimeConf
       dnsTimeoutMs: parseDuration(stored.mx.dnsTimeout, 'mx.dnsTimeout'),
       tlsVerify: stored.mx.tls === 'verify',
     },
+    dkim: loadDkimKeys(stored.dkim),
   };
 }
 

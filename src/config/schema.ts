@@ -166,6 +166,17 @@ export const CONFIG_SPEC: ConfigGroup = group({
       { pattern: '^(opportunistic|verify)$' },
     ),
   }),
+  dkim: {
+    kind: 'map',
+    nameLabel: 'name',
+    namePattern: '^[A-Za-z0-9_-]+$',
+    description: 'DKIM signing keys for direct delivery, one per sender domain: dkim.<name>.domain, .selector, .keyFile',
+    value: group({
+      domain: optionalText('the sender domain whose mail this key signs (d=)'),
+      selector: optionalText('the selector (s=): the key is published at SELECTOR._domainkey.DOMAIN'),
+      keyFile: optionalText('the private key, PEM'),
+    }),
+  },
   listener: group({
     enabled: flag('the agent runs the SMTP listener', false),
     host: text('address the listener binds', '127.0.0.1', { pattern: '^\\S+$' }),

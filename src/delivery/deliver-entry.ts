@@ -80,6 +80,8 @@ export interface EntryDeliveryContext {
    * for direct delivery, those of the bin's domains); absent: all.
    */
   accepts?: (address: string) => boolean;
+  /** Applied to the message bytes of each transaction (DKIM signing); absent: sent as spooled. */
+  prepareMessage?: (message: Buffer | Readable, from: string) => Buffer | Readable;
   onTransaction: (id: string, outcomes: RecipientOutcome[], finals: FinalOutcome[]) => void;
   onBounce: (id: string, dsnId: string, subject: string | null) => void;
   onDelayWarning: (id: string, dsnId: string, waiting: string[], subject: string | null) => void;
@@ -136,8 +138,13 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
         reply: '553 5.1.3 bad recipient address syntax (not local@domain; was the state file edited?)',
       }));
       if (sendable.length > 0) {
+        // The signer runs inside sendOnce: it sees the sender as it is now.
+        const from = state.from;
         outcomes.push(
-          ...(await sendOnce(ctx, state, sendable, () => buffered ?? createReadStream(messagePath(ctx.spool, id)))),
+          ...(await sendOnce(ctx, state, sendable, () => {
+            const raw = buffered ?? createReadStream(messagePath(ctx.spool, id));
+            return ctx.prepareMessage ? ctx.prepareMessage(raw, from) : raw;
+          })),
         );
       }
       // A refusal of the account is no verdict on its recipients (promise 6):

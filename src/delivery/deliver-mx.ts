@@ -29,6 +29,7 @@ import { entryContextBase, type BatchCallbacks } from './deliver-batch.js';
 import { deliverEntry, type EntryDeliveryContext } from './deliver-entry.js';
 import type { DestinationHealth } from './destination-health.js';
 import type { AccountRefusal } from './account-replies.js';
+import { dkimSigner } from './dkim-sign.js';
 import { SmtpSession, type Transaction, type TransactionSender } from './smtp-session.js';
 
 export interface MxBin {
@@ -84,6 +85,7 @@ export async function deliverMxBatch(
   const stopping = () => stopped() || fatal !== null;
   const base = entryContextBase(settings, { log, syncer, journal, attempted, stopping, callbacks });
   const byKey = new Map(bins.map((b) => [b.key, b]));
+  const sign = dkimSigner(config.dkim);
   const scheduler = new ChannelScheduler(
     bins.map((b) => [b.key, b.entries] as [string, string[]]),
     { global: config.concurrency, perDestination: config.mx.destinationConcurrency, quantum: CHANNEL_QUANTUM },
@@ -137,6 +139,7 @@ export async function deliverMxBatch(
       onAccountRefused: (refusal) => (refused ??= refusal),
       // Sending limits are a provider account's; an MX host has none of ours.
       limiter: null,
+      ...(sign !== null && bin.answer === undefined ? { prepareMessage: sign } : {}),
     };
     try {
       while (!stopping() && refused === null) {

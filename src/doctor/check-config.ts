@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { loadRuntimeConfig, type RuntimeConfig } from '../config/runtime.js';
 import { configPath } from '../config/store.js';
 import { redactUrl } from '../config/smarthost.js';
+import { usesTransport } from '../config/routes.js';
 import { fail, pass, warn, type CheckResult } from './check.js';
 
 export function checkConfig(home: string): { results: CheckResult[]; config: RuntimeConfig | null } {
@@ -26,7 +27,9 @@ export function checkConfig(home: string): { results: CheckResult[]; config: Run
     };
   }
   const results = [pass('config', 'config valid', existsSync(file) ? file : `${file} (absent: all defaults)`)];
-  if (config.smarthosts.length === 0) {
+  if (config.smarthosts.length === 0 && !usesTransport(config.routes, 'smarthost')) {
+    results.push(pass('config.smarthost', 'smarthost configured', 'none needed: routes deliver everything directly (mx)'));
+  } else if (config.smarthosts.length === 0) {
     results.push(
       fail(
         'config.smarthost',

@@ -1,11 +1,11 @@
 /**
  * Doctor: every check in order, as data (the CLI prints or emits JSON).
  * Config first (later checks need it), then the spool, paused or held
- * accounts, each smarthost in
- * the order tried, the clock (using any date a smarthost greeting gave),
- * then who flushes (agent, the listener when enabled, autostart). Never
- * throws; records the smarthost probes in spool/last-probe.json like any
- * other probe.
+ * accounts, each smarthost in the order tried, direct delivery's DNS,
+ * port 25 and EHLO name when routes use it, the clock (using any date a
+ * smarthost greeting gave), then who flushes (agent, the listener when
+ * enabled, autostart). Never throws; records the smarthost probes in
+ * spool/last-probe.json like any other probe.
  */
 import { writeLastProbe } from '../connectivity/last-probe.js';
 import type { ProbeResult } from '../connectivity/probe-smarthost.js';
@@ -17,6 +17,7 @@ import { checkSmarthost } from './check-smarthost.js';
 import { checkSpool } from './check-spool.js';
 import { checkTrust } from './check-trust.js';
 import { checkHolds } from './check-holds.js';
+import { checkMx, mxRouted } from './check-mx.js';
 import { skip, type CheckResult } from './check.js';
 
 export interface DoctorReport {
@@ -63,6 +64,7 @@ export async function runDoctor(home: string, options: DoctorOptions = {}): Prom
       });
     }
     if (probes.length > 0) await writeLastProbe(home, probes);
+    if (mxRouted(config)) checks.push(...(await checkMx(config)));
   }
   checks.push(checkClock((options.now ?? Date.now)(), dates));
   checks.push(await checkAgent(home));

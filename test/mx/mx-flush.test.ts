@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import fs from 'node:fs';
+import crypto from 'node:crypto';
 import path from 'node:path';
 import { startMxNetwork } from '../support/mx-network.js';
 import { startCaptureServer } from '../support/capture-server.js';
@@ -257,4 +258,32 @@ test('STARTTLS: used when an MX offers it (certificate not checked by default), 
   assert.equal(result.outcome, 'pending');
   assert.equal(net.sink('127.0.0.2').messages.length, 1, 'nothing sent over an unverified connection');
   assert.equal((await readEntryState(spool, id))!.recipients[0]!.attempts, 0);
+});
+
+test('DKIM: mail from a domain with a key is signed (d=, s=, a body hash that matches), other senders go unsigned; a bad key file is a config error', async (t) => {
+  const { net, home, spool, config } = await setup(t);
+  const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const keyFile = path.join(home, 'club.key');
+  fs.writeFileSync(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  await config({ dkim: { club: { domain: 'club.example', selector: 's2026', keyFile } } });
+  await enqueueMessage(spool, { from: 'list@club.example', recipients: ['a@club.example'], message: message('signed') });
+  await enqueueMessage(spool, { from: 'other@elsewhere.example', recipients: ['b@club.example'], message: message('unsigned') });
+  assert.equal((await flushQueue({ home })).outcome, 'done');
+  const sink = net.sink('127.0.0.2');
+  const signed = sink.messages.find((m) => m.from === 'list@club.example')!.raw.toString();
+  const unsigned = sink.messages.find((m) => m.from === 'other@elsewhere.example')!.raw.toString();
+  const header = /^DKIM-Signature: ([\s\S]*?)\r\n(?=\S)/m.exec(signed)?.[1]?.replace(/\r\n\s+/g, ' ');
+  assert.ok(header, 'signed');
+  assert.match(header, /d=club\.example/);
+  assert.match(header, /s=s2026/);
+  const body = signed.slice(signed.indexOf('\r\n\r\n') + 4);
+  const bodyHash = crypto.createHash('sha256').update(body).digest('base64');
+  assert.match(header.replace(/\s/g, ''), new RegExp(`bh=${bodyHash.replace(/[+/=]/g, (c) => `\\${c}`)}`));
+  assert.ok(signed.endsWith(message('signed').slice(message('signed').indexOf('From:'))), 'the message itself is unchanged');
+  assert.doesNotMatch(unsigned, /DKIM-Signature/);
+
+  await config({ dkim: { club: { domain: 'club.example', selector: 's2026', keyFile: path.join(home, 'missing.key') } } });
+  const broken = await runCli(['flush'], { home });
+  assert.equal(broken.code, 78);
+  assert.match(broken.stderr, /dkim\.club\.keyFile/);
 });

@@ -92,6 +92,15 @@ export interface StoredConfig {
     /** TLS to MX hosts: opportunistic (STARTTLS when offered, certificate not checked, RFC 7435) or verify */
     tls: string;
   };
+  /** DKIM signing keys for direct delivery, one per sender domain: dkim.<name>.domain, .selector, .keyFile */
+  dkim: Record<string, {
+    /** the sender domain whose mail this key signs (d=) */
+    domain: string | null;
+    /** the selector (s=): the key is published at SELECTOR._domainkey.DOMAIN */
+    selector: string | null;
+    /** the private key, PEM */
+    keyFile: string | null;
+  }>;
   listener: {
     /** the agent runs the SMTP listener */
     enabled: boolean;

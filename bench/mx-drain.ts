@@ -1,0 +1,145 @@
+/**
+ * Direct delivery benchmark: N messages x R recipients over 7 domains served
+ * by 3 MX host sets (bins), drained by one `bulkmailer flush` (the real
+ * bin/) with routes *=mx, a DNS server on 127.0.0.1 and three SMTP sinks
+ * (bench/smtp-sink.ts processes) on 127.0.0.2-4 sharing one port; then the
+ * same spool content drained through one smarthost sink, for comparison.
+ * Reports messages/s and the connections each sink saw.
+ *
+ *   npm run bench:mx -- --messages 2000 --recipients 5 --concurrency 20
+ *
+ * Each message's recipients span several domains, so it is one transaction
+ * per bin it touches (about 3 here) in MX mode, and one in smarthost mode.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { once } from 'node:events';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { openSpool, enqueueMessage, removeEntryLockTarget } from '../src/spool/index.js';
+import { startDnsServer, type Zone } from '../test/support/dns-server.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { values } = parseArgs({
+  options: {
+    messages: { type: 'string', default: '2000' },
+    recipients: { type: 'string', default: '5' },
+    concurrency: { type: 'string', default: '20' },
+    size: { type: 'string', default: '2000' },
+  },
+});
+const messages = Number(values.messages);
+const recipients = Number(values.recipients);
+const MX_HOSTS = ['127.0.0.2', '127.0.0.3', '127.0.0.4'];
+const DOMAINS = Array.from({ length: 7 }, (_, i) => `d${i}.example.net`);
+
+interface Sink {
+  port: number;
+  stop(): Promise<Record<string, number>>;
+}
+
+async function startSink(host: string, port: number): Promise<Sink> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'bench', 'smtp-sink.ts')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    cwd: root,
+    env: { ...process.env, SINK_HOST: host, SINK_PORT: String(port) },
+  });
+  child.stdout.setEncoding('utf8');
+  let out = '';
+  const bound = await new Promise<number>((resolve, reject) => {
+    child.stdout.on('data', (d: string) => {
+      out += d;
+      const m = /port (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`sink on ${host}:${port} exited ${code}`)));
+  });
+  return {
+    port: bound,
+    async stop() {
+      out = '';
+      child.removeAllListeners('exit');
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+      return JSON.parse(out.trim().split('\n').pop() ?? '{}') as Record<string, number>;
+    },
+  };
+}
+
+function body(size: number, i: number): string {
+  const line = 'The quick brown fox jumps over the lazy dog. 0123456789\r\n';
+  return (
+    `From: list@example.org\r\nTo: members@example.org\r\nSubject: bench ${i}\r\n` +
+    `Message-ID: <bench-${i}@example.org>\r\nDate: Sun, 29 Nov 2026 10:00:00 +0000\r\n\r\n` +
+    line.repeat(Math.max(1, Math.round(size / line.length)))
+  );
+}
+
+async function drain(mode: 'mx' | 'smarthost', config: Record<string, unknown>): Promise<number> {
+  const home = await fs.mkdtemp(path.join(process.env.BENCH_DIR ?? os.tmpdir(), 'bulkmailer-bench-'));
+  try {
+    await fs.writeFile(path.join(home, 'config.json'), JSON.stringify({ concurrency: Number(values.concurrency), ...config }));
+    const spool = await openSpool(home);
+    for (let i = 0; i < messages; i++) {
+      const rcpts = Array.from({ length: recipients }, (_, r) => `member${i % 500}-${r}@${DOMAINS[(i + r) % DOMAINS.length]}`);
+      await enqueueMessage(spool, { from: 'list@example.org', recipients: rcpts, message: body(Number(values.size), i) });
+    }
+    execFileSync('sync');
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const started = performance.now();
+    const child = spawn(process.execPath, [path.join(root, 'bin', 'bulkmailer'), 'flush', '--quiet'], {
+      env: { ...process.env, BULKMAILER_HOME: home },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    const [code] = (await once(child, 'exit')) as [number];
+    const ms = performance.now() - started;
+    const rate = messages / (ms / 1000);
+    console.log(`${mode}: flush exit ${code}, ${ms.toFixed(0)} ms => ${rate.toFixed(0)} msg/s`);
+    return rate;
+  } finally {
+    removeEntryLockTarget(home);
+    await fs.rm(home, { recursive: true, force: true });
+  }
+}
+
+// The three MX sinks share one port (mx.port): the first picks it, the others take the same on their address.
+let sinks: Sink[] = [];
+for (let tries = 0; sinks.length < MX_HOSTS.length && tries < 20; tries++) {
+  sinks = [];
+  try {
+    for (const host of MX_HOSTS) sinks.push(await startSink(host, sinks[0]?.port ?? 0));
+  } catch {
+    await Promise.all(sinks.map((s) => s.stop()));
+    sinks = [];
+  }
+}
+const zone: Zone = {};
+DOMAINS.forEach((domain, i) => {
+  const host = i < 3 ? 'mxa' : i < 5 ? 'mxb' : 'mxc';
+  zone[domain] = { ttl: 3600, mx: [{ preference: 10, exchange: `${host}.example.net` }] };
+});
+MX_HOSTS.forEach((address, i) => (zone[`mx${'abc'[i]}.example.net`] = { ttl: 3600, a: [address] }));
+const dns = await startDnsServer(zone);
+
+const mxRate = await drain('mx', {
+  routes: '*=mx',
+  mx: { resolvers: dns.address, port: sinks[0]!.port },
+});
+const perSink = await Promise.all(sinks.map((s) => s.stop()));
+MX_HOSTS.forEach((host, i) =>
+  console.log(
+    `  ${host}: ${perSink[i]!.connections} connections, ${perSink[i]!.messages} transactions, ${perSink[i]!.recipients} recipients`,
+  ),
+);
+await dns.close();
+
+const smarthostSink = await startSink('127.0.0.1', 0);
+const smarthostRate = await drain('smarthost', { smarthost: `smtp://127.0.0.1:${smarthostSink.port}` });
+const counts = await smarthostSink.stop();
+console.log(`  127.0.0.1: ${counts.connections} connections, ${counts.messages} transactions, ${counts.recipients} recipients`);
+console.log(
+  `direct (MX) ${mxRate.toFixed(0)} msg/s vs smarthost ${smarthostRate.toFixed(0)} msg/s ` +
+    `(${messages} x ${recipients} recipients, ${DOMAINS.length} domains, ${MX_HOSTS.length} MX hosts, concurrency ${values.concurrency}, node ${process.version})`,
+);
