@@ -17,6 +17,7 @@ import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { openSpool, enqueueMessage, removeEntryLockTarget } from '../src/spool/index.js';
+import { benchBody, startSinkProcess } from './sink-process.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
@@ -32,43 +33,9 @@ const messages = Number(values.messages);
 const recipients = Number(values.recipients);
 const runs = Number(values.runs);
 
-async function startSink(): Promise<{ port: number; stop: () => Promise<Record<string, number>> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'bench', 'smtp-sink.ts')], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    cwd: root,
-  });
-  child.stdout.setEncoding('utf8');
-  let out = '';
-  const port = await new Promise<number>((resolve) => {
-    child.stdout.on('data', (d: string) => {
-      out += d;
-      const m = /port (\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-  });
-  return {
-    port,
-    async stop() {
-      out = '';
-      child.kill('SIGTERM');
-      await once(child, 'exit');
-      return JSON.parse(out.trim().split('\n').pop() ?? '{}') as Record<string, number>;
-    },
-  };
-}
-
-function body(size: number, i: number): string {
-  const line = 'The quick brown fox jumps over the lazy dog. 0123456789\r\n';
-  return (
-    `From: list@example.org\r\nTo: members@example.org\r\nSubject: bench ${i}\r\n` +
-    `Message-ID: <bench-${i}@example.org>\r\nDate: Sun, 29 Nov 2026 10:00:00 +0000\r\n\r\n` +
-    line.repeat(Math.max(1, Math.round(size / line.length)))
-  );
-}
-
 async function oneRun(run: number) {
   const home = await fs.mkdtemp(path.join(process.env.BENCH_DIR ?? os.tmpdir(), 'bulkmailer-bench-'));
-  const sink = await startSink();
+  const sink = await startSinkProcess();
   try {
     await fs.writeFile(
       path.join(home, 'config.json'),
@@ -78,7 +45,7 @@ async function oneRun(run: number) {
     const enqueueStart = performance.now();
     for (let i = 0; i < messages; i++) {
       const rcpts = Array.from({ length: recipients }, (_, r) => `member${i % 500}-${r}@d${r}.example.net`);
-      await enqueueMessage(spool, { from: 'list@example.org', recipients: rcpts, message: body(Number(values.size), i) });
+      await enqueueMessage(spool, { from: 'list@example.org', recipients: rcpts, message: benchBody(Number(values.size), i) });
     }
     const enqueueMs = performance.now() - enqueueStart;
     // Spooled first, drained later (as in the reference measurements): let the

@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { openSpool, enqueueMessage, removeEntryLockTarget } from '../src/spool/index.js';
 import { startDnsServer, type Zone } from '../test/support/dns-server.js';
+import { benchBody, startSinkProcess, type SinkProcess } from './sink-process.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
@@ -35,48 +36,6 @@ const recipients = Number(values.recipients);
 const MX_HOSTS = ['127.0.0.2', '127.0.0.3', '127.0.0.4'];
 const DOMAINS = Array.from({ length: 7 }, (_, i) => `d${i}.example.net`);
 
-interface Sink {
-  port: number;
-  stop(): Promise<Record<string, number>>;
-}
-
-async function startSink(host: string, port: number): Promise<Sink> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'bench', 'smtp-sink.ts')], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    cwd: root,
-    env: { ...process.env, SINK_HOST: host, SINK_PORT: String(port) },
-  });
-  child.stdout.setEncoding('utf8');
-  let out = '';
-  const bound = await new Promise<number>((resolve, reject) => {
-    child.stdout.on('data', (d: string) => {
-      out += d;
-      const m = /port (\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`sink on ${host}:${port} exited ${code}`)));
-  });
-  return {
-    port: bound,
-    async stop() {
-      out = '';
-      child.removeAllListeners('exit');
-      child.kill('SIGTERM');
-      await once(child, 'exit');
-      return JSON.parse(out.trim().split('\n').pop() ?? '{}') as Record<string, number>;
-    },
-  };
-}
-
-function body(size: number, i: number): string {
-  const line = 'The quick brown fox jumps over the lazy dog. 0123456789\r\n';
-  return (
-    `From: list@example.org\r\nTo: members@example.org\r\nSubject: bench ${i}\r\n` +
-    `Message-ID: <bench-${i}@example.org>\r\nDate: Sun, 29 Nov 2026 10:00:00 +0000\r\n\r\n` +
-    line.repeat(Math.max(1, Math.round(size / line.length)))
-  );
-}
-
 async function drain(mode: 'mx' | 'smarthost', config: Record<string, unknown>): Promise<number> {
   const home = await fs.mkdtemp(path.join(process.env.BENCH_DIR ?? os.tmpdir(), 'bulkmailer-bench-'));
   try {
@@ -84,7 +43,7 @@ async function drain(mode: 'mx' | 'smarthost', config: Record<string, unknown>):
     const spool = await openSpool(home);
     for (let i = 0; i < messages; i++) {
       const rcpts = Array.from({ length: recipients }, (_, r) => `member${i % 500}-${r}@${DOMAINS[(i + r) % DOMAINS.length]}`);
-      await enqueueMessage(spool, { from: 'list@example.org', recipients: rcpts, message: body(Number(values.size), i) });
+      await enqueueMessage(spool, { from: 'list@example.org', recipients: rcpts, message: benchBody(Number(values.size), i) });
     }
     execFileSync('sync');
     await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -105,11 +64,11 @@ async function drain(mode: 'mx' | 'smarthost', config: Record<string, unknown>):
 }
 
 // The three MX sinks share one port (mx.port): the first picks it, the others take the same on their address.
-let sinks: Sink[] = [];
+let sinks: SinkProcess[] = [];
 for (let tries = 0; sinks.length < MX_HOSTS.length && tries < 20; tries++) {
   sinks = [];
   try {
-    for (const host of MX_HOSTS) sinks.push(await startSink(host, sinks[0]?.port ?? 0));
+    for (const host of MX_HOSTS) sinks.push(await startSinkProcess(host, sinks[0]?.port ?? 0));
   } catch {
     await Promise.all(sinks.map((s) => s.stop()));
     sinks = [];
@@ -135,7 +94,7 @@ MX_HOSTS.forEach((host, i) =>
 );
 await dns.close();
 
-const smarthostSink = await startSink('127.0.0.1', 0);
+const smarthostSink = await startSinkProcess();
 const smarthostRate = await drain('smarthost', { smarthost: `smtp://127.0.0.1:${smarthostSink.port}` });
 const counts = await smarthostSink.stop();
 console.log(`  127.0.0.1: ${counts.connections} connections, ${counts.messages} transactions, ${counts.recipients} recipients`);
