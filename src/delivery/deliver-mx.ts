@@ -9,7 +9,11 @@
  *
  * A destination whose every MX host fails (refused, timeout, 421 greeting)
  * is marked down in DestinationHealth and its bin leaves this run: its
- * recipients wait, no attempt counted. Recipients whose domain DNS already
+ * recipients wait, no attempt counted. So is a destination that refuses
+ * our sender or answers like a quota (account-replies.ts): a refusal about
+ * the sender is not a failure of its recipients (promise 6). Mail whose
+ * sender's domain has a DKIM key is signed as it is sent (dkim-sign.ts).
+ * Recipients whose domain DNS already
  * decided (null MX, NXDOMAIN: failed; SERVFAIL: deferred) go through the
  * `answer` of the DNS bin, with no connection at all.
  *
