@@ -95,15 +95,9 @@ export async function deliverBatch(
   callbacks: BatchCallbacks,
 ): Promise<BatchResult> {
   const { spool, config, smarthost } = settings;
-  const log = await DeliveryLogWriter.open(spool);
-  const syncer = new DirSyncer();
-  let journal: TransactionJournal;
-  try {
-    journal = await TransactionJournal.open(spool);
-  } catch (err) {
-    await log.close();
-    return { lost: false, fatal: fromFsError('cannot create the transaction journal', err), refused: null };
-  }
+  const records = await openBatchRecords(spool);
+  if ('fatal' in records) return { lost: false, fatal: records.fatal, refused: null };
+  const { log, syncer, journal } = records;
   let fatal: unknown = null;
   let lost = false;
   let refused: AccountRefusal | null = null;
@@ -152,13 +146,42 @@ export async function deliverBatch(
     const sessions = Math.max(1, Math.min(settings.concurrency, ids.length));
     await Promise.all(Array.from({ length: sessions }, worker));
   } finally {
-    let durable = true;
-    await syncer.sync().catch((err: unknown) => {
-      durable = false;
-      fatal ??= err;
-    });
-    await journal.close(durable && fatal === null).catch((err: unknown) => (fatal ??= err));
-    await log.close();
+    fatal = await closeBatchRecords(records, fatal);
   }
   return { lost, fatal, refused };
+}
+
+/** What one batch writes through: the delivery log, the group fsync of state directories, the transaction journal. */
+export interface BatchRecords {
+  log: DeliveryLogWriter;
+  syncer: DirSyncer;
+  journal: TransactionJournal;
+}
+
+/** A journal that cannot be created is the batch's fatal error: nothing may be sent without it. */
+export async function openBatchRecords(spool: Spool): Promise<BatchRecords | { fatal: unknown }> {
+  const log = await DeliveryLogWriter.open(spool);
+  try {
+    return { log, syncer: new DirSyncer(), journal: await TransactionJournal.open(spool) };
+  } catch (err) {
+    await log.close();
+    return { fatal: fromFsError('cannot create the transaction journal', err) };
+  }
+}
+
+/**
+ * Closes a batch's records once every session has finished. The journal goes
+ * only once every recorded outcome is durable; kept, the next flush reads it.
+ * Returns the batch's first error: `fatal` if set, else one met here.
+ */
+export async function closeBatchRecords(records: BatchRecords, fatal: unknown): Promise<unknown> {
+  let first = fatal;
+  let durable = true;
+  await records.syncer.sync().catch((err: unknown) => {
+    durable = false;
+    first ??= err;
+  });
+  await records.journal.close(durable && first === null).catch((err: unknown) => (first ??= err));
+  await records.log.close();
+  return first;
 }

@@ -23,13 +23,13 @@
 import type { Readable } from 'node:stream';
 import { isLoopbackHost } from '../config/smarthost.js';
 import type { RuntimeConfig } from '../config/runtime.js';
-import { BulkmailerError, ExitCode, fromFsError } from '../errors.js';
+import { BulkmailerError, ExitCode } from '../errors.js';
 import { domainOf } from '../model/address.js';
 import type { RecipientOutcome } from '../model/transitions.js';
 import { orderHosts, type MxHost } from '../mx/resolve-mx.js';
-import { DeliveryLogWriter, DirSyncer, TransactionJournal, type Spool } from '../spool/index.js';
+import type { Spool } from '../spool/index.js';
 import { ChannelScheduler } from './channel-scheduler.js';
-import { entryContextBase, type BatchCallbacks } from './deliver-batch.js';
+import { closeBatchRecords, entryContextBase, openBatchRecords, type BatchCallbacks } from './deliver-batch.js';
 import { deliverEntry, type EntryDeliveryContext } from './deliver-entry.js';
 import type { DestinationHealth } from './destination-health.js';
 import type { AccountRefusal } from './account-replies.js';
@@ -74,15 +74,9 @@ export async function deliverMxBatch(
   callbacks: BatchCallbacks,
 ): Promise<MxBatchResult> {
   const { spool, config, health } = settings;
-  const log = await DeliveryLogWriter.open(spool);
-  const syncer = new DirSyncer();
-  let journal: TransactionJournal;
-  try {
-    journal = await TransactionJournal.open(spool);
-  } catch (err) {
-    await log.close();
-    return { fatal: fromFsError('cannot create the transaction journal', err), down: [], connections: 0 };
-  }
+  const records = await openBatchRecords(spool);
+  if ('fatal' in records) return { fatal: records.fatal, down: [], connections: 0 };
+  const { log, syncer, journal } = records;
   let fatal: unknown = null;
   const down: string[] = [];
   let connections = 0;
@@ -179,14 +173,7 @@ export async function deliverMxBatch(
     launch();
     while (running.size > 0) await Promise.race(running);
   } finally {
-    // As in deliverBatch: the journal goes only once every recorded outcome is durable.
-    let durable = true;
-    await syncer.sync().catch((err: unknown) => {
-      durable = false;
-      fatal ??= err;
-    });
-    await journal.close(durable && fatal === null).catch((err: unknown) => (fatal ??= err));
-    await log.close();
+    fatal = await closeBatchRecords(records, fatal);
   }
   return { fatal, down, connections };
 }
