@@ -35,7 +35,7 @@
  */
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs/promises';
-import { loadRuntimeConfig, requireSmarthosts, type RuntimeConfig } from '../config/runtime.js';
+import { loadRuntimeConfig, requireTransports, type RuntimeConfig } from '../config/runtime.js';
 import { findReachableSmarthost } from '../connectivity/probe-smarthost.js';
 import { writeLastProbe } from '../connectivity/last-probe.js';
 import { ConnectivityWatcher, type OfflineEvent, type OnlineEvent, type WatcherOptions } from '../connectivity/watcher.js';
@@ -196,7 +196,7 @@ export class Agent extends EventEmitter<AgentEventMap> {
 
   private async doStart(): Promise<AgentStartResult> {
     this.config = loadRuntimeConfig(this.home);
-    requireSmarthosts(this.config);
+    requireTransports(this.config);
     checkSchedule(this.config.stored.schedule);
     this.spool = await openSpool(this.home);
     this.setupNotifications();
@@ -249,10 +249,11 @@ export class Agent extends EventEmitter<AgentEventMap> {
       this.releasers.push('nudge timer', () => this.nudges.cancel());
       this.schedule = this.startSchedule(this.config.stored.schedule);
       this.releasers.push('schedule', () => this.schedule?.stop());
-      const watcher = this.makeWatcher();
-      watcher.start();
-      this.watcher = watcher;
-      this.releasers.push('watcher', () => watcher.stop());
+      this.syncWatcher();
+      this.releasers.push('watcher', () => {
+        this.watcher?.stop();
+        this.watcher = null;
+      });
       this.releasers.push('hold timer', () => {
         if (this.holdTimer !== null) clearTimeout(this.holdTimer);
         this.holdTimer = null;
@@ -327,7 +328,7 @@ export class Agent extends EventEmitter<AgentEventMap> {
     let next: RuntimeConfig;
     try {
       next = loadRuntimeConfig(this.home);
-      requireSmarthosts(next);
+      requireTransports(next);
       checkSchedule(next.stored.schedule);
     } catch (err) {
       const error = (err as Error).message;
@@ -342,7 +343,7 @@ export class Agent extends EventEmitter<AgentEventMap> {
       this.schedule?.stop();
       this.schedule = this.startSchedule(next.stored.schedule);
     }
-    this.watcher?.update({ smarthosts: next.smarthosts, scheduleIntervalMs: scheduleIntervalMs(next.stored.schedule) });
+    this.syncWatcher();
     const listenerChanged = JSON.stringify(next.stored.listener) !== JSON.stringify(previous.stored.listener);
     if (listenerChanged || (next.stored.listener.enabled && this.listener === null)) {
       await this.closeListener();
@@ -394,6 +395,24 @@ export class Agent extends EventEmitter<AgentEventMap> {
       this.emit('stopped', { clean });
     })();
     return this.stopped;
+  }
+
+  /**
+   * The watcher probes the smarthosts; with none (every route delivers
+   * direct) there is nothing to watch, and each flush finds out for itself
+   * whether the resolvers answer (direct delivery's "offline").
+   */
+  private syncWatcher(): void {
+    const { smarthosts, stored } = this.config;
+    if (smarthosts.length === 0) {
+      this.watcher?.stop();
+      this.watcher = null;
+    } else if (this.watcher === null) {
+      this.watcher = this.makeWatcher();
+      this.watcher.start();
+    } else {
+      this.watcher.update({ smarthosts, scheduleIntervalMs: scheduleIntervalMs(stored.schedule) });
+    }
   }
 
   private makeWatcher(): ConnectivityWatcher {

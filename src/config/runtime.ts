@@ -13,7 +13,7 @@ import { parseDuration } from './duration.js';
 import { parseSmarthostUrl, type Smarthost } from './smarthost.js';
 import type { StoredConfig } from './schema.js';
 import { loadStoredConfig } from './store.js';
-import { parseRoutes, type RouteTable } from './routes.js';
+import { parseRoutes, usesTransport, type RouteTable } from './routes.js';
 import { loadDkimKeys, type DkimKey } from './dkim-keys.js';
 import { parseResolvers, type ResolverAddress } from './resolvers.js';
 
@@ -130,7 +130,15 @@ export function loadRuntimeConfig(home: string): RuntimeConfig {
   return toRuntimeConfig(home, loadStoredConfig(home));
 }
 
-/** For commands that deliver: a smarthost is required. */
+/**
+ * For the agent, which delivers whatever the routes say: a smarthost is
+ * required unless every route delivers direct (`routes "*=mx"`).
+ */
+export function requireTransports(config: RuntimeConfig): void {
+  if (usesTransport(config.routes, 'smarthost')) requireSmarthosts(config);
+}
+
+/** For commands that deliver through the smarthost: one is required. */
 export function requireSmarthosts(config: RuntimeConfig): Smarthost[] {
   if (config.smarthosts.length === 0) {
     throw configError(

@@ -42,6 +42,9 @@ import { planTransactions } from './plan.js';
 import type { SendingLimiter } from './sending-limiter.js';
 import type { TransactionSender } from './smtp-session.js';
 
+/** The part of the transaction journal a delivery uses. */
+export type TransactionRecorder = Pick<TransactionJournal, 'begin' | 'error'>;
+
 /** Messages up to this size are read once and kept in memory for all their chunks. */
 const BUFFERED_MESSAGE_LIMIT = 1024 * 1024;
 
@@ -58,7 +61,8 @@ export interface EntryDeliveryContext {
   /** Group fsync of the removals that record an entry's last transaction. */
   syncer: DirSyncer;
   /** Each transaction's start, durable before its final dot (group commit). */
-  journal: TransactionJournal;
+  /** Where each transaction is recorded before its dot (possible duplicates after a crash). */
+  journal: TransactionRecorder;
   now: () => number;
   /** Recipients already attempted in this flush, per entry id. */
   attempted: Map<string, Set<string>>;

@@ -30,7 +30,7 @@ import { orderHosts, type MxHost } from '../mx/resolve-mx.js';
 import type { Spool } from '../spool/index.js';
 import { ChannelScheduler } from './channel-scheduler.js';
 import { closeBatchRecords, entryContextBase, openBatchRecords, type BatchCallbacks } from './deliver-batch.js';
-import { deliverEntry, type EntryDeliveryContext } from './deliver-entry.js';
+import { deliverEntry, type EntryDeliveryContext, type TransactionRecorder } from './deliver-entry.js';
 import type { DestinationHealth } from './destination-health.js';
 import type { AccountRefusal } from './account-replies.js';
 import { dkimSigner } from './dkim-sign.js';
@@ -135,6 +135,8 @@ export async function deliverMxBatch(
       stopping: () => stopping() || refused !== null,
       accountReplies: [],
       onAccountRefused: (refusal) => (refused ??= refusal),
+      // DNS decided the DNS bin's outcomes and nothing is sent: no crash can make a duplicate of it.
+      ...(bin.answer !== undefined ? { journal: NOTHING_SENT } : {}),
       // Sending limits are a provider account's; an MX host has none of ours.
       limiter: null,
       ...(sign !== null && bin.answer === undefined ? { prepareMessage: sign } : {}),
@@ -224,6 +226,8 @@ async function openMxSession(
     exitCode: ExitCode.tempFail,
   });
 }
+
+const NOTHING_SENT: TransactionRecorder = { begin: () => Promise.resolve(), error: null };
 
 /** The DNS bin's "session": outcomes decided by DNS, no connection, the message never read. */
 class AnswerSender implements TransactionSender {

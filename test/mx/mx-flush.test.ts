@@ -93,6 +93,19 @@ test('null MX and NXDOMAIN bounce at once, with no connection; the DSN goes to t
   assert.ok(!net.dns.queries.some((q) => q.startsWith('mx.nomail')), 'no host looked up for a null MX');
 });
 
+test('a crash while DNS-decided outcomes are recorded leaves no possible duplicate: nothing was sent', async (t) => {
+  const { home, spool } = await setup(t);
+  await enqueueMessage(spool, { from: 'list@club.example', recipients: ['x@nowhere.example'], message: message('nxdomain crash') });
+  const crashed = await runCli(['flush'], { home, env: { BULKMAILER_CRASH_AT: 'flush-after-data' } });
+  assert.equal(crashed.signal, 'SIGKILL');
+  const resumed = await runCli(['flush'], { home });
+  assert.equal(resumed.code, 0, resumed.stderr);
+  assert.doesNotMatch(resumed.stdout + resumed.stderr, /possible duplicate/);
+  const log = fs.readFileSync(path.join(home, 'log', 'deliveries.jsonl'), 'utf8');
+  assert.match(log, /x@nowhere\.example/);
+  assert.doesNotMatch(log, /possibleDuplicate/);
+});
+
 test('MX answers are cached across flushes for their TTL', async (t) => {
   const { net, home, spool } = await setup(t);
   await enqueueMessage(spool, { from: 'list@club.example', recipients: ['a@club.example'], message: message('c1') });
@@ -147,6 +160,32 @@ test('a dead destination backs off alone: the others deliver, its recipients wai
   assert.equal(again.outcome, 'pending');
   assert.ok(warnings.some((w) => /mx\.dead\.example is down until/.test(w)), warnings.join('\n'));
   assert.equal((await readEntryState(spool, id))!.recipients.find((r) => r.address === 'a@dead.example')!.attempts, 0);
+});
+
+test('an MX that refuses our sender holds its destination, not its recipients: no failure, no bounce, the others deliver', async (t) => {
+  const net = await startMxNetwork(structuredClone(ZONE), ['127.0.0.2', '127.0.0.3', '127.0.0.4'], (address) =>
+    address === '127.0.0.4' ? { mailFromReply: () => ({ code: 550, message: '5.7.1 Sender address rejected: not permitted' }) } : {},
+  );
+  t.after(() => net.close());
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const spool = await openSpool(home);
+  await writeConfig(home, net.config);
+  const { id } = await enqueueMessage(spool, {
+    from: 'list@club.example',
+    recipients: ['a@plain.example', 'b@club.example'],
+    message: message('refused sender'),
+  });
+  const result = await runCli(['flush'], { home });
+  assert.equal(result.code, 75, result.stdout + result.stderr);
+  assert.deepEqual(net.sink('127.0.0.2').messages.map((m) => m.to), [['b@club.example']]);
+  assert.equal(net.sink('127.0.0.4').messages.length, 0);
+  const refused = (await readEntryState(spool, id))!.recipients.find((r) => r.address === 'a@plain.example')!;
+  assert.equal(refused.status, 'pending', 'a refusal of the sender is no verdict on the recipient');
+  assert.equal(refused.attempts, 0);
+  assert.deepEqual(await listEntryIds(spool), [id], 'no bounce was queued');
+  const status = await runCli(['status'], { home });
+  assert.match(status.stdout, /plain\.example.*down until.*Sender address rejected/s);
 });
 
 test('no starvation: a 5,000-recipient destination does not hold ten small ones behind it', async (t) => {
