@@ -95,10 +95,11 @@ export async function deliverBatch(
   callbacks: BatchCallbacks,
 ): Promise<BatchResult> {
   const { spool, config, smarthost } = settings;
-  const records = await openBatchRecords(spool);
+  let fatal: unknown = null;
+  // A failed group fsync (even one the timer started) stops the batch like any fatal error.
+  const records = await openBatchRecords(spool, (err) => (fatal ??= err));
   if ('fatal' in records) return { lost: false, fatal: records.fatal, refused: null };
   const { log, syncer, journal } = records;
-  let fatal: unknown = null;
   let lost = false;
   let refused: AccountRefusal | null = null;
   const stopping = () => stopped() || fatal !== null || lost || refused !== null;
@@ -158,11 +159,14 @@ export interface BatchRecords {
   journal: TransactionJournal;
 }
 
-/** A journal that cannot be created is the batch's fatal error: nothing may be sent without it. */
-export async function openBatchRecords(spool: Spool): Promise<BatchRecords | { fatal: unknown }> {
+/**
+ * A journal that cannot be created is the batch's fatal error: nothing may be sent without it.
+ * `onSyncFailure` hears a failed group fsync as it happens (the batch stops; src/spool/dir-syncer.ts).
+ */
+export async function openBatchRecords(spool: Spool, onSyncFailure: (err: unknown) => void): Promise<BatchRecords | { fatal: unknown }> {
   const log = await DeliveryLogWriter.open(spool);
   try {
-    return { log, syncer: new DirSyncer(), journal: await TransactionJournal.open(spool) };
+    return { log, syncer: new DirSyncer({ onFailure: onSyncFailure }), journal: await TransactionJournal.open(spool) };
   } catch (err) {
     await log.close();
     return { fatal: fromFsError('cannot create the transaction journal', err) };

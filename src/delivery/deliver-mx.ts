@@ -74,10 +74,10 @@ export async function deliverMxBatch(
   callbacks: BatchCallbacks,
 ): Promise<MxBatchResult> {
   const { spool, config, health } = settings;
-  const records = await openBatchRecords(spool);
+  let fatal: unknown = null;
+  const records = await openBatchRecords(spool, (err) => (fatal ??= err));
   if ('fatal' in records) return { fatal: records.fatal, down: [], connections: 0 };
   const { log, syncer, journal } = records;
-  let fatal: unknown = null;
   const down: string[] = [];
   let connections = 0;
   const stopping = () => stopped() || fatal !== null;

@@ -17,6 +17,12 @@
  * because a message without a state file is not an entry. Concurrent
  * enqueues in one process share their directory fsyncs
  * (./fsync-group.ts).
+ *
+ * Exit status and spool agree: a failure before the state's rename leaves
+ * no entry; a failure after it (the state directory's fsync: EIO) takes the
+ * entry back out (both files unlinked, under its busy lock so no flusher is
+ * delivering it) and the error says so. The caller was told "not queued",
+ * so nothing may be sent: a caller that retries must not send twice.
  */
 import fs from 'node:fs/promises';
 import fsSync from 'node:fs';
@@ -100,6 +106,7 @@ async function commitEntry(
   const tmpMessage = tmpPath(spool, id, 'msg');
   const tmpState = tmpPath(spool, id, 'json');
   let renamedMessage = false;
+  let renamedState = false;
   let messageFd: number | null = null;
   let stateFd: number | null = null;
   try {
@@ -132,6 +139,7 @@ async function commitEntry(
     messageFd = stateFd = null;
     crashPoint('enqueue-after-message-fsync');
     fsSync.renameSync(tmpState, statePath(spool, id));
+    renamedState = true;
     await syncDirGrouped(stateDir(spool, id));
     crashPoint('enqueue-after-state-rename');
     return { id, size, state };
@@ -141,11 +149,45 @@ async function commitEntry(
     // Nothing half-written stays behind: no state file means no entry.
     await fs.rm(tmpMessage, { force: true }).catch(() => {});
     await fs.rm(tmpState, { force: true }).catch(() => {});
-    if (renamedMessage) {
-      const committed = await fs.stat(statePath(spool, id)).then(() => true, () => false);
-      if (!committed) await fs.rm(messagePath(spool, id), { force: true }).catch(() => {});
+    if (renamedState) {
+      const failure = err instanceof BulkmailerError ? err : fromFsError('cannot enqueue: the queue could not be made durable', err);
+      throw new BulkmailerError(failure.code, `${failure.message}; ${await takeBack(spool, id)}`, {
+        exitCode: failure.exitCode,
+        temporary: failure.temporary,
+        cause: err,
+      });
     }
+    if (renamedMessage) await fs.rm(messagePath(spool, id), { force: true }).catch(() => {});
     if (err instanceof BulkmailerError) throw err;
     throw fromFsError('cannot enqueue', err);
+  }
+}
+
+/**
+ * Removes an entry whose commit could not be made durable; says what
+ * happened, in words for the error message. Under the entry's busy lock: a
+ * flusher that found the entry in the moment since its rename and is
+ * delivering it keeps it (and the message says so). The removal is not
+ * fsynced: the directory's fsync has just failed, and without a power cut
+ * the kernel keeps the unlink. (Loaded only on this path: the sendmail
+ * command's start-up pays nothing for it.)
+ */
+async function takeBack(spool: Spool, id: string): Promise<string> {
+  const { tryLock } = await import('./lock-file.js');
+  const { entryBusyLockPath } = await import('./lock-names.js');
+  const busy = tryLock(entryBusyLockPath(spool, id));
+  if (!busy.acquired) {
+    const pid = busy.owner?.pid;
+    return `entry ${id} stays queued: a flusher${pid === undefined ? '' : ` (pid ${pid})`} is delivering it already; do not send it again`;
+  }
+  try {
+    fsSync.rmSync(statePath(spool, id), { force: true });
+    fsSync.rmSync(messagePath(spool, id), { force: true });
+    return `entry ${id} was taken back out of the queue: nothing will be sent`;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    return `entry ${id} could not be taken back out of the queue (${code}) and may still be delivered; do not send it again`;
+  } finally {
+    busy.lock.release();
   }
 }

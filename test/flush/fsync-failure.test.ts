@@ -1,0 +1,167 @@
+/**
+ * Issue 11 items 2 and 5: a directory fsync that fails (EIO), made real by
+ * an LD_PRELOAD library built here (test/support/fsync-fault.ts), under the
+ * real binaries.
+ *
+ *  - flush: the group fsync of removals fails in the timer's round while a
+ *    transaction is in flight; the flush stops deliberately (exit 74, one
+ *    sentence, no stack), releases its locks, and the next flush delivers
+ *    the rest, with no duplicate;
+ *  - agent: the same failure is logged, the agent and its listener live
+ *    on, and its next run delivers;
+ *  - sendmail: the state directory's fsync fails after the commit's
+ *    rename; the entry is taken back out and the exit says so, so a caller
+ *    that retries does not send twice.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import nodemailer from 'nodemailer';
+import { startCaptureServer } from '../support/capture-server.js';
+import { makeTempHome, writeConfig } from '../support/home.js';
+import { runCli, SENDMAIL } from '../support/cli.js';
+import { buildFsyncFault, type FsyncFault } from '../support/fsync-fault.js';
+import { enqueueMessage, listEntryIds, openSpool, spoolLayout } from '../../src/spool/index.js';
+import { killAll, nudge, startAgent } from '../agent/agent-process.js';
+
+let fault: FsyncFault;
+let faultDir: { home: string; cleanup(): Promise<void> };
+
+before(async () => {
+  faultDir = await makeTempHome('bulkmailer-fsync-fault-');
+  fault = await buildFsyncFault(faultDir.home);
+});
+
+after(async () => {
+  await killAll();
+  await faultDir.cleanup();
+});
+
+const message = (n: number) => `From: list@example.org\r\nSubject: post ${n}\r\nMessage-ID: <post-${n}@example.org>\r\n\r\nHello ${n}.\r\n`;
+
+/** Every file below a directory (the lock directory's target included, through its link). */
+async function filesIn(dir: string): Promise<string[]> {
+  return (await fs.readdir(dir).catch(() => [] as string[])).sort();
+}
+
+test('flush: a failed fsync of the removals stops the flush with exit 74 and a sentence, locks released; the next flush sends the rest once', async (t) => {
+  // Each dot waits 500 ms for its reply: the removals' timer round (50 ms) runs while the next transaction is in flight.
+  const server = await startCaptureServer({ dataDelayMs: 500 });
+  t.after(() => server.close());
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  await writeConfig(home, { smarthost: server.url, concurrency: 1 });
+  const spool = await openSpool(home);
+  for (let n = 0; n < 3; n++) {
+    await enqueueMessage(spool, { from: 'list@example.org', recipients: [`r${n}@example.net`], message: message(n) });
+  }
+  const state = spoolLayout(home).state;
+
+  const failed = await runCli(['flush'], { home, env: fault.env(`${state}/`) });
+  assert.equal(failed.code, 74, failed.stdout + failed.stderr);
+  assert.match(
+    failed.stderr,
+    /delivery stopped: the removal of delivered entries could not be made durable \(fsync of .*spool\/state\/[0-9a-f]\): input\/output error/,
+  );
+  assert.doesNotMatch(failed.stderr, /internal error|\n\s+at |Unhandled|triggerUncaughtException/);
+  assert.equal(failed.signal, null);
+  // Locks released: no instance lock, no entry lock left behind.
+  assert.deepEqual((await filesIn(spool.lock)).filter((n) => n !== 'entries' && n !== 'trigger.sock'), []);
+  assert.deepEqual(await filesIn(path.join(spool.lock, 'entries')), []);
+  const firstRun = server.messages.length;
+  assert.ok(firstRun >= 1, 'the first transaction went out before the failure');
+  // What was sent left the spool; what was not is still queued.
+  assert.equal((await listEntryIds(spool)).length, 3 - firstRun);
+
+  const next = await runCli(['flush'], { home });
+  assert.equal(next.code, 0, next.stdout + next.stderr);
+  const to = server.messages.map((m) => m.to[0]).sort();
+  assert.deepEqual(to, ['r0@example.net', 'r1@example.net', 'r2@example.net'], 'each once: no duplicate, nothing lost');
+  assert.deepEqual(await listEntryIds(spool), []);
+});
+
+test('agent: a failed fsync is logged and the flush ends; the agent and its listener live on, and the next run delivers', async (t) => {
+  const server = await startCaptureServer({ dataDelayMs: 500 });
+  t.after(() => server.close());
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  await writeConfig(home, {
+    smarthost: server.url,
+    concurrency: 1,
+    schedule: '0 0 1 1 *',
+    listener: { enabled: true, host: '127.0.0.1', port: 0 },
+  });
+  const spool = await openSpool(home);
+  const flag = path.join(faultDir.home, `disk-fails-${process.pid}`);
+  await fs.writeFile(flag, '');
+  const agent = startAgent(home, fault.env(`${spoolLayout(home).state}/`, flag));
+  const { event: ready } = await agent.waitFor('ready');
+  const port = ready.listener!.port;
+  await agent.waitFor('flush-end', (e) => e.n === 1);
+
+  for (let n = 0; n < 3; n++) {
+    await enqueueMessage(spool, { from: 'list@example.org', recipients: [`r${n}@example.net`], message: message(n) });
+  }
+  const before = agent.events.length;
+  await nudge(home);
+  const { event: failedRun } = await agent.waitFor('flush-end', (e) => e.error !== null, { from: before, timeoutMs: 30_000 });
+  assert.match(failedRun.error!, /removal of delivered entries could not be made durable .*input\/output error/);
+  assert.ok(agent.lines.some((l) => /failed: delivery stopped/.test(l)), agent.lines.join('\n'));
+
+  // Still alive, the listener too: a message offered now meets the same failing disk and is refused, not half-kept.
+  const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true });
+  t.after(() => transport.close());
+  const envelope = { from: 'list@example.org', to: ['late@example.net'] };
+  await assert.rejects(transport.sendMail({ envelope, raw: message(9) }), (err: { responseCode?: number }) => {
+    assert.equal(Math.floor((err.responseCode ?? 0) / 100), 4, String(err));
+    return true;
+  });
+  assert.equal((await listEntryIds(spool)).length, 3 - server.messages.length, 'the refused message is not queued');
+
+  // The disk heals: the next run delivers everything, once; the listener takes mail again.
+  await fs.rm(flag);
+  const healed = agent.events.length;
+  await nudge(home);
+  await agent.waitFor('flush-end', (e) => e.error === null && e.result?.outcome === 'done', { from: healed, timeoutMs: 30_000 });
+  await transport.sendMail({ envelope, raw: message(9) });
+  await server.waitForMessages(4, 20_000);
+  assert.deepEqual(
+    server.messages.map((m) => m.to[0]).sort(),
+    ['late@example.net', 'r0@example.net', 'r1@example.net', 'r2@example.net'],
+  );
+  assert.equal(agent.count('flush-end', (e) => e.error !== null), 1);
+  const stopped = await agent.stop('SIGTERM');
+  assert.equal(stopped.code, 0, agent.lines.join('\n'));
+});
+
+test('sendmail: when the state directory cannot be fsynced after the rename, the entry is taken back out and the exit is 74', async (t) => {
+  const server = await startCaptureServer();
+  t.after(() => server.close());
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  await writeConfig(home, { smarthost: server.url, from: 'list@example.org' });
+  const layout = spoolLayout(home);
+  const failed = await runCli(['-f', 'list@example.org', 'bob@example.net'], {
+    home,
+    bin: SENDMAIL,
+    input: message(1),
+    env: fault.env(`${layout.state}/`),
+  });
+  assert.equal(failed.code, 74, failed.stderr);
+  assert.match(failed.stderr, /input\/output error.*entry \w+ was taken back out of the queue: nothing will be sent/);
+  assert.doesNotMatch(failed.stderr, /internal error|\n\s+at /);
+  const spool = await openSpool(home);
+  assert.deepEqual(await listEntryIds(spool), []);
+  for (const dir of [layout.tmp, ...'0123456789abcdef'.split('').map((b) => path.join(layout.msg, b))]) {
+    assert.deepEqual(await filesIn(dir), [], `${dir} is empty`);
+  }
+  // Nothing goes out later either; the same command on a healthy disk queues it once.
+  const flush = await runCli(['flush'], { home });
+  assert.equal(flush.code, 0, flush.stderr);
+  assert.equal(server.messages.length, 0);
+  const ok = await runCli(['-f', 'list@example.org', 'bob@example.net'], { home, bin: SENDMAIL, input: message(1) });
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal((await runCli(['flush'], { home })).code, 0);
+  assert.equal(server.messages.length, 1);
+});
