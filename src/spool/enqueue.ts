@@ -39,6 +39,8 @@ import { BulkmailerError, ExitCode, dataError, fromFsError } from '../errors.js'
 import { crashPoint } from './crash-points.js';
 import { fsyncFd, writeAll } from './durable-fs.js';
 import { joinCommitGroup, syncDirGrouped } from './fsync-group.js';
+import { tryLock } from './lock-file.js';
+import { entryBusyLockPath } from './lock-names.js';
 import { messageDir, messagePath, stateDir, statePath, tmpPath, type Spool } from './paths.js';
 
 export type MessageSource = string | Uint8Array | AsyncIterable<Uint8Array | string>;
@@ -151,7 +153,7 @@ async function commitEntry(
     await fs.rm(tmpState, { force: true }).catch(() => {});
     if (renamedState) {
       const failure = err instanceof BulkmailerError ? err : fromFsError('cannot enqueue: the queue could not be made durable', err);
-      throw new BulkmailerError(failure.code, `${failure.message}; ${await takeBack(spool, id)}`, {
+      throw new BulkmailerError(failure.code, `${failure.message}; ${takeBack(spool, id)}`, {
         exitCode: failure.exitCode,
         temporary: failure.temporary,
         cause: err,
@@ -169,12 +171,9 @@ async function commitEntry(
  * flusher that found the entry in the moment since its rename and is
  * delivering it keeps it (and the message says so). The removal is not
  * fsynced: the directory's fsync has just failed, and without a power cut
- * the kernel keeps the unlink. (Loaded only on this path: the sendmail
- * command's start-up pays nothing for it.)
+ * the kernel keeps the unlink.
  */
-async function takeBack(spool: Spool, id: string): Promise<string> {
-  const { tryLock } = await import('./lock-file.js');
-  const { entryBusyLockPath } = await import('./lock-names.js');
+function takeBack(spool: Spool, id: string): string {
   const busy = tryLock(entryBusyLockPath(spool, id));
   if (!busy.acquired) {
     const pid = busy.owner?.pid;
