@@ -10,18 +10,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DirSyncer } from '../../src/spool/dir-syncer.js';
 import { BulkmailerError } from '../../src/errors.js';
+import { manualFsync, tick } from '../support/manual-fsync.js';
 
 const eio = () => Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO', syscall: 'fsync', errno: -5 });
-
-/** An fsync the test completes by hand, recording each call. */
-function manualFsync() {
-  const calls: { dir: string; finish: (err?: Error) => void }[] = [];
-  const fsync = (dir: string) =>
-    new Promise<void>((resolve, reject) => calls.push({ dir, finish: (err) => (err ? reject(err) : resolve()) }));
-  return { calls, fsync };
-}
-
-const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 test("a failed fsync of the timer's round reaches onFailure, not an unhandled rejection; later syncs get the same error without fsyncing", async () => {
   const unhandled: unknown[] = [];

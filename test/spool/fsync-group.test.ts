@@ -16,16 +16,7 @@ import { ROOT } from '../support/cli.js';
 import { DirFsyncGroup, joinCommitGroup } from '../../src/spool/fsync-group.js';
 import { bucketOf } from '../../src/model/queue-id.js';
 import { enqueueMessage, listEntryIds, messagePath, openSpool, readEntryState, repairSpool, statePath } from '../../src/spool/index.js';
-
-/** An fsync the test completes by hand, recording each call. */
-function manualFsync() {
-  const calls: { dir: string; finish: (err?: Error) => void }[] = [];
-  const fsync = (dir: string) =>
-    new Promise<void>((resolve, reject) => calls.push({ dir, finish: (err) => (err ? reject(err) : resolve()) }));
-  return { calls, fsync };
-}
-
-const tick = () => new Promise((resolve) => setImmediate(resolve));
+import { manualFsync, tick } from '../support/manual-fsync.js';
 
 test('a grouped fsync covers only callers that came before it began; later ones share the next', async () => {
   const { calls, fsync } = manualFsync();
