@@ -12,6 +12,7 @@
 import cron from 'node-cron';
 import { configError } from '../errors.js';
 import { parseLimits } from '../model/sending-limits.js';
+import { checkEndpointUrl } from './endpoint-url.js';
 
 export function checkSchedule(expression: string): void {
   const detail = cron.validateDetailed(expression);
@@ -36,9 +37,13 @@ const KEY_CHECKS: Record<string, (value: unknown) => void> = {
   schedule: (value) => checkSchedule(String(value)),
   limits: (value) => void parseLimits(String(value)),
   accountReplies: (value) => checkAccountReplies(value as string[]),
+  'oauth2.tokenUrl': (value) => value === null || void checkEndpointUrl(String(value), 'oauth2.tokenUrl'),
+  'oauth2.deviceAuthorizationUrl': (value) => value === null || void checkEndpointUrl(String(value), 'oauth2.deviceAuthorizationUrl'),
+  'oauth2.authorizationUrl': (value) => value === null || void checkEndpointUrl(String(value), 'oauth2.authorizationUrl'),
 };
 
 /** Runs the check of `key`, if it has one; throws a config error (exit 78). */
 export function checkConfigKey(key: string, value: unknown): void {
-  KEY_CHECKS[key]?.(value);
+  // An account's key (accounts.NAME.KEY) has the check of the top-level KEY.
+  (KEY_CHECKS[key] ?? KEY_CHECKS[key.replace(/^accounts\.[^.]+\./, '')])?.(value);
 }

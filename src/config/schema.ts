@@ -83,6 +83,8 @@ const duration = (description: string, defaultValue: string) =>
 const group = (fields: Record<string, ConfigNode>): ConfigGroup => ({ kind: 'group', fields });
 
 const SMARTHOST_URL = '^smtps?://[^\\s]+$';
+// https only, except http on loopback (src/oauth2/settings.ts checks the host).
+const OAUTH2_URL = '^https?://[^\\s]+$';
 
 export const CONFIG_SPEC: ConfigGroup = group({
   smarthost: optionalText('smtp://[user[:pass]@]host[:port] (STARTTLS when offered) or smtps://... (TLS from the start)', {
@@ -98,10 +100,27 @@ export const CONFIG_SPEC: ConfigGroup = group({
     caFile: optionalText('extra CA certificate(s) in PEM, for a private smarthost'),
   }),
   auth: group({
+    method: text(
+      'password (AUTH with the password sources below) or oauth2 (XOAUTH2 with tokens from `bulkmailer account login`; Gmail, Microsoft)',
+      'password',
+      { pattern: '^(password|oauth2)$' },
+    ),
     user: optionalText('user name for AUTH (default: the one in the smarthost URL)'),
     pass: optionalText('password for AUTH (prefer passwordCommand or passwordEnv)', { secret: true }),
     passwordEnv: optionalText('name of an environment variable holding the password'),
     passwordCommand: optionalText('shell command whose first output line is the password (msmtp\'s passwordeval)'),
+  }),
+  // OAuth2 for auth.method oauth2: the provider's row of src/oauth2/providers.ts fills what is not set here.
+  oauth2: group({
+    provider: optionalText('google or microsoft: its endpoints and scope (default: from the smarthost host name)', {
+      pattern: '^(google|microsoft)$',
+    }),
+    clientId: optionalText('client id of the OAuth2 app registered with the provider (README: OAuth2)'),
+    clientSecret: optionalText('client secret of that app, when the provider issued one (Google desktop apps)', { secret: true }),
+    tokenUrl: optionalText('token endpoint (default: the provider\'s); https only, except on loopback', { pattern: OAUTH2_URL }),
+    deviceAuthorizationUrl: optionalText('device authorization endpoint, RFC 8628 (default: the provider\'s)', { pattern: OAUTH2_URL }),
+    authorizationUrl: optionalText('authorization endpoint for the loopback flow, RFC 8252 (default: the provider\'s)', { pattern: OAUTH2_URL }),
+    scope: optionalText('scopes asked for, space-separated (default: the provider\'s SMTP scope)'),
   }),
   retry: group({
     backoffStart: duration('delay after the first deferral', '5m'),

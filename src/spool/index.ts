@@ -31,3 +31,11 @@ export { crashPoint, type CrashPoint } from './crash-points.js';
 export { TransactionJournal, type JournalRecipient } from './transaction-journal.js';
 export { recoverJournals, type RecoveredTransaction, type CrashPolicy } from './journal-recovery.js';
 export { SendLedger, readSendLedger } from './send-ledger.js';
+export {
+  readOAuthToken,
+  writeOAuthToken,
+  removeOAuthToken,
+  oauthTokenMode,
+  checkAccountName,
+  type OAuthTokenRecord,
+} from './oauth-tokens.js';

@@ -12,6 +12,7 @@
  *   spool/last-probe.json       the last probe's answer (advisory, connectivity/last-probe.ts)
  *   spool/journal/              transaction journals of delivery batches (crash recovery)
  *   spool/accounts/<name>.sent        what the account sent, for its sending limits (send-ledger.ts)
+ *   spool/accounts/<name>.token.json  an OAuth2 account's refresh and access tokens (oauth-tokens.ts)
  *   log/deliveries.jsonl        one line per final recipient outcome
  *   log/deletions.jsonl         one line per entry deleted by hand
  *   log/agent.log               the agent's log when stderr is not a terminal
@@ -132,4 +133,9 @@ export function journalPath(spool: Spool, name: string): string {
 
 export function sendLedgerPath(spool: Spool, account: string): string {
   return path.join(spool.root, 'accounts', `${account}.sent`);
+}
+
+/** An OAuth2 account's tokens (oauth-tokens.ts): the refresh token, mode 0600 like every spool file. */
+export function oauthTokenPath(spool: Spool, account: string): string {
+  return path.join(spool.root, 'accounts', `${account}.token.json`);
 }

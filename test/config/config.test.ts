@@ -71,10 +71,10 @@ test('one declaration gives the JSON Schema, the defaults, the key list and key 
     concreteConfigKeys({ accounts: { a: {}, b: {} } }, MAP_SPEC).map((k) => k.key),
     ['name', 'accounts.a.port', 'accounts.a.pass', 'accounts.b.port', 'accounts.b.pass'],
   );
-  // Today's real keys: every one is listed once, and the secrets are the two passwords.
+  // Today's real keys: every one is listed once, and the secrets are the two passwords and the OAuth2 client secret.
   const keys = CONFIG_KEYS.map((k) => k.key);
   assert.equal(new Set(keys).size, keys.length);
-  assert.deepEqual(keys.filter((k) => isSecretKey(k)), ['auth.pass', 'listener.authPass']);
+  assert.deepEqual(keys.filter((k) => isSecretKey(k)), ['auth.pass', 'oauth2.clientSecret', 'listener.authPass']);
 });
 
 test('`config keys` and `config --help` list every key on a line of its own, with its meaning', async (t) => {
@@ -90,7 +90,7 @@ test('`config keys` and `config --help` list every key on a line of its own, wit
   }
   assert.match(keys.stdout, /^ {2}retry\.lifetime +retry time .*default "5d"\)$/m);
   const json = JSON.parse((await runCli(['config', 'keys', '--json'], { home })).stdout) as Array<{ key: string; secret: boolean }>;
-  assert.deepEqual(json.filter((k) => k.secret).map((k) => k.key), ['auth.pass', 'listener.authPass']);
+  assert.deepEqual(json.filter((k) => k.secret).map((k) => k.key), ['auth.pass', 'oauth2.clientSecret', 'listener.authPass']);
   for (const args of [['config', '--help'], ['config', 'set', '--help']]) {
     const help = await runCli(args, { home });
     assert.match(help.stdout, /^ {2}listener\.maxMessageSize +largest message accepted/m, args.join(' '));

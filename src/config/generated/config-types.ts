@@ -21,6 +21,8 @@ export interface StoredConfig {
     caFile: string | null;
   };
   auth: {
+    /** password (AUTH with the password sources below) or oauth2 (XOAUTH2 with tokens from `bulkmailer account login`; Gmail, Microsoft) */
+    method: string;
     /** user name for AUTH (default: the one in the smarthost URL) */
     user: string | null;
     /** password for AUTH (prefer passwordCommand or passwordEnv) */
@@ -29,6 +31,22 @@ export interface StoredConfig {
     passwordEnv: string | null;
     /** shell command whose first output line is the password (msmtp's passwordeval) */
     passwordCommand: string | null;
+  };
+  oauth2: {
+    /** google or microsoft: its endpoints and scope (default: from the smarthost host name) */
+    provider: string | null;
+    /** client id of the OAuth2 app registered with the provider (README: OAuth2) */
+    clientId: string | null;
+    /** client secret of that app, when the provider issued one (Google desktop apps) */
+    clientSecret: string | null;
+    /** token endpoint (default: the provider's); https only, except on loopback */
+    tokenUrl: string | null;
+    /** device authorization endpoint, RFC 8628 (default: the provider's) */
+    deviceAuthorizationUrl: string | null;
+    /** authorization endpoint for the loopback flow, RFC 8252 (default: the provider's) */
+    authorizationUrl: string | null;
+    /** scopes asked for, space-separated (default: the provider's SMTP scope) */
+    scope: string | null;
   };
   retry: {
     /** delay after the first deferral */

@@ -4,20 +4,23 @@
 "use strict";
 export const validate = validate10;
 export default validate10;
-const schema11 = {"type":"object","additionalProperties":false,"properties":{"smarthost":{"description":"smtp://[user[:pass]@]host[:port] (STARTTLS when offered) or smtps://... (TLS from the start)","anyOf":[{"type":"string","pattern":"^smtps?://[^\\s]+$"},{"type":"null"}]},"fallbackSmarthosts":{"description":"smarthost URLs tried in order when the smarthost is unreachable","type":"array","items":{"type":"string","pattern":"^smtps?://[^\\s]+$"}},"from":{"description":"default envelope sender and From: for messages that have none","anyOf":[{"type":"string","pattern":"^[^\\s<>@]+@[^\\s<>@]+$"},{"type":"null"}]},"heloName":{"description":"name sent with EHLO (default: this machine's host name)","type":["string","null"]},"concurrency":{"description":"parallel SMTP connections to the smarthost","type":"integer","minimum":1,"maximum":100},"maxRecipientsPerTransaction":{"description":"recipients per SMTP transaction (RFC 5321 servers take at least 100)","type":"integer","minimum":1,"maximum":10000},"tls":{"type":"object","additionalProperties":false,"properties":{"verify":{"description":"verify the smarthost's certificate (turning this off is logged)","type":"boolean"},"caFile":{"description":"extra CA certificate(s) in PEM, for a private smarthost","type":["string","null"]}}},"auth":{"type":"object","additionalProperties":false,"properties":{"user":{"description":"user name for AUTH (default: the one in the smarthost URL)","type":["string","null"]},"pass":{"description":"password for AUTH (prefer passwordCommand or passwordEnv)","type":["string","null"]},"passwordEnv":{"description":"name of an environment variable holding the password","type":["string","null"]},"passwordCommand":{"description":"shell command whose first output line is the password (msmtp's passwordeval)","type":["string","null"]}}},"retry":{"type":"object","additionalProperties":false,"properties":{"backoffStart":{"description":"delay after the first deferral","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"backoffFactor":{"description":"each further deferral multiplies the delay by this","type":"number","minimum":1,"maximum":10},"backoffMax":{"description":"the delay never grows past this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"lifetime":{"description":"retry time (not age: offline time does not count) after which a deferred recipient expires","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"timeouts":{"type":"object","additionalProperties":false,"properties":{"probe":{"description":"connectivity probe: TCP connect plus greeting","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"connect":{"description":"TCP connect to the smarthost","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"greeting":{"description":"wait for the smarthost's 220 greeting","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"socket":{"description":"inactivity during a transaction","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"limits":{"description":"sending limits of the account, sliding windows kept in the spool across restarts: N/unit counts messages, Nrcpt/unit recipients, unit second|minute|hour|day; e.g. \"100/hour,500rcpt/day\" (\"\": none)","type":"string"},"pauses":{"type":"object","additionalProperties":false,"properties":{"quota":{"description":"an account refused for its sending quota (Gmail 5.4.5, SES daily quota...) tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"rate":{"description":"an account refused for its sending rate tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"throttle":{"description":"an account told \"421 try again later\" tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"recheck":{"description":"an account held until you act (AUTH or sender refused, TLS failed, unknown host) is tried again by itself after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"accountReplies":{"description":"extra SMTP replies that mean \"this account may not send now\", tried before the built-in table: KIND:REGEX (KIND: quota, rate, throttle, auth, sender)","type":"array","items":{"type":"string","pattern":"^(quota|rate|throttle|auth|sender):.+$"}},"schedule":{"description":"node-cron expression for the agent's scheduled flush","type":"string","pattern":"^\\S+( \\S+){4,5}$"},"agent":{"type":"object","additionalProperties":false,"properties":{"syslog":{"description":"the agent also logs to syslog/journald (RFC 5424, through logger(1))","type":"boolean"},"syslogSocket":{"description":"the syslog socket the agent logs to (macOS: /var/run/syslog)","type":"string","pattern":"^/"}}},"delayWarning":{"description":"retry time (counted like retry.lifetime) after which the sender gets one delay warning (RFC 3464, Action: delayed); 0 turns warnings off","type":"string","pattern":"^0$|^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"notifications":{"description":"the agent shows desktop notifications (bounces, long delays, accounts that need attention)","type":"boolean"},"onCrash":{"description":"recipients of a transaction a crash interrupted (possible duplicates): resend them, or hold their entry for review","type":"string","pattern":"^(resend|hold)$"},"routes":{"description":"transport per recipient domain, \"domain=transport,...\": exact domain, then *.parent, then *; transports: smarthost, mx (direct delivery)","type":"string","pattern":"^\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*(,\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*)*$"},"mx":{"type":"object","additionalProperties":false,"properties":{"resolvers":{"description":"DNS resolvers for direct delivery, \"ip[:port],...\" (default: the system's, from /etc/resolv.conf)","type":["string","null"]},"port":{"description":"port of the MX hosts (25; another only for tests and unusual networks)","type":"integer","minimum":1,"maximum":65535},"destinationConcurrency":{"description":"parallel connections to one destination (MX host set), within concurrency","type":"integer","minimum":1,"maximum":100},"dnsTimeout":{"description":"wait for one DNS answer before asking the next resolver","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"tls":{"description":"TLS to MX hosts: opportunistic (STARTTLS when offered, certificate not checked, RFC 7435) or verify","type":"string","pattern":"^(opportunistic|verify)$"}}},"dkim":{"description":"DKIM signing keys for direct delivery, one per sender domain: dkim.<name>.domain, .selector, .keyFile","type":"object","propertyNames":{"pattern":"^[A-Za-z0-9_-]+$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"domain":{"description":"the sender domain whose mail this key signs (d=)","type":["string","null"]},"selector":{"description":"the selector (s=): the key is published at SELECTOR._domainkey.DOMAIN","type":["string","null"]},"keyFile":{"description":"the private key, PEM","type":["string","null"]}}}},"listener":{"type":"object","additionalProperties":false,"properties":{"enabled":{"description":"the agent runs the SMTP listener","type":"boolean"},"host":{"description":"address the listener binds","type":"string","pattern":"^\\S+$"},"port":{"description":"port the listener binds (0: any free port)","type":"integer","minimum":0,"maximum":65535},"maxMessageSize":{"description":"largest message accepted, in bytes (the SIZE extension)","type":"integer","minimum":1024},"maxConnections":{"description":"connections served at once; past it the connection idle longest before MAIL is closed (421), or the new one refused","type":"integer","minimum":1,"maximum":10000},"idleTimeout":{"description":"a connection that starts no transaction (MAIL) within this time is closed with 421","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"authUser":{"description":"user required to bind a non-loopback address (offered only over TLS there)","type":["string","null"]},"authPass":{"description":"password for authUser","type":["string","null"]},"tlsKeyFile":{"description":"TLS private key (PEM) for the listener","type":["string","null"]},"tlsCertFile":{"description":"TLS certificate (PEM) for the listener","type":["string","null"]}}}}};
+const schema11 = {"type":"object","additionalProperties":false,"properties":{"smarthost":{"description":"smtp://[user[:pass]@]host[:port] (STARTTLS when offered) or smtps://... (TLS from the start)","anyOf":[{"type":"string","pattern":"^smtps?://[^\\s]+$"},{"type":"null"}]},"fallbackSmarthosts":{"description":"smarthost URLs tried in order when the smarthost is unreachable","type":"array","items":{"type":"string","pattern":"^smtps?://[^\\s]+$"}},"from":{"description":"default envelope sender and From: for messages that have none","anyOf":[{"type":"string","pattern":"^[^\\s<>@]+@[^\\s<>@]+$"},{"type":"null"}]},"heloName":{"description":"name sent with EHLO (default: this machine's host name)","type":["string","null"]},"concurrency":{"description":"parallel SMTP connections to the smarthost","type":"integer","minimum":1,"maximum":100},"maxRecipientsPerTransaction":{"description":"recipients per SMTP transaction (RFC 5321 servers take at least 100)","type":"integer","minimum":1,"maximum":10000},"tls":{"type":"object","additionalProperties":false,"properties":{"verify":{"description":"verify the smarthost's certificate (turning this off is logged)","type":"boolean"},"caFile":{"description":"extra CA certificate(s) in PEM, for a private smarthost","type":["string","null"]}}},"auth":{"type":"object","additionalProperties":false,"properties":{"method":{"description":"password (AUTH with the password sources below) or oauth2 (XOAUTH2 with tokens from `bulkmailer account login`; Gmail, Microsoft)","type":"string","pattern":"^(password|oauth2)$"},"user":{"description":"user name for AUTH (default: the one in the smarthost URL)","type":["string","null"]},"pass":{"description":"password for AUTH (prefer passwordCommand or passwordEnv)","type":["string","null"]},"passwordEnv":{"description":"name of an environment variable holding the password","type":["string","null"]},"passwordCommand":{"description":"shell command whose first output line is the password (msmtp's passwordeval)","type":["string","null"]}}},"oauth2":{"type":"object","additionalProperties":false,"properties":{"provider":{"description":"google or microsoft: its endpoints and scope (default: from the smarthost host name)","anyOf":[{"type":"string","pattern":"^(google|microsoft)$"},{"type":"null"}]},"clientId":{"description":"client id of the OAuth2 app registered with the provider (README: OAuth2)","type":["string","null"]},"clientSecret":{"description":"client secret of that app, when the provider issued one (Google desktop apps)","type":["string","null"]},"tokenUrl":{"description":"token endpoint (default: the provider's); https only, except on loopback","anyOf":[{"type":"string","pattern":"^https?://[^\\s]+$"},{"type":"null"}]},"deviceAuthorizationUrl":{"description":"device authorization endpoint, RFC 8628 (default: the provider's)","anyOf":[{"type":"string","pattern":"^https?://[^\\s]+$"},{"type":"null"}]},"authorizationUrl":{"description":"authorization endpoint for the loopback flow, RFC 8252 (default: the provider's)","anyOf":[{"type":"string","pattern":"^https?://[^\\s]+$"},{"type":"null"}]},"scope":{"description":"scopes asked for, space-separated (default: the provider's SMTP scope)","type":["string","null"]}}},"retry":{"type":"object","additionalProperties":false,"properties":{"backoffStart":{"description":"delay after the first deferral","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"backoffFactor":{"description":"each further deferral multiplies the delay by this","type":"number","minimum":1,"maximum":10},"backoffMax":{"description":"the delay never grows past this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"lifetime":{"description":"retry time (not age: offline time does not count) after which a deferred recipient expires","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"timeouts":{"type":"object","additionalProperties":false,"properties":{"probe":{"description":"connectivity probe: TCP connect plus greeting","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"connect":{"description":"TCP connect to the smarthost","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"greeting":{"description":"wait for the smarthost's 220 greeting","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"socket":{"description":"inactivity during a transaction","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"limits":{"description":"sending limits of the account, sliding windows kept in the spool across restarts: N/unit counts messages, Nrcpt/unit recipients, unit second|minute|hour|day; e.g. \"100/hour,500rcpt/day\" (\"\": none)","type":"string"},"pauses":{"type":"object","additionalProperties":false,"properties":{"quota":{"description":"an account refused for its sending quota (Gmail 5.4.5, SES daily quota...) tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"rate":{"description":"an account refused for its sending rate tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"throttle":{"description":"an account told \"421 try again later\" tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"recheck":{"description":"an account held until you act (AUTH or sender refused, TLS failed, unknown host) is tried again by itself after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"accountReplies":{"description":"extra SMTP replies that mean \"this account may not send now\", tried before the built-in table: KIND:REGEX (KIND: quota, rate, throttle, auth, sender)","type":"array","items":{"type":"string","pattern":"^(quota|rate|throttle|auth|sender):.+$"}},"schedule":{"description":"node-cron expression for the agent's scheduled flush","type":"string","pattern":"^\\S+( \\S+){4,5}$"},"agent":{"type":"object","additionalProperties":false,"properties":{"syslog":{"description":"the agent also logs to syslog/journald (RFC 5424, through logger(1))","type":"boolean"},"syslogSocket":{"description":"the syslog socket the agent logs to (macOS: /var/run/syslog)","type":"string","pattern":"^/"}}},"delayWarning":{"description":"retry time (counted like retry.lifetime) after which the sender gets one delay warning (RFC 3464, Action: delayed); 0 turns warnings off","type":"string","pattern":"^0$|^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"notifications":{"description":"the agent shows desktop notifications (bounces, long delays, accounts that need attention)","type":"boolean"},"onCrash":{"description":"recipients of a transaction a crash interrupted (possible duplicates): resend them, or hold their entry for review","type":"string","pattern":"^(resend|hold)$"},"routes":{"description":"transport per recipient domain, \"domain=transport,...\": exact domain, then *.parent, then *; transports: smarthost, mx (direct delivery)","type":"string","pattern":"^\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*(,\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*)*$"},"mx":{"type":"object","additionalProperties":false,"properties":{"resolvers":{"description":"DNS resolvers for direct delivery, \"ip[:port],...\" (default: the system's, from /etc/resolv.conf)","type":["string","null"]},"port":{"description":"port of the MX hosts (25; another only for tests and unusual networks)","type":"integer","minimum":1,"maximum":65535},"destinationConcurrency":{"description":"parallel connections to one destination (MX host set), within concurrency","type":"integer","minimum":1,"maximum":100},"dnsTimeout":{"description":"wait for one DNS answer before asking the next resolver","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"tls":{"description":"TLS to MX hosts: opportunistic (STARTTLS when offered, certificate not checked, RFC 7435) or verify","type":"string","pattern":"^(opportunistic|verify)$"}}},"dkim":{"description":"DKIM signing keys for direct delivery, one per sender domain: dkim.<name>.domain, .selector, .keyFile","type":"object","propertyNames":{"pattern":"^[A-Za-z0-9_-]+$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"domain":{"description":"the sender domain whose mail this key signs (d=)","type":["string","null"]},"selector":{"description":"the selector (s=): the key is published at SELECTOR._domainkey.DOMAIN","type":["string","null"]},"keyFile":{"description":"the private key, PEM","type":["string","null"]}}}},"listener":{"type":"object","additionalProperties":false,"properties":{"enabled":{"description":"the agent runs the SMTP listener","type":"boolean"},"host":{"description":"address the listener binds","type":"string","pattern":"^\\S+$"},"port":{"description":"port the listener binds (0: any free port)","type":"integer","minimum":0,"maximum":65535},"maxMessageSize":{"description":"largest message accepted, in bytes (the SIZE extension)","type":"integer","minimum":1024},"maxConnections":{"description":"connections served at once; past it the connection idle longest before MAIL is closed (421), or the new one refused","type":"integer","minimum":1,"maximum":10000},"idleTimeout":{"description":"a connection that starts no transaction (MAIL) within this time is closed with 421","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"authUser":{"description":"user required to bind a non-loopback address (offered only over TLS there)","type":["string","null"]},"authPass":{"description":"password for authUser","type":["string","null"]},"tlsKeyFile":{"description":"TLS private key (PEM) for the listener","type":["string","null"]},"tlsCertFile":{"description":"TLS certificate (PEM) for the listener","type":["string","null"]}}}}};
 const func2 = Object.prototype.hasOwnProperty;
 const pattern0 = new RegExp("^smtps?://[^\\s]+$", "u");
 const pattern2 = new RegExp("^[^\\s<>@]+@[^\\s<>@]+$", "u");
-const pattern3 = new RegExp("^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$", "u");
-const pattern14 = new RegExp("^(quota|rate|throttle|auth|sender):.+$", "u");
-const pattern15 = new RegExp("^\\S+( \\S+){4,5}$", "u");
-const pattern16 = new RegExp("^/", "u");
-const pattern17 = new RegExp("^0$|^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$", "u");
-const pattern18 = new RegExp("^(resend|hold)$", "u");
-const pattern19 = new RegExp("^\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*(,\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*)*$", "u");
-const pattern21 = new RegExp("^(opportunistic|verify)$", "u");
-const pattern22 = new RegExp("^[A-Za-z0-9_-]+$", "u");
-const pattern23 = new RegExp("^\\S+$", "u");
+const pattern3 = new RegExp("^(password|oauth2)$", "u");
+const pattern4 = new RegExp("^(google|microsoft)$", "u");
+const pattern5 = new RegExp("^https?://[^\\s]+$", "u");
+const pattern8 = new RegExp("^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$", "u");
+const pattern19 = new RegExp("^(quota|rate|throttle|auth|sender):.+$", "u");
+const pattern20 = new RegExp("^\\S+( \\S+){4,5}$", "u");
+const pattern21 = new RegExp("^/", "u");
+const pattern22 = new RegExp("^0$|^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$", "u");
+const pattern23 = new RegExp("^(resend|hold)$", "u");
+const pattern24 = new RegExp("^\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*(,\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*)*$", "u");
+const pattern26 = new RegExp("^(opportunistic|verify)$", "u");
+const pattern27 = new RegExp("^[A-Za-z0-9_-]+$", "u");
+const pattern28 = new RegExp("^\\S+$", "u");
 
 function validate10(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -347,7 +350,7 @@ if(data.auth !== undefined){
 let data10 = data.auth;
 if(data10 && typeof data10 == "object" && !Array.isArray(data10)){
 for(const key2 in data10){
-if(!((((key2 === "user") || (key2 === "pass")) || (key2 === "passwordEnv")) || (key2 === "passwordCommand"))){
+if(!(((((key2 === "method") || (key2 === "user")) || (key2 === "pass")) || (key2 === "passwordEnv")) || (key2 === "passwordCommand"))){
 const err23 = {instancePath:instancePath+"/auth",schemaPath:"#/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err23];
@@ -358,10 +361,11 @@ vErrors.push(err23);
 errors++;
 }
 }
-if(data10.user !== undefined){
-let data11 = data10.user;
-if((typeof data11 !== "string") && (data11 !== null)){
-const err24 = {instancePath:instancePath+"/auth/user",schemaPath:"#/properties/auth/properties/user/type",keyword:"type",params:{type: schema11.properties.auth.properties.user.type},message:"must be string,null"};
+if(data10.method !== undefined){
+let data11 = data10.method;
+if(typeof data11 === "string"){
+if(!pattern3.test(data11)){
+const err24 = {instancePath:instancePath+"/auth/method",schemaPath:"#/properties/auth/properties/method/pattern",keyword:"pattern",params:{pattern: "^(password|oauth2)$"},message:"must match pattern \""+"^(password|oauth2)$"+"\""};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -371,10 +375,8 @@ vErrors.push(err24);
 errors++;
 }
 }
-if(data10.pass !== undefined){
-let data12 = data10.pass;
-if((typeof data12 !== "string") && (data12 !== null)){
-const err25 = {instancePath:instancePath+"/auth/pass",schemaPath:"#/properties/auth/properties/pass/type",keyword:"type",params:{type: schema11.properties.auth.properties.pass.type},message:"must be string,null"};
+else {
+const err25 = {instancePath:instancePath+"/auth/method",schemaPath:"#/properties/auth/properties/method/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -384,10 +386,10 @@ vErrors.push(err25);
 errors++;
 }
 }
-if(data10.passwordEnv !== undefined){
-let data13 = data10.passwordEnv;
-if((typeof data13 !== "string") && (data13 !== null)){
-const err26 = {instancePath:instancePath+"/auth/passwordEnv",schemaPath:"#/properties/auth/properties/passwordEnv/type",keyword:"type",params:{type: schema11.properties.auth.properties.passwordEnv.type},message:"must be string,null"};
+if(data10.user !== undefined){
+let data12 = data10.user;
+if((typeof data12 !== "string") && (data12 !== null)){
+const err26 = {instancePath:instancePath+"/auth/user",schemaPath:"#/properties/auth/properties/user/type",keyword:"type",params:{type: schema11.properties.auth.properties.user.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -397,10 +399,10 @@ vErrors.push(err26);
 errors++;
 }
 }
-if(data10.passwordCommand !== undefined){
-let data14 = data10.passwordCommand;
-if((typeof data14 !== "string") && (data14 !== null)){
-const err27 = {instancePath:instancePath+"/auth/passwordCommand",schemaPath:"#/properties/auth/properties/passwordCommand/type",keyword:"type",params:{type: schema11.properties.auth.properties.passwordCommand.type},message:"must be string,null"};
+if(data10.pass !== undefined){
+let data13 = data10.pass;
+if((typeof data13 !== "string") && (data13 !== null)){
+const err27 = {instancePath:instancePath+"/auth/pass",schemaPath:"#/properties/auth/properties/pass/type",keyword:"type",params:{type: schema11.properties.auth.properties.pass.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -410,9 +412,10 @@ vErrors.push(err27);
 errors++;
 }
 }
-}
-else {
-const err28 = {instancePath:instancePath+"/auth",schemaPath:"#/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data10.passwordEnv !== undefined){
+let data14 = data10.passwordEnv;
+if((typeof data14 !== "string") && (data14 !== null)){
+const err28 = {instancePath:instancePath+"/auth/passwordEnv",schemaPath:"#/properties/auth/properties/passwordEnv/type",keyword:"type",params:{type: schema11.properties.auth.properties.passwordEnv.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -422,12 +425,10 @@ vErrors.push(err28);
 errors++;
 }
 }
-if(data.retry !== undefined){
-let data15 = data.retry;
-if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
-for(const key3 in data15){
-if(!((((key3 === "backoffStart") || (key3 === "backoffFactor")) || (key3 === "backoffMax")) || (key3 === "lifetime"))){
-const err29 = {instancePath:instancePath+"/retry",schemaPath:"#/properties/retry/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+if(data10.passwordCommand !== undefined){
+let data15 = data10.passwordCommand;
+if((typeof data15 !== "string") && (data15 !== null)){
+const err29 = {instancePath:instancePath+"/auth/passwordCommand",schemaPath:"#/properties/auth/properties/passwordCommand/type",keyword:"type",params:{type: schema11.properties.auth.properties.passwordCommand.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -437,11 +438,9 @@ vErrors.push(err29);
 errors++;
 }
 }
-if(data15.backoffStart !== undefined){
-let data16 = data15.backoffStart;
-if(typeof data16 === "string"){
-if(!pattern3.test(data16)){
-const err30 = {instancePath:instancePath+"/retry/backoffStart",schemaPath:"#/properties/retry/properties/backoffStart/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+}
+else {
+const err30 = {instancePath:instancePath+"/auth",schemaPath:"#/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -451,8 +450,12 @@ vErrors.push(err30);
 errors++;
 }
 }
-else {
-const err31 = {instancePath:instancePath+"/retry/backoffStart",schemaPath:"#/properties/retry/properties/backoffStart/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.oauth2 !== undefined){
+let data16 = data.oauth2;
+if(data16 && typeof data16 == "object" && !Array.isArray(data16)){
+for(const key3 in data16){
+if(!(((((((key3 === "provider") || (key3 === "clientId")) || (key3 === "clientSecret")) || (key3 === "tokenUrl")) || (key3 === "deviceAuthorizationUrl")) || (key3 === "authorizationUrl")) || (key3 === "scope"))){
+const err31 = {instancePath:instancePath+"/oauth2",schemaPath:"#/properties/oauth2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -462,11 +465,14 @@ vErrors.push(err31);
 errors++;
 }
 }
-if(data15.backoffFactor !== undefined){
-let data17 = data15.backoffFactor;
-if((typeof data17 == "number") && (isFinite(data17))){
-if(data17 > 10 || isNaN(data17)){
-const err32 = {instancePath:instancePath+"/retry/backoffFactor",schemaPath:"#/properties/retry/properties/backoffFactor/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"};
+if(data16.provider !== undefined){
+let data17 = data16.provider;
+const _errs48 = errors;
+let valid8 = false;
+const _errs49 = errors;
+if(typeof data17 === "string"){
+if(!pattern4.test(data17)){
+const err32 = {instancePath:instancePath+"/oauth2/provider",schemaPath:"#/properties/oauth2/properties/provider/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^(google|microsoft)$"},message:"must match pattern \""+"^(google|microsoft)$"+"\""};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -475,8 +481,9 @@ vErrors.push(err32);
 }
 errors++;
 }
-if(data17 < 1 || isNaN(data17)){
-const err33 = {instancePath:instancePath+"/retry/backoffFactor",schemaPath:"#/properties/retry/properties/backoffFactor/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+else {
+const err33 = {instancePath:instancePath+"/oauth2/provider",schemaPath:"#/properties/oauth2/properties/provider/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -485,9 +492,12 @@ vErrors.push(err33);
 }
 errors++;
 }
-}
-else {
-const err34 = {instancePath:instancePath+"/retry/backoffFactor",schemaPath:"#/properties/retry/properties/backoffFactor/type",keyword:"type",params:{type: "number"},message:"must be number"};
+var _valid2 = _errs49 === errors;
+valid8 = valid8 || _valid2;
+if(!valid8){
+const _errs51 = errors;
+if(data17 !== null){
+const err34 = {instancePath:instancePath+"/oauth2/provider",schemaPath:"#/properties/oauth2/properties/provider/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -496,12 +506,11 @@ vErrors.push(err34);
 }
 errors++;
 }
+var _valid2 = _errs51 === errors;
+valid8 = valid8 || _valid2;
 }
-if(data15.backoffMax !== undefined){
-let data18 = data15.backoffMax;
-if(typeof data18 === "string"){
-if(!pattern3.test(data18)){
-const err35 = {instancePath:instancePath+"/retry/backoffMax",schemaPath:"#/properties/retry/properties/backoffMax/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+if(!valid8){
+const err35 = {instancePath:instancePath+"/oauth2/provider",schemaPath:"#/properties/oauth2/properties/provider/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -510,9 +519,22 @@ vErrors.push(err35);
 }
 errors++;
 }
+else {
+errors = _errs48;
+if(vErrors !== null){
+if(_errs48){
+vErrors.length = _errs48;
 }
 else {
-const err36 = {instancePath:instancePath+"/retry/backoffMax",schemaPath:"#/properties/retry/properties/backoffMax/type",keyword:"type",params:{type: "string"},message:"must be string"};
+vErrors = null;
+}
+}
+}
+}
+if(data16.clientId !== undefined){
+let data18 = data16.clientId;
+if((typeof data18 !== "string") && (data18 !== null)){
+const err36 = {instancePath:instancePath+"/oauth2/clientId",schemaPath:"#/properties/oauth2/properties/clientId/type",keyword:"type",params:{type: schema11.properties.oauth2.properties.clientId.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -522,11 +544,10 @@ vErrors.push(err36);
 errors++;
 }
 }
-if(data15.lifetime !== undefined){
-let data19 = data15.lifetime;
-if(typeof data19 === "string"){
-if(!pattern3.test(data19)){
-const err37 = {instancePath:instancePath+"/retry/lifetime",schemaPath:"#/properties/retry/properties/lifetime/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+if(data16.clientSecret !== undefined){
+let data19 = data16.clientSecret;
+if((typeof data19 !== "string") && (data19 !== null)){
+const err37 = {instancePath:instancePath+"/oauth2/clientSecret",schemaPath:"#/properties/oauth2/properties/clientSecret/type",keyword:"type",params:{type: schema11.properties.oauth2.properties.clientSecret.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -536,8 +557,14 @@ vErrors.push(err37);
 errors++;
 }
 }
-else {
-const err38 = {instancePath:instancePath+"/retry/lifetime",schemaPath:"#/properties/retry/properties/lifetime/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data16.tokenUrl !== undefined){
+let data20 = data16.tokenUrl;
+const _errs58 = errors;
+let valid9 = false;
+const _errs59 = errors;
+if(typeof data20 === "string"){
+if(!pattern5.test(data20)){
+const err38 = {instancePath:instancePath+"/oauth2/tokenUrl",schemaPath:"#/properties/oauth2/properties/tokenUrl/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^https?://[^\\s]+$"},message:"must match pattern \""+"^https?://[^\\s]+$"+"\""};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -547,9 +574,8 @@ vErrors.push(err38);
 errors++;
 }
 }
-}
 else {
-const err39 = {instancePath:instancePath+"/retry",schemaPath:"#/properties/retry/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err39 = {instancePath:instancePath+"/oauth2/tokenUrl",schemaPath:"#/properties/oauth2/properties/tokenUrl/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -558,13 +584,12 @@ vErrors.push(err39);
 }
 errors++;
 }
-}
-if(data.timeouts !== undefined){
-let data20 = data.timeouts;
-if(data20 && typeof data20 == "object" && !Array.isArray(data20)){
-for(const key4 in data20){
-if(!((((key4 === "probe") || (key4 === "connect")) || (key4 === "greeting")) || (key4 === "socket"))){
-const err40 = {instancePath:instancePath+"/timeouts",schemaPath:"#/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
+var _valid3 = _errs59 === errors;
+valid9 = valid9 || _valid3;
+if(!valid9){
+const _errs61 = errors;
+if(data20 !== null){
+const err40 = {instancePath:instancePath+"/oauth2/tokenUrl",schemaPath:"#/properties/oauth2/properties/tokenUrl/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -573,12 +598,11 @@ vErrors.push(err40);
 }
 errors++;
 }
+var _valid3 = _errs61 === errors;
+valid9 = valid9 || _valid3;
 }
-if(data20.probe !== undefined){
-let data21 = data20.probe;
-if(typeof data21 === "string"){
-if(!pattern3.test(data21)){
-const err41 = {instancePath:instancePath+"/timeouts/probe",schemaPath:"#/properties/timeouts/properties/probe/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+if(!valid9){
+const err41 = {instancePath:instancePath+"/oauth2/tokenUrl",schemaPath:"#/properties/oauth2/properties/tokenUrl/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -587,9 +611,26 @@ vErrors.push(err41);
 }
 errors++;
 }
+else {
+errors = _errs58;
+if(vErrors !== null){
+if(_errs58){
+vErrors.length = _errs58;
 }
 else {
-const err42 = {instancePath:instancePath+"/timeouts/probe",schemaPath:"#/properties/timeouts/properties/probe/type",keyword:"type",params:{type: "string"},message:"must be string"};
+vErrors = null;
+}
+}
+}
+}
+if(data16.deviceAuthorizationUrl !== undefined){
+let data21 = data16.deviceAuthorizationUrl;
+const _errs64 = errors;
+let valid10 = false;
+const _errs65 = errors;
+if(typeof data21 === "string"){
+if(!pattern5.test(data21)){
+const err42 = {instancePath:instancePath+"/oauth2/deviceAuthorizationUrl",schemaPath:"#/properties/oauth2/properties/deviceAuthorizationUrl/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^https?://[^\\s]+$"},message:"must match pattern \""+"^https?://[^\\s]+$"+"\""};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -599,11 +640,8 @@ vErrors.push(err42);
 errors++;
 }
 }
-if(data20.connect !== undefined){
-let data22 = data20.connect;
-if(typeof data22 === "string"){
-if(!pattern3.test(data22)){
-const err43 = {instancePath:instancePath+"/timeouts/connect",schemaPath:"#/properties/timeouts/properties/connect/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+else {
+const err43 = {instancePath:instancePath+"/oauth2/deviceAuthorizationUrl",schemaPath:"#/properties/oauth2/properties/deviceAuthorizationUrl/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -612,9 +650,12 @@ vErrors.push(err43);
 }
 errors++;
 }
-}
-else {
-const err44 = {instancePath:instancePath+"/timeouts/connect",schemaPath:"#/properties/timeouts/properties/connect/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid4 = _errs65 === errors;
+valid10 = valid10 || _valid4;
+if(!valid10){
+const _errs67 = errors;
+if(data21 !== null){
+const err44 = {instancePath:instancePath+"/oauth2/deviceAuthorizationUrl",schemaPath:"#/properties/oauth2/properties/deviceAuthorizationUrl/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -623,12 +664,11 @@ vErrors.push(err44);
 }
 errors++;
 }
+var _valid4 = _errs67 === errors;
+valid10 = valid10 || _valid4;
 }
-if(data20.greeting !== undefined){
-let data23 = data20.greeting;
-if(typeof data23 === "string"){
-if(!pattern3.test(data23)){
-const err45 = {instancePath:instancePath+"/timeouts/greeting",schemaPath:"#/properties/timeouts/properties/greeting/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+if(!valid10){
+const err45 = {instancePath:instancePath+"/oauth2/deviceAuthorizationUrl",schemaPath:"#/properties/oauth2/properties/deviceAuthorizationUrl/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -637,9 +677,26 @@ vErrors.push(err45);
 }
 errors++;
 }
+else {
+errors = _errs64;
+if(vErrors !== null){
+if(_errs64){
+vErrors.length = _errs64;
 }
 else {
-const err46 = {instancePath:instancePath+"/timeouts/greeting",schemaPath:"#/properties/timeouts/properties/greeting/type",keyword:"type",params:{type: "string"},message:"must be string"};
+vErrors = null;
+}
+}
+}
+}
+if(data16.authorizationUrl !== undefined){
+let data22 = data16.authorizationUrl;
+const _errs70 = errors;
+let valid11 = false;
+const _errs71 = errors;
+if(typeof data22 === "string"){
+if(!pattern5.test(data22)){
+const err46 = {instancePath:instancePath+"/oauth2/authorizationUrl",schemaPath:"#/properties/oauth2/properties/authorizationUrl/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^https?://[^\\s]+$"},message:"must match pattern \""+"^https?://[^\\s]+$"+"\""};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -649,11 +706,8 @@ vErrors.push(err46);
 errors++;
 }
 }
-if(data20.socket !== undefined){
-let data24 = data20.socket;
-if(typeof data24 === "string"){
-if(!pattern3.test(data24)){
-const err47 = {instancePath:instancePath+"/timeouts/socket",schemaPath:"#/properties/timeouts/properties/socket/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+else {
+const err47 = {instancePath:instancePath+"/oauth2/authorizationUrl",schemaPath:"#/properties/oauth2/properties/authorizationUrl/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -662,9 +716,12 @@ vErrors.push(err47);
 }
 errors++;
 }
-}
-else {
-const err48 = {instancePath:instancePath+"/timeouts/socket",schemaPath:"#/properties/timeouts/properties/socket/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid5 = _errs71 === errors;
+valid11 = valid11 || _valid5;
+if(!valid11){
+const _errs73 = errors;
+if(data22 !== null){
+const err48 = {instancePath:instancePath+"/oauth2/authorizationUrl",schemaPath:"#/properties/oauth2/properties/authorizationUrl/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -673,10 +730,11 @@ vErrors.push(err48);
 }
 errors++;
 }
+var _valid5 = _errs73 === errors;
+valid11 = valid11 || _valid5;
 }
-}
-else {
-const err49 = {instancePath:instancePath+"/timeouts",schemaPath:"#/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(!valid11){
+const err49 = {instancePath:instancePath+"/oauth2/authorizationUrl",schemaPath:"#/properties/oauth2/properties/authorizationUrl/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -685,10 +743,22 @@ vErrors.push(err49);
 }
 errors++;
 }
+else {
+errors = _errs70;
+if(vErrors !== null){
+if(_errs70){
+vErrors.length = _errs70;
 }
-if(data.limits !== undefined){
-if(typeof data.limits !== "string"){
-const err50 = {instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data16.scope !== undefined){
+let data23 = data16.scope;
+if((typeof data23 !== "string") && (data23 !== null)){
+const err50 = {instancePath:instancePath+"/oauth2/scope",schemaPath:"#/properties/oauth2/properties/scope/type",keyword:"type",params:{type: schema11.properties.oauth2.properties.scope.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -698,12 +768,9 @@ vErrors.push(err50);
 errors++;
 }
 }
-if(data.pauses !== undefined){
-let data26 = data.pauses;
-if(data26 && typeof data26 == "object" && !Array.isArray(data26)){
-for(const key5 in data26){
-if(!((((key5 === "quota") || (key5 === "rate")) || (key5 === "throttle")) || (key5 === "recheck"))){
-const err51 = {instancePath:instancePath+"/pauses",schemaPath:"#/properties/pauses/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
+}
+else {
+const err51 = {instancePath:instancePath+"/oauth2",schemaPath:"#/properties/oauth2/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -713,11 +780,12 @@ vErrors.push(err51);
 errors++;
 }
 }
-if(data26.quota !== undefined){
-let data27 = data26.quota;
-if(typeof data27 === "string"){
-if(!pattern3.test(data27)){
-const err52 = {instancePath:instancePath+"/pauses/quota",schemaPath:"#/properties/pauses/properties/quota/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+if(data.retry !== undefined){
+let data24 = data.retry;
+if(data24 && typeof data24 == "object" && !Array.isArray(data24)){
+for(const key4 in data24){
+if(!((((key4 === "backoffStart") || (key4 === "backoffFactor")) || (key4 === "backoffMax")) || (key4 === "lifetime"))){
+const err52 = {instancePath:instancePath+"/retry",schemaPath:"#/properties/retry/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -727,8 +795,11 @@ vErrors.push(err52);
 errors++;
 }
 }
-else {
-const err53 = {instancePath:instancePath+"/pauses/quota",schemaPath:"#/properties/pauses/properties/quota/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data24.backoffStart !== undefined){
+let data25 = data24.backoffStart;
+if(typeof data25 === "string"){
+if(!pattern8.test(data25)){
+const err53 = {instancePath:instancePath+"/retry/backoffStart",schemaPath:"#/properties/retry/properties/backoffStart/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -738,11 +809,8 @@ vErrors.push(err53);
 errors++;
 }
 }
-if(data26.rate !== undefined){
-let data28 = data26.rate;
-if(typeof data28 === "string"){
-if(!pattern3.test(data28)){
-const err54 = {instancePath:instancePath+"/pauses/rate",schemaPath:"#/properties/pauses/properties/rate/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+else {
+const err54 = {instancePath:instancePath+"/retry/backoffStart",schemaPath:"#/properties/retry/properties/backoffStart/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -752,8 +820,11 @@ vErrors.push(err54);
 errors++;
 }
 }
-else {
-const err55 = {instancePath:instancePath+"/pauses/rate",schemaPath:"#/properties/pauses/properties/rate/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data24.backoffFactor !== undefined){
+let data26 = data24.backoffFactor;
+if((typeof data26 == "number") && (isFinite(data26))){
+if(data26 > 10 || isNaN(data26)){
+const err55 = {instancePath:instancePath+"/retry/backoffFactor",schemaPath:"#/properties/retry/properties/backoffFactor/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -762,12 +833,8 @@ vErrors.push(err55);
 }
 errors++;
 }
-}
-if(data26.throttle !== undefined){
-let data29 = data26.throttle;
-if(typeof data29 === "string"){
-if(!pattern3.test(data29)){
-const err56 = {instancePath:instancePath+"/pauses/throttle",schemaPath:"#/properties/pauses/properties/throttle/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+if(data26 < 1 || isNaN(data26)){
+const err56 = {instancePath:instancePath+"/retry/backoffFactor",schemaPath:"#/properties/retry/properties/backoffFactor/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -778,7 +845,7 @@ errors++;
 }
 }
 else {
-const err57 = {instancePath:instancePath+"/pauses/throttle",schemaPath:"#/properties/pauses/properties/throttle/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err57 = {instancePath:instancePath+"/retry/backoffFactor",schemaPath:"#/properties/retry/properties/backoffFactor/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -788,11 +855,11 @@ vErrors.push(err57);
 errors++;
 }
 }
-if(data26.recheck !== undefined){
-let data30 = data26.recheck;
-if(typeof data30 === "string"){
-if(!pattern3.test(data30)){
-const err58 = {instancePath:instancePath+"/pauses/recheck",schemaPath:"#/properties/pauses/properties/recheck/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+if(data24.backoffMax !== undefined){
+let data27 = data24.backoffMax;
+if(typeof data27 === "string"){
+if(!pattern8.test(data27)){
+const err58 = {instancePath:instancePath+"/retry/backoffMax",schemaPath:"#/properties/retry/properties/backoffMax/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -803,7 +870,7 @@ errors++;
 }
 }
 else {
-const err59 = {instancePath:instancePath+"/pauses/recheck",schemaPath:"#/properties/pauses/properties/recheck/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err59 = {instancePath:instancePath+"/retry/backoffMax",schemaPath:"#/properties/retry/properties/backoffMax/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -813,9 +880,11 @@ vErrors.push(err59);
 errors++;
 }
 }
-}
-else {
-const err60 = {instancePath:instancePath+"/pauses",schemaPath:"#/properties/pauses/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data24.lifetime !== undefined){
+let data28 = data24.lifetime;
+if(typeof data28 === "string"){
+if(!pattern8.test(data28)){
+const err60 = {instancePath:instancePath+"/retry/lifetime",schemaPath:"#/properties/retry/properties/lifetime/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -825,15 +894,8 @@ vErrors.push(err60);
 errors++;
 }
 }
-if(data.accountReplies !== undefined){
-let data31 = data.accountReplies;
-if(Array.isArray(data31)){
-const len1 = data31.length;
-for(let i1=0; i1<len1; i1++){
-let data32 = data31[i1];
-if(typeof data32 === "string"){
-if(!pattern14.test(data32)){
-const err61 = {instancePath:instancePath+"/accountReplies/" + i1,schemaPath:"#/properties/accountReplies/items/pattern",keyword:"pattern",params:{pattern: "^(quota|rate|throttle|auth|sender):.+$"},message:"must match pattern \""+"^(quota|rate|throttle|auth|sender):.+$"+"\""};
+else {
+const err61 = {instancePath:instancePath+"/retry/lifetime",schemaPath:"#/properties/retry/properties/lifetime/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -843,8 +905,9 @@ vErrors.push(err61);
 errors++;
 }
 }
+}
 else {
-const err62 = {instancePath:instancePath+"/accountReplies/" + i1,schemaPath:"#/properties/accountReplies/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err62 = {instancePath:instancePath+"/retry",schemaPath:"#/properties/retry/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -854,9 +917,12 @@ vErrors.push(err62);
 errors++;
 }
 }
-}
-else {
-const err63 = {instancePath:instancePath+"/accountReplies",schemaPath:"#/properties/accountReplies/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.timeouts !== undefined){
+let data29 = data.timeouts;
+if(data29 && typeof data29 == "object" && !Array.isArray(data29)){
+for(const key5 in data29){
+if(!((((key5 === "probe") || (key5 === "connect")) || (key5 === "greeting")) || (key5 === "socket"))){
+const err63 = {instancePath:instancePath+"/timeouts",schemaPath:"#/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -866,11 +932,11 @@ vErrors.push(err63);
 errors++;
 }
 }
-if(data.schedule !== undefined){
-let data33 = data.schedule;
-if(typeof data33 === "string"){
-if(!pattern15.test(data33)){
-const err64 = {instancePath:instancePath+"/schedule",schemaPath:"#/properties/schedule/pattern",keyword:"pattern",params:{pattern: "^\\S+( \\S+){4,5}$"},message:"must match pattern \""+"^\\S+( \\S+){4,5}$"+"\""};
+if(data29.probe !== undefined){
+let data30 = data29.probe;
+if(typeof data30 === "string"){
+if(!pattern8.test(data30)){
+const err64 = {instancePath:instancePath+"/timeouts/probe",schemaPath:"#/properties/timeouts/properties/probe/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -881,7 +947,7 @@ errors++;
 }
 }
 else {
-const err65 = {instancePath:instancePath+"/schedule",schemaPath:"#/properties/schedule/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err65 = {instancePath:instancePath+"/timeouts/probe",schemaPath:"#/properties/timeouts/properties/probe/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -891,12 +957,11 @@ vErrors.push(err65);
 errors++;
 }
 }
-if(data.agent !== undefined){
-let data34 = data.agent;
-if(data34 && typeof data34 == "object" && !Array.isArray(data34)){
-for(const key6 in data34){
-if(!((key6 === "syslog") || (key6 === "syslogSocket"))){
-const err66 = {instancePath:instancePath+"/agent",schemaPath:"#/properties/agent/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
+if(data29.connect !== undefined){
+let data31 = data29.connect;
+if(typeof data31 === "string"){
+if(!pattern8.test(data31)){
+const err66 = {instancePath:instancePath+"/timeouts/connect",schemaPath:"#/properties/timeouts/properties/connect/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -906,9 +971,8 @@ vErrors.push(err66);
 errors++;
 }
 }
-if(data34.syslog !== undefined){
-if(typeof data34.syslog !== "boolean"){
-const err67 = {instancePath:instancePath+"/agent/syslog",schemaPath:"#/properties/agent/properties/syslog/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+else {
+const err67 = {instancePath:instancePath+"/timeouts/connect",schemaPath:"#/properties/timeouts/properties/connect/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -918,11 +982,11 @@ vErrors.push(err67);
 errors++;
 }
 }
-if(data34.syslogSocket !== undefined){
-let data36 = data34.syslogSocket;
-if(typeof data36 === "string"){
-if(!pattern16.test(data36)){
-const err68 = {instancePath:instancePath+"/agent/syslogSocket",schemaPath:"#/properties/agent/properties/syslogSocket/pattern",keyword:"pattern",params:{pattern: "^/"},message:"must match pattern \""+"^/"+"\""};
+if(data29.greeting !== undefined){
+let data32 = data29.greeting;
+if(typeof data32 === "string"){
+if(!pattern8.test(data32)){
+const err68 = {instancePath:instancePath+"/timeouts/greeting",schemaPath:"#/properties/timeouts/properties/greeting/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -933,7 +997,7 @@ errors++;
 }
 }
 else {
-const err69 = {instancePath:instancePath+"/agent/syslogSocket",schemaPath:"#/properties/agent/properties/syslogSocket/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err69 = {instancePath:instancePath+"/timeouts/greeting",schemaPath:"#/properties/timeouts/properties/greeting/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -943,9 +1007,11 @@ vErrors.push(err69);
 errors++;
 }
 }
-}
-else {
-const err70 = {instancePath:instancePath+"/agent",schemaPath:"#/properties/agent/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data29.socket !== undefined){
+let data33 = data29.socket;
+if(typeof data33 === "string"){
+if(!pattern8.test(data33)){
+const err70 = {instancePath:instancePath+"/timeouts/socket",schemaPath:"#/properties/timeouts/properties/socket/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -955,11 +1021,8 @@ vErrors.push(err70);
 errors++;
 }
 }
-if(data.delayWarning !== undefined){
-let data37 = data.delayWarning;
-if(typeof data37 === "string"){
-if(!pattern17.test(data37)){
-const err71 = {instancePath:instancePath+"/delayWarning",schemaPath:"#/properties/delayWarning/pattern",keyword:"pattern",params:{pattern: "^0$|^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^0$|^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+else {
+const err71 = {instancePath:instancePath+"/timeouts/socket",schemaPath:"#/properties/timeouts/properties/socket/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -969,8 +1032,9 @@ vErrors.push(err71);
 errors++;
 }
 }
+}
 else {
-const err72 = {instancePath:instancePath+"/delayWarning",schemaPath:"#/properties/delayWarning/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err72 = {instancePath:instancePath+"/timeouts",schemaPath:"#/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -980,9 +1044,9 @@ vErrors.push(err72);
 errors++;
 }
 }
-if(data.notifications !== undefined){
-if(typeof data.notifications !== "boolean"){
-const err73 = {instancePath:instancePath+"/notifications",schemaPath:"#/properties/notifications/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data.limits !== undefined){
+if(typeof data.limits !== "string"){
+const err73 = {instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -992,11 +1056,12 @@ vErrors.push(err73);
 errors++;
 }
 }
-if(data.onCrash !== undefined){
-let data39 = data.onCrash;
-if(typeof data39 === "string"){
-if(!pattern18.test(data39)){
-const err74 = {instancePath:instancePath+"/onCrash",schemaPath:"#/properties/onCrash/pattern",keyword:"pattern",params:{pattern: "^(resend|hold)$"},message:"must match pattern \""+"^(resend|hold)$"+"\""};
+if(data.pauses !== undefined){
+let data35 = data.pauses;
+if(data35 && typeof data35 == "object" && !Array.isArray(data35)){
+for(const key6 in data35){
+if(!((((key6 === "quota") || (key6 === "rate")) || (key6 === "throttle")) || (key6 === "recheck"))){
+const err74 = {instancePath:instancePath+"/pauses",schemaPath:"#/properties/pauses/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -1006,8 +1071,11 @@ vErrors.push(err74);
 errors++;
 }
 }
-else {
-const err75 = {instancePath:instancePath+"/onCrash",schemaPath:"#/properties/onCrash/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data35.quota !== undefined){
+let data36 = data35.quota;
+if(typeof data36 === "string"){
+if(!pattern8.test(data36)){
+const err75 = {instancePath:instancePath+"/pauses/quota",schemaPath:"#/properties/pauses/properties/quota/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -1017,11 +1085,8 @@ vErrors.push(err75);
 errors++;
 }
 }
-if(data.routes !== undefined){
-let data40 = data.routes;
-if(typeof data40 === "string"){
-if(!pattern19.test(data40)){
-const err76 = {instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/pattern",keyword:"pattern",params:{pattern: "^\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*(,\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*)*$"},message:"must match pattern \""+"^\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*(,\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*)*$"+"\""};
+else {
+const err76 = {instancePath:instancePath+"/pauses/quota",schemaPath:"#/properties/pauses/properties/quota/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -1031,8 +1096,11 @@ vErrors.push(err76);
 errors++;
 }
 }
-else {
-const err77 = {instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data35.rate !== undefined){
+let data37 = data35.rate;
+if(typeof data37 === "string"){
+if(!pattern8.test(data37)){
+const err77 = {instancePath:instancePath+"/pauses/rate",schemaPath:"#/properties/pauses/properties/rate/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -1042,12 +1110,8 @@ vErrors.push(err77);
 errors++;
 }
 }
-if(data.mx !== undefined){
-let data41 = data.mx;
-if(data41 && typeof data41 == "object" && !Array.isArray(data41)){
-for(const key7 in data41){
-if(!(((((key7 === "resolvers") || (key7 === "port")) || (key7 === "destinationConcurrency")) || (key7 === "dnsTimeout")) || (key7 === "tls"))){
-const err78 = {instancePath:instancePath+"/mx",schemaPath:"#/properties/mx/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
+else {
+const err78 = {instancePath:instancePath+"/pauses/rate",schemaPath:"#/properties/pauses/properties/rate/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -1057,10 +1121,11 @@ vErrors.push(err78);
 errors++;
 }
 }
-if(data41.resolvers !== undefined){
-let data42 = data41.resolvers;
-if((typeof data42 !== "string") && (data42 !== null)){
-const err79 = {instancePath:instancePath+"/mx/resolvers",schemaPath:"#/properties/mx/properties/resolvers/type",keyword:"type",params:{type: schema11.properties.mx.properties.resolvers.type},message:"must be string,null"};
+if(data35.throttle !== undefined){
+let data38 = data35.throttle;
+if(typeof data38 === "string"){
+if(!pattern8.test(data38)){
+const err79 = {instancePath:instancePath+"/pauses/throttle",schemaPath:"#/properties/pauses/properties/throttle/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -1070,10 +1135,8 @@ vErrors.push(err79);
 errors++;
 }
 }
-if(data41.port !== undefined){
-let data43 = data41.port;
-if(!(((typeof data43 == "number") && (!(data43 % 1) && !isNaN(data43))) && (isFinite(data43)))){
-const err80 = {instancePath:instancePath+"/mx/port",schemaPath:"#/properties/mx/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err80 = {instancePath:instancePath+"/pauses/throttle",schemaPath:"#/properties/pauses/properties/throttle/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -1082,9 +1145,12 @@ vErrors.push(err80);
 }
 errors++;
 }
-if((typeof data43 == "number") && (isFinite(data43))){
-if(data43 > 65535 || isNaN(data43)){
-const err81 = {instancePath:instancePath+"/mx/port",schemaPath:"#/properties/mx/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+}
+if(data35.recheck !== undefined){
+let data39 = data35.recheck;
+if(typeof data39 === "string"){
+if(!pattern8.test(data39)){
+const err81 = {instancePath:instancePath+"/pauses/recheck",schemaPath:"#/properties/pauses/properties/recheck/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -1093,8 +1159,9 @@ vErrors.push(err81);
 }
 errors++;
 }
-if(data43 < 1 || isNaN(data43)){
-const err82 = {instancePath:instancePath+"/mx/port",schemaPath:"#/properties/mx/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+else {
+const err82 = {instancePath:instancePath+"/pauses/recheck",schemaPath:"#/properties/pauses/properties/recheck/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -1105,10 +1172,8 @@ errors++;
 }
 }
 }
-if(data41.destinationConcurrency !== undefined){
-let data44 = data41.destinationConcurrency;
-if(!(((typeof data44 == "number") && (!(data44 % 1) && !isNaN(data44))) && (isFinite(data44)))){
-const err83 = {instancePath:instancePath+"/mx/destinationConcurrency",schemaPath:"#/properties/mx/properties/destinationConcurrency/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err83 = {instancePath:instancePath+"/pauses",schemaPath:"#/properties/pauses/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -1117,9 +1182,16 @@ vErrors.push(err83);
 }
 errors++;
 }
-if((typeof data44 == "number") && (isFinite(data44))){
-if(data44 > 100 || isNaN(data44)){
-const err84 = {instancePath:instancePath+"/mx/destinationConcurrency",schemaPath:"#/properties/mx/properties/destinationConcurrency/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+}
+if(data.accountReplies !== undefined){
+let data40 = data.accountReplies;
+if(Array.isArray(data40)){
+const len1 = data40.length;
+for(let i1=0; i1<len1; i1++){
+let data41 = data40[i1];
+if(typeof data41 === "string"){
+if(!pattern19.test(data41)){
+const err84 = {instancePath:instancePath+"/accountReplies/" + i1,schemaPath:"#/properties/accountReplies/items/pattern",keyword:"pattern",params:{pattern: "^(quota|rate|throttle|auth|sender):.+$"},message:"must match pattern \""+"^(quota|rate|throttle|auth|sender):.+$"+"\""};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -1128,8 +1200,9 @@ vErrors.push(err84);
 }
 errors++;
 }
-if(data44 < 1 || isNaN(data44)){
-const err85 = {instancePath:instancePath+"/mx/destinationConcurrency",schemaPath:"#/properties/mx/properties/destinationConcurrency/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+else {
+const err85 = {instancePath:instancePath+"/accountReplies/" + i1,schemaPath:"#/properties/accountReplies/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -1140,11 +1213,8 @@ errors++;
 }
 }
 }
-if(data41.dnsTimeout !== undefined){
-let data45 = data41.dnsTimeout;
-if(typeof data45 === "string"){
-if(!pattern3.test(data45)){
-const err86 = {instancePath:instancePath+"/mx/dnsTimeout",schemaPath:"#/properties/mx/properties/dnsTimeout/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+else {
+const err86 = {instancePath:instancePath+"/accountReplies",schemaPath:"#/properties/accountReplies/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -1154,8 +1224,11 @@ vErrors.push(err86);
 errors++;
 }
 }
-else {
-const err87 = {instancePath:instancePath+"/mx/dnsTimeout",schemaPath:"#/properties/mx/properties/dnsTimeout/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.schedule !== undefined){
+let data42 = data.schedule;
+if(typeof data42 === "string"){
+if(!pattern20.test(data42)){
+const err87 = {instancePath:instancePath+"/schedule",schemaPath:"#/properties/schedule/pattern",keyword:"pattern",params:{pattern: "^\\S+( \\S+){4,5}$"},message:"must match pattern \""+"^\\S+( \\S+){4,5}$"+"\""};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -1165,11 +1238,8 @@ vErrors.push(err87);
 errors++;
 }
 }
-if(data41.tls !== undefined){
-let data46 = data41.tls;
-if(typeof data46 === "string"){
-if(!pattern21.test(data46)){
-const err88 = {instancePath:instancePath+"/mx/tls",schemaPath:"#/properties/mx/properties/tls/pattern",keyword:"pattern",params:{pattern: "^(opportunistic|verify)$"},message:"must match pattern \""+"^(opportunistic|verify)$"+"\""};
+else {
+const err88 = {instancePath:instancePath+"/schedule",schemaPath:"#/properties/schedule/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -1179,8 +1249,12 @@ vErrors.push(err88);
 errors++;
 }
 }
-else {
-const err89 = {instancePath:instancePath+"/mx/tls",schemaPath:"#/properties/mx/properties/tls/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.agent !== undefined){
+let data43 = data.agent;
+if(data43 && typeof data43 == "object" && !Array.isArray(data43)){
+for(const key7 in data43){
+if(!((key7 === "syslog") || (key7 === "syslogSocket"))){
+const err89 = {instancePath:instancePath+"/agent",schemaPath:"#/properties/agent/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -1190,9 +1264,9 @@ vErrors.push(err89);
 errors++;
 }
 }
-}
-else {
-const err90 = {instancePath:instancePath+"/mx",schemaPath:"#/properties/mx/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data43.syslog !== undefined){
+if(typeof data43.syslog !== "boolean"){
+const err90 = {instancePath:instancePath+"/agent/syslog",schemaPath:"#/properties/agent/properties/syslog/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -1202,14 +1276,11 @@ vErrors.push(err90);
 errors++;
 }
 }
-if(data.dkim !== undefined){
-let data47 = data.dkim;
-if(data47 && typeof data47 == "object" && !Array.isArray(data47)){
-for(const key8 in data47){
-const _errs113 = errors;
-if(typeof key8 === "string"){
-if(!pattern22.test(key8)){
-const err91 = {instancePath:instancePath+"/dkim",schemaPath:"#/properties/dkim/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_-]+$"+"\"",propertyName:key8};
+if(data43.syslogSocket !== undefined){
+let data45 = data43.syslogSocket;
+if(typeof data45 === "string"){
+if(!pattern21.test(data45)){
+const err91 = {instancePath:instancePath+"/agent/syslogSocket",schemaPath:"#/properties/agent/properties/syslogSocket/pattern",keyword:"pattern",params:{pattern: "^/"},message:"must match pattern \""+"^/"+"\""};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -1219,9 +1290,8 @@ vErrors.push(err91);
 errors++;
 }
 }
-var valid14 = _errs113 === errors;
-if(!valid14){
-const err92 = {instancePath:instancePath+"/dkim",schemaPath:"#/properties/dkim/propertyNames",keyword:"propertyNames",params:{propertyName: key8},message:"property name must be valid"};
+else {
+const err92 = {instancePath:instancePath+"/agent/syslogSocket",schemaPath:"#/properties/agent/properties/syslogSocket/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -1231,12 +1301,9 @@ vErrors.push(err92);
 errors++;
 }
 }
-for(const key9 in data47){
-let data48 = data47[key9];
-if(data48 && typeof data48 == "object" && !Array.isArray(data48)){
-for(const key10 in data48){
-if(!(((key10 === "domain") || (key10 === "selector")) || (key10 === "keyFile"))){
-const err93 = {instancePath:instancePath+"/dkim/" + key9.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/dkim/additionalProperties/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
+}
+else {
+const err93 = {instancePath:instancePath+"/agent",schemaPath:"#/properties/agent/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -1246,10 +1313,11 @@ vErrors.push(err93);
 errors++;
 }
 }
-if(data48.domain !== undefined){
-let data49 = data48.domain;
-if((typeof data49 !== "string") && (data49 !== null)){
-const err94 = {instancePath:instancePath+"/dkim/" + key9.replace(/~/g, "~0").replace(/\//g, "~1")+"/domain",schemaPath:"#/properties/dkim/additionalProperties/properties/domain/type",keyword:"type",params:{type: schema11.properties.dkim.additionalProperties.properties.domain.type},message:"must be string,null"};
+if(data.delayWarning !== undefined){
+let data46 = data.delayWarning;
+if(typeof data46 === "string"){
+if(!pattern22.test(data46)){
+const err94 = {instancePath:instancePath+"/delayWarning",schemaPath:"#/properties/delayWarning/pattern",keyword:"pattern",params:{pattern: "^0$|^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^0$|^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -1259,10 +1327,8 @@ vErrors.push(err94);
 errors++;
 }
 }
-if(data48.selector !== undefined){
-let data50 = data48.selector;
-if((typeof data50 !== "string") && (data50 !== null)){
-const err95 = {instancePath:instancePath+"/dkim/" + key9.replace(/~/g, "~0").replace(/\//g, "~1")+"/selector",schemaPath:"#/properties/dkim/additionalProperties/properties/selector/type",keyword:"type",params:{type: schema11.properties.dkim.additionalProperties.properties.selector.type},message:"must be string,null"};
+else {
+const err95 = {instancePath:instancePath+"/delayWarning",schemaPath:"#/properties/delayWarning/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -1272,10 +1338,9 @@ vErrors.push(err95);
 errors++;
 }
 }
-if(data48.keyFile !== undefined){
-let data51 = data48.keyFile;
-if((typeof data51 !== "string") && (data51 !== null)){
-const err96 = {instancePath:instancePath+"/dkim/" + key9.replace(/~/g, "~0").replace(/\//g, "~1")+"/keyFile",schemaPath:"#/properties/dkim/additionalProperties/properties/keyFile/type",keyword:"type",params:{type: schema11.properties.dkim.additionalProperties.properties.keyFile.type},message:"must be string,null"};
+if(data.notifications !== undefined){
+if(typeof data.notifications !== "boolean"){
+const err96 = {instancePath:instancePath+"/notifications",schemaPath:"#/properties/notifications/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -1285,9 +1350,11 @@ vErrors.push(err96);
 errors++;
 }
 }
-}
-else {
-const err97 = {instancePath:instancePath+"/dkim/" + key9.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/dkim/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.onCrash !== undefined){
+let data48 = data.onCrash;
+if(typeof data48 === "string"){
+if(!pattern23.test(data48)){
+const err97 = {instancePath:instancePath+"/onCrash",schemaPath:"#/properties/onCrash/pattern",keyword:"pattern",params:{pattern: "^(resend|hold)$"},message:"must match pattern \""+"^(resend|hold)$"+"\""};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -1297,9 +1364,8 @@ vErrors.push(err97);
 errors++;
 }
 }
-}
 else {
-const err98 = {instancePath:instancePath+"/dkim",schemaPath:"#/properties/dkim/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err98 = {instancePath:instancePath+"/onCrash",schemaPath:"#/properties/onCrash/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -1309,12 +1375,11 @@ vErrors.push(err98);
 errors++;
 }
 }
-if(data.listener !== undefined){
-let data52 = data.listener;
-if(data52 && typeof data52 == "object" && !Array.isArray(data52)){
-for(const key11 in data52){
-if(!(func2.call(schema11.properties.listener.properties, key11))){
-const err99 = {instancePath:instancePath+"/listener",schemaPath:"#/properties/listener/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
+if(data.routes !== undefined){
+let data49 = data.routes;
+if(typeof data49 === "string"){
+if(!pattern24.test(data49)){
+const err99 = {instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/pattern",keyword:"pattern",params:{pattern: "^\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*(,\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*)*$"},message:"must match pattern \""+"^\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*(,\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*)*$"+"\""};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -1324,9 +1389,8 @@ vErrors.push(err99);
 errors++;
 }
 }
-if(data52.enabled !== undefined){
-if(typeof data52.enabled !== "boolean"){
-const err100 = {instancePath:instancePath+"/listener/enabled",schemaPath:"#/properties/listener/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+else {
+const err100 = {instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -1336,11 +1400,12 @@ vErrors.push(err100);
 errors++;
 }
 }
-if(data52.host !== undefined){
-let data54 = data52.host;
-if(typeof data54 === "string"){
-if(!pattern23.test(data54)){
-const err101 = {instancePath:instancePath+"/listener/host",schemaPath:"#/properties/listener/properties/host/pattern",keyword:"pattern",params:{pattern: "^\\S+$"},message:"must match pattern \""+"^\\S+$"+"\""};
+if(data.mx !== undefined){
+let data50 = data.mx;
+if(data50 && typeof data50 == "object" && !Array.isArray(data50)){
+for(const key8 in data50){
+if(!(((((key8 === "resolvers") || (key8 === "port")) || (key8 === "destinationConcurrency")) || (key8 === "dnsTimeout")) || (key8 === "tls"))){
+const err101 = {instancePath:instancePath+"/mx",schemaPath:"#/properties/mx/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -1350,8 +1415,10 @@ vErrors.push(err101);
 errors++;
 }
 }
-else {
-const err102 = {instancePath:instancePath+"/listener/host",schemaPath:"#/properties/listener/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data50.resolvers !== undefined){
+let data51 = data50.resolvers;
+if((typeof data51 !== "string") && (data51 !== null)){
+const err102 = {instancePath:instancePath+"/mx/resolvers",schemaPath:"#/properties/mx/properties/resolvers/type",keyword:"type",params:{type: schema11.properties.mx.properties.resolvers.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -1361,10 +1428,10 @@ vErrors.push(err102);
 errors++;
 }
 }
-if(data52.port !== undefined){
-let data55 = data52.port;
-if(!(((typeof data55 == "number") && (!(data55 % 1) && !isNaN(data55))) && (isFinite(data55)))){
-const err103 = {instancePath:instancePath+"/listener/port",schemaPath:"#/properties/listener/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data50.port !== undefined){
+let data52 = data50.port;
+if(!(((typeof data52 == "number") && (!(data52 % 1) && !isNaN(data52))) && (isFinite(data52)))){
+const err103 = {instancePath:instancePath+"/mx/port",schemaPath:"#/properties/mx/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -1373,9 +1440,9 @@ vErrors.push(err103);
 }
 errors++;
 }
-if((typeof data55 == "number") && (isFinite(data55))){
-if(data55 > 65535 || isNaN(data55)){
-const err104 = {instancePath:instancePath+"/listener/port",schemaPath:"#/properties/listener/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+if((typeof data52 == "number") && (isFinite(data52))){
+if(data52 > 65535 || isNaN(data52)){
+const err104 = {instancePath:instancePath+"/mx/port",schemaPath:"#/properties/mx/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -1384,8 +1451,8 @@ vErrors.push(err104);
 }
 errors++;
 }
-if(data55 < 0 || isNaN(data55)){
-const err105 = {instancePath:instancePath+"/listener/port",schemaPath:"#/properties/listener/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data52 < 1 || isNaN(data52)){
+const err105 = {instancePath:instancePath+"/mx/port",schemaPath:"#/properties/mx/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -1396,10 +1463,10 @@ errors++;
 }
 }
 }
-if(data52.maxMessageSize !== undefined){
-let data56 = data52.maxMessageSize;
-if(!(((typeof data56 == "number") && (!(data56 % 1) && !isNaN(data56))) && (isFinite(data56)))){
-const err106 = {instancePath:instancePath+"/listener/maxMessageSize",schemaPath:"#/properties/listener/properties/maxMessageSize/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data50.destinationConcurrency !== undefined){
+let data53 = data50.destinationConcurrency;
+if(!(((typeof data53 == "number") && (!(data53 % 1) && !isNaN(data53))) && (isFinite(data53)))){
+const err106 = {instancePath:instancePath+"/mx/destinationConcurrency",schemaPath:"#/properties/mx/properties/destinationConcurrency/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -1408,9 +1475,9 @@ vErrors.push(err106);
 }
 errors++;
 }
-if((typeof data56 == "number") && (isFinite(data56))){
-if(data56 < 1024 || isNaN(data56)){
-const err107 = {instancePath:instancePath+"/listener/maxMessageSize",schemaPath:"#/properties/listener/properties/maxMessageSize/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024"};
+if((typeof data53 == "number") && (isFinite(data53))){
+if(data53 > 100 || isNaN(data53)){
+const err107 = {instancePath:instancePath+"/mx/destinationConcurrency",schemaPath:"#/properties/mx/properties/destinationConcurrency/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -1419,12 +1486,8 @@ vErrors.push(err107);
 }
 errors++;
 }
-}
-}
-if(data52.maxConnections !== undefined){
-let data57 = data52.maxConnections;
-if(!(((typeof data57 == "number") && (!(data57 % 1) && !isNaN(data57))) && (isFinite(data57)))){
-const err108 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data53 < 1 || isNaN(data53)){
+const err108 = {instancePath:instancePath+"/mx/destinationConcurrency",schemaPath:"#/properties/mx/properties/destinationConcurrency/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -1433,9 +1496,13 @@ vErrors.push(err108);
 }
 errors++;
 }
-if((typeof data57 == "number") && (isFinite(data57))){
-if(data57 > 10000 || isNaN(data57)){
-const err109 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
+}
+}
+if(data50.dnsTimeout !== undefined){
+let data54 = data50.dnsTimeout;
+if(typeof data54 === "string"){
+if(!pattern8.test(data54)){
+const err109 = {instancePath:instancePath+"/mx/dnsTimeout",schemaPath:"#/properties/mx/properties/dnsTimeout/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -1444,8 +1511,9 @@ vErrors.push(err109);
 }
 errors++;
 }
-if(data57 < 1 || isNaN(data57)){
-const err110 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+else {
+const err110 = {instancePath:instancePath+"/mx/dnsTimeout",schemaPath:"#/properties/mx/properties/dnsTimeout/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -1455,12 +1523,11 @@ vErrors.push(err110);
 errors++;
 }
 }
-}
-if(data52.idleTimeout !== undefined){
-let data58 = data52.idleTimeout;
-if(typeof data58 === "string"){
-if(!pattern3.test(data58)){
-const err111 = {instancePath:instancePath+"/listener/idleTimeout",schemaPath:"#/properties/listener/properties/idleTimeout/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+if(data50.tls !== undefined){
+let data55 = data50.tls;
+if(typeof data55 === "string"){
+if(!pattern26.test(data55)){
+const err111 = {instancePath:instancePath+"/mx/tls",schemaPath:"#/properties/mx/properties/tls/pattern",keyword:"pattern",params:{pattern: "^(opportunistic|verify)$"},message:"must match pattern \""+"^(opportunistic|verify)$"+"\""};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -1471,7 +1538,7 @@ errors++;
 }
 }
 else {
-const err112 = {instancePath:instancePath+"/listener/idleTimeout",schemaPath:"#/properties/listener/properties/idleTimeout/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err112 = {instancePath:instancePath+"/mx/tls",schemaPath:"#/properties/mx/properties/tls/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -1481,10 +1548,9 @@ vErrors.push(err112);
 errors++;
 }
 }
-if(data52.authUser !== undefined){
-let data59 = data52.authUser;
-if((typeof data59 !== "string") && (data59 !== null)){
-const err113 = {instancePath:instancePath+"/listener/authUser",schemaPath:"#/properties/listener/properties/authUser/type",keyword:"type",params:{type: schema11.properties.listener.properties.authUser.type},message:"must be string,null"};
+}
+else {
+const err113 = {instancePath:instancePath+"/mx",schemaPath:"#/properties/mx/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -1494,10 +1560,14 @@ vErrors.push(err113);
 errors++;
 }
 }
-if(data52.authPass !== undefined){
-let data60 = data52.authPass;
-if((typeof data60 !== "string") && (data60 !== null)){
-const err114 = {instancePath:instancePath+"/listener/authPass",schemaPath:"#/properties/listener/properties/authPass/type",keyword:"type",params:{type: schema11.properties.listener.properties.authPass.type},message:"must be string,null"};
+if(data.dkim !== undefined){
+let data56 = data.dkim;
+if(data56 && typeof data56 == "object" && !Array.isArray(data56)){
+for(const key9 in data56){
+const _errs148 = errors;
+if(typeof key9 === "string"){
+if(!pattern27.test(key9)){
+const err114 = {instancePath:instancePath+"/dkim",schemaPath:"#/properties/dkim/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_-]+$"+"\"",propertyName:key9};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -1507,10 +1577,9 @@ vErrors.push(err114);
 errors++;
 }
 }
-if(data52.tlsKeyFile !== undefined){
-let data61 = data52.tlsKeyFile;
-if((typeof data61 !== "string") && (data61 !== null)){
-const err115 = {instancePath:instancePath+"/listener/tlsKeyFile",schemaPath:"#/properties/listener/properties/tlsKeyFile/type",keyword:"type",params:{type: schema11.properties.listener.properties.tlsKeyFile.type},message:"must be string,null"};
+var valid19 = _errs148 === errors;
+if(!valid19){
+const err115 = {instancePath:instancePath+"/dkim",schemaPath:"#/properties/dkim/propertyNames",keyword:"propertyNames",params:{propertyName: key9},message:"property name must be valid"};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -1520,10 +1589,12 @@ vErrors.push(err115);
 errors++;
 }
 }
-if(data52.tlsCertFile !== undefined){
-let data62 = data52.tlsCertFile;
-if((typeof data62 !== "string") && (data62 !== null)){
-const err116 = {instancePath:instancePath+"/listener/tlsCertFile",schemaPath:"#/properties/listener/properties/tlsCertFile/type",keyword:"type",params:{type: schema11.properties.listener.properties.tlsCertFile.type},message:"must be string,null"};
+for(const key10 in data56){
+let data57 = data56[key10];
+if(data57 && typeof data57 == "object" && !Array.isArray(data57)){
+for(const key11 in data57){
+if(!(((key11 === "domain") || (key11 === "selector")) || (key11 === "keyFile"))){
+const err116 = {instancePath:instancePath+"/dkim/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/dkim/additionalProperties/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -1533,9 +1604,10 @@ vErrors.push(err116);
 errors++;
 }
 }
-}
-else {
-const err117 = {instancePath:instancePath+"/listener",schemaPath:"#/properties/listener/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data57.domain !== undefined){
+let data58 = data57.domain;
+if((typeof data58 !== "string") && (data58 !== null)){
+const err117 = {instancePath:instancePath+"/dkim/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/domain",schemaPath:"#/properties/dkim/additionalProperties/properties/domain/type",keyword:"type",params:{type: schema11.properties.dkim.additionalProperties.properties.domain.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -1545,14 +1617,300 @@ vErrors.push(err117);
 errors++;
 }
 }
-}
-else {
-const err118 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data57.selector !== undefined){
+let data59 = data57.selector;
+if((typeof data59 !== "string") && (data59 !== null)){
+const err118 = {instancePath:instancePath+"/dkim/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/selector",schemaPath:"#/properties/dkim/additionalProperties/properties/selector/type",keyword:"type",params:{type: schema11.properties.dkim.additionalProperties.properties.selector.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err118];
 }
 else {
 vErrors.push(err118);
+}
+errors++;
+}
+}
+if(data57.keyFile !== undefined){
+let data60 = data57.keyFile;
+if((typeof data60 !== "string") && (data60 !== null)){
+const err119 = {instancePath:instancePath+"/dkim/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/keyFile",schemaPath:"#/properties/dkim/additionalProperties/properties/keyFile/type",keyword:"type",params:{type: schema11.properties.dkim.additionalProperties.properties.keyFile.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err119];
+}
+else {
+vErrors.push(err119);
+}
+errors++;
+}
+}
+}
+else {
+const err120 = {instancePath:instancePath+"/dkim/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/dkim/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err120];
+}
+else {
+vErrors.push(err120);
+}
+errors++;
+}
+}
+}
+else {
+const err121 = {instancePath:instancePath+"/dkim",schemaPath:"#/properties/dkim/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err121];
+}
+else {
+vErrors.push(err121);
+}
+errors++;
+}
+}
+if(data.listener !== undefined){
+let data61 = data.listener;
+if(data61 && typeof data61 == "object" && !Array.isArray(data61)){
+for(const key12 in data61){
+if(!(func2.call(schema11.properties.listener.properties, key12))){
+const err122 = {instancePath:instancePath+"/listener",schemaPath:"#/properties/listener/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err122];
+}
+else {
+vErrors.push(err122);
+}
+errors++;
+}
+}
+if(data61.enabled !== undefined){
+if(typeof data61.enabled !== "boolean"){
+const err123 = {instancePath:instancePath+"/listener/enabled",schemaPath:"#/properties/listener/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err123];
+}
+else {
+vErrors.push(err123);
+}
+errors++;
+}
+}
+if(data61.host !== undefined){
+let data63 = data61.host;
+if(typeof data63 === "string"){
+if(!pattern28.test(data63)){
+const err124 = {instancePath:instancePath+"/listener/host",schemaPath:"#/properties/listener/properties/host/pattern",keyword:"pattern",params:{pattern: "^\\S+$"},message:"must match pattern \""+"^\\S+$"+"\""};
+if(vErrors === null){
+vErrors = [err124];
+}
+else {
+vErrors.push(err124);
+}
+errors++;
+}
+}
+else {
+const err125 = {instancePath:instancePath+"/listener/host",schemaPath:"#/properties/listener/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err125];
+}
+else {
+vErrors.push(err125);
+}
+errors++;
+}
+}
+if(data61.port !== undefined){
+let data64 = data61.port;
+if(!(((typeof data64 == "number") && (!(data64 % 1) && !isNaN(data64))) && (isFinite(data64)))){
+const err126 = {instancePath:instancePath+"/listener/port",schemaPath:"#/properties/listener/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err126];
+}
+else {
+vErrors.push(err126);
+}
+errors++;
+}
+if((typeof data64 == "number") && (isFinite(data64))){
+if(data64 > 65535 || isNaN(data64)){
+const err127 = {instancePath:instancePath+"/listener/port",schemaPath:"#/properties/listener/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+if(vErrors === null){
+vErrors = [err127];
+}
+else {
+vErrors.push(err127);
+}
+errors++;
+}
+if(data64 < 0 || isNaN(data64)){
+const err128 = {instancePath:instancePath+"/listener/port",schemaPath:"#/properties/listener/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err128];
+}
+else {
+vErrors.push(err128);
+}
+errors++;
+}
+}
+}
+if(data61.maxMessageSize !== undefined){
+let data65 = data61.maxMessageSize;
+if(!(((typeof data65 == "number") && (!(data65 % 1) && !isNaN(data65))) && (isFinite(data65)))){
+const err129 = {instancePath:instancePath+"/listener/maxMessageSize",schemaPath:"#/properties/listener/properties/maxMessageSize/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err129];
+}
+else {
+vErrors.push(err129);
+}
+errors++;
+}
+if((typeof data65 == "number") && (isFinite(data65))){
+if(data65 < 1024 || isNaN(data65)){
+const err130 = {instancePath:instancePath+"/listener/maxMessageSize",schemaPath:"#/properties/listener/properties/maxMessageSize/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024"};
+if(vErrors === null){
+vErrors = [err130];
+}
+else {
+vErrors.push(err130);
+}
+errors++;
+}
+}
+}
+if(data61.maxConnections !== undefined){
+let data66 = data61.maxConnections;
+if(!(((typeof data66 == "number") && (!(data66 % 1) && !isNaN(data66))) && (isFinite(data66)))){
+const err131 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err131];
+}
+else {
+vErrors.push(err131);
+}
+errors++;
+}
+if((typeof data66 == "number") && (isFinite(data66))){
+if(data66 > 10000 || isNaN(data66)){
+const err132 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
+if(vErrors === null){
+vErrors = [err132];
+}
+else {
+vErrors.push(err132);
+}
+errors++;
+}
+if(data66 < 1 || isNaN(data66)){
+const err133 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err133];
+}
+else {
+vErrors.push(err133);
+}
+errors++;
+}
+}
+}
+if(data61.idleTimeout !== undefined){
+let data67 = data61.idleTimeout;
+if(typeof data67 === "string"){
+if(!pattern8.test(data67)){
+const err134 = {instancePath:instancePath+"/listener/idleTimeout",schemaPath:"#/properties/listener/properties/idleTimeout/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+if(vErrors === null){
+vErrors = [err134];
+}
+else {
+vErrors.push(err134);
+}
+errors++;
+}
+}
+else {
+const err135 = {instancePath:instancePath+"/listener/idleTimeout",schemaPath:"#/properties/listener/properties/idleTimeout/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err135];
+}
+else {
+vErrors.push(err135);
+}
+errors++;
+}
+}
+if(data61.authUser !== undefined){
+let data68 = data61.authUser;
+if((typeof data68 !== "string") && (data68 !== null)){
+const err136 = {instancePath:instancePath+"/listener/authUser",schemaPath:"#/properties/listener/properties/authUser/type",keyword:"type",params:{type: schema11.properties.listener.properties.authUser.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err136];
+}
+else {
+vErrors.push(err136);
+}
+errors++;
+}
+}
+if(data61.authPass !== undefined){
+let data69 = data61.authPass;
+if((typeof data69 !== "string") && (data69 !== null)){
+const err137 = {instancePath:instancePath+"/listener/authPass",schemaPath:"#/properties/listener/properties/authPass/type",keyword:"type",params:{type: schema11.properties.listener.properties.authPass.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err137];
+}
+else {
+vErrors.push(err137);
+}
+errors++;
+}
+}
+if(data61.tlsKeyFile !== undefined){
+let data70 = data61.tlsKeyFile;
+if((typeof data70 !== "string") && (data70 !== null)){
+const err138 = {instancePath:instancePath+"/listener/tlsKeyFile",schemaPath:"#/properties/listener/properties/tlsKeyFile/type",keyword:"type",params:{type: schema11.properties.listener.properties.tlsKeyFile.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err138];
+}
+else {
+vErrors.push(err138);
+}
+errors++;
+}
+}
+if(data61.tlsCertFile !== undefined){
+let data71 = data61.tlsCertFile;
+if((typeof data71 !== "string") && (data71 !== null)){
+const err139 = {instancePath:instancePath+"/listener/tlsCertFile",schemaPath:"#/properties/listener/properties/tlsCertFile/type",keyword:"type",params:{type: schema11.properties.listener.properties.tlsCertFile.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err139];
+}
+else {
+vErrors.push(err139);
+}
+errors++;
+}
+}
+}
+else {
+const err140 = {instancePath:instancePath+"/listener",schemaPath:"#/properties/listener/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err140];
+}
+else {
+vErrors.push(err140);
+}
+errors++;
+}
+}
+}
+else {
+const err141 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err141];
+}
+else {
+vErrors.push(err141);
 }
 errors++;
 }

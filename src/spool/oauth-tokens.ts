@@ -1,0 +1,121 @@
+/**
+ * An OAuth2 account's tokens on disk: spool/accounts/<account>.token.json,
+ * mode 0600 in the 0700 spool. It holds the refresh token that `bulkmailer
+ * account login` obtained and the latest access token with its expiry, so
+ * every process (flush, agent, doctor) shares one token and one refresh.
+ *
+ * Written durably and atomically (tmp + fsync + rename + directory fsync):
+ * a reader sees the old record or the new one, never a torn one, and a
+ * refresh token the provider rotated is not lost in a power cut after the
+ * provider forgot the old one. Every write creates a new 0600 file and
+ * renames it over the old one, so a file loosened by hand is private again
+ * after the next refresh (doctor reports it meanwhile).
+ *
+ * Nothing here ever puts a token into an error message. A file that does
+ * not parse reads as "no token" (the account then needs a login, which
+ * says so), never as an exception that would stop a flush.
+ */
+import fs from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { fromFsError, usageError } from '../errors.js';
+import { accountsDir, oauthTokenPath, tmpPath, type Spool } from './paths.js';
+import { removeIfExists, replaceFileDurable } from './durable-fs.js';
+
+export interface OAuthTokenRecord {
+  version: 1;
+  account: string;
+  /** Never printed, never logged. */
+  refreshToken: string;
+  /** The latest access token, or null when none is cached. Never printed. */
+  accessToken: string | null;
+  /** ISO time the access token expires (as the token endpoint said). */
+  expiresAt: string | null;
+  /** The token endpoint that issued the refresh token: a changed endpoint needs a new login. */
+  tokenUrl: string;
+  /** The client the refresh token belongs to (a refresh token works only with its client). */
+  clientId: string;
+  scope: string | null;
+  /** ISO time of the login that obtained the refresh token. */
+  loggedInAt: string;
+}
+
+/** Account names become file names: letters, digits, '-', '_', '.', never a path. */
+const ACCOUNT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+export function checkAccountName(account: string): void {
+  if (!ACCOUNT_NAME.test(account) || account.includes('..')) {
+    throw usageError(`"${account}" is not an account name (letters, digits, "-", "_", "."; "default" is the top-level account)`, 'E_ACCOUNT_NAME');
+  }
+}
+
+function parseRecord(text: string, account: string): OAuthTokenRecord | null {
+  try {
+    const r = JSON.parse(text) as Partial<OAuthTokenRecord>;
+    if (r.version !== 1 || r.account !== account) return null;
+    if (typeof r.refreshToken !== 'string' || r.refreshToken === '') return null;
+    if (typeof r.tokenUrl !== 'string' || typeof r.clientId !== 'string' || typeof r.loggedInAt !== 'string') return null;
+    const expiresAt = typeof r.expiresAt === 'string' && !Number.isNaN(Date.parse(r.expiresAt)) ? r.expiresAt : null;
+    return {
+      version: 1,
+      account,
+      refreshToken: r.refreshToken,
+      accessToken: typeof r.accessToken === 'string' && r.accessToken !== '' && expiresAt !== null ? r.accessToken : null,
+      expiresAt,
+      tokenUrl: r.tokenUrl,
+      clientId: r.clientId,
+      scope: typeof r.scope === 'string' ? r.scope : null,
+      loggedInAt: r.loggedInAt,
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** The account's tokens, or null (never logged in, logged out, or unreadable). */
+export function readOAuthToken(spool: Spool, account: string): OAuthTokenRecord | null {
+  checkAccountName(account);
+  const file = oauthTokenPath(spool, account);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw fromFsError(`cannot read the OAuth2 token of account ${account}`, err);
+  }
+  return parseRecord(text, account);
+}
+
+/** Replaces the account's tokens, durably, mode 0600. */
+export async function writeOAuthToken(spool: Spool, record: OAuthTokenRecord): Promise<void> {
+  checkAccountName(record.account);
+  const dir = accountsDir(spool);
+  try {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const temp = tmpPath(spool, `token-${record.account}`, `${randomBytes(3).toString('hex')}.tmp`);
+    // The temp file is created 0600 (writeNewFileSynced), so the token is never readable by others, even briefly.
+    await replaceFileDurable(temp, oauthTokenPath(spool, record.account), dir, JSON.stringify(record) + '\n');
+  } catch (err) {
+    throw fromFsError(`cannot store the OAuth2 token of account ${record.account}`, err);
+  }
+}
+
+/** Removes the account's tokens; true when there were some. */
+export function removeOAuthToken(spool: Spool, account: string): boolean {
+  checkAccountName(account);
+  try {
+    return removeIfExists(oauthTokenPath(spool, account));
+  } catch (err) {
+    throw fromFsError(`cannot remove the OAuth2 token of account ${account}`, err);
+  }
+}
+
+/** The token file's permission bits (for doctor), or null when there is none. */
+export function oauthTokenMode(spool: Spool, account: string): number | null {
+  checkAccountName(account);
+  try {
+    return fs.statSync(oauthTokenPath(spool, account)).mode & 0o777;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw fromFsError(`cannot inspect the OAuth2 token of account ${account}`, err);
+  }
+}
