@@ -142,6 +142,15 @@ export function buildProgram(): Command {
     .action(action(async () => ({ default: (await import('./commands/config.js')).configKeys })));
   config.command('path').description('print where config.json is').action(action(async () => ({ default: (await import('./commands/config.js')).configPathCommand })));
 
+  const account = program.command('account').description('sending accounts: log in with OAuth2 (Gmail, Microsoft)');
+  account
+    .command('login')
+    .description('obtain and store an OAuth2 refresh token for an account with auth.method oauth2 ("default": the top-level account)')
+    .argument('<name>', 'account name ("default" for the top-level smarthost)')
+    .addOption(new Option('--flow <flow>', 'device: enter a code on any browser; loopback: a browser on this machine (default: per provider)').choices(['device', 'loopback']))
+    .option('--no-browser', 'loopback flow: print the address, do not open a browser')
+    .action(action(() => import('./commands/account-login.js')));
+
   program
     .command('probe')
     .description('check connectivity: network, internet, each smarthost')

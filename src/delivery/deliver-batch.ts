@@ -13,6 +13,7 @@
 import os from 'node:os';
 import type { RuntimeConfig } from '../config/runtime.js';
 import type { Credentials } from '../config/credentials.js';
+import type { OAuth2Credentials } from '../oauth2/access-tokens.js';
 import type { Smarthost } from '../config/smarthost.js';
 import { BulkmailerError, fromFsError } from '../errors.js';
 import type { FinalOutcome, RecipientOutcome } from '../model/transitions.js';
@@ -26,7 +27,7 @@ export interface BatchSettings {
   spool: Spool;
   config: RuntimeConfig;
   smarthost: Smarthost;
-  credentials: Credentials | null;
+  credentials: Credentials | OAuth2Credentials | null;
   concurrency: number;
   now: () => number;
   /** Rules from the config, tried before the built-in table (src/delivery/account-replies.ts). */

@@ -7,7 +7,9 @@
  *
  * Security defaults: certificates are verified unless tls.verify is false;
  * when credentials are configured and the smarthost is not on loopback,
- * STARTTLS is required, so a password never crosses the network in clear.
+ * STARTTLS is required, so a password or an OAuth2 access token never
+ * crosses the network in clear. OAuth2 accounts authenticate with XOAUTH2
+ * (xoauth2-login.ts).
  *
  * Failures to open the session are thrown as BulkmailerErrors:
  * E_UNREACHABLE (temporary: the smarthost went away), E_AUTH (the
@@ -24,13 +26,15 @@ import type { RuntimeConfig } from '../config/runtime.js';
 import type { Credentials } from '../config/credentials.js';
 import type { RecipientOutcome } from '../model/transitions.js';
 import { needsSmtpUtf8 } from '../model/address.js';
+import { loginXOAuth2, type OAuth2Credentials } from './xoauth2-login.js';
 import { offeredExtensions, transactionSoFar, type TransactionSoFar } from './nodemailer-private.js';
 import { classifyFailure, classifySuccess, connectionUsableAfter, type SendErrorLike } from './classify-reply.js';
 
 export interface SessionOptions {
   smarthost: Smarthost;
   heloName: string;
-  credentials: Credentials | null;
+  /** A password, or an OAuth2 account's tokens (XOAUTH2); null: no AUTH. */
+  credentials: Credentials | OAuth2Credentials | null;
   tlsVerify: boolean;
   tlsCa: string | null;
   connectTimeoutMs: number;
@@ -67,7 +71,7 @@ export interface Transaction {
 export function sessionOptionsFor(
   config: RuntimeConfig,
   smarthost: Smarthost,
-  credentials: Credentials | null,
+  credentials: Credentials | OAuth2Credentials | null,
   overrides: { socketTimeoutMs?: number } = {},
 ): SessionOptions {
   return {
@@ -144,7 +148,8 @@ export class SmtpSession implements TransactionSender {
     return this.connection !== null && !this.closed;
   }
 
-  async open(): Promise<void> {
+  /** Connects and authenticates; `round` 1 is the one reconnection after an OAuth2 token was renewed. */
+  async open(round: 0 | 1 = 0): Promise<void> {
     const { smarthost, credentials } = this.options;
     const connection = createSmtpConnection(this.options);
     try {
@@ -170,7 +175,16 @@ export class SmtpSession implements TransactionSender {
     connection.on('end', () => {
       this.closed = true;
     });
-    if (credentials !== null) {
+    if (credentials !== null && 'tokens' in credentials) {
+      try {
+        await loginXOAuth2(connection, credentials, smarthost.display, { renewOnPlainRefusal: round === 0 });
+      } catch (err) {
+        connection.close();
+        // The stored token was refused and has been renewed: once more on a fresh connection.
+        if (err instanceof BulkmailerError && err.code === 'E_TOKEN_STALE' && round === 0) return this.open(1);
+        throw err;
+      }
+    } else if (credentials !== null) {
       await new Promise<void>((resolve, reject) => {
         const onError = (err: Error) => reject(unreachable(smarthost, err));
         connection.once('error', onError);

@@ -10,14 +10,21 @@
  * STARTTLS required when credentials would otherwise cross the network in
  * clear. The password is
  * resolved as delivery resolves it (passwordCommand, passwordEnv, pass,
- * URL) and never appears in a result: server replies are redacted too.
+ * URL) and never appears in a result: server replies are redacted too. An
+ * OAuth2 account (auth.method oauth2) authenticates with XOAUTH2 and its
+ * stored token, refreshed as a flush would; a revoked one says "needs
+ * `bulkmailer account login NAME`".
  */
 import dns from 'node:dns/promises';
 import net from 'node:net';
 import type tls from 'node:tls';
 import type SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { CERT_ERROR, connectSmtp, createSmtpConnection, sessionOptionsFor } from '../delivery/smtp-session.js';
-import { resolveCredentials, type Credentials } from '../config/credentials.js';
+import type { Credentials } from '../config/credentials.js';
+import { resolveAccountCredentials } from '../oauth2/account-credentials.js';
+import type { OAuth2Credentials } from '../oauth2/access-tokens.js';
+import { loginXOAuth2 } from '../delivery/xoauth2-login.js';
+import { spoolLayout } from '../spool/index.js';
 import type { RuntimeConfig } from '../config/runtime.js';
 import type { Smarthost } from '../config/smarthost.js';
 import { probeSmarthost } from '../connectivity/probe-smarthost.js';
@@ -77,7 +84,7 @@ interface Session {
   secure: boolean;
 }
 
-async function openSession(config: RuntimeConfig, smarthost: Smarthost, credentials: Credentials | null): Promise<Session> {
+async function openSession(config: RuntimeConfig, smarthost: Smarthost, credentials: Credentials | OAuth2Credentials | null): Promise<Session> {
   const connection = createSmtpConnection(sessionOptionsFor(config, smarthost, credentials, { socketTimeoutMs: SOCKET_TIMEOUT_MS }));
   await connectSmtp(connection);
   return { connection, secure: connection.secure };
@@ -124,15 +131,15 @@ export async function checkSmarthost(config: RuntimeConfig, smarthost: Smarthost
   }
   results.push(pass('smarthost.reach', `${d}: reachable, greeting`, `${probe.greeting ?? ''} (${probe.ms} ms)`));
 
-  let credentials: Credentials | null;
+  let credentials: Credentials | OAuth2Credentials | null;
   let credentialsError: string | null = null;
   try {
-    credentials = await resolveCredentials(config.stored, smarthost, env);
+    credentials = await resolveAccountCredentials(spoolLayout(config.home), 'default', config.stored, smarthost, { env });
   } catch (err) {
     credentials = null;
     credentialsError = err instanceof Error ? err.message : String(err);
   }
-  const secrets = [credentials?.pass, smarthost.pass, config.stored.auth.pass];
+  const secrets = [credentials !== null && 'pass' in credentials ? credentials.pass : undefined, smarthost.pass, config.stored.auth.pass, config.stored.oauth2.clientSecret];
   const clean = (text: string) => redactSecrets(text, secrets);
 
   let session: Session;
@@ -186,6 +193,8 @@ export async function checkSmarthost(config: RuntimeConfig, smarthost: Smarthost
       results.push(fail('smarthost.auth', authTitle, clean(credentialsError), 'fix the password source: auth.passwordCommand must print the password on its first line, auth.passwordEnv must name a set variable'));
     } else if (credentials === null) {
       results.push(skip('smarthost.auth', authTitle, 'no user configured: the smarthost must relay for this machine without AUTH'));
+    } else if ('tokens' in credentials) {
+      results.push(await checkXOAuth2(connection, credentials, d, authTitle));
     } else {
       const user = credentials.user;
       const pass_ = credentials.pass;
@@ -204,6 +213,22 @@ export async function checkSmarthost(config: RuntimeConfig, smarthost: Smarthost
     await quitSession(connection);
   }
   return { results, greeting: probe.greeting, reachable: true };
+}
+
+/** XOAUTH2 with the account's token (refreshed if near expiry, as a flush would): no mail sent. */
+async function checkXOAuth2(connection: SMTPConnection, credentials: OAuth2Credentials, display: string, title: string): Promise<CheckResult> {
+  const login = (renewOnPlainRefusal: boolean) => loginXOAuth2(connection, credentials, display, { renewOnPlainRefusal });
+  try {
+    // A stored token refused with a plain 535 is renewed (E_TOKEN_STALE): try the new one once.
+    await login(true).catch((err: unknown) => ((err as { code?: string }).code === 'E_TOKEN_STALE' ? login(false) : Promise.reject(err)));
+    return pass('smarthost.auth', title, `authenticated as ${credentials.user} with XOAUTH2 (no mail sent)`);
+  } catch (err) {
+    const message = (err as Error).message;
+    const fix = /account login/.test(message)
+      ? message.replace(/^.*?(`bulkmailer account login [^`]+`).*$/s, 'run $1 (the provider no longer accepts the stored token)')
+      : 'check auth.user (the address the token was issued for) and oauth2.*; `bulkmailer account login NAME` obtains a new token';
+    return fail('smarthost.auth', title, message, fix);
+  }
 }
 
 /** QUIT, waiting briefly for the server to close (a polite end, and no RST in its log). */

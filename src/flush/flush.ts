@@ -27,7 +27,6 @@ import { accountFingerprint } from '../config/account-fingerprint.js';
 import { checkInternet, needsInternetCheck, type IsOnlineFn } from '../connectivity/internet.js';
 import type { ProbeResult } from '../connectivity/probe-smarthost.js';
 import { holdExitCode, isHoldActive, newHold, type AccountHold, type HoldKind } from '../model/account-hold.js';
-import { resolveCredentials } from '../config/credentials.js';
 import { findReachableSmarthost } from '../connectivity/probe-smarthost.js';
 import { writeLastProbe } from '../connectivity/last-probe.js';
 import { statfsSync } from 'node:fs';
@@ -55,6 +54,7 @@ import { parseLimits } from '../model/sending-limits.js';
 import { FlushEvents, emptyFlushResult, type FlushResult } from './flush-events.js';
 import type { Smarthost } from '../config/smarthost.js';
 import type { Credentials } from '../config/credentials.js';
+import type { OAuth2Credentials } from '../oauth2/access-tokens.js';
 import { routeFor, usesTransport } from '../config/routes.js';
 import { domainOf } from '../model/address.js';
 import type { MxTransport } from './mx-transport.js';
@@ -276,7 +276,7 @@ async function runPasses(
   checkFreeSpace(spool);
   const smarthostRouted = usesTransport(config.routes, 'smarthost');
   let smarthost: Smarthost | null = null;
-  let credentials: Credentials | null = null;
+  let credentials: Credentials | OAuth2Credentials | null = null;
   let probes: ProbeResult[] = [];
   let limiter: SendingLimiter | null = null;
   // A held account (promise 6) holds only the recipients routed to it; direct delivery goes on.
@@ -341,7 +341,9 @@ async function runPasses(
     return result;
   }
   if (smarthost !== null) {
-    credentials = await resolveCredentials(config.stored, smarthost);
+    // Loaded only when a smarthost answered: OAuth2's HTTP client stays out of an empty cron flush.
+    const { resolveAccountCredentials } = await import('../oauth2/account-credentials.js');
+    credentials = await resolveAccountCredentials(spool, account, config.stored, smarthost, { now });
     if (!config.tlsVerify) events.emit('warning', `tls.verify is off: the certificate of ${smarthost.display} is not checked`);
   } else if (hold === null && probes.length > 0) {
     events.emit('warning', 'no smarthost answered: recipients routed to the smarthost wait');

@@ -44,6 +44,18 @@ export interface AccessToken {
   refreshed: boolean;
 }
 
+/** What an SMTP session needs of an account's tokens (AccessTokens is one). */
+export interface AccessTokenSource {
+  current(): Promise<AccessToken>;
+  renew(stale: string): Promise<string>;
+}
+
+/** Credentials of an OAuth2 account: the address to authenticate as (XOAUTH2's user=), and its tokens. */
+export interface OAuth2Credentials {
+  user: string;
+  tokens: AccessTokenSource;
+}
+
 export function needsLogin(account: string, why: string): BulkmailerError {
   return new BulkmailerError('E_AUTH', `account ${account} needs \`bulkmailer account login ${account}\`: ${why}`, {
     exitCode: ExitCode.noPerm,

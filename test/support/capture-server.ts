@@ -42,6 +42,12 @@ export interface CaptureOptions {
   cutAtMailFrom?: (n: number) => boolean;
   /** Delay in ms before replying to each final dot (to keep transactions in flight). */
   dataDelayMs?: number;
+  /**
+   * After the reply to a transaction's final dot, close that connection
+   * gracefully when this says so (a provider ending sessions, as on a token's
+   * expiry); the reply is written before the close.
+   */
+  endAfter?: (session: SMTPServerSession) => boolean;
   /** Extra smtp-server options (TLS keys, auth handlers...). */
   server?: Partial<SMTPServerOptions>;
   /** The address to bind (127.0.0.2, 127.0.0.3...: an MX host of its own); default 127.0.0.1. */
@@ -99,6 +105,12 @@ export async function startCaptureServer(options: CaptureOptions = {}, port = 0)
     for (const connection of (server as unknown as { connections: Set<{ id: string; _socket: { destroy(): void } }> })
       .connections) {
       if (connection.id === session.id) connection._socket.destroy();
+    }
+  };
+
+  const endSession = (session: SMTPServerSession) => {
+    for (const connection of (server as unknown as { connections: Set<{ id: string; close(): void }> }).connections) {
+      if (connection.id === session.id) setImmediate(() => connection.close());
     }
   };
 
@@ -164,6 +176,7 @@ export async function startCaptureServer(options: CaptureOptions = {}, port = 0)
             messages.push({ from, to, raw: Buffer.concat(chunks), sessionId: session.id, secure, helo: session.hostNameAppearsAs });
             callback(null, 'Ok: queued');
             notify();
+            if (options.endAfter?.(session)) endSession(session);
           };
           if (options.dataDelayMs) setTimeout(finish, options.dataDelayMs).unref();
           else finish();
