@@ -157,7 +157,7 @@ export function holdFix(kind: HoldKind): string {
     case 'limit':
       return 'nothing: delivery resumes when the window frees; raise `limits` to send more';
     case 'auth':
-      return 'check the user and password (auth.*, or the URL; some providers need an app password), then `bulkmailer retry --all`';
+      return 'check the user and password (auth.*, or the URL; some providers need an app password), then `bulkmailer retry --all`; an OAuth2 account (auth.method oauth2) whose token was refused: `bulkmailer account login NAME`, which lifts the hold';
     case 'sender':
       return 'send from an address this account may use (or allow it at the provider), then `bulkmailer retry --all`';
     case 'tls':
