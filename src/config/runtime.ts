@@ -63,6 +63,9 @@ export interface MxSettings {
   dnsTimeoutMs: number;
   /** Check MX certificates (mx.tls verify); otherwise STARTTLS is opportunistic (RFC 7435). */
   tlsVerify: boolean;
+  /** Honour MTA-STS policies (mx.tls mta-sts, RFC 8461). */
+  mtaSts: boolean;
+  mtaStsPort: number;
 }
 
 export function toRuntimeConfig(home: string, stored: StoredConfig): RuntimeConfig {
@@ -121,6 +124,8 @@ export function toRuntimeConfig(home: string, stored: StoredConfig): RuntimeConf
       destinationConcurrency: stored.mx.destinationConcurrency,
       dnsTimeoutMs: parseDuration(stored.mx.dnsTimeout, 'mx.dnsTimeout'),
       tlsVerify: stored.mx.tls === 'verify',
+      mtaSts: stored.mx.tls === 'mta-sts',
+      mtaStsPort: stored.mx.mtaStsPort,
     },
     dkim: loadDkimKeys(stored.dkim),
   };

@@ -180,10 +180,11 @@ export const CONFIG_SPEC: ConfigGroup = group({
     destinationConcurrency: integer('parallel connections to one destination (MX host set), within concurrency', 20, 1, 100),
     dnsTimeout: duration('wait for one DNS answer before asking the next resolver', '5s'),
     tls: text(
-      'TLS to MX hosts: opportunistic (STARTTLS when offered, certificate not checked, RFC 7435) or verify',
+      'TLS to MX hosts: opportunistic (STARTTLS when offered, certificate not checked, RFC 7435), mta-sts (opportunistic, but domains publishing an MTA-STS policy in enforce mode get verified TLS to the MX hosts it names, RFC 8461) or verify (every certificate checked)',
       'opportunistic',
-      { pattern: '^(opportunistic|verify)$' },
+      { pattern: '^(opportunistic|mta-sts|verify)$' },
     ),
+    mtaStsPort: integer('HTTPS port of MTA-STS policy hosts (443; another only for tests)', 443, 1, 65_535),
   }),
   dkim: {
     kind: 'map',

@@ -45,6 +45,8 @@ export interface MxBin {
   entries: string[];
   /** Set for the DNS bin: each recipient's outcome, decided without a connection. */
   answer?: (address: string) => RecipientOutcome;
+  /** STARTTLS with a certificate valid for the MX host's name, or no delivery (MTA-STS enforce). */
+  requireTls?: boolean;
 }
 
 export interface MxBatchSettings {
@@ -208,7 +210,8 @@ async function openMxSession(
         servername: host.name,
         heloName: config.heloName,
         credentials: null,
-        tlsVerify: config.mx.tlsVerify,
+        tlsVerify: config.mx.tlsVerify || bin.requireTls === true,
+        requireTls: bin.requireTls === true,
         tlsCa: config.tlsCa,
         connectTimeoutMs: config.timeouts.connectMs,
         greetingTimeoutMs: config.timeouts.greetingMs,

@@ -6,13 +6,20 @@
  * already decided go to the DNS bin: null MX and NXDOMAIN fail at once
  * (5.1.10, 5.1.2), temporary DNS failures defer.
  *
+ * With MTA-STS (mx.tls mta-sts), a domain whose policy is in enforce mode
+ * keeps only the MX hosts the policy names, and its bin requires verified
+ * TLS (its key says "(MTA-STS)", so it never shares a connection with a
+ * domain that does not ask for it); a policy that names none of the
+ * domain's MX hosts defers its recipients (RFC 8461 section 5).
+ *
  * Destinations that are down (DestinationHealth) get no bin: their entries
  * wait, counted in `waiting`. E_DNS_UNREACHABLE (no resolver answers) is
  * thrown through: the caller treats it as offline.
  */
 import { domainOf } from '../model/address.js';
 import type { RecipientOutcome } from '../model/transitions.js';
-import { hostSetKey, permanentReply, type MxAnswer } from '../mx/resolve-mx.js';
+import { hostSetKey, permanentReply, type MxAnswer, type MxHost } from '../mx/resolve-mx.js';
+import { mxMatchesPolicy, type StsPolicy } from '../mx/mta-sts.js';
 import type { DestinationDown, DestinationHealth } from './destination-health.js';
 import type { MxBin } from './deliver-mx.js';
 
@@ -38,19 +45,29 @@ export async function planMxBins(
   resolve: (domain: string) => Promise<MxAnswer>,
   health: DestinationHealth,
   now: number,
+  /** MTA-STS policies (mx.tls mta-sts); absent: none asked for. */
+  policyOf?: (domain: string) => Promise<StsPolicy | null>,
 ): Promise<MxPlan> {
   const domains = [...new Set(work.flatMap((w) => w.recipients.map(domainOf)))];
   const answers = new Map<string, MxAnswer>();
+  const policies = new Map<string, StsPolicy>();
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.min(LOOKUP_PARALLELISM, domains.length) }, async () => {
-      for (let domain = domains[next++]; domain !== undefined; domain = domains[next++]) answers.set(domain, await resolve(domain));
+      for (let domain = domains[next++]; domain !== undefined; domain = domains[next++]) {
+        const answer = await resolve(domain);
+        answers.set(domain, answer);
+        const policy = answer.kind === 'hosts' && policyOf !== undefined ? await policyOf(domain) : null;
+        if (policy?.mode === 'enforce') policies.set(domain, policy);
+      }
     }),
   );
 
   const bins = new Map<string, MxBin & { entries: string[]; domains: Set<string> }>();
   const waiting = new Map<string, MxPlan['waiting'][number]>();
   const dnsOutcomes = new Map<string, Omit<RecipientOutcome, 'address'>>();
+  /** Where each domain's mail goes: a destination (its MX hosts), or the DNS bin. */
+  const destinations = new Map<string, { key: string; hosts: readonly MxHost[]; requireTls: boolean }>();
   for (const [domain, answer] of answers) {
     if (answer.kind !== 'hosts') {
       const reply = permanentReply(domain, answer);
@@ -60,12 +77,24 @@ export async function planMxBins(
           ? { kind: 'failed', reply }
           : { kind: 'deferred', reply: `451 4.4.3 ${answer.kind === 'temporary' ? answer.reason : 'DNS'}` },
       );
+      continue;
     }
+    const policy = policies.get(domain);
+    if (policy === undefined) {
+      destinations.set(domain, { key: hostSetKey(answer.hosts), hosts: answer.hosts, requireTls: false });
+      continue;
+    }
+    const hosts = answer.hosts.filter((h) => mxMatchesPolicy(h.name, policy.mx));
+    if (hosts.length === 0) {
+      dnsOutcomes.set(domain, {
+        kind: 'deferred',
+        reply: `451 4.7.5 the MTA-STS policy of ${domain} (mx: ${policy.mx.join(', ')}) names none of its MX hosts`,
+      });
+      continue;
+    }
+    destinations.set(domain, { key: `${hostSetKey(hosts)} (MTA-STS)`, hosts, requireTls: true });
   }
-  const binOf = (domain: string): string => {
-    const answer = answers.get(domain)!;
-    return answer.kind === 'hosts' ? hostSetKey(answer.hosts) : DNS_BIN;
-  };
+  const binOf = (domain: string): string => destinations.get(domain)?.key ?? DNS_BIN;
 
   const dnsBin = () => {
     let bin = bins.get(DNS_BIN);
@@ -91,8 +120,8 @@ export async function planMxBins(
       }
       let bin = key === DNS_BIN ? dnsBin() : bins.get(key);
       if (bin === undefined) {
-        const answer = answers.get(domain)!;
-        bin = { key, hosts: answer.kind === 'hosts' ? answer.hosts : [], domains: new Set(), entries: [] };
+        const destination = destinations.get(domain)!;
+        bin = { key, hosts: destination.hosts, domains: new Set(), entries: [], requireTls: destination.requireTls };
         bins.set(key, bin);
       }
       bin.domains.add(domain);

@@ -36,6 +36,8 @@ export interface SessionOptions {
   /** A password, or an OAuth2 account's tokens (XOAUTH2); null: no AUTH. */
   credentials: Credentials | OAuth2Credentials | null;
   tlsVerify: boolean;
+  /** STARTTLS or nothing, credentials or not (an MX under an MTA-STS policy in enforce mode). */
+  requireTls?: boolean;
   tlsCa: string | null;
   connectTimeoutMs: number;
   greetingTimeoutMs: number;
@@ -99,7 +101,7 @@ export function createSmtpConnection(options: SessionOptions): SMTPConnection {
     port: smarthost.port,
     secure: smarthost.secure,
     name: options.heloName,
-    requireTLS: credentials !== null && !smarthost.loopback && !smarthost.secure,
+    requireTLS: options.requireTls === true || (credentials !== null && !smarthost.loopback && !smarthost.secure),
     connectionTimeout: options.connectTimeoutMs,
     greetingTimeout: options.greetingTimeoutMs,
     socketTimeout: options.socketTimeoutMs,

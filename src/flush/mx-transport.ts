@@ -6,6 +6,9 @@
  * they are on the internet, is-online agrees (a captive portal answers DNS
  * and carries no mail); is-online is not asked for resolvers on loopback or
  * the LAN. Offline, nothing is attempted or counted (promise 4).
+ *
+ * With mx.tls mta-sts it also keeps the domains' MTA-STS policies
+ * (src/mx/mta-sts.ts) for the planner, fetched through the same resolvers.
  */
 import type { RuntimeConfig } from '../config/runtime.js';
 import { systemResolvers } from '../config/resolvers.js';
@@ -13,6 +16,8 @@ import { checkInternet, type IsOnlineFn } from '../connectivity/internet.js';
 import { BulkmailerError } from '../errors.js';
 import { MxCache } from '../mx/mx-cache.js';
 import { MxResolver, resolversArePrivate } from '../mx/mx-resolver.js';
+import { queryDns, type DnsQueryFn } from '../mx/dns-query.js';
+import { fetchStsPolicy, lookupThrough, MtaStsPolicies } from '../mx/mta-sts.js';
 import type { Spool } from '../spool/index.js';
 import type { BatchCallbacks } from '../delivery/deliver-batch.js';
 import { DestinationHealth } from '../delivery/destination-health.js';
@@ -36,18 +41,38 @@ export class MxTransport {
     private readonly resolver: MxResolver,
     readonly health: DestinationHealth,
     private readonly now: () => number,
+    private readonly policies: MtaStsPolicies | null,
+    /** Why a domain's MTA-STS policy could not be had, said at the next pass. */
+    private readonly policyProblems: string[],
   ) {}
 
   static async prepare(spool: Spool, config: RuntimeConfig, now: () => number, isOnline?: IsOnlineFn): Promise<MxSetup> {
     const servers = config.mx.resolvers ?? systemResolvers();
-    const resolver = new MxResolver({ servers, timeoutMs: config.mx.dnsTimeoutMs, cache: MxCache.load(spool, now()), now });
+    const query: DnsQueryFn = (name, type) => queryDns(name, type, { servers, timeoutMs: config.mx.dnsTimeoutMs });
+    const resolver = new MxResolver({ servers, timeoutMs: config.mx.dnsTimeoutMs, cache: MxCache.load(spool, now()), now, query });
     const probe = await resolver.resolversAnswer();
     if (!probe.answered) return { online: false, detail: `DNS resolvers do not answer: ${probe.detail}` };
     if (!resolversArePrivate(servers)) {
       const internet = await checkInternet({ timeoutMs: config.timeouts.probeMs, isOnline });
       if (!internet.online) return { online: false, detail: `the internet is not reachable: ${internet.error ?? 'offline'}` };
     }
-    return { online: true, transport: new MxTransport(spool, config, resolver, DestinationHealth.load(spool), now) };
+    const problems: string[] = [];
+    const policies = config.mx.mtaSts
+      ? MtaStsPolicies.load(spool, {
+          query,
+          fetch: (domain) =>
+            fetchStsPolicy(domain, {
+              port: config.mx.mtaStsPort,
+              timeoutMs: config.timeouts.connectMs,
+              ca: config.tlsCa,
+              lookup: lookupThrough(query),
+            }),
+          now,
+          onProblem: (domain, problem) => problems.push(`${domain}: ${problem}`),
+        })
+      : null;
+    const health = DestinationHealth.load(spool);
+    return { online: true, transport: new MxTransport(spool, config, resolver, health, now, policies, problems) };
   }
 
   async runPass(
@@ -60,7 +85,15 @@ export class MxTransport {
     const { deliverMxBatch } = await import('../delivery/deliver-mx.js');
     let plan;
     try {
-      plan = await planMxBins(work, (domain) => this.resolver.resolve(domain), this.health, this.now());
+      const policies = this.policies;
+      plan = await planMxBins(
+        work,
+        (domain) => this.resolver.resolve(domain),
+        this.health,
+        this.now(),
+        policies === null ? undefined : (domain) => policies.policyFor(domain),
+      );
+      for (const problem of this.policyProblems.splice(0)) callbacks.onWarning(problem);
     } catch (err) {
       if (err instanceof BulkmailerError && err.code === 'E_DNS_UNREACHABLE') {
         callbacks.onWarning(err.message);
@@ -88,5 +121,6 @@ export class MxTransport {
   async finish(): Promise<void> {
     await this.resolver.cache.save(this.spool, this.now());
     await this.health.save(this.spool);
+    await this.policies?.save(this.spool);
   }
 }

@@ -21,7 +21,7 @@ import dnsPacket from 'dns-packet';
 import { BulkmailerError, ExitCode } from '../errors.js';
 import type { ResolverAddress } from '../config/resolvers.js';
 
-export type RecordType = 'MX' | 'A' | 'AAAA' | 'NS';
+export type RecordType = 'MX' | 'A' | 'AAAA' | 'NS' | 'TXT';
 
 export interface DnsRecord {
   type: string;

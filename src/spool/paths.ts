@@ -8,7 +8,7 @@
  *   spool/lock/entries/         per-entry locks; a link to tmpfs where possible (entry-lock-dir.ts)
  *   spool/corrupt/              quarantined entries, never deleted silently
  *   spool/accounts/<name>.hold.json   an account paused or held (see account-holds.ts)
- *   spool/records/<name>.json   small records: MX cache, destination health (records.ts)
+ *   spool/records/<name>.json   small records: MX cache, destination health, MTA-STS policies (records.ts)
  *   spool/last-probe.json       the last probe's answer (advisory, connectivity/last-probe.ts)
  *   spool/journal/              transaction journals of delivery batches (crash recovery)
  *   spool/accounts/<name>.sent        what the account sent, for its sending limits (send-ledger.ts)
@@ -81,7 +81,7 @@ export function corruptPath(spool: Spool, stamp: string, what: 'msg' | 'json' | 
   return path.join(spool.corrupt, `${stamp}.${what}`);
 }
 
-export type RecordName = 'mx-cache' | 'destinations';
+export type RecordName = 'mx-cache' | 'destinations' | 'mta-sts';
 
 /** A small record the flusher keeps (records.ts): spool/records/<name>.json. */
 export function recordPath(spool: Spool, name: RecordName): string {

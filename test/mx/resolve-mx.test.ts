@@ -10,7 +10,7 @@ import net from 'node:net';
 import { startDnsServer, type Zone } from '../support/dns-server.js';
 import { makeTempHome } from '../support/home.js';
 import { openSpool, recordPath } from '../../src/spool/index.js';
-import { queryDns } from '../../src/mx/dns-query.js';
+import { queryDns, type RecordType } from '../../src/mx/dns-query.js';
 import { hostSetKey, orderHosts, permanentReply, resolveMxAnswer, type MxHost } from '../../src/mx/resolve-mx.js';
 import { MxCache } from '../../src/mx/mx-cache.js';
 import { MxResolver, resolversArePrivate } from '../../src/mx/mx-resolver.js';
@@ -31,7 +31,7 @@ async function server(t: { after: (fn: () => Promise<void>) => void }, zone: Zon
   const dns = await startDnsServer(structuredClone(zone));
   t.after(() => dns.close());
   const servers = parseResolvers(dns.address);
-  const query = (name: string, type: 'MX' | 'A' | 'AAAA' | 'NS') => queryDns(name, type, { servers, timeoutMs: 1000, tries: 1 });
+  const query = (name: string, type: RecordType) => queryDns(name, type, { servers, timeoutMs: 1000, tries: 1 });
   return { dns, servers, query };
 }
 

@@ -23,6 +23,8 @@ export interface ZoneName {
   mx?: { preference: number; exchange: string }[];
   a?: string[];
   aaaa?: string[];
+  /** TXT records, one string each (MTA-STS: `v=STSv1; id=...` at _mta-sts.DOMAIN). */
+  txt?: string[];
   /** Answer SERVFAIL for every query of this name. */
   servfail?: boolean;
 }
@@ -89,6 +91,8 @@ export async function startDnsServer(zone: Zone, host = '127.0.0.1'): Promise<Dn
       for (const a of entry.a ?? []) answers.push({ type: 'A', name, ttl, data: a });
     } else if (question.type === 'AAAA') {
       for (const a of entry.aaaa ?? []) answers.push({ type: 'AAAA', name, ttl, data: a });
+    } else if (question.type === 'TXT') {
+      for (const text of entry.txt ?? []) answers.push({ type: 'TXT', name, ttl, data: text });
     }
     return answers.length > 0 ? { ...base, answers } : { ...base, authorities: [soa] };
   };

@@ -107,8 +107,10 @@ export interface StoredConfig {
     destinationConcurrency: number;
     /** wait for one DNS answer before asking the next resolver */
     dnsTimeout: string;
-    /** TLS to MX hosts: opportunistic (STARTTLS when offered, certificate not checked, RFC 7435) or verify */
+    /** TLS to MX hosts: opportunistic (STARTTLS when offered, certificate not checked, RFC 7435), mta-sts (opportunistic, but domains publishing an MTA-STS policy in enforce mode get verified TLS to the MX hosts it names, RFC 8461) or verify (every certificate checked) */
     tls: string;
+    /** HTTPS port of MTA-STS policy hosts (443; another only for tests) */
+    mtaStsPort: number;
   };
   /** DKIM signing keys for direct delivery, one per sender domain: dkim.<name>.domain, .selector, .keyFile */
   dkim: Record<string, {

@@ -4,7 +4,7 @@
 "use strict";
 export const validate = validate10;
 export default validate10;
-const schema11 = {"type":"object","additionalProperties":false,"properties":{"smarthost":{"description":"smtp://[user[:pass]@]host[:port] (STARTTLS when offered) or smtps://... (TLS from the start)","anyOf":[{"type":"string","pattern":"^smtps?://[^\\s]+$"},{"type":"null"}]},"fallbackSmarthosts":{"description":"smarthost URLs tried in order when the smarthost is unreachable","type":"array","items":{"type":"string","pattern":"^smtps?://[^\\s]+$"}},"from":{"description":"default envelope sender and From: for messages that have none","anyOf":[{"type":"string","pattern":"^[^\\s<>@]+@[^\\s<>@]+$"},{"type":"null"}]},"heloName":{"description":"name sent with EHLO (default: this machine's host name)","type":["string","null"]},"concurrency":{"description":"parallel SMTP connections to the smarthost","type":"integer","minimum":1,"maximum":100},"maxRecipientsPerTransaction":{"description":"recipients per SMTP transaction (RFC 5321 servers take at least 100)","type":"integer","minimum":1,"maximum":10000},"tls":{"type":"object","additionalProperties":false,"properties":{"verify":{"description":"verify the smarthost's certificate (turning this off is logged)","type":"boolean"},"caFile":{"description":"extra CA certificate(s) in PEM, for a private smarthost","type":["string","null"]}}},"auth":{"type":"object","additionalProperties":false,"properties":{"method":{"description":"password (AUTH with the password sources below) or oauth2 (XOAUTH2 with tokens from `bulkmailer account login`; Gmail, Microsoft)","type":"string","pattern":"^(password|oauth2)$"},"user":{"description":"user name for AUTH (default: the one in the smarthost URL)","type":["string","null"]},"pass":{"description":"password for AUTH (prefer passwordCommand or passwordEnv)","type":["string","null"]},"passwordEnv":{"description":"name of an environment variable holding the password","type":["string","null"]},"passwordCommand":{"description":"shell command whose first output line is the password (msmtp's passwordeval)","type":["string","null"]}}},"oauth2":{"type":"object","additionalProperties":false,"properties":{"provider":{"description":"google or microsoft: its endpoints and scope (default: from the smarthost host name)","anyOf":[{"type":"string","pattern":"^(google|microsoft)$"},{"type":"null"}]},"clientId":{"description":"client id of the OAuth2 app registered with the provider (README: OAuth2)","type":["string","null"]},"clientSecret":{"description":"client secret of that app, when the provider issued one (Google desktop apps)","type":["string","null"]},"tokenUrl":{"description":"token endpoint (default: the provider's); https only, except on loopback","anyOf":[{"type":"string","pattern":"^https?://[^\\s]+$"},{"type":"null"}]},"deviceAuthorizationUrl":{"description":"device authorization endpoint, RFC 8628 (default: the provider's)","anyOf":[{"type":"string","pattern":"^https?://[^\\s]+$"},{"type":"null"}]},"authorizationUrl":{"description":"authorization endpoint for the loopback flow, RFC 8252 (default: the provider's)","anyOf":[{"type":"string","pattern":"^https?://[^\\s]+$"},{"type":"null"}]},"scope":{"description":"scopes asked for, space-separated (default: the provider's SMTP scope)","type":["string","null"]}}},"retry":{"type":"object","additionalProperties":false,"properties":{"backoffStart":{"description":"delay after the first deferral","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"backoffFactor":{"description":"each further deferral multiplies the delay by this","type":"number","minimum":1,"maximum":10},"backoffMax":{"description":"the delay never grows past this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"lifetime":{"description":"retry time (not age: offline time does not count) after which a deferred recipient expires","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"timeouts":{"type":"object","additionalProperties":false,"properties":{"probe":{"description":"connectivity probe: TCP connect plus greeting","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"connect":{"description":"TCP connect to the smarthost","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"greeting":{"description":"wait for the smarthost's 220 greeting","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"socket":{"description":"inactivity during a transaction","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"limits":{"description":"sending limits of the account, sliding windows kept in the spool across restarts: N/unit counts messages, Nrcpt/unit recipients, unit second|minute|hour|day; e.g. \"100/hour,500rcpt/day\" (\"\": none)","type":"string"},"pauses":{"type":"object","additionalProperties":false,"properties":{"quota":{"description":"an account refused for its sending quota (Gmail 5.4.5, SES daily quota...) tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"rate":{"description":"an account refused for its sending rate tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"throttle":{"description":"an account told \"421 try again later\" tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"recheck":{"description":"an account held until you act (AUTH or sender refused, TLS failed, unknown host) is tried again by itself after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"accountReplies":{"description":"extra SMTP replies that mean \"this account may not send now\", tried before the built-in table: KIND:REGEX (KIND: quota, rate, throttle, auth, sender)","type":"array","items":{"type":"string","pattern":"^(quota|rate|throttle|auth|sender):.+$"}},"schedule":{"description":"node-cron expression for the agent's scheduled flush","type":"string","pattern":"^\\S+( \\S+){4,5}$"},"agent":{"type":"object","additionalProperties":false,"properties":{"syslog":{"description":"the agent also logs to syslog/journald (RFC 5424, through logger(1))","type":"boolean"},"syslogSocket":{"description":"the syslog socket the agent logs to (macOS: /var/run/syslog)","type":"string","pattern":"^/"}}},"delayWarning":{"description":"retry time (counted like retry.lifetime) after which the sender gets one delay warning (RFC 3464, Action: delayed); 0 turns warnings off","type":"string","pattern":"^0$|^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"notifications":{"description":"the agent shows desktop notifications (bounces, long delays, accounts that need attention)","type":"boolean"},"onCrash":{"description":"recipients of a transaction a crash interrupted (possible duplicates): resend them, or hold their entry for review","type":"string","pattern":"^(resend|hold)$"},"routes":{"description":"transport per recipient domain, \"domain=transport,...\": exact domain, then *.parent, then *; transports: smarthost, mx (direct delivery)","type":"string","pattern":"^\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*(,\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*)*$"},"mx":{"type":"object","additionalProperties":false,"properties":{"resolvers":{"description":"DNS resolvers for direct delivery, \"ip[:port],...\" (default: the system's, from /etc/resolv.conf)","type":["string","null"]},"port":{"description":"port of the MX hosts (25; another only for tests and unusual networks)","type":"integer","minimum":1,"maximum":65535},"destinationConcurrency":{"description":"parallel connections to one destination (MX host set), within concurrency","type":"integer","minimum":1,"maximum":100},"dnsTimeout":{"description":"wait for one DNS answer before asking the next resolver","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"tls":{"description":"TLS to MX hosts: opportunistic (STARTTLS when offered, certificate not checked, RFC 7435) or verify","type":"string","pattern":"^(opportunistic|verify)$"}}},"dkim":{"description":"DKIM signing keys for direct delivery, one per sender domain: dkim.<name>.domain, .selector, .keyFile","type":"object","propertyNames":{"pattern":"^[A-Za-z0-9_-]+$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"domain":{"description":"the sender domain whose mail this key signs (d=)","type":["string","null"]},"selector":{"description":"the selector (s=): the key is published at SELECTOR._domainkey.DOMAIN","type":["string","null"]},"keyFile":{"description":"the private key, PEM","type":["string","null"]}}}},"listener":{"type":"object","additionalProperties":false,"properties":{"enabled":{"description":"the agent runs the SMTP listener","type":"boolean"},"host":{"description":"address the listener binds","type":"string","pattern":"^\\S+$"},"port":{"description":"port the listener binds (0: any free port)","type":"integer","minimum":0,"maximum":65535},"maxMessageSize":{"description":"largest message accepted, in bytes (the SIZE extension)","type":"integer","minimum":1024},"maxConnections":{"description":"connections served at once; past it the connection idle longest before MAIL is closed (421), or the new one refused","type":"integer","minimum":1,"maximum":10000},"idleTimeout":{"description":"a connection that starts no transaction (MAIL) within this time is closed with 421","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"authUser":{"description":"user required to bind a non-loopback address (offered only over TLS there)","type":["string","null"]},"authPass":{"description":"password for authUser","type":["string","null"]},"tlsKeyFile":{"description":"TLS private key (PEM) for the listener","type":["string","null"]},"tlsCertFile":{"description":"TLS certificate (PEM) for the listener","type":["string","null"]}}}}};
+const schema11 = {"type":"object","additionalProperties":false,"properties":{"smarthost":{"description":"smtp://[user[:pass]@]host[:port] (STARTTLS when offered) or smtps://... (TLS from the start)","anyOf":[{"type":"string","pattern":"^smtps?://[^\\s]+$"},{"type":"null"}]},"fallbackSmarthosts":{"description":"smarthost URLs tried in order when the smarthost is unreachable","type":"array","items":{"type":"string","pattern":"^smtps?://[^\\s]+$"}},"from":{"description":"default envelope sender and From: for messages that have none","anyOf":[{"type":"string","pattern":"^[^\\s<>@]+@[^\\s<>@]+$"},{"type":"null"}]},"heloName":{"description":"name sent with EHLO (default: this machine's host name)","type":["string","null"]},"concurrency":{"description":"parallel SMTP connections to the smarthost","type":"integer","minimum":1,"maximum":100},"maxRecipientsPerTransaction":{"description":"recipients per SMTP transaction (RFC 5321 servers take at least 100)","type":"integer","minimum":1,"maximum":10000},"tls":{"type":"object","additionalProperties":false,"properties":{"verify":{"description":"verify the smarthost's certificate (turning this off is logged)","type":"boolean"},"caFile":{"description":"extra CA certificate(s) in PEM, for a private smarthost","type":["string","null"]}}},"auth":{"type":"object","additionalProperties":false,"properties":{"method":{"description":"password (AUTH with the password sources below) or oauth2 (XOAUTH2 with tokens from `bulkmailer account login`; Gmail, Microsoft)","type":"string","pattern":"^(password|oauth2)$"},"user":{"description":"user name for AUTH (default: the one in the smarthost URL)","type":["string","null"]},"pass":{"description":"password for AUTH (prefer passwordCommand or passwordEnv)","type":["string","null"]},"passwordEnv":{"description":"name of an environment variable holding the password","type":["string","null"]},"passwordCommand":{"description":"shell command whose first output line is the password (msmtp's passwordeval)","type":["string","null"]}}},"oauth2":{"type":"object","additionalProperties":false,"properties":{"provider":{"description":"google or microsoft: its endpoints and scope (default: from the smarthost host name)","anyOf":[{"type":"string","pattern":"^(google|microsoft)$"},{"type":"null"}]},"clientId":{"description":"client id of the OAuth2 app registered with the provider (README: OAuth2)","type":["string","null"]},"clientSecret":{"description":"client secret of that app, when the provider issued one (Google desktop apps)","type":["string","null"]},"tokenUrl":{"description":"token endpoint (default: the provider's); https only, except on loopback","anyOf":[{"type":"string","pattern":"^https?://[^\\s]+$"},{"type":"null"}]},"deviceAuthorizationUrl":{"description":"device authorization endpoint, RFC 8628 (default: the provider's)","anyOf":[{"type":"string","pattern":"^https?://[^\\s]+$"},{"type":"null"}]},"authorizationUrl":{"description":"authorization endpoint for the loopback flow, RFC 8252 (default: the provider's)","anyOf":[{"type":"string","pattern":"^https?://[^\\s]+$"},{"type":"null"}]},"scope":{"description":"scopes asked for, space-separated (default: the provider's SMTP scope)","type":["string","null"]}}},"retry":{"type":"object","additionalProperties":false,"properties":{"backoffStart":{"description":"delay after the first deferral","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"backoffFactor":{"description":"each further deferral multiplies the delay by this","type":"number","minimum":1,"maximum":10},"backoffMax":{"description":"the delay never grows past this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"lifetime":{"description":"retry time (not age: offline time does not count) after which a deferred recipient expires","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"timeouts":{"type":"object","additionalProperties":false,"properties":{"probe":{"description":"connectivity probe: TCP connect plus greeting","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"connect":{"description":"TCP connect to the smarthost","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"greeting":{"description":"wait for the smarthost's 220 greeting","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"socket":{"description":"inactivity during a transaction","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"limits":{"description":"sending limits of the account, sliding windows kept in the spool across restarts: N/unit counts messages, Nrcpt/unit recipients, unit second|minute|hour|day; e.g. \"100/hour,500rcpt/day\" (\"\": none)","type":"string"},"pauses":{"type":"object","additionalProperties":false,"properties":{"quota":{"description":"an account refused for its sending quota (Gmail 5.4.5, SES daily quota...) tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"rate":{"description":"an account refused for its sending rate tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"throttle":{"description":"an account told \"421 try again later\" tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"recheck":{"description":"an account held until you act (AUTH or sender refused, TLS failed, unknown host) is tried again by itself after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"accountReplies":{"description":"extra SMTP replies that mean \"this account may not send now\", tried before the built-in table: KIND:REGEX (KIND: quota, rate, throttle, auth, sender)","type":"array","items":{"type":"string","pattern":"^(quota|rate|throttle|auth|sender):.+$"}},"schedule":{"description":"node-cron expression for the agent's scheduled flush","type":"string","pattern":"^\\S+( \\S+){4,5}$"},"agent":{"type":"object","additionalProperties":false,"properties":{"syslog":{"description":"the agent also logs to syslog/journald (RFC 5424, through logger(1))","type":"boolean"},"syslogSocket":{"description":"the syslog socket the agent logs to (macOS: /var/run/syslog)","type":"string","pattern":"^/"}}},"delayWarning":{"description":"retry time (counted like retry.lifetime) after which the sender gets one delay warning (RFC 3464, Action: delayed); 0 turns warnings off","type":"string","pattern":"^0$|^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"notifications":{"description":"the agent shows desktop notifications (bounces, long delays, accounts that need attention)","type":"boolean"},"onCrash":{"description":"recipients of a transaction a crash interrupted (possible duplicates): resend them, or hold their entry for review","type":"string","pattern":"^(resend|hold)$"},"routes":{"description":"transport per recipient domain, \"domain=transport,...\": exact domain, then *.parent, then *; transports: smarthost, mx (direct delivery)","type":"string","pattern":"^\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*(,\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*)*$"},"mx":{"type":"object","additionalProperties":false,"properties":{"resolvers":{"description":"DNS resolvers for direct delivery, \"ip[:port],...\" (default: the system's, from /etc/resolv.conf)","type":["string","null"]},"port":{"description":"port of the MX hosts (25; another only for tests and unusual networks)","type":"integer","minimum":1,"maximum":65535},"destinationConcurrency":{"description":"parallel connections to one destination (MX host set), within concurrency","type":"integer","minimum":1,"maximum":100},"dnsTimeout":{"description":"wait for one DNS answer before asking the next resolver","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"tls":{"description":"TLS to MX hosts: opportunistic (STARTTLS when offered, certificate not checked, RFC 7435), mta-sts (opportunistic, but domains publishing an MTA-STS policy in enforce mode get verified TLS to the MX hosts it names, RFC 8461) or verify (every certificate checked)","type":"string","pattern":"^(opportunistic|mta-sts|verify)$"},"mtaStsPort":{"description":"HTTPS port of MTA-STS policy hosts (443; another only for tests)","type":"integer","minimum":1,"maximum":65535}}},"dkim":{"description":"DKIM signing keys for direct delivery, one per sender domain: dkim.<name>.domain, .selector, .keyFile","type":"object","propertyNames":{"pattern":"^[A-Za-z0-9_-]+$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"domain":{"description":"the sender domain whose mail this key signs (d=)","type":["string","null"]},"selector":{"description":"the selector (s=): the key is published at SELECTOR._domainkey.DOMAIN","type":["string","null"]},"keyFile":{"description":"the private key, PEM","type":["string","null"]}}}},"listener":{"type":"object","additionalProperties":false,"properties":{"enabled":{"description":"the agent runs the SMTP listener","type":"boolean"},"host":{"description":"address the listener binds","type":"string","pattern":"^\\S+$"},"port":{"description":"port the listener binds (0: any free port)","type":"integer","minimum":0,"maximum":65535},"maxMessageSize":{"description":"largest message accepted, in bytes (the SIZE extension)","type":"integer","minimum":1024},"maxConnections":{"description":"connections served at once; past it the connection idle longest before MAIL is closed (421), or the new one refused","type":"integer","minimum":1,"maximum":10000},"idleTimeout":{"description":"a connection that starts no transaction (MAIL) within this time is closed with 421","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"authUser":{"description":"user required to bind a non-loopback address (offered only over TLS there)","type":["string","null"]},"authPass":{"description":"password for authUser","type":["string","null"]},"tlsKeyFile":{"description":"TLS private key (PEM) for the listener","type":["string","null"]},"tlsCertFile":{"description":"TLS certificate (PEM) for the listener","type":["string","null"]}}}}};
 const func2 = Object.prototype.hasOwnProperty;
 const pattern0 = new RegExp("^smtps?://[^\\s]+$", "u");
 const pattern2 = new RegExp("^[^\\s<>@]+@[^\\s<>@]+$", "u");
@@ -18,7 +18,7 @@ const pattern21 = new RegExp("^/", "u");
 const pattern22 = new RegExp("^0$|^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$", "u");
 const pattern23 = new RegExp("^(resend|hold)$", "u");
 const pattern24 = new RegExp("^\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*(,\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*)*$", "u");
-const pattern26 = new RegExp("^(opportunistic|verify)$", "u");
+const pattern26 = new RegExp("^(opportunistic|mta-sts|verify)$", "u");
 const pattern27 = new RegExp("^[A-Za-z0-9_-]+$", "u");
 const pattern28 = new RegExp("^\\S+$", "u");
 
@@ -1404,7 +1404,7 @@ if(data.mx !== undefined){
 let data50 = data.mx;
 if(data50 && typeof data50 == "object" && !Array.isArray(data50)){
 for(const key8 in data50){
-if(!(((((key8 === "resolvers") || (key8 === "port")) || (key8 === "destinationConcurrency")) || (key8 === "dnsTimeout")) || (key8 === "tls"))){
+if(!((((((key8 === "resolvers") || (key8 === "port")) || (key8 === "destinationConcurrency")) || (key8 === "dnsTimeout")) || (key8 === "tls")) || (key8 === "mtaStsPort"))){
 const err101 = {instancePath:instancePath+"/mx",schemaPath:"#/properties/mx/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err101];
@@ -1527,7 +1527,7 @@ if(data50.tls !== undefined){
 let data55 = data50.tls;
 if(typeof data55 === "string"){
 if(!pattern26.test(data55)){
-const err111 = {instancePath:instancePath+"/mx/tls",schemaPath:"#/properties/mx/properties/tls/pattern",keyword:"pattern",params:{pattern: "^(opportunistic|verify)$"},message:"must match pattern \""+"^(opportunistic|verify)$"+"\""};
+const err111 = {instancePath:instancePath+"/mx/tls",schemaPath:"#/properties/mx/properties/tls/pattern",keyword:"pattern",params:{pattern: "^(opportunistic|mta-sts|verify)$"},message:"must match pattern \""+"^(opportunistic|mta-sts|verify)$"+"\""};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -1548,9 +1548,10 @@ vErrors.push(err112);
 errors++;
 }
 }
-}
-else {
-const err113 = {instancePath:instancePath+"/mx",schemaPath:"#/properties/mx/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data50.mtaStsPort !== undefined){
+let data56 = data50.mtaStsPort;
+if(!(((typeof data56 == "number") && (!(data56 % 1) && !isNaN(data56))) && (isFinite(data56)))){
+const err113 = {instancePath:instancePath+"/mx/mtaStsPort",schemaPath:"#/properties/mx/properties/mtaStsPort/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -1559,15 +1560,9 @@ vErrors.push(err113);
 }
 errors++;
 }
-}
-if(data.dkim !== undefined){
-let data56 = data.dkim;
-if(data56 && typeof data56 == "object" && !Array.isArray(data56)){
-for(const key9 in data56){
-const _errs148 = errors;
-if(typeof key9 === "string"){
-if(!pattern27.test(key9)){
-const err114 = {instancePath:instancePath+"/dkim",schemaPath:"#/properties/dkim/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_-]+$"+"\"",propertyName:key9};
+if((typeof data56 == "number") && (isFinite(data56))){
+if(data56 > 65535 || isNaN(data56)){
+const err114 = {instancePath:instancePath+"/mx/mtaStsPort",schemaPath:"#/properties/mx/properties/mtaStsPort/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -1576,10 +1571,8 @@ vErrors.push(err114);
 }
 errors++;
 }
-}
-var valid19 = _errs148 === errors;
-if(!valid19){
-const err115 = {instancePath:instancePath+"/dkim",schemaPath:"#/properties/dkim/propertyNames",keyword:"propertyNames",params:{propertyName: key9},message:"property name must be valid"};
+if(data56 < 1 || isNaN(data56)){
+const err115 = {instancePath:instancePath+"/mx/mtaStsPort",schemaPath:"#/properties/mx/properties/mtaStsPort/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -1589,12 +1582,10 @@ vErrors.push(err115);
 errors++;
 }
 }
-for(const key10 in data56){
-let data57 = data56[key10];
-if(data57 && typeof data57 == "object" && !Array.isArray(data57)){
-for(const key11 in data57){
-if(!(((key11 === "domain") || (key11 === "selector")) || (key11 === "keyFile"))){
-const err116 = {instancePath:instancePath+"/dkim/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/dkim/additionalProperties/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
+}
+}
+else {
+const err116 = {instancePath:instancePath+"/mx",schemaPath:"#/properties/mx/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -1604,10 +1595,14 @@ vErrors.push(err116);
 errors++;
 }
 }
-if(data57.domain !== undefined){
-let data58 = data57.domain;
-if((typeof data58 !== "string") && (data58 !== null)){
-const err117 = {instancePath:instancePath+"/dkim/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/domain",schemaPath:"#/properties/dkim/additionalProperties/properties/domain/type",keyword:"type",params:{type: schema11.properties.dkim.additionalProperties.properties.domain.type},message:"must be string,null"};
+if(data.dkim !== undefined){
+let data57 = data.dkim;
+if(data57 && typeof data57 == "object" && !Array.isArray(data57)){
+for(const key9 in data57){
+const _errs150 = errors;
+if(typeof key9 === "string"){
+if(!pattern27.test(key9)){
+const err117 = {instancePath:instancePath+"/dkim",schemaPath:"#/properties/dkim/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_-]+$"+"\"",propertyName:key9};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -1617,10 +1612,9 @@ vErrors.push(err117);
 errors++;
 }
 }
-if(data57.selector !== undefined){
-let data59 = data57.selector;
-if((typeof data59 !== "string") && (data59 !== null)){
-const err118 = {instancePath:instancePath+"/dkim/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/selector",schemaPath:"#/properties/dkim/additionalProperties/properties/selector/type",keyword:"type",params:{type: schema11.properties.dkim.additionalProperties.properties.selector.type},message:"must be string,null"};
+var valid19 = _errs150 === errors;
+if(!valid19){
+const err118 = {instancePath:instancePath+"/dkim",schemaPath:"#/properties/dkim/propertyNames",keyword:"propertyNames",params:{propertyName: key9},message:"property name must be valid"};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -1630,10 +1624,12 @@ vErrors.push(err118);
 errors++;
 }
 }
-if(data57.keyFile !== undefined){
-let data60 = data57.keyFile;
-if((typeof data60 !== "string") && (data60 !== null)){
-const err119 = {instancePath:instancePath+"/dkim/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/keyFile",schemaPath:"#/properties/dkim/additionalProperties/properties/keyFile/type",keyword:"type",params:{type: schema11.properties.dkim.additionalProperties.properties.keyFile.type},message:"must be string,null"};
+for(const key10 in data57){
+let data58 = data57[key10];
+if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
+for(const key11 in data58){
+if(!(((key11 === "domain") || (key11 === "selector")) || (key11 === "keyFile"))){
+const err119 = {instancePath:instancePath+"/dkim/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/dkim/additionalProperties/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -1643,9 +1639,10 @@ vErrors.push(err119);
 errors++;
 }
 }
-}
-else {
-const err120 = {instancePath:instancePath+"/dkim/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/dkim/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data58.domain !== undefined){
+let data59 = data58.domain;
+if((typeof data59 !== "string") && (data59 !== null)){
+const err120 = {instancePath:instancePath+"/dkim/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/domain",schemaPath:"#/properties/dkim/additionalProperties/properties/domain/type",keyword:"type",params:{type: schema11.properties.dkim.additionalProperties.properties.domain.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -1655,9 +1652,10 @@ vErrors.push(err120);
 errors++;
 }
 }
-}
-else {
-const err121 = {instancePath:instancePath+"/dkim",schemaPath:"#/properties/dkim/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data58.selector !== undefined){
+let data60 = data58.selector;
+if((typeof data60 !== "string") && (data60 !== null)){
+const err121 = {instancePath:instancePath+"/dkim/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/selector",schemaPath:"#/properties/dkim/additionalProperties/properties/selector/type",keyword:"type",params:{type: schema11.properties.dkim.additionalProperties.properties.selector.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -1667,12 +1665,10 @@ vErrors.push(err121);
 errors++;
 }
 }
-if(data.listener !== undefined){
-let data61 = data.listener;
-if(data61 && typeof data61 == "object" && !Array.isArray(data61)){
-for(const key12 in data61){
-if(!(func2.call(schema11.properties.listener.properties, key12))){
-const err122 = {instancePath:instancePath+"/listener",schemaPath:"#/properties/listener/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
+if(data58.keyFile !== undefined){
+let data61 = data58.keyFile;
+if((typeof data61 !== "string") && (data61 !== null)){
+const err122 = {instancePath:instancePath+"/dkim/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/keyFile",schemaPath:"#/properties/dkim/additionalProperties/properties/keyFile/type",keyword:"type",params:{type: schema11.properties.dkim.additionalProperties.properties.keyFile.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -1682,9 +1678,9 @@ vErrors.push(err122);
 errors++;
 }
 }
-if(data61.enabled !== undefined){
-if(typeof data61.enabled !== "boolean"){
-const err123 = {instancePath:instancePath+"/listener/enabled",schemaPath:"#/properties/listener/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+}
+else {
+const err123 = {instancePath:instancePath+"/dkim/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/dkim/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -1694,11 +1690,9 @@ vErrors.push(err123);
 errors++;
 }
 }
-if(data61.host !== undefined){
-let data63 = data61.host;
-if(typeof data63 === "string"){
-if(!pattern28.test(data63)){
-const err124 = {instancePath:instancePath+"/listener/host",schemaPath:"#/properties/listener/properties/host/pattern",keyword:"pattern",params:{pattern: "^\\S+$"},message:"must match pattern \""+"^\\S+$"+"\""};
+}
+else {
+const err124 = {instancePath:instancePath+"/dkim",schemaPath:"#/properties/dkim/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -1708,8 +1702,12 @@ vErrors.push(err124);
 errors++;
 }
 }
-else {
-const err125 = {instancePath:instancePath+"/listener/host",schemaPath:"#/properties/listener/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.listener !== undefined){
+let data62 = data.listener;
+if(data62 && typeof data62 == "object" && !Array.isArray(data62)){
+for(const key12 in data62){
+if(!(func2.call(schema11.properties.listener.properties, key12))){
+const err125 = {instancePath:instancePath+"/listener",schemaPath:"#/properties/listener/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -1719,10 +1717,9 @@ vErrors.push(err125);
 errors++;
 }
 }
-if(data61.port !== undefined){
-let data64 = data61.port;
-if(!(((typeof data64 == "number") && (!(data64 % 1) && !isNaN(data64))) && (isFinite(data64)))){
-const err126 = {instancePath:instancePath+"/listener/port",schemaPath:"#/properties/listener/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data62.enabled !== undefined){
+if(typeof data62.enabled !== "boolean"){
+const err126 = {instancePath:instancePath+"/listener/enabled",schemaPath:"#/properties/listener/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -1731,9 +1728,12 @@ vErrors.push(err126);
 }
 errors++;
 }
-if((typeof data64 == "number") && (isFinite(data64))){
-if(data64 > 65535 || isNaN(data64)){
-const err127 = {instancePath:instancePath+"/listener/port",schemaPath:"#/properties/listener/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+}
+if(data62.host !== undefined){
+let data64 = data62.host;
+if(typeof data64 === "string"){
+if(!pattern28.test(data64)){
+const err127 = {instancePath:instancePath+"/listener/host",schemaPath:"#/properties/listener/properties/host/pattern",keyword:"pattern",params:{pattern: "^\\S+$"},message:"must match pattern \""+"^\\S+$"+"\""};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -1742,8 +1742,9 @@ vErrors.push(err127);
 }
 errors++;
 }
-if(data64 < 0 || isNaN(data64)){
-const err128 = {instancePath:instancePath+"/listener/port",schemaPath:"#/properties/listener/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err128 = {instancePath:instancePath+"/listener/host",schemaPath:"#/properties/listener/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -1753,11 +1754,10 @@ vErrors.push(err128);
 errors++;
 }
 }
-}
-if(data61.maxMessageSize !== undefined){
-let data65 = data61.maxMessageSize;
+if(data62.port !== undefined){
+let data65 = data62.port;
 if(!(((typeof data65 == "number") && (!(data65 % 1) && !isNaN(data65))) && (isFinite(data65)))){
-const err129 = {instancePath:instancePath+"/listener/maxMessageSize",schemaPath:"#/properties/listener/properties/maxMessageSize/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err129 = {instancePath:instancePath+"/listener/port",schemaPath:"#/properties/listener/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -1767,8 +1767,8 @@ vErrors.push(err129);
 errors++;
 }
 if((typeof data65 == "number") && (isFinite(data65))){
-if(data65 < 1024 || isNaN(data65)){
-const err130 = {instancePath:instancePath+"/listener/maxMessageSize",schemaPath:"#/properties/listener/properties/maxMessageSize/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024"};
+if(data65 > 65535 || isNaN(data65)){
+const err130 = {instancePath:instancePath+"/listener/port",schemaPath:"#/properties/listener/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -1777,12 +1777,8 @@ vErrors.push(err130);
 }
 errors++;
 }
-}
-}
-if(data61.maxConnections !== undefined){
-let data66 = data61.maxConnections;
-if(!(((typeof data66 == "number") && (!(data66 % 1) && !isNaN(data66))) && (isFinite(data66)))){
-const err131 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data65 < 0 || isNaN(data65)){
+const err131 = {instancePath:instancePath+"/listener/port",schemaPath:"#/properties/listener/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -1791,9 +1787,12 @@ vErrors.push(err131);
 }
 errors++;
 }
-if((typeof data66 == "number") && (isFinite(data66))){
-if(data66 > 10000 || isNaN(data66)){
-const err132 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
+}
+}
+if(data62.maxMessageSize !== undefined){
+let data66 = data62.maxMessageSize;
+if(!(((typeof data66 == "number") && (!(data66 % 1) && !isNaN(data66))) && (isFinite(data66)))){
+const err132 = {instancePath:instancePath+"/listener/maxMessageSize",schemaPath:"#/properties/listener/properties/maxMessageSize/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -1802,8 +1801,9 @@ vErrors.push(err132);
 }
 errors++;
 }
-if(data66 < 1 || isNaN(data66)){
-const err133 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if((typeof data66 == "number") && (isFinite(data66))){
+if(data66 < 1024 || isNaN(data66)){
+const err133 = {instancePath:instancePath+"/listener/maxMessageSize",schemaPath:"#/properties/listener/properties/maxMessageSize/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -1814,11 +1814,10 @@ errors++;
 }
 }
 }
-if(data61.idleTimeout !== undefined){
-let data67 = data61.idleTimeout;
-if(typeof data67 === "string"){
-if(!pattern8.test(data67)){
-const err134 = {instancePath:instancePath+"/listener/idleTimeout",schemaPath:"#/properties/listener/properties/idleTimeout/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+if(data62.maxConnections !== undefined){
+let data67 = data62.maxConnections;
+if(!(((typeof data67 == "number") && (!(data67 % 1) && !isNaN(data67))) && (isFinite(data67)))){
+const err134 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -1827,9 +1826,9 @@ vErrors.push(err134);
 }
 errors++;
 }
-}
-else {
-const err135 = {instancePath:instancePath+"/listener/idleTimeout",schemaPath:"#/properties/listener/properties/idleTimeout/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data67 == "number") && (isFinite(data67))){
+if(data67 > 10000 || isNaN(data67)){
+const err135 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -1838,11 +1837,8 @@ vErrors.push(err135);
 }
 errors++;
 }
-}
-if(data61.authUser !== undefined){
-let data68 = data61.authUser;
-if((typeof data68 !== "string") && (data68 !== null)){
-const err136 = {instancePath:instancePath+"/listener/authUser",schemaPath:"#/properties/listener/properties/authUser/type",keyword:"type",params:{type: schema11.properties.listener.properties.authUser.type},message:"must be string,null"};
+if(data67 < 1 || isNaN(data67)){
+const err136 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -1852,10 +1848,12 @@ vErrors.push(err136);
 errors++;
 }
 }
-if(data61.authPass !== undefined){
-let data69 = data61.authPass;
-if((typeof data69 !== "string") && (data69 !== null)){
-const err137 = {instancePath:instancePath+"/listener/authPass",schemaPath:"#/properties/listener/properties/authPass/type",keyword:"type",params:{type: schema11.properties.listener.properties.authPass.type},message:"must be string,null"};
+}
+if(data62.idleTimeout !== undefined){
+let data68 = data62.idleTimeout;
+if(typeof data68 === "string"){
+if(!pattern8.test(data68)){
+const err137 = {instancePath:instancePath+"/listener/idleTimeout",schemaPath:"#/properties/listener/properties/idleTimeout/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -1865,10 +1863,8 @@ vErrors.push(err137);
 errors++;
 }
 }
-if(data61.tlsKeyFile !== undefined){
-let data70 = data61.tlsKeyFile;
-if((typeof data70 !== "string") && (data70 !== null)){
-const err138 = {instancePath:instancePath+"/listener/tlsKeyFile",schemaPath:"#/properties/listener/properties/tlsKeyFile/type",keyword:"type",params:{type: schema11.properties.listener.properties.tlsKeyFile.type},message:"must be string,null"};
+else {
+const err138 = {instancePath:instancePath+"/listener/idleTimeout",schemaPath:"#/properties/listener/properties/idleTimeout/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -1878,10 +1874,10 @@ vErrors.push(err138);
 errors++;
 }
 }
-if(data61.tlsCertFile !== undefined){
-let data71 = data61.tlsCertFile;
-if((typeof data71 !== "string") && (data71 !== null)){
-const err139 = {instancePath:instancePath+"/listener/tlsCertFile",schemaPath:"#/properties/listener/properties/tlsCertFile/type",keyword:"type",params:{type: schema11.properties.listener.properties.tlsCertFile.type},message:"must be string,null"};
+if(data62.authUser !== undefined){
+let data69 = data62.authUser;
+if((typeof data69 !== "string") && (data69 !== null)){
+const err139 = {instancePath:instancePath+"/listener/authUser",schemaPath:"#/properties/listener/properties/authUser/type",keyword:"type",params:{type: schema11.properties.listener.properties.authUser.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -1891,9 +1887,10 @@ vErrors.push(err139);
 errors++;
 }
 }
-}
-else {
-const err140 = {instancePath:instancePath+"/listener",schemaPath:"#/properties/listener/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data62.authPass !== undefined){
+let data70 = data62.authPass;
+if((typeof data70 !== "string") && (data70 !== null)){
+const err140 = {instancePath:instancePath+"/listener/authPass",schemaPath:"#/properties/listener/properties/authPass/type",keyword:"type",params:{type: schema11.properties.listener.properties.authPass.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -1903,14 +1900,52 @@ vErrors.push(err140);
 errors++;
 }
 }
-}
-else {
-const err141 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data62.tlsKeyFile !== undefined){
+let data71 = data62.tlsKeyFile;
+if((typeof data71 !== "string") && (data71 !== null)){
+const err141 = {instancePath:instancePath+"/listener/tlsKeyFile",schemaPath:"#/properties/listener/properties/tlsKeyFile/type",keyword:"type",params:{type: schema11.properties.listener.properties.tlsKeyFile.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err141];
 }
 else {
 vErrors.push(err141);
+}
+errors++;
+}
+}
+if(data62.tlsCertFile !== undefined){
+let data72 = data62.tlsCertFile;
+if((typeof data72 !== "string") && (data72 !== null)){
+const err142 = {instancePath:instancePath+"/listener/tlsCertFile",schemaPath:"#/properties/listener/properties/tlsCertFile/type",keyword:"type",params:{type: schema11.properties.listener.properties.tlsCertFile.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err142];
+}
+else {
+vErrors.push(err142);
+}
+errors++;
+}
+}
+}
+else {
+const err143 = {instancePath:instancePath+"/listener",schemaPath:"#/properties/listener/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err143];
+}
+else {
+vErrors.push(err143);
+}
+errors++;
+}
+}
+}
+else {
+const err144 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err144];
+}
+else {
+vErrors.push(err144);
 }
 errors++;
 }
