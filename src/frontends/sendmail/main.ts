@@ -16,45 +16,12 @@ import { reportError } from '../../report-error.js';
 import { packageVersion } from '../../version.js';
 import { describeExitCodes } from '../../exit-codes.js';
 import { ExitCode } from '../../errors.js';
-import { formatFromValue } from '../../message/new-headers.js';
-import { defaultDomainFor, defaultSenderAddress, qualifyAddress, submitMessage } from '../submit-message.js';
 import { parseSendmailArgs, SENDMAIL_USAGE, type SendmailArgs } from './parse-args.js';
+import { deliverMode, PROGRAM, say } from './deliver-mode.js';
 import { readSendmailConfig } from './read-config.js';
-import { untilLoneDot } from './lone-dot.js';
-import { plural } from '../../text.js';
+import type { SendmailPersona } from './persona.js';
 
-const PROGRAM = 'bulkmailer-sendmail';
-
-function say(args: SendmailArgs, text: string): void {
-  if (args.verbose) process.stderr.write(`${PROGRAM}: ${text}\n`);
-}
-
-async function deliverMode(args: SendmailArgs, home: string): Promise<number> {
-  const config = readSendmailConfig(home);
-  const defaultAddress = config.from ?? defaultSenderAddress();
-  const sender = args.sender ?? defaultAddress;
-  const defaultDomain = defaultDomainFor(config.from ?? null);
-  const stdin = process.stdin as AsyncIterable<Buffer>;
-  const result = await submitMessage({
-    home,
-    sender,
-    recipients: args.recipients,
-    readRecipients: args.readRecipients,
-    message: args.ignoreDots ? stdin : untilLoneDot(stdin),
-    fromValue: formatFromValue(qualifyAddress(sender === '' ? defaultAddress : sender, defaultDomain), args.fullName),
-    defaultDomain,
-  });
-  say(args, `queued ${result.id} for ${plural(result.state.recipients.length, 'recipient')}, ${result.size} bytes`);
-  if (args.ignored.length > 0) say(args, `ignored options: ${args.ignored.join(' ')}`);
-  if (result.nudged) {
-    say(args, 'the agent was asked to deliver it now');
-  } else if (args.deliveryMode !== 'queue') {
-    await flushNow(args, home);
-  } else {
-    say(args, 'no agent running: it leaves with the next flush');
-  }
-  return ExitCode.ok;
-}
+export { personaOf, type SendmailPersona } from './persona.js';
 
 /** -odi: flush in the foreground; -odb: start a detached `bulkmailer flush`. The message is queued either way. */
 async function flushNow(args: SendmailArgs, home: string): Promise<void> {
@@ -108,15 +75,6 @@ async function smtpMode(home: string): Promise<number> {
   return runSmtpSessionOnStdio(home, config);
 }
 
-/** The command names a sendmail-compatible program answers to through a symlink (argv[0]). */
-export type SendmailPersona = 'sendmail' | 'mailq';
-
-/** `mailq` when called through a symlink of that name (as Postfix's and sendmail's are), else sendmail. */
-export function personaOf(scriptPath: string | undefined): SendmailPersona {
-  const name = (scriptPath ?? '').split(/[\\/]/).pop() ?? '';
-  return name === 'mailq' ? 'mailq' : 'sendmail';
-}
-
 export async function sendmailMain(argv: string[], homeFlag?: string, persona: SendmailPersona = 'sendmail'): Promise<number> {
   try {
     const args = parseSendmailArgs(argv);
@@ -131,7 +89,7 @@ export async function sendmailMain(argv: string[], homeFlag?: string, persona: S
         process.stdout.write(`bulkmailer-sendmail ${packageVersion()}\n`);
         return ExitCode.ok;
       case 'deliver':
-        return await deliverMode(args, home);
+        return await deliverMode(args, home, flushNow);
       case 'list':
         return await listMode(home);
       case 'flush':

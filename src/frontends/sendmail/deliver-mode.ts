@@ -1,0 +1,56 @@
+/**
+ * The sendmail command's common case (deliver mode, `-bm`, the default):
+ * read the message from stdin, queue it durably, say so with -v, then
+ * leave it to the agent (nudged), to the next flush, or to a flush now
+ * (-odi/-odb, which the caller passes in as `flushNow`).
+ *
+ * Shared by the full command (main.ts) and its start-up snapshot
+ * (snapshot-entry.ts), which imports nothing else of the command: the
+ * snapshot runs only `-odq` (the default), so it passes no flushNow.
+ *
+ * Resolves to exit code 0 only once the entry is committed (promise 1);
+ * fails with the BulkmailerErrors of submitMessage (64, 65, 73, 77, 78).
+ */
+import { ExitCode } from '../../errors.js';
+import { formatFromValue } from '../../message/new-headers.js';
+import { plural } from '../../text.js';
+import { defaultDomainFor, defaultSenderAddress, qualifyAddress, submitMessage } from '../submit-message.js';
+import type { SendmailArgs } from './parse-args.js';
+import { readSendmailConfig } from './read-config.js';
+import { untilLoneDot } from './lone-dot.js';
+
+export const PROGRAM = 'bulkmailer-sendmail';
+
+/** -odi / -odb after the message is queued; not needed (null) for -odq. */
+export type FlushNow = (args: SendmailArgs, home: string) => Promise<void>;
+
+export function say(args: SendmailArgs, text: string): void {
+  if (args.verbose) process.stderr.write(`${PROGRAM}: ${text}\n`);
+}
+
+export async function deliverMode(args: SendmailArgs, home: string, flushNow: FlushNow | null): Promise<number> {
+  const config = readSendmailConfig(home);
+  const defaultAddress = config.from ?? defaultSenderAddress();
+  const sender = args.sender ?? defaultAddress;
+  const defaultDomain = defaultDomainFor(config.from ?? null);
+  const stdin = process.stdin as AsyncIterable<Buffer>;
+  const result = await submitMessage({
+    home,
+    sender,
+    recipients: args.recipients,
+    readRecipients: args.readRecipients,
+    message: args.ignoreDots ? stdin : untilLoneDot(stdin),
+    fromValue: formatFromValue(qualifyAddress(sender === '' ? defaultAddress : sender, defaultDomain), args.fullName),
+    defaultDomain,
+  });
+  say(args, `queued ${result.id} for ${plural(result.state.recipients.length, 'recipient')}, ${result.size} bytes`);
+  if (args.ignored.length > 0) say(args, `ignored options: ${args.ignored.join(' ')}`);
+  if (result.nudged) {
+    say(args, 'the agent was asked to deliver it now');
+  } else if (args.deliveryMode !== 'queue' && flushNow !== null) {
+    await flushNow(args, home);
+  } else {
+    say(args, 'no agent running: it leaves with the next flush');
+  }
+  return ExitCode.ok;
+}
