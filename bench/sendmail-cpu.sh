@@ -1,14 +1,20 @@
 #!/bin/bash
 # CPU time per message of the sendmail command (one process per message,
 # sequential, a 4 KB message to 5 recipients, durable before exit 0), beside
-# a bare `node -e 0` start, interleaved in rounds so both see the same load:
+# a bare `node -e 0` start, interleaved in rounds so all see the same load:
 #
 #   bench/sendmail-cpu.sh [ROUNDS] [PER_ROUND]        # default 5 rounds of 20
 #   BULKMAILER_DIR=/other/checkout bench/sendmail-cpu.sh
 #
-# Prints per round: ms of CPU (user+sys, children) and ms of wall time per
-# run for each, then the medians. The spool is a temp home (TMPDIR) with
-# config `from` set; nothing listens for nudges. Needs a built checkout.
+# Three ways per round: bare Node; the command as users run it
+# (bin/bulkmailer-sendmail executed: the launcher, from the start-up
+# snapshot when it has one); and `node bin/bulkmailer-sendmail`, which runs
+# the plain bundle (what the launcher falls back to). Prints per round the
+# ms of CPU (user+sys, children, including the launcher's shell) and of wall
+# time per run for each, then the medians with their range. The spool is a
+# temp home (TMPDIR) with config `from` set; nothing listens for nudges.
+# Needs a built checkout (for another checkout without a launcher, the
+# "sendmail" and "plain" rows are the same thing).
 set -euo pipefail
 rounds=${1:-5}
 per=${2:-20}
@@ -37,18 +43,19 @@ measure() { # LABEL CMD... -> "LABEL cpu_ms wall_ms" per run
 }
 
 echo "node $(node --version), $per runs per round, bulkmailer=$BULKMAILER_DIR"
+rcpts=(-f bench@bench.example a@one.test b@two.test c@three.test d@four.test e@five.test)
 out=$work/out
 for r in $(seq 1 "$rounds"); do
   a=$(measure bare node -e 0)
-  b=$(measure sendmail node "$BULKMAILER_DIR/bin/bulkmailer-sendmail" -f bench@bench.example a@one.test b@two.test c@three.test d@four.test e@five.test)
-  echo "round $r: bare node cpu/wall ms ${a#bare } | sendmail cpu/wall ms ${b#sendmail }"
-  echo "$a" >>"$out"
-  echo "$b" >>"$out"
+  b=$(measure sendmail "$BULKMAILER_DIR/bin/bulkmailer-sendmail" "${rcpts[@]}")
+  c=$(measure plain node "$BULKMAILER_DIR/bin/bulkmailer-sendmail" "${rcpts[@]}")
+  echo "round $r: bare node cpu/wall ms ${a#bare } | sendmail ${b#sendmail } | plain bundle ${c#plain }"
+  printf '%s\n' "$a" "$b" "$c" >>"$out"
 done
 python3 - "$out" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
-for label in ("bare", "sendmail"):
+for label in ("bare", "sendmail", "plain"):
     cpu = [float(r[1]) for r in rows if r[0] == label]
     wall = [float(r[2]) for r in rows if r[0] == label]
     print(f"median {label}: cpu {statistics.median(cpu):.1f} ms ({min(cpu):.1f}-{max(cpu):.1f}), wall {statistics.median(wall):.1f} ms ({min(wall):.1f}-{max(wall):.1f})")

@@ -14,8 +14,22 @@
  * own location names an existing file, and fails (exit 1) otherwise, or
  * when esbuild fails. Plain .mjs so it runs without
  * tsx: `npm ci` in CI runs it before anything else is built.
+ *
+ * Then the start-up snapshot (src/frontends/sendmail/snapshot-entry.ts):
+ * the queueing path as one script (dist/bundle/sendmail/snapshot.cjs,
+ * Node's built-ins its only imports: a snapshot cannot load files), and
+ * `node --build-snapshot` on it with the Node that runs this build, into
+ * dist/bundle/sendmail/snapshot.blob. A blob only loads into the Node
+ * version (and V8 flags) that built it, which is why `npm test` rebuilds
+ * it on each version and bin/bulkmailer-sendmail falls back to the plain
+ * bundle when Node refuses it. Built without NODE_OPTIONS, so that it
+ * matches a Node started without V8 flags. Fails (exit 1) when the bundle
+ * imports anything but built-ins, uses import.meta, or Node cannot build
+ * the blob.
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import { isBuiltin } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -89,3 +103,34 @@ if (problems.length > 0) {
   process.stderr.write(`bundle-sendmail: relative URLs broken by bundling:\n  ${problems.join('\n  ')}\n`);
   process.exit(1);
 }
+
+// The start-up snapshot: one script, built-ins only, then the blob.
+const snapshotScript = path.join(outdir, 'snapshot.cjs');
+const snapshotBlob = path.join(outdir, 'snapshot.blob');
+await build({
+  entryPoints: [path.join(root, 'src', 'frontends', 'sendmail', 'snapshot-entry.ts')],
+  outfile: snapshotScript,
+  bundle: true,
+  format: 'iife', // a script: the snapshot builder runs it without CommonJS's module object
+  platform: 'node',
+  target: 'node20',
+  packages: 'external',
+  logLevel: 'warning',
+  plugins: [bundlePureNodemailer],
+});
+const script = fs.readFileSync(snapshotScript, 'utf8');
+const outside = [...script.matchAll(/\brequire\((["'])([^"']+)\1\)/g)].map((m) => m[2]).filter((name) => !isBuiltin(name));
+if (outside.length > 0 || script.includes('import_meta')) {
+  process.stderr.write(`bundle-sendmail: the snapshot script must import only Node's built-ins and not use import.meta; it imports: ${[...new Set(outside)].join(', ') || '(built-ins only, but uses import.meta)'}\n`);
+  process.exit(1);
+}
+const env = { ...process.env };
+delete env.NODE_OPTIONS;
+const partial = `${snapshotBlob}.${process.pid}.tmp`;
+const made = spawnSync(process.execPath, ['--snapshot-blob', partial, '--build-snapshot', snapshotScript], { stdio: 'inherit', env });
+if (made.status !== 0) {
+  fs.rmSync(partial, { force: true });
+  process.stderr.write(`bundle-sendmail: node --build-snapshot failed (${made.error?.message ?? `exit ${made.status ?? made.signal}`})\n`);
+  process.exit(1);
+}
+fs.renameSync(partial, snapshotBlob);

@@ -25,11 +25,19 @@ export interface RunOptions {
   bin?: string;
 }
 
+/**
+ * bin/bulkmailer runs under this test's Node. Any other `bin` (the sendmail
+ * command, a symlink to a command) is executed as a program, as cron or a
+ * mail client would: the sendmail command's launcher is a shell script that
+ * starts `node` from PATH, which gets this Node's directory first.
+ */
 export function spawnCli(args: string[], options: RunOptions): ChildProcess {
-  return spawn(process.execPath, [options.bin ?? BULKMAILER, ...args], {
-    env: { ...process.env, NO_COLOR: '1', ...options.env, BULKMAILER_HOME: options.home },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', ...options.env, BULKMAILER_HOME: options.home };
+  if (options.bin === undefined || options.bin === BULKMAILER) {
+    return spawn(process.execPath, [BULKMAILER, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  }
+  env.PATH = `${path.dirname(process.execPath)}${path.delimiter}${env.PATH ?? ''}`;
+  return spawn(options.bin, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
 }
 
 /** Call right after spawning: output and the exit are only seen from then on. */

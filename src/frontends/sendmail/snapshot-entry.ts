@@ -1,0 +1,140 @@
+/**
+ * The entry of the sendmail command's start-up snapshot: a V8 heap image
+ * that Node loads instead of its own (`node --snapshot-blob`), with this
+ * code's modules already evaluated and its queueing functions already
+ * compiled. scripts/bundle-sendmail.mjs bundles this file and what it
+ * imports into one CommonJS script and runs `node --build-snapshot` on it
+ * at build time; bin/bulkmailer-sendmail starts Node with the blob, and
+ * runs the plain bundle (dist/bundle/sendmail/entry.js) whenever that
+ * Node exits with DECLINED. See docs/performance.md for what it saves.
+ *
+ * It only queues (deliver mode with -odq, the default: what cron, mail
+ * clients and list software run once per message). Any other mode (-bp,
+ * -bs, -q, -odi, -odb, --help, --version, the mailq name) it declines
+ * before reading stdin or touching the spool, so the full command gets
+ * both intact. A usage error it reports itself, as the full command would.
+ *
+ * What runs at build time must not capture run-time state: warmUp() calls
+ * only pure functions (no file opened, no environment read), so the spool
+ * code's module-level state (directories already checked, the fsync
+ * group) is as empty in the image as at a fresh start. Environment, time
+ * zone, pid and randomness are the run's own (Node refreshes them).
+ *
+ * The launcher gives this process /dev/null as fd 2 (Node's complaint about
+ * a blob it cannot load must not reach the user) and the real stderr as fd
+ * LAUNCHER_STDERR_FD, which becomes process.stderr here, first thing.
+ */
+import { fstatSync, writeSync } from 'node:fs';
+import { Writable } from 'node:stream';
+import { startupSnapshot } from 'node:v8';
+import { resolveHome } from '../../config/home.js';
+import { checkStoredConfig } from '../../config/store.js';
+import { withDefaults } from '../../config/schema.js';
+import { ENTRY_STATE_VERSION, newRecipientState, serializeEntryState } from '../../model/entry-state.js';
+import { checkEnvelopeAddress, normalizeRecipients } from '../../model/address.js';
+import { newQueueId } from '../../model/queue-id.js';
+import { formatFromValue } from '../../message/new-headers.js';
+import { prepareMessage } from '../../message/prepare-message.js';
+import { endQuietlyWhenReaderGoes } from '../../output-stream.js';
+import { reportError } from '../../report-error.js';
+import { qualifyAddress } from '../submit-message.js';
+import { deliverMode, PROGRAM, say } from './deliver-mode.js';
+import { untilLoneDot } from './lone-dot.js';
+import { parseSendmailArgs, type SendmailArgs } from './parse-args.js';
+import { personaOf, type SendmailPersona } from './persona.js';
+
+/**
+ * "Run the full command instead": Node's own exit code for a start-up
+ * snapshot it cannot load (another Node version, other V8 flags, no blob),
+ * reused so that bin/bulkmailer-sendmail has one rule for both. No other
+ * exit of either command is 14 (sysexits are 64-78).
+ */
+export const DECLINED = 14;
+
+/** Where bin/bulkmailer-sendmail passes the real stderr (keep the two in step). */
+export const LAUNCHER_STDERR_FD = 4;
+
+/** process.stderr writes to `fd` (synchronously, as Node's stderr does), when fd is open. */
+export function useStderrFd(fd: number): void {
+  try {
+    fstatSync(fd);
+  } catch {
+    return; // not started by the launcher: keep Node's own stderr
+  }
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      try {
+        writeSync(fd, chunk);
+        done();
+      } catch (err) {
+        done(err as Error); // EPIPE included: endQuietlyWhenReaderGoes handles it
+      }
+    },
+  });
+  Object.defineProperty(process, 'stderr', { configurable: true, enumerable: true, get: () => stream });
+}
+
+/** Whether the snapshot runs these arguments itself (it queues, nothing else). */
+export function snapshotRuns(args: SendmailArgs, persona: SendmailPersona): boolean {
+  return persona === 'sendmail' && args.mode === 'deliver' && args.deliveryMode === 'queue';
+}
+
+/** The snapshot's main: argv as given to the command, scriptPath as it was called ($0, for the mailq name). */
+export async function runFromSnapshot(argv: string[], scriptPath: string | undefined): Promise<number> {
+  let args: SendmailArgs;
+  try {
+    args = parseSendmailArgs(argv);
+  } catch (err) {
+    return reportError(err, PROGRAM);
+  }
+  if (!snapshotRuns(args, personaOf(scriptPath))) return DECLINED;
+  try {
+    say(args, 'started from the start-up snapshot');
+    return await deliverMode(args, resolveHome(args.home ?? undefined), null);
+  } catch (err) {
+    return reportError(err, PROGRAM);
+  }
+}
+
+/** Compiles the queueing path's functions into the image by calling the pure ones once. */
+async function warmUp(): Promise<void> {
+  const args = parseSendmailArgs(['-f', 'ada@example.org', '-i', 'bob@example.net', 'carol@example.net']);
+  withDefaults(checkStoredConfig('/nonexistent', { from: 'ada@example.org' }));
+  const sender = checkEnvelopeAddress(qualifyAddress(args.sender ?? '', 'example.org'), 'sender');
+  const recipients = normalizeRecipients(args.recipients.map((r) => checkEnvelopeAddress(r, 'recipient')));
+  const text = 'From: Ada <ada@example.org>\nTo: bob@example.net, "Carol C." <carol@example.net>\nSubject: =?utf-8?q?warm?=\n\nbody\n.\n';
+  async function* input(): AsyncGenerator<Buffer> {
+    yield Buffer.from(text);
+  }
+  const prepared = await prepareMessage(untilLoneDot(input()), {
+    removeBcc: true,
+    addDateAndMessageId: true,
+    fromValue: formatFromValue(sender, 'Ada'),
+    messageIdDomain: 'example.org',
+    skipMboxFromLine: true,
+    nonHeaderStartsBody: true,
+  });
+  for await (const chunk of prepared.message) void chunk;
+  serializeEntryState({
+    version: ENTRY_STATE_VERSION,
+    id: newQueueId(0, '0'),
+    kind: 'message',
+    from: sender,
+    createdAt: new Date(0).toISOString(),
+    size: text.length,
+    subject: prepared.subject,
+    messageId: prepared.messageId,
+    held: false,
+    recipients: [...recipients, ...prepared.headerRecipients].map(newRecipientState),
+  });
+}
+
+if (startupSnapshot.isBuildingSnapshot()) {
+  // A failed warm-up fails the build (the unhandled rejection exits non-zero): better than an image that half works.
+  void warmUp();
+  startupSnapshot.setDeserializeMainFunction(async () => {
+    useStderrFd(LAUNCHER_STDERR_FD);
+    endQuietlyWhenReaderGoes();
+    process.exitCode = await runFromSnapshot(process.argv.slice(2), process.argv[1]);
+  });
+}

@@ -1,0 +1,181 @@
+/**
+ * The sendmail command's start-up snapshot (src/frontends/sendmail/
+ * snapshot-entry.ts, built into dist/bundle/sendmail/snapshot.blob by
+ * `npm run build` for the Node that builds) and its launcher
+ * (bin/bulkmailer-sendmail, a shell script): the real launcher queues from
+ * the snapshot; falls back to the plain bundle, silently and with stdin
+ * intact, when the blob is missing, was built by another Node version, or
+ * Node runs with other V8 flags; hands every other mode to the plain
+ * bundle; exits 0 only after the commit (crash points inside the
+ * snapshot); and passes a SIGTERM on to Node, which then queues nothing.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import { parseSendmailArgs } from '../../src/frontends/sendmail/parse-args.js';
+import { DECLINED, runFromSnapshot, snapshotRuns } from '../../src/frontends/sendmail/snapshot-entry.js';
+import { listEntryIds, messagePath, openSpool } from '../../src/spool/index.js';
+import { ROOT, runCli, SENDMAIL } from '../support/cli.js';
+import { makeTempHome, writeConfig } from '../support/home.js';
+
+const BLOB = path.join(ROOT, 'dist', 'bundle', 'sendmail', 'snapshot.blob');
+const FROM_SNAPSHOT = 'started from the start-up snapshot';
+const BODY = 'The body, which must arrive whole.\n';
+const MESSAGE = `Subject: snapshot\n\n${BODY}`;
+const ARGS = ['-v', '-f', 'ada@example.org', 'bob@example.net'];
+
+async function storedMessages(home: string): Promise<string[]> {
+  const spool = await openSpool(home);
+  return Promise.all((await listEntryIds(spool)).map((id) => fs.readFile(messagePath(spool, id), 'utf8')));
+}
+
+/** A copy of the installed command (launcher, bundle, blob) in a temp dir, to spoil its blob. */
+async function copyInstall(dir: string): Promise<{ bin: string; blob: string }> {
+  await fs.mkdir(path.join(dir, 'bin'), { recursive: true });
+  await fs.cp(path.join(ROOT, 'dist', 'bundle', 'sendmail'), path.join(dir, 'dist', 'bundle', 'sendmail'), { recursive: true });
+  await fs.copyFile(path.join(ROOT, 'package.json'), path.join(dir, 'package.json'));
+  await fs.symlink(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+  const bin = path.join(dir, 'bin', 'bulkmailer-sendmail');
+  await fs.copyFile(SENDMAIL, bin);
+  await fs.chmod(bin, 0o755);
+  return { bin, blob: path.join(dir, 'dist', 'bundle', 'sendmail', 'snapshot.blob') };
+}
+
+/** The same blob, claiming to be built by another Node version (the version string in its header). */
+async function pretendOtherNodeVersion(blob: string): Promise<void> {
+  const bytes = await fs.readFile(blob);
+  const version = Buffer.from(process.versions.node);
+  const at = bytes.indexOf(version);
+  assert.ok(at >= 0 && at < 64, 'the blob names its Node version in its header');
+  const last = at + version.length - 1;
+  bytes[last] = bytes[last] === 0x39 ? 0x38 : 0x39;
+  await fs.writeFile(blob, bytes);
+}
+
+test('the snapshot runs only the queueing mode, and declines the rest before reading anything', async () => {
+  const runs = (argv: string[], persona: 'sendmail' | 'mailq' = 'sendmail') => snapshotRuns(parseSendmailArgs(argv), persona);
+  assert.equal(runs(['bob@example.net']), true);
+  assert.equal(runs(['-t', '-i', '-odq', '-f', 'ada@example.org']), true);
+  for (const argv of [['-bp'], ['-q'], ['-bs'], ['-odi', 'bob@example.net'], ['-odb', 'bob@example.net'], ['--help'], ['--version']]) {
+    assert.equal(runs(argv), false, argv.join(' '));
+  }
+  assert.equal(runs(['bob@example.net'], 'mailq'), false);
+  // Declining returns at once: stdin is never touched, so this does not wait for it.
+  assert.equal(await runFromSnapshot(['-bp'], '/usr/bin/sendmail'), DECLINED);
+  assert.equal(await runFromSnapshot([], '/usr/bin/mailq'), DECLINED);
+});
+
+test('npm run build made a blob for this Node, and the launcher queues from it', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  await fs.access(BLOB);
+  const run = await runCli(ARGS, { home, bin: SENDMAIL, input: MESSAGE });
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stderr, new RegExp(FROM_SNAPSHOT));
+  assert.match(run.stderr, /queued \w+ for 1 recipient/);
+  const [stored] = await storedMessages(home);
+  assert.ok(stored?.endsWith(`\n\n${BODY}`), stored);
+  assert.match(stored ?? '', /^Subject: snapshot\n/m);
+});
+
+test('a blob that is missing, from another Node version, or against V8 flags: the plain bundle queues, silently, stdin intact', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const cases: { name: string; bin: string; env?: Record<string, string> }[] = [];
+  const missing = await copyInstall(path.join(home, 'missing'));
+  await fs.rm(missing.blob);
+  cases.push({ name: 'no blob', bin: missing.bin });
+  const other = await copyInstall(path.join(home, 'other'));
+  await pretendOtherNodeVersion(other.blob);
+  cases.push({ name: 'another Node version', bin: other.bin });
+  cases.push({ name: 'V8 flags in NODE_OPTIONS', bin: SENDMAIL, env: { NODE_OPTIONS: '--max-old-space-size=200' } });
+  const spoolHome = path.join(home, 'spool-home');
+  for (const c of cases) {
+    const run = await runCli(ARGS, { home: spoolHome, bin: c.bin, input: MESSAGE, ...(c.env ? { env: c.env } : {}) });
+    assert.equal(run.code, 0, `${c.name}: ${run.stderr}`);
+    assert.doesNotMatch(run.stderr, new RegExp(FROM_SNAPSHOT), c.name);
+    // Node's own complaint about the blob does not reach the user: only our -v lines.
+    assert.deepEqual(run.stderr.split('\n').filter((l) => l !== '' && !l.startsWith('bulkmailer-sendmail: ')), [], `${c.name}: ${run.stderr}`);
+  }
+  const stored = await storedMessages(spoolHome);
+  assert.equal(stored.length, cases.length);
+  for (const message of stored) assert.ok(message.endsWith(`\n\n${BODY}`), message);
+  // The spoiled blob was really refused (the copy with a sound blob uses it).
+  const sound = await copyInstall(path.join(home, 'sound'));
+  const run = await runCli(ARGS, { home: spoolHome, bin: sound.bin, input: MESSAGE });
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stderr, new RegExp(FROM_SNAPSHOT));
+});
+
+test('the launcher hands every other mode to the plain bundle (--version, -bp); a usage error is the same from the snapshot', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  await writeConfig(home, { from: 'ada@example.org' });
+  const version = await runCli(['--version'], { home, bin: SENDMAIL });
+  assert.equal(version.code, 0, version.stderr);
+  const pkg = JSON.parse(await fs.readFile(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+  assert.equal(version.stdout, `bulkmailer-sendmail ${pkg.version}\n`);
+  assert.equal((await runCli(ARGS, { home, bin: SENDMAIL, input: MESSAGE })).code, 0);
+  const list = await runCli(['-bp'], { home, bin: SENDMAIL });
+  assert.equal(list.code, 0, list.stderr);
+  assert.match(list.stdout, /bob@example\.net\n[\s\S]*-- \d+ Kbytes in 1 Request\.\n$/);
+  const usage = await runCli(['-Z', 'bob@example.net'], { home, bin: SENDMAIL, input: MESSAGE });
+  assert.equal(usage.code, 64);
+  assert.match(usage.stderr, /^bulkmailer-sendmail: unknown option -Z\n/);
+});
+
+test('exit 0 only after the commit: a crash inside the snapshot exits by the signal, before or after the state file lands', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  for (const [point, committed] of [['enqueue-after-message-fsync', 0], ['enqueue-after-state-rename', 1]] as const) {
+    const crashHome = path.join(home, point);
+    const run = await runCli(ARGS, { home: crashHome, bin: SENDMAIL, input: MESSAGE, env: { BULKMAILER_CRASH_AT: point } });
+    assert.equal(run.code, null, `${point}: exit ${run.code} ${run.stderr}`);
+    assert.equal(run.signal, 'SIGKILL', point);
+    assert.equal((await listEntryIds(await openSpool(crashHome))).length, committed, point);
+  }
+});
+
+/** The pids whose parent is `pid` (Linux /proc). */
+async function childrenOf(pid: number): Promise<number[]> {
+  const found: number[] = [];
+  for (const name of await fs.readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = await fs.readFile(`/proc/${name}/stat`, 'utf8').catch(() => '');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(fields[1]) === pid) found.push(Number(name));
+  }
+  return found;
+}
+
+/** Whether `pid` still runs (a zombie waiting for its reaper does not). */
+async function running(pid: number): Promise<boolean> {
+  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
+  return stat !== null && stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+}
+
+test('SIGTERM to the launcher mid-message reaches Node: nothing is queued, the command ends by the signal', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const env = { ...process.env, BULKMAILER_HOME: home, PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}` };
+  const child = spawn(SENDMAIL, ARGS, { env, stdio: ['pipe', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  child.stdin.on('error', () => {});
+  child.stdin.write('Subject: cut short\n\nthe first half');
+  let node: number | undefined;
+  while (node === undefined) {
+    node = (await childrenOf(child.pid as number))[0];
+    if (node === undefined) await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  child.kill('SIGTERM');
+  const result = await done;
+  assert.equal(result.signal, 'SIGTERM', `exit ${result.code}: ${stderr}`);
+  // Node is gone too (not left reading the rest of the message), so ending its input now queues nothing.
+  while (await running(node)) await new Promise((resolve) => setTimeout(resolve, 20));
+  child.stdin.end('\n');
+  assert.deepEqual(await storedMessages(home).catch(() => []), []);
+});
