@@ -4,8 +4,8 @@
  * `npm run build` for the Node that builds) and its launcher
  * (bin/bulkmailer-sendmail, a shell script): the real launcher queues from
  * the snapshot; falls back to the plain bundle, silently and with stdin
- * intact, when the blob is missing, was built by another Node version, or
- * Node runs with other V8 flags; hands every other mode to the plain
+ * intact, when the blob is missing or was built by another Node version
+ * (and, on Node 20, under V8 flags in NODE_OPTIONS); hands every other mode to the plain
  * bundle; exits 0 only after the commit (crash points inside the
  * snapshot); and passes a SIGTERM on to Node, which then queues nothing.
  */
@@ -80,33 +80,31 @@ test('npm run build made a blob for this Node, and the launcher queues from it',
   assert.match(stored ?? '', /^Subject: snapshot\n/m);
 });
 
-test('a blob that is missing, from another Node version, or against V8 flags: the plain bundle queues, silently, stdin intact', async (t) => {
+test('a blob that is missing or from another Node version: the plain bundle queues, silently, stdin intact', async (t) => {
   const { home, cleanup } = await makeTempHome();
   t.after(cleanup);
-  const cases: { name: string; bin: string; env?: Record<string, string> }[] = [];
+  const cases: { name: string; bin: string; env?: Record<string, string>; snapshot: boolean | 'either' }[] = [];
   const missing = await copyInstall(path.join(home, 'missing'));
   await fs.rm(missing.blob);
-  cases.push({ name: 'no blob', bin: missing.bin });
+  cases.push({ name: 'no blob', bin: missing.bin, snapshot: false });
   const other = await copyInstall(path.join(home, 'other'));
   await pretendOtherNodeVersion(other.blob);
-  cases.push({ name: 'another Node version', bin: other.bin });
-  cases.push({ name: 'V8 flags in NODE_OPTIONS', bin: SENDMAIL, env: { NODE_OPTIONS: '--max-old-space-size=200' } });
+  cases.push({ name: 'another Node version', bin: other.bin, snapshot: false });
+  // Node 20 refuses a blob under V8 flags it was not built with; 22 and 24 accept these. Either way the command queues.
+  cases.push({ name: 'V8 flags in NODE_OPTIONS', bin: SENDMAIL, env: { NODE_OPTIONS: '--max-old-space-size=200' }, snapshot: 'either' });
+  const sound = await copyInstall(path.join(home, 'sound'));
+  cases.push({ name: 'a sound copy', bin: sound.bin, snapshot: true });
   const spoolHome = path.join(home, 'spool-home');
   for (const c of cases) {
     const run = await runCli(ARGS, { home: spoolHome, bin: c.bin, input: MESSAGE, ...(c.env ? { env: c.env } : {}) });
     assert.equal(run.code, 0, `${c.name}: ${run.stderr}`);
-    assert.doesNotMatch(run.stderr, new RegExp(FROM_SNAPSHOT), c.name);
+    if (c.snapshot !== 'either') assert.equal(run.stderr.includes(FROM_SNAPSHOT), c.snapshot, `${c.name}: ${run.stderr}`);
     // Node's own complaint about the blob does not reach the user: only our -v lines.
     assert.deepEqual(run.stderr.split('\n').filter((l) => l !== '' && !l.startsWith('bulkmailer-sendmail: ')), [], `${c.name}: ${run.stderr}`);
   }
   const stored = await storedMessages(spoolHome);
   assert.equal(stored.length, cases.length);
   for (const message of stored) assert.ok(message.endsWith(`\n\n${BODY}`), message);
-  // The spoiled blob was really refused (the copy with a sound blob uses it).
-  const sound = await copyInstall(path.join(home, 'sound'));
-  const run = await runCli(ARGS, { home: spoolHome, bin: sound.bin, input: MESSAGE });
-  assert.equal(run.code, 0, run.stderr);
-  assert.match(run.stderr, new RegExp(FROM_SNAPSHOT));
 });
 
 test('the launcher hands every other mode to the plain bundle (--version, -bp); a usage error is the same from the snapshot', async (t) => {
