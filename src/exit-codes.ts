@@ -16,7 +16,7 @@ export const EVERY_COMMAND: readonly ExitCodeRow[] = [
   [ExitCode.software, 'internal error (a bug): the stack is printed; please report it'],
 ];
 
-const SPOOL_NOT_YOURS: ExitCodeRow = [ExitCode.noPerm, 'the spool belongs to another user'];
+const SPOOL_NOT_YOURS: ExitCodeRow = [ExitCode.noPerm, 'the spool (or a directory in it) belongs to another user, or one of its directories is a symbolic link'];
 const BAD_CONFIG: ExitCodeRow = [ExitCode.config, 'config.json is broken (the key at fault is named)'];
 const ENTRY_CODES: readonly ExitCodeRow[] = [
   [ExitCode.usage, 'an id prefix matches several entries'],
@@ -44,7 +44,7 @@ export const EXIT_CODES: Readonly<Record<string, readonly ExitCodeRow[]>> = {
     [ExitCode.ioErr, 'the disk failed (EIO: an fsync failed): delivery stopped after the transactions in flight, locks released; nothing lost, the next flush goes on'],
     [ExitCode.tempFail, 'something is still due: smarthost unreachable, recipients deferred, the account paused by its provider (quota, rate), stopped by a signal'],
     [ExitCode.protocol, 'held: TLS with the smarthost failed (certificate, host name, STARTTLS); nothing counted'],
-    [ExitCode.noPerm, 'the smarthost refused authentication (AUTH) or the sender (MAIL FROM): mail held, nothing counted; or the spool is not yours'],
+    [ExitCode.noPerm, 'the smarthost refused authentication (AUTH) or the sender (MAIL FROM): mail held, nothing counted; or the spool is not yours (or a directory in it is a symbolic link)'],
     [ExitCode.config, 'config.json is broken, or no smarthost is set'],
   ],
   status: [[ExitCode.ok, 'listed'], SPOOL_NOT_YOURS],
@@ -80,7 +80,7 @@ export const EXIT_CODES: Readonly<Record<string, readonly ExitCodeRow[]>> = {
   agent: [
     [ExitCode.ok, 'stopped cleanly, or another agent already runs'],
     [ExitCode.cantCreate, 'the spool or the listener cannot be set up (disk, port in use)'],
-    [ExitCode.noPerm, 'the spool is not yours, or the listener port needs privileges'],
+    [ExitCode.noPerm, 'the spool is not yours (or a directory in it is a symbolic link), or the listener port needs privileges'],
     [ExitCode.config, 'config.json is broken (bad schedule, no smarthost...)'],
   ],
   autostart: [
@@ -93,7 +93,7 @@ export const EXIT_CODES: Readonly<Record<string, readonly ExitCodeRow[]>> = {
   listen: [
     [ExitCode.ok, 'stopped by a signal'],
     [ExitCode.cantCreate, 'cannot listen (port in use)'],
-    [ExitCode.noPerm, 'cannot listen (a privileged port), or the spool is not yours'],
+    [ExitCode.noPerm, 'cannot listen (a privileged port), or the spool is not yours (or a directory in it is a symbolic link)'],
     BAD_CONFIG,
   ],
   doctor: [
@@ -114,7 +114,7 @@ export const EXIT_CODES: Readonly<Record<string, readonly ExitCodeRow[]>> = {
     [ExitCode.ioErr, 'the disk failed (EIO) while queueing: the entry was taken back out (the message says so), nothing will be sent; -q: as flush'],
     [ExitCode.tempFail, '-q: something is still due (or the account is paused by its provider)'],
     [ExitCode.protocol, '-q: held, TLS with the smarthost failed'],
-    [ExitCode.noPerm, 'permission: the spool is not yours; -q: the smarthost refused AUTH or the sender (mail held)'],
+    [ExitCode.noPerm, 'permission: the spool is not yours (or a directory in it is a symbolic link); -q: the smarthost refused AUTH or the sender (mail held)'],
     BAD_CONFIG,
   ],
 };

@@ -9,8 +9,6 @@
  * another process lands between two transactions and is seen before the
  * next one. Each recipient is attempted at most once per flush.
  */
-import fs from 'node:fs/promises';
-import fsSync, { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { isEnvelopeAddress } from '../model/address.js';
 import { isEntryComplete, recipientsAwaitingDsn, recipientsForDelayWarning, type EntryState } from '../model/entry-state.js';
@@ -18,10 +16,13 @@ import { applyOutcomes, markDelayWarned, markDsnQueued, type FinalOutcome, type 
 import { formatDuration } from '../config/duration.js';
 import type { RetryPolicy } from '../model/retry-policy.js';
 import {
+  checkMessageOpens,
   crashPoint,
   enqueueMessage,
   entryBusyLockPath,
   messagePath,
+  messageStream,
+  readMessageHead,
   quarantineEntry,
   readEntryForScan,
   readWholeFileSync,
@@ -106,7 +107,7 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
     let buffered: Buffer | null = null;
     try {
       if (state.size <= BUFFERED_MESSAGE_LIMIT) buffered = readWholeFileSync(messagePath(ctx.spool, id));
-      else fsSync.accessSync(messagePath(ctx.spool, id));
+      else checkMessageOpens(ctx.spool, id);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       const reason = `message file of ${id} is missing`;
@@ -146,7 +147,7 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
         const from = state.from;
         outcomes.push(
           ...(await sendOnce(ctx, state, sendable, () => {
-            const raw = buffered ?? createReadStream(messagePath(ctx.spool, id));
+            const raw = buffered ?? messageStream(ctx.spool, id);
             return ctx.prepareMessage ? ctx.prepareMessage(raw, from) : raw;
           })),
         );
@@ -253,7 +254,7 @@ async function queueReport(
   report: Pick<DsnInput, 'failed' | 'action' | 'delayed'>,
   subject: string,
 ): Promise<string> {
-  const original = buffered ?? (await readHead(messagePath(ctx.spool, state.id)));
+  const original = buffered ?? (await readMessageHead(ctx.spool, state.id));
   const dsn = buildDsn({
     entry: state,
     ...report,
@@ -330,13 +331,3 @@ function nextChunk(state: EntryState, attempted: Set<string>, ctx: EntryDelivery
   return chunks[0] ?? null;
 }
 
-async function readHead(file: string): Promise<Buffer> {
-  const handle = await fs.open(file, 'r');
-  try {
-    const buffer = Buffer.alloc(64 * 1024);
-    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
-    return buffer.subarray(0, bytesRead);
-  } finally {
-    await handle.close();
-  }
-}

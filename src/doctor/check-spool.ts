@@ -9,7 +9,7 @@
 import fs from 'node:fs/promises';
 import { constants } from 'node:fs';
 import path from 'node:path';
-import { spoolLayout } from '../spool/index.js';
+import { inspectSpoolDirectories, spoolLayout } from '../spool/index.js';
 import { fail, pass, warn, type CheckResult } from './check.js';
 import { plural } from '../text.js';
 
@@ -39,6 +39,11 @@ export async function checkSpool(home: string): Promise<CheckResult[]> {
   const missing: string[] = [];
   for (const dir of [spool.tmp, spool.msg, spool.state, spool.lock, spool.corrupt]) {
     if (!(await fs.stat(dir).then((s) => s.isDirectory(), () => false))) missing.push(dir);
+  }
+  // A symbolic link or another user's directory below spool/ is refused by every command (spool-dirs.ts).
+  const wrong = inspectSpoolDirectories(spool);
+  if (wrong.length > 0) {
+    return [fail('spool', title, wrong.join('; '), 'replace each with a real directory of your own (mkdir -m 700), moving its files back in if they are yours')];
   }
   if (missing.length > 0) {
     return [fail('spool', title, `missing: ${missing.join(', ')}`, 'run `bulkmailer status` once: it recreates the spool directories')];

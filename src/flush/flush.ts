@@ -170,6 +170,7 @@ export async function flushQueue(options: FlushOptions): Promise<FlushResult> {
   events.on('corrupt', countQuarantine);
   try {
     const repair = await repairSpool(spool, now(), { onCrash: config.onCrash });
+    for (const warning of repair.warnings) events.emit('warning', warning);
     reportInterrupted(repair.interrupted, events);
     const result = await runPasses(spool, config, events, options, now, started, cleanups);
     result.quarantined = quarantined;

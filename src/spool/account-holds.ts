@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { HOLD_KINDS, type AccountHold } from '../model/account-hold.js';
 import { fromFsError } from '../errors.js';
 import { accountHoldPath, accountsDir, tmpPath, type Spool } from './paths.js';
-import { replaceFileDurable, removeIfExists } from './durable-fs.js';
+import { readWholeFileSync, replaceFileDurable, removeIfExists } from './durable-fs.js';
 
 function parseHold(text: string): AccountHold | null {
   try {
@@ -43,7 +43,7 @@ function parseHold(text: string): AccountHold | null {
 export function readAccountHold(spool: Spool, account: string): AccountHold | null {
   let text: string;
   try {
-    text = fs.readFileSync(accountHoldPath(spool, account), 'utf8');
+    text = readWholeFileSync(accountHoldPath(spool, account)).toString('utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw fromFsError(`cannot read the hold of account ${account}`, err);

@@ -14,6 +14,7 @@ import fs from 'node:fs/promises';
 import type { EntryState } from '../model/entry-state.js';
 import { fromFsError } from '../errors.js';
 import { deletionLogPath, type Spool } from './paths.js';
+import { APPEND_NOFOLLOW } from './durable-fs.js';
 
 export interface DeletionRecord {
   time: string;
@@ -44,7 +45,7 @@ export function toDeletionRecord(state: EntryState, now: number): DeletionRecord
 
 export async function appendDeletionLog(spool: Spool, record: DeletionRecord): Promise<void> {
   try {
-    const handle = await fs.open(deletionLogPath(spool), 'a', 0o600);
+    const handle = await fs.open(deletionLogPath(spool), APPEND_NOFOLLOW, 0o600);
     try {
       await handle.write(JSON.stringify(record) + '\n');
       await handle.sync();

@@ -5,7 +5,7 @@
  * durable.
  */
 import fsSync from 'node:fs';
-import { fsyncFd } from './durable-fs.js';
+import { APPEND_NOFOLLOW, fsyncFd } from './durable-fs.js';
 import type { FinalOutcome } from '../model/transitions.js';
 import { deliveryLogPath, type Spool } from './paths.js';
 
@@ -57,7 +57,7 @@ export class DeliveryLogWriter {
   private constructor(private readonly fd: number) {}
 
   static async open(spool: Spool): Promise<DeliveryLogWriter> {
-    return new DeliveryLogWriter(fsSync.openSync(deliveryLogPath(spool), 'a', 0o600));
+    return new DeliveryLogWriter(fsSync.openSync(deliveryLogPath(spool), APPEND_NOFOLLOW, 0o600));
   }
 
   write(records: readonly DeliveryLogRecord[]): void {

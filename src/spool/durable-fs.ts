@@ -12,6 +12,17 @@
  */
 import fs from 'node:fs';
 
+/**
+ * Flags for opening spool files: a symbolic link in a spool file's place is
+ * never followed (the open fails with ELOOP), so no link can make another
+ * user's file pass for an entry, a record or a log (the directories above
+ * are checked by spool-dirs.ts). Windows has no O_NOFOLLOW (and no symlink
+ * attack of this kind to fear from other local users of the spool).
+ */
+const NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
+export const READ_NOFOLLOW = fs.constants.O_RDONLY | NOFOLLOW;
+export const APPEND_NOFOLLOW = fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | NOFOLLOW;
+
 export function fsyncFd(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve())));
 }
@@ -73,10 +84,11 @@ const scratch = Buffer.allocUnsafe(64 * 1024);
 /**
  * Reads a whole small file in three syscalls (open, read, close) where
  * readFileSync needs five: spool files are replaced by rename, never
- * written in place, so a short read is the end of the file.
+ * written in place, so a short read is the end of the file. Never through
+ * a symbolic link (ELOOP).
  */
 export function readWholeFileSync(file: string): Buffer {
-  const fd = fs.openSync(file, 'r');
+  const fd = fs.openSync(file, READ_NOFOLLOW);
   try {
     let buffer = scratch;
     let total = 0;

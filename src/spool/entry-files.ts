@@ -3,8 +3,8 @@
  * quarantine in corrupt/ when it cannot be trusted. Never a silent delete.
  */
 import fs from 'node:fs/promises';
-import { existsSync } from 'node:fs';
-import { fsyncDir } from './durable-fs.js';
+import { closeSync, createReadStream, existsSync, openSync, type ReadStream } from 'node:fs';
+import { READ_NOFOLLOW, fsyncDir } from './durable-fs.js';
 import type { DirSyncer } from './dir-syncer.js';
 import { corruptPath, messagePath, stateDir, statePath, type Spool } from './paths.js';
 
@@ -58,4 +58,26 @@ function ignoreMissing(err: NodeJS.ErrnoException): void {
 
 export function messageExists(spool: Spool, id: string): boolean {
   return existsSync(messagePath(spool, id));
+}
+
+/** Opens and closes the message: throws as reading it would (ENOENT, ELOOP for a link, EACCES). */
+export function checkMessageOpens(spool: Spool, id: string): void {
+  closeSync(openSync(messagePath(spool, id), READ_NOFOLLOW));
+}
+
+/** The first 64 KiB of the message (its header, for a DSN of a large message), never through a symbolic link. */
+export async function readMessageHead(spool: Spool, id: string): Promise<Buffer> {
+  const handle = await fs.open(messagePath(spool, id), READ_NOFOLLOW);
+  try {
+    const buffer = Buffer.alloc(64 * 1024);
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The message's bytes as a stream (large messages), never through a symbolic link; the stream closes the file. */
+export function messageStream(spool: Spool, id: string): ReadStream {
+  return createReadStream(messagePath(spool, id), { fd: openSync(messagePath(spool, id), READ_NOFOLLOW) });
 }

@@ -68,9 +68,33 @@ function useRealDirectory(link: string): void {
   }
 }
 
-/** Called by openSpool: makes spool/lock/entries usable. */
-export function prepareEntryLockDir(spool: Spool): void {
+/** What is wrong with `target` as our lock directory, in words. */
+function describeUntrusted(target: string): string {
+  try {
+    const stat = fs.lstatSync(target);
+    if (stat.isSymbolicLink()) return 'it is a symbolic link';
+    if (!stat.isDirectory()) return 'it is not a directory';
+    if (typeof process.getuid === 'function' && stat.uid !== process.getuid()) return `it belongs to uid ${stat.uid}`;
+    return `its mode is ${(stat.mode & 0o777).toString(8).padStart(4, '0')}`;
+  } catch (err) {
+    return `it cannot be made (${(err as NodeJS.ErrnoException).code ?? String(err)})`;
+  }
+}
+
+/**
+ * Makes spool/lock/entries usable: called by every spool open and again by
+ * repair at every flusher start, so the tmpfs directory's owner and mode are
+ * checked when a flush is about to use it, not only when the process began.
+ * Returns a warning when a target could not be trusted and entry locks moved
+ * to a real directory in the spool, else null.
+ */
+export function prepareEntryLockDir(spool: Spool): string | null {
   const link = entryLockDir(spool);
+  const fallBack = (target: string) => {
+    const why = describeUntrusted(target);
+    useRealDirectory(link);
+    return `entry lock directory ${target} is not a private directory of yours (${why}): entry locks now live in ${link}`;
+  };
   for (let round = 0; round < 3; round++) {
     let stat: fs.Stats | null = null;
     try {
@@ -78,25 +102,26 @@ export function prepareEntryLockDir(spool: Spool): void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
-    if (stat?.isDirectory()) return; // a real directory: the fallback, used by everyone
+    if (stat?.isDirectory()) return null; // a real directory: the fallback, used by everyone
     if (stat?.isSymbolicLink()) {
-      if (ensureTarget(fs.readlinkSync(link))) return;
-      useRealDirectory(link);
-      return;
+      const target = fs.readlinkSync(link);
+      return ensureTarget(target) ? null : fallBack(target);
     }
     const target = runtimeTarget(spool);
-    if (target === null || !ensureTarget(target)) {
+    if (target === null) {
       useRealDirectory(link);
-      return;
+      return null;
     }
+    if (!ensureTarget(target)) return fallBack(target);
     try {
       fs.symlinkSync(target, link);
-      return;
+      return null;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       // Another process made it meanwhile: check what it made.
     }
   }
+  return null;
 }
 
 /**

@@ -1,5 +1,6 @@
 /** The spool's public surface: everything outside src/spool imports from here (test/architecture enforces it). */
 export { openSpool } from './open-spool.js';
+export { inspectSpoolDirectories } from './spool-dirs.js';
 export {
   spoolLayout,
   messagePath,
@@ -15,7 +16,7 @@ export {
 export { enqueueMessage, type EnqueueRequest, type EnqueueResult, type MessageSource } from './enqueue.js';
 export { readEntryState, writeEntryState, updateEntryState, REMOVE_ENTRY, type EntryChange } from './state-store.js';
 export { listEntryIds, scanEntries, readEntryForScan, type ScanOptions } from './scan.js';
-export { removeEntry, quarantineEntry } from './entry-files.js';
+export { removeEntry, quarantineEntry, checkMessageOpens, messageStream, readMessageHead } from './entry-files.js';
 export { toLogRecords, DeliveryLogWriter, type DeliveryLogRecord } from './delivery-log.js';
 export { toDeletionRecord, appendDeletionLog, type DeletionRecord } from './deletion-log.js';
 export { repairSpool, type RepairReport, type RepairOptions } from './repair.js';

@@ -25,6 +25,7 @@ import { isQueueId } from '../model/queue-id.js';
 import { BulkmailerError, fromFsError } from '../errors.js';
 import { updateEntryState } from './state-store.js';
 import type { Spool } from './paths.js';
+import { readWholeFileSync } from './durable-fs.js';
 import type { JournalRecord } from './transaction-journal.js';
 
 /** `onCrash`: resend possible duplicates with the rest (default), or hold their entry for review. */
@@ -49,7 +50,7 @@ export async function recoverJournals(spool: Spool, policy: CrashPolicy): Promis
     const file = path.join(spool.journal, name);
     let text: string;
     try {
-      text = fs.readFileSync(file, 'utf8');
+      text = readWholeFileSync(file).toString('utf8');
     } catch (err) {
       throw fromFsError(`cannot read the transaction journal ${file}`, err);
     }

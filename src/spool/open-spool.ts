@@ -3,15 +3,15 @@
  * private (0700). A spool left group- or world-accessible is tightened, as
  * ssh does for ~/.ssh; one owned by someone else is refused (exit 77), and
  * so is a home that another user owns or can write, or one below such a
- * directory (E_UNTRUSTED_PATH, exit 77).
+ * directory (E_UNTRUSTED_PATH, exit 77), and a spool directory that is a
+ * symbolic link or not ours (spool-dirs.ts, exit 77).
  */
 import fs from 'node:fs/promises';
 import fsSync from 'node:fs';
-import { allBuckets } from '../model/queue-id.js';
 import { BulkmailerError, ExitCode, fromFsError } from '../errors.js';
 import { checkTrustedPath } from '../trusted-path.js';
-import { messageBucketDir, spoolLayout, stateBucketDir, type Spool } from './paths.js';
-import { prepareEntryLockDir } from './entry-lock-dir.js';
+import { spoolLayout, type Spool } from './paths.js';
+import { ensureSpoolDirectories } from './spool-dirs.js';
 
 const created = new Set<string>();
 
@@ -37,14 +37,8 @@ export async function openSpool(home: string): Promise<Spool> {
       });
     }
     if ((stat.mode & 0o077) !== 0) await fs.chmod(spool.root, 0o700);
-    for (const dir of [spool.tmp, spool.msg, spool.state, spool.lock, spool.corrupt, spool.journal, spool.logDir]) {
-      ensurePrivateDir(dir);
-    }
-    prepareEntryLockDir(spool);
-    for (const bucket of allBuckets()) {
-      ensurePrivateDir(messageBucketDir(spool, bucket));
-      ensurePrivateDir(stateBucketDir(spool, bucket));
-    }
+    // Real directories of ours below it, no symbolic links (spool-dirs.ts); repair checks again at every flush.
+    ensureSpoolDirectories(spool);
   } catch (err) {
     if (err instanceof BulkmailerError) throw err;
     throw fromFsError(`cannot open spool in ${home}`, err);

@@ -83,9 +83,13 @@ export function corruptPath(spool: Spool, stamp: string, what: 'msg' | 'json' | 
 
 export type RecordName = 'mx-cache' | 'destinations' | 'mta-sts';
 
+export function recordsDir(spool: Spool): string {
+  return path.join(spool.root, 'records');
+}
+
 /** A small record the flusher keeps (records.ts): spool/records/<name>.json. */
 export function recordPath(spool: Spool, name: RecordName): string {
-  return path.join(spool.root, 'records', `${name}.json`);
+  return path.join(recordsDir(spool), `${name}.json`);
 }
 
 export function deliveryLogPath(spool: Spool): string {

@@ -14,7 +14,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { replaceFileDurable } from './durable-fs.js';
+import { readWholeFileSync, replaceFileDurable } from './durable-fs.js';
 import { recordPath, tmpPath, type RecordName, type Spool } from './paths.js';
 
 export type { RecordName };
@@ -24,7 +24,7 @@ export { recordPath };
 export function readRecord(spool: Spool, name: RecordName): unknown {
   let text: string;
   try {
-    text = fs.readFileSync(recordPath(spool, name), 'utf8');
+    text = readWholeFileSync(recordPath(spool, name)).toString('utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;

@@ -2,6 +2,9 @@
  * Repair at every flusher start (under the instance lock): the traces of
  * crashes are cleared before delivery begins.
  *
+ *  - first, the spool's directories are checked again (spool-dirs.ts): a
+ *    symbolic link among them stops the flush (exit 77) before any entry is
+ *    read; an untrusted entry lock directory is replaced (a warning)
  *  - tmp/ files of dead writers (or older than a day): unfinished writes
  *  - messages without a state file, older than ORPHAN_MIN_AGE_MS: enqueues
  *    that crashed before their commit, never acknowledged
@@ -22,6 +25,7 @@ import { isProcessAlive, removeLockIfStale } from './lock-file.js';
 import { lockDirectories } from './lock-names.js';
 import { messageBucketDir, statePath, type Spool } from './paths.js';
 import { recoverJournals, type CrashPolicy, type RecoveredTransaction } from './journal-recovery.js';
+import { ensureSpoolDirectories } from './spool-dirs.js';
 
 const ORPHAN_MIN_AGE_MS = 10 * 60_000;
 const TMP_MAX_AGE_MS = 24 * 3_600_000;
@@ -32,6 +36,8 @@ export interface RepairReport {
   locksRemoved: number;
   /** Transactions a crash interrupted before their outcome was recorded: possible duplicates. */
   interrupted: RecoveredTransaction[];
+  /** What the flusher should say (an entry lock directory that could not be trusted). */
+  warnings: string[];
 }
 
 export interface RepairOptions {
@@ -48,7 +54,9 @@ function tmpWriterPid(name: string): number | null {
 }
 
 export async function repairSpool(spool: Spool, now: number = Date.now(), options: RepairOptions = {}): Promise<RepairReport> {
-  const report: RepairReport = { tmpRemoved: 0, orphanMessagesRemoved: 0, locksRemoved: 0, interrupted: [] };
+  // The agent opened the spool long ago: what it checked then is checked again now, once per flush.
+  const warnings = ensureSpoolDirectories(spool);
+  const report: RepairReport = { tmpRemoved: 0, orphanMessagesRemoved: 0, locksRemoved: 0, interrupted: [], warnings };
   for (const name of await fs.readdir(spool.tmp).catch(() => [] as string[])) {
     const file = path.join(spool.tmp, name);
     const stat = await fs.stat(file).catch(() => null);

@@ -20,7 +20,7 @@ import { randomBytes } from 'node:crypto';
 import type { LedgerRecord } from '../model/sending-limits.js';
 import { fromFsError } from '../errors.js';
 import { accountsDir, sendLedgerPath, tmpPath, type Spool } from './paths.js';
-import { fsyncFd, replaceFileDurable, writeAll, fsyncDir } from './durable-fs.js';
+import { APPEND_NOFOLLOW, fsyncFd, readWholeFileSync, replaceFileDurable, writeAll, fsyncDir } from './durable-fs.js';
 
 function parseLedger(text: string): LedgerRecord[] {
   const records: LedgerRecord[] = [];
@@ -33,7 +33,7 @@ function parseLedger(text: string): LedgerRecord[] {
 
 export function readSendLedger(spool: Spool, account: string): LedgerRecord[] {
   try {
-    return parseLedger(fs.readFileSync(sendLedgerPath(spool, account), 'utf8'));
+    return parseLedger(readWholeFileSync(sendLedgerPath(spool, account)).toString('utf8'));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw fromFsError(`cannot read the send ledger of account ${account}`, err);
@@ -62,7 +62,7 @@ export class SendLedger {
         await replaceFileDurable(temp, file, dir, kept.map((r) => `${r.at} ${r.recipients}\n`).join(''));
       }
       const existed = fs.existsSync(file);
-      const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT, 0o600);
+      const fd = fs.openSync(file, APPEND_NOFOLLOW, 0o600);
       if (!existed) await fsyncDir(dir);
       return new SendLedger(fd, kept);
     } catch (err) {

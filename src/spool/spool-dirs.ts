@@ -1,0 +1,133 @@
+/**
+ * The spool's own directories (tmp/, msg/ and state/ with their buckets,
+ * lock/, corrupt/, journal/, log/, accounts/, records/) and the check that
+ * each is what it claims to be: a real directory of ours, never a symbolic
+ * link. Every spool path is built by joining names below these (paths.ts),
+ * and O_NOFOLLOW protects only a path's last name: a link in place of
+ * state/0 would make another user's files (a forged state redirecting a
+ * message) pass for our queue, and one in place of tmp/ would send our
+ * messages' bytes into their directory. So openSpool checks (and creates)
+ * them with lstat, and repair checks them again at every flusher start (the
+ * agent's spool stays open for days), together with the entry lock
+ * directory on tmpfs (entry-lock-dir.ts), whose owner and mode can change
+ * under a running agent (logind removes a user's /dev/shm files at logout,
+ * and anyone may then take the name).
+ *
+ * Cost: one lstat per directory (40 of them) per open or flush, never per
+ * entry.
+ *
+ * Fails with E_SPOOL_SYMLINK (77) for a link, E_SPOOL_OWNER (77) for a
+ * directory of another user, E_SPOOL_SHAPE (74) for something that is not
+ * a directory.
+ */
+import fs from 'node:fs';
+import { allBuckets } from '../model/queue-id.js';
+import { BulkmailerError, ExitCode, fromFsError } from '../errors.js';
+import { accountsDir, messageBucketDir, recordsDir, stateBucketDir, type Spool } from './paths.js';
+import { prepareEntryLockDir } from './entry-lock-dir.js';
+
+/** The directories every spool has, parents before their children. */
+function requiredDirs(spool: Spool): string[] {
+  return [
+    spool.tmp,
+    spool.msg,
+    spool.state,
+    spool.lock,
+    spool.corrupt,
+    spool.journal,
+    spool.logDir,
+    ...allBuckets().flatMap((bucket) => [messageBucketDir(spool, bucket), stateBucketDir(spool, bucket)]),
+  ];
+}
+
+/** Directories made when first needed, by their writers: checked when present. */
+function optionalDirs(spool: Spool): string[] {
+  return [accountsDir(spool), recordsDir(spool)];
+}
+
+const ourUid = typeof process.getuid === 'function' ? process.getuid() : null;
+
+function checkDirStat(dir: string, stat: fs.Stats): void {
+  if (stat.isSymbolicLink()) {
+    let target = '?';
+    try {
+      target = fs.readlinkSync(dir);
+    } catch {
+      /* gone meanwhile: the link is still what was found */
+    }
+    throw new BulkmailerError(
+      'E_SPOOL_SYMLINK',
+      `spool directory ${dir} is a symbolic link (to ${target}): refusing to follow it, since files there could pass for your queue; replace it with a real directory of your own (mkdir -m 700)`,
+      { exitCode: ExitCode.noPerm },
+    );
+  }
+  if (!stat.isDirectory()) {
+    throw new BulkmailerError('E_SPOOL_SHAPE', `spool directory ${dir} is not a directory; move it away and run again`, {
+      exitCode: ExitCode.ioErr,
+    });
+  }
+  if (ourUid !== null && stat.uid !== ourUid) {
+    throw new BulkmailerError('E_SPOOL_OWNER', `spool directory ${dir} belongs to uid ${stat.uid}, not to you (uid ${ourUid})`, {
+      exitCode: ExitCode.noPerm,
+    });
+  }
+}
+
+/** lstat's answer, or null when nothing is there. */
+function lstatOrNull(dir: string): fs.Stats | null {
+  try {
+    return fs.lstatSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw fromFsError(`cannot check spool directory ${dir}`, err);
+  }
+}
+
+/** Makes `dir` (0700) if it is missing; refuses it if it is not a real directory of ours. */
+function ensureSpoolDir(dir: string): void {
+  let stat = lstatOrNull(dir);
+  if (stat === null) {
+    try {
+      fs.mkdirSync(dir, { mode: 0o700 });
+      return;
+    } catch (err) {
+      // Another process made it meanwhile: check what it made.
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fromFsError(`cannot create spool directory ${dir}`, err);
+    }
+    stat = lstatOrNull(dir);
+    if (stat === null) throw new BulkmailerError('E_SPOOL_SHAPE', `spool directory ${dir} vanished while it was made`, { exitCode: ExitCode.ioErr });
+  }
+  checkDirStat(dir, stat);
+}
+
+/**
+ * What is wrong with the spool's directories, one sentence each, creating
+ * and changing nothing (for doctor); missing ones are not a problem here.
+ */
+export function inspectSpoolDirectories(spool: Spool): string[] {
+  const problems: string[] = [];
+  for (const dir of [...requiredDirs(spool), ...optionalDirs(spool)]) {
+    try {
+      const stat = lstatOrNull(dir);
+      if (stat !== null) checkDirStat(dir, stat);
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+  }
+  return problems;
+}
+
+/**
+ * Creates what is missing and checks every spool directory; returns
+ * warnings (an entry lock directory that could not be trusted and was
+ * replaced). Throws as the header says.
+ */
+export function ensureSpoolDirectories(spool: Spool): string[] {
+  for (const dir of requiredDirs(spool)) ensureSpoolDir(dir);
+  for (const dir of optionalDirs(spool)) {
+    const stat = lstatOrNull(dir);
+    if (stat !== null) checkDirStat(dir, stat);
+  }
+  const warning = prepareEntryLockDir(spool);
+  return warning === null ? [] : [warning];
+}
