@@ -17,8 +17,8 @@
  * entry.
  *
  * Fails with E_SPOOL_SYMLINK (77) for a link, E_SPOOL_OWNER (77) for a
- * directory of another user, E_SPOOL_SHAPE (74) for something that is not
- * a directory.
+ * directory of another user, E_SPOOL_SHAPE (73, "the spool cannot take
+ * it", as sendmail callers expect) for something that is not a directory.
  */
 import fs from 'node:fs';
 import { allBuckets } from '../model/queue-id.js';
@@ -63,7 +63,7 @@ function checkDirStat(dir: string, stat: fs.Stats): void {
   }
   if (!stat.isDirectory()) {
     throw new BulkmailerError('E_SPOOL_SHAPE', `spool directory ${dir} is not a directory; move it away and run again`, {
-      exitCode: ExitCode.ioErr,
+      exitCode: ExitCode.cantCreate,
     });
   }
   if (ourUid !== null && stat.uid !== ourUid) {
@@ -95,7 +95,7 @@ function ensureSpoolDir(dir: string): void {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fromFsError(`cannot create spool directory ${dir}`, err);
     }
     stat = lstatOrNull(dir);
-    if (stat === null) throw new BulkmailerError('E_SPOOL_SHAPE', `spool directory ${dir} vanished while it was made`, { exitCode: ExitCode.ioErr });
+    if (stat === null) throw new BulkmailerError('E_SPOOL_SHAPE', `spool directory ${dir} vanished while it was made`, { exitCode: ExitCode.cantCreate });
   }
   checkDirStat(dir, stat);
 }

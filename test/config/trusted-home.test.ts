@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { makeTempHome, writeConfig } from '../support/home.js';
+import { makeHomeInBase, makeTempHome, writeConfig } from '../support/home.js';
 import { runCli, SENDMAIL } from '../support/cli.js';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -79,11 +79,7 @@ test('our home with a config.json owned by another user, or below a directory th
 });
 
 test('a home or a directory above it writable by group or others is refused (77); a sticky /tmp above is fine', async (t) => {
-  const { home: base, cleanup } = await makeTempHome();
-  t.after(cleanup);
-  const home = path.join(base, 'home');
-  await fs.mkdir(home, { mode: 0o700 });
-  await writeConfig(home, { from: 'ada@example.org' });
+  const { base, home } = await makeHomeInBase(t, { from: 'ada@example.org' });
   const fine = await runCli(['status'], { home });
   assert.equal(fine.code, 0, fine.stderr); // base is in the sticky, world-writable tmp directory
   await fs.chmod(home, 0o775);

@@ -15,7 +15,7 @@ import fs from 'node:fs/promises';
 import fsSync from 'node:fs';
 import path from 'node:path';
 import { startCaptureServer } from '../support/capture-server.js';
-import { makeTempHome, writeConfig } from '../support/home.js';
+import { makeHomeInBase, makeTempHome, writeConfig } from '../support/home.js';
 import { runCli, SENDMAIL } from '../support/cli.js';
 import { bucketOf } from '../../src/model/queue-id.js';
 import { enqueueMessage, openSpool, spoolLayout, statePath } from '../../src/spool/index.js';
@@ -33,6 +33,16 @@ async function foreignDir(base: string, name: string): Promise<string> {
   return dir;
 }
 
+/** A capture smarthost and a spool configured to send to it, both gone after the test. */
+async function smarthostAndSpool(t: { after: (fn: () => Promise<void>) => void }) {
+  const server = await startCaptureServer();
+  t.after(() => server.close());
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  await writeConfig(home, { smarthost: server.url });
+  return { server, home, spool: await openSpool(home) };
+}
+
 async function giveAway(dir: string): Promise<void> {
   if (!isRoot) return;
   for (const name of await fs.readdir(dir)) await fs.chown(path.join(dir, name), 65534, 65534);
@@ -42,11 +52,7 @@ async function giveAway(dir: string): Promise<void> {
 test('state/<bucket> as a symbolic link to a directory with a forged state: refused with exit 77, nothing delivered through it', async (t) => {
   const server = await startCaptureServer();
   t.after(() => server.close());
-  const { home: base, cleanup } = await makeTempHome();
-  t.after(cleanup);
-  const home = path.join(base, 'home');
-  await fs.mkdir(home, { mode: 0o700 });
-  await writeConfig(home, { smarthost: server.url, from: 'ada@example.org' });
+  const { base, home } = await makeHomeInBase(t, { smarthost: server.url, from: 'ada@example.org' });
   const spool = await openSpool(home);
   const { id, state } = await enqueueMessage(spool, { from: 'ada@example.org', recipients: ['bob@example.net'], message });
   const bucketDir = path.dirname(statePath(spool, id));
@@ -70,12 +76,7 @@ test('state/<bucket> as a symbolic link to a directory with a forged state: refu
 });
 
 test('a link that appears under a spool opened long ago (the agent) is refused at the next flush start', async (t) => {
-  const server = await startCaptureServer();
-  t.after(() => server.close());
-  const { home, cleanup } = await makeTempHome();
-  t.after(cleanup);
-  await writeConfig(home, { smarthost: server.url });
-  const spool = await openSpool(home);
+  const { server, home, spool } = await smarthostAndSpool(t);
   const { id } = await enqueueMessage(spool, { from: 'ada@example.org', recipients: ['bob@example.net'], message });
   const bucketDir = path.dirname(statePath(spool, id));
   const elsewhere = `${home}-elsewhere-${bucketOf(id)}`;
@@ -98,11 +99,7 @@ test('a link that appears under a spool opened long ago (the agent) is refused a
 });
 
 test('tmp/ as a symbolic link: sendmail refuses with exit 77 and writes nothing through it', async (t) => {
-  const { home: base, cleanup } = await makeTempHome();
-  t.after(cleanup);
-  const home = path.join(base, 'home');
-  await fs.mkdir(home, { mode: 0o700 });
-  await writeConfig(home, { from: 'ada@example.org' });
+  const { base, home } = await makeHomeInBase(t, { from: 'ada@example.org' });
   await openSpool(home);
   const tmp = spoolLayout(home).tmp;
   const other = await foreignDir(base, 'mallory-tmp');
@@ -116,12 +113,7 @@ test('tmp/ as a symbolic link: sendmail refuses with exit 77 and writes nothing 
 });
 
 test("the entry lock directory is re-checked at each flush: one that turned foreign under a running process is replaced, with a warning", async (t) => {
-  const server = await startCaptureServer();
-  t.after(() => server.close());
-  const { home, cleanup } = await makeTempHome();
-  t.after(cleanup);
-  await writeConfig(home, { smarthost: server.url });
-  const spool = await openSpool(home);
+  const { server, home, spool } = await smarthostAndSpool(t);
   const link = entryLockDir(spool);
   // Where the locks live now: the tmpfs directory, or one of ours made for the test where there is no /dev/shm.
   let target: string;

@@ -33,6 +33,23 @@ async function removeLockTargetsBelow(dir: string, depth: number): Promise<void>
   }
 }
 
+/**
+ * A home one level inside a fresh temp directory (`base`), with a config:
+ * for tests that put things beside the home (another user's directory, a
+ * link target) or change the directory above it. Removed after the test.
+ */
+export async function makeHomeInBase(
+  t: { after: (fn: () => Promise<void>) => void },
+  config: Record<string, unknown>,
+): Promise<{ base: string; home: string }> {
+  const { home: base, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const home = path.join(base, 'home');
+  await fs.mkdir(home, { mode: 0o700 });
+  await writeConfig(home, config);
+  return { base, home };
+}
+
 /** Writes a config.json directly (as a user's editor would). */
 export async function writeConfig(home: string, config: Record<string, unknown>): Promise<void> {
   await fs.writeFile(path.join(home, 'config.json'), JSON.stringify(config, null, 2), { mode: 0o600 });
