@@ -8,9 +8,9 @@
  * in the private spool).
  */
 import { createHash } from 'node:crypto';
-import type { StoredConfig } from './schema.js';
+import type { StoredAccountSettings } from './accounts.js';
 
-export function accountFingerprint(stored: StoredConfig): string {
+export function accountFingerprint(stored: Pick<StoredAccountSettings, 'smarthost' | 'fallbackSmarthosts' | 'auth' | 'tls'>): string {
   const relevant = {
     smarthost: stored.smarthost,
     fallbackSmarthosts: stored.fallbackSmarthosts,

@@ -7,7 +7,7 @@
  */
 import { execFile } from 'node:child_process';
 import { configError } from '../errors.js';
-import type { StoredConfig } from './schema.js';
+import type { StoredAccountSettings } from './accounts.js';
 import type { Smarthost } from './smarthost.js';
 
 export interface Credentials {
@@ -17,17 +17,17 @@ export interface Credentials {
 
 const COMMAND_TIMEOUT_MS = 30_000;
 
-function runPasswordCommand(command: string): Promise<string> {
+function runPasswordCommand(command: string, keyPrefix: string): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile('/bin/sh', ['-c', command], { timeout: COMMAND_TIMEOUT_MS, maxBuffer: 64 * 1024 }, (err, stdout) => {
       if (err) {
         // The command line may itself contain secrets: name it only by key.
         const exit = (err as { code?: unknown }).code;
-        reject(configError(`auth.passwordCommand failed (exit ${String(exit ?? 'signal')})`, 'E_PASSWORD_COMMAND'));
+        reject(configError(`${keyPrefix}auth.passwordCommand failed (exit ${String(exit ?? 'signal')})`, 'E_PASSWORD_COMMAND'));
         return;
       }
       const first = stdout.split(/\r?\n/)[0] ?? '';
-      if (first === '') reject(configError('auth.passwordCommand printed no password', 'E_PASSWORD_COMMAND'));
+      if (first === '') reject(configError(`${keyPrefix}auth.passwordCommand printed no password`, 'E_PASSWORD_COMMAND'));
       else resolve(first);
     });
   });
@@ -35,17 +35,19 @@ function runPasswordCommand(command: string): Promise<string> {
 
 /** Null when no user name is configured: the session does not authenticate. */
 export async function resolveCredentials(
-  stored: StoredConfig,
+  stored: Pick<StoredAccountSettings, 'auth'>,
   smarthost: Smarthost,
   env: NodeJS.ProcessEnv = process.env,
+  /** Where the account's keys live, for messages ("accounts.NAME."; "" for the default account). */
+  keyPrefix = '',
 ): Promise<Credentials | null> {
   const user = stored.auth.user ?? smarthost.user;
   if (user === null) return null;
-  if (stored.auth.passwordCommand !== null) return { user, pass: await runPasswordCommand(stored.auth.passwordCommand) };
+  if (stored.auth.passwordCommand !== null) return { user, pass: await runPasswordCommand(stored.auth.passwordCommand, keyPrefix) };
   if (stored.auth.passwordEnv !== null) {
     const pass = env[stored.auth.passwordEnv];
     if (pass === undefined || pass === '') {
-      throw configError(`auth.passwordEnv: environment variable ${stored.auth.passwordEnv} is not set`, 'E_PASSWORD_ENV');
+      throw configError(`${keyPrefix}auth.passwordEnv: environment variable ${stored.auth.passwordEnv} is not set`, 'E_PASSWORD_ENV');
     }
     return { user, pass };
   }

@@ -1,19 +1,23 @@
 /**
  * The config as the code uses it: durations in ms, smarthost URLs parsed,
- * the retry policy as a model value. Built once per command from the stored
- * config; checks that JSON Schema cannot express (URL parts, backoff order)
- * happen here and fail with exit 78.
+ * the retry policy as a model value, every sending account resolved
+ * (src/config/accounts.ts). Built once per command from the stored config;
+ * checks that JSON Schema cannot express (URL parts, backoff order, a
+ * sender claimed twice) happen here and fail with exit 78.
+ *
+ * The top-level account fields (smarthosts, concurrency, ...) are the
+ * `default` account's; code that serves one account asks resolveAccount.
  */
-import fs from 'node:fs';
 import os from 'node:os';
 import { configError } from '../errors.js';
 import type { RetryPolicy } from '../model/retry-policy.js';
 import type { HoldPolicy } from '../model/account-hold.js';
 import { parseDuration } from './duration.js';
-import { parseSmarthostUrl, type Smarthost } from './smarthost.js';
+import type { Smarthost } from './smarthost.js';
 import type { StoredConfig } from './schema.js';
+import { DEFAULT_ACCOUNT, buildSenderTable, toAccountSettings, type AccountSettings, type SenderTable } from './accounts.js';
 import { loadStoredConfig } from './store.js';
-import { parseRoutes, usesTransport, type RouteTable } from './routes.js';
+import { BUILTIN_TRANSPORTS, parseRoutes, usesTransport, type RouteTable } from './routes.js';
 import { loadDkimKeys, type DkimKey } from './dkim-keys.js';
 import { parseResolvers, type ResolverAddress } from './resolvers.js';
 
@@ -52,6 +56,10 @@ export interface RuntimeConfig {
   mx: MxSettings;
   /** DKIM keys by sender domain, for direct delivery. */
   dkim: DkimKey[];
+  /** Every account by name, `default` first (src/config/accounts.ts resolves them). */
+  accounts: ReadonlyMap<string, AccountSettings>;
+  /** Which account each sender chooses (accountForSender). */
+  senderTable: SenderTable;
 }
 
 /** Direct delivery (transport `mx`). */
@@ -69,9 +77,18 @@ export interface MxSettings {
 }
 
 export function toRuntimeConfig(home: string, stored: StoredConfig): RuntimeConfig {
-  const smarthosts: Smarthost[] = [];
-  if (stored.smarthost !== null) smarthosts.push(parseSmarthostUrl(stored.smarthost, 'smarthost'));
-  stored.fallbackSmarthosts.forEach((url, i) => smarthosts.push(parseSmarthostUrl(url, `fallbackSmarthosts[${i}]`)));
+  const accounts = new Map<string, AccountSettings>([[DEFAULT_ACCOUNT, toAccountSettings(DEFAULT_ACCOUNT, stored)]]);
+  for (const name of Object.keys(stored.accounts).sort()) {
+    if (name === DEFAULT_ACCOUNT) {
+      throw configError('accounts.default: the default account is the top-level settings (config set smarthost ...)', 'E_CONFIG_ACCOUNT');
+    }
+    if (BUILTIN_TRANSPORTS.includes(name)) {
+      throw configError(`accounts.${name}: "${name}" names a transport in routes; choose another account name`, 'E_CONFIG_ACCOUNT');
+    }
+    accounts.set(name, toAccountSettings(name, stored.accounts[name]!));
+  }
+  const senderTable = buildSenderTable(accounts.values());
+  const account = accounts.get(DEFAULT_ACCOUNT)!;
   const retry: RetryPolicy = {
     backoffStartMs: parseDuration(stored.retry.backoffStart, 'retry.backoffStart'),
     backoffFactor: stored.retry.backoffFactor,
@@ -81,24 +98,16 @@ export function toRuntimeConfig(home: string, stored: StoredConfig): RuntimeConf
   if (retry.backoffMaxMs < retry.backoffStartMs) {
     throw configError('retry.backoffMax must not be shorter than retry.backoffStart');
   }
-  let tlsCa: string | null = null;
-  if (stored.tls.caFile !== null) {
-    try {
-      tlsCa = fs.readFileSync(stored.tls.caFile, 'utf8');
-    } catch (err) {
-      throw configError(`tls.caFile: cannot read ${stored.tls.caFile}: ${(err as Error).message}`, 'E_CONFIG', err);
-    }
-  }
   return {
     home,
     stored,
-    smarthosts,
+    smarthosts: account.smarthosts,
     from: stored.from,
     heloName: stored.heloName ?? os.hostname(),
     concurrency: stored.concurrency,
     maxRecipientsPerTransaction: stored.maxRecipientsPerTransaction,
-    tlsVerify: stored.tls.verify,
-    tlsCa,
+    tlsVerify: account.tlsVerify,
+    tlsCa: account.tlsCa,
     retry,
     delayWarningMs: stored.delayWarning === '0' ? 0 : parseDuration(stored.delayWarning, 'delayWarning'),
     notifications: stored.notifications,
@@ -109,15 +118,11 @@ export function toRuntimeConfig(home: string, stored: StoredConfig): RuntimeConf
       greetingMs: parseDuration(stored.timeouts.greeting, 'timeouts.greeting'),
       socketMs: parseDuration(stored.timeouts.socket, 'timeouts.socket'),
     },
-    holds: {
-      quotaMs: parseDuration(stored.pauses.quota, 'pauses.quota'),
-      rateMs: parseDuration(stored.pauses.rate, 'pauses.rate'),
-      throttleMs: parseDuration(stored.pauses.throttle, 'pauses.throttle'),
-      recheckMs: parseDuration(stored.pauses.recheck, 'pauses.recheck'),
-    },
+    holds: account.holds,
     accountReplies: stored.accountReplies,
     limits: stored.limits,
-    routes: parseRoutes(stored.routes),
+    // A route may name an account (club.example=club): that account takes those recipients whatever the sender.
+    routes: parseRoutes(stored.routes, [...BUILTIN_TRANSPORTS, ...accounts.keys()]),
     mx: {
       resolvers: stored.mx.resolvers === null ? null : parseResolvers(stored.mx.resolvers),
       port: stored.mx.port,
@@ -128,6 +133,8 @@ export function toRuntimeConfig(home: string, stored: StoredConfig): RuntimeConf
       mtaStsPort: stored.mx.mtaStsPort,
     },
     dkim: loadDkimKeys(stored.dkim),
+    accounts,
+    senderTable,
   };
 }
 

@@ -20,6 +20,7 @@
  * key-checks.ts and run both when a key is set and when it is read.
  */
 import { DURATION_PATTERN } from './duration.js';
+import { PRESET_NAMES } from './presets.js';
 import type { StoredConfig } from './generated/config-types.js';
 
 export type { StoredConfig } from './generated/config-types.js';
@@ -86,13 +87,18 @@ const SMARTHOST_URL = '^smtps?://[^\\s]+$';
 // https only, except http on loopback (src/oauth2/settings.ts checks the host).
 const OAUTH2_URL = '^https?://[^\\s]+$';
 
-export const CONFIG_SPEC: ConfigGroup = group({
+/**
+ * The settings of one sending account, declared once: they are the top
+ * level of config.json (the account named `default`, unchanged for users)
+ * and the value of each `accounts.NAME` (src/config/accounts.ts resolves an
+ * account by name). A key added here exists for every account at once
+ * (TEAM.md: the oauth2 group and auth.method belong here too).
+ */
+export const ACCOUNT_SETTINGS: Record<string, ConfigNode> = {
   smarthost: optionalText('smtp://[user[:pass]@]host[:port] (STARTTLS when offered) or smtps://... (TLS from the start)', {
     pattern: SMARTHOST_URL,
   }),
   fallbackSmarthosts: textList('smarthost URLs tried in order when the smarthost is unreachable', { pattern: SMARTHOST_URL }),
-  from: optionalText('default envelope sender and From: for messages that have none', { pattern: '^[^\\s<>@]+@[^\\s<>@]+$' }),
-  heloName: optionalText('name sent with EHLO (default: this machine\'s host name)'),
   concurrency: integer('parallel SMTP connections to the smarthost', 10, 1, 100),
   maxRecipientsPerTransaction: integer('recipients per SMTP transaction (RFC 5321 servers take at least 100)', 100, 1, 10_000),
   tls: group({
@@ -122,18 +128,6 @@ export const CONFIG_SPEC: ConfigGroup = group({
     authorizationUrl: optionalText('authorization endpoint for the loopback flow, RFC 8252 (default: the provider\'s)', { pattern: OAUTH2_URL }),
     scope: optionalText('scopes asked for, space-separated (default: the provider\'s SMTP scope)'),
   }),
-  retry: group({
-    backoffStart: duration('delay after the first deferral', '5m'),
-    backoffFactor: leaf('number', 'each further deferral multiplies the delay by this', 2, { minimum: 1, maximum: 10 }),
-    backoffMax: duration('the delay never grows past this', '1h'),
-    lifetime: duration('retry time (not age: offline time does not count) after which a deferred recipient expires', '5d'),
-  }),
-  timeouts: group({
-    probe: duration('connectivity probe: TCP connect plus greeting', '5s'),
-    connect: duration('TCP connect to the smarthost', '15s'),
-    greeting: duration('wait for the smarthost\'s 220 greeting', '15s'),
-    socket: duration('inactivity during a transaction', '2m'),
-  }),
   // The grammar lives once, in src/model/sending-limits.ts: `config set` checks it (key-checks.ts) and the flush parses it.
   limits: text(
     'sending limits of the account, sliding windows kept in the spool across restarts: N/unit counts messages, Nrcpt/unit recipients, unit second|minute|hour|day; e.g. "100/hour,500rcpt/day" ("": none)',
@@ -152,6 +146,43 @@ export const CONFIG_SPEC: ConfigGroup = group({
     'extra SMTP replies that mean "this account may not send now", tried before the built-in table: KIND:REGEX (KIND: quota, rate, throttle, auth, sender)',
     { pattern: '^(quota|rate|throttle|auth|sender):.+$' },
   ),
+};
+
+/** An account's name: a file name in spool/accounts/ and a word in routes. */
+export const ACCOUNT_NAME_PATTERN = '^[a-z0-9][a-z0-9_-]{0,31}$';
+
+/** An entry of `senders`: an address (exact) or `@domain` (every address of that domain). */
+export const SENDER_PATTERN = '^[^\\s<>@]*@[^\\s<>@]+$';
+
+export const CONFIG_SPEC: ConfigGroup = group({
+  ...ACCOUNT_SETTINGS,
+  from: optionalText('default envelope sender and From: for messages that have none', { pattern: '^[^\\s<>@]+@[^\\s<>@]+$' }),
+  heloName: optionalText('name sent with EHLO (default: this machine\'s host name)'),
+  retry: group({
+    backoffStart: duration('delay after the first deferral', '5m'),
+    backoffFactor: leaf('number', 'each further deferral multiplies the delay by this', 2, { minimum: 1, maximum: 10 }),
+    backoffMax: duration('the delay never grows past this', '1h'),
+    lifetime: duration('retry time (not age: offline time does not count) after which a deferred recipient expires', '5d'),
+  }),
+  timeouts: group({
+    probe: duration('connectivity probe: TCP connect plus greeting', '5s'),
+    connect: duration('TCP connect to the smarthost', '15s'),
+    greeting: duration('wait for the smarthost\'s 220 greeting', '15s'),
+    socket: duration('inactivity during a transaction', '2m'),
+  }),
+  accounts: {
+    kind: 'map',
+    nameLabel: 'name',
+    namePattern: ACCOUNT_NAME_PATTERN,
+    description: 'more sending accounts, chosen by envelope sender (bulkmailer account add); the top-level settings are the account "default"',
+    value: group({
+      ...ACCOUNT_SETTINGS,
+      senders: textList('envelope senders that use this account: addresses (exact) and @domains', { pattern: SENDER_PATTERN }),
+      preset: optionalText(`provider whose published settings fill what this account does not set: ${PRESET_NAMES.join(', ')}`, {
+        pattern: `^(${PRESET_NAMES.join('|')})$`,
+      }),
+    }),
+  },
   // Five or six space-separated fields (node-cron takes an optional seconds field); key-checks.ts checks the fields.
   schedule: text('node-cron expression for the agent\'s scheduled flush', '*/5 * * * *', { pattern: '^\\S+( \\S+){4,5}$' }),
   agent: group({

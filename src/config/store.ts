@@ -21,7 +21,8 @@ import path from 'node:path';
 import type Conf from 'conf';
 import { configError, fromFsError } from '../errors.js';
 import { checkTrustedPath } from '../trusted-path.js';
-import { CONFIG_SCHEMA_PROPERTIES, DEFAULT_CONFIG, withDefaults, type StoredConfig } from './schema.js';
+import { ACCOUNT_SETTINGS, CONFIG_SCHEMA_PROPERTIES, DEFAULT_CONFIG, withDefaults, type StoredConfig } from './schema.js';
+import { withPresets } from './presets.js';
 import validateConfig from './generated/validate-config.js';
 
 export const CONFIG_FILE = 'config.json';
@@ -92,7 +93,22 @@ export function checkStoredConfig(home: string, raw: unknown): Partial<StoredCon
   throw configError(`${configPath(home)}: ${[...new Set(problems)].join('; ')}`, 'E_CONFIG_INVALID');
 }
 
-/** The stored config, validated, with defaults filled in. */
+/** Whether the account settings declare `auth.method` (the oauth2 work adds it; presets fill it then). */
+const AUTH_METHOD_DECLARED = (() => {
+  const auth = ACCOUNT_SETTINGS.auth;
+  return auth?.kind === 'group' && Object.hasOwn(auth.fields, 'method');
+})();
+
+/**
+ * A parsed config.json as every reader sees it: validated, each account's
+ * preset laid under what it sets (src/config/presets.ts), defaults filled.
+ * `config set` checks its candidate through this too.
+ */
+export function resolveStoredConfig(home: string, raw: unknown): StoredConfig {
+  return withDefaults(withPresets(checkStoredConfig(home, raw), AUTH_METHOD_DECLARED));
+}
+
+/** The stored config, validated, with presets and defaults filled in. */
 export function loadStoredConfig(home: string): StoredConfig {
   const file = configPath(home);
   // Before reading a word of it: a config another user can change runs their passwordCommand as you.
@@ -110,5 +126,5 @@ export function loadStoredConfig(home: string): StoredConfig {
   } catch (err) {
     throw explainConfigError(home, err);
   }
-  return withDefaults(checkStoredConfig(home, raw));
+  return resolveStoredConfig(home, raw);
 }

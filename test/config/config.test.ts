@@ -90,7 +90,7 @@ test('`config keys` and `config --help` list every key on a line of its own, wit
   }
   assert.match(keys.stdout, /^ {2}retry\.lifetime +retry time .*default "5d"\)$/m);
   const json = JSON.parse((await runCli(['config', 'keys', '--json'], { home })).stdout) as Array<{ key: string; secret: boolean }>;
-  assert.deepEqual(json.filter((k) => k.secret).map((k) => k.key), ['auth.pass', 'oauth2.clientSecret', 'listener.authPass']);
+  assert.deepEqual(json.filter((k) => k.secret).map((k) => k.key), ['auth.pass', 'oauth2.clientSecret', 'accounts.<name>.auth.pass', 'accounts.<name>.oauth2.clientSecret', 'listener.authPass']);
   for (const args of [['config', '--help'], ['config', 'set', '--help']]) {
     const help = await runCli(args, { home });
     assert.match(help.stdout, /^ {2}listener\.maxMessageSize +largest message accepted/m, args.join(' '));

@@ -14,11 +14,10 @@ import {
   defaultsOf,
   isSecretKey,
   lookupConfigKey,
-  withDefaults,
   type ConfigLeaf,
   type ConfigValueType,
 } from '../../config/schema.js';
-import { checkStoredConfig, configPath, explainConfigError, loadStoredConfig, openConfigStore } from '../../config/store.js';
+import { configPath, explainConfigError, loadStoredConfig, openConfigStore, resolveStoredConfig } from '../../config/store.js';
 import { toRuntimeConfig } from '../../config/runtime.js';
 import { checkConfigKey } from '../../config/key-checks.js';
 import { redactUrl } from '../../config/smarthost.js';
@@ -112,7 +111,7 @@ export async function configSet(ctx: CommandContext, key: string, text: string):
   // Check the whole resulting config as every reader will, before writing anything.
   const candidate = structuredClone(store.store) as Record<string, unknown>;
   setPath(candidate, key, value);
-  const checked = withDefaults(checkStoredConfig(ctx.home, candidate));
+  const checked = resolveStoredConfig(ctx.home, candidate);
   toRuntimeConfig(ctx.home, checked);
   checkConfigKey(key, value);
   try {

@@ -6,10 +6,6 @@ export interface StoredConfig {
   smarthost: string | null;
   /** smarthost URLs tried in order when the smarthost is unreachable */
   fallbackSmarthosts: string[];
-  /** default envelope sender and From: for messages that have none */
-  from: string | null;
-  /** name sent with EHLO (default: this machine's host name) */
-  heloName: string | null;
   /** parallel SMTP connections to the smarthost */
   concurrency: number;
   /** recipients per SMTP transaction (RFC 5321 servers take at least 100) */
@@ -48,6 +44,24 @@ export interface StoredConfig {
     /** scopes asked for, space-separated (default: the provider's SMTP scope) */
     scope: string | null;
   };
+  /** sending limits of the account, sliding windows kept in the spool across restarts: N/unit counts messages, Nrcpt/unit recipients, unit second|minute|hour|day; e.g. "100/hour,500rcpt/day" ("": none) */
+  limits: string;
+  pauses: {
+    /** an account refused for its sending quota (Gmail 5.4.5, SES daily quota...) tries again after this */
+    quota: string;
+    /** an account refused for its sending rate tries again after this */
+    rate: string;
+    /** an account told "421 try again later" tries again after this */
+    throttle: string;
+    /** an account held until you act (AUTH or sender refused, TLS failed, unknown host) is tried again by itself after this */
+    recheck: string;
+  };
+  /** extra SMTP replies that mean "this account may not send now", tried before the built-in table: KIND:REGEX (KIND: quota, rate, throttle, auth, sender) */
+  accountReplies: string[];
+  /** default envelope sender and From: for messages that have none */
+  from: string | null;
+  /** name sent with EHLO (default: this machine's host name) */
+  heloName: string | null;
   retry: {
     /** delay after the first deferral */
     backoffStart: string;
@@ -68,20 +82,69 @@ export interface StoredConfig {
     /** inactivity during a transaction */
     socket: string;
   };
-  /** sending limits of the account, sliding windows kept in the spool across restarts: N/unit counts messages, Nrcpt/unit recipients, unit second|minute|hour|day; e.g. "100/hour,500rcpt/day" ("": none) */
-  limits: string;
-  pauses: {
-    /** an account refused for its sending quota (Gmail 5.4.5, SES daily quota...) tries again after this */
-    quota: string;
-    /** an account refused for its sending rate tries again after this */
-    rate: string;
-    /** an account told "421 try again later" tries again after this */
-    throttle: string;
-    /** an account held until you act (AUTH or sender refused, TLS failed, unknown host) is tried again by itself after this */
-    recheck: string;
-  };
-  /** extra SMTP replies that mean "this account may not send now", tried before the built-in table: KIND:REGEX (KIND: quota, rate, throttle, auth, sender) */
-  accountReplies: string[];
+  /** more sending accounts, chosen by envelope sender (bulkmailer account add); the top-level settings are the account "default" */
+  accounts: Record<string, {
+    /** smtp://[user[:pass]@]host[:port] (STARTTLS when offered) or smtps://... (TLS from the start) */
+    smarthost: string | null;
+    /** smarthost URLs tried in order when the smarthost is unreachable */
+    fallbackSmarthosts: string[];
+    /** parallel SMTP connections to the smarthost */
+    concurrency: number;
+    /** recipients per SMTP transaction (RFC 5321 servers take at least 100) */
+    maxRecipientsPerTransaction: number;
+    tls: {
+      /** verify the smarthost's certificate (turning this off is logged) */
+      verify: boolean;
+      /** extra CA certificate(s) in PEM, for a private smarthost */
+      caFile: string | null;
+    };
+    auth: {
+      /** password (AUTH with the password sources below) or oauth2 (XOAUTH2 with tokens from `bulkmailer account login`; Gmail, Microsoft) */
+      method: string;
+      /** user name for AUTH (default: the one in the smarthost URL) */
+      user: string | null;
+      /** password for AUTH (prefer passwordCommand or passwordEnv) */
+      pass: string | null;
+      /** name of an environment variable holding the password */
+      passwordEnv: string | null;
+      /** shell command whose first output line is the password (msmtp's passwordeval) */
+      passwordCommand: string | null;
+    };
+    oauth2: {
+      /** google or microsoft: its endpoints and scope (default: from the smarthost host name) */
+      provider: string | null;
+      /** client id of the OAuth2 app registered with the provider (README: OAuth2) */
+      clientId: string | null;
+      /** client secret of that app, when the provider issued one (Google desktop apps) */
+      clientSecret: string | null;
+      /** token endpoint (default: the provider's); https only, except on loopback */
+      tokenUrl: string | null;
+      /** device authorization endpoint, RFC 8628 (default: the provider's) */
+      deviceAuthorizationUrl: string | null;
+      /** authorization endpoint for the loopback flow, RFC 8252 (default: the provider's) */
+      authorizationUrl: string | null;
+      /** scopes asked for, space-separated (default: the provider's SMTP scope) */
+      scope: string | null;
+    };
+    /** sending limits of the account, sliding windows kept in the spool across restarts: N/unit counts messages, Nrcpt/unit recipients, unit second|minute|hour|day; e.g. "100/hour,500rcpt/day" ("": none) */
+    limits: string;
+    pauses: {
+      /** an account refused for its sending quota (Gmail 5.4.5, SES daily quota...) tries again after this */
+      quota: string;
+      /** an account refused for its sending rate tries again after this */
+      rate: string;
+      /** an account told "421 try again later" tries again after this */
+      throttle: string;
+      /** an account held until you act (AUTH or sender refused, TLS failed, unknown host) is tried again by itself after this */
+      recheck: string;
+    };
+    /** extra SMTP replies that mean "this account may not send now", tried before the built-in table: KIND:REGEX (KIND: quota, rate, throttle, auth, sender) */
+    accountReplies: string[];
+    /** envelope senders that use this account: addresses (exact) and @domains */
+    senders: string[];
+    /** provider whose published settings fill what this account does not set: gmail, workspace, outlook, microsoft365, fastmail, ses, mailgun, postmark */
+    preset: string | null;
+  }>;
   /** node-cron expression for the agent's scheduled flush */
   schedule: string;
   agent: {

@@ -4,23 +4,26 @@
 "use strict";
 export const validate = validate10;
 export default validate10;
-const schema11 = {"type":"object","additionalProperties":false,"properties":{"smarthost":{"description":"smtp://[user[:pass]@]host[:port] (STARTTLS when offered) or smtps://... (TLS from the start)","anyOf":[{"type":"string","pattern":"^smtps?://[^\\s]+$"},{"type":"null"}]},"fallbackSmarthosts":{"description":"smarthost URLs tried in order when the smarthost is unreachable","type":"array","items":{"type":"string","pattern":"^smtps?://[^\\s]+$"}},"from":{"description":"default envelope sender and From: for messages that have none","anyOf":[{"type":"string","pattern":"^[^\\s<>@]+@[^\\s<>@]+$"},{"type":"null"}]},"heloName":{"description":"name sent with EHLO (default: this machine's host name)","type":["string","null"]},"concurrency":{"description":"parallel SMTP connections to the smarthost","type":"integer","minimum":1,"maximum":100},"maxRecipientsPerTransaction":{"description":"recipients per SMTP transaction (RFC 5321 servers take at least 100)","type":"integer","minimum":1,"maximum":10000},"tls":{"type":"object","additionalProperties":false,"properties":{"verify":{"description":"verify the smarthost's certificate (turning this off is logged)","type":"boolean"},"caFile":{"description":"extra CA certificate(s) in PEM, for a private smarthost","type":["string","null"]}}},"auth":{"type":"object","additionalProperties":false,"properties":{"method":{"description":"password (AUTH with the password sources below) or oauth2 (XOAUTH2 with tokens from `bulkmailer account login`; Gmail, Microsoft)","type":"string","pattern":"^(password|oauth2)$"},"user":{"description":"user name for AUTH (default: the one in the smarthost URL)","type":["string","null"]},"pass":{"description":"password for AUTH (prefer passwordCommand or passwordEnv)","type":["string","null"]},"passwordEnv":{"description":"name of an environment variable holding the password","type":["string","null"]},"passwordCommand":{"description":"shell command whose first output line is the password (msmtp's passwordeval)","type":["string","null"]}}},"oauth2":{"type":"object","additionalProperties":false,"properties":{"provider":{"description":"google or microsoft: its endpoints and scope (default: from the smarthost host name)","anyOf":[{"type":"string","pattern":"^(google|microsoft)$"},{"type":"null"}]},"clientId":{"description":"client id of the OAuth2 app registered with the provider (README: OAuth2)","type":["string","null"]},"clientSecret":{"description":"client secret of that app, when the provider issued one (Google desktop apps)","type":["string","null"]},"tokenUrl":{"description":"token endpoint (default: the provider's); https only, except on loopback","anyOf":[{"type":"string","pattern":"^https?://[^\\s]+$"},{"type":"null"}]},"deviceAuthorizationUrl":{"description":"device authorization endpoint, RFC 8628 (default: the provider's)","anyOf":[{"type":"string","pattern":"^https?://[^\\s]+$"},{"type":"null"}]},"authorizationUrl":{"description":"authorization endpoint for the loopback flow, RFC 8252 (default: the provider's)","anyOf":[{"type":"string","pattern":"^https?://[^\\s]+$"},{"type":"null"}]},"scope":{"description":"scopes asked for, space-separated (default: the provider's SMTP scope)","type":["string","null"]}}},"retry":{"type":"object","additionalProperties":false,"properties":{"backoffStart":{"description":"delay after the first deferral","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"backoffFactor":{"description":"each further deferral multiplies the delay by this","type":"number","minimum":1,"maximum":10},"backoffMax":{"description":"the delay never grows past this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"lifetime":{"description":"retry time (not age: offline time does not count) after which a deferred recipient expires","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"timeouts":{"type":"object","additionalProperties":false,"properties":{"probe":{"description":"connectivity probe: TCP connect plus greeting","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"connect":{"description":"TCP connect to the smarthost","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"greeting":{"description":"wait for the smarthost's 220 greeting","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"socket":{"description":"inactivity during a transaction","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"limits":{"description":"sending limits of the account, sliding windows kept in the spool across restarts: N/unit counts messages, Nrcpt/unit recipients, unit second|minute|hour|day; e.g. \"100/hour,500rcpt/day\" (\"\": none)","type":"string"},"pauses":{"type":"object","additionalProperties":false,"properties":{"quota":{"description":"an account refused for its sending quota (Gmail 5.4.5, SES daily quota...) tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"rate":{"description":"an account refused for its sending rate tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"throttle":{"description":"an account told \"421 try again later\" tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"recheck":{"description":"an account held until you act (AUTH or sender refused, TLS failed, unknown host) is tried again by itself after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"accountReplies":{"description":"extra SMTP replies that mean \"this account may not send now\", tried before the built-in table: KIND:REGEX (KIND: quota, rate, throttle, auth, sender)","type":"array","items":{"type":"string","pattern":"^(quota|rate|throttle|auth|sender):.+$"}},"schedule":{"description":"node-cron expression for the agent's scheduled flush","type":"string","pattern":"^\\S+( \\S+){4,5}$"},"agent":{"type":"object","additionalProperties":false,"properties":{"syslog":{"description":"the agent also logs to syslog/journald (RFC 5424, through logger(1))","type":"boolean"},"syslogSocket":{"description":"the syslog socket the agent logs to (macOS: /var/run/syslog)","type":"string","pattern":"^/"}}},"delayWarning":{"description":"retry time (counted like retry.lifetime) after which the sender gets one delay warning (RFC 3464, Action: delayed); 0 turns warnings off","type":"string","pattern":"^0$|^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"notifications":{"description":"the agent shows desktop notifications (bounces, long delays, accounts that need attention)","type":"boolean"},"onCrash":{"description":"recipients of a transaction a crash interrupted (possible duplicates): resend them, or hold their entry for review","type":"string","pattern":"^(resend|hold)$"},"routes":{"description":"transport per recipient domain, \"domain=transport,...\": exact domain, then *.parent, then *; transports: smarthost, mx (direct delivery)","type":"string","pattern":"^\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*(,\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*)*$"},"mx":{"type":"object","additionalProperties":false,"properties":{"resolvers":{"description":"DNS resolvers for direct delivery, \"ip[:port],...\" (default: the system's, from /etc/resolv.conf)","type":["string","null"]},"port":{"description":"port of the MX hosts (25; another only for tests and unusual networks)","type":"integer","minimum":1,"maximum":65535},"destinationConcurrency":{"description":"parallel connections to one destination (MX host set), within concurrency","type":"integer","minimum":1,"maximum":100},"dnsTimeout":{"description":"wait for one DNS answer before asking the next resolver","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"tls":{"description":"TLS to MX hosts: opportunistic (STARTTLS when offered, certificate not checked, RFC 7435), mta-sts (opportunistic, but domains publishing an MTA-STS policy in enforce mode get verified TLS to the MX hosts it names, RFC 8461) or verify (every certificate checked)","type":"string","pattern":"^(opportunistic|mta-sts|verify)$"},"mtaStsPort":{"description":"HTTPS port of MTA-STS policy hosts (443; another only for tests)","type":"integer","minimum":1,"maximum":65535}}},"dkim":{"description":"DKIM signing keys for direct delivery, one per sender domain: dkim.<name>.domain, .selector, .keyFile","type":"object","propertyNames":{"pattern":"^[A-Za-z0-9_-]+$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"domain":{"description":"the sender domain whose mail this key signs (d=)","type":["string","null"]},"selector":{"description":"the selector (s=): the key is published at SELECTOR._domainkey.DOMAIN","type":["string","null"]},"keyFile":{"description":"the private key, PEM","type":["string","null"]}}}},"listener":{"type":"object","additionalProperties":false,"properties":{"enabled":{"description":"the agent runs the SMTP listener","type":"boolean"},"host":{"description":"address the listener binds","type":"string","pattern":"^\\S+$"},"port":{"description":"port the listener binds (0: any free port)","type":"integer","minimum":0,"maximum":65535},"maxMessageSize":{"description":"largest message accepted, in bytes (the SIZE extension)","type":"integer","minimum":1024},"maxConnections":{"description":"connections served at once; past it the connection idle longest before MAIL is closed (421), or the new one refused","type":"integer","minimum":1,"maximum":10000},"idleTimeout":{"description":"a connection that starts no transaction (MAIL) within this time is closed with 421","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"authUser":{"description":"user required to bind a non-loopback address (offered only over TLS there)","type":["string","null"]},"authPass":{"description":"password for authUser","type":["string","null"]},"tlsKeyFile":{"description":"TLS private key (PEM) for the listener","type":["string","null"]},"tlsCertFile":{"description":"TLS certificate (PEM) for the listener","type":["string","null"]}}}}};
+const schema11 = {"type":"object","additionalProperties":false,"properties":{"smarthost":{"description":"smtp://[user[:pass]@]host[:port] (STARTTLS when offered) or smtps://... (TLS from the start)","anyOf":[{"type":"string","pattern":"^smtps?://[^\\s]+$"},{"type":"null"}]},"fallbackSmarthosts":{"description":"smarthost URLs tried in order when the smarthost is unreachable","type":"array","items":{"type":"string","pattern":"^smtps?://[^\\s]+$"}},"concurrency":{"description":"parallel SMTP connections to the smarthost","type":"integer","minimum":1,"maximum":100},"maxRecipientsPerTransaction":{"description":"recipients per SMTP transaction (RFC 5321 servers take at least 100)","type":"integer","minimum":1,"maximum":10000},"tls":{"type":"object","additionalProperties":false,"properties":{"verify":{"description":"verify the smarthost's certificate (turning this off is logged)","type":"boolean"},"caFile":{"description":"extra CA certificate(s) in PEM, for a private smarthost","type":["string","null"]}}},"auth":{"type":"object","additionalProperties":false,"properties":{"method":{"description":"password (AUTH with the password sources below) or oauth2 (XOAUTH2 with tokens from `bulkmailer account login`; Gmail, Microsoft)","type":"string","pattern":"^(password|oauth2)$"},"user":{"description":"user name for AUTH (default: the one in the smarthost URL)","type":["string","null"]},"pass":{"description":"password for AUTH (prefer passwordCommand or passwordEnv)","type":["string","null"]},"passwordEnv":{"description":"name of an environment variable holding the password","type":["string","null"]},"passwordCommand":{"description":"shell command whose first output line is the password (msmtp's passwordeval)","type":["string","null"]}}},"oauth2":{"type":"object","additionalProperties":false,"properties":{"provider":{"description":"google or microsoft: its endpoints and scope (default: from the smarthost host name)","anyOf":[{"type":"string","pattern":"^(google|microsoft)$"},{"type":"null"}]},"clientId":{"description":"client id of the OAuth2 app registered with the provider (README: OAuth2)","type":["string","null"]},"clientSecret":{"description":"client secret of that app, when the provider issued one (Google desktop apps)","type":["string","null"]},"tokenUrl":{"description":"token endpoint (default: the provider's); https only, except on loopback","anyOf":[{"type":"string","pattern":"^https?://[^\\s]+$"},{"type":"null"}]},"deviceAuthorizationUrl":{"description":"device authorization endpoint, RFC 8628 (default: the provider's)","anyOf":[{"type":"string","pattern":"^https?://[^\\s]+$"},{"type":"null"}]},"authorizationUrl":{"description":"authorization endpoint for the loopback flow, RFC 8252 (default: the provider's)","anyOf":[{"type":"string","pattern":"^https?://[^\\s]+$"},{"type":"null"}]},"scope":{"description":"scopes asked for, space-separated (default: the provider's SMTP scope)","type":["string","null"]}}},"limits":{"description":"sending limits of the account, sliding windows kept in the spool across restarts: N/unit counts messages, Nrcpt/unit recipients, unit second|minute|hour|day; e.g. \"100/hour,500rcpt/day\" (\"\": none)","type":"string"},"pauses":{"type":"object","additionalProperties":false,"properties":{"quota":{"description":"an account refused for its sending quota (Gmail 5.4.5, SES daily quota...) tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"rate":{"description":"an account refused for its sending rate tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"throttle":{"description":"an account told \"421 try again later\" tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"recheck":{"description":"an account held until you act (AUTH or sender refused, TLS failed, unknown host) is tried again by itself after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"accountReplies":{"description":"extra SMTP replies that mean \"this account may not send now\", tried before the built-in table: KIND:REGEX (KIND: quota, rate, throttle, auth, sender)","type":"array","items":{"type":"string","pattern":"^(quota|rate|throttle|auth|sender):.+$"}},"from":{"description":"default envelope sender and From: for messages that have none","anyOf":[{"type":"string","pattern":"^[^\\s<>@]+@[^\\s<>@]+$"},{"type":"null"}]},"heloName":{"description":"name sent with EHLO (default: this machine's host name)","type":["string","null"]},"retry":{"type":"object","additionalProperties":false,"properties":{"backoffStart":{"description":"delay after the first deferral","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"backoffFactor":{"description":"each further deferral multiplies the delay by this","type":"number","minimum":1,"maximum":10},"backoffMax":{"description":"the delay never grows past this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"lifetime":{"description":"retry time (not age: offline time does not count) after which a deferred recipient expires","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"timeouts":{"type":"object","additionalProperties":false,"properties":{"probe":{"description":"connectivity probe: TCP connect plus greeting","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"connect":{"description":"TCP connect to the smarthost","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"greeting":{"description":"wait for the smarthost's 220 greeting","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"socket":{"description":"inactivity during a transaction","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"accounts":{"description":"more sending accounts, chosen by envelope sender (bulkmailer account add); the top-level settings are the account \"default\"","type":"object","propertyNames":{"pattern":"^[a-z0-9][a-z0-9_-]{0,31}$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"smarthost":{"description":"smtp://[user[:pass]@]host[:port] (STARTTLS when offered) or smtps://... (TLS from the start)","anyOf":[{"type":"string","pattern":"^smtps?://[^\\s]+$"},{"type":"null"}]},"fallbackSmarthosts":{"description":"smarthost URLs tried in order when the smarthost is unreachable","type":"array","items":{"type":"string","pattern":"^smtps?://[^\\s]+$"}},"concurrency":{"description":"parallel SMTP connections to the smarthost","type":"integer","minimum":1,"maximum":100},"maxRecipientsPerTransaction":{"description":"recipients per SMTP transaction (RFC 5321 servers take at least 100)","type":"integer","minimum":1,"maximum":10000},"tls":{"type":"object","additionalProperties":false,"properties":{"verify":{"description":"verify the smarthost's certificate (turning this off is logged)","type":"boolean"},"caFile":{"description":"extra CA certificate(s) in PEM, for a private smarthost","type":["string","null"]}}},"auth":{"type":"object","additionalProperties":false,"properties":{"method":{"description":"password (AUTH with the password sources below) or oauth2 (XOAUTH2 with tokens from `bulkmailer account login`; Gmail, Microsoft)","type":"string","pattern":"^(password|oauth2)$"},"user":{"description":"user name for AUTH (default: the one in the smarthost URL)","type":["string","null"]},"pass":{"description":"password for AUTH (prefer passwordCommand or passwordEnv)","type":["string","null"]},"passwordEnv":{"description":"name of an environment variable holding the password","type":["string","null"]},"passwordCommand":{"description":"shell command whose first output line is the password (msmtp's passwordeval)","type":["string","null"]}}},"oauth2":{"type":"object","additionalProperties":false,"properties":{"provider":{"description":"google or microsoft: its endpoints and scope (default: from the smarthost host name)","anyOf":[{"type":"string","pattern":"^(google|microsoft)$"},{"type":"null"}]},"clientId":{"description":"client id of the OAuth2 app registered with the provider (README: OAuth2)","type":["string","null"]},"clientSecret":{"description":"client secret of that app, when the provider issued one (Google desktop apps)","type":["string","null"]},"tokenUrl":{"description":"token endpoint (default: the provider's); https only, except on loopback","anyOf":[{"type":"string","pattern":"^https?://[^\\s]+$"},{"type":"null"}]},"deviceAuthorizationUrl":{"description":"device authorization endpoint, RFC 8628 (default: the provider's)","anyOf":[{"type":"string","pattern":"^https?://[^\\s]+$"},{"type":"null"}]},"authorizationUrl":{"description":"authorization endpoint for the loopback flow, RFC 8252 (default: the provider's)","anyOf":[{"type":"string","pattern":"^https?://[^\\s]+$"},{"type":"null"}]},"scope":{"description":"scopes asked for, space-separated (default: the provider's SMTP scope)","type":["string","null"]}}},"limits":{"description":"sending limits of the account, sliding windows kept in the spool across restarts: N/unit counts messages, Nrcpt/unit recipients, unit second|minute|hour|day; e.g. \"100/hour,500rcpt/day\" (\"\": none)","type":"string"},"pauses":{"type":"object","additionalProperties":false,"properties":{"quota":{"description":"an account refused for its sending quota (Gmail 5.4.5, SES daily quota...) tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"rate":{"description":"an account refused for its sending rate tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"throttle":{"description":"an account told \"421 try again later\" tries again after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"recheck":{"description":"an account held until you act (AUTH or sender refused, TLS failed, unknown host) is tried again by itself after this","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}}},"accountReplies":{"description":"extra SMTP replies that mean \"this account may not send now\", tried before the built-in table: KIND:REGEX (KIND: quota, rate, throttle, auth, sender)","type":"array","items":{"type":"string","pattern":"^(quota|rate|throttle|auth|sender):.+$"}},"senders":{"description":"envelope senders that use this account: addresses (exact) and @domains","type":"array","items":{"type":"string","pattern":"^[^\\s<>@]*@[^\\s<>@]+$"}},"preset":{"description":"provider whose published settings fill what this account does not set: gmail, workspace, outlook, microsoft365, fastmail, ses, mailgun, postmark","anyOf":[{"type":"string","pattern":"^(gmail|workspace|outlook|microsoft365|fastmail|ses|mailgun|postmark)$"},{"type":"null"}]}}}},"schedule":{"description":"node-cron expression for the agent's scheduled flush","type":"string","pattern":"^\\S+( \\S+){4,5}$"},"agent":{"type":"object","additionalProperties":false,"properties":{"syslog":{"description":"the agent also logs to syslog/journald (RFC 5424, through logger(1))","type":"boolean"},"syslogSocket":{"description":"the syslog socket the agent logs to (macOS: /var/run/syslog)","type":"string","pattern":"^/"}}},"delayWarning":{"description":"retry time (counted like retry.lifetime) after which the sender gets one delay warning (RFC 3464, Action: delayed); 0 turns warnings off","type":"string","pattern":"^0$|^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"notifications":{"description":"the agent shows desktop notifications (bounces, long delays, accounts that need attention)","type":"boolean"},"onCrash":{"description":"recipients of a transaction a crash interrupted (possible duplicates): resend them, or hold their entry for review","type":"string","pattern":"^(resend|hold)$"},"routes":{"description":"transport per recipient domain, \"domain=transport,...\": exact domain, then *.parent, then *; transports: smarthost, mx (direct delivery)","type":"string","pattern":"^\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*(,\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*)*$"},"mx":{"type":"object","additionalProperties":false,"properties":{"resolvers":{"description":"DNS resolvers for direct delivery, \"ip[:port],...\" (default: the system's, from /etc/resolv.conf)","type":["string","null"]},"port":{"description":"port of the MX hosts (25; another only for tests and unusual networks)","type":"integer","minimum":1,"maximum":65535},"destinationConcurrency":{"description":"parallel connections to one destination (MX host set), within concurrency","type":"integer","minimum":1,"maximum":100},"dnsTimeout":{"description":"wait for one DNS answer before asking the next resolver","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"tls":{"description":"TLS to MX hosts: opportunistic (STARTTLS when offered, certificate not checked, RFC 7435), mta-sts (opportunistic, but domains publishing an MTA-STS policy in enforce mode get verified TLS to the MX hosts it names, RFC 8461) or verify (every certificate checked)","type":"string","pattern":"^(opportunistic|mta-sts|verify)$"},"mtaStsPort":{"description":"HTTPS port of MTA-STS policy hosts (443; another only for tests)","type":"integer","minimum":1,"maximum":65535}}},"dkim":{"description":"DKIM signing keys for direct delivery, one per sender domain: dkim.<name>.domain, .selector, .keyFile","type":"object","propertyNames":{"pattern":"^[A-Za-z0-9_-]+$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"domain":{"description":"the sender domain whose mail this key signs (d=)","type":["string","null"]},"selector":{"description":"the selector (s=): the key is published at SELECTOR._domainkey.DOMAIN","type":["string","null"]},"keyFile":{"description":"the private key, PEM","type":["string","null"]}}}},"listener":{"type":"object","additionalProperties":false,"properties":{"enabled":{"description":"the agent runs the SMTP listener","type":"boolean"},"host":{"description":"address the listener binds","type":"string","pattern":"^\\S+$"},"port":{"description":"port the listener binds (0: any free port)","type":"integer","minimum":0,"maximum":65535},"maxMessageSize":{"description":"largest message accepted, in bytes (the SIZE extension)","type":"integer","minimum":1024},"maxConnections":{"description":"connections served at once; past it the connection idle longest before MAIL is closed (421), or the new one refused","type":"integer","minimum":1,"maximum":10000},"idleTimeout":{"description":"a connection that starts no transaction (MAIL) within this time is closed with 421","type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},"authUser":{"description":"user required to bind a non-loopback address (offered only over TLS there)","type":["string","null"]},"authPass":{"description":"password for authUser","type":["string","null"]},"tlsKeyFile":{"description":"TLS private key (PEM) for the listener","type":["string","null"]},"tlsCertFile":{"description":"TLS certificate (PEM) for the listener","type":["string","null"]}}}}};
 const func2 = Object.prototype.hasOwnProperty;
 const pattern0 = new RegExp("^smtps?://[^\\s]+$", "u");
-const pattern2 = new RegExp("^[^\\s<>@]+@[^\\s<>@]+$", "u");
-const pattern3 = new RegExp("^(password|oauth2)$", "u");
-const pattern4 = new RegExp("^(google|microsoft)$", "u");
-const pattern5 = new RegExp("^https?://[^\\s]+$", "u");
-const pattern8 = new RegExp("^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$", "u");
-const pattern19 = new RegExp("^(quota|rate|throttle|auth|sender):.+$", "u");
-const pattern20 = new RegExp("^\\S+( \\S+){4,5}$", "u");
-const pattern21 = new RegExp("^/", "u");
-const pattern22 = new RegExp("^0$|^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$", "u");
-const pattern23 = new RegExp("^(resend|hold)$", "u");
-const pattern24 = new RegExp("^\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*(,\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*)*$", "u");
-const pattern26 = new RegExp("^(opportunistic|mta-sts|verify)$", "u");
-const pattern27 = new RegExp("^[A-Za-z0-9_-]+$", "u");
-const pattern28 = new RegExp("^\\S+$", "u");
+const pattern2 = new RegExp("^(password|oauth2)$", "u");
+const pattern3 = new RegExp("^(google|microsoft)$", "u");
+const pattern4 = new RegExp("^https?://[^\\s]+$", "u");
+const pattern7 = new RegExp("^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$", "u");
+const pattern11 = new RegExp("^(quota|rate|throttle|auth|sender):.+$", "u");
+const pattern12 = new RegExp("^[^\\s<>@]+@[^\\s<>@]+$", "u");
+const pattern20 = new RegExp("^[a-z0-9][a-z0-9_-]{0,31}$", "u");
+const pattern33 = new RegExp("^[^\\s<>@]*@[^\\s<>@]+$", "u");
+const pattern34 = new RegExp("^(gmail|workspace|outlook|microsoft365|fastmail|ses|mailgun|postmark)$", "u");
+const pattern35 = new RegExp("^\\S+( \\S+){4,5}$", "u");
+const pattern36 = new RegExp("^/", "u");
+const pattern37 = new RegExp("^0$|^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$", "u");
+const pattern38 = new RegExp("^(resend|hold)$", "u");
+const pattern39 = new RegExp("^\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*(,\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*)*$", "u");
+const pattern41 = new RegExp("^(opportunistic|mta-sts|verify)$", "u");
+const pattern42 = new RegExp("^[A-Za-z0-9_-]+$", "u");
+const pattern43 = new RegExp("^\\S+$", "u");
 
 function validate10(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -145,14 +148,10 @@ vErrors.push(err7);
 errors++;
 }
 }
-if(data.from !== undefined){
-let data3 = data.from;
-const _errs13 = errors;
-let valid4 = false;
-const _errs14 = errors;
-if(typeof data3 === "string"){
-if(!pattern2.test(data3)){
-const err8 = {instancePath:instancePath+"/from",schemaPath:"#/properties/from/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^[^\\s<>@]+@[^\\s<>@]+$"},message:"must match pattern \""+"^[^\\s<>@]+@[^\\s<>@]+$"+"\""};
+if(data.concurrency !== undefined){
+let data3 = data.concurrency;
+if(!(((typeof data3 == "number") && (!(data3 % 1) && !isNaN(data3))) && (isFinite(data3)))){
+const err8 = {instancePath:instancePath+"/concurrency",schemaPath:"#/properties/concurrency/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -161,9 +160,9 @@ vErrors.push(err8);
 }
 errors++;
 }
-}
-else {
-const err9 = {instancePath:instancePath+"/from",schemaPath:"#/properties/from/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data3 == "number") && (isFinite(data3))){
+if(data3 > 100 || isNaN(data3)){
+const err9 = {instancePath:instancePath+"/concurrency",schemaPath:"#/properties/concurrency/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -172,12 +171,8 @@ vErrors.push(err9);
 }
 errors++;
 }
-var _valid1 = _errs14 === errors;
-valid4 = valid4 || _valid1;
-if(!valid4){
-const _errs16 = errors;
-if(data3 !== null){
-const err10 = {instancePath:instancePath+"/from",schemaPath:"#/properties/from/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(data3 < 1 || isNaN(data3)){
+const err10 = {instancePath:instancePath+"/concurrency",schemaPath:"#/properties/concurrency/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -186,11 +181,12 @@ vErrors.push(err10);
 }
 errors++;
 }
-var _valid1 = _errs16 === errors;
-valid4 = valid4 || _valid1;
 }
-if(!valid4){
-const err11 = {instancePath:instancePath+"/from",schemaPath:"#/properties/from/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+}
+if(data.maxRecipientsPerTransaction !== undefined){
+let data4 = data.maxRecipientsPerTransaction;
+if(!(((typeof data4 == "number") && (!(data4 % 1) && !isNaN(data4))) && (isFinite(data4)))){
+const err11 = {instancePath:instancePath+"/maxRecipientsPerTransaction",schemaPath:"#/properties/maxRecipientsPerTransaction/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -199,22 +195,9 @@ vErrors.push(err11);
 }
 errors++;
 }
-else {
-errors = _errs13;
-if(vErrors !== null){
-if(_errs13){
-vErrors.length = _errs13;
-}
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.heloName !== undefined){
-let data4 = data.heloName;
-if((typeof data4 !== "string") && (data4 !== null)){
-const err12 = {instancePath:instancePath+"/heloName",schemaPath:"#/properties/heloName/type",keyword:"type",params:{type: schema11.properties.heloName.type},message:"must be string,null"};
+if((typeof data4 == "number") && (isFinite(data4))){
+if(data4 > 10000 || isNaN(data4)){
+const err12 = {instancePath:instancePath+"/maxRecipientsPerTransaction",schemaPath:"#/properties/maxRecipientsPerTransaction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -223,11 +206,8 @@ vErrors.push(err12);
 }
 errors++;
 }
-}
-if(data.concurrency !== undefined){
-let data5 = data.concurrency;
-if(!(((typeof data5 == "number") && (!(data5 % 1) && !isNaN(data5))) && (isFinite(data5)))){
-const err13 = {instancePath:instancePath+"/concurrency",schemaPath:"#/properties/concurrency/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data4 < 1 || isNaN(data4)){
+const err13 = {instancePath:instancePath+"/maxRecipientsPerTransaction",schemaPath:"#/properties/maxRecipientsPerTransaction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -236,9 +216,14 @@ vErrors.push(err13);
 }
 errors++;
 }
-if((typeof data5 == "number") && (isFinite(data5))){
-if(data5 > 100 || isNaN(data5)){
-const err14 = {instancePath:instancePath+"/concurrency",schemaPath:"#/properties/concurrency/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+}
+}
+if(data.tls !== undefined){
+let data5 = data.tls;
+if(data5 && typeof data5 == "object" && !Array.isArray(data5)){
+for(const key1 in data5){
+if(!((key1 === "verify") || (key1 === "caFile"))){
+const err14 = {instancePath:instancePath+"/tls",schemaPath:"#/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -247,8 +232,10 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data5 < 1 || isNaN(data5)){
-const err15 = {instancePath:instancePath+"/concurrency",schemaPath:"#/properties/concurrency/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+if(data5.verify !== undefined){
+if(typeof data5.verify !== "boolean"){
+const err15 = {instancePath:instancePath+"/tls/verify",schemaPath:"#/properties/tls/properties/verify/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -258,11 +245,10 @@ vErrors.push(err15);
 errors++;
 }
 }
-}
-if(data.maxRecipientsPerTransaction !== undefined){
-let data6 = data.maxRecipientsPerTransaction;
-if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
-const err16 = {instancePath:instancePath+"/maxRecipientsPerTransaction",schemaPath:"#/properties/maxRecipientsPerTransaction/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data5.caFile !== undefined){
+let data7 = data5.caFile;
+if((typeof data7 !== "string") && (data7 !== null)){
+const err16 = {instancePath:instancePath+"/tls/caFile",schemaPath:"#/properties/tls/properties/caFile/type",keyword:"type",params:{type: schema11.properties.tls.properties.caFile.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -271,9 +257,10 @@ vErrors.push(err16);
 }
 errors++;
 }
-if((typeof data6 == "number") && (isFinite(data6))){
-if(data6 > 10000 || isNaN(data6)){
-const err17 = {instancePath:instancePath+"/maxRecipientsPerTransaction",schemaPath:"#/properties/maxRecipientsPerTransaction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
+}
+}
+else {
+const err17 = {instancePath:instancePath+"/tls",schemaPath:"#/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -282,8 +269,13 @@ vErrors.push(err17);
 }
 errors++;
 }
-if(data6 < 1 || isNaN(data6)){
-const err18 = {instancePath:instancePath+"/maxRecipientsPerTransaction",schemaPath:"#/properties/maxRecipientsPerTransaction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+if(data.auth !== undefined){
+let data8 = data.auth;
+if(data8 && typeof data8 == "object" && !Array.isArray(data8)){
+for(const key2 in data8){
+if(!(((((key2 === "method") || (key2 === "user")) || (key2 === "pass")) || (key2 === "passwordEnv")) || (key2 === "passwordCommand"))){
+const err18 = {instancePath:instancePath+"/auth",schemaPath:"#/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -293,13 +285,11 @@ vErrors.push(err18);
 errors++;
 }
 }
-}
-if(data.tls !== undefined){
-let data7 = data.tls;
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-for(const key1 in data7){
-if(!((key1 === "verify") || (key1 === "caFile"))){
-const err19 = {instancePath:instancePath+"/tls",schemaPath:"#/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(data8.method !== undefined){
+let data9 = data8.method;
+if(typeof data9 === "string"){
+if(!pattern2.test(data9)){
+const err19 = {instancePath:instancePath+"/auth/method",schemaPath:"#/properties/auth/properties/method/pattern",keyword:"pattern",params:{pattern: "^(password|oauth2)$"},message:"must match pattern \""+"^(password|oauth2)$"+"\""};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -309,9 +299,8 @@ vErrors.push(err19);
 errors++;
 }
 }
-if(data7.verify !== undefined){
-if(typeof data7.verify !== "boolean"){
-const err20 = {instancePath:instancePath+"/tls/verify",schemaPath:"#/properties/tls/properties/verify/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+else {
+const err20 = {instancePath:instancePath+"/auth/method",schemaPath:"#/properties/auth/properties/method/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -321,10 +310,10 @@ vErrors.push(err20);
 errors++;
 }
 }
-if(data7.caFile !== undefined){
-let data9 = data7.caFile;
-if((typeof data9 !== "string") && (data9 !== null)){
-const err21 = {instancePath:instancePath+"/tls/caFile",schemaPath:"#/properties/tls/properties/caFile/type",keyword:"type",params:{type: schema11.properties.tls.properties.caFile.type},message:"must be string,null"};
+if(data8.user !== undefined){
+let data10 = data8.user;
+if((typeof data10 !== "string") && (data10 !== null)){
+const err21 = {instancePath:instancePath+"/auth/user",schemaPath:"#/properties/auth/properties/user/type",keyword:"type",params:{type: schema11.properties.auth.properties.user.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -334,9 +323,10 @@ vErrors.push(err21);
 errors++;
 }
 }
-}
-else {
-const err22 = {instancePath:instancePath+"/tls",schemaPath:"#/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data8.pass !== undefined){
+let data11 = data8.pass;
+if((typeof data11 !== "string") && (data11 !== null)){
+const err22 = {instancePath:instancePath+"/auth/pass",schemaPath:"#/properties/auth/properties/pass/type",keyword:"type",params:{type: schema11.properties.auth.properties.pass.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -346,12 +336,10 @@ vErrors.push(err22);
 errors++;
 }
 }
-if(data.auth !== undefined){
-let data10 = data.auth;
-if(data10 && typeof data10 == "object" && !Array.isArray(data10)){
-for(const key2 in data10){
-if(!(((((key2 === "method") || (key2 === "user")) || (key2 === "pass")) || (key2 === "passwordEnv")) || (key2 === "passwordCommand"))){
-const err23 = {instancePath:instancePath+"/auth",schemaPath:"#/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
+if(data8.passwordEnv !== undefined){
+let data12 = data8.passwordEnv;
+if((typeof data12 !== "string") && (data12 !== null)){
+const err23 = {instancePath:instancePath+"/auth/passwordEnv",schemaPath:"#/properties/auth/properties/passwordEnv/type",keyword:"type",params:{type: schema11.properties.auth.properties.passwordEnv.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -361,11 +349,10 @@ vErrors.push(err23);
 errors++;
 }
 }
-if(data10.method !== undefined){
-let data11 = data10.method;
-if(typeof data11 === "string"){
-if(!pattern3.test(data11)){
-const err24 = {instancePath:instancePath+"/auth/method",schemaPath:"#/properties/auth/properties/method/pattern",keyword:"pattern",params:{pattern: "^(password|oauth2)$"},message:"must match pattern \""+"^(password|oauth2)$"+"\""};
+if(data8.passwordCommand !== undefined){
+let data13 = data8.passwordCommand;
+if((typeof data13 !== "string") && (data13 !== null)){
+const err24 = {instancePath:instancePath+"/auth/passwordCommand",schemaPath:"#/properties/auth/properties/passwordCommand/type",keyword:"type",params:{type: schema11.properties.auth.properties.passwordCommand.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -375,8 +362,9 @@ vErrors.push(err24);
 errors++;
 }
 }
+}
 else {
-const err25 = {instancePath:instancePath+"/auth/method",schemaPath:"#/properties/auth/properties/method/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err25 = {instancePath:instancePath+"/auth",schemaPath:"#/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -386,10 +374,12 @@ vErrors.push(err25);
 errors++;
 }
 }
-if(data10.user !== undefined){
-let data12 = data10.user;
-if((typeof data12 !== "string") && (data12 !== null)){
-const err26 = {instancePath:instancePath+"/auth/user",schemaPath:"#/properties/auth/properties/user/type",keyword:"type",params:{type: schema11.properties.auth.properties.user.type},message:"must be string,null"};
+if(data.oauth2 !== undefined){
+let data14 = data.oauth2;
+if(data14 && typeof data14 == "object" && !Array.isArray(data14)){
+for(const key3 in data14){
+if(!(((((((key3 === "provider") || (key3 === "clientId")) || (key3 === "clientSecret")) || (key3 === "tokenUrl")) || (key3 === "deviceAuthorizationUrl")) || (key3 === "authorizationUrl")) || (key3 === "scope"))){
+const err26 = {instancePath:instancePath+"/oauth2",schemaPath:"#/properties/oauth2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -399,10 +389,14 @@ vErrors.push(err26);
 errors++;
 }
 }
-if(data10.pass !== undefined){
-let data13 = data10.pass;
-if((typeof data13 !== "string") && (data13 !== null)){
-const err27 = {instancePath:instancePath+"/auth/pass",schemaPath:"#/properties/auth/properties/pass/type",keyword:"type",params:{type: schema11.properties.auth.properties.pass.type},message:"must be string,null"};
+if(data14.provider !== undefined){
+let data15 = data14.provider;
+const _errs40 = errors;
+let valid7 = false;
+const _errs41 = errors;
+if(typeof data15 === "string"){
+if(!pattern3.test(data15)){
+const err27 = {instancePath:instancePath+"/oauth2/provider",schemaPath:"#/properties/oauth2/properties/provider/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^(google|microsoft)$"},message:"must match pattern \""+"^(google|microsoft)$"+"\""};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -412,10 +406,8 @@ vErrors.push(err27);
 errors++;
 }
 }
-if(data10.passwordEnv !== undefined){
-let data14 = data10.passwordEnv;
-if((typeof data14 !== "string") && (data14 !== null)){
-const err28 = {instancePath:instancePath+"/auth/passwordEnv",schemaPath:"#/properties/auth/properties/passwordEnv/type",keyword:"type",params:{type: schema11.properties.auth.properties.passwordEnv.type},message:"must be string,null"};
+else {
+const err28 = {instancePath:instancePath+"/oauth2/provider",schemaPath:"#/properties/oauth2/properties/provider/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -424,11 +416,12 @@ vErrors.push(err28);
 }
 errors++;
 }
-}
-if(data10.passwordCommand !== undefined){
-let data15 = data10.passwordCommand;
-if((typeof data15 !== "string") && (data15 !== null)){
-const err29 = {instancePath:instancePath+"/auth/passwordCommand",schemaPath:"#/properties/auth/properties/passwordCommand/type",keyword:"type",params:{type: schema11.properties.auth.properties.passwordCommand.type},message:"must be string,null"};
+var _valid1 = _errs41 === errors;
+valid7 = valid7 || _valid1;
+if(!valid7){
+const _errs43 = errors;
+if(data15 !== null){
+const err29 = {instancePath:instancePath+"/oauth2/provider",schemaPath:"#/properties/oauth2/properties/provider/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -437,10 +430,11 @@ vErrors.push(err29);
 }
 errors++;
 }
+var _valid1 = _errs43 === errors;
+valid7 = valid7 || _valid1;
 }
-}
-else {
-const err30 = {instancePath:instancePath+"/auth",schemaPath:"#/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(!valid7){
+const err30 = {instancePath:instancePath+"/oauth2/provider",schemaPath:"#/properties/oauth2/properties/provider/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -449,13 +443,22 @@ vErrors.push(err30);
 }
 errors++;
 }
+else {
+errors = _errs40;
+if(vErrors !== null){
+if(_errs40){
+vErrors.length = _errs40;
 }
-if(data.oauth2 !== undefined){
-let data16 = data.oauth2;
-if(data16 && typeof data16 == "object" && !Array.isArray(data16)){
-for(const key3 in data16){
-if(!(((((((key3 === "provider") || (key3 === "clientId")) || (key3 === "clientSecret")) || (key3 === "tokenUrl")) || (key3 === "deviceAuthorizationUrl")) || (key3 === "authorizationUrl")) || (key3 === "scope"))){
-const err31 = {instancePath:instancePath+"/oauth2",schemaPath:"#/properties/oauth2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data14.clientId !== undefined){
+let data16 = data14.clientId;
+if((typeof data16 !== "string") && (data16 !== null)){
+const err31 = {instancePath:instancePath+"/oauth2/clientId",schemaPath:"#/properties/oauth2/properties/clientId/type",keyword:"type",params:{type: schema11.properties.oauth2.properties.clientId.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -465,14 +468,10 @@ vErrors.push(err31);
 errors++;
 }
 }
-if(data16.provider !== undefined){
-let data17 = data16.provider;
-const _errs48 = errors;
-let valid8 = false;
-const _errs49 = errors;
-if(typeof data17 === "string"){
-if(!pattern4.test(data17)){
-const err32 = {instancePath:instancePath+"/oauth2/provider",schemaPath:"#/properties/oauth2/properties/provider/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^(google|microsoft)$"},message:"must match pattern \""+"^(google|microsoft)$"+"\""};
+if(data14.clientSecret !== undefined){
+let data17 = data14.clientSecret;
+if((typeof data17 !== "string") && (data17 !== null)){
+const err32 = {instancePath:instancePath+"/oauth2/clientSecret",schemaPath:"#/properties/oauth2/properties/clientSecret/type",keyword:"type",params:{type: schema11.properties.oauth2.properties.clientSecret.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -482,8 +481,14 @@ vErrors.push(err32);
 errors++;
 }
 }
-else {
-const err33 = {instancePath:instancePath+"/oauth2/provider",schemaPath:"#/properties/oauth2/properties/provider/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data14.tokenUrl !== undefined){
+let data18 = data14.tokenUrl;
+const _errs50 = errors;
+let valid8 = false;
+const _errs51 = errors;
+if(typeof data18 === "string"){
+if(!pattern4.test(data18)){
+const err33 = {instancePath:instancePath+"/oauth2/tokenUrl",schemaPath:"#/properties/oauth2/properties/tokenUrl/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^https?://[^\\s]+$"},message:"must match pattern \""+"^https?://[^\\s]+$"+"\""};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -492,12 +497,9 @@ vErrors.push(err33);
 }
 errors++;
 }
-var _valid2 = _errs49 === errors;
-valid8 = valid8 || _valid2;
-if(!valid8){
-const _errs51 = errors;
-if(data17 !== null){
-const err34 = {instancePath:instancePath+"/oauth2/provider",schemaPath:"#/properties/oauth2/properties/provider/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null"};
+}
+else {
+const err34 = {instancePath:instancePath+"/oauth2/tokenUrl",schemaPath:"#/properties/oauth2/properties/tokenUrl/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -508,9 +510,10 @@ errors++;
 }
 var _valid2 = _errs51 === errors;
 valid8 = valid8 || _valid2;
-}
 if(!valid8){
-const err35 = {instancePath:instancePath+"/oauth2/provider",schemaPath:"#/properties/oauth2/properties/provider/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs53 = errors;
+if(data18 !== null){
+const err35 = {instancePath:instancePath+"/oauth2/tokenUrl",schemaPath:"#/properties/oauth2/properties/tokenUrl/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -519,22 +522,11 @@ vErrors.push(err35);
 }
 errors++;
 }
-else {
-errors = _errs48;
-if(vErrors !== null){
-if(_errs48){
-vErrors.length = _errs48;
+var _valid2 = _errs53 === errors;
+valid8 = valid8 || _valid2;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data16.clientId !== undefined){
-let data18 = data16.clientId;
-if((typeof data18 !== "string") && (data18 !== null)){
-const err36 = {instancePath:instancePath+"/oauth2/clientId",schemaPath:"#/properties/oauth2/properties/clientId/type",keyword:"type",params:{type: schema11.properties.oauth2.properties.clientId.type},message:"must be string,null"};
+if(!valid8){
+const err36 = {instancePath:instancePath+"/oauth2/tokenUrl",schemaPath:"#/properties/oauth2/properties/tokenUrl/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -543,11 +535,26 @@ vErrors.push(err36);
 }
 errors++;
 }
+else {
+errors = _errs50;
+if(vErrors !== null){
+if(_errs50){
+vErrors.length = _errs50;
 }
-if(data16.clientSecret !== undefined){
-let data19 = data16.clientSecret;
-if((typeof data19 !== "string") && (data19 !== null)){
-const err37 = {instancePath:instancePath+"/oauth2/clientSecret",schemaPath:"#/properties/oauth2/properties/clientSecret/type",keyword:"type",params:{type: schema11.properties.oauth2.properties.clientSecret.type},message:"must be string,null"};
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data14.deviceAuthorizationUrl !== undefined){
+let data19 = data14.deviceAuthorizationUrl;
+const _errs56 = errors;
+let valid9 = false;
+const _errs57 = errors;
+if(typeof data19 === "string"){
+if(!pattern4.test(data19)){
+const err37 = {instancePath:instancePath+"/oauth2/deviceAuthorizationUrl",schemaPath:"#/properties/oauth2/properties/deviceAuthorizationUrl/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^https?://[^\\s]+$"},message:"must match pattern \""+"^https?://[^\\s]+$"+"\""};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -557,14 +564,8 @@ vErrors.push(err37);
 errors++;
 }
 }
-if(data16.tokenUrl !== undefined){
-let data20 = data16.tokenUrl;
-const _errs58 = errors;
-let valid9 = false;
-const _errs59 = errors;
-if(typeof data20 === "string"){
-if(!pattern5.test(data20)){
-const err38 = {instancePath:instancePath+"/oauth2/tokenUrl",schemaPath:"#/properties/oauth2/properties/tokenUrl/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^https?://[^\\s]+$"},message:"must match pattern \""+"^https?://[^\\s]+$"+"\""};
+else {
+const err38 = {instancePath:instancePath+"/oauth2/deviceAuthorizationUrl",schemaPath:"#/properties/oauth2/properties/deviceAuthorizationUrl/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -573,9 +574,12 @@ vErrors.push(err38);
 }
 errors++;
 }
-}
-else {
-const err39 = {instancePath:instancePath+"/oauth2/tokenUrl",schemaPath:"#/properties/oauth2/properties/tokenUrl/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid3 = _errs57 === errors;
+valid9 = valid9 || _valid3;
+if(!valid9){
+const _errs59 = errors;
+if(data19 !== null){
+const err39 = {instancePath:instancePath+"/oauth2/deviceAuthorizationUrl",schemaPath:"#/properties/oauth2/properties/deviceAuthorizationUrl/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -586,10 +590,9 @@ errors++;
 }
 var _valid3 = _errs59 === errors;
 valid9 = valid9 || _valid3;
+}
 if(!valid9){
-const _errs61 = errors;
-if(data20 !== null){
-const err40 = {instancePath:instancePath+"/oauth2/tokenUrl",schemaPath:"#/properties/oauth2/properties/tokenUrl/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null"};
+const err40 = {instancePath:instancePath+"/oauth2/deviceAuthorizationUrl",schemaPath:"#/properties/oauth2/properties/deviceAuthorizationUrl/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -598,11 +601,26 @@ vErrors.push(err40);
 }
 errors++;
 }
-var _valid3 = _errs61 === errors;
-valid9 = valid9 || _valid3;
+else {
+errors = _errs56;
+if(vErrors !== null){
+if(_errs56){
+vErrors.length = _errs56;
 }
-if(!valid9){
-const err41 = {instancePath:instancePath+"/oauth2/tokenUrl",schemaPath:"#/properties/oauth2/properties/tokenUrl/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data14.authorizationUrl !== undefined){
+let data20 = data14.authorizationUrl;
+const _errs62 = errors;
+let valid10 = false;
+const _errs63 = errors;
+if(typeof data20 === "string"){
+if(!pattern4.test(data20)){
+const err41 = {instancePath:instancePath+"/oauth2/authorizationUrl",schemaPath:"#/properties/oauth2/properties/authorizationUrl/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^https?://[^\\s]+$"},message:"must match pattern \""+"^https?://[^\\s]+$"+"\""};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -611,26 +629,9 @@ vErrors.push(err41);
 }
 errors++;
 }
-else {
-errors = _errs58;
-if(vErrors !== null){
-if(_errs58){
-vErrors.length = _errs58;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data16.deviceAuthorizationUrl !== undefined){
-let data21 = data16.deviceAuthorizationUrl;
-const _errs64 = errors;
-let valid10 = false;
-const _errs65 = errors;
-if(typeof data21 === "string"){
-if(!pattern5.test(data21)){
-const err42 = {instancePath:instancePath+"/oauth2/deviceAuthorizationUrl",schemaPath:"#/properties/oauth2/properties/deviceAuthorizationUrl/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^https?://[^\\s]+$"},message:"must match pattern \""+"^https?://[^\\s]+$"+"\""};
+const err42 = {instancePath:instancePath+"/oauth2/authorizationUrl",schemaPath:"#/properties/oauth2/properties/authorizationUrl/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -639,9 +640,12 @@ vErrors.push(err42);
 }
 errors++;
 }
-}
-else {
-const err43 = {instancePath:instancePath+"/oauth2/deviceAuthorizationUrl",schemaPath:"#/properties/oauth2/properties/deviceAuthorizationUrl/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid4 = _errs63 === errors;
+valid10 = valid10 || _valid4;
+if(!valid10){
+const _errs65 = errors;
+if(data20 !== null){
+const err43 = {instancePath:instancePath+"/oauth2/authorizationUrl",schemaPath:"#/properties/oauth2/properties/authorizationUrl/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -652,10 +656,9 @@ errors++;
 }
 var _valid4 = _errs65 === errors;
 valid10 = valid10 || _valid4;
+}
 if(!valid10){
-const _errs67 = errors;
-if(data21 !== null){
-const err44 = {instancePath:instancePath+"/oauth2/deviceAuthorizationUrl",schemaPath:"#/properties/oauth2/properties/deviceAuthorizationUrl/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null"};
+const err44 = {instancePath:instancePath+"/oauth2/authorizationUrl",schemaPath:"#/properties/oauth2/properties/authorizationUrl/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -664,11 +667,22 @@ vErrors.push(err44);
 }
 errors++;
 }
-var _valid4 = _errs67 === errors;
-valid10 = valid10 || _valid4;
+else {
+errors = _errs62;
+if(vErrors !== null){
+if(_errs62){
+vErrors.length = _errs62;
 }
-if(!valid10){
-const err45 = {instancePath:instancePath+"/oauth2/deviceAuthorizationUrl",schemaPath:"#/properties/oauth2/properties/deviceAuthorizationUrl/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data14.scope !== undefined){
+let data21 = data14.scope;
+if((typeof data21 !== "string") && (data21 !== null)){
+const err45 = {instancePath:instancePath+"/oauth2/scope",schemaPath:"#/properties/oauth2/properties/scope/type",keyword:"type",params:{type: schema11.properties.oauth2.properties.scope.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -677,26 +691,10 @@ vErrors.push(err45);
 }
 errors++;
 }
-else {
-errors = _errs64;
-if(vErrors !== null){
-if(_errs64){
-vErrors.length = _errs64;
+}
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data16.authorizationUrl !== undefined){
-let data22 = data16.authorizationUrl;
-const _errs70 = errors;
-let valid11 = false;
-const _errs71 = errors;
-if(typeof data22 === "string"){
-if(!pattern5.test(data22)){
-const err46 = {instancePath:instancePath+"/oauth2/authorizationUrl",schemaPath:"#/properties/oauth2/properties/authorizationUrl/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^https?://[^\\s]+$"},message:"must match pattern \""+"^https?://[^\\s]+$"+"\""};
+const err46 = {instancePath:instancePath+"/oauth2",schemaPath:"#/properties/oauth2/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -706,8 +704,9 @@ vErrors.push(err46);
 errors++;
 }
 }
-else {
-const err47 = {instancePath:instancePath+"/oauth2/authorizationUrl",schemaPath:"#/properties/oauth2/properties/authorizationUrl/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.limits !== undefined){
+if(typeof data.limits !== "string"){
+const err47 = {instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -716,12 +715,13 @@ vErrors.push(err47);
 }
 errors++;
 }
-var _valid5 = _errs71 === errors;
-valid11 = valid11 || _valid5;
-if(!valid11){
-const _errs73 = errors;
-if(data22 !== null){
-const err48 = {instancePath:instancePath+"/oauth2/authorizationUrl",schemaPath:"#/properties/oauth2/properties/authorizationUrl/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null"};
+}
+if(data.pauses !== undefined){
+let data23 = data.pauses;
+if(data23 && typeof data23 == "object" && !Array.isArray(data23)){
+for(const key4 in data23){
+if(!((((key4 === "quota") || (key4 === "rate")) || (key4 === "throttle")) || (key4 === "recheck"))){
+const err48 = {instancePath:instancePath+"/pauses",schemaPath:"#/properties/pauses/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -730,11 +730,12 @@ vErrors.push(err48);
 }
 errors++;
 }
-var _valid5 = _errs73 === errors;
-valid11 = valid11 || _valid5;
 }
-if(!valid11){
-const err49 = {instancePath:instancePath+"/oauth2/authorizationUrl",schemaPath:"#/properties/oauth2/properties/authorizationUrl/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(data23.quota !== undefined){
+let data24 = data23.quota;
+if(typeof data24 === "string"){
+if(!pattern7.test(data24)){
+const err49 = {instancePath:instancePath+"/pauses/quota",schemaPath:"#/properties/pauses/properties/quota/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -743,22 +744,9 @@ vErrors.push(err49);
 }
 errors++;
 }
-else {
-errors = _errs70;
-if(vErrors !== null){
-if(_errs70){
-vErrors.length = _errs70;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data16.scope !== undefined){
-let data23 = data16.scope;
-if((typeof data23 !== "string") && (data23 !== null)){
-const err50 = {instancePath:instancePath+"/oauth2/scope",schemaPath:"#/properties/oauth2/properties/scope/type",keyword:"type",params:{type: schema11.properties.oauth2.properties.scope.type},message:"must be string,null"};
+const err50 = {instancePath:instancePath+"/pauses/quota",schemaPath:"#/properties/pauses/properties/quota/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -768,9 +756,11 @@ vErrors.push(err50);
 errors++;
 }
 }
-}
-else {
-const err51 = {instancePath:instancePath+"/oauth2",schemaPath:"#/properties/oauth2/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data23.rate !== undefined){
+let data25 = data23.rate;
+if(typeof data25 === "string"){
+if(!pattern7.test(data25)){
+const err51 = {instancePath:instancePath+"/pauses/rate",schemaPath:"#/properties/pauses/properties/rate/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -780,12 +770,8 @@ vErrors.push(err51);
 errors++;
 }
 }
-if(data.retry !== undefined){
-let data24 = data.retry;
-if(data24 && typeof data24 == "object" && !Array.isArray(data24)){
-for(const key4 in data24){
-if(!((((key4 === "backoffStart") || (key4 === "backoffFactor")) || (key4 === "backoffMax")) || (key4 === "lifetime"))){
-const err52 = {instancePath:instancePath+"/retry",schemaPath:"#/properties/retry/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
+else {
+const err52 = {instancePath:instancePath+"/pauses/rate",schemaPath:"#/properties/pauses/properties/rate/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -795,11 +781,11 @@ vErrors.push(err52);
 errors++;
 }
 }
-if(data24.backoffStart !== undefined){
-let data25 = data24.backoffStart;
-if(typeof data25 === "string"){
-if(!pattern8.test(data25)){
-const err53 = {instancePath:instancePath+"/retry/backoffStart",schemaPath:"#/properties/retry/properties/backoffStart/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+if(data23.throttle !== undefined){
+let data26 = data23.throttle;
+if(typeof data26 === "string"){
+if(!pattern7.test(data26)){
+const err53 = {instancePath:instancePath+"/pauses/throttle",schemaPath:"#/properties/pauses/properties/throttle/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -810,7 +796,7 @@ errors++;
 }
 }
 else {
-const err54 = {instancePath:instancePath+"/retry/backoffStart",schemaPath:"#/properties/retry/properties/backoffStart/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err54 = {instancePath:instancePath+"/pauses/throttle",schemaPath:"#/properties/pauses/properties/throttle/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -820,11 +806,11 @@ vErrors.push(err54);
 errors++;
 }
 }
-if(data24.backoffFactor !== undefined){
-let data26 = data24.backoffFactor;
-if((typeof data26 == "number") && (isFinite(data26))){
-if(data26 > 10 || isNaN(data26)){
-const err55 = {instancePath:instancePath+"/retry/backoffFactor",schemaPath:"#/properties/retry/properties/backoffFactor/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"};
+if(data23.recheck !== undefined){
+let data27 = data23.recheck;
+if(typeof data27 === "string"){
+if(!pattern7.test(data27)){
+const err55 = {instancePath:instancePath+"/pauses/recheck",schemaPath:"#/properties/pauses/properties/recheck/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -833,8 +819,9 @@ vErrors.push(err55);
 }
 errors++;
 }
-if(data26 < 1 || isNaN(data26)){
-const err56 = {instancePath:instancePath+"/retry/backoffFactor",schemaPath:"#/properties/retry/properties/backoffFactor/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+else {
+const err56 = {instancePath:instancePath+"/pauses/recheck",schemaPath:"#/properties/pauses/properties/recheck/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -844,8 +831,9 @@ vErrors.push(err56);
 errors++;
 }
 }
+}
 else {
-const err57 = {instancePath:instancePath+"/retry/backoffFactor",schemaPath:"#/properties/retry/properties/backoffFactor/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err57 = {instancePath:instancePath+"/pauses",schemaPath:"#/properties/pauses/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -855,11 +843,15 @@ vErrors.push(err57);
 errors++;
 }
 }
-if(data24.backoffMax !== undefined){
-let data27 = data24.backoffMax;
-if(typeof data27 === "string"){
-if(!pattern8.test(data27)){
-const err58 = {instancePath:instancePath+"/retry/backoffMax",schemaPath:"#/properties/retry/properties/backoffMax/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+if(data.accountReplies !== undefined){
+let data28 = data.accountReplies;
+if(Array.isArray(data28)){
+const len1 = data28.length;
+for(let i1=0; i1<len1; i1++){
+let data29 = data28[i1];
+if(typeof data29 === "string"){
+if(!pattern11.test(data29)){
+const err58 = {instancePath:instancePath+"/accountReplies/" + i1,schemaPath:"#/properties/accountReplies/items/pattern",keyword:"pattern",params:{pattern: "^(quota|rate|throttle|auth|sender):.+$"},message:"must match pattern \""+"^(quota|rate|throttle|auth|sender):.+$"+"\""};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -870,7 +862,7 @@ errors++;
 }
 }
 else {
-const err59 = {instancePath:instancePath+"/retry/backoffMax",schemaPath:"#/properties/retry/properties/backoffMax/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err59 = {instancePath:instancePath+"/accountReplies/" + i1,schemaPath:"#/properties/accountReplies/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -880,11 +872,9 @@ vErrors.push(err59);
 errors++;
 }
 }
-if(data24.lifetime !== undefined){
-let data28 = data24.lifetime;
-if(typeof data28 === "string"){
-if(!pattern8.test(data28)){
-const err60 = {instancePath:instancePath+"/retry/lifetime",schemaPath:"#/properties/retry/properties/lifetime/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+}
+else {
+const err60 = {instancePath:instancePath+"/accountReplies",schemaPath:"#/properties/accountReplies/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -894,8 +884,14 @@ vErrors.push(err60);
 errors++;
 }
 }
-else {
-const err61 = {instancePath:instancePath+"/retry/lifetime",schemaPath:"#/properties/retry/properties/lifetime/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.from !== undefined){
+let data30 = data.from;
+const _errs87 = errors;
+let valid14 = false;
+const _errs88 = errors;
+if(typeof data30 === "string"){
+if(!pattern12.test(data30)){
+const err61 = {instancePath:instancePath+"/from",schemaPath:"#/properties/from/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^[^\\s<>@]+@[^\\s<>@]+$"},message:"must match pattern \""+"^[^\\s<>@]+@[^\\s<>@]+$"+"\""};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -905,9 +901,8 @@ vErrors.push(err61);
 errors++;
 }
 }
-}
 else {
-const err62 = {instancePath:instancePath+"/retry",schemaPath:"#/properties/retry/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err62 = {instancePath:instancePath+"/from",schemaPath:"#/properties/from/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -916,13 +911,12 @@ vErrors.push(err62);
 }
 errors++;
 }
-}
-if(data.timeouts !== undefined){
-let data29 = data.timeouts;
-if(data29 && typeof data29 == "object" && !Array.isArray(data29)){
-for(const key5 in data29){
-if(!((((key5 === "probe") || (key5 === "connect")) || (key5 === "greeting")) || (key5 === "socket"))){
-const err63 = {instancePath:instancePath+"/timeouts",schemaPath:"#/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
+var _valid5 = _errs88 === errors;
+valid14 = valid14 || _valid5;
+if(!valid14){
+const _errs90 = errors;
+if(data30 !== null){
+const err63 = {instancePath:instancePath+"/from",schemaPath:"#/properties/from/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -931,12 +925,11 @@ vErrors.push(err63);
 }
 errors++;
 }
+var _valid5 = _errs90 === errors;
+valid14 = valid14 || _valid5;
 }
-if(data29.probe !== undefined){
-let data30 = data29.probe;
-if(typeof data30 === "string"){
-if(!pattern8.test(data30)){
-const err64 = {instancePath:instancePath+"/timeouts/probe",schemaPath:"#/properties/timeouts/properties/probe/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+if(!valid14){
+const err64 = {instancePath:instancePath+"/from",schemaPath:"#/properties/from/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -945,9 +938,22 @@ vErrors.push(err64);
 }
 errors++;
 }
+else {
+errors = _errs87;
+if(vErrors !== null){
+if(_errs87){
+vErrors.length = _errs87;
 }
 else {
-const err65 = {instancePath:instancePath+"/timeouts/probe",schemaPath:"#/properties/timeouts/properties/probe/type",keyword:"type",params:{type: "string"},message:"must be string"};
+vErrors = null;
+}
+}
+}
+}
+if(data.heloName !== undefined){
+let data31 = data.heloName;
+if((typeof data31 !== "string") && (data31 !== null)){
+const err65 = {instancePath:instancePath+"/heloName",schemaPath:"#/properties/heloName/type",keyword:"type",params:{type: schema11.properties.heloName.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -957,11 +963,12 @@ vErrors.push(err65);
 errors++;
 }
 }
-if(data29.connect !== undefined){
-let data31 = data29.connect;
-if(typeof data31 === "string"){
-if(!pattern8.test(data31)){
-const err66 = {instancePath:instancePath+"/timeouts/connect",schemaPath:"#/properties/timeouts/properties/connect/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+if(data.retry !== undefined){
+let data32 = data.retry;
+if(data32 && typeof data32 == "object" && !Array.isArray(data32)){
+for(const key5 in data32){
+if(!((((key5 === "backoffStart") || (key5 === "backoffFactor")) || (key5 === "backoffMax")) || (key5 === "lifetime"))){
+const err66 = {instancePath:instancePath+"/retry",schemaPath:"#/properties/retry/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -971,8 +978,11 @@ vErrors.push(err66);
 errors++;
 }
 }
-else {
-const err67 = {instancePath:instancePath+"/timeouts/connect",schemaPath:"#/properties/timeouts/properties/connect/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data32.backoffStart !== undefined){
+let data33 = data32.backoffStart;
+if(typeof data33 === "string"){
+if(!pattern7.test(data33)){
+const err67 = {instancePath:instancePath+"/retry/backoffStart",schemaPath:"#/properties/retry/properties/backoffStart/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -982,11 +992,8 @@ vErrors.push(err67);
 errors++;
 }
 }
-if(data29.greeting !== undefined){
-let data32 = data29.greeting;
-if(typeof data32 === "string"){
-if(!pattern8.test(data32)){
-const err68 = {instancePath:instancePath+"/timeouts/greeting",schemaPath:"#/properties/timeouts/properties/greeting/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+else {
+const err68 = {instancePath:instancePath+"/retry/backoffStart",schemaPath:"#/properties/retry/properties/backoffStart/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -996,8 +1003,11 @@ vErrors.push(err68);
 errors++;
 }
 }
-else {
-const err69 = {instancePath:instancePath+"/timeouts/greeting",schemaPath:"#/properties/timeouts/properties/greeting/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data32.backoffFactor !== undefined){
+let data34 = data32.backoffFactor;
+if((typeof data34 == "number") && (isFinite(data34))){
+if(data34 > 10 || isNaN(data34)){
+const err69 = {instancePath:instancePath+"/retry/backoffFactor",schemaPath:"#/properties/retry/properties/backoffFactor/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -1006,12 +1016,8 @@ vErrors.push(err69);
 }
 errors++;
 }
-}
-if(data29.socket !== undefined){
-let data33 = data29.socket;
-if(typeof data33 === "string"){
-if(!pattern8.test(data33)){
-const err70 = {instancePath:instancePath+"/timeouts/socket",schemaPath:"#/properties/timeouts/properties/socket/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+if(data34 < 1 || isNaN(data34)){
+const err70 = {instancePath:instancePath+"/retry/backoffFactor",schemaPath:"#/properties/retry/properties/backoffFactor/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -1022,7 +1028,7 @@ errors++;
 }
 }
 else {
-const err71 = {instancePath:instancePath+"/timeouts/socket",schemaPath:"#/properties/timeouts/properties/socket/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err71 = {instancePath:instancePath+"/retry/backoffFactor",schemaPath:"#/properties/retry/properties/backoffFactor/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -1032,9 +1038,11 @@ vErrors.push(err71);
 errors++;
 }
 }
-}
-else {
-const err72 = {instancePath:instancePath+"/timeouts",schemaPath:"#/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data32.backoffMax !== undefined){
+let data35 = data32.backoffMax;
+if(typeof data35 === "string"){
+if(!pattern7.test(data35)){
+const err72 = {instancePath:instancePath+"/retry/backoffMax",schemaPath:"#/properties/retry/properties/backoffMax/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -1044,9 +1052,8 @@ vErrors.push(err72);
 errors++;
 }
 }
-if(data.limits !== undefined){
-if(typeof data.limits !== "string"){
-const err73 = {instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err73 = {instancePath:instancePath+"/retry/backoffMax",schemaPath:"#/properties/retry/properties/backoffMax/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -1056,12 +1063,11 @@ vErrors.push(err73);
 errors++;
 }
 }
-if(data.pauses !== undefined){
-let data35 = data.pauses;
-if(data35 && typeof data35 == "object" && !Array.isArray(data35)){
-for(const key6 in data35){
-if(!((((key6 === "quota") || (key6 === "rate")) || (key6 === "throttle")) || (key6 === "recheck"))){
-const err74 = {instancePath:instancePath+"/pauses",schemaPath:"#/properties/pauses/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
+if(data32.lifetime !== undefined){
+let data36 = data32.lifetime;
+if(typeof data36 === "string"){
+if(!pattern7.test(data36)){
+const err74 = {instancePath:instancePath+"/retry/lifetime",schemaPath:"#/properties/retry/properties/lifetime/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -1071,11 +1077,8 @@ vErrors.push(err74);
 errors++;
 }
 }
-if(data35.quota !== undefined){
-let data36 = data35.quota;
-if(typeof data36 === "string"){
-if(!pattern8.test(data36)){
-const err75 = {instancePath:instancePath+"/pauses/quota",schemaPath:"#/properties/pauses/properties/quota/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+else {
+const err75 = {instancePath:instancePath+"/retry/lifetime",schemaPath:"#/properties/retry/properties/lifetime/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -1085,8 +1088,9 @@ vErrors.push(err75);
 errors++;
 }
 }
+}
 else {
-const err76 = {instancePath:instancePath+"/pauses/quota",schemaPath:"#/properties/pauses/properties/quota/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err76 = {instancePath:instancePath+"/retry",schemaPath:"#/properties/retry/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -1096,11 +1100,12 @@ vErrors.push(err76);
 errors++;
 }
 }
-if(data35.rate !== undefined){
-let data37 = data35.rate;
-if(typeof data37 === "string"){
-if(!pattern8.test(data37)){
-const err77 = {instancePath:instancePath+"/pauses/rate",schemaPath:"#/properties/pauses/properties/rate/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+if(data.timeouts !== undefined){
+let data37 = data.timeouts;
+if(data37 && typeof data37 == "object" && !Array.isArray(data37)){
+for(const key6 in data37){
+if(!((((key6 === "probe") || (key6 === "connect")) || (key6 === "greeting")) || (key6 === "socket"))){
+const err77 = {instancePath:instancePath+"/timeouts",schemaPath:"#/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -1110,8 +1115,11 @@ vErrors.push(err77);
 errors++;
 }
 }
-else {
-const err78 = {instancePath:instancePath+"/pauses/rate",schemaPath:"#/properties/pauses/properties/rate/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data37.probe !== undefined){
+let data38 = data37.probe;
+if(typeof data38 === "string"){
+if(!pattern7.test(data38)){
+const err78 = {instancePath:instancePath+"/timeouts/probe",schemaPath:"#/properties/timeouts/properties/probe/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -1121,11 +1129,8 @@ vErrors.push(err78);
 errors++;
 }
 }
-if(data35.throttle !== undefined){
-let data38 = data35.throttle;
-if(typeof data38 === "string"){
-if(!pattern8.test(data38)){
-const err79 = {instancePath:instancePath+"/pauses/throttle",schemaPath:"#/properties/pauses/properties/throttle/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+else {
+const err79 = {instancePath:instancePath+"/timeouts/probe",schemaPath:"#/properties/timeouts/properties/probe/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -1135,8 +1140,11 @@ vErrors.push(err79);
 errors++;
 }
 }
-else {
-const err80 = {instancePath:instancePath+"/pauses/throttle",schemaPath:"#/properties/pauses/properties/throttle/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data37.connect !== undefined){
+let data39 = data37.connect;
+if(typeof data39 === "string"){
+if(!pattern7.test(data39)){
+const err80 = {instancePath:instancePath+"/timeouts/connect",schemaPath:"#/properties/timeouts/properties/connect/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -1146,11 +1154,8 @@ vErrors.push(err80);
 errors++;
 }
 }
-if(data35.recheck !== undefined){
-let data39 = data35.recheck;
-if(typeof data39 === "string"){
-if(!pattern8.test(data39)){
-const err81 = {instancePath:instancePath+"/pauses/recheck",schemaPath:"#/properties/pauses/properties/recheck/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+else {
+const err81 = {instancePath:instancePath+"/timeouts/connect",schemaPath:"#/properties/timeouts/properties/connect/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -1160,8 +1165,11 @@ vErrors.push(err81);
 errors++;
 }
 }
-else {
-const err82 = {instancePath:instancePath+"/pauses/recheck",schemaPath:"#/properties/pauses/properties/recheck/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data37.greeting !== undefined){
+let data40 = data37.greeting;
+if(typeof data40 === "string"){
+if(!pattern7.test(data40)){
+const err82 = {instancePath:instancePath+"/timeouts/greeting",schemaPath:"#/properties/timeouts/properties/greeting/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -1171,9 +1179,8 @@ vErrors.push(err82);
 errors++;
 }
 }
-}
 else {
-const err83 = {instancePath:instancePath+"/pauses",schemaPath:"#/properties/pauses/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err83 = {instancePath:instancePath+"/timeouts/greeting",schemaPath:"#/properties/timeouts/properties/greeting/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -1183,15 +1190,11 @@ vErrors.push(err83);
 errors++;
 }
 }
-if(data.accountReplies !== undefined){
-let data40 = data.accountReplies;
-if(Array.isArray(data40)){
-const len1 = data40.length;
-for(let i1=0; i1<len1; i1++){
-let data41 = data40[i1];
+if(data37.socket !== undefined){
+let data41 = data37.socket;
 if(typeof data41 === "string"){
-if(!pattern19.test(data41)){
-const err84 = {instancePath:instancePath+"/accountReplies/" + i1,schemaPath:"#/properties/accountReplies/items/pattern",keyword:"pattern",params:{pattern: "^(quota|rate|throttle|auth|sender):.+$"},message:"must match pattern \""+"^(quota|rate|throttle|auth|sender):.+$"+"\""};
+if(!pattern7.test(data41)){
+const err84 = {instancePath:instancePath+"/timeouts/socket",schemaPath:"#/properties/timeouts/properties/socket/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -1202,7 +1205,7 @@ errors++;
 }
 }
 else {
-const err85 = {instancePath:instancePath+"/accountReplies/" + i1,schemaPath:"#/properties/accountReplies/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err85 = {instancePath:instancePath+"/timeouts/socket",schemaPath:"#/properties/timeouts/properties/socket/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -1214,7 +1217,7 @@ errors++;
 }
 }
 else {
-const err86 = {instancePath:instancePath+"/accountReplies",schemaPath:"#/properties/accountReplies/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err86 = {instancePath:instancePath+"/timeouts",schemaPath:"#/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -1224,11 +1227,14 @@ vErrors.push(err86);
 errors++;
 }
 }
-if(data.schedule !== undefined){
-let data42 = data.schedule;
-if(typeof data42 === "string"){
-if(!pattern20.test(data42)){
-const err87 = {instancePath:instancePath+"/schedule",schemaPath:"#/properties/schedule/pattern",keyword:"pattern",params:{pattern: "^\\S+( \\S+){4,5}$"},message:"must match pattern \""+"^\\S+( \\S+){4,5}$"+"\""};
+if(data.accounts !== undefined){
+let data42 = data.accounts;
+if(data42 && typeof data42 == "object" && !Array.isArray(data42)){
+for(const key7 in data42){
+const _errs118 = errors;
+if(typeof key7 === "string"){
+if(!pattern20.test(key7)){
+const err87 = {instancePath:instancePath+"/accounts",schemaPath:"#/properties/accounts/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9_-]{0,31}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9_-]{0,31}$"+"\"",propertyName:key7};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -1238,8 +1244,9 @@ vErrors.push(err87);
 errors++;
 }
 }
-else {
-const err88 = {instancePath:instancePath+"/schedule",schemaPath:"#/properties/schedule/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var valid17 = _errs118 === errors;
+if(!valid17){
+const err88 = {instancePath:instancePath+"/accounts",schemaPath:"#/properties/accounts/propertyNames",keyword:"propertyNames",params:{propertyName: key7},message:"property name must be valid"};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -1249,12 +1256,12 @@ vErrors.push(err88);
 errors++;
 }
 }
-if(data.agent !== undefined){
-let data43 = data.agent;
+for(const key8 in data42){
+let data43 = data42[key8];
 if(data43 && typeof data43 == "object" && !Array.isArray(data43)){
-for(const key7 in data43){
-if(!((key7 === "syslog") || (key7 === "syslogSocket"))){
-const err89 = {instancePath:instancePath+"/agent",schemaPath:"#/properties/agent/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
+for(const key9 in data43){
+if(!(func2.call(schema11.properties.accounts.additionalProperties.properties, key9))){
+const err89 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/accounts/additionalProperties/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -1264,9 +1271,14 @@ vErrors.push(err89);
 errors++;
 }
 }
-if(data43.syslog !== undefined){
-if(typeof data43.syslog !== "boolean"){
-const err90 = {instancePath:instancePath+"/agent/syslog",schemaPath:"#/properties/agent/properties/syslog/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data43.smarthost !== undefined){
+let data44 = data43.smarthost;
+const _errs124 = errors;
+let valid20 = false;
+const _errs125 = errors;
+if(typeof data44 === "string"){
+if(!pattern0.test(data44)){
+const err90 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/smarthost",schemaPath:"#/properties/accounts/additionalProperties/properties/smarthost/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^smtps?://[^\\s]+$"},message:"must match pattern \""+"^smtps?://[^\\s]+$"+"\""};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -1276,11 +1288,8 @@ vErrors.push(err90);
 errors++;
 }
 }
-if(data43.syslogSocket !== undefined){
-let data45 = data43.syslogSocket;
-if(typeof data45 === "string"){
-if(!pattern21.test(data45)){
-const err91 = {instancePath:instancePath+"/agent/syslogSocket",schemaPath:"#/properties/agent/properties/syslogSocket/pattern",keyword:"pattern",params:{pattern: "^/"},message:"must match pattern \""+"^/"+"\""};
+else {
+const err91 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/smarthost",schemaPath:"#/properties/accounts/additionalProperties/properties/smarthost/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -1289,9 +1298,12 @@ vErrors.push(err91);
 }
 errors++;
 }
-}
-else {
-const err92 = {instancePath:instancePath+"/agent/syslogSocket",schemaPath:"#/properties/agent/properties/syslogSocket/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid6 = _errs125 === errors;
+valid20 = valid20 || _valid6;
+if(!valid20){
+const _errs127 = errors;
+if(data44 !== null){
+const err92 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/smarthost",schemaPath:"#/properties/accounts/additionalProperties/properties/smarthost/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -1300,10 +1312,11 @@ vErrors.push(err92);
 }
 errors++;
 }
+var _valid6 = _errs127 === errors;
+valid20 = valid20 || _valid6;
 }
-}
-else {
-const err93 = {instancePath:instancePath+"/agent",schemaPath:"#/properties/agent/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(!valid20){
+const err93 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/smarthost",schemaPath:"#/properties/accounts/additionalProperties/properties/smarthost/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -1312,12 +1325,27 @@ vErrors.push(err93);
 }
 errors++;
 }
+else {
+errors = _errs124;
+if(vErrors !== null){
+if(_errs124){
+vErrors.length = _errs124;
 }
-if(data.delayWarning !== undefined){
-let data46 = data.delayWarning;
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data43.fallbackSmarthosts !== undefined){
+let data45 = data43.fallbackSmarthosts;
+if(Array.isArray(data45)){
+const len2 = data45.length;
+for(let i2=0; i2<len2; i2++){
+let data46 = data45[i2];
 if(typeof data46 === "string"){
-if(!pattern22.test(data46)){
-const err94 = {instancePath:instancePath+"/delayWarning",schemaPath:"#/properties/delayWarning/pattern",keyword:"pattern",params:{pattern: "^0$|^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^0$|^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+if(!pattern0.test(data46)){
+const err94 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/fallbackSmarthosts/" + i2,schemaPath:"#/properties/accounts/additionalProperties/properties/fallbackSmarthosts/items/pattern",keyword:"pattern",params:{pattern: "^smtps?://[^\\s]+$"},message:"must match pattern \""+"^smtps?://[^\\s]+$"+"\""};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -1328,7 +1356,7 @@ errors++;
 }
 }
 else {
-const err95 = {instancePath:instancePath+"/delayWarning",schemaPath:"#/properties/delayWarning/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err95 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/fallbackSmarthosts/" + i2,schemaPath:"#/properties/accounts/additionalProperties/properties/fallbackSmarthosts/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -1338,9 +1366,9 @@ vErrors.push(err95);
 errors++;
 }
 }
-if(data.notifications !== undefined){
-if(typeof data.notifications !== "boolean"){
-const err96 = {instancePath:instancePath+"/notifications",schemaPath:"#/properties/notifications/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+}
+else {
+const err96 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/fallbackSmarthosts",schemaPath:"#/properties/accounts/additionalProperties/properties/fallbackSmarthosts/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -1350,11 +1378,10 @@ vErrors.push(err96);
 errors++;
 }
 }
-if(data.onCrash !== undefined){
-let data48 = data.onCrash;
-if(typeof data48 === "string"){
-if(!pattern23.test(data48)){
-const err97 = {instancePath:instancePath+"/onCrash",schemaPath:"#/properties/onCrash/pattern",keyword:"pattern",params:{pattern: "^(resend|hold)$"},message:"must match pattern \""+"^(resend|hold)$"+"\""};
+if(data43.concurrency !== undefined){
+let data47 = data43.concurrency;
+if(!(((typeof data47 == "number") && (!(data47 % 1) && !isNaN(data47))) && (isFinite(data47)))){
+const err97 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/concurrency",schemaPath:"#/properties/accounts/additionalProperties/properties/concurrency/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -1363,9 +1390,9 @@ vErrors.push(err97);
 }
 errors++;
 }
-}
-else {
-const err98 = {instancePath:instancePath+"/onCrash",schemaPath:"#/properties/onCrash/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data47 == "number") && (isFinite(data47))){
+if(data47 > 100 || isNaN(data47)){
+const err98 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/concurrency",schemaPath:"#/properties/accounts/additionalProperties/properties/concurrency/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -1374,12 +1401,8 @@ vErrors.push(err98);
 }
 errors++;
 }
-}
-if(data.routes !== undefined){
-let data49 = data.routes;
-if(typeof data49 === "string"){
-if(!pattern24.test(data49)){
-const err99 = {instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/pattern",keyword:"pattern",params:{pattern: "^\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*(,\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*)*$"},message:"must match pattern \""+"^\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*(,\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*)*$"+"\""};
+if(data47 < 1 || isNaN(data47)){
+const err99 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/concurrency",schemaPath:"#/properties/accounts/additionalProperties/properties/concurrency/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -1389,8 +1412,11 @@ vErrors.push(err99);
 errors++;
 }
 }
-else {
-const err100 = {instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data43.maxRecipientsPerTransaction !== undefined){
+let data48 = data43.maxRecipientsPerTransaction;
+if(!(((typeof data48 == "number") && (!(data48 % 1) && !isNaN(data48))) && (isFinite(data48)))){
+const err100 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/maxRecipientsPerTransaction",schemaPath:"#/properties/accounts/additionalProperties/properties/maxRecipientsPerTransaction/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -1399,13 +1425,9 @@ vErrors.push(err100);
 }
 errors++;
 }
-}
-if(data.mx !== undefined){
-let data50 = data.mx;
-if(data50 && typeof data50 == "object" && !Array.isArray(data50)){
-for(const key8 in data50){
-if(!((((((key8 === "resolvers") || (key8 === "port")) || (key8 === "destinationConcurrency")) || (key8 === "dnsTimeout")) || (key8 === "tls")) || (key8 === "mtaStsPort"))){
-const err101 = {instancePath:instancePath+"/mx",schemaPath:"#/properties/mx/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
+if((typeof data48 == "number") && (isFinite(data48))){
+if(data48 > 10000 || isNaN(data48)){
+const err101 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/maxRecipientsPerTransaction",schemaPath:"#/properties/accounts/additionalProperties/properties/maxRecipientsPerTransaction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -1414,11 +1436,8 @@ vErrors.push(err101);
 }
 errors++;
 }
-}
-if(data50.resolvers !== undefined){
-let data51 = data50.resolvers;
-if((typeof data51 !== "string") && (data51 !== null)){
-const err102 = {instancePath:instancePath+"/mx/resolvers",schemaPath:"#/properties/mx/properties/resolvers/type",keyword:"type",params:{type: schema11.properties.mx.properties.resolvers.type},message:"must be string,null"};
+if(data48 < 1 || isNaN(data48)){
+const err102 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/maxRecipientsPerTransaction",schemaPath:"#/properties/accounts/additionalProperties/properties/maxRecipientsPerTransaction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -1428,10 +1447,13 @@ vErrors.push(err102);
 errors++;
 }
 }
-if(data50.port !== undefined){
-let data52 = data50.port;
-if(!(((typeof data52 == "number") && (!(data52 % 1) && !isNaN(data52))) && (isFinite(data52)))){
-const err103 = {instancePath:instancePath+"/mx/port",schemaPath:"#/properties/mx/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+if(data43.tls !== undefined){
+let data49 = data43.tls;
+if(data49 && typeof data49 == "object" && !Array.isArray(data49)){
+for(const key10 in data49){
+if(!((key10 === "verify") || (key10 === "caFile"))){
+const err103 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/tls",schemaPath:"#/properties/accounts/additionalProperties/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -1440,9 +1462,10 @@ vErrors.push(err103);
 }
 errors++;
 }
-if((typeof data52 == "number") && (isFinite(data52))){
-if(data52 > 65535 || isNaN(data52)){
-const err104 = {instancePath:instancePath+"/mx/port",schemaPath:"#/properties/mx/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+}
+if(data49.verify !== undefined){
+if(typeof data49.verify !== "boolean"){
+const err104 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/tls/verify",schemaPath:"#/properties/accounts/additionalProperties/properties/tls/properties/verify/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -1451,8 +1474,11 @@ vErrors.push(err104);
 }
 errors++;
 }
-if(data52 < 1 || isNaN(data52)){
-const err105 = {instancePath:instancePath+"/mx/port",schemaPath:"#/properties/mx/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+if(data49.caFile !== undefined){
+let data51 = data49.caFile;
+if((typeof data51 !== "string") && (data51 !== null)){
+const err105 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/tls/caFile",schemaPath:"#/properties/accounts/additionalProperties/properties/tls/properties/caFile/type",keyword:"type",params:{type: schema11.properties.accounts.additionalProperties.properties.tls.properties.caFile.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -1463,10 +1489,8 @@ errors++;
 }
 }
 }
-if(data50.destinationConcurrency !== undefined){
-let data53 = data50.destinationConcurrency;
-if(!(((typeof data53 == "number") && (!(data53 % 1) && !isNaN(data53))) && (isFinite(data53)))){
-const err106 = {instancePath:instancePath+"/mx/destinationConcurrency",schemaPath:"#/properties/mx/properties/destinationConcurrency/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err106 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/tls",schemaPath:"#/properties/accounts/additionalProperties/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -1475,9 +1499,13 @@ vErrors.push(err106);
 }
 errors++;
 }
-if((typeof data53 == "number") && (isFinite(data53))){
-if(data53 > 100 || isNaN(data53)){
-const err107 = {instancePath:instancePath+"/mx/destinationConcurrency",schemaPath:"#/properties/mx/properties/destinationConcurrency/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+}
+if(data43.auth !== undefined){
+let data52 = data43.auth;
+if(data52 && typeof data52 == "object" && !Array.isArray(data52)){
+for(const key11 in data52){
+if(!(((((key11 === "method") || (key11 === "user")) || (key11 === "pass")) || (key11 === "passwordEnv")) || (key11 === "passwordCommand"))){
+const err107 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/auth",schemaPath:"#/properties/accounts/additionalProperties/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -1486,8 +1514,12 @@ vErrors.push(err107);
 }
 errors++;
 }
-if(data53 < 1 || isNaN(data53)){
-const err108 = {instancePath:instancePath+"/mx/destinationConcurrency",schemaPath:"#/properties/mx/properties/destinationConcurrency/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+if(data52.method !== undefined){
+let data53 = data52.method;
+if(typeof data53 === "string"){
+if(!pattern2.test(data53)){
+const err108 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/auth/method",schemaPath:"#/properties/accounts/additionalProperties/properties/auth/properties/method/pattern",keyword:"pattern",params:{pattern: "^(password|oauth2)$"},message:"must match pattern \""+"^(password|oauth2)$"+"\""};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -1497,12 +1529,8 @@ vErrors.push(err108);
 errors++;
 }
 }
-}
-if(data50.dnsTimeout !== undefined){
-let data54 = data50.dnsTimeout;
-if(typeof data54 === "string"){
-if(!pattern8.test(data54)){
-const err109 = {instancePath:instancePath+"/mx/dnsTimeout",schemaPath:"#/properties/mx/properties/dnsTimeout/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+else {
+const err109 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/auth/method",schemaPath:"#/properties/accounts/additionalProperties/properties/auth/properties/method/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -1512,8 +1540,10 @@ vErrors.push(err109);
 errors++;
 }
 }
-else {
-const err110 = {instancePath:instancePath+"/mx/dnsTimeout",schemaPath:"#/properties/mx/properties/dnsTimeout/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data52.user !== undefined){
+let data54 = data52.user;
+if((typeof data54 !== "string") && (data54 !== null)){
+const err110 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/auth/user",schemaPath:"#/properties/accounts/additionalProperties/properties/auth/properties/user/type",keyword:"type",params:{type: schema11.properties.accounts.additionalProperties.properties.auth.properties.user.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -1523,11 +1553,10 @@ vErrors.push(err110);
 errors++;
 }
 }
-if(data50.tls !== undefined){
-let data55 = data50.tls;
-if(typeof data55 === "string"){
-if(!pattern26.test(data55)){
-const err111 = {instancePath:instancePath+"/mx/tls",schemaPath:"#/properties/mx/properties/tls/pattern",keyword:"pattern",params:{pattern: "^(opportunistic|mta-sts|verify)$"},message:"must match pattern \""+"^(opportunistic|mta-sts|verify)$"+"\""};
+if(data52.pass !== undefined){
+let data55 = data52.pass;
+if((typeof data55 !== "string") && (data55 !== null)){
+const err111 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/auth/pass",schemaPath:"#/properties/accounts/additionalProperties/properties/auth/properties/pass/type",keyword:"type",params:{type: schema11.properties.accounts.additionalProperties.properties.auth.properties.pass.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -1537,8 +1566,10 @@ vErrors.push(err111);
 errors++;
 }
 }
-else {
-const err112 = {instancePath:instancePath+"/mx/tls",schemaPath:"#/properties/mx/properties/tls/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data52.passwordEnv !== undefined){
+let data56 = data52.passwordEnv;
+if((typeof data56 !== "string") && (data56 !== null)){
+const err112 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/auth/passwordEnv",schemaPath:"#/properties/accounts/additionalProperties/properties/auth/properties/passwordEnv/type",keyword:"type",params:{type: schema11.properties.accounts.additionalProperties.properties.auth.properties.passwordEnv.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -1548,10 +1579,10 @@ vErrors.push(err112);
 errors++;
 }
 }
-if(data50.mtaStsPort !== undefined){
-let data56 = data50.mtaStsPort;
-if(!(((typeof data56 == "number") && (!(data56 % 1) && !isNaN(data56))) && (isFinite(data56)))){
-const err113 = {instancePath:instancePath+"/mx/mtaStsPort",schemaPath:"#/properties/mx/properties/mtaStsPort/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data52.passwordCommand !== undefined){
+let data57 = data52.passwordCommand;
+if((typeof data57 !== "string") && (data57 !== null)){
+const err113 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/auth/passwordCommand",schemaPath:"#/properties/accounts/additionalProperties/properties/auth/properties/passwordCommand/type",keyword:"type",params:{type: schema11.properties.accounts.additionalProperties.properties.auth.properties.passwordCommand.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -1560,9 +1591,10 @@ vErrors.push(err113);
 }
 errors++;
 }
-if((typeof data56 == "number") && (isFinite(data56))){
-if(data56 > 65535 || isNaN(data56)){
-const err114 = {instancePath:instancePath+"/mx/mtaStsPort",schemaPath:"#/properties/mx/properties/mtaStsPort/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+}
+}
+else {
+const err114 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/auth",schemaPath:"#/properties/accounts/additionalProperties/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -1571,8 +1603,13 @@ vErrors.push(err114);
 }
 errors++;
 }
-if(data56 < 1 || isNaN(data56)){
-const err115 = {instancePath:instancePath+"/mx/mtaStsPort",schemaPath:"#/properties/mx/properties/mtaStsPort/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+if(data43.oauth2 !== undefined){
+let data58 = data43.oauth2;
+if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
+for(const key12 in data58){
+if(!(((((((key12 === "provider") || (key12 === "clientId")) || (key12 === "clientSecret")) || (key12 === "tokenUrl")) || (key12 === "deviceAuthorizationUrl")) || (key12 === "authorizationUrl")) || (key12 === "scope"))){
+const err115 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/oauth2",schemaPath:"#/properties/accounts/additionalProperties/properties/oauth2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -1582,10 +1619,14 @@ vErrors.push(err115);
 errors++;
 }
 }
-}
-}
-else {
-const err116 = {instancePath:instancePath+"/mx",schemaPath:"#/properties/mx/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data58.provider !== undefined){
+let data59 = data58.provider;
+const _errs161 = errors;
+let valid26 = false;
+const _errs162 = errors;
+if(typeof data59 === "string"){
+if(!pattern3.test(data59)){
+const err116 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/oauth2/provider",schemaPath:"#/properties/accounts/additionalProperties/properties/oauth2/properties/provider/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^(google|microsoft)$"},message:"must match pattern \""+"^(google|microsoft)$"+"\""};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -1595,14 +1636,8 @@ vErrors.push(err116);
 errors++;
 }
 }
-if(data.dkim !== undefined){
-let data57 = data.dkim;
-if(data57 && typeof data57 == "object" && !Array.isArray(data57)){
-for(const key9 in data57){
-const _errs150 = errors;
-if(typeof key9 === "string"){
-if(!pattern27.test(key9)){
-const err117 = {instancePath:instancePath+"/dkim",schemaPath:"#/properties/dkim/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_-]+$"+"\"",propertyName:key9};
+else {
+const err117 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/oauth2/provider",schemaPath:"#/properties/accounts/additionalProperties/properties/oauth2/properties/provider/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -1611,10 +1646,12 @@ vErrors.push(err117);
 }
 errors++;
 }
-}
-var valid19 = _errs150 === errors;
-if(!valid19){
-const err118 = {instancePath:instancePath+"/dkim",schemaPath:"#/properties/dkim/propertyNames",keyword:"propertyNames",params:{propertyName: key9},message:"property name must be valid"};
+var _valid7 = _errs162 === errors;
+valid26 = valid26 || _valid7;
+if(!valid26){
+const _errs164 = errors;
+if(data59 !== null){
+const err118 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/oauth2/provider",schemaPath:"#/properties/accounts/additionalProperties/properties/oauth2/properties/provider/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -1623,13 +1660,11 @@ vErrors.push(err118);
 }
 errors++;
 }
+var _valid7 = _errs164 === errors;
+valid26 = valid26 || _valid7;
 }
-for(const key10 in data57){
-let data58 = data57[key10];
-if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
-for(const key11 in data58){
-if(!(((key11 === "domain") || (key11 === "selector")) || (key11 === "keyFile"))){
-const err119 = {instancePath:instancePath+"/dkim/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/dkim/additionalProperties/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
+if(!valid26){
+const err119 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/oauth2/provider",schemaPath:"#/properties/accounts/additionalProperties/properties/oauth2/properties/provider/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -1638,11 +1673,22 @@ vErrors.push(err119);
 }
 errors++;
 }
+else {
+errors = _errs161;
+if(vErrors !== null){
+if(_errs161){
+vErrors.length = _errs161;
 }
-if(data58.domain !== undefined){
-let data59 = data58.domain;
-if((typeof data59 !== "string") && (data59 !== null)){
-const err120 = {instancePath:instancePath+"/dkim/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/domain",schemaPath:"#/properties/dkim/additionalProperties/properties/domain/type",keyword:"type",params:{type: schema11.properties.dkim.additionalProperties.properties.domain.type},message:"must be string,null"};
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data58.clientId !== undefined){
+let data60 = data58.clientId;
+if((typeof data60 !== "string") && (data60 !== null)){
+const err120 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/oauth2/clientId",schemaPath:"#/properties/accounts/additionalProperties/properties/oauth2/properties/clientId/type",keyword:"type",params:{type: schema11.properties.accounts.additionalProperties.properties.oauth2.properties.clientId.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -1652,10 +1698,10 @@ vErrors.push(err120);
 errors++;
 }
 }
-if(data58.selector !== undefined){
-let data60 = data58.selector;
-if((typeof data60 !== "string") && (data60 !== null)){
-const err121 = {instancePath:instancePath+"/dkim/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/selector",schemaPath:"#/properties/dkim/additionalProperties/properties/selector/type",keyword:"type",params:{type: schema11.properties.dkim.additionalProperties.properties.selector.type},message:"must be string,null"};
+if(data58.clientSecret !== undefined){
+let data61 = data58.clientSecret;
+if((typeof data61 !== "string") && (data61 !== null)){
+const err121 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/oauth2/clientSecret",schemaPath:"#/properties/accounts/additionalProperties/properties/oauth2/properties/clientSecret/type",keyword:"type",params:{type: schema11.properties.accounts.additionalProperties.properties.oauth2.properties.clientSecret.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -1665,10 +1711,14 @@ vErrors.push(err121);
 errors++;
 }
 }
-if(data58.keyFile !== undefined){
-let data61 = data58.keyFile;
-if((typeof data61 !== "string") && (data61 !== null)){
-const err122 = {instancePath:instancePath+"/dkim/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/keyFile",schemaPath:"#/properties/dkim/additionalProperties/properties/keyFile/type",keyword:"type",params:{type: schema11.properties.dkim.additionalProperties.properties.keyFile.type},message:"must be string,null"};
+if(data58.tokenUrl !== undefined){
+let data62 = data58.tokenUrl;
+const _errs171 = errors;
+let valid27 = false;
+const _errs172 = errors;
+if(typeof data62 === "string"){
+if(!pattern4.test(data62)){
+const err122 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/oauth2/tokenUrl",schemaPath:"#/properties/accounts/additionalProperties/properties/oauth2/properties/tokenUrl/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^https?://[^\\s]+$"},message:"must match pattern \""+"^https?://[^\\s]+$"+"\""};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -1678,9 +1728,8 @@ vErrors.push(err122);
 errors++;
 }
 }
-}
 else {
-const err123 = {instancePath:instancePath+"/dkim/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/dkim/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err123 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/oauth2/tokenUrl",schemaPath:"#/properties/accounts/additionalProperties/properties/oauth2/properties/tokenUrl/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -1689,10 +1738,12 @@ vErrors.push(err123);
 }
 errors++;
 }
-}
-}
-else {
-const err124 = {instancePath:instancePath+"/dkim",schemaPath:"#/properties/dkim/type",keyword:"type",params:{type: "object"},message:"must be object"};
+var _valid8 = _errs172 === errors;
+valid27 = valid27 || _valid8;
+if(!valid27){
+const _errs174 = errors;
+if(data62 !== null){
+const err124 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/oauth2/tokenUrl",schemaPath:"#/properties/accounts/additionalProperties/properties/oauth2/properties/tokenUrl/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -1701,13 +1752,11 @@ vErrors.push(err124);
 }
 errors++;
 }
+var _valid8 = _errs174 === errors;
+valid27 = valid27 || _valid8;
 }
-if(data.listener !== undefined){
-let data62 = data.listener;
-if(data62 && typeof data62 == "object" && !Array.isArray(data62)){
-for(const key12 in data62){
-if(!(func2.call(schema11.properties.listener.properties, key12))){
-const err125 = {instancePath:instancePath+"/listener",schemaPath:"#/properties/listener/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
+if(!valid27){
+const err125 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/oauth2/tokenUrl",schemaPath:"#/properties/accounts/additionalProperties/properties/oauth2/properties/tokenUrl/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -1716,10 +1765,26 @@ vErrors.push(err125);
 }
 errors++;
 }
+else {
+errors = _errs171;
+if(vErrors !== null){
+if(_errs171){
+vErrors.length = _errs171;
 }
-if(data62.enabled !== undefined){
-if(typeof data62.enabled !== "boolean"){
-const err126 = {instancePath:instancePath+"/listener/enabled",schemaPath:"#/properties/listener/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data58.deviceAuthorizationUrl !== undefined){
+let data63 = data58.deviceAuthorizationUrl;
+const _errs177 = errors;
+let valid28 = false;
+const _errs178 = errors;
+if(typeof data63 === "string"){
+if(!pattern4.test(data63)){
+const err126 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/oauth2/deviceAuthorizationUrl",schemaPath:"#/properties/accounts/additionalProperties/properties/oauth2/properties/deviceAuthorizationUrl/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^https?://[^\\s]+$"},message:"must match pattern \""+"^https?://[^\\s]+$"+"\""};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -1729,11 +1794,8 @@ vErrors.push(err126);
 errors++;
 }
 }
-if(data62.host !== undefined){
-let data64 = data62.host;
-if(typeof data64 === "string"){
-if(!pattern28.test(data64)){
-const err127 = {instancePath:instancePath+"/listener/host",schemaPath:"#/properties/listener/properties/host/pattern",keyword:"pattern",params:{pattern: "^\\S+$"},message:"must match pattern \""+"^\\S+$"+"\""};
+else {
+const err127 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/oauth2/deviceAuthorizationUrl",schemaPath:"#/properties/accounts/additionalProperties/properties/oauth2/properties/deviceAuthorizationUrl/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -1742,9 +1804,12 @@ vErrors.push(err127);
 }
 errors++;
 }
-}
-else {
-const err128 = {instancePath:instancePath+"/listener/host",schemaPath:"#/properties/listener/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid9 = _errs178 === errors;
+valid28 = valid28 || _valid9;
+if(!valid28){
+const _errs180 = errors;
+if(data63 !== null){
+const err128 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/oauth2/deviceAuthorizationUrl",schemaPath:"#/properties/accounts/additionalProperties/properties/oauth2/properties/deviceAuthorizationUrl/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -1753,11 +1818,11 @@ vErrors.push(err128);
 }
 errors++;
 }
+var _valid9 = _errs180 === errors;
+valid28 = valid28 || _valid9;
 }
-if(data62.port !== undefined){
-let data65 = data62.port;
-if(!(((typeof data65 == "number") && (!(data65 % 1) && !isNaN(data65))) && (isFinite(data65)))){
-const err129 = {instancePath:instancePath+"/listener/port",schemaPath:"#/properties/listener/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(!valid28){
+const err129 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/oauth2/deviceAuthorizationUrl",schemaPath:"#/properties/accounts/additionalProperties/properties/oauth2/properties/deviceAuthorizationUrl/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -1766,9 +1831,26 @@ vErrors.push(err129);
 }
 errors++;
 }
-if((typeof data65 == "number") && (isFinite(data65))){
-if(data65 > 65535 || isNaN(data65)){
-const err130 = {instancePath:instancePath+"/listener/port",schemaPath:"#/properties/listener/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+else {
+errors = _errs177;
+if(vErrors !== null){
+if(_errs177){
+vErrors.length = _errs177;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data58.authorizationUrl !== undefined){
+let data64 = data58.authorizationUrl;
+const _errs183 = errors;
+let valid29 = false;
+const _errs184 = errors;
+if(typeof data64 === "string"){
+if(!pattern4.test(data64)){
+const err130 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/oauth2/authorizationUrl",schemaPath:"#/properties/accounts/additionalProperties/properties/oauth2/properties/authorizationUrl/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^https?://[^\\s]+$"},message:"must match pattern \""+"^https?://[^\\s]+$"+"\""};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -1777,8 +1859,9 @@ vErrors.push(err130);
 }
 errors++;
 }
-if(data65 < 0 || isNaN(data65)){
-const err131 = {instancePath:instancePath+"/listener/port",schemaPath:"#/properties/listener/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err131 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/oauth2/authorizationUrl",schemaPath:"#/properties/accounts/additionalProperties/properties/oauth2/properties/authorizationUrl/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -1787,12 +1870,12 @@ vErrors.push(err131);
 }
 errors++;
 }
-}
-}
-if(data62.maxMessageSize !== undefined){
-let data66 = data62.maxMessageSize;
-if(!(((typeof data66 == "number") && (!(data66 % 1) && !isNaN(data66))) && (isFinite(data66)))){
-const err132 = {instancePath:instancePath+"/listener/maxMessageSize",schemaPath:"#/properties/listener/properties/maxMessageSize/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+var _valid10 = _errs184 === errors;
+valid29 = valid29 || _valid10;
+if(!valid29){
+const _errs186 = errors;
+if(data64 !== null){
+const err132 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/oauth2/authorizationUrl",schemaPath:"#/properties/accounts/additionalProperties/properties/oauth2/properties/authorizationUrl/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -1801,9 +1884,11 @@ vErrors.push(err132);
 }
 errors++;
 }
-if((typeof data66 == "number") && (isFinite(data66))){
-if(data66 < 1024 || isNaN(data66)){
-const err133 = {instancePath:instancePath+"/listener/maxMessageSize",schemaPath:"#/properties/listener/properties/maxMessageSize/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024"};
+var _valid10 = _errs186 === errors;
+valid29 = valid29 || _valid10;
+}
+if(!valid29){
+const err133 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/oauth2/authorizationUrl",schemaPath:"#/properties/accounts/additionalProperties/properties/oauth2/properties/authorizationUrl/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -1812,12 +1897,22 @@ vErrors.push(err133);
 }
 errors++;
 }
+else {
+errors = _errs183;
+if(vErrors !== null){
+if(_errs183){
+vErrors.length = _errs183;
+}
+else {
+vErrors = null;
 }
 }
-if(data62.maxConnections !== undefined){
-let data67 = data62.maxConnections;
-if(!(((typeof data67 == "number") && (!(data67 % 1) && !isNaN(data67))) && (isFinite(data67)))){
-const err134 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+}
+if(data58.scope !== undefined){
+let data65 = data58.scope;
+if((typeof data65 !== "string") && (data65 !== null)){
+const err134 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/oauth2/scope",schemaPath:"#/properties/accounts/additionalProperties/properties/oauth2/properties/scope/type",keyword:"type",params:{type: schema11.properties.accounts.additionalProperties.properties.oauth2.properties.scope.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -1826,9 +1921,10 @@ vErrors.push(err134);
 }
 errors++;
 }
-if((typeof data67 == "number") && (isFinite(data67))){
-if(data67 > 10000 || isNaN(data67)){
-const err135 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
+}
+}
+else {
+const err135 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/oauth2",schemaPath:"#/properties/accounts/additionalProperties/properties/oauth2/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -1837,8 +1933,10 @@ vErrors.push(err135);
 }
 errors++;
 }
-if(data67 < 1 || isNaN(data67)){
-const err136 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+if(data43.limits !== undefined){
+if(typeof data43.limits !== "string"){
+const err136 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/limits",schemaPath:"#/properties/accounts/additionalProperties/properties/limits/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -1848,12 +1946,12 @@ vErrors.push(err136);
 errors++;
 }
 }
-}
-if(data62.idleTimeout !== undefined){
-let data68 = data62.idleTimeout;
-if(typeof data68 === "string"){
-if(!pattern8.test(data68)){
-const err137 = {instancePath:instancePath+"/listener/idleTimeout",schemaPath:"#/properties/listener/properties/idleTimeout/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+if(data43.pauses !== undefined){
+let data67 = data43.pauses;
+if(data67 && typeof data67 == "object" && !Array.isArray(data67)){
+for(const key13 in data67){
+if(!((((key13 === "quota") || (key13 === "rate")) || (key13 === "throttle")) || (key13 === "recheck"))){
+const err137 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/pauses",schemaPath:"#/properties/accounts/additionalProperties/properties/pauses/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -1863,8 +1961,11 @@ vErrors.push(err137);
 errors++;
 }
 }
-else {
-const err138 = {instancePath:instancePath+"/listener/idleTimeout",schemaPath:"#/properties/listener/properties/idleTimeout/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data67.quota !== undefined){
+let data68 = data67.quota;
+if(typeof data68 === "string"){
+if(!pattern7.test(data68)){
+const err138 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/pauses/quota",schemaPath:"#/properties/accounts/additionalProperties/properties/pauses/properties/quota/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -1874,10 +1975,8 @@ vErrors.push(err138);
 errors++;
 }
 }
-if(data62.authUser !== undefined){
-let data69 = data62.authUser;
-if((typeof data69 !== "string") && (data69 !== null)){
-const err139 = {instancePath:instancePath+"/listener/authUser",schemaPath:"#/properties/listener/properties/authUser/type",keyword:"type",params:{type: schema11.properties.listener.properties.authUser.type},message:"must be string,null"};
+else {
+const err139 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/pauses/quota",schemaPath:"#/properties/accounts/additionalProperties/properties/pauses/properties/quota/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -1887,10 +1986,11 @@ vErrors.push(err139);
 errors++;
 }
 }
-if(data62.authPass !== undefined){
-let data70 = data62.authPass;
-if((typeof data70 !== "string") && (data70 !== null)){
-const err140 = {instancePath:instancePath+"/listener/authPass",schemaPath:"#/properties/listener/properties/authPass/type",keyword:"type",params:{type: schema11.properties.listener.properties.authPass.type},message:"must be string,null"};
+if(data67.rate !== undefined){
+let data69 = data67.rate;
+if(typeof data69 === "string"){
+if(!pattern7.test(data69)){
+const err140 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/pauses/rate",schemaPath:"#/properties/accounts/additionalProperties/properties/pauses/properties/rate/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -1900,10 +2000,8 @@ vErrors.push(err140);
 errors++;
 }
 }
-if(data62.tlsKeyFile !== undefined){
-let data71 = data62.tlsKeyFile;
-if((typeof data71 !== "string") && (data71 !== null)){
-const err141 = {instancePath:instancePath+"/listener/tlsKeyFile",schemaPath:"#/properties/listener/properties/tlsKeyFile/type",keyword:"type",params:{type: schema11.properties.listener.properties.tlsKeyFile.type},message:"must be string,null"};
+else {
+const err141 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/pauses/rate",schemaPath:"#/properties/accounts/additionalProperties/properties/pauses/properties/rate/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -1913,10 +2011,11 @@ vErrors.push(err141);
 errors++;
 }
 }
-if(data62.tlsCertFile !== undefined){
-let data72 = data62.tlsCertFile;
-if((typeof data72 !== "string") && (data72 !== null)){
-const err142 = {instancePath:instancePath+"/listener/tlsCertFile",schemaPath:"#/properties/listener/properties/tlsCertFile/type",keyword:"type",params:{type: schema11.properties.listener.properties.tlsCertFile.type},message:"must be string,null"};
+if(data67.throttle !== undefined){
+let data70 = data67.throttle;
+if(typeof data70 === "string"){
+if(!pattern7.test(data70)){
+const err142 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/pauses/throttle",schemaPath:"#/properties/accounts/additionalProperties/properties/pauses/properties/throttle/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -1926,9 +2025,8 @@ vErrors.push(err142);
 errors++;
 }
 }
-}
 else {
-const err143 = {instancePath:instancePath+"/listener",schemaPath:"#/properties/listener/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err143 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/pauses/throttle",schemaPath:"#/properties/accounts/additionalProperties/properties/pauses/properties/throttle/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -1938,14 +2036,937 @@ vErrors.push(err143);
 errors++;
 }
 }
-}
-else {
-const err144 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data67.recheck !== undefined){
+let data71 = data67.recheck;
+if(typeof data71 === "string"){
+if(!pattern7.test(data71)){
+const err144 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/pauses/recheck",schemaPath:"#/properties/accounts/additionalProperties/properties/pauses/properties/recheck/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
 if(vErrors === null){
 vErrors = [err144];
 }
 else {
 vErrors.push(err144);
+}
+errors++;
+}
+}
+else {
+const err145 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/pauses/recheck",schemaPath:"#/properties/accounts/additionalProperties/properties/pauses/properties/recheck/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err145];
+}
+else {
+vErrors.push(err145);
+}
+errors++;
+}
+}
+}
+else {
+const err146 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/pauses",schemaPath:"#/properties/accounts/additionalProperties/properties/pauses/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err146];
+}
+else {
+vErrors.push(err146);
+}
+errors++;
+}
+}
+if(data43.accountReplies !== undefined){
+let data72 = data43.accountReplies;
+if(Array.isArray(data72)){
+const len3 = data72.length;
+for(let i3=0; i3<len3; i3++){
+let data73 = data72[i3];
+if(typeof data73 === "string"){
+if(!pattern11.test(data73)){
+const err147 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/accountReplies/" + i3,schemaPath:"#/properties/accounts/additionalProperties/properties/accountReplies/items/pattern",keyword:"pattern",params:{pattern: "^(quota|rate|throttle|auth|sender):.+$"},message:"must match pattern \""+"^(quota|rate|throttle|auth|sender):.+$"+"\""};
+if(vErrors === null){
+vErrors = [err147];
+}
+else {
+vErrors.push(err147);
+}
+errors++;
+}
+}
+else {
+const err148 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/accountReplies/" + i3,schemaPath:"#/properties/accounts/additionalProperties/properties/accountReplies/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err148];
+}
+else {
+vErrors.push(err148);
+}
+errors++;
+}
+}
+}
+else {
+const err149 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/accountReplies",schemaPath:"#/properties/accounts/additionalProperties/properties/accountReplies/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err149];
+}
+else {
+vErrors.push(err149);
+}
+errors++;
+}
+}
+if(data43.senders !== undefined){
+let data74 = data43.senders;
+if(Array.isArray(data74)){
+const len4 = data74.length;
+for(let i4=0; i4<len4; i4++){
+let data75 = data74[i4];
+if(typeof data75 === "string"){
+if(!pattern33.test(data75)){
+const err150 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/senders/" + i4,schemaPath:"#/properties/accounts/additionalProperties/properties/senders/items/pattern",keyword:"pattern",params:{pattern: "^[^\\s<>@]*@[^\\s<>@]+$"},message:"must match pattern \""+"^[^\\s<>@]*@[^\\s<>@]+$"+"\""};
+if(vErrors === null){
+vErrors = [err150];
+}
+else {
+vErrors.push(err150);
+}
+errors++;
+}
+}
+else {
+const err151 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/senders/" + i4,schemaPath:"#/properties/accounts/additionalProperties/properties/senders/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err151];
+}
+else {
+vErrors.push(err151);
+}
+errors++;
+}
+}
+}
+else {
+const err152 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/senders",schemaPath:"#/properties/accounts/additionalProperties/properties/senders/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err152];
+}
+else {
+vErrors.push(err152);
+}
+errors++;
+}
+}
+if(data43.preset !== undefined){
+let data76 = data43.preset;
+const _errs212 = errors;
+let valid35 = false;
+const _errs213 = errors;
+if(typeof data76 === "string"){
+if(!pattern34.test(data76)){
+const err153 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/preset",schemaPath:"#/properties/accounts/additionalProperties/properties/preset/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^(gmail|workspace|outlook|microsoft365|fastmail|ses|mailgun|postmark)$"},message:"must match pattern \""+"^(gmail|workspace|outlook|microsoft365|fastmail|ses|mailgun|postmark)$"+"\""};
+if(vErrors === null){
+vErrors = [err153];
+}
+else {
+vErrors.push(err153);
+}
+errors++;
+}
+}
+else {
+const err154 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/preset",schemaPath:"#/properties/accounts/additionalProperties/properties/preset/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err154];
+}
+else {
+vErrors.push(err154);
+}
+errors++;
+}
+var _valid11 = _errs213 === errors;
+valid35 = valid35 || _valid11;
+if(!valid35){
+const _errs215 = errors;
+if(data76 !== null){
+const err155 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/preset",schemaPath:"#/properties/accounts/additionalProperties/properties/preset/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(vErrors === null){
+vErrors = [err155];
+}
+else {
+vErrors.push(err155);
+}
+errors++;
+}
+var _valid11 = _errs215 === errors;
+valid35 = valid35 || _valid11;
+}
+if(!valid35){
+const err156 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/preset",schemaPath:"#/properties/accounts/additionalProperties/properties/preset/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err156];
+}
+else {
+vErrors.push(err156);
+}
+errors++;
+}
+else {
+errors = _errs212;
+if(vErrors !== null){
+if(_errs212){
+vErrors.length = _errs212;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err157 = {instancePath:instancePath+"/accounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/accounts/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err157];
+}
+else {
+vErrors.push(err157);
+}
+errors++;
+}
+}
+}
+else {
+const err158 = {instancePath:instancePath+"/accounts",schemaPath:"#/properties/accounts/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err158];
+}
+else {
+vErrors.push(err158);
+}
+errors++;
+}
+}
+if(data.schedule !== undefined){
+let data77 = data.schedule;
+if(typeof data77 === "string"){
+if(!pattern35.test(data77)){
+const err159 = {instancePath:instancePath+"/schedule",schemaPath:"#/properties/schedule/pattern",keyword:"pattern",params:{pattern: "^\\S+( \\S+){4,5}$"},message:"must match pattern \""+"^\\S+( \\S+){4,5}$"+"\""};
+if(vErrors === null){
+vErrors = [err159];
+}
+else {
+vErrors.push(err159);
+}
+errors++;
+}
+}
+else {
+const err160 = {instancePath:instancePath+"/schedule",schemaPath:"#/properties/schedule/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err160];
+}
+else {
+vErrors.push(err160);
+}
+errors++;
+}
+}
+if(data.agent !== undefined){
+let data78 = data.agent;
+if(data78 && typeof data78 == "object" && !Array.isArray(data78)){
+for(const key14 in data78){
+if(!((key14 === "syslog") || (key14 === "syslogSocket"))){
+const err161 = {instancePath:instancePath+"/agent",schemaPath:"#/properties/agent/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err161];
+}
+else {
+vErrors.push(err161);
+}
+errors++;
+}
+}
+if(data78.syslog !== undefined){
+if(typeof data78.syslog !== "boolean"){
+const err162 = {instancePath:instancePath+"/agent/syslog",schemaPath:"#/properties/agent/properties/syslog/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err162];
+}
+else {
+vErrors.push(err162);
+}
+errors++;
+}
+}
+if(data78.syslogSocket !== undefined){
+let data80 = data78.syslogSocket;
+if(typeof data80 === "string"){
+if(!pattern36.test(data80)){
+const err163 = {instancePath:instancePath+"/agent/syslogSocket",schemaPath:"#/properties/agent/properties/syslogSocket/pattern",keyword:"pattern",params:{pattern: "^/"},message:"must match pattern \""+"^/"+"\""};
+if(vErrors === null){
+vErrors = [err163];
+}
+else {
+vErrors.push(err163);
+}
+errors++;
+}
+}
+else {
+const err164 = {instancePath:instancePath+"/agent/syslogSocket",schemaPath:"#/properties/agent/properties/syslogSocket/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err164];
+}
+else {
+vErrors.push(err164);
+}
+errors++;
+}
+}
+}
+else {
+const err165 = {instancePath:instancePath+"/agent",schemaPath:"#/properties/agent/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err165];
+}
+else {
+vErrors.push(err165);
+}
+errors++;
+}
+}
+if(data.delayWarning !== undefined){
+let data81 = data.delayWarning;
+if(typeof data81 === "string"){
+if(!pattern37.test(data81)){
+const err166 = {instancePath:instancePath+"/delayWarning",schemaPath:"#/properties/delayWarning/pattern",keyword:"pattern",params:{pattern: "^0$|^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^0$|^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+if(vErrors === null){
+vErrors = [err166];
+}
+else {
+vErrors.push(err166);
+}
+errors++;
+}
+}
+else {
+const err167 = {instancePath:instancePath+"/delayWarning",schemaPath:"#/properties/delayWarning/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err167];
+}
+else {
+vErrors.push(err167);
+}
+errors++;
+}
+}
+if(data.notifications !== undefined){
+if(typeof data.notifications !== "boolean"){
+const err168 = {instancePath:instancePath+"/notifications",schemaPath:"#/properties/notifications/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err168];
+}
+else {
+vErrors.push(err168);
+}
+errors++;
+}
+}
+if(data.onCrash !== undefined){
+let data83 = data.onCrash;
+if(typeof data83 === "string"){
+if(!pattern38.test(data83)){
+const err169 = {instancePath:instancePath+"/onCrash",schemaPath:"#/properties/onCrash/pattern",keyword:"pattern",params:{pattern: "^(resend|hold)$"},message:"must match pattern \""+"^(resend|hold)$"+"\""};
+if(vErrors === null){
+vErrors = [err169];
+}
+else {
+vErrors.push(err169);
+}
+errors++;
+}
+}
+else {
+const err170 = {instancePath:instancePath+"/onCrash",schemaPath:"#/properties/onCrash/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err170];
+}
+else {
+vErrors.push(err170);
+}
+errors++;
+}
+}
+if(data.routes !== undefined){
+let data84 = data.routes;
+if(typeof data84 === "string"){
+if(!pattern39.test(data84)){
+const err171 = {instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/pattern",keyword:"pattern",params:{pattern: "^\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*(,\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*)*$"},message:"must match pattern \""+"^\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*(,\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*)*$"+"\""};
+if(vErrors === null){
+vErrors = [err171];
+}
+else {
+vErrors.push(err171);
+}
+errors++;
+}
+}
+else {
+const err172 = {instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err172];
+}
+else {
+vErrors.push(err172);
+}
+errors++;
+}
+}
+if(data.mx !== undefined){
+let data85 = data.mx;
+if(data85 && typeof data85 == "object" && !Array.isArray(data85)){
+for(const key15 in data85){
+if(!((((((key15 === "resolvers") || (key15 === "port")) || (key15 === "destinationConcurrency")) || (key15 === "dnsTimeout")) || (key15 === "tls")) || (key15 === "mtaStsPort"))){
+const err173 = {instancePath:instancePath+"/mx",schemaPath:"#/properties/mx/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err173];
+}
+else {
+vErrors.push(err173);
+}
+errors++;
+}
+}
+if(data85.resolvers !== undefined){
+let data86 = data85.resolvers;
+if((typeof data86 !== "string") && (data86 !== null)){
+const err174 = {instancePath:instancePath+"/mx/resolvers",schemaPath:"#/properties/mx/properties/resolvers/type",keyword:"type",params:{type: schema11.properties.mx.properties.resolvers.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err174];
+}
+else {
+vErrors.push(err174);
+}
+errors++;
+}
+}
+if(data85.port !== undefined){
+let data87 = data85.port;
+if(!(((typeof data87 == "number") && (!(data87 % 1) && !isNaN(data87))) && (isFinite(data87)))){
+const err175 = {instancePath:instancePath+"/mx/port",schemaPath:"#/properties/mx/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err175];
+}
+else {
+vErrors.push(err175);
+}
+errors++;
+}
+if((typeof data87 == "number") && (isFinite(data87))){
+if(data87 > 65535 || isNaN(data87)){
+const err176 = {instancePath:instancePath+"/mx/port",schemaPath:"#/properties/mx/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+if(vErrors === null){
+vErrors = [err176];
+}
+else {
+vErrors.push(err176);
+}
+errors++;
+}
+if(data87 < 1 || isNaN(data87)){
+const err177 = {instancePath:instancePath+"/mx/port",schemaPath:"#/properties/mx/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err177];
+}
+else {
+vErrors.push(err177);
+}
+errors++;
+}
+}
+}
+if(data85.destinationConcurrency !== undefined){
+let data88 = data85.destinationConcurrency;
+if(!(((typeof data88 == "number") && (!(data88 % 1) && !isNaN(data88))) && (isFinite(data88)))){
+const err178 = {instancePath:instancePath+"/mx/destinationConcurrency",schemaPath:"#/properties/mx/properties/destinationConcurrency/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err178];
+}
+else {
+vErrors.push(err178);
+}
+errors++;
+}
+if((typeof data88 == "number") && (isFinite(data88))){
+if(data88 > 100 || isNaN(data88)){
+const err179 = {instancePath:instancePath+"/mx/destinationConcurrency",schemaPath:"#/properties/mx/properties/destinationConcurrency/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+if(vErrors === null){
+vErrors = [err179];
+}
+else {
+vErrors.push(err179);
+}
+errors++;
+}
+if(data88 < 1 || isNaN(data88)){
+const err180 = {instancePath:instancePath+"/mx/destinationConcurrency",schemaPath:"#/properties/mx/properties/destinationConcurrency/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err180];
+}
+else {
+vErrors.push(err180);
+}
+errors++;
+}
+}
+}
+if(data85.dnsTimeout !== undefined){
+let data89 = data85.dnsTimeout;
+if(typeof data89 === "string"){
+if(!pattern7.test(data89)){
+const err181 = {instancePath:instancePath+"/mx/dnsTimeout",schemaPath:"#/properties/mx/properties/dnsTimeout/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+if(vErrors === null){
+vErrors = [err181];
+}
+else {
+vErrors.push(err181);
+}
+errors++;
+}
+}
+else {
+const err182 = {instancePath:instancePath+"/mx/dnsTimeout",schemaPath:"#/properties/mx/properties/dnsTimeout/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err182];
+}
+else {
+vErrors.push(err182);
+}
+errors++;
+}
+}
+if(data85.tls !== undefined){
+let data90 = data85.tls;
+if(typeof data90 === "string"){
+if(!pattern41.test(data90)){
+const err183 = {instancePath:instancePath+"/mx/tls",schemaPath:"#/properties/mx/properties/tls/pattern",keyword:"pattern",params:{pattern: "^(opportunistic|mta-sts|verify)$"},message:"must match pattern \""+"^(opportunistic|mta-sts|verify)$"+"\""};
+if(vErrors === null){
+vErrors = [err183];
+}
+else {
+vErrors.push(err183);
+}
+errors++;
+}
+}
+else {
+const err184 = {instancePath:instancePath+"/mx/tls",schemaPath:"#/properties/mx/properties/tls/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err184];
+}
+else {
+vErrors.push(err184);
+}
+errors++;
+}
+}
+if(data85.mtaStsPort !== undefined){
+let data91 = data85.mtaStsPort;
+if(!(((typeof data91 == "number") && (!(data91 % 1) && !isNaN(data91))) && (isFinite(data91)))){
+const err185 = {instancePath:instancePath+"/mx/mtaStsPort",schemaPath:"#/properties/mx/properties/mtaStsPort/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err185];
+}
+else {
+vErrors.push(err185);
+}
+errors++;
+}
+if((typeof data91 == "number") && (isFinite(data91))){
+if(data91 > 65535 || isNaN(data91)){
+const err186 = {instancePath:instancePath+"/mx/mtaStsPort",schemaPath:"#/properties/mx/properties/mtaStsPort/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+if(vErrors === null){
+vErrors = [err186];
+}
+else {
+vErrors.push(err186);
+}
+errors++;
+}
+if(data91 < 1 || isNaN(data91)){
+const err187 = {instancePath:instancePath+"/mx/mtaStsPort",schemaPath:"#/properties/mx/properties/mtaStsPort/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err187];
+}
+else {
+vErrors.push(err187);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err188 = {instancePath:instancePath+"/mx",schemaPath:"#/properties/mx/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err188];
+}
+else {
+vErrors.push(err188);
+}
+errors++;
+}
+}
+if(data.dkim !== undefined){
+let data92 = data.dkim;
+if(data92 && typeof data92 == "object" && !Array.isArray(data92)){
+for(const key16 in data92){
+const _errs251 = errors;
+if(typeof key16 === "string"){
+if(!pattern42.test(key16)){
+const err189 = {instancePath:instancePath+"/dkim",schemaPath:"#/properties/dkim/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_-]+$"+"\"",propertyName:key16};
+if(vErrors === null){
+vErrors = [err189];
+}
+else {
+vErrors.push(err189);
+}
+errors++;
+}
+}
+var valid38 = _errs251 === errors;
+if(!valid38){
+const err190 = {instancePath:instancePath+"/dkim",schemaPath:"#/properties/dkim/propertyNames",keyword:"propertyNames",params:{propertyName: key16},message:"property name must be valid"};
+if(vErrors === null){
+vErrors = [err190];
+}
+else {
+vErrors.push(err190);
+}
+errors++;
+}
+}
+for(const key17 in data92){
+let data93 = data92[key17];
+if(data93 && typeof data93 == "object" && !Array.isArray(data93)){
+for(const key18 in data93){
+if(!(((key18 === "domain") || (key18 === "selector")) || (key18 === "keyFile"))){
+const err191 = {instancePath:instancePath+"/dkim/" + key17.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/dkim/additionalProperties/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err191];
+}
+else {
+vErrors.push(err191);
+}
+errors++;
+}
+}
+if(data93.domain !== undefined){
+let data94 = data93.domain;
+if((typeof data94 !== "string") && (data94 !== null)){
+const err192 = {instancePath:instancePath+"/dkim/" + key17.replace(/~/g, "~0").replace(/\//g, "~1")+"/domain",schemaPath:"#/properties/dkim/additionalProperties/properties/domain/type",keyword:"type",params:{type: schema11.properties.dkim.additionalProperties.properties.domain.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err192];
+}
+else {
+vErrors.push(err192);
+}
+errors++;
+}
+}
+if(data93.selector !== undefined){
+let data95 = data93.selector;
+if((typeof data95 !== "string") && (data95 !== null)){
+const err193 = {instancePath:instancePath+"/dkim/" + key17.replace(/~/g, "~0").replace(/\//g, "~1")+"/selector",schemaPath:"#/properties/dkim/additionalProperties/properties/selector/type",keyword:"type",params:{type: schema11.properties.dkim.additionalProperties.properties.selector.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err193];
+}
+else {
+vErrors.push(err193);
+}
+errors++;
+}
+}
+if(data93.keyFile !== undefined){
+let data96 = data93.keyFile;
+if((typeof data96 !== "string") && (data96 !== null)){
+const err194 = {instancePath:instancePath+"/dkim/" + key17.replace(/~/g, "~0").replace(/\//g, "~1")+"/keyFile",schemaPath:"#/properties/dkim/additionalProperties/properties/keyFile/type",keyword:"type",params:{type: schema11.properties.dkim.additionalProperties.properties.keyFile.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err194];
+}
+else {
+vErrors.push(err194);
+}
+errors++;
+}
+}
+}
+else {
+const err195 = {instancePath:instancePath+"/dkim/" + key17.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/dkim/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err195];
+}
+else {
+vErrors.push(err195);
+}
+errors++;
+}
+}
+}
+else {
+const err196 = {instancePath:instancePath+"/dkim",schemaPath:"#/properties/dkim/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err196];
+}
+else {
+vErrors.push(err196);
+}
+errors++;
+}
+}
+if(data.listener !== undefined){
+let data97 = data.listener;
+if(data97 && typeof data97 == "object" && !Array.isArray(data97)){
+for(const key19 in data97){
+if(!(func2.call(schema11.properties.listener.properties, key19))){
+const err197 = {instancePath:instancePath+"/listener",schemaPath:"#/properties/listener/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err197];
+}
+else {
+vErrors.push(err197);
+}
+errors++;
+}
+}
+if(data97.enabled !== undefined){
+if(typeof data97.enabled !== "boolean"){
+const err198 = {instancePath:instancePath+"/listener/enabled",schemaPath:"#/properties/listener/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err198];
+}
+else {
+vErrors.push(err198);
+}
+errors++;
+}
+}
+if(data97.host !== undefined){
+let data99 = data97.host;
+if(typeof data99 === "string"){
+if(!pattern43.test(data99)){
+const err199 = {instancePath:instancePath+"/listener/host",schemaPath:"#/properties/listener/properties/host/pattern",keyword:"pattern",params:{pattern: "^\\S+$"},message:"must match pattern \""+"^\\S+$"+"\""};
+if(vErrors === null){
+vErrors = [err199];
+}
+else {
+vErrors.push(err199);
+}
+errors++;
+}
+}
+else {
+const err200 = {instancePath:instancePath+"/listener/host",schemaPath:"#/properties/listener/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err200];
+}
+else {
+vErrors.push(err200);
+}
+errors++;
+}
+}
+if(data97.port !== undefined){
+let data100 = data97.port;
+if(!(((typeof data100 == "number") && (!(data100 % 1) && !isNaN(data100))) && (isFinite(data100)))){
+const err201 = {instancePath:instancePath+"/listener/port",schemaPath:"#/properties/listener/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err201];
+}
+else {
+vErrors.push(err201);
+}
+errors++;
+}
+if((typeof data100 == "number") && (isFinite(data100))){
+if(data100 > 65535 || isNaN(data100)){
+const err202 = {instancePath:instancePath+"/listener/port",schemaPath:"#/properties/listener/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+if(vErrors === null){
+vErrors = [err202];
+}
+else {
+vErrors.push(err202);
+}
+errors++;
+}
+if(data100 < 0 || isNaN(data100)){
+const err203 = {instancePath:instancePath+"/listener/port",schemaPath:"#/properties/listener/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err203];
+}
+else {
+vErrors.push(err203);
+}
+errors++;
+}
+}
+}
+if(data97.maxMessageSize !== undefined){
+let data101 = data97.maxMessageSize;
+if(!(((typeof data101 == "number") && (!(data101 % 1) && !isNaN(data101))) && (isFinite(data101)))){
+const err204 = {instancePath:instancePath+"/listener/maxMessageSize",schemaPath:"#/properties/listener/properties/maxMessageSize/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err204];
+}
+else {
+vErrors.push(err204);
+}
+errors++;
+}
+if((typeof data101 == "number") && (isFinite(data101))){
+if(data101 < 1024 || isNaN(data101)){
+const err205 = {instancePath:instancePath+"/listener/maxMessageSize",schemaPath:"#/properties/listener/properties/maxMessageSize/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024"};
+if(vErrors === null){
+vErrors = [err205];
+}
+else {
+vErrors.push(err205);
+}
+errors++;
+}
+}
+}
+if(data97.maxConnections !== undefined){
+let data102 = data97.maxConnections;
+if(!(((typeof data102 == "number") && (!(data102 % 1) && !isNaN(data102))) && (isFinite(data102)))){
+const err206 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err206];
+}
+else {
+vErrors.push(err206);
+}
+errors++;
+}
+if((typeof data102 == "number") && (isFinite(data102))){
+if(data102 > 10000 || isNaN(data102)){
+const err207 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
+if(vErrors === null){
+vErrors = [err207];
+}
+else {
+vErrors.push(err207);
+}
+errors++;
+}
+if(data102 < 1 || isNaN(data102)){
+const err208 = {instancePath:instancePath+"/listener/maxConnections",schemaPath:"#/properties/listener/properties/maxConnections/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err208];
+}
+else {
+vErrors.push(err208);
+}
+errors++;
+}
+}
+}
+if(data97.idleTimeout !== undefined){
+let data103 = data97.idleTimeout;
+if(typeof data103 === "string"){
+if(!pattern7.test(data103)){
+const err209 = {instancePath:instancePath+"/listener/idleTimeout",schemaPath:"#/properties/listener/properties/idleTimeout/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"+"\""};
+if(vErrors === null){
+vErrors = [err209];
+}
+else {
+vErrors.push(err209);
+}
+errors++;
+}
+}
+else {
+const err210 = {instancePath:instancePath+"/listener/idleTimeout",schemaPath:"#/properties/listener/properties/idleTimeout/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err210];
+}
+else {
+vErrors.push(err210);
+}
+errors++;
+}
+}
+if(data97.authUser !== undefined){
+let data104 = data97.authUser;
+if((typeof data104 !== "string") && (data104 !== null)){
+const err211 = {instancePath:instancePath+"/listener/authUser",schemaPath:"#/properties/listener/properties/authUser/type",keyword:"type",params:{type: schema11.properties.listener.properties.authUser.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err211];
+}
+else {
+vErrors.push(err211);
+}
+errors++;
+}
+}
+if(data97.authPass !== undefined){
+let data105 = data97.authPass;
+if((typeof data105 !== "string") && (data105 !== null)){
+const err212 = {instancePath:instancePath+"/listener/authPass",schemaPath:"#/properties/listener/properties/authPass/type",keyword:"type",params:{type: schema11.properties.listener.properties.authPass.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err212];
+}
+else {
+vErrors.push(err212);
+}
+errors++;
+}
+}
+if(data97.tlsKeyFile !== undefined){
+let data106 = data97.tlsKeyFile;
+if((typeof data106 !== "string") && (data106 !== null)){
+const err213 = {instancePath:instancePath+"/listener/tlsKeyFile",schemaPath:"#/properties/listener/properties/tlsKeyFile/type",keyword:"type",params:{type: schema11.properties.listener.properties.tlsKeyFile.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err213];
+}
+else {
+vErrors.push(err213);
+}
+errors++;
+}
+}
+if(data97.tlsCertFile !== undefined){
+let data107 = data97.tlsCertFile;
+if((typeof data107 !== "string") && (data107 !== null)){
+const err214 = {instancePath:instancePath+"/listener/tlsCertFile",schemaPath:"#/properties/listener/properties/tlsCertFile/type",keyword:"type",params:{type: schema11.properties.listener.properties.tlsCertFile.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err214];
+}
+else {
+vErrors.push(err214);
+}
+errors++;
+}
+}
+}
+else {
+const err215 = {instancePath:instancePath+"/listener",schemaPath:"#/properties/listener/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err215];
+}
+else {
+vErrors.push(err215);
+}
+errors++;
+}
+}
+}
+else {
+const err216 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err216];
+}
+else {
+vErrors.push(err216);
 }
 errors++;
 }
