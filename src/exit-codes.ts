@@ -65,12 +65,12 @@ export const EXIT_CODES: Readonly<Record<string, readonly ExitCodeRow[]>> = {
     [ExitCode.config, 'the value is not valid for the key (nothing written), or config.json is broken'],
   ],
   account: [
-    [ExitCode.ok, 'login: the refresh token is stored (and a hold for refused authentication lifted)'],
-    [ExitCode.usage, 'no such account'],
-    [ExitCode.tempFail, 'login: the code expired or no browser came back in time, or the provider\'s endpoint was unreachable; nothing stored'],
+    [ExitCode.ok, 'done; login: the refresh token is stored (and a hold for refused authentication lifted)'],
+    [ExitCode.usage, 'no such account, a bad name, no --smarthost nor --preset, no --senders, an existing account'],
+    [ExitCode.tempFail, 'remove: entries are queued for the account (flush first, or --force); login: the code expired or no browser came back in time, or the provider\'s endpoint was unreachable; nothing stored'],
     [ExitCode.protocol, 'login: the provider answered outside the OAuth2 protocol (or issued no refresh token)'],
     [ExitCode.noPerm, 'login: refused at the provider (access_denied)'],
-    [ExitCode.config, 'the account is not set up for OAuth2 (auth.method, oauth2.clientId, an endpoint not https): the key is named'],
+    [ExitCode.config, 'the account is not valid (bad URL, a sender another account has; nothing written); login: not set up for OAuth2 (auth.method, oauth2.clientId, an endpoint not https): the key is named'],
   ],
   probe: [
     [ExitCode.ok, 'a smarthost is reachable'],

@@ -15,6 +15,7 @@ import { ExitCode } from '../errors.js';
 import { packageVersion } from '../version.js';
 import { EXIT_CODES, describeExitCodes, summarizeExitCodes } from '../exit-codes.js';
 import { describeConfigKeys } from './format/config-keys.js';
+import { PRESET_NAMES } from '../config/presets.js';
 
 type Loader = () => Promise<{ default: (ctx: CommandContext, ...args: any[]) => Promise<number | void> }>;
 
@@ -107,6 +108,36 @@ export function buildProgram(): Command {
     .option('--json', 'JSON lines')
     .action(action(() => import('./commands/log.js')));
 
+  const account = program
+    .command('account')
+    .description('sending accounts chosen by envelope sender (exact address, then @domain, then the default account); OAuth2 login');
+  account
+    .command('add')
+    .description('add an account: its smarthost (or a provider preset) and the senders that use it')
+    .argument('<name>', 'account name: lower-case letters, digits, - and _')
+    .option('--smarthost <url>', 'smtp://[user@]host[:port] (STARTTLS) or smtps://... (TLS from the start)')
+    .option('--senders <list>', 'comma-separated addresses and @domains whose mail goes through it')
+    .addOption(new Option('--preset <provider>', 'fill host, port, TLS, auth method and published limits').choices([...PRESET_NAMES]))
+    .option('--user <name>', 'user name for AUTH (default: the one in the URL)')
+    .action(action(async () => ({ default: (await import('./commands/account.js')).accountAdd })));
+  account
+    .command('list')
+    .description('every account: smarthost, senders, limits, queued entries, holds')
+    .option('--json', 'a JSON array')
+    .action(action(async () => ({ default: (await import('./commands/account.js')).accountList })));
+  account
+    .command('show')
+    .description("one account's settings, hold, learnt recipients per transaction and preset sources (secrets hidden)")
+    .argument('<name>')
+    .option('--json', 'JSON output')
+    .action(action(async () => ({ default: (await import('./commands/account.js')).accountShow })));
+  account
+    .command('remove')
+    .description('remove an account (refused while mail is queued for it, unless --force)')
+    .argument('<name>')
+    .option('--force', 'remove even with mail queued: it goes out through the default account')
+    .action(action(async () => ({ default: (await import('./commands/account.js')).accountRemove })));
+
   const config = program
     .command('config')
     .description('read and change config.json')
@@ -142,7 +173,6 @@ export function buildProgram(): Command {
     .action(action(async () => ({ default: (await import('./commands/config.js')).configKeys })));
   config.command('path').description('print where config.json is').action(action(async () => ({ default: (await import('./commands/config.js')).configPathCommand })));
 
-  const account = program.command('account').description('sending accounts: log in with OAuth2 (Gmail, Microsoft)');
   account
     .command('login')
     .description('obtain and store an OAuth2 refresh token for an account with auth.method oauth2 ("default": the top-level account)')

@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import type { StoredAccountSettings } from './accounts.js';
 
-export function accountFingerprint(stored: Pick<StoredAccountSettings, 'smarthost' | 'fallbackSmarthosts' | 'auth' | 'tls'>): string {
+export function accountFingerprint(stored: Pick<StoredAccountSettings, 'smarthost' | 'fallbackSmarthosts' | 'auth' | 'oauth2' | 'tls'>): string {
   const relevant = {
     smarthost: stored.smarthost,
     fallbackSmarthosts: stored.fallbackSmarthosts,

@@ -201,7 +201,7 @@ export const CONFIG_SPEC: ConfigGroup = group({
     { pattern: '^(resend|hold)$' },
   ),
   routes: text(
-    'transport per recipient domain, "domain=transport,...": exact domain, then *.parent, then *; transports: smarthost, mx (direct delivery)',
+    'transport per recipient domain, "domain=transport,...": exact domain, then *.parent, then *; transports: smarthost (the account the sender chooses), mx (direct delivery), or an account name',
     '*=smarthost',
     { pattern: '^\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*(,\\s*[^\\s=,]+\\s*=\\s*[^\\s=,]+\\s*)*$' },
   ),

@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { HOLD_KINDS, type AccountHold } from '../model/account-hold.js';
 import { fromFsError } from '../errors.js';
-import { accountHoldPath, accountsDir, tmpPath, type Spool } from './paths.js';
+import { accountHoldPath, accountsDir, oauthTokenPath, recipientCapPath, sendLedgerPath, tmpPath, type Spool } from './paths.js';
 import { readWholeFileSync, replaceFileDurable, removeIfExists } from './durable-fs.js';
 
 function parseHold(text: string): AccountHold | null {
@@ -94,4 +94,21 @@ export function clearAccountHolds(spool: Spool): AccountHold[] {
   const holds = listAccountHolds(spool);
   for (const hold of holds) clearAccountHold(spool, hold.account);
   return holds;
+}
+
+/**
+ * `account remove`: forgets what the spool keeps about an account (its
+ * hold, send ledger, learnt recipients per transaction and OAuth2 tokens),
+ * so a new account of the same name starts clean. Answers how many files went.
+ */
+export function forgetAccountRecords(spool: Spool, account: string): number {
+  let removed = 0;
+  for (const file of [accountHoldPath(spool, account), sendLedgerPath(spool, account), recipientCapPath(spool, account), oauthTokenPath(spool, account)]) {
+    try {
+      if (removeIfExists(file)) removed++;
+    } catch (err) {
+      throw fromFsError(`cannot remove ${file} of account ${account}`, err);
+    }
+  }
+  return removed;
 }

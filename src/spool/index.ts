@@ -26,7 +26,15 @@ export { DirSyncer } from './dir-syncer.js';
 export { readWholeFileSync } from './durable-fs.js';
 export { removeEntryLockTarget } from './entry-lock-dir.js';
 export { readRecord, writeRecord, recordPath, type RecordName } from './records.js';
-export { readAccountHold, writeAccountHold, clearAccountHold, clearAccountHolds, listAccountHolds } from './account-holds.js';
+export {
+  readAccountHold,
+  writeAccountHold,
+  clearAccountHold,
+  clearAccountHolds,
+  listAccountHolds,
+  forgetAccountRecords,
+} from './account-holds.js';
+export { readRecipientCap, writeRecipientCap } from './recipient-caps.js';
 export { nudgeFlusher, touchTrigger, listenForNudges } from './trigger.js';
 export { crashPoint, type CrashPoint } from './crash-points.js';
 export { TransactionJournal, type JournalRecipient } from './transaction-journal.js';

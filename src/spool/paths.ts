@@ -13,6 +13,7 @@
  *   spool/journal/              transaction journals of delivery batches (crash recovery)
  *   spool/accounts/<name>.sent        what the account sent, for its sending limits (send-ledger.ts)
  *   spool/accounts/<name>.token.json  an OAuth2 account's refresh and access tokens (oauth-tokens.ts)
+ *   spool/accounts/<name>.rcpt.json   recipients per transaction its smarthost took (recipient-caps.ts)
  *   log/deliveries.jsonl        one line per final recipient outcome
  *   log/deletions.jsonl         one line per entry deleted by hand
  *   log/agent.log               the agent's log when stderr is not a terminal
@@ -133,6 +134,11 @@ export function accountHoldPath(spool: Spool, account: string): string {
 
 export function journalPath(spool: Spool, name: string): string {
   return path.join(spool.journal, `${name}.jsonl`);
+}
+
+/** Recipients per transaction the account's smarthost taught (recipient-caps.ts). */
+export function recipientCapPath(spool: Spool, account: string): string {
+  return path.join(spool.root, 'accounts', `${account}.rcpt.json`);
 }
 
 export function sendLedgerPath(spool: Spool, account: string): string {

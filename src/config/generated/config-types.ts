@@ -159,7 +159,7 @@ export interface StoredConfig {
   notifications: boolean;
   /** recipients of a transaction a crash interrupted (possible duplicates): resend them, or hold their entry for review */
   onCrash: string;
-  /** transport per recipient domain, "domain=transport,...": exact domain, then *.parent, then *; transports: smarthost, mx (direct delivery) */
+  /** transport per recipient domain, "domain=transport,...": exact domain, then *.parent, then *; transports: smarthost (the account the sender chooses), mx (direct delivery), or an account name */
   routes: string;
   mx: {
     /** DNS resolvers for direct delivery, "ip[:port],..." (default: the system's, from /etc/resolv.conf) */

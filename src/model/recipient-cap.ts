@@ -1,0 +1,82 @@
+/**
+ * Recipients per transaction, learnt from the smarthost (issue 8 item 6).
+ * Pure: what a reply means and what figure to keep; the record lives in the
+ * spool (src/spool/recipient-caps.ts), the flush applies it.
+ *
+ * RFC 5321 4.5.3.1.10: a server that takes fewer recipients per
+ * transaction than it was sent answers the extra RCPTs with 452 (RFC 3463:
+ * 4.5.3 "too many recipients"), and the client sends them in another
+ * transaction. Those recipients were not refused: they go in the next
+ * transaction at once, with no attempt counted and no backoff, and the
+ * account sends that many recipients per transaction from then on (the
+ * rest of the flush and later flushes), so the provider is not asked twice.
+ *
+ * A 452 that names another cause (4.2.2 mailbox full, 4.3.1 out of storage)
+ * is an ordinary deferral of that recipient.
+ */
+import type { RecipientOutcome } from './transitions.js';
+
+/** The account's learnt figure, as kept in the spool. */
+export interface RecipientCapRecord {
+  version: 1;
+  account: string;
+  /** Recipients per transaction the smarthost took. */
+  max: number;
+  /** maxRecipientsPerTransaction when it was learnt: changing the setting forgets the record. */
+  configured: number;
+  /** ISO time it was learnt. */
+  learnedAt: string;
+  /** The reply that taught it. */
+  reply: string;
+}
+
+const ENHANCED = /^452[ -](\d\.\d{1,3}\.\d{1,3})\b/;
+
+/**
+ * Is this outcome the server's "too many recipients" to a RCPT? With an
+ * enhanced status code it must be 4.5.3; without one, the words "too many
+ * recipients", or a 452 after the server accepted others in the same
+ * transaction (RFC 5321's own signal), say so.
+ */
+export function isTooManyRecipients(outcome: RecipientOutcome, acceptedInTransaction: number): boolean {
+  if (outcome.kind !== 'deferred' || !outcome.reply.startsWith('452') || !/in reply to RCPT TO/i.test(outcome.reply)) return false;
+  const enhanced = ENHANCED.exec(outcome.reply);
+  if (enhanced !== null) return enhanced[1] === '4.5.3';
+  return /too many recipients/i.test(outcome.reply) || acceptedInTransaction > 0;
+}
+
+/**
+ * Splits a transaction's outcomes: the recipients the server put off for
+ * "too many recipients" (to send again at once) and the outcomes that
+ * stand; `learnt` is the figure to keep, or null when the transaction said
+ * nothing about it.
+ */
+export function splitTooManyRecipients(
+  outcomes: readonly RecipientOutcome[],
+  sent: number,
+): { putOff: string[]; standing: RecipientOutcome[]; learnt: number | null } {
+  const accepted = outcomes.filter((o) => o.kind === 'sent').length;
+  const putOff = outcomes.filter((o) => isTooManyRecipients(o, accepted));
+  if (putOff.length === 0) return { putOff: [], standing: [...outcomes], learnt: null };
+  const learnt = lowerCap(sent, accepted);
+  if (learnt === null) return { putOff: [], standing: [...outcomes], learnt: null };
+  return { putOff: putOff.map((o) => o.address), standing: outcomes.filter((o) => !putOff.includes(o)), learnt };
+}
+
+/**
+ * The figure after a transaction of `sent` recipients of which the server
+ * accepted `accepted` before saying "too many": what it accepted; when it
+ * accepted none, half (a server that counts across transactions, or counts
+ * differently). Null when it cannot go lower (one recipient refused as too
+ * many is no limit we can meet: an ordinary deferral).
+ */
+export function lowerCap(sent: number, accepted: number): number | null {
+  if (accepted > 0) return accepted < sent ? accepted : null;
+  return sent > 1 ? Math.floor(sent / 2) : null;
+}
+
+/** Recipients per transaction for an account: the setting, or less when the smarthost taught so since it was set. */
+export function effectiveMaxRecipients(configured: number, record: RecipientCapRecord | null): number {
+  if (record === null || record.configured !== configured) return configured;
+  return Math.max(1, Math.min(configured, record.max));
+}

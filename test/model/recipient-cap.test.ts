@@ -1,0 +1,52 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { makeTempHome } from '../support/home.js';
+import { effectiveMaxRecipients, isTooManyRecipients, lowerCap, splitTooManyRecipients } from '../../src/model/recipient-cap.js';
+import type { RecipientOutcome } from '../../src/model/transitions.js';
+import { openSpool, readRecipientCap, writeRecipientCap, forgetAccountRecords } from '../../src/spool/index.js';
+
+const rcpt = (address: string, reply: string, kind: RecipientOutcome['kind'] = 'deferred'): RecipientOutcome => ({ address, kind, reply });
+const sent = (address: string): RecipientOutcome => ({ address, kind: 'sent', reply: '250 2.0.0 Ok: queued' });
+
+test('"too many recipients" is a 452 to RCPT with 4.5.3, or its words, or after accepted recipients; not 4.2.2 or other commands', () => {
+  assert.equal(isTooManyRecipients(rcpt('a@x', '452 4.5.3 Too many recipients (in reply to RCPT TO)'), 0), true);
+  assert.equal(isTooManyRecipients(rcpt('a@x', '452 Too many recipients received this hour (in reply to RCPT TO)'), 0), true);
+  assert.equal(isTooManyRecipients(rcpt('a@x', '452 try later (in reply to RCPT TO)'), 3), true, 'RFC 5321: a 452 after accepted RCPTs');
+  assert.equal(isTooManyRecipients(rcpt('a@x', '452 try later (in reply to RCPT TO)'), 0), false);
+  assert.equal(isTooManyRecipients(rcpt('a@x', '452 4.2.2 Mailbox full (in reply to RCPT TO)'), 3), false, 'another cause');
+  assert.equal(isTooManyRecipients(rcpt('a@x', '452 4.3.1 Insufficient system storage (in reply to MAIL FROM)'), 0), false);
+  assert.equal(isTooManyRecipients(rcpt('a@x', '552 5.5.3 Too many recipients (in reply to RCPT TO)', 'failed'), 0), false);
+});
+
+test('the figure learnt: what the server accepted; half when it accepted none; null when it cannot go lower', () => {
+  assert.equal(lowerCap(10, 3), 3);
+  assert.equal(lowerCap(10, 0), 5);
+  assert.equal(lowerCap(1, 0), null);
+  assert.equal(lowerCap(3, 3), null);
+  const outcomes = [sent('a@x'), sent('b@x'), rcpt('c@x', '550 5.1.1 unknown (in reply to RCPT TO)', 'failed'), rcpt('d@x', '452 4.5.3 Too many recipients (in reply to RCPT TO)'), rcpt('e@x', '452 4.5.3 Too many recipients (in reply to RCPT TO)')];
+  const split = splitTooManyRecipients(outcomes, 5);
+  assert.deepEqual(split.putOff, ['d@x', 'e@x']);
+  assert.deepEqual(split.standing.map((o) => o.address), ['a@x', 'b@x', 'c@x']);
+  assert.equal(split.learnt, 2);
+  const alone = splitTooManyRecipients([rcpt('a@x', '452 4.5.3 Too many recipients (in reply to RCPT TO)')], 1);
+  assert.deepEqual(alone.putOff, [], 'one recipient refused as too many: an ordinary deferral, or it would loop');
+  assert.equal(alone.standing.length, 1);
+});
+
+test('the learnt figure applies until maxRecipientsPerTransaction is changed, and survives in the spool', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const spool = await openSpool(home);
+  assert.equal(readRecipientCap(spool, 'work'), null);
+  const record = { version: 1 as const, account: 'work', max: 3, configured: 100, learnedAt: new Date(0).toISOString(), reply: '452 4.5.3 Too many recipients' };
+  await writeRecipientCap(spool, record);
+  assert.deepEqual(readRecipientCap(spool, 'work'), record);
+  assert.equal(effectiveMaxRecipients(100, readRecipientCap(spool, 'work')), 3);
+  assert.equal(effectiveMaxRecipients(50, readRecipientCap(spool, 'work')), 50, 'a changed setting forgets the lesson');
+  assert.equal(effectiveMaxRecipients(100, null), 100);
+  fs.writeFileSync(`${spool.root}/accounts/work.rcpt.json`, '{torn');
+  assert.equal(readRecipientCap(spool, 'work'), null, 'unreadable: as if absent (costs one more 452, never mail)');
+  assert.equal(forgetAccountRecords(spool, 'work'), 1);
+  assert.equal(fs.existsSync(`${spool.root}/accounts/work.rcpt.json`), false);
+});
