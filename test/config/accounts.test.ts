@@ -55,6 +55,7 @@ test('a sender claimed twice, an account without smarthost and accounts.default 
     [{ a: { senders: ['me@x.example'] } }, /account a has no smarthost; set accounts\.a\.smarthost or accounts\.a\.preset/],
     [{ default: { smarthost: 'smtp://h:25' } }, /accounts\.default: the default account is the top-level settings/],
     [{ a: { smarthost: 'smtp://h:25', pauses: { quota: 'soon' } } }, /`?accounts\.a\.pauses\.quota`? must match/],
+    [{ mx: { smarthost: 'smtp://h:25' } }, /accounts\.mx: "mx" names a transport in routes/],
   ];
   for (const [accounts, message] of cases) {
     await writeConfig(home, { accounts });
