@@ -552,7 +552,11 @@ export class Agent extends EventEmitter<AgentEventMap> {
       const flush = this.options.flush ?? (await import('../flush/flush.js')).flushQueue;
       result = await flush({ home: this.home, config: this.config, events, signal: this.abort.signal, instanceLockHeld: true });
       this.log(`${tag}: ${result.outcome}: ${summarizeFlush(result)}`);
-      if (result.outcome === 'held' && result.hold !== null) this.wakeAt(Date.parse(result.hold.until), tag);
+      if (result.outcome === 'held' && result.hold !== null) {
+        // Several accounts may be held: wake for the one whose hold ends first.
+        const ends = [result.hold, ...result.holds].map((h) => Date.parse(h.until));
+        this.wakeAt(Math.min(...ends), tag);
+      }
       // The flush has recorded its own probe (last-probe.json) already.
       if (result.outcome === 'offline') {
         this.watcher?.reportFlush('offline', result.probes);

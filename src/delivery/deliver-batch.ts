@@ -21,6 +21,8 @@ import { DeliveryLogWriter, DirSyncer, TransactionJournal, type Spool } from '..
 import { deliverEntry, type EntryDeliveryContext } from './deliver-entry.js';
 import type { AccountRefusal, AccountReplyRule } from './account-replies.js';
 import type { SendingLimiter } from './sending-limiter.js';
+import type { AccountSettings } from '../config/accounts.js';
+import type { RecipientsPerTransaction } from './recipients-per-transaction.js';
 import { SmtpSession, sessionOptionsFor } from './smtp-session.js';
 
 export interface BatchSettings {
@@ -34,8 +36,12 @@ export interface BatchSettings {
   accountReplies?: readonly AccountReplyRule[];
   /** The account's sending limits, or null. */
   limiter?: SendingLimiter | null;
-  /** The recipients this batch takes (those routed to the smarthost); absent: all. */
-  accepts?: (address: string) => boolean;
+  /** The recipients this batch takes (those routed to this account); absent: all. */
+  accepts?: (address: string, from: string) => boolean;
+  /** The sending account (src/config/accounts.ts): its TLS settings, recipients per transaction, name in the log. */
+  account?: AccountSettings;
+  /** The account's recipients per transaction, lowered by a 452 4.5.3 (shared by its sessions). */
+  recipientsPerTransaction?: RecipientsPerTransaction;
 }
 
 export interface BatchCallbacks {
@@ -106,6 +112,9 @@ export async function deliverBatch(
   const stopping = () => stopped() || fatal !== null || lost || refused !== null;
   const ctx: Omit<EntryDeliveryContext, 'session'> = {
     ...entryContextBase(settings, { log, syncer, journal, attempted, stopping, callbacks }),
+    ...(settings.account === undefined ? {} : { maxRecipients: settings.account.maxRecipientsPerTransaction, account: settings.account.name }),
+    recipientsPerTransaction: settings.recipientsPerTransaction,
+    onWarning: callbacks.onWarning,
     smarthostDisplay: smarthost.display,
     smarthostHost: smarthost.host,
     accountReplies: settings.accountReplies ?? [],
@@ -118,7 +127,7 @@ export async function deliverBatch(
     let session: SmtpSession | null = null;
     const openSession = async () => {
       if (session?.isOpen) return session;
-      session = new SmtpSession(sessionOptionsFor(config, smarthost, settings.credentials));
+      session = new SmtpSession(sessionOptionsFor(config, smarthost, settings.credentials, { account: settings.account }));
       await session.open();
       return session;
     };

@@ -7,7 +7,11 @@
  * The entry's busy lock is held throughout, so `delete` refuses it; the
  * state is rewritten through updateEntryState, so a `hold` or `retry` from
  * another process lands between two transactions and is seen before the
- * next one. Each recipient is attempted at most once per flush.
+ * next one. Each recipient is attempted at most once per flush, except
+ * the recipients a server put off with "452 4.5.3 too many recipients":
+ * they were not attempted (nothing is recorded for them), go in the next
+ * transaction at once, and the account's recipients per transaction come
+ * down for the rest of the flush (src/model/recipient-cap.ts).
  */
 import { Readable } from 'node:stream';
 import { isEnvelopeAddress } from '../model/address.js';
@@ -40,6 +44,8 @@ import { BulkmailerError, ExitCode, fromFsError } from '../errors.js';
 import { buildDsn, headerBlock, type DsnInput } from '../message/dsn.js';
 import { findAccountRefusal, type AccountRefusal, type AccountReplyRule } from './account-replies.js';
 import { planTransactions } from './plan.js';
+import { splitTooManyRecipients } from '../model/recipient-cap.js';
+import type { RecipientsPerTransaction } from './recipients-per-transaction.js';
 import type { SendingLimiter } from './sending-limiter.js';
 import type { TransactionSender } from './smtp-session.js';
 
@@ -55,6 +61,12 @@ export interface EntryDeliveryContext {
   /** Retry time after which the sender gets one delay warning; 0: never. */
   delayWarningMs: number;
   maxRecipients: number;
+  /** The account's recipients per transaction as its smarthost taught (452 4.5.3); absent: maxRecipients, nothing learnt. */
+  recipientsPerTransaction?: RecipientsPerTransaction;
+  /** The sending account, for the delivery log; absent for direct delivery. */
+  account?: string;
+  /** Said to the user (the flush's warnings): what was learnt. */
+  onWarning?: (message: string) => void;
   smarthostDisplay: string;
   smarthostHost: string;
   heloName: string;
@@ -84,7 +96,7 @@ export interface EntryDeliveryContext {
    * The recipients this delivery takes (those routed to its transport and,
    * for direct delivery, those of the bin's domains); absent: all.
    */
-  accepts?: (address: string) => boolean;
+  accepts?: (address: string, from: string) => boolean;
   /** Applied to the message bytes of each transaction (DKIM signing); absent: sent as spooled. */
   prepareMessage?: (message: Buffer | Readable, from: string) => Buffer | Readable;
   onTransaction: (id: string, outcomes: RecipientOutcome[], finals: FinalOutcome[]) => void;
@@ -152,6 +164,20 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
           })),
         );
       }
+      // "452 4.5.3 too many recipients": not about these recipients (RFC 5321
+      // 4.5.3.1.10): they go in the next transaction at once, uncounted, and
+      // the account sends fewer per transaction from now on. A sending limit's
+      // reservation for them stands: the ledger errs toward counting more.
+      if (ctx.recipientsPerTransaction !== undefined) {
+        const split = splitTooManyRecipients(outcomes, sendable.length);
+        if (split.learnt !== null) {
+          const reply = outcomes.find((o) => o.address === split.putOff[0])?.reply ?? '452';
+          for (const address of split.putOff) attempted.delete(address);
+          outcomes = split.standing;
+          await ctx.recipientsPerTransaction.learn(split.learnt, reply, ctx.onWarning ?? (() => {}));
+          if (outcomes.length === 0) continue;
+        }
+      }
       // A refusal of the account is no verdict on its recipients (promise 6):
       // only what still stands is recorded; the rest stays as it was.
       const refused = findAccountRefusal(outcomes, ctx.accountReplies);
@@ -176,7 +202,7 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
           // fsync), not by a state write that would be deleted a moment later.
           // The log line goes first: the removal must not outlive it.
           completed = result.state;
-          ctx.log.write(toLogRecords(result.state, finals, ctx.smarthostDisplay, now));
+          ctx.log.write(toLogRecords(result.state, finals, ctx.smarthostDisplay, now, ctx.account));
           return REMOVE_ENTRY;
         },
         { syncer: ctx.syncer },
@@ -190,7 +216,7 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
       crashPoint('flush-after-state-write');
       if (updated === null) return;
       state = updated;
-      ctx.log.write(toLogRecords(state, finals, ctx.smarthostDisplay, now));
+      ctx.log.write(toLogRecords(state, finals, ctx.smarthostDisplay, now, ctx.account));
       ctx.onTransaction(id, outcomes, finals);
     }
 
@@ -325,9 +351,9 @@ function nextChunk(state: EntryState, attempted: Set<string>, ctx: EntryDelivery
   const accepts = ctx.accepts;
   const fresh = {
     ...state,
-    recipients: state.recipients.filter((r) => !attempted.has(r.address) && (accepts === undefined || accepts(r.address))),
+    recipients: state.recipients.filter((r) => !attempted.has(r.address) && (accepts === undefined || accepts(r.address, state.from))),
   };
-  const chunks = planTransactions(fresh, ctx.now(), ctx.maxRecipients);
+  const chunks = planTransactions(fresh, ctx.now(), ctx.recipientsPerTransaction?.current ?? ctx.maxRecipients);
   return chunks[0] ?? null;
 }
 

@@ -24,6 +24,7 @@ import { BulkmailerError, ExitCode } from '../errors.js';
 import type { Smarthost } from '../config/smarthost.js';
 import type { RuntimeConfig } from '../config/runtime.js';
 import type { Credentials } from '../config/credentials.js';
+import type { AccountSettings } from '../config/accounts.js';
 import type { RecipientOutcome } from '../model/transitions.js';
 import { needsSmtpUtf8 } from '../model/address.js';
 import { loginXOAuth2, type OAuth2Credentials } from './xoauth2-login.js';
@@ -74,14 +75,15 @@ export function sessionOptionsFor(
   config: RuntimeConfig,
   smarthost: Smarthost,
   credentials: Credentials | OAuth2Credentials | null,
-  overrides: { socketTimeoutMs?: number } = {},
+  /** The account's TLS settings (default: the default account's); doctor's shorter socket timeout. */
+  overrides: { socketTimeoutMs?: number; account?: Pick<AccountSettings, 'tlsVerify' | 'tlsCa'> | undefined } = {},
 ): SessionOptions {
   return {
     smarthost,
     heloName: config.heloName,
     credentials,
-    tlsVerify: config.tlsVerify,
-    tlsCa: config.tlsCa,
+    tlsVerify: overrides.account?.tlsVerify ?? config.tlsVerify,
+    tlsCa: overrides.account === undefined ? config.tlsCa : overrides.account.tlsCa,
     connectTimeoutMs: config.timeouts.connectMs,
     greetingTimeoutMs: config.timeouts.greetingMs,
     socketTimeoutMs: overrides.socketTimeoutMs ?? config.timeouts.socketMs,

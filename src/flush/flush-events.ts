@@ -56,8 +56,10 @@ export interface FlushResult {
   quarantined: number;
   /** The smarthost answered the probe but went away during the run (the agent re-probes). */
   smarthostLost: boolean;
-  /** The account's hold, when the run found or made one ('held'). */
+  /** The account's hold, when the run found or made one ('held'): the first of `holds`. */
   hold: AccountHold | null;
+  /** Every account hold the run found or made (one held account does not stop the others). */
+  holds: AccountHold[];
   durationMs: number;
 }
 
@@ -126,6 +128,7 @@ export function emptyFlushResult(outcome: FlushResult['outcome'], started: numbe
     quarantined: 0,
     smarthostLost: false,
     hold: null,
+    holds: [],
     durationMs: Math.round(performance.now() - started),
   };
 }

@@ -23,19 +23,13 @@
  * the run as 'held', every recipient still pending and nothing counted.
  */
 import { loadRuntimeConfig, requireSmarthosts, type RuntimeConfig } from '../config/runtime.js';
-import { accountFingerprint } from '../config/account-fingerprint.js';
-import { checkInternet, needsInternetCheck, type IsOnlineFn } from '../connectivity/internet.js';
-import type { ProbeResult } from '../connectivity/probe-smarthost.js';
-import { holdExitCode, isHoldActive, newHold, type AccountHold, type HoldKind } from '../model/account-hold.js';
-import { findReachableSmarthost } from '../connectivity/probe-smarthost.js';
-import { writeLastProbe } from '../connectivity/last-probe.js';
+import { accountForSender, resolveAccount, type AccountSettings } from '../config/accounts.js';
+import type { IsOnlineFn } from '../connectivity/internet.js';
+import { holdExitCode, type AccountHold } from '../model/account-hold.js';
 import { statfsSync } from 'node:fs';
 import { BulkmailerError, ExitCode } from '../errors.js';
 import { dueRecipients, isEntryComplete, recipientsAwaitingDsn } from '../model/entry-state.js';
 import {
-  clearAccountHold,
-  readAccountHold,
-  writeAccountHold,
   instanceLockPath,
   listEntryIds,
   openSpool,
@@ -49,15 +43,12 @@ import {
   type Spool,
 } from '../spool/index.js';
 import type { BatchCallbacks } from '../delivery/deliver-batch.js';
-import type { SendingLimiter } from '../delivery/sending-limiter.js';
-import { parseLimits } from '../model/sending-limits.js';
+import type { AccountReplyRule } from '../delivery/account-replies.js';
 import { FlushEvents, emptyFlushResult, type FlushResult } from './flush-events.js';
-import type { Smarthost } from '../config/smarthost.js';
-import type { Credentials } from '../config/credentials.js';
-import type { OAuth2Credentials } from '../oauth2/access-tokens.js';
-import { routeFor, usesTransport } from '../config/routes.js';
+import { routeFor } from '../config/routes.js';
 import { domainOf } from '../model/address.js';
 import type { MxTransport } from './mx-transport.js';
+import { isAccountUp, prepareAccountRun, recordProbes, type AccountRun, type AccountRunContext } from './account-run.js';
 
 export interface FlushOptions {
   home: string;
@@ -70,9 +61,6 @@ export interface FlushOptions {
   /** Test seam: the internet check that tells a misspelled smarthost name from being offline. */
   isOnline?: IsOnlineFn;
 }
-
-/** The account of the top-level smarthost (issue 8: more accounts are chosen by sender). */
-export const DEFAULT_ACCOUNT = 'default';
 
 /** Passes after the first, for entries that became due while a pass ran. */
 const MAX_EXTRA_PASSES = 10;
@@ -103,8 +91,10 @@ interface PlannedEntry {
   due: number;
   /** A bounce report (DSN) this program generated, not a message of the user's. */
   bounce: boolean;
-  /** Due recipients routed to the smarthost. */
-  smarthost: number;
+  /** Due recipients per sending account (routes `smarthost` and account names), by account name. */
+  accounts: Map<string, number>;
+  /** The account the entry's sender uses: where a bounce-only entry goes. */
+  senderAccount: string;
   /** Due recipients routed to `mx` (direct delivery). */
   mx: string[];
   /** Failed recipients whose bounce is not queued yet. */
@@ -117,34 +107,11 @@ interface Plan {
   nextAttemptAt: string | null;
 }
 
-
 function heldResult(hold: AccountHold, started: number, due: number): FlushResult {
   const result = { ...emptyFlushResult('held', started), hold, exitCode: holdExitCode(hold.kind) };
   result.due = result.remaining = due;
   return result;
 }
-
-/** Probe errors that will not fix themselves by waiting: a certificate, or (with the internet up) an unknown name. */
-async function needsYouProbeFailure(
-  config: RuntimeConfig,
-  probes: readonly ProbeResult[],
-  isOnline: IsOnlineFn | undefined,
-): Promise<{ kind: HoldKind; reply: string } | null> {
-  if (probes.length === 0) return null;
-  if (probes.every((p) => CERT_PROBE_ERROR.test(p.error ?? ''))) {
-    return { kind: 'tls', reply: probes.map((p) => `${p.smarthost}: TLS failed: ${p.error}`).join('; ') };
-  }
-  if (probes.every((p) => p.error === 'ENOTFOUND') && needsInternetCheck(config.smarthosts)) {
-    const internet = await checkInternet({ timeoutMs: config.timeouts.probeMs, isOnline });
-    if (internet.online) {
-      return { kind: 'dns', reply: probes.map((p) => `${p.smarthost}: host name does not resolve (ENOTFOUND)`).join('; ') };
-    }
-  }
-  return null;
-}
-
-/** Node's certificate error codes as an smtps probe reports them. */
-const CERT_PROBE_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS_CERT_ALTNAME_INVALID|certificate/i;
 
 export async function flushQueue(options: FlushOptions): Promise<FlushResult> {
   const started = performance.now();
@@ -218,10 +185,12 @@ async function planPass(
     const due = dueRecipients(state, now).filter((r) => !done?.has(r.address));
     const awaitingDsn = recipientsAwaitingDsn(state).length > 0;
     if (due.length > 0 || awaitingDsn) {
-      const entry: PlannedEntry = { id, due: due.length, bounce: state.kind === 'dsn', smarthost: 0, mx: [], awaitingDsn };
+      const senderAccount = accountForSender(config, state.from);
+      const entry: PlannedEntry = { id, due: due.length, bounce: state.kind === 'dsn', accounts: new Map(), senderAccount, mx: [], awaitingDsn };
       for (const r of due) {
-        if (isMxRoute(config, r.address)) entry.mx.push(r.address);
-        else entry.smarthost++;
+        const transport = transportOf(config, senderAccount, r.address);
+        if (transport === 'mx') entry.mx.push(r.address);
+        else entry.accounts.set(transport, (entry.accounts.get(transport) ?? 0) + 1);
       }
       planned.push(entry);
     }
@@ -235,17 +204,37 @@ async function planPass(
   return { entries: planned, nextAttemptAt };
 }
 
-/** Entries with nothing due but a bounce to queue go with the smarthost when routes use it, else direct. */
-function smarthostTakes(p: PlannedEntry, smarthostRouted: boolean): boolean {
-  return p.smarthost > 0 || (p.awaitingDsn && p.mx.length === 0 && smarthostRouted);
+/**
+ * The transport of one recipient: `mx`, or the name of the account that
+ * sends it. A route names `mx`, an account, or `smarthost`: the account
+ * the sender chooses (src/config/accounts.ts).
+ */
+function transportOf(config: RuntimeConfig, senderAccount: string, address: string): string {
+  const route = config.routes.single ? config.routes.fallback : routeFor(config.routes, domainOf(address));
+  return route === 'smarthost' ? senderAccount : route;
 }
 
-function mxTakes(p: PlannedEntry, smarthostRouted: boolean): boolean {
-  return p.mx.length > 0 || (p.awaitingDsn && p.smarthost === 0 && !smarthostRouted);
+/** Entries with nothing due but a bounce to queue go with their sender's account when routes use accounts, else direct. */
+function accountTakes(p: PlannedEntry, account: string, accountsRouted: boolean): boolean {
+  return (p.accounts.get(account) ?? 0) > 0 || (bounceOnly(p) && account === p.senderAccount && accountsRouted);
 }
 
-function isMxRoute(config: RuntimeConfig, address: string): boolean {
-  return !config.routes.single || config.routes.fallback === 'mx' ? routeFor(config.routes, domainOf(address)) === 'mx' : false;
+function mxTakes(p: PlannedEntry, accountsRouted: boolean): boolean {
+  return p.mx.length > 0 || (bounceOnly(p) && !accountsRouted);
+}
+
+function bounceOnly(p: PlannedEntry): boolean {
+  return p.awaitingDsn && p.mx.length === 0 && p.accounts.size === 0;
+}
+
+/** The accounts the plan needs: every account with due recipients, and the senders' accounts of bounce-only entries. */
+function accountsNeeded(plan: readonly PlannedEntry[], accountsRouted: boolean): string[] {
+  const names = new Set<string>();
+  for (const p of plan) {
+    for (const name of p.accounts.keys()) names.add(name);
+    if (bounceOnly(p) && accountsRouted) names.add(p.senderAccount);
+  }
+  return [...names];
 }
 
 async function runPasses(
@@ -255,7 +244,7 @@ async function runPasses(
   options: FlushOptions,
   now: () => number,
   started: number,
-  /** Run by the caller when the run ends, however it ends (the send ledger's file). */
+  /** Run by the caller when the run ends, however it ends (the send ledgers' files). */
   cleanups: (() => void)[],
 ): Promise<FlushResult> {
   const signal = options.signal;
@@ -265,105 +254,76 @@ async function runPasses(
   if (plan.length === 0) return { ...emptyFlushResult('done', started), nextAttemptAt: next.nextAttemptAt };
   const planDue = () => plan.reduce((n, p) => n + p.due, 0);
 
-  const account = DEFAULT_ACCOUNT;
-  const fingerprint = accountFingerprint(config.stored);
-  const recordHold = async (refusal: { kind: HoldKind; reply: string; rule: string | null; until?: number }): Promise<AccountHold> => {
-    const hold = newHold({ account, ...refusal }, now(), config.holds, fingerprint);
-    await writeAccountHold(spool, hold);
-    events.emit('held', hold);
-    return hold;
-  };
-
   checkFreeSpace(spool);
-  const smarthostRouted = usesTransport(config.routes, 'smarthost');
-  let smarthost: Smarthost | null = null;
-  let credentials: Credentials | OAuth2Credentials | null = null;
-  let probes: ProbeResult[] = [];
-  let limiter: SendingLimiter | null = null;
-  // A held account (promise 6) holds only the recipients routed to it; direct delivery goes on.
-  let hold: AccountHold | null = null;
-  if (plan.some((p) => smarthostTakes(p, smarthostRouted))) {
-    const existing = readAccountHold(spool, account);
-    // A sending limit's hold is re-decided below from the ledger and the limits as configured now.
-    const standing = existing !== null && existing.kind !== 'limit' ? existing : null;
-    if (standing !== null && isHoldActive(standing, now(), fingerprint)) {
-      // Not contacted at all: the provider said not now, or the user must act first.
-      events.emit('held', standing);
-      hold = standing;
-    } else {
-      if (standing !== null) {
-        clearAccountHold(spool, account);
-        const why = Date.parse(standing.until) <= now() ? 'its time is over' : 'the account settings changed';
-        events.emit('warning', `account ${account}: hold lifted (${why}); trying again`);
-      }
-      const smarthosts = requireSmarthosts(config);
-      const limits = parseLimits(config.limits);
-      if (limits.length > 0) {
-        const { SendingLimiter } = await import('../delivery/sending-limiter.js');
-        limiter = await SendingLimiter.open(spool, account, limits, now);
-        cleanups.push(() => limiter?.close());
-        const blocked = limiter.blocked();
-        if (blocked !== null) {
-          // The window is full: no need to ask the network anything.
-          const limit = blocked.blockedBy;
-          hold = await recordHold({ kind: 'limit', reply: `sending limit ${limit.text} reached`, rule: limit.text, until: blocked.resumeAt });
-        }
-      }
-      if (hold === null) {
-        if (existing?.kind === 'limit') clearAccountHold(spool, account);
-        const probe = await findReachableSmarthost(smarthosts, {
-          timeoutMs: config.timeouts.probeMs,
-          tlsVerify: config.tlsVerify,
-          tlsCa: config.tlsCa,
-        });
-        await writeLastProbe(spool.home, probe.probes);
-        probes = probe.probes;
-        smarthost = probe.smarthost;
-        if (smarthost === null) {
-          const needsYou = await needsYouProbeFailure(config, probe.probes, options.isOnline);
-          if (needsYou !== null) hold = await recordHold({ ...needsYou, rule: null });
-        }
-      }
+  // Routes that send anything through an account (`smarthost` or an account's name).
+  const accountsRouted = !(config.routes.single && config.routes.fallback === 'mx');
+  const context: AccountRunContext = { spool, config, events, now, isOnline: options.isOnline, cleanups };
+  const runs = new Map<string, AccountRun>();
+  const noWayOut = new Set<string>();
+  /**
+   * Prepares the accounts a plan needs that are not prepared yet, side by
+   * side (its hold, its limits, its probe); later passes may need one the
+   * first did not (a bounce goes through the default account).
+   */
+  const prepareNeeded = async (entries: readonly PlannedEntry[]): Promise<AccountRun[]> => {
+    const fresh = accountsNeeded(entries, accountsRouted).filter((name) => !runs.has(name) && !noWayOut.has(name));
+    for (const name of fresh) {
+      if (resolveAccount(config, name).smarthosts.length > 0) continue;
+      noWayOut.add(name);
+      events.emit('warning', `account ${name} has no smarthost: its recipients wait (bulkmailer config set smarthost URL)`);
     }
+    const prepared = await Promise.all(
+      fresh.filter((name) => !noWayOut.has(name)).map((name) => prepareAccountRun(context, resolveAccount(config, name))),
+    );
+    for (const run of prepared) runs.set(run.account.name, run);
+    return prepared;
+  };
+  const needed = accountsNeeded(plan, accountsRouted);
+  if (needed.length > 0 && needed.every((name) => resolveAccount(config, name).smarthosts.length === 0) && !plan.some((p) => mxTakes(p, accountsRouted))) {
+    requireSmarthosts(config); // only the default account can lack one: the error says how to set it
   }
+  await prepareNeeded(plan);
+  const probes = await recordProbes(spool, [...runs.values()]);
   let mx: MxTransport | null = null;
-  if (plan.some((p) => mxTakes(p, smarthostRouted))) {
+  if (plan.some((p) => mxTakes(p, accountsRouted))) {
     const { MxTransport } = await import('./mx-transport.js');
     const setup = await MxTransport.prepare(spool, config, now, options.isOnline);
     if (setup.online) mx = setup.transport;
     else events.emit('warning', `direct delivery is offline: ${setup.detail}`);
   }
-  if (smarthost === null && mx === null) {
-    if (hold !== null) return { ...heldResult(hold, started, planDue()), probes };
+  const up = () => [...runs.values()].filter(isAccountUp);
+  const holds = () => [...runs.values()].flatMap((r) => (r.hold === null ? [] : [r.hold]));
+  if (up().length === 0 && mx === null) {
+    const hold = holds()[0];
+    if (hold !== undefined) return { ...heldResult(hold, started, planDue()), probes, holds: holds() };
     events.emit('offline', probes);
     const result = { ...emptyFlushResult('offline', started), probes };
     result.due = result.remaining = planDue();
     result.nextAttemptAt = next.nextAttemptAt;
     return result;
   }
-  if (smarthost !== null) {
-    // Loaded only when a smarthost answered: OAuth2's HTTP client stays out of an empty cron flush.
-    const { resolveAccountCredentials } = await import('../oauth2/account-credentials.js');
-    credentials = await resolveAccountCredentials(spool, account, config.stored, smarthost, { now });
-    if (!config.tlsVerify) events.emit('warning', `tls.verify is off: the certificate of ${smarthost.display} is not checked`);
-  } else if (hold === null && probes.length > 0) {
-    events.emit('warning', 'no smarthost answered: recipients routed to the smarthost wait');
+  for (const run of runs.values()) {
+    if (run.smarthost === null && run.hold === null && run.probes.length > 0 && (runs.size > 1 || mx !== null)) {
+      events.emit('warning', `account ${run.account.name}: no smarthost answered; its recipients wait`);
+    }
   }
-  const label = smarthost?.display ?? 'direct delivery (MX)';
-  const result: FlushResult = { ...emptyFlushResult('done', started), smarthost: label, probes };
+  const label = () => {
+    const ways = up().map((r) => r.smarthost!.display);
+    return ways.length > 0 ? ways.join(', ') : 'direct delivery (MX)';
+  };
+  const result: FlushResult = { ...emptyFlushResult('done', started), smarthost: label(), probes };
   const messages = new Set<string>();
   // Bounce reports are counted apart from the user's messages (the summary says which is which).
   const bounceIds = new Set(plan.filter((p) => p.bounce).map((p) => p.id));
   let finalCount = 0;
-  // The first error that must end the run (refused AUTH, a full disk, a bug):
-  // every session finishes its transaction in flight and stops first, so the
+  // The first error that must end the run (a full disk, a bug): every
+  // session finishes its transaction in flight and stops first, so the
   // instance lock is never released under one still writing state.
   let fatal: unknown = null;
-  let lostSmarthost = false;
-  let transport = label;
   const stopping = () => signal?.aborted === true || fatal !== null;
   let passDue = new Map<string, number>();
-  const callbacks: BatchCallbacks = {
+  /** The batch callbacks of one transport; `transport` names it in transaction events. */
+  const callbacksFor = (transport: string): BatchCallbacks => ({
     onTransaction(id, outcomes, finals) {
       if (bounceIds.has(id)) {
         for (const o of outcomes) {
@@ -402,54 +362,92 @@ async function runPasses(
     onWarning(message) {
       events.emit('warning', message);
     },
-  };
+  });
 
+  /**
+   * The account that delivers an entry in this pass: its sender's account
+   * first, then any other account up that has recipients of it. One
+   * account per entry per pass (the transactions of an entry never
+   * overlap: promise 3); an entry split over two accounts by routes gets
+   * its other account in the next pass.
+   */
+  const assignedAccount = (p: PlannedEntry): string | null => {
+    for (const name of [p.senderAccount, ...p.accounts.keys()]) {
+      const run = runs.get(name);
+      if (run !== undefined && isAccountUp(run) && accountTakes(p, name, accountsRouted)) return name;
+    }
+    return null;
+  };
+  const upDue = (p: PlannedEntry) =>
+    [...p.accounts].reduce((n, [name, count]) => n + (runs.get(name) !== undefined && isAccountUp(runs.get(name)!) ? count : 0), 0);
+  const workable = (p: PlannedEntry) => assignedAccount(p) !== null || (mx !== null && mxTakes(p, accountsRouted));
   // Recipients whose transport is offline or held are due but get no pass: counted once, as remaining.
-  const smarthostUp = () => smarthost !== null && !lostSmarthost && hold === null;
-  const workable = (p: PlannedEntry) =>
-    (smarthostUp() && smarthostTakes(p, smarthostRouted)) || (mx !== null && mxTakes(p, smarthostRouted));
-  const workDue = (p: PlannedEntry) => (smarthostUp() ? p.smarthost : 0) + (mx !== null ? p.mx.length : 0);
-  result.due += plan.reduce((n, p) => n + p.due - workDue(p), 0);
+  result.due += plan.reduce((n, p) => n + p.due - upDue(p) - (mx !== null ? p.mx.length : 0), 0);
   plan = plan.filter(workable);
 
   try {
     // Loaded only when there is work: a cron flush of an empty queue skips nodemailer.
     const { deliverBatch } = await import('../delivery/deliver-batch.js');
     const { parseAccountReplyRules } = await import('../delivery/account-replies.js');
-    const accountReplies = parseAccountReplyRules(config.accountReplies);
+    const replyRules = new Map<string, AccountReplyRule[]>();
+    const rulesOf = (account: AccountSettings) => {
+      let rules = replyRules.get(account.name);
+      if (rules === undefined) replyRules.set(account.name, (rules = parseAccountReplyRules(account.accountReplies)));
+      return rules;
+    };
     for (let pass = 0; pass <= MAX_EXTRA_PASSES && plan.length > 0 && !stopping(); pass++) {
-      passDue = new Map(plan.map((p) => [p.id, workDue(p)]));
-      const dueNow = plan.reduce((n, p) => n + workDue(p), 0);
-      result.due += dueNow;
-      events.emit('start', { smarthost: label, dueEntries: plan.length, dueRecipients: dueNow, pass });
-      if (smarthost !== null && smarthostUp()) {
-        const ids = plan.filter((p) => smarthostTakes(p, smarthostRouted)).map((p) => p.id);
-        transport = smarthost.display;
-        const batch = await deliverBatch(
-          {
-            spool,
-            config,
-            smarthost,
-            credentials,
-            concurrency: config.concurrency,
-            now,
-            accountReplies,
-            limiter,
-            accepts: config.routes.single ? undefined : (address) => !isMxRoute(config, address),
-          },
-          ids,
-          attempted,
-          stopping,
-          callbacks,
-        );
-        if (batch.lost) lostSmarthost = true;
-        if (batch.fatal !== null) fatal ??= batch.fatal;
-        if (batch.refused !== null && fatal === null) hold = await recordHold(batch.refused);
+      const byAccount = new Map<string, PlannedEntry[]>();
+      for (const p of plan) {
+        const name = assignedAccount(p);
+        if (name === null) continue;
+        const list = byAccount.get(name) ?? [];
+        list.push(p);
+        byAccount.set(name, list);
       }
+      const assigned = new Map<string, string>();
+      for (const [name, entries] of byAccount) for (const p of entries) assigned.set(p.id, name);
+      const passWork = (p: PlannedEntry) => {
+        const name = assigned.get(p.id);
+        return (name === undefined ? 0 : (p.accounts.get(name) ?? 0)) + (mx !== null ? p.mx.length : 0);
+      };
+      passDue = new Map(plan.map((p) => [p.id, passWork(p)]));
+      const dueNow = plan.reduce((n, p) => n + passWork(p), 0);
+      result.due += dueNow;
+      events.emit('start', { smarthost: label(), dueEntries: plan.length, dueRecipients: dueNow, pass });
+      // Each account over its own connections, side by side.
+      await Promise.all(
+        [...byAccount].map(async ([name, entries]) => {
+          const run = runs.get(name)!;
+          const smarthost = run.smarthost!;
+          const batch = await deliverBatch(
+            {
+              spool,
+              config,
+              smarthost,
+              credentials: run.credentials,
+              concurrency: run.account.concurrency,
+              now,
+              accountReplies: rulesOf(run.account),
+              limiter: run.limiter,
+              account: run.account,
+              recipientsPerTransaction: run.recipientsPerTransaction ?? undefined,
+              accepts: config.routes.single && config.accounts.size === 1
+                ? undefined
+                : (address, from) => transportOf(config, accountForSender(config, from), address) === name,
+            },
+            entries.map((p) => p.id),
+            attempted,
+            stopping,
+            callbacksFor(smarthost.display),
+          );
+          if (batch.lost) run.lost = true;
+          if (batch.fatal !== null) fatal ??= batch.fatal;
+          if (batch.refused !== null && fatal === null) await run.recordHold(batch.refused);
+        }),
+      );
       if (mx !== null && !stopping()) {
-        const work = plan.filter((p) => mxTakes(p, smarthostRouted)).map((p) => ({ id: p.id, recipients: p.mx }));
-        transport = 'direct delivery (MX)';
-        const batch = await mx.runPass(work, attempted, stopping, callbacks);
+        const work = plan.filter((p) => mxTakes(p, accountsRouted)).map((p) => ({ id: p.id, recipients: p.mx }));
+        const batch = await mx.runPass(work, attempted, stopping, callbacksFor('direct delivery (MX)'));
         if (batch.fatal !== null) fatal ??= batch.fatal;
         if (batch.offline) mx = null;
         // Whatever was not attempted (a destination down) waits for a later flush, not another pass.
@@ -461,6 +459,8 @@ async function runPasses(
       }
       if (stopping()) break;
       next = await planPass(spool, config, attempted, now(), events);
+      const late = await prepareNeeded(next.entries);
+      if (late.some((r) => r.probes.length > 0)) await recordProbes(spool, [...runs.values()]);
       plan = next.entries.filter(workable);
       for (const p of plan) if (p.bounce) bounceIds.add(p.id);
       if (plan.length > 0) checkFreeSpace(spool);
@@ -470,14 +470,18 @@ async function runPasses(
   }
   if (fatal !== null) throw fatal;
   result.messages = messages.size;
-  result.smarthostLost = lostSmarthost;
+  result.smarthostLost = [...runs.values()].some((r) => r.lost);
   result.nextAttemptAt = next.nextAttemptAt;
   result.remaining = Math.max(0, result.due - finalCount);
+  result.holds = holds();
+  const hold = result.holds[0] ?? null;
   result.hold = hold;
   if (hold !== null) {
     // What the refused pass left is still due, beyond what the pass counted.
     const left = await planPass(spool, config, attempted, now(), events);
     result.remaining = Math.max(result.remaining, left.entries.reduce((n, p) => n + p.due, 0));
+  }
+  if (hold !== null && result.remaining > 0) {
     result.outcome = 'held';
     result.exitCode = holdExitCode(hold.kind);
   } else {

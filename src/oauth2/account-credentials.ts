@@ -10,7 +10,7 @@
 import { configError } from '../errors.js';
 import { resolveCredentials, type Credentials } from '../config/credentials.js';
 import type { Smarthost } from '../config/smarthost.js';
-import type { StoredConfig } from '../config/schema.js';
+import type { StoredAccountSettings } from '../config/accounts.js';
 import type { Spool } from '../spool/index.js';
 import { AccessTokens, type OAuth2Credentials } from './access-tokens.js';
 import { accountKey, resolveOAuth2Settings, usesOAuth2 } from './settings.js';
@@ -18,11 +18,11 @@ import { accountKey, resolveOAuth2Settings, usesOAuth2 } from './settings.js';
 export async function resolveAccountCredentials(
   spool: Spool,
   account: string,
-  stored: StoredConfig,
+  stored: StoredAccountSettings,
   smarthost: Smarthost,
   options: { env?: NodeJS.ProcessEnv; now?: () => number } = {},
 ): Promise<Credentials | OAuth2Credentials | null> {
-  if (!usesOAuth2(stored)) return resolveCredentials(stored, smarthost, options.env);
+  if (!usesOAuth2(stored)) return resolveCredentials(stored, smarthost, options.env, accountKey(account, ''));
   const settings = resolveOAuth2Settings(account, stored, smarthost);
   if (settings.user === null) {
     throw configError(`account ${account} uses OAuth2: set ${accountKey(account, 'auth.user')} to the address to log in as`, 'E_OAUTH2_CONFIG');

@@ -19,6 +19,8 @@ export interface DeliveryLogRecord {
   reply: string;
   expired: boolean;
   smarthost: string;
+  /** The sending account (absent for direct delivery, and in lines written before accounts). */
+  account?: string;
   messageId: string | null;
   /** An earlier transaction may also have delivered it (absent in lines written before this field). */
   possibleDuplicate?: boolean;
@@ -29,6 +31,7 @@ export function toLogRecords(
   finals: readonly FinalOutcome[],
   smarthost: string,
   now: number,
+  account?: string,
 ): DeliveryLogRecord[] {
   const time = new Date(now).toISOString();
   return finals.map((f) => ({
@@ -41,6 +44,7 @@ export function toLogRecords(
     reply: f.reply,
     expired: f.expired,
     smarthost,
+    ...(account === undefined ? {} : { account }),
     messageId: entry.messageId,
     ...(f.possibleDuplicate ? { possibleDuplicate: true } : {}),
   }));
