@@ -21,10 +21,10 @@
  * src/delivery/smtp-session.ts).
  *
  * Auth method: Google and Microsoft want OAuth2 (XOAUTH2). The presets say
- * so in `authMethod`; it is written into `auth.method` only where the
- * account settings declare that key (src/config/schema.ts, the oauth2
- * work), and until then the account authenticates with a password (an app
- * password, for Gmail).
+ * so in `authMethod`, which fills `auth.method` where the account settings
+ * declare that key (src/config/schema.ts; src/config/store.ts checks), so
+ * the account needs `bulkmailer account login NAME` once; `config set
+ * accounts.NAME.auth.method password` turns it back to an app password.
  */
 export const PRESET_NAMES = ['gmail', 'workspace', 'outlook', 'microsoft365', 'fastmail', 'ses', 'mailgun', 'postmark'] as const;
 
@@ -81,7 +81,7 @@ export const PRESETS: Readonly<Record<PresetName, Preset>> = {
     // 500 messages a day over a rolling 24 hours; 100 recipients per message sent by SMTP.
     limits: at('500/day', GOOGLE_SMTP),
     maxRecipientsPerTransaction: at(100, GOOGLE_SMTP),
-    note: 'user: your Gmail address; password: an app password (or OAuth2 once `account login` exists)',
+    note: 'user: your Gmail address; OAuth2: set oauth2.clientId (README: OAuth2), then `bulkmailer account login NAME`; or auth.method password with an app password',
   },
   workspace: {
     name: 'workspace',
@@ -91,7 +91,7 @@ export const PRESETS: Readonly<Record<PresetName, Preset>> = {
     // Paid accounts: 2,000 messages and 10,000 recipients a day (trial accounts: 500 messages).
     limits: at('2000/day,10000rcpt/day', GOOGLE_WORKSPACE_LIMITS),
     maxRecipientsPerTransaction: at(100, GOOGLE_WORKSPACE_LIMITS),
-    note: 'user: your Workspace address; a trial account may send only 500/day (set limits)',
+    note: 'user: your Workspace address; OAuth2 as for gmail; a trial account may send only 500/day (set limits)',
   },
   outlook: {
     name: 'outlook',
@@ -102,7 +102,7 @@ export const PRESETS: Readonly<Record<PresetName, Preset>> = {
     // established free account are the widely reported values (new accounts get less).
     limits: at('300/day', OUTLOOK_LIMITS),
     maxRecipientsPerTransaction: at(100, OUTLOOK_LIMITS),
-    note: 'user: your Outlook.com address; new accounts have lower limits for their first weeks',
+    note: 'user: your Outlook.com address; OAuth2: set oauth2.clientId, then `bulkmailer account login NAME`; new accounts have lower limits for their first weeks',
   },
   microsoft365: {
     name: 'microsoft365',
@@ -112,7 +112,7 @@ export const PRESETS: Readonly<Record<PresetName, Preset>> = {
     // 10,000 recipients a day, 30 messages a minute (SMTP client submission), 500 recipients per message.
     limits: at('30/minute,10000rcpt/day', EXO_LIMITS),
     maxRecipientsPerTransaction: at(500, EXO_LIMITS),
-    note: 'user: your mailbox address; SMTP AUTH must be enabled for the mailbox by the tenant admin',
+    note: 'user: your mailbox address; OAuth2: set oauth2.clientId, then `bulkmailer account login NAME`; the tenant must allow SMTP AUTH for the mailbox',
   },
   fastmail: {
     name: 'fastmail',

@@ -26,6 +26,7 @@ import type { OAuth2Credentials } from '../oauth2/access-tokens.js';
 import { loginXOAuth2 } from '../delivery/xoauth2-login.js';
 import { spoolLayout } from '../spool/index.js';
 import type { RuntimeConfig } from '../config/runtime.js';
+import { DEFAULT_ACCOUNT, resolveAccount, type AccountSettings } from '../config/accounts.js';
 import type { Smarthost } from '../config/smarthost.js';
 import { probeSmarthost } from '../connectivity/probe-smarthost.js';
 import { fail, pass, redactSecrets, skip, warn, type CheckResult } from './check.js';
@@ -84,8 +85,13 @@ interface Session {
   secure: boolean;
 }
 
-async function openSession(config: RuntimeConfig, smarthost: Smarthost, credentials: Credentials | OAuth2Credentials | null): Promise<Session> {
-  const connection = createSmtpConnection(sessionOptionsFor(config, smarthost, credentials, { socketTimeoutMs: SOCKET_TIMEOUT_MS }));
+async function openSession(
+  config: RuntimeConfig,
+  account: AccountSettings,
+  smarthost: Smarthost,
+  credentials: Credentials | OAuth2Credentials | null,
+): Promise<Session> {
+  const connection = createSmtpConnection(sessionOptionsFor(config, smarthost, credentials, { socketTimeoutMs: SOCKET_TIMEOUT_MS, account }));
   await connectSmtp(connection);
   return { connection, secure: connection.secure };
 }
@@ -105,8 +111,17 @@ const CA_FIX =
   '(bulkmailer config set tls.caFile /path/ca.pem); check that the URL names the host the certificate is for; ' +
   'tls.verify false only as a last resort';
 
-export async function checkSmarthost(config: RuntimeConfig, smarthost: Smarthost, env: NodeJS.ProcessEnv = process.env): Promise<SmarthostCheck> {
-  const d = smarthost.display;
+/**
+ * Checks one smarthost of an account (default: the default account); the
+ * titles name the account when it is not the default one.
+ */
+export async function checkSmarthost(
+  config: RuntimeConfig,
+  smarthost: Smarthost,
+  env: NodeJS.ProcessEnv = process.env,
+  account: AccountSettings = resolveAccount(config, DEFAULT_ACCOUNT),
+): Promise<SmarthostCheck> {
+  const d = account.name === DEFAULT_ACCOUNT ? smarthost.display : `account ${account.name}: ${smarthost.display}`;
   const results: CheckResult[] = [];
   const skipRest = (why: string) => {
     results.push(skip('smarthost.tls', `${d}: TLS and certificate`, why));
@@ -122,7 +137,7 @@ export async function checkSmarthost(config: RuntimeConfig, smarthost: Smarthost
   }
 
   // The probe does not verify the certificate: a bad certificate is the TLS check's finding, not "unreachable".
-  const probe = await probeSmarthost(smarthost, { timeoutMs: config.timeouts.probeMs, tlsVerify: false, tlsCa: config.tlsCa });
+  const probe = await probeSmarthost(smarthost, { timeoutMs: config.timeouts.probeMs, tlsVerify: false, tlsCa: account.tlsCa });
   if (!probe.reachable) {
     const error = probe.error ?? 'no answer';
     results.push(fail('smarthost.reach', `${d}: reachable, greeting`, error, reachFix(smarthost, error)));
@@ -134,17 +149,17 @@ export async function checkSmarthost(config: RuntimeConfig, smarthost: Smarthost
   let credentials: Credentials | OAuth2Credentials | null;
   let credentialsError: string | null = null;
   try {
-    credentials = await resolveAccountCredentials(spoolLayout(config.home), 'default', config.stored, smarthost, { env });
+    credentials = await resolveAccountCredentials(spoolLayout(config.home), account.name, account.stored, smarthost, { env });
   } catch (err) {
     credentials = null;
     credentialsError = err instanceof Error ? err.message : String(err);
   }
-  const secrets = [credentials !== null && 'pass' in credentials ? credentials.pass : undefined, smarthost.pass, config.stored.auth.pass, config.stored.oauth2.clientSecret];
+  const secrets = [credentials !== null && 'pass' in credentials ? credentials.pass : undefined, smarthost.pass, account.stored.auth.pass, account.stored.oauth2.clientSecret];
   const clean = (text: string) => redactSecrets(text, secrets);
 
   let session: Session;
   try {
-    session = await openSession(config, smarthost, credentials);
+    session = await openSession(config, account, smarthost, credentials);
   } catch (err) {
     const e = err as SmtpErrorLike;
     const message = clean(e.response ?? e.message);
@@ -178,7 +193,7 @@ export async function checkSmarthost(config: RuntimeConfig, smarthost: Smarthost
       const how = smarthost.secure ? 'implicit TLS (smtps)' : 'STARTTLS offered and negotiated';
       const cert = describeCertificate(socket);
       const protocol = socket?.getProtocol?.() ?? 'TLS';
-      if (!config.tlsVerify) {
+      if (!account.tlsVerify) {
         const would = socket?.authorized ? 'it would have verified' : `it would NOT verify: ${String(socket?.authorizationError ?? 'unknown')}`;
         results.push(warn('smarthost.tls', tlsTitle, `${how}, ${protocol}; certificate NOT verified (tls.verify is false; ${would}). ${cert.text}`, `${CA_FIX.replace(/; tls.verify false.*/, '')}, then bulkmailer config set tls.verify true`));
       } else if (cert.expiresInDays !== null && cert.expiresInDays < 14) {

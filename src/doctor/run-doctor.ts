@@ -14,6 +14,7 @@ import { checkClock, greetingDate } from './check-clock.js';
 import { checkConfig } from './check-config.js';
 import { checkListener } from './check-listener.js';
 import { checkSmarthost } from './check-smarthost.js';
+import { listAccounts } from '../config/accounts.js';
 import { checkSpool } from './check-spool.js';
 import { checkTrust } from './check-trust.js';
 import { checkHolds } from './check-holds.js';
@@ -44,9 +45,10 @@ export async function runDoctor(home: string, options: DoctorOptions = {}): Prom
     checks.push(skip('smarthost', 'smarthost checks', 'config could not be loaded'));
   } else {
     const probes: ProbeResult[] = [];
-    for (const smarthost of config.smarthosts) {
+    // Every account's smarthosts (the default account first): an account no mail uses yet is checked too.
+    for (const { account, smarthost } of listAccounts(config).flatMap((account) => account.smarthosts.map((smarthost) => ({ account, smarthost })))) {
       const started = performance.now();
-      const result = await checkSmarthost(config, smarthost, env).catch((err: unknown) => ({
+      const result = await checkSmarthost(config, smarthost, env, account).catch((err: unknown) => ({
         results: [skip('smarthost', `${smarthost.display}: checks`, `internal error: ${(err as Error).message}`)],
         greeting: null,
         reachable: false,

@@ -121,3 +121,42 @@ test('account remove refuses while mail is queued for the account (75), --force 
   const gone = await runCli(['account', 'remove', 'club'], { home });
   assert.equal(gone.code, 64);
 });
+
+test('doctor checks every account: each smarthost reached, its AUTH tried with its own credentials', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const { startCaptureServer } = await import('../support/capture-server.js');
+  const main = await startCaptureServer();
+  const club = await startCaptureServer({
+    server: {
+      authMethods: ['PLAIN', 'LOGIN'],
+      onAuth(auth, _session, callback) {
+        if (auth.username === 'clubuser' && auth.password === 'clubpass') callback(null, { user: 'clubuser' });
+        else callback(new Error('535 5.7.8 bad credentials'));
+      },
+    },
+  });
+  const down = await startCaptureServer();
+  await down.stop();
+  t.after(async () => {
+    await main.close();
+    await club.close();
+  });
+  await writeConfig(home, {
+    smarthost: main.url,
+    timeouts: { probe: '2s', connect: '2s' },
+    accounts: {
+      club: { smarthost: club.url.replace('smtp://', 'smtp://clubuser@'), senders: ['@club.example'], auth: { pass: 'clubpass' } },
+      gone: { smarthost: down.url, senders: ['@gone.example'] },
+    },
+  });
+  const run = await runCli(['doctor', '--json'], { home, env: { BULKMAILER_DOCTOR_SKIP_AUTOSTART: '1' } });
+  const checks = (JSON.parse(run.stdout) as { checks: { id: string; title: string; status: string; detail: string }[] }).checks;
+  const find = (id: string, title: RegExp) => checks.find((c) => c.id === id && title.test(c.title));
+  assert.equal(find('smarthost.reach', new RegExp(`^smtp://127\\.0\\.0\\.1:${main.port}: reachable`))?.status, 'pass');
+  assert.equal(find('smarthost.reach', new RegExp(`^account club: smtp://clubuser@127\\.0\\.0\\.1:${club.port}: reachable`))?.status, 'pass');
+  assert.equal(find('smarthost.auth', /^account club: /)?.status, 'pass', JSON.stringify(checks.filter((c) => /club/.test(c.title))));
+  assert.equal(find('smarthost.reach', /^account gone: /)?.status, 'fail');
+  assert.equal(run.code, 1, 'a failing check: exit 1');
+  assert.equal(run.stdout.includes('clubpass'), false);
+});

@@ -37,7 +37,8 @@ describe('status, show and log on a spool with entries in every state', () => {
       [fixture.pending, fixture.mixed, fixture.held, fixture.bounce],
     );
     for (const e of entries) {
-      assert.deepEqual(Object.keys(e), ['id', 'from', 'createdAt', 'size', 'subject', 'held', 'recipients']);
+      assert.deepEqual(Object.keys(e), ['id', 'from', 'createdAt', 'size', 'subject', 'held', 'account', 'recipients']);
+      assert.equal(e.account, 'default', 'no accounts configured: every sender uses the default account');
       for (const r of e.recipients as Record<string, unknown>[]) {
         assert.deepEqual(Object.keys(r), ['address', 'status', 'attempts', 'nextAttemptAt', 'lastReply', 'possibleDuplicate']);
       }

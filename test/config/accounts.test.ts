@@ -113,3 +113,19 @@ test('every preset parses: a URL on the internet (TLS), limits in our grammar, a
   assert.equal(PRESETS.microsoft365.authMethod.value, 'oauth2');
   assert.equal(PRESETS.ses.authMethod.value, 'password');
 });
+
+test('the README\'s preset table says what the presets table in code says', async () => {
+  const { readFile } = await import('node:fs/promises');
+  const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+  for (const name of PRESET_NAMES) {
+    const preset = PRESETS[name];
+    const row = readme.split('\n').find((line) => line.startsWith(`| \`${name}\` |`));
+    assert.ok(row !== undefined, `README has a row for ${name}`);
+    const cells = row.split('|').map((c) => c.trim());
+    assert.ok(cells[2]!.startsWith(preset.smarthost.value), `${name}: ${cells[2]}`);
+    assert.ok(cells[3]!.startsWith(preset.authMethod.value), `${name}: ${cells[3]}`);
+    assert.ok(preset.limits === null ? cells[4] === 'none published' : cells[4]!.startsWith(preset.limits.value), `${name}: ${cells[4]}`);
+    assert.equal(cells[5], preset.maxRecipientsPerTransaction === null ? '-' : String(preset.maxRecipientsPerTransaction.value), name);
+    assert.ok(readme.includes(`checked on ${preset.smarthost.checked}`), `${name}: the README gives the check date`);
+  }
+});

@@ -82,9 +82,10 @@ export default async function log(ctx: CommandContext, options: { since?: string
     const status = value.status === 'sent' ? c.green('sent  ') : c.red('failed');
     const expired = value.expired ? ' (expired)' : '';
     const duplicate = value.possibleDuplicate === true ? c.yellow(' (possible duplicate)') : '';
+    const account = typeof value.account === 'string' ? `  ${c.dim(`via ${value.account}`)}` : '';
     await writeOut(
       ctx,
-      `${formatTimestamp(value.time)}  ${status}  ${value.recipient}  ${c.dim(value.id)}  ${value.reply}${expired}${duplicate}\n`,
+      `${formatTimestamp(value.time)}  ${status}  ${value.recipient}  ${c.dim(value.id)}  ${value.reply}${expired}${duplicate}${account}\n`,
     );
   }
   if (bad > 0) ctx.stderr.write(`bulkmailer: warning: skipped ${bad} unreadable line${bad === 1 ? '' : 's'} in ${deliveryLogPath(spool)}\n`);

@@ -18,9 +18,10 @@ import { formatClock } from '../../text.js';
 import { formatRelative, formatSize, formatTimestamp } from '../format/units.js';
 import { writeOut } from '../output.js';
 import { toStatusJson } from './status.js';
+import { loadAccountLookup } from '../format/entry-account.js';
 
-export function toShowJson(state: EntryState) {
-  const base = toStatusJson(state);
+export function toShowJson(state: EntryState, account: string | null) {
+  const base = toStatusJson(state, account);
   return {
     ...base,
     kind: state.kind,
@@ -54,8 +55,9 @@ export default async function show(ctx: CommandContext, typed: string, options: 
   const id = await resolveEntryArg(spool, typed);
   const state = await readEntryState(spool, id);
   if (state === null) throw noSuchEntry(typed);
+  const account = loadAccountLookup(ctx.home).of(state.from);
   if (options.json) {
-    await writeOut(ctx, JSON.stringify(toShowJson(state), null, 2) + '\n');
+    await writeOut(ctx, JSON.stringify(toShowJson(state, account?.name ?? null), null, 2) + '\n');
     return 0;
   }
   const c = palette(ctx.color);
@@ -63,6 +65,7 @@ export default async function show(ctx: CommandContext, typed: string, options: 
   const lines = [
     `${c.bold('id')}          ${state.id}${state.kind === 'dsn' ? ' (bounce report)' : ''}`,
     `${c.bold('from')}        ${state.from === '' ? '<> (null sender)' : state.from}`,
+    `${c.bold('account')}     ${account === null ? '(unknown: the config cannot be read)' : `${account.name} (${account.smarthost ?? 'no smarthost'})`}`,
     `${c.bold('subject')}     ${state.subject ?? '(none)'}`,
     `${c.bold('message-id')}  ${state.messageId ?? '(none)'}`,
     `${c.bold('size')}        ${formatSize(state.size)} (${state.size} bytes)`,

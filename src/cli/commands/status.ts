@@ -23,6 +23,7 @@ import { palette, type Palette } from '../format/color.js';
 import { countEntry, describeProgress } from '../format/entry-progress.js';
 import { fit, fitRight, formatAge, formatRelative, formatSize } from '../format/units.js';
 import { plural } from '../../text.js';
+import { loadAccountLookup, type AccountLookup } from '../format/entry-account.js';
 
 export interface StatusJsonEntry {
   id: string;
@@ -31,6 +32,8 @@ export interface StatusJsonEntry {
   size: number;
   subject: string | null;
   held: boolean;
+  /** The account its sender chooses now (null: the config cannot be read). */
+  account: string | null;
   recipients: {
     address: string;
     status: string;
@@ -42,7 +45,7 @@ export interface StatusJsonEntry {
   }[];
 }
 
-export function toStatusJson(state: EntryState): StatusJsonEntry {
+export function toStatusJson(state: EntryState, account: string | null): StatusJsonEntry {
   return {
     id: state.id,
     from: state.from,
@@ -50,6 +53,7 @@ export function toStatusJson(state: EntryState): StatusJsonEntry {
     size: state.size,
     subject: state.subject,
     held: state.held,
+    account,
     recipients: state.recipients.map((r) => ({
       address: r.address,
       status: r.status,
@@ -67,28 +71,33 @@ export default async function status(ctx: CommandContext, options: { json?: bool
   const spool = await openSpool(ctx.home);
   const ids = await listEntryIds(spool);
   const onCorrupt = (id: string, reason: string) => ctx.stderr.write(`bulkmailer: warning: ${reason} (entry ${id})\n`);
+  const accounts = loadAccountLookup(ctx.home);
   if (options.json) {
     await write(ctx, '[');
     let first = true;
     for (const id of ids) {
       const state = await readEntryForScan(spool, id, { onCorrupt });
       if (state === null) continue;
-      await write(ctx, (first ? '\n' : ',\n') + JSON.stringify(toStatusJson(state)));
+      await write(ctx, (first ? '\n' : ',\n') + JSON.stringify(toStatusJson(state, accounts.of(state.from)?.name ?? null)));
       first = false;
     }
     await write(ctx, first ? ']\n' : '\n]\n');
     return 0;
   }
-  await writeTable(ctx, spool, ids, onCorrupt);
+  await writeTable(ctx, spool, ids, onCorrupt, accounts);
   return 0;
 }
 
-const WIDTH = { id: 17, age: 4, size: 7, from: 24, subject: 28 } as const;
+const WIDTH = { id: 17, age: 4, size: 7, from: 24, account: 10, subject: 28 } as const;
 
-function row(c: Palette, cells: { id: string; age: string; size: string; from: string; subject: string; progress: string }): string {
+/** `account` is shown only when more than the default account is configured (null: no column). */
+function row(
+  c: Palette,
+  cells: { id: string; age: string; size: string; from: string; account: string | null; subject: string; progress: string },
+): string {
   return (
     `${c.dim(fit(cells.id, WIDTH.id))}  ${fitRight(cells.age, WIDTH.age)}  ${fitRight(cells.size, WIDTH.size)}  ` +
-    `${fit(cells.from, WIDTH.from)}  ${fit(cells.subject, WIDTH.subject)}  ${cells.progress}`
+    `${fit(cells.from, WIDTH.from)}  ${cells.account === null ? '' : `${fit(cells.account, WIDTH.account)}  `}${fit(cells.subject, WIDTH.subject)}  ${cells.progress}`
   );
 }
 
@@ -108,6 +117,7 @@ async function writeTable(
   spool: Spool,
   ids: readonly string[],
   onCorrupt: (id: string, reason: string) => void,
+  accounts: AccountLookup,
 ): Promise<void> {
   const c = palette(ctx.color);
   const now = Date.now();
@@ -116,7 +126,7 @@ async function writeTable(
     const state = await readEntryForScan(spool, id, { onCorrupt });
     if (state === null) continue;
     if (totals.entries === 0) {
-      await write(ctx, c.bold(row(palette(false), { id: 'ID', age: 'AGE', size: 'SIZE', from: 'FROM', subject: 'SUBJECT', progress: 'PROGRESS' })) + '\n');
+      await write(ctx, c.bold(row(palette(false), { id: 'ID', age: 'AGE', size: 'SIZE', from: 'FROM', account: accounts.several ? 'ACCOUNT' : null, subject: 'SUBJECT', progress: 'PROGRESS' })) + '\n');
     }
     const counts = countEntry(state);
     totals.entries++;
@@ -134,6 +144,7 @@ async function writeTable(
         age: formatAge(state.createdAt, now),
         size: formatSize(state.size),
         from: state.from === '' ? '<> (bounce)' : state.from,
+        account: accounts.several ? (accounts.of(state.from)?.name ?? '?') : null,
         subject: state.subject ?? '(no subject)',
         progress: describeProgress(state, counts, now, c),
       }) + '\n',
