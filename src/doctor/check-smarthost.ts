@@ -205,7 +205,10 @@ export async function checkSmarthost(
 
     const authTitle = `${d}: AUTH accepted`;
     if (credentialsError !== null) {
-      results.push(fail('smarthost.auth', authTitle, clean(credentialsError), 'fix the password source: auth.passwordCommand must print the password on its first line, auth.passwordEnv must name a set variable'));
+      const fix = config.stored.auth.method === 'oauth2'
+        ? 'set the OAuth2 keys the message names (README: "Gmail and Microsoft with OAuth2"), then `bulkmailer account login default`'
+        : 'fix the password source: auth.passwordCommand must print the password on its first line, auth.passwordEnv must name a set variable';
+      results.push(fail('smarthost.auth', authTitle, clean(credentialsError), fix));
     } else if (credentials === null) {
       results.push(skip('smarthost.auth', authTitle, 'no user configured: the smarthost must relay for this machine without AUTH'));
     } else if ('tokens' in credentials) {

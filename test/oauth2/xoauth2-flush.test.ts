@@ -245,13 +245,19 @@ test('account login: device and loopback flows store the refresh token 0600; con
   assert.equal(exchange?.fields.client_secret, CLIENT_SECRET);
   assert.match(exchange?.fields.code_verifier ?? '', /^[\w-]{43}$/);
 
+  const doctor = await runCli(['doctor', '--json'], { home, env: { BULKMAILER_DOCTOR_SKIP_AUTOSTART: '1' } });
+  const auth = (JSON.parse(doctor.stdout) as { checks: { id: string; status: string; detail: string }[] }).checks.find((c) => c.id === 'smarthost.auth');
+  assert.equal(auth?.status, 'pass', auth?.detail);
+  assert.match(auth?.detail ?? '', /authenticated as me@example\.org with XOAUTH2 \(no mail sent\)/);
+  assert.equal(smtp.messages.length, 0);
+
   const list = await runCli(['config', 'list'], { home });
   assert.equal(list.code, 0, list.stderr);
   assert.match(list.stdout, /^oauth2\.clientSecret = \(set, hidden\)$/m);
   assert.match(list.stdout, /^auth\.method = oauth2$/m);
   const get = await runCli(['config', 'get', 'oauth2.clientSecret'], { home });
   assert.equal(get.stdout.trim(), '(set, hidden)');
-  const outputs = [device, loopback, list, get].map((r) => r.stdout + r.stderr).join('\n');
+  const outputs = [device, loopback, doctor, list, get].map((r) => r.stdout + r.stderr).join('\n');
   for (const secret of [afterDevice.refreshToken, afterDevice.accessToken!, afterLoopback.refreshToken, afterLoopback.accessToken!, CLIENT_SECRET]) {
     assert.ok(!outputs.includes(secret), 'no secret printed');
   }
@@ -269,4 +275,37 @@ test('account login refuses clearly: a password account (78, names auth.method),
   const unknown = await runCli(['account', 'login', 'nosuch'], { home });
   assert.equal(unknown.code, 64);
   assert.match(unknown.stderr, /no account "nosuch"/);
+});
+
+test('a token endpoint that cannot be reached is like being offline: exit 75, nothing counted, no hold, the stored token kept', async (t) => {
+  const oauth = await startOAuth2Server({ clientSecret: CLIENT_SECRET });
+  t.after(() => oauth.close());
+  const smtp = await xoauth2Smarthost(oauth, 'google');
+  t.after(() => smtp.close());
+  const { home, spool } = await homeWithSpool(t);
+  // An endpoint on a port nothing listens on (the real one's URL is kept for later).
+  const dead = await startOAuth2Server();
+  const deadUrl = dead.tokenUrl;
+  await dead.close();
+  await writeConfig(home, oauthConfig(smtp, oauth, { oauth2: { ...(oauthConfig(smtp, oauth).oauth2 as object), tokenUrl: deadUrl } }));
+  const settings = resolveOAuth2Settings(
+    'default',
+    { auth: { method: 'oauth2', user: USER }, oauth2: { provider: null, clientId: 'test-client', clientSecret: CLIENT_SECRET, tokenUrl: deadUrl, deviceAuthorizationUrl: null, authorizationUrl: null, scope: 'https://mail.example/' } },
+    null,
+  );
+  const issued = oauth.issue();
+  // Logged in two hours ago: the access token is stale, a refresh is needed before any AUTH.
+  await writeOAuthToken(spool, loginRecord(settings, { ...issued, scope: null }, Date.now() - 2 * 3600_000));
+  await queuePosts(spool, 3);
+
+  const flush = await runCli(['flush'], { home });
+  assert.equal(flush.code, 75, flush.stderr);
+  assert.match(flush.stderr, /cannot refresh its OAuth2 access token: cannot get an answer from the OAuth2 endpoint http:\/\/127\.0\.0\.1:\d+\/token: ECONNREFUSED/);
+  assert.equal(smtp.messages.length, 0);
+  assert.equal(readAccountHold(spool, 'default'), null, 'no hold: waiting for the network is not the user\'s to fix');
+  for (const id of await listEntryIds(spool)) {
+    const state = await readEntryState(spool, id);
+    for (const r of state!.recipients) assert.deepEqual([r.status, r.attempts], ['pending', 0]);
+  }
+  assert.equal(readOAuthToken(spool, 'default')?.refreshToken, issued.refreshToken);
 });
