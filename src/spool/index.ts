@@ -44,7 +44,6 @@ export {
   readOAuthToken,
   writeOAuthToken,
   removeOAuthToken,
-  oauthTokenMode,
   checkAccountName,
   type OAuthTokenRecord,
 } from './oauth-tokens.js';

@@ -11,7 +11,8 @@
  * renames it over the old one, so a file loosened by hand is private again
  * after the next refresh (doctor reports it meanwhile).
  *
- * Nothing here ever puts a token into an error message. A file that does
+ * Never read through a symbolic link (ELOOP: refused, like every spool
+ * file). Nothing here ever puts a token into an error message. A file that does
  * not parse reads as "no token" (the account then needs a login, which
  * says so), never as an exception that would stop a flush.
  */
@@ -19,7 +20,7 @@ import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { fromFsError, usageError } from '../errors.js';
 import { accountsDir, oauthTokenPath, tmpPath, type Spool } from './paths.js';
-import { removeIfExists, replaceFileDurable } from './durable-fs.js';
+import { readWholeFileSync, removeIfExists, replaceFileDurable } from './durable-fs.js';
 
 export interface OAuthTokenRecord {
   version: 1;
@@ -77,7 +78,7 @@ export function readOAuthToken(spool: Spool, account: string): OAuthTokenRecord 
   const file = oauthTokenPath(spool, account);
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = readWholeFileSync(file).toString('utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw fromFsError(`cannot read the OAuth2 token of account ${account}`, err);
@@ -106,16 +107,5 @@ export function removeOAuthToken(spool: Spool, account: string): boolean {
     return removeIfExists(oauthTokenPath(spool, account));
   } catch (err) {
     throw fromFsError(`cannot remove the OAuth2 token of account ${account}`, err);
-  }
-}
-
-/** The token file's permission bits (for doctor), or null when there is none. */
-export function oauthTokenMode(spool: Spool, account: string): number | null {
-  checkAccountName(account);
-  try {
-    return fs.statSync(oauthTokenPath(spool, account)).mode & 0o777;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw fromFsError(`cannot inspect the OAuth2 token of account ${account}`, err);
   }
 }
