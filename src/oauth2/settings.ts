@@ -11,11 +11,9 @@
  */
 import { configError } from '../errors.js';
 import { checkEndpointUrl } from '../config/endpoint-url.js';
+import { DEFAULT_ACCOUNT } from '../config/accounts.js';
 import type { StoredConfig } from '../config/schema.js';
 import { OAUTH2_PROVIDERS, providerForHost, type LoginFlow, type OAuth2Provider } from './providers.js';
-
-/** The name of the top-level account. */
-export const DEFAULT_ACCOUNT_NAME = 'default';
 
 /** The settings of one account that OAuth2 reads (the top level today; accounts.NAME the same shape). */
 export interface OAuth2AccountSettings {
@@ -42,7 +40,7 @@ export interface OAuth2Settings {
 
 /** How a key of this account is spelled in `config set` (accounts.NAME.KEY, or KEY for the default account). */
 export function accountKey(account: string, key: string): string {
-  return account === DEFAULT_ACCOUNT_NAME ? key : `accounts.${account}.${key}`;
+  return account === DEFAULT_ACCOUNT ? key : `accounts.${account}.${key}`;
 }
 
 export function usesOAuth2(settings: OAuth2AccountSettings): boolean {

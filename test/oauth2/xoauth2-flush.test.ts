@@ -274,7 +274,7 @@ test('account login refuses clearly: a password account (78, names auth.method),
   assert.match(set.stderr, /would send secrets in clear; use https:\/\//);
   const unknown = await runCli(['account', 'login', 'nosuch'], { home });
   assert.equal(unknown.code, 64);
-  assert.match(unknown.stderr, /no account "nosuch"/);
+  assert.match(unknown.stderr, /no account named nosuch; `bulkmailer account list` lists them/);
 });
 
 test('a token endpoint that cannot be reached is like being offline: exit 75, nothing counted, no hold, the stored token kept', async (t) => {
@@ -308,4 +308,47 @@ test('a token endpoint that cannot be reached is like being offline: exit 75, no
     for (const r of state!.recipients) assert.deepEqual([r.status, r.attempts], ['pending', 0]);
   }
   assert.equal(readOAuthToken(spool, 'default')?.refreshToken, issued.refreshToken);
+});
+
+test('a named account with OAuth2: `account login work` stores work\'s token; its mail goes with XOAUTH2, a revoked token holds only its mail', async (t) => {
+  const oauth = await startOAuth2Server({ clientSecret: CLIENT_SECRET, deviceInterval: 0 });
+  t.after(() => oauth.close());
+  const work = await xoauth2Smarthost(oauth, 'microsoft');
+  t.after(() => work.close());
+  const plain = await startCaptureServer();
+  t.after(() => plain.close());
+  const { home, spool } = await homeWithSpool(t);
+  const { smarthost: _ignored, concurrency: _c, ...oauthSettings } = oauthConfig(work, oauth);
+  await writeConfig(home, { smarthost: plain.url, accounts: { work: { smarthost: work.url, senders: ['@work.example'], ...oauthSettings } } });
+
+  const login = await runCli(['account', 'login', 'work', '--flow', 'device'], { home });
+  assert.equal(login.code, 0, login.stderr);
+  assert.match(login.stdout, /Logged in: account work sends with XOAUTH2/);
+  assert.equal(fs.statSync(path.join(home, 'spool', 'accounts', 'work.token.json')).mode & 0o777, 0o600);
+  assert.equal(readOAuthToken(spool, 'default'), null);
+
+  const { enqueueMessage } = await import('../../src/spool/index.js');
+  const queue = async (from: string, to: string) =>
+    enqueueMessage(spool, { from, recipients: [to], message: `From: ${from}\r\nTo: ${to}\r\nSubject: hi\r\n\r\nHello.\r\n` });
+  await queue('boss@work.example', 'a@example.net');
+  await queue('me@home.example', 'b@example.net');
+  const flush = await runCli(['flush'], { home });
+  assert.equal(flush.code, 0, flush.stderr);
+  assert.deepEqual(work.messages.map((m) => m.to), [['a@example.net']]);
+  assert.deepEqual(plain.messages.map((m) => m.to), [['b@example.net']]);
+  assert.ok(oauth.isValid(work.authTokens.at(-1)!));
+
+  // Revoked: only work's mail waits, and says what to do.
+  oauth.expireAccessTokens();
+  oauth.revokeRefreshTokens();
+  await queue('boss@work.example', 'c@example.net');
+  await queue('me@home.example', 'd@example.net');
+  const held = await runCli(['flush'], { home });
+  assert.equal(held.code, 77, held.stderr);
+  assert.deepEqual(plain.messages.map((m) => m.to), [['b@example.net'], ['d@example.net']]);
+  assert.equal(work.messages.length, 1);
+  assert.equal(readAccountHold(spool, 'work')?.kind, 'auth');
+  assert.equal(readAccountHold(spool, 'default'), null);
+  const status = await runCli(['status'], { home });
+  assert.match(status.stdout, /^account work held: .*needs `bulkmailer account login work`/m);
 });

@@ -20,9 +20,9 @@ import { configError, usageError } from '../../errors.js';
 import { runDeviceFlow } from '../../oauth2/device-flow.js';
 import { runLoopbackFlow } from '../../oauth2/loopback-flow.js';
 import { loginRecord } from '../../oauth2/access-tokens.js';
-import { DEFAULT_ACCOUNT_NAME, accountKey, resolveOAuth2Settings, usesOAuth2, type OAuth2AccountSettings } from '../../oauth2/settings.js';
+import { accountKey, resolveOAuth2Settings, usesOAuth2 } from '../../oauth2/settings.js';
+import { DEFAULT_ACCOUNT, resolveAccount } from '../../config/accounts.js';
 import type { LoginFlow } from '../../oauth2/providers.js';
-import type { StoredConfig } from '../../config/schema.js';
 import { checkAccountName, clearAccountHold, nudgeFlusher, openSpool, readAccountHold, writeOAuthToken } from '../../spool/index.js';
 import type { CommandContext } from '../context.js';
 
@@ -30,15 +30,6 @@ export interface LoginOptions {
   flow?: LoginFlow;
   /** commander's --no-browser: false when given. */
   browser?: boolean;
-}
-
-/** The stored settings of account NAME ('default': the top level). */
-function accountSettings(stored: StoredConfig, name: string): OAuth2AccountSettings {
-  if (name === DEFAULT_ACCOUNT_NAME) return stored;
-  const accounts = (stored as { accounts?: Record<string, OAuth2AccountSettings> }).accounts;
-  const account = accounts?.[name];
-  if (account === undefined) throw usageError(`no account "${name}"; "${DEFAULT_ACCOUNT_NAME}" is the top-level account`, 'E_NO_ACCOUNT');
-  return account;
 }
 
 /** Opens the URL in the desktop's browser, when there is a desktop to ask; silent when there is none. */
@@ -56,15 +47,16 @@ function openBrowser(url: string): void {
 export default async function accountLogin(ctx: CommandContext, name: string, options: LoginOptions): Promise<number> {
   checkAccountName(name);
   const config = loadRuntimeConfig(ctx.home);
-  const settings = accountSettings(config.stored, name);
+  if (!config.accounts.has(name)) throw usageError(`no account named ${name}; \`bulkmailer account list\` lists them ("${DEFAULT_ACCOUNT}" is the top level)`, 'E_NO_ACCOUNT');
+  const account = resolveAccount(config, name);
+  const settings = account.stored;
   if (!usesOAuth2(settings)) {
     throw configError(
       `account ${name} authenticates with a password; for OAuth2 (Gmail, Microsoft): bulkmailer config set ${accountKey(name, 'auth.method')} oauth2`,
       'E_NOT_OAUTH2',
     );
   }
-  const smarthost = name === DEFAULT_ACCOUNT_NAME ? (config.smarthosts[0] ?? null) : null;
-  const oauth2 = resolveOAuth2Settings(name, settings, smarthost);
+  const oauth2 = resolveOAuth2Settings(name, settings, account.smarthosts[0] ?? null);
   const flow = options.flow ?? oauth2.defaultFlow;
   const spool = await openSpool(ctx.home);
   const out = (line: string) => ctx.stdout.write(`${line}\n`);
