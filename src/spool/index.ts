@@ -43,7 +43,6 @@ export { SendLedger, readSendLedger } from './send-ledger.js';
 export {
   readOAuthToken,
   writeOAuthToken,
-  removeOAuthToken,
   checkAccountName,
   type OAuthTokenRecord,
 } from './oauth-tokens.js';

@@ -20,7 +20,7 @@ import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { fromFsError, usageError } from '../errors.js';
 import { accountsDir, oauthTokenPath, tmpPath, type Spool } from './paths.js';
-import { readWholeFileSync, removeIfExists, replaceFileDurable } from './durable-fs.js';
+import { readWholeFileSync, replaceFileDurable } from './durable-fs.js';
 
 export interface OAuthTokenRecord {
   version: 1;
@@ -97,15 +97,5 @@ export async function writeOAuthToken(spool: Spool, record: OAuthTokenRecord): P
     await replaceFileDurable(temp, oauthTokenPath(spool, record.account), dir, JSON.stringify(record) + '\n');
   } catch (err) {
     throw fromFsError(`cannot store the OAuth2 token of account ${record.account}`, err);
-  }
-}
-
-/** Removes the account's tokens; true when there were some. */
-export function removeOAuthToken(spool: Spool, account: string): boolean {
-  checkAccountName(account);
-  try {
-    return removeIfExists(oauthTokenPath(spool, account));
-  } catch (err) {
-    throw fromFsError(`cannot remove the OAuth2 token of account ${account}`, err);
   }
 }

@@ -321,9 +321,15 @@ test('a named account with OAuth2: `account login work` stores work\'s token; it
   const { smarthost: _ignored, concurrency: _c, ...oauthSettings } = oauthConfig(work, oauth);
   await writeConfig(home, { smarthost: plain.url, accounts: { work: { smarthost: work.url, senders: ['@work.example'], ...oauthSettings } } });
 
+  const before = await runCli(['account', 'show', 'work'], { home });
+  assert.match(before.stdout, /^ {2}auth: oauth2 \(XOAUTH2\), not logged in: run `bulkmailer account login work`$/m);
   const login = await runCli(['account', 'login', 'work', '--flow', 'device'], { home });
   assert.equal(login.code, 0, login.stderr);
   assert.match(login.stdout, /Logged in: account work sends with XOAUTH2/);
+  const after = await runCli(['account', 'show', 'work'], { home });
+  assert.match(after.stdout, /^ {2}auth: oauth2 \(XOAUTH2\), logged in \d{4}-\d\d-\d\dT[\d:.]+Z \(token stored private\)$/m);
+  const token = readOAuthToken(spool, 'work')!;
+  assert.ok(!after.stdout.includes(token.refreshToken) && !after.stdout.includes(token.accessToken!));
   assert.equal(fs.statSync(path.join(home, 'spool', 'accounts', 'work.token.json')).mode & 0o777, 0o600);
   assert.equal(readOAuthToken(spool, 'default'), null);
 

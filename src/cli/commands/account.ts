@@ -21,7 +21,7 @@ import { accountFingerprint } from '../../config/account-fingerprint.js';
 import { BulkmailerError, ExitCode, usageError } from '../../errors.js';
 import { effectiveMaxRecipients } from '../../model/recipient-cap.js';
 import { isHoldActive } from '../../model/account-hold.js';
-import { forgetAccountRecords, openSpool, readAccountHold, readRecipientCap, scanEntries, type Spool } from '../../spool/index.js';
+import { forgetAccountRecords, openSpool, readAccountHold, readOAuthToken, readRecipientCap, scanEntries, type Spool } from '../../spool/index.js';
 import { plural } from '../../text.js';
 import type { CommandContext } from '../context.js';
 import { writeOut } from '../output.js';
@@ -113,6 +113,8 @@ interface AccountView {
   learntRecipientsPerTransaction: number | null;
   hold: { kind: string; reply: string; until: string } | null;
   queued: number;
+  /** password, or oauth2 (XOAUTH2) with when `account login` stored its token (null: never, or logged out). */
+  auth: { method: string; loggedInAt: string | null };
 }
 
 function viewOf(spool: Spool, account: AccountSettings, queued: number, now: number): AccountView {
@@ -131,7 +133,18 @@ function viewOf(spool: Spool, account: AccountSettings, queued: number, now: num
     learntRecipientsPerTransaction: cap < account.maxRecipientsPerTransaction ? cap : null,
     hold: hold !== null && isHoldActive(hold, now, accountFingerprint(account.stored)) ? { kind: hold.kind, reply: hold.reply, until: hold.until } : null,
     queued,
+    auth: {
+      method: account.stored.auth.method,
+      loggedInAt: account.stored.auth.method === 'oauth2' ? (readOAuthToken(spool, account.name)?.loggedInAt ?? null) : null,
+    },
   };
+}
+
+function describeAuth(view: AccountView): string {
+  if (view.auth.method !== 'oauth2') return 'password';
+  return view.auth.loggedInAt === null
+    ? `oauth2 (XOAUTH2), not logged in: run \`bulkmailer account login ${view.name}\``
+    : `oauth2 (XOAUTH2), logged in ${view.auth.loggedInAt} (token stored private)`;
 }
 
 export async function accountList(ctx: CommandContext, options: { json?: boolean }): Promise<number> {
@@ -179,6 +192,7 @@ export async function accountShow(ctx: CommandContext, name: string, options: { 
     `  smarthost: ${view.smarthost ?? '(none)'}`,
     ...(view.fallbackSmarthosts.length > 0 ? [`  fallbacks: ${view.fallbackSmarthosts.join(', ')}`] : []),
     `  user: ${view.user ?? '(none: no AUTH)'}`,
+    `  auth: ${describeAuth(view)}`,
     `  limits: ${view.limits === '' ? '(none)' : view.limits}`,
     `  concurrency: ${view.concurrency}`,
     `  recipients per transaction: ${view.maxRecipientsPerTransaction}${view.learntRecipientsPerTransaction === null ? '' : ` (the smarthost takes ${view.learntRecipientsPerTransaction}: learnt from "452 too many recipients")`}`,
