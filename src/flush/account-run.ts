@@ -27,6 +27,7 @@ import { clearAccountHold, readAccountHold, writeAccountHold, type Spool } from 
 import type { SendingLimiter } from '../delivery/sending-limiter.js';
 import { RecipientsPerTransaction } from '../delivery/recipients-per-transaction.js';
 import type { FlushEvents } from './flush-events.js';
+import { BulkmailerError, ExitCode } from '../errors.js';
 
 export interface AccountRun {
   account: AccountSettings;
@@ -40,6 +41,12 @@ export interface AccountRun {
   probes: ProbeResult[];
   /** Its smarthost went away during the run. */
   lost: boolean;
+  /**
+   * Its settings cannot be used (a credential source that fails, OAuth2
+   * without a client id): its mail waits, the others go on; the flush
+   * fails with it (exit 78) only when no account could send.
+   */
+  configError: BulkmailerError | null;
   /** Records a refusal of the account as a hold in the spool (and says so). */
   recordHold(refusal: { kind: HoldKind; reply: string; rule: string | null; until?: number }): Promise<AccountHold>;
 }
@@ -96,6 +103,7 @@ export async function prepareAccountRun(ctx: AccountRunContext, account: Account
     hold: null,
     probes: [],
     lost: false,
+    configError: null,
     async recordHold(refusal) {
       const hold = newHold({ account: name, ...refusal }, now(), account.holds, fingerprint);
       await writeAccountHold(spool, hold);
@@ -146,7 +154,14 @@ export async function prepareAccountRun(ctx: AccountRunContext, account: Account
   }
   // Loaded only when a smarthost answered: OAuth2's HTTP client stays out of an empty cron flush.
   const { resolveAccountCredentials } = await import('../oauth2/account-credentials.js');
-  run.credentials = await resolveAccountCredentials(spool, name, account.stored, probe.smarthost, { now });
+  try {
+    run.credentials = await resolveAccountCredentials(spool, name, account.stored, probe.smarthost, { now });
+  } catch (err) {
+    if (!(err instanceof BulkmailerError && err.exitCode === ExitCode.config)) throw err;
+    run.configError = err;
+    run.smarthost = null;
+    return run;
+  }
   run.recipientsPerTransaction = RecipientsPerTransaction.open(spool, name, account.maxRecipientsPerTransaction, now);
   if (!account.tlsVerify) {
     events.emit('warning', `${account.keyPrefix}tls.verify is off: the certificate of ${probe.smarthost.display} is not checked`);

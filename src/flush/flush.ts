@@ -275,7 +275,10 @@ async function runPasses(
     const prepared = await Promise.all(
       fresh.filter((name) => !noWayOut.has(name)).map((name) => prepareAccountRun(context, resolveAccount(config, name))),
     );
-    for (const run of prepared) runs.set(run.account.name, run);
+    for (const run of prepared) {
+      runs.set(run.account.name, run);
+      if (run.configError !== null) events.emit('warning', `account ${run.account.name}: ${run.configError.message}; its mail waits`);
+    }
     return prepared;
   };
   const needed = accountsNeeded(plan, accountsRouted);
@@ -293,6 +296,8 @@ async function runPasses(
   }
   const up = () => [...runs.values()].filter(isAccountUp);
   const holds = () => [...runs.values()].flatMap((r) => (r.hold === null ? [] : [r.hold]));
+  const misconfigured = [...runs.values()].flatMap((r) => (r.configError === null ? [] : [r.configError]));
+  if (misconfigured.length > 0 && up().length === 0 && mx === null) throw misconfigured[0];
   if (up().length === 0 && mx === null) {
     const hold = holds()[0];
     if (hold !== undefined) return { ...heldResult(hold, started, planDue()), probes, holds: holds() };

@@ -241,3 +241,28 @@ test('452 4.5.3 after N recipients: the rest go at once in transactions of N, no
   const show = await runCli(['account', 'show', 'club'], { home });
   assert.match(show.stdout, /recipients per transaction: 50 \(the smarthost takes 3/);
 });
+
+test('an account that cannot authenticate as configured (OAuth2 preset without a client id) waits; the others deliver; alone it fails the flush with 78', async (t) => {
+  const [main, gmailish] = await servers(t, 2);
+  const { home, spool } = await homeWithSpool(t);
+  await writeConfig(home, {
+    smarthost: main!.url,
+    accounts: { gm: { preset: 'gmail', smarthost: gmailish!.url, senders: ['me@gmail.com'], auth: { user: 'me@gmail.com' } } },
+  });
+  await enqueueMessage(spool, { from: 'me@gmail.com', recipients: ['a@dest.example'], message: messageText('gmail') });
+  await enqueueMessage(spool, { from: 'me@home.example', recipients: ['b@dest.example'], message: messageText('home') });
+  const warnings: string[] = [];
+  const events = new FlushEvents();
+  events.on('warning', (w) => warnings.push(w));
+  const result = await flushQueue({ home, events });
+  assert.equal(result.outcome, 'pending');
+  assert.deepEqual(main!.messages.map((m) => m.to), [['b@dest.example']]);
+  assert.equal(gmailish!.messages.length, 0);
+  assert.ok(warnings.some((w) => /^account gm: .*accounts\.gm\.oauth2\.clientId.*; its mail waits$/.test(w)), warnings.join('\n'));
+  const alone = await runCli(['flush'], { home });
+  assert.equal(alone.code, 78, alone.stderr);
+  assert.match(alone.stderr, /accounts\.gm\.oauth2\.clientId/);
+  const [left] = await listEntryIds(spool);
+  const state = await readEntryState(spool, left!);
+  assert.deepEqual(state!.recipients.map((r) => [r.status, r.attempts]), [['pending', 0]]);
+});
