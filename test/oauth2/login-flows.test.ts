@@ -3,7 +3,9 @@
  * (test/support/oauth2-server.ts): the device grant's polling rules (RFC
  * 8628 3.5), with the wait injected so nothing sleeps; the loopback flow
  * with PKCE (the server verifies the S256 challenge) driven by following
- * the redirect as a browser would; and the provider table's resolution.
+ * the redirect as a browser would; the provider table's resolution; and
+ * the gmail preset's way to Google's real endpoints (only the URL is
+ * checked: nothing leaves 127.0.0.1).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +15,9 @@ import { runLoopbackFlow, codeChallengeS256 } from '../../src/oauth2/loopback-fl
 import { resolveOAuth2Settings, type OAuth2Settings } from '../../src/oauth2/settings.js';
 import { BulkmailerError } from '../../src/errors.js';
 import { OAUTH2_PROVIDERS } from '../../src/oauth2/providers.js';
+import { homeWithSpool } from '../support/spool-fixtures.js';
+import { collect, runCli, spawnCli } from '../support/cli.js';
+import { readOAuthToken } from '../../src/spool/index.js';
 
 const OAUTH2_UNSET = { provider: null, clientId: null, clientSecret: null, tokenUrl: null, deviceAuthorizationUrl: null, authorizationUrl: null, scope: null };
 
@@ -211,4 +216,37 @@ test('settings: the provider table by name or by smarthost host; https only exce
   );
   const local = resolveOAuth2Settings('default', { ...base, oauth2: { ...OAUTH2_UNSET, provider: 'google', clientId: 'id', tokenUrl: 'http://127.0.0.1:8080/token' } }, null);
   assert.equal(local.tokenUrl, 'http://127.0.0.1:8080/token');
+});
+
+test('the gmail preset leads to Google\'s endpoints: `account login` (loopback, Google\'s default) sends the browser to accounts.google.com with the Gmail scope, offline access and PKCE; nothing is stored until it comes back', async (t) => {
+  const { home, spool } = await homeWithSpool(t);
+  const add = await runCli(['account', 'add', 'g', '--preset', 'gmail', '--senders', '@gmail.example'], { home });
+  assert.equal(add.code, 0, add.stderr);
+  for (const [key, value] of [['accounts.g.oauth2.clientId', 'id-123.apps.googleusercontent.com'], ['accounts.g.auth.user', 'me@gmail.example']] as const) {
+    const set = await runCli(['config', 'set', key, value], { home });
+    assert.equal(set.code, 0, set.stderr);
+  }
+  // The loopback flow contacts nothing until the browser comes back: safe to start here, then stop.
+  const child = spawnCli(['account', 'login', 'g', '--no-browser'], { home });
+  const done = collect(child);
+  let printed = '';
+  const url = await new Promise<URL>((resolve) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      printed += d.toString();
+      const match = /^(https:\/\/\S+)$/m.exec(printed);
+      if (match) resolve(new URL(match[1]!));
+    });
+  });
+  child.kill('SIGTERM');
+  await done;
+  assert.equal(`${url.origin}${url.pathname}`, 'https://accounts.google.com/o/oauth2/v2/auth');
+  const q = url.searchParams;
+  assert.equal(q.get('client_id'), 'id-123.apps.googleusercontent.com');
+  assert.equal(q.get('scope'), 'https://mail.google.com/');
+  assert.equal(q.get('access_type'), 'offline');
+  assert.equal(q.get('prompt'), 'consent');
+  assert.equal(q.get('code_challenge_method'), 'S256');
+  assert.equal(q.get('login_hint'), 'me@gmail.example');
+  assert.match(q.get('redirect_uri') ?? '', /^http:\/\/127\.0\.0\.1:\d+\/$/);
+  assert.equal(readOAuthToken(spool, 'g'), null);
 });

@@ -126,8 +126,10 @@ for (const style of ['google', 'microsoft'] as const) {
     const log = fs.readFileSync(path.join(home, 'log', 'deliveries.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { status: string });
     assert.equal(log.length, 40);
     assert.ok(log.every((r) => r.status === 'sent'));
+    const logText = fs.readFileSync(path.join(home, 'log', 'deliveries.jsonl'), 'utf8');
     for (const secret of [first.refreshToken, first.accessToken, stored!.accessToken!, CLIENT_SECRET]) {
       assert.ok(!(flush.stdout + flush.stderr).includes(secret), 'no secret in the output');
+      assert.ok(!logText.includes(secret), 'no secret in the delivery log');
     }
   });
 }
