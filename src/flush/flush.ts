@@ -317,7 +317,10 @@ async function runPasses(
     return ways.length > 0 ? ways.join(', ') : 'direct delivery (MX)';
   };
   const result: FlushResult = { ...emptyFlushResult('done', started), smarthost: label(), probes };
+  // What the run keeps per entry is dropped when the entry is removed (onRemoved), so that a
+  // drain's memory does not grow with the queue: only entries still in it are remembered.
   const messages = new Set<string>();
+  let removedMessages = 0;
   // Bounce reports are counted apart from the user's messages (the summary says which is which).
   const bounceIds = new Set(plan.filter((p) => p.bounce).map((p) => p.id));
   let finalCount = 0;
@@ -356,6 +359,10 @@ async function runPasses(
       events.emit('delay-warning', id, waiting, subject);
     },
     onRemoved(id) {
+      if (messages.delete(id)) removedMessages++;
+      bounceIds.delete(id);
+      attempted.delete(id);
+      passDue.delete(id);
       events.emit('entry-removed', id);
     },
     onCorrupt(id, reason) {
@@ -474,7 +481,7 @@ async function runPasses(
     await mx?.finish().catch((err: unknown) => (fatal ??= err));
   }
   if (fatal !== null) throw fatal;
-  result.messages = messages.size;
+  result.messages = messages.size + removedMessages;
   result.smarthostLost = [...runs.values()].some((r) => r.lost);
   result.nextAttemptAt = next.nextAttemptAt;
   result.remaining = Math.max(0, result.due - finalCount);

@@ -1,0 +1,133 @@
+/**
+ * Scale benchmark (issue 10): a spool of N entries x R recipients, and what
+ * a user meets at that size:
+ *
+ *   - enqueue rate (in-process, as the library API and the listener do),
+ *     over the first fifth and over the whole run;
+ *   - bytes on disk per entry (message + state + directories, du -sb);
+ *   - `bulkmailer status`: time and peak memory (PSS and RSS);
+ *   - `bulkmailer flush` to a loopback sink (bench/smtp-sink.ts, its own
+ *     process): planning time (until its first "delivering" line), drain
+ *     rate, and peak memory.
+ *
+ * Memory is sampled from /proc/PID/smaps_rollup every 20 ms (PSS: the
+ * process's share of the pages it maps, what a user pays for it; shared
+ * libraries count for their share only), and VmHWM (peak RSS) at exit.
+ * Linux only.
+ *
+ *   BENCH_DIR=/work/tmp npm run bench:scale -- --entries 100000 --recipients 5
+ *
+ * The machine is shared: rates are noisy (compare within one run of this
+ * script, or medians of several); memory figures are not load-sensitive.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { once } from 'node:events';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { enqueueMessage, openSpool, removeEntryLockTarget } from '../src/spool/index.js';
+import { benchBody, startSinkProcess } from './sink-process.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { values } = parseArgs({
+  options: {
+    entries: { type: 'string', default: '100000' },
+    recipients: { type: 'string', default: '5' },
+    size: { type: 'string', default: '2000' },
+    concurrency: { type: 'string', default: '20' },
+    'keep-home': { type: 'boolean', default: false },
+  },
+});
+const entries = Number(values.entries);
+const recipients = Number(values.recipients);
+
+interface Measured {
+  code: number | null;
+  ms: number;
+  peakPssKb: number;
+  peakRssKb: number;
+  /** ms from start to the first stdout line matching `mark`, or null. */
+  markMs: number | null;
+  stdout: string;
+}
+
+/** Runs a bulkmailer command, sampling its PSS, timing it, and noting when stdout first matches `mark`. */
+async function measure(args: string[], home: string, mark?: RegExp): Promise<Measured> {
+  const started = performance.now();
+  const child = spawn(process.execPath, [path.join(root, 'bin', 'bulkmailer'), ...args], {
+    env: { ...process.env, BULKMAILER_HOME: home },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let stdout = '';
+  let markMs: number | null = null;
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => {
+    stdout += chunk;
+    if (mark !== undefined && markMs === null && mark.test(stdout)) markMs = performance.now() - started;
+  });
+  let peakPssKb = 0;
+  let peakRssKb = 0;
+  const sample = () => {
+    try {
+      const rollup = readFileSync(`/proc/${child.pid}/smaps_rollup`, 'utf8');
+      peakPssKb = Math.max(peakPssKb, Number(/^Pss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0));
+      const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+      peakRssKb = Math.max(peakRssKb, Number(/^VmHWM:\s+(\d+)/m.exec(status)?.[1] ?? 0));
+    } catch {
+      // Gone between two samples.
+    }
+  };
+  const timer = setInterval(sample, 20);
+  const [code] = (await once(child, 'exit')) as [number | null];
+  clearInterval(timer);
+  return { code, ms: performance.now() - started, peakPssKb, peakRssKb, markMs, stdout };
+}
+
+const mib = (kb: number) => `${(kb / 1024).toFixed(0)} MiB`;
+
+const home = await fs.mkdtemp(path.join(process.env.BENCH_DIR ?? os.tmpdir(), 'bulkmailer-scale-'));
+const sink = await startSinkProcess();
+try {
+  await fs.writeFile(
+    path.join(home, 'config.json'),
+    JSON.stringify({ smarthost: `smtp://127.0.0.1:${sink.port}`, concurrency: Number(values.concurrency) }),
+  );
+  const spool = await openSpool(home);
+  const fifth = Math.max(1, Math.floor(entries / 5));
+  let fifthMs = 0;
+  const enqueueStart = performance.now();
+  for (let i = 0; i < entries; i++) {
+    const rcpts = Array.from({ length: recipients }, (_, r) => `member${i % 500}-${r}@d${r}.example.net`);
+    await enqueueMessage(spool, { from: 'list@example.org', recipients: rcpts, message: benchBody(Number(values.size), i) });
+    if (i + 1 === fifth) fifthMs = performance.now() - enqueueStart;
+  }
+  const enqueueMs = performance.now() - enqueueStart;
+  const bytes = Number(execFileSync('du', ['-sb', path.join(home, 'spool')], { encoding: 'utf8' }).split('\t')[0]);
+  console.log(
+    `enqueue: ${(fifth / (fifthMs / 1000)).toFixed(0)} msg/s over the first ${fifth}, ` +
+      `${(entries / (enqueueMs / 1000)).toFixed(0)} msg/s over all ${entries}; ` +
+      `${(bytes / entries).toFixed(0)} bytes on disk per entry (${values.size}-byte body, ${recipients} recipients)`,
+  );
+  execFileSync('sync');
+
+  const status = await measure(['status'], home);
+  console.log(`status: exit ${status.code}, ${status.ms.toFixed(0)} ms, peak PSS ${mib(status.peakPssKb)}, peak RSS ${mib(status.peakRssKb)}`);
+
+  const flush = await measure(['flush'], home, /delivering/);
+  const counts = await sink.stop();
+  console.log(
+    `flush: exit ${flush.code}, planning ${flush.markMs?.toFixed(0) ?? '?'} ms, ${flush.ms.toFixed(0)} ms in all => ` +
+      `${(entries / (flush.ms / 1000)).toFixed(0)} msg/s; peak PSS ${mib(flush.peakPssKb)}, peak RSS ${mib(flush.peakRssKb)}; ` +
+      `sink: ${counts.messages} messages, ${counts.recipients} recipients, ${counts.connections} connections ` +
+      `(node ${process.version})`,
+  );
+} finally {
+  if (values['keep-home']) console.log(`spool kept in ${home}`);
+  else {
+    removeEntryLockTarget(home);
+    await fs.rm(home, { recursive: true, force: true });
+  }
+}
