@@ -545,6 +545,7 @@ export class Agent extends EventEmitter<AgentEventMap> {
     events.on('start', (e) => this.log(`${tag}: delivering ${plural(e.dueRecipients, 'recipient')} of ${plural(e.dueEntries, 'message')} via ${e.smarthost}`));
     events.on('warning', (message) => this.log(`${tag}: ${message}`));
     events.on('corrupt', (id, reason) => this.log(`${tag}: quarantined ${id}: ${reason}`));
+    events.on('unreadable', (id, reason) => this.log(`${tag}: skipped ${id}, left in the queue: ${reason}`));
     this.watchForNotifications(events);
     let result: FlushResult | null = null;
     let error: string | null = null;

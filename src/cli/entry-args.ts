@@ -21,7 +21,8 @@ function lazyIdList(spool: Spool): IdList {
 
 async function resolveOne(spool: Spool, typed: string, allIds: IdList): Promise<string> {
   if (isQueueId(typed)) {
-    if ((await readEntryState(spool, typed).catch(() => null)) !== null) return typed;
+    // A state file that cannot be read or is corrupt is still an entry: the command says what is wrong with it.
+    if (await readEntryState(spool, typed).then((state) => state !== null, () => true)) return typed;
     throw noSuchEntry(typed);
   }
   const matches = typed === '' ? [] : (await allIds()).filter((candidate) => candidate.startsWith(typed));

@@ -9,7 +9,7 @@
  *  - not a terminal (cron, a pipe, a log file): plain lines on stdout, one
  *    when delivery starts and then at most one every `intervalMs` (5 s),
  *    so a cron mail stays short and a log file readable.
- *  - --quiet: nothing but errors (quarantined entries, on stderr).
+ *  - --quiet: nothing but errors (quarantined and skipped entries, on stderr).
  *  - --verbose: every transaction, one line each, with the reply of every
  *    recipient that was not sent.
  *
@@ -156,12 +156,15 @@ export function attachFlushOutput(events: FlushEvents, ctx: CommandContext, opti
     if (!options.quiet) say('err', `bulkmailer: ${c.yellow('warning')}: ${message}`);
   };
   const onCorrupt = (id: string, reason: string) => say('err', `bulkmailer: ${c.red('quarantined')} ${id}: ${reason}`);
+  // Needs a person (a permission, a link, a failing disk), like a quarantine: said even with --quiet.
+  const onUnreadable = (id: string, reason: string) => say('err', `bulkmailer: ${c.red('skipped')} ${id}, left in the queue: ${reason}`);
 
   const close = () => {
     events.off('start', onStart);
     events.off('transaction', onTransaction);
     events.off('warning', onWarning);
     events.off('corrupt', onCorrupt);
+    events.off('unreadable', onUnreadable);
     events.off('end', close);
     if (multibar !== null) {
       bar?.update(tally.done, payload());
@@ -176,6 +179,7 @@ export function attachFlushOutput(events: FlushEvents, ctx: CommandContext, opti
   events.on('transaction', onTransaction);
   events.on('warning', onWarning);
   events.on('corrupt', onCorrupt);
+  events.on('unreadable', onUnreadable);
   events.on('end', close);
   return { close };
 }

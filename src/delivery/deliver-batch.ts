@@ -15,7 +15,7 @@ import type { RuntimeConfig } from '../config/runtime.js';
 import type { Credentials } from '../config/credentials.js';
 import type { OAuth2Credentials } from '../oauth2/access-tokens.js';
 import type { Smarthost } from '../config/smarthost.js';
-import { BulkmailerError, fromFsError } from '../errors.js';
+import { BulkmailerError, fromFsError, type ExitCode } from '../errors.js';
 import type { FinalOutcome, RecipientOutcome } from '../model/transitions.js';
 import { DeliveryLogWriter, DirSyncer, TransactionJournal, type Spool } from '../spool/index.js';
 import { deliverEntry, type EntryDeliveryContext } from './deliver-entry.js';
@@ -50,6 +50,8 @@ export interface BatchCallbacks {
   onDelayWarning(id: string, waiting: string[], subject: string | null): void;
   onRemoved(id: string): void;
   onCorrupt(id: string, reason: string): void;
+  /** An entry skipped, left in place: a file of it cannot be read (permission, a link, EIO). */
+  onUnreadable(id: string, reason: string, exitCode: ExitCode): void;
   onWarning(message: string): void;
 }
 
@@ -90,6 +92,7 @@ export function entryContextBase(
     onDelayWarning: (id, _dsnId, waiting, subject) => callbacks.onDelayWarning(id, waiting, subject),
     onRemoved: callbacks.onRemoved,
     onCorrupt: callbacks.onCorrupt,
+    onUnreadable: callbacks.onUnreadable,
     onBusy: (id, pid) => callbacks.onWarning(`entry ${id} is busy${pid ? ` (pid ${pid})` : ''}; skipped`),
   };
 }

@@ -22,6 +22,7 @@ import type { RetryPolicy } from '../model/retry-policy.js';
 import {
   checkMessageOpens,
   crashPoint,
+  isEntryReadError,
   enqueueMessage,
   entryBusyLockPath,
   messagePath,
@@ -104,6 +105,8 @@ export interface EntryDeliveryContext {
   onDelayWarning: (id: string, dsnId: string, waiting: string[], subject: string | null) => void;
   onRemoved: (id: string) => void;
   onCorrupt: (id: string, reason: string) => void;
+  /** A file of the entry cannot be read (permission, a link, EIO): it is skipped and stays as it is. */
+  onUnreadable: (id: string, reason: string, exitCode: ExitCode) => void;
   onBusy: (id: string, pid: number | null) => void;
 }
 
@@ -114,14 +117,27 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
     return;
   }
   try {
-    let state = await readEntryForScan(ctx.spool, id, { quarantine: true, checkMessage: false, onCorrupt: ctx.onCorrupt });
+    let state = await readEntryForScan(ctx.spool, id, {
+      quarantine: true,
+      checkMessage: false,
+      onCorrupt: ctx.onCorrupt,
+      onUnreadable: (_, reason, err) => ctx.onUnreadable(id, reason, err.exitCode),
+    });
     if (state === null) return;
     let buffered: Buffer | null = null;
     try {
       if (state.size <= BUFFERED_MESSAGE_LIMIT) buffered = readWholeFileSync(messagePath(ctx.spool, id));
       else checkMessageOpens(ctx.spool, id);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        // One entry's message that cannot be read (a link, a permission) never stops the others.
+        const failure = fromFsError(`cannot read the message of ${id}`, err);
+        if (!isEntryReadError(failure)) throw failure;
+        // Not planned again in this flush: another pass would only meet the same file.
+        ctx.attempted.set(id, new Set(state.recipients.map((r) => r.address)));
+        ctx.onUnreadable(id, failure.message, failure.exitCode);
+        return;
+      }
       const reason = `message file of ${id} is missing`;
       ctx.onCorrupt(id, reason);
       await quarantineEntry(ctx.spool, id, reason);

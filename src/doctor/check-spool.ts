@@ -9,7 +9,7 @@
 import fs from 'node:fs/promises';
 import { constants } from 'node:fs';
 import path from 'node:path';
-import { inspectSpoolDirectories, spoolLayout } from '../spool/index.js';
+import { inspectSpoolDirectories, listEntryIds, readEntryForScan, spoolLayout, type Spool } from '../spool/index.js';
 import { fail, pass, warn, type CheckResult } from './check.js';
 import { plural } from '../text.js';
 
@@ -48,7 +48,7 @@ export async function checkSpool(home: string): Promise<CheckResult[]> {
   if (missing.length > 0) {
     return [fail('spool', title, `missing: ${missing.join(', ')}`, 'run `bulkmailer status` once: it recreates the spool directories')];
   }
-  const results = [pass('spool', title, `${spool.root} (mode 0700, uid ${stat.uid})`)];
+  const results = [pass('spool', title, `${spool.root} (mode 0700, uid ${stat.uid})`), ...(await checkEntries(spool))];
   const corrupt = (await fs.readdir(spool.corrupt).catch(() => [] as string[])).filter((n) => n.endsWith('.reason.txt'));
   if (corrupt.length > 0) {
     results.push(
@@ -68,4 +68,55 @@ async function checkFutureSpool(home: string, root: string, title: string): Prom
     return fail('spool', title, `${root} does not exist and ${dir} is not writable`, `use a home you can write: --home DIR or BULKMAILER_HOME`);
   }
   return pass('spool', title, `${root} not created yet: the first enqueue or flush creates it (mode 0700)`);
+}
+
+/**
+ * Every entry readable and valid (reads each state file once, like status;
+ * changes nothing). One that cannot be read (a permission, a directory or a
+ * link in its place, EIO) fails: no flush will deliver it until you act. A
+ * corrupt one warns: the next flush moves it to corrupt/.
+ */
+async function checkEntries(spool: Spool): Promise<CheckResult[]> {
+  const title = 'every queued entry readable';
+  const unreadable: string[] = [];
+  const corrupt: string[] = [];
+  let ids: string[];
+  try {
+    ids = await listEntryIds(spool);
+  } catch (err) {
+    return [fail('spool.entries', title, `cannot list the queue: ${(err as Error).message}`, `check the permissions of ${spool.state}`)];
+  }
+  for (const id of ids) {
+    try {
+      await readEntryForScan(spool, id, {
+        onCorrupt: (_, reason) => corrupt.push(reason),
+        onUnreadable: (_, reason) => unreadable.push(reason),
+      });
+    } catch (err) {
+      unreadable.push((err as Error).message);
+    }
+  }
+  const results: CheckResult[] = [];
+  if (unreadable.length > 0) {
+    results.push(
+      fail(
+        'spool.entries',
+        title,
+        `${plural(unreadable.length, 'entry', 'entries')} cannot be read and will not be delivered: ${unreadable.join('; ')}`,
+        `make each state and message file a regular file of yours, mode 600 (chown, chmod 600, or replace a link or directory with the file), then bulkmailer flush`,
+      ),
+    );
+  }
+  if (corrupt.length > 0) {
+    results.push(
+      warn(
+        'spool.entries',
+        'no corrupt entry queued',
+        `${plural(corrupt.length, 'entry', 'entries')} corrupt: ${corrupt.join('; ')}`,
+        `the next flush moves each to ${spool.corrupt} with a note (nothing is deleted); run bulkmailer flush, then read the .reason.txt files`,
+      ),
+    );
+  }
+  if (results.length === 0) results.push(pass('spool.entries', title, plural(ids.length, 'entry', 'entries')));
+  return results;
 }

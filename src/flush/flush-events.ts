@@ -54,6 +54,12 @@ export interface FlushResult {
   nextAttemptAt: string | null;
   /** Entries moved to corrupt/ in this run (their recipients no longer count as due). */
   quarantined: number;
+  /**
+   * Entries skipped because a file of theirs cannot be read (permission, a
+   * directory or a link in its place, EIO): left as they are, named by an
+   * `unreadable` event each; a run that is otherwise done exits 77 or 74.
+   */
+  unreadable: number;
   /** The smarthost answered the probe but went away during the run (the agent re-probes). */
   smarthostLost: boolean;
   /** The account's hold, when the run found or made one ('held'): the first of `holds`. */
@@ -98,6 +104,8 @@ export interface FlushEventMap {
   interrupted: [event: { id: string; recipients: string[]; held: boolean }];
   /** A bad entry was moved to corrupt/. */
   corrupt: [id: string, reason: string];
+  /** An entry was skipped, left in place: a file of it cannot be read (once per entry and run). */
+  unreadable: [id: string, reason: string, exitCode: ExitCode];
   /** The account was paused or held (recorded in the spool before this event). */
   held: [hold: AccountHold];
   /** A problem worth a log line that did not stop the flush. */
@@ -126,6 +134,7 @@ export function emptyFlushResult(outcome: FlushResult['outcome'], started: numbe
     bouncesUnsent: 0,
     nextAttemptAt: null,
     quarantined: 0,
+    unreadable: 0,
     smarthostLost: false,
     hold: null,
     holds: [],

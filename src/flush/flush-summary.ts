@@ -42,8 +42,10 @@ export function summarizeFlush(result: FlushResult, now = Date.now()): string {
     case 'pending':
     case 'stopped': {
       const quarantined = result.quarantined > 0 ? `${plural(result.quarantined, 'entry', 'entries')} quarantined (see spool/corrupt)` : null;
+      const skipped = result.unreadable > 0 ? `${plural(result.unreadable, 'entry', 'entries')} skipped: cannot be read (see status)` : null;
+      const problems = [quarantined, skipped].filter((p): p is string => p !== null);
       if (result.due === 0 && result.messages === 0) {
-        return `nothing to deliver${later(result, now)}${quarantined === null ? '' : `; ${quarantined}`}`;
+        return `nothing to deliver${later(result, now)}${problems.map((p) => `; ${p}`).join('')}`;
       }
       const seconds = result.durationMs / 1000;
       const rate = seconds > 0 && result.messages > 0 ? ` (${(result.messages / seconds).toFixed(1)} messages/s)` : '';
@@ -53,7 +55,7 @@ export function summarizeFlush(result: FlushResult, now = Date.now()): string {
       ];
       const bounces = bounceWords(result);
       if (bounces !== null) parts.push(bounces);
-      if (quarantined !== null) parts.push(quarantined);
+      parts.push(...problems);
       if (result.remaining > 0) parts.push(`${plural(result.remaining, 'recipient')} ${left(result, now)}`);
       if (result.outcome === 'stopped') parts.push('stopped early');
       return `${parts.join('; ')} in ${formatDuration(result.durationMs)}${rate} via ${result.smarthost}`;

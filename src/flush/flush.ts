@@ -135,17 +135,28 @@ export async function flushQueue(options: FlushOptions): Promise<FlushResult> {
   let quarantined = 0;
   const countQuarantine = () => void quarantined++;
   events.on('corrupt', countQuarantine);
+  // Entries skipped because they cannot be read: the worst one's code is the run's, if it is otherwise done.
+  let unreadable = 0;
+  let unreadableExit: ExitCode | null = null;
+  const countUnreadable = (_id: string, _reason: string, exitCode: ExitCode) => {
+    unreadable++;
+    if (unreadableExit !== ExitCode.noPerm) unreadableExit = exitCode;
+  };
+  events.on('unreadable', countUnreadable);
   try {
     const repair = await repairSpool(spool, now(), { onCrash: config.onCrash });
     for (const warning of repair.warnings) events.emit('warning', warning);
     reportInterrupted(repair.interrupted, events);
     const result = await runPasses(spool, config, events, options, now, started, cleanups);
     result.quarantined = quarantined;
+    result.unreadable = unreadable;
+    if (result.exitCode === 0 && unreadableExit !== null) result.exitCode = unreadableExit;
     events.emit('end', result);
     return result;
   } finally {
     for (const cleanup of cleanups) cleanup();
     events.off('corrupt', countQuarantine);
+    events.off('unreadable', countUnreadable);
     instance?.release();
   }
 }
@@ -162,6 +173,17 @@ export function reportInterrupted(interrupted: RepairReport['interrupted'], even
   }
 }
 
+/** Entries already named unreadable in a run (planning runs several times per flush): each is named once. */
+const unreadableNamed = new WeakMap<FlushEvents, Set<string>>();
+
+function reportUnreadable(events: FlushEvents, id: string, reason: string, exitCode: ExitCode): void {
+  let named = unreadableNamed.get(events);
+  if (named === undefined) unreadableNamed.set(events, (named = new Set()));
+  if (named.has(id)) return;
+  named.add(id);
+  events.emit('unreadable', id, reason, exitCode);
+}
+
 async function planPass(
   spool: Spool,
   config: RuntimeConfig,
@@ -172,8 +194,9 @@ async function planPass(
   const planned: PlannedEntry[] = [];
   let nextAttemptAt: string | null = null;
   const onCorrupt = (id: string, reason: string) => events.emit('corrupt', id, reason);
+  const onUnreadable = (id: string, reason: string, err: BulkmailerError) => reportUnreadable(events, id, reason, err.exitCode);
   for (const id of await listEntryIds(spool)) {
-    const state = await readEntryForScan(spool, id, { quarantine: true, checkMessage: false, onCorrupt });
+    const state = await readEntryForScan(spool, id, { quarantine: true, checkMessage: false, onCorrupt, onUnreadable });
     if (state === null) continue;
     if (isEntryComplete(state)) {
       // Finished but not removed: a crash between the last state write and removal.
@@ -370,6 +393,12 @@ async function runPasses(
       result.due -= passDue.get(id) ?? 0;
       passDue.delete(id);
       events.emit('corrupt', id, reason);
+    },
+    onUnreadable(id, reason, exitCode) {
+      // Skipped, as at planning: the run does not count it as still due (its line says why it stays).
+      result.due -= passDue.get(id) ?? 0;
+      passDue.delete(id);
+      reportUnreadable(events, id, reason, exitCode);
     },
     onWarning(message) {
       events.emit('warning', message);

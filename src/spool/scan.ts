@@ -3,9 +3,15 @@
  * first); states are read one at a time as the caller iterates, so a
  * 20,000-entry spool is never held in memory at once.
  *
- * An entry whose state file fails validation, or whose message is missing,
- * is quarantined with a warning and skipped: one bad entry never stops the
- * rest of the queue.
+ * One bad entry never stops the rest of the queue:
+ *  - corrupt (a state file that fails validation, or a message missing): reported
+ *    through onCorrupt and, by a flusher, quarantined in corrupt/;
+ *  - unreadable (permission denied, a directory or a symbolic link in the
+ *    state file's place, an I/O error on that file): reported through
+ *    onUnreadable and skipped, never moved: nothing is wrong with its
+ *    content that we know of, and fixing the permission brings it back.
+ * Errors of the whole spool (too many open files, the directory unreadable)
+ * still throw.
  */
 import fs from 'node:fs/promises';
 import { allBuckets, isQueueId } from '../model/queue-id.js';
@@ -40,6 +46,17 @@ export interface ScanOptions {
    */
   checkMessage?: boolean;
   onCorrupt?: (id: string, reason: string) => void;
+  /** An entry whose state file cannot be read: `error` carries its sysexits code (77 permission or a link, 74 else). */
+  onUnreadable?: (id: string, reason: string, error: BulkmailerError) => void;
+}
+
+/** errno values that concern one file, not the spool: the entry is skipped, the rest goes on. */
+const ENTRY_READ_ERRORS = new Set(['EACCES', 'EPERM', 'EISDIR', 'ELOOP', 'EIO', 'ENXIO']);
+
+/** The errno behind a classified read error, when it is one of one entry's files. */
+export function isEntryReadError(err: unknown): err is BulkmailerError {
+  const errno = (err as { cause?: NodeJS.ErrnoException } | undefined)?.cause?.code;
+  return err instanceof BulkmailerError && typeof errno === 'string' && ENTRY_READ_ERRORS.has(errno);
 }
 
 /** Reads one entry for a scan: null if it vanished or was bad (and then reported). */
@@ -50,6 +67,10 @@ export async function readEntryForScan(spool: Spool, id: string, options: ScanOp
   } catch (err) {
     if (err instanceof BulkmailerError && err.code === 'E_CORRUPT_STATE') {
       await reportCorrupt(spool, id, err.message, options);
+      return null;
+    }
+    if (isEntryReadError(err)) {
+      options.onUnreadable?.(id, err.message, err);
       return null;
     }
     throw err;

@@ -7,12 +7,15 @@
  * total line, a line per paused or held account (the reply, when, when
  * sending resumes), and what the last connectivity probe found.
  *
- * Read-only: never locks, never quarantines (a bad entry is reported on
- * stderr and skipped; the next flush quarantines it). An entry that
- * vanishes mid-listing (delivered meanwhile) is simply not shown.
+ * Read-only: never locks, never quarantines. A bad entry is reported on
+ * stderr as it is met and skipped, and the table ends with a line naming
+ * every entry not listed: corrupt ones (the next flush quarantines them) and
+ * ones that cannot be read (a permission, a link, EIO: left for you). One
+ * bad entry never hides the rest. An entry that vanishes mid-listing
+ * (delivered meanwhile) is simply not shown.
  */
 import type { EntryState } from '../../model/entry-state.js';
-import { openSpool, readEntryForScan, listEntryIds, listAccountHolds, type Spool } from '../../spool/index.js';
+import { openSpool, readEntryForScan, listEntryIds, listAccountHolds, type ScanOptions, type Spool } from '../../spool/index.js';
 import { describeHold } from '../../flush/flush-summary.js';
 import { isProviderPause } from '../../model/account-hold.js';
 import { readLastProbe } from '../../connectivity/last-probe.js';
@@ -67,16 +70,39 @@ export function toStatusJson(state: EntryState, account: string | null): StatusJ
 
 const write = writeOut;
 
+/** An entry the listing skipped: corrupt (the next flush quarantines it) or unreadable (left for you). */
+interface SkippedEntry {
+  kind: 'corrupt' | 'unreadable';
+  reason: string;
+}
+
+/** Scan options that warn on stderr as they meet a bad entry and remember it for the last line. */
+function skippingScan(ctx: CommandContext, skipped: SkippedEntry[]): ScanOptions {
+  const note = (kind: SkippedEntry['kind']) => (id: string, reason: string) => {
+    ctx.stderr.write(`bulkmailer: warning: ${reason} (entry ${id})\n`);
+    skipped.push({ kind, reason });
+  };
+  return { onCorrupt: note('corrupt'), onUnreadable: note('unreadable') };
+}
+
+/** The line after the table naming what could not be listed, or null. */
+function skippedLine(skipped: readonly SkippedEntry[], c: Palette): string | null {
+  if (skipped.length === 0) return null;
+  const what = skipped.map((s) => (s.kind === 'corrupt' ? `${s.reason} (the next flush moves it to spool/corrupt/)` : s.reason));
+  return `${c.red('not listed')}: ${plural(skipped.length, 'entry', 'entries')}: ${what.join('; ')} (bulkmailer doctor says more)`;
+}
+
 export default async function status(ctx: CommandContext, options: { json?: boolean }): Promise<number> {
   const spool = await openSpool(ctx.home);
   const ids = await listEntryIds(spool);
-  const onCorrupt = (id: string, reason: string) => ctx.stderr.write(`bulkmailer: warning: ${reason} (entry ${id})\n`);
   const accounts = loadAccountLookup(ctx.home);
+  const skipped: SkippedEntry[] = [];
+  const scan = skippingScan(ctx, skipped);
   if (options.json) {
     await write(ctx, '[');
     let first = true;
     for (const id of ids) {
-      const state = await readEntryForScan(spool, id, { onCorrupt });
+      const state = await readEntryForScan(spool, id, scan);
       if (state === null) continue;
       await write(ctx, (first ? '\n' : ',\n') + JSON.stringify(toStatusJson(state, accounts.of(state.from)?.name ?? null)));
       first = false;
@@ -84,7 +110,9 @@ export default async function status(ctx: CommandContext, options: { json?: bool
     await write(ctx, first ? ']\n' : '\n]\n');
     return 0;
   }
-  await writeTable(ctx, spool, ids, onCorrupt, accounts);
+  await writeTable(ctx, spool, ids, scan, accounts);
+  const line = skippedLine(skipped, palette(ctx.color));
+  if (line !== null) await write(ctx, line + '\n');
   return 0;
 }
 
@@ -116,14 +144,14 @@ async function writeTable(
   ctx: CommandContext,
   spool: Spool,
   ids: readonly string[],
-  onCorrupt: (id: string, reason: string) => void,
+  scan: ScanOptions,
   accounts: AccountLookup,
 ): Promise<void> {
   const c = palette(ctx.color);
   const now = Date.now();
   const totals: Totals = { entries: 0, bytes: 0, recipients: 0, pending: 0, deferred: 0, sent: 0, failed: 0, held: 0 };
   for (const id of ids) {
-    const state = await readEntryForScan(spool, id, { onCorrupt });
+    const state = await readEntryForScan(spool, id, scan);
     if (state === null) continue;
     if (totals.entries === 0) {
       await write(ctx, c.bold(row(palette(false), { id: 'ID', age: 'AGE', size: 'SIZE', from: 'FROM', account: accounts.several ? 'ACCOUNT' : null, subject: 'SUBJECT', progress: 'PROGRESS' })) + '\n');

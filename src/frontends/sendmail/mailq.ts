@@ -64,7 +64,7 @@ export async function writeMailq(home: string, stdout: NodeJS.WritableStream, st
   let count = 0;
   let bytes = 0;
   for (const id of await listEntryIds(spool)) {
-    const state = await readEntryForScan(spool, id, { onCorrupt });
+    const state = await readEntryForScan(spool, id, { onCorrupt, onUnreadable: onCorrupt });
     if (state === null) continue;
     const heading = count === 0 ? stringLine('-Queue ID-', '--Size--', '----Arrival Time----', '-Sender/Recipient-------') : '\n';
     await writeWithBackPressure(stdout, heading + formatMailqEntry(state));
