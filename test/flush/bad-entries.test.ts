@@ -17,8 +17,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { startCaptureServer } from '../support/capture-server.js';
-import { makeTempHome, writeConfig } from '../support/home.js';
+import { smarthostAndHome } from '../support/smarthost-home.js';
 import { BULKMAILER, collect, SENDMAIL, type RunResult } from '../support/cli.js';
 import { enqueueMessage, listEntryIds, messagePath, openSpool, removeEntryLockTarget, spoolLayout, statePath } from '../../src/spool/index.js';
 import { entryLockDir } from '../../src/spool/paths.js';
@@ -65,11 +64,7 @@ async function sixEntries(home: string): Promise<Record<string, string>> {
 }
 
 test('a chmod 000 state file and a garbage one: the other four are delivered, the corrupt one quarantined, the unreadable one named and kept', async (t) => {
-  const server = await startCaptureServer();
-  t.after(() => server.close());
-  const { home, cleanup } = await makeTempHome();
-  t.after(cleanup);
-  await writeConfig(home, { smarthost: server.url, from: 'list@example.org' });
+  const { server, home } = await smarthostAndHome(t, { from: 'list@example.org' });
   const ids = await sixEntries(home);
   const spool = spoolLayout(home);
   const [locked, corrupt] = [ids.a!, ids.b!];
@@ -121,11 +116,7 @@ test('a chmod 000 state file and a garbage one: the other four are delivered, th
 });
 
 test('a directory or a symbolic link where a state or message file belongs: skipped and named (exit 74), never followed, the rest delivered', async (t) => {
-  const server = await startCaptureServer();
-  t.after(() => server.close());
-  const { home, cleanup } = await makeTempHome();
-  t.after(cleanup);
-  await writeConfig(home, { smarthost: server.url, from: 'list@example.org' });
+  const { server, home } = await smarthostAndHome(t, { from: 'list@example.org' });
   const ids = await sixEntries(home);
   const spool = spoolLayout(home);
   const elsewhere = path.join(home, 'elsewhere');

@@ -18,8 +18,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
-import { startCaptureServer } from '../support/capture-server.js';
-import { makeTempHome, writeConfig } from '../support/home.js';
+import { makeTempHome } from '../support/home.js';
+import { smarthostAndHome } from '../support/smarthost-home.js';
 import { runCli, SENDMAIL } from '../support/cli.js';
 import { buildFsyncFault, type FsyncFault } from '../support/fsync-fault.js';
 import { enqueueMessage, listEntryIds, openSpool, spoolLayout } from '../../src/spool/index.js';
@@ -47,11 +47,7 @@ async function filesIn(dir: string): Promise<string[]> {
 
 test('flush: a failed fsync of the removals stops the flush with exit 74 and a sentence, locks released; the next flush sends the rest once', async (t) => {
   // Each dot waits 500 ms for its reply: the removals' timer round (50 ms) runs while the next transaction is in flight.
-  const server = await startCaptureServer({ dataDelayMs: 500 });
-  t.after(() => server.close());
-  const { home, cleanup } = await makeTempHome();
-  t.after(cleanup);
-  await writeConfig(home, { smarthost: server.url, concurrency: 1 });
+  const { server, home } = await smarthostAndHome(t, { concurrency: 1 }, { dataDelayMs: 500 });
   const spool = await openSpool(home);
   for (let n = 0; n < 3; n++) {
     await enqueueMessage(spool, { from: 'list@example.org', recipients: [`r${n}@example.net`], message: message(n) });
@@ -82,16 +78,8 @@ test('flush: a failed fsync of the removals stops the flush with exit 74 and a s
 });
 
 test('agent: a failed fsync is logged and the flush ends; the agent and its listener live on, and the next run delivers', async (t) => {
-  const server = await startCaptureServer({ dataDelayMs: 500 });
-  t.after(() => server.close());
-  const { home, cleanup } = await makeTempHome();
-  t.after(cleanup);
-  await writeConfig(home, {
-    smarthost: server.url,
-    concurrency: 1,
-    schedule: '0 0 1 1 *',
-    listener: { enabled: true, host: '127.0.0.1', port: 0 },
-  });
+  const config = { concurrency: 1, schedule: '0 0 1 1 *', listener: { enabled: true, host: '127.0.0.1', port: 0 } };
+  const { server, home } = await smarthostAndHome(t, config, { dataDelayMs: 500 });
   const spool = await openSpool(home);
   const flag = path.join(faultDir.home, `disk-fails-${process.pid}`);
   await fs.writeFile(flag, '');
@@ -136,11 +124,7 @@ test('agent: a failed fsync is logged and the flush ends; the agent and its list
 });
 
 test('sendmail: when the state directory cannot be fsynced after the rename, the entry is taken back out and the exit is 74', async (t) => {
-  const server = await startCaptureServer();
-  t.after(() => server.close());
-  const { home, cleanup } = await makeTempHome();
-  t.after(cleanup);
-  await writeConfig(home, { smarthost: server.url, from: 'list@example.org' });
+  const { server, home } = await smarthostAndHome(t, { from: 'list@example.org' });
   const layout = spoolLayout(home);
   const failed = await runCli(['-f', 'list@example.org', 'bob@example.net'], {
     home,

@@ -15,7 +15,8 @@ import fs from 'node:fs/promises';
 import fsSync from 'node:fs';
 import path from 'node:path';
 import { startCaptureServer } from '../support/capture-server.js';
-import { makeHomeInBase, makeTempHome, writeConfig } from '../support/home.js';
+import { smarthostAndHome } from '../support/smarthost-home.js';
+import { makeHomeInBase } from '../support/home.js';
 import { runCli, SENDMAIL } from '../support/cli.js';
 import { bucketOf } from '../../src/model/queue-id.js';
 import { enqueueMessage, openSpool, spoolLayout, statePath } from '../../src/spool/index.js';
@@ -31,16 +32,6 @@ async function foreignDir(base: string, name: string): Promise<string> {
   const dir = path.join(base, name);
   await fs.mkdir(dir, { mode: 0o755 });
   return dir;
-}
-
-/** A capture smarthost and a spool configured to send to it, both gone after the test. */
-async function smarthostAndSpool(t: { after: (fn: () => Promise<void>) => void }) {
-  const server = await startCaptureServer();
-  t.after(() => server.close());
-  const { home, cleanup } = await makeTempHome();
-  t.after(cleanup);
-  await writeConfig(home, { smarthost: server.url });
-  return { server, home, spool: await openSpool(home) };
 }
 
 async function giveAway(dir: string): Promise<void> {
@@ -76,7 +67,8 @@ test('state/<bucket> as a symbolic link to a directory with a forged state: refu
 });
 
 test('a link that appears under a spool opened long ago (the agent) is refused at the next flush start', async (t) => {
-  const { server, home, spool } = await smarthostAndSpool(t);
+  const { server, home } = await smarthostAndHome(t);
+  const spool = await openSpool(home);
   const { id } = await enqueueMessage(spool, { from: 'ada@example.org', recipients: ['bob@example.net'], message });
   const bucketDir = path.dirname(statePath(spool, id));
   const elsewhere = `${home}-elsewhere-${bucketOf(id)}`;
@@ -113,7 +105,8 @@ test('tmp/ as a symbolic link: sendmail refuses with exit 77 and writes nothing 
 });
 
 test("the entry lock directory is re-checked at each flush: one that turned foreign under a running process is replaced, with a warning", async (t) => {
-  const { server, home, spool } = await smarthostAndSpool(t);
+  const { server, home } = await smarthostAndHome(t);
+  const spool = await openSpool(home);
   const link = entryLockDir(spool);
   // Where the locks live now: the tmpfs directory, or one of ours made for the test where there is no /dev/shm.
   let target: string;
