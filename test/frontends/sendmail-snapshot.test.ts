@@ -17,7 +17,7 @@ import { test } from 'node:test';
 import { parseSendmailArgs } from '../../src/frontends/sendmail/parse-args.js';
 import { DECLINED, runFromSnapshot, snapshotRuns } from '../../src/frontends/sendmail/snapshot-entry.js';
 import { listEntryIds, messagePath, openSpool } from '../../src/spool/index.js';
-import { ROOT, runCli, SENDMAIL } from '../support/cli.js';
+import { collect, ROOT, runCli, SENDMAIL } from '../support/cli.js';
 import { makeTempHome, writeConfig } from '../support/home.js';
 
 const BLOB = path.join(ROOT, 'dist', 'bundle', 'sendmail', 'snapshot.blob');
@@ -78,6 +78,16 @@ test('npm run build made a blob for this Node, and the launcher queues from it',
   const [stored] = await storedMessages(home);
   assert.ok(stored?.endsWith(`\n\n${BODY}`), stored);
   assert.match(stored ?? '', /^Subject: snapshot\n/m);
+});
+
+test('started by hand (node --snapshot-blob, no launcher), the snapshot writes to Node\'s own stderr', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const child = spawn(process.execPath, ['--snapshot-blob', BLOB, SENDMAIL, ...ARGS], { env: { ...process.env, BULKMAILER_HOME: home }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const run = await collect(child, MESSAGE);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stderr, new RegExp(`^bulkmailer-sendmail: ${FROM_SNAPSHOT}\n`));
+  assert.equal((await storedMessages(home)).length, 1);
 });
 
 test('a blob that is missing or from another Node version: the plain bundle queues, silently, stdin intact', async (t) => {

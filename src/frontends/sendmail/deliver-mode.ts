@@ -18,6 +18,7 @@ import { defaultDomainFor, defaultSenderAddress, qualifyAddress, submitMessage }
 import type { SendmailArgs } from './parse-args.js';
 import { readSendmailConfig } from './read-config.js';
 import { untilLoneDot } from './lone-dot.js';
+import { stdinChunks } from './stdin-chunks.js';
 
 export const PROGRAM = 'bulkmailer-sendmail';
 
@@ -33,7 +34,7 @@ export async function deliverMode(args: SendmailArgs, home: string, flushNow: Fl
   const defaultAddress = config.from ?? defaultSenderAddress();
   const sender = args.sender ?? defaultAddress;
   const defaultDomain = defaultDomainFor(config.from ?? null);
-  const stdin = process.stdin as AsyncIterable<Buffer>;
+  const stdin = stdinChunks();
   const result = await submitMessage({
     home,
     sender,

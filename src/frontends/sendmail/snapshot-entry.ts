@@ -21,10 +21,11 @@
  * zone, pid and randomness are the run's own (Node refreshes them).
  *
  * The launcher gives this process /dev/null as fd 2 (Node's complaint about
- * a blob it cannot load must not reach the user) and the real stderr as fd
- * LAUNCHER_STDERR_FD, which becomes process.stderr here, first thing.
+ * a blob it cannot load must not reach the user) and the real stderr as
+ * the fd named by $BULKMAILER_STDERR_FD, which becomes process.stderr here,
+ * first thing.
  */
-import { fstatSync, writeSync } from 'node:fs';
+import { writeSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { startupSnapshot } from 'node:v8';
 import { resolveHome } from '../../config/home.js';
@@ -51,16 +52,19 @@ import { personaOf, type SendmailPersona } from './persona.js';
  */
 export const DECLINED = 14;
 
-/** Where bin/bulkmailer-sendmail passes the real stderr (keep the two in step). */
-export const LAUNCHER_STDERR_FD = 4;
+/**
+ * Names the fd where bin/bulkmailer-sendmail passes the real stderr (keep
+ * the two in step). An explicit word rather than "fd 4 if open": started
+ * any other way, Node's own descriptors (epoll, signal pipes) sit there.
+ */
+export const STDERR_FD_ENV = 'BULKMAILER_STDERR_FD';
 
-/** process.stderr writes to `fd` (synchronously, as Node's stderr does), when fd is open. */
-export function useStderrFd(fd: number): void {
-  try {
-    fstatSync(fd);
-  } catch {
-    return; // not started by the launcher: keep Node's own stderr
-  }
+/** process.stderr writes to the fd named in `env[STDERR_FD_ENV]` (synchronously, as Node's stderr does), if any. */
+export function useLauncherStderr(env: NodeJS.ProcessEnv = process.env): void {
+  const value = env[STDERR_FD_ENV];
+  delete env[STDERR_FD_ENV]; // nobody after us should take it for theirs
+  if (value === undefined || !/^[3-9]$/.test(value)) return;
+  const fd = Number(value);
   const stream = new Writable({
     write(chunk: Buffer, _encoding, done) {
       try {
@@ -133,7 +137,7 @@ if (startupSnapshot.isBuildingSnapshot()) {
   // A failed warm-up fails the build (the unhandled rejection exits non-zero): better than an image that half works.
   void warmUp();
   startupSnapshot.setDeserializeMainFunction(async () => {
-    useStderrFd(LAUNCHER_STDERR_FD);
+    useLauncherStderr();
     endQuietlyWhenReaderGoes();
     process.exitCode = await runFromSnapshot(process.argv.slice(2), process.argv[1]);
   });
