@@ -5,10 +5,12 @@
  * the stored refresh token (RFC 6749 section 6), written back to the token
  * store (src/spool/oauth-tokens.ts) so the next process starts from it.
  *
- * One refresh at a time per account and process: the sessions of a flush
- * that all find the token stale, or all hear from the smarthost that it
- * expired, wait for the same refresh (`renew` of a token that was already
- * replaced answers the replacement without asking the endpoint again).
+ * One refresh at a time per account: the sessions of a flush that all find
+ * the token stale, or all hear from the smarthost that it expired, wait for
+ * the same refresh (`renew` of a token that was already replaced answers
+ * the replacement without asking the endpoint again); across processes
+ * (a flush and doctor), lock/token-ACCOUNT serializes refreshes and the
+ * one that waited uses the token the other stored.
  *
  * Failures are classified where they are raised:
  *   E_AUTH (77, not temporary): the account needs `bulkmailer account
@@ -22,8 +24,8 @@
  * Tokens never appear in a message.
  */
 import { BulkmailerError, ExitCode } from '../errors.js';
-import { readOAuthToken, writeOAuthToken, type OAuthTokenRecord, type Spool } from '../spool/index.js';
-import { callEndpoint, describeEndpointError, issuedTokens, type IssuedTokens } from './token-endpoint.js';
+import { lockWithin, readOAuthToken, tokenRefreshLockPath, writeOAuthToken, type HeldLock, type OAuthTokenRecord, type Spool } from '../spool/index.js';
+import { ENDPOINT_TIMEOUT_MS, callEndpoint, describeEndpointError, issuedTokens, type IssuedTokens } from './token-endpoint.js';
 import { clientFields, isClientError } from './login-errors.js';
 import { accountKey, type OAuth2Settings } from './settings.js';
 
@@ -34,6 +36,9 @@ import { accountKey, type OAuth2Settings } from './settings.js';
  * clock a little off from the provider's.
  */
 export const REFRESH_MARGIN_MS = 5 * 60_000;
+
+/** Waiting for another process's refresh: MUST stay above ENDPOINT_TIMEOUT_MS (its request) plus the store's fsyncs. */
+const REFRESH_LOCK_WAIT_MS = ENDPOINT_TIMEOUT_MS + 15_000;
 
 /** When the endpoint gives no expires_in: the common lifetime (Google and Microsoft issue 3600 s). */
 const ASSUMED_LIFETIME_S = 3600;
@@ -130,26 +135,52 @@ export class AccessTokens {
   async renew(stale: string): Promise<string> {
     if (this.refreshing !== null) return this.refreshing;
     if (this.cached !== null && this.cached.token !== stale && this.usable(this.cached.expiresAt)) return this.cached.token;
-    const record = this.record();
-    if (record.accessToken !== null && record.accessToken !== stale && record.expiresAt !== null && this.usable(Date.parse(record.expiresAt))) {
-      this.cached = { token: record.accessToken, expiresAt: Date.parse(record.expiresAt) };
-      return record.accessToken;
-    }
-    return this.refresh();
+    return this.storedOtherThan(stale) ?? this.refresh(stale);
   }
 
-  private refresh(): Promise<string> {
-    this.refreshing ??= this.refreshOnce().finally(() => {
+  /** The stored access token if it has the margin to live and is not `refused`. */
+  private storedOtherThan(refused: string | null): string | null {
+    const record = this.record();
+    if (record.accessToken === null || record.accessToken === refused || record.expiresAt === null) return null;
+    if (!this.usable(Date.parse(record.expiresAt))) return null;
+    this.cached = { token: record.accessToken, expiresAt: Date.parse(record.expiresAt) };
+    return record.accessToken;
+  }
+
+  private refresh(refused: string | null = null): Promise<string> {
+    this.refreshing ??= this.refreshLocked(refused).finally(() => {
       this.refreshing = null;
     });
     return this.refreshing;
+  }
+
+  /**
+   * One refresh across processes: under lock/token-ACCOUNT, the store is
+   * read again first, so a process that waited takes the token the other
+   * one just stored instead of sending the same refresh token again (a
+   * provider that rotates refresh tokens would answer invalid_grant).
+   */
+  private async refreshLocked(refused: string | null): Promise<string> {
+    const { account } = this.settings;
+    let lock: HeldLock;
+    try {
+      lock = await lockWithin(tokenRefreshLockPath(this.spool, account), REFRESH_LOCK_WAIT_MS, `the OAuth2 token of account ${account}`);
+    } catch (err) {
+      throw new BulkmailerError('E_UNREACHABLE', `account ${account}: ${(err as Error).message}`, { exitCode: ExitCode.tempFail, cause: err });
+    }
+    try {
+      return this.storedOtherThan(refused) ?? (await this.refreshOnce());
+    } finally {
+      lock.release();
+    }
   }
 
   private async refreshOnce(): Promise<string> {
     const { account, tokenUrl } = this.settings;
     const record = this.record();
     const fields: Record<string, string> = { ...clientFields(this.settings, true), grant_type: 'refresh_token', refresh_token: record.refreshToken };
-    if (this.settings.scopeOnRefresh) fields.scope = record.scope ?? this.settings.scope;
+    // The scope as configured, not as granted: Microsoft's answer may leave out offline_access, and without it no new refresh token comes.
+    if (this.settings.scopeOnRefresh) fields.scope = this.settings.scope;
     let reply;
     try {
       reply = await callEndpoint(tokenUrl, fields, accountKey(account, 'oauth2.tokenUrl'));

@@ -21,7 +21,7 @@ export { toLogRecords, DeliveryLogWriter, type DeliveryLogRecord } from './deliv
 export { toDeletionRecord, appendDeletionLog, type DeletionRecord } from './deletion-log.js';
 export { repairSpool, type RepairReport, type RepairOptions } from './repair.js';
 export { tryLock, lockWithin, lockHolder, type HeldLock, type LockOwner } from './lock-file.js';
-export { instanceLockPath, entryBusyLockPath, entryStateLockPath } from './lock-names.js';
+export { instanceLockPath, entryBusyLockPath, entryStateLockPath, tokenRefreshLockPath } from './lock-names.js';
 export { DirSyncer } from './dir-syncer.js';
 export { readWholeFileSync } from './durable-fs.js';
 export { removeEntryLockTarget } from './entry-lock-dir.js';

@@ -5,6 +5,7 @@
  *   lock/instance               the one flusher (`flush` or the agent) - promise 5
  *   lock/entries/<id>.state     a read-modify-write of one entry's state file (short)
  *   lock/entries/<id>.busy      the entry is being delivered (held for its transactions)
+ *   lock/token-<account>        a refresh of an OAuth2 account's tokens (oauth-tokens.ts; short)
  *
  * (lock/entries is on tmpfs where possible: see entry-lock-dir.ts.) Lock
  * names are built from paths.ts's directories and nothing else.
@@ -22,6 +23,10 @@ export function entryStateLockPath(spool: Spool, id: string): string {
 
 export function entryBusyLockPath(spool: Spool, id: string): string {
   return path.join(entryLockDir(spool), `${id}.busy`);
+}
+
+export function tokenRefreshLockPath(spool: Spool, account: string): string {
+  return path.join(spool.lock, `token-${account}`);
 }
 
 /** The directories holding locks, with the names in them that are not locks (for repair's sweep). */

@@ -152,3 +152,33 @@ test('a token issued to another client id is not used: needs login', async (t) =
   await assert.rejects(tokens.current(), /needs `bulkmailer account login default`: the stored token belongs to another OAuth2 client/);
   assert.equal(server.tokenRequests.length, 0);
 });
+
+test('Microsoft wants the scope again on refresh: the configured one (with offline_access), not the narrower one granted; Google gets none', async (t) => {
+  const server = await startOAuth2Server();
+  t.after(() => server.close());
+  const { spool } = await homeWithSpool(t);
+  const microsoft: OAuth2Settings = { ...settingsFor(server), scope: 'https://outlook.office.com/SMTP.Send offline_access', scopeOnRefresh: true };
+  const issued = server.issue();
+  await writeOAuthToken(spool, loginRecord(microsoft, { ...issued, scope: 'https://outlook.office.com/SMTP.Send' }, Date.now()));
+  await new AccessTokens(spool, microsoft).renew(issued.accessToken);
+  assert.equal(server.tokenRequests.at(-1)?.fields.scope, 'https://outlook.office.com/SMTP.Send offline_access');
+  await new AccessTokens(spool, { ...microsoft, scopeOnRefresh: false }).renew(readOAuthToken(spool, 'default')!.accessToken!);
+  assert.equal(server.tokenRequests.at(-1)?.fields.scope, undefined);
+});
+
+test('two processes refreshing at once with a rotating provider: one refresh, the other takes the stored token (no invalid_grant)', async (t) => {
+  const server = await startOAuth2Server({ rotateRefreshTokens: true });
+  t.after(() => server.close());
+  const { spool } = await homeWithSpool(t);
+  const first = await loggedIn(spool, server, Date.now());
+  server.expireAccessTokens();
+  // Two AccessTokens over one spool: what a flush and a doctor running side by side have.
+  const a = new AccessTokens(spool, settingsFor(server));
+  const b = new AccessTokens(spool, settingsFor(server));
+  const [ta, tb] = await Promise.all([a.renew(first.accessToken), b.renew(first.accessToken)]);
+  assert.equal(ta, tb);
+  assert.ok(server.isValid(ta));
+  assert.equal(server.refreshCount(), 1);
+  assert.equal(server.tokenRequests.length, 1, 'the second never sent the old refresh token');
+  assert.ok(!fs.existsSync(path.join(spool.lock, 'token-default')), 'the refresh lock is released');
+});
