@@ -17,6 +17,7 @@ import type { OAuth2Credentials } from '../oauth2/access-tokens.js';
 import type { Smarthost } from '../config/smarthost.js';
 import { BulkmailerError, fromFsError, type ExitCode } from '../errors.js';
 import type { FinalOutcome, RecipientOutcome } from '../model/transitions.js';
+import type { EntryState } from '../model/entry-state.js';
 import { DeliveryLogWriter, DirSyncer, TransactionJournal, type Spool } from '../spool/index.js';
 import { deliverEntry, type EntryDeliveryContext } from './deliver-entry.js';
 import type { AccountRefusal, AccountReplyRule } from './account-replies.js';
@@ -42,6 +43,8 @@ export interface BatchSettings {
   account?: AccountSettings;
   /** The account's recipients per transaction, lowered by a 452 4.5.3 (shared by its sessions). */
   recipientsPerTransaction?: RecipientsPerTransaction;
+  /** States the plan read, taken by each entry's delivery (EntryDeliveryContext.plannedStates). */
+  plannedStates?: Map<string, EntryState>;
 }
 
 export interface BatchCallbacks {
@@ -124,6 +127,7 @@ export async function deliverBatch(
     onAccountRefused: (refusal) => (refused ??= refusal),
     limiter: settings.limiter ?? null,
     accepts: settings.accepts,
+    plannedStates: settings.plannedStates,
   };
   let next = 0;
   const worker = async () => {

@@ -24,6 +24,7 @@ import {
   crashPoint,
   isEntryReadError,
   enqueueMessage,
+  isStateCurrent,
   entryBusyLockPath,
   messagePath,
   messageStream,
@@ -108,6 +109,12 @@ export interface EntryDeliveryContext {
   /** A file of the entry cannot be read (permission, a link, EIO): it is skipped and stays as it is. */
   onUnreadable: (id: string, reason: string, exitCode: ExitCode) => void;
   onBusy: (id: string, pid: number | null) => void;
+  /**
+   * States the flush's plan read, by entry id: the delivery of an entry
+   * takes (and drops) its own, and uses it instead of reading the file
+   * again if the file is still the version read (isStateCurrent).
+   */
+  plannedStates?: Map<string, EntryState>;
 }
 
 export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promise<void> {
@@ -117,12 +124,17 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
     return;
   }
   try {
-    let state = await readEntryForScan(ctx.spool, id, {
-      quarantine: true,
-      checkMessage: false,
-      onCorrupt: ctx.onCorrupt,
-      onUnreadable: (_, reason, err) => ctx.onUnreadable(id, reason, err.exitCode),
-    });
+    const planned = ctx.plannedStates?.get(id);
+    ctx.plannedStates?.delete(id);
+    let state =
+      planned !== undefined && isStateCurrent(ctx.spool, planned)
+        ? planned
+        : await readEntryForScan(ctx.spool, id, {
+            quarantine: true,
+            checkMessage: false,
+            onCorrupt: ctx.onCorrupt,
+            onUnreadable: (_, reason, err) => ctx.onUnreadable(id, reason, err.exitCode),
+          });
     if (state === null) return;
     let buffered: Buffer | null = null;
     try {
@@ -221,7 +233,8 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
           ctx.log.write(toLogRecords(result.state, finals, ctx.smarthostDisplay, now, ctx.account));
           return REMOVE_ENTRY;
         },
-        { syncer: ctx.syncer },
+        // The state this loop holds is what it read or wrote: the file is read again only if someone replaced it since.
+        { syncer: ctx.syncer, known: state },
       );
       if (completed !== null) {
         crashPoint('flush-after-state-write');
@@ -250,7 +263,7 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
 
     if (isEntryComplete(state)) {
       // Its final state is already durable: a lost removal is redone by the next flush.
-      const gone = await updateEntryState(ctx.spool, id, (current) => (isEntryComplete(current) ? REMOVE_ENTRY : null));
+      const gone = await updateEntryState(ctx.spool, id, (current) => (isEntryComplete(current) ? REMOVE_ENTRY : null), { known: state });
       if (gone === null) ctx.onRemoved(id);
     }
   } finally {
@@ -267,7 +280,7 @@ async function queueBounce(ctx: EntryDeliveryContext, state: EntryState, buffere
   const awaiting = recipientsAwaitingDsn(state);
   const dsnId = await queueReport(ctx, state, buffered, { failed: awaiting }, 'Undelivered Mail Returned to Sender');
   const addresses = awaiting.map((r) => r.address);
-  const updated = await updateEntryState(ctx.spool, state.id, (current) => markDsnQueued(current, addresses));
+  const updated = await updateEntryState(ctx.spool, state.id, (current) => markDsnQueued(current, addresses), { known: state });
   ctx.onBounce(state.id, dsnId, state.subject);
   return updated;
 }
@@ -283,7 +296,7 @@ async function queueDelayWarning(ctx: EntryDeliveryContext, state: EntryState, b
   const delayed = { waited: formatDuration(ctx.delayWarningMs), lifetime: formatDuration(ctx.policy.lifetimeMs) };
   const dsnId = await queueReport(ctx, state, buffered, { failed: waiting, action: 'delayed', delayed }, 'Delayed Mail (still being retried)');
   crashPoint('flush-after-delay-warning-queued');
-  const updated = await updateEntryState(ctx.spool, state.id, markDelayWarned);
+  const updated = await updateEntryState(ctx.spool, state.id, markDelayWarned, { known: state });
   ctx.onDelayWarning(state.id, dsnId, waiting.map((r) => r.address), state.subject);
   return updated;
 }

@@ -28,7 +28,7 @@ import type { IsOnlineFn } from '../connectivity/internet.js';
 import { holdExitCode, type AccountHold } from '../model/account-hold.js';
 import { statfsSync } from 'node:fs';
 import { BulkmailerError, ExitCode } from '../errors.js';
-import { dueRecipients, isEntryComplete, recipientsAwaitingDsn } from '../model/entry-state.js';
+import { dueRecipients, isEntryComplete, recipientsAwaitingDsn, type EntryState } from '../model/entry-state.js';
 import {
   instanceLockPath,
   listEntryIds,
@@ -61,6 +61,15 @@ export interface FlushOptions {
   /** Test seam: the internet check that tells a misspelled smarthost name from being offline. */
   isOnline?: IsOnlineFn;
 }
+
+/**
+ * How many parsed states of planned entries a plan keeps for their
+ * delivery, which then need not read the file again (one stat instead).
+ * Entries further down a longer queue are read again when their turn
+ * comes: a 100,000-entry drain must not hold 100,000 states (a parsed
+ * state of 5 recipients is ~1 KB of heap, so this bounds it to ~4 MB).
+ */
+const PLANNED_STATES_KEPT = 4096;
 
 /** Passes after the first, for entries that became due while a pass ran. */
 const MAX_EXTRA_PASSES = 10;
@@ -190,7 +199,10 @@ async function planPass(
   attempted: Map<string, Set<string>>,
   now: number,
   events: FlushEvents,
+  /** Filled with the states of the first planned entries (PLANNED_STATES_KEPT), for their delivery. */
+  keep?: Map<string, EntryState>,
 ): Promise<Plan> {
+  keep?.clear();
   const planned: PlannedEntry[] = [];
   let nextAttemptAt: string | null = null;
   const onCorrupt = (id: string, reason: string) => events.emit('corrupt', id, reason);
@@ -216,6 +228,7 @@ async function planPass(
         else entry.accounts.set(transport, (entry.accounts.get(transport) ?? 0) + 1);
       }
       planned.push(entry);
+      if (keep !== undefined && keep.size < PLANNED_STATES_KEPT) keep.set(id, state);
     }
     if (!state.held) {
       for (const r of state.recipients) {
@@ -272,7 +285,8 @@ async function runPasses(
 ): Promise<FlushResult> {
   const signal = options.signal;
   const attempted = new Map<string, Set<string>>();
-  let next = await planPass(spool, config, attempted, now(), events);
+  const plannedStates = new Map<string, EntryState>();
+  let next = await planPass(spool, config, attempted, now(), events, plannedStates);
   let plan = next.entries;
   if (plan.length === 0) return { ...emptyFlushResult('done', started), nextAttemptAt: next.nextAttemptAt };
   const planDue = () => plan.reduce((n, p) => n + p.due, 0);
@@ -472,6 +486,7 @@ async function runPasses(
               limiter: run.limiter,
               account: run.account,
               recipientsPerTransaction: run.recipientsPerTransaction ?? undefined,
+              plannedStates,
               accepts: config.routes.single && config.accounts.size === 1
                 ? undefined
                 : (address, from) => transportOf(config, accountForSender(config, from), address) === name,
@@ -499,7 +514,7 @@ async function runPasses(
         }
       }
       if (stopping()) break;
-      next = await planPass(spool, config, attempted, now(), events);
+      next = await planPass(spool, config, attempted, now(), events, plannedStates);
       const late = await prepareNeeded(next.entries);
       if (late.some((r) => r.probes.length > 0)) await recordProbes(spool, [...runs.values()]);
       plan = next.entries.filter(workable);

@@ -90,19 +90,48 @@ const scratch = Buffer.allocUnsafe(64 * 1024);
 export function readWholeFileSync(file: string): Buffer {
   const fd = fs.openSync(file, READ_NOFOLLOW);
   try {
-    let buffer = scratch;
-    let total = 0;
-    for (;;) {
-      const wanted = buffer.length - total;
-      const read = fs.readSync(fd, buffer, total, wanted, null);
-      total += read;
-      if (read < wanted) break;
-      const bigger = Buffer.allocUnsafe(buffer.length * 2);
-      buffer.copy(bigger, 0, 0, total);
-      buffer = bigger;
-    }
-    return Buffer.from(buffer.subarray(0, total));
+    return readAllSync(fd);
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/**
+ * readWholeFileSync plus an fstat of the same open file (one more syscall):
+ * the identity of exactly the version read, for `fileStamp`.
+ */
+export function readWholeFileStampedSync(file: string): { data: Buffer; stamp: string } {
+  const fd = fs.openSync(file, READ_NOFOLLOW);
+  try {
+    const stamp = fileStamp(fs.fstatSync(fd, { bigint: true }));
+    return { data: readAllSync(fd), stamp };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * What tells one version of a spool file from another. Spool files are
+ * replaced by rename, never written in place, so a new version is a new
+ * inode written at another moment; the size and both times make a
+ * reused inode number written within the same clock tick the only way
+ * to be fooled, and that needs two replacements within that tick.
+ */
+export function fileStamp(stat: fs.BigIntStats): string {
+  return `${stat.ino}:${stat.size}:${stat.mtimeNs}:${stat.ctimeNs}`;
+}
+
+function readAllSync(fd: number): Buffer {
+  let buffer = scratch;
+  let total = 0;
+  for (;;) {
+    const wanted = buffer.length - total;
+    const read = fs.readSync(fd, buffer, total, wanted, null);
+    total += read;
+    if (read < wanted) break;
+    const bigger = Buffer.allocUnsafe(buffer.length * 2);
+    buffer.copy(bigger, 0, 0, total);
+    buffer = bigger;
+  }
+  return Buffer.from(buffer.subarray(0, total));
 }

@@ -6,6 +6,15 @@
  * different processes (the flusher after a transaction, `hold` or `retry`
  * from the CLI) go through `updateEntryState`, which holds the entry's
  * short state lock across read-modify-write: no update is lost.
+ *
+ * Reading once per flush: every state object this module reads or writes
+ * remembers which version of the file it came from (its stamp: inode, size,
+ * times; src/spool/durable-fs.ts). A caller holding such a state can ask
+ * whether the file is still that version (`isStateCurrent`, one stat) and
+ * hand it to `updateEntryState` as `known`, which then skips the read when
+ * the file under the lock is still that version. Anything else (a state
+ * without a stamp, a file replaced since, a stat that fails) reads the file.
+ * States are treated as immutable: the transitions return new objects.
  */
 import { randomBytes } from 'node:crypto';
 import { parseEntryState, serializeEntryState, type EntryState } from '../model/entry-state.js';
@@ -13,7 +22,8 @@ import { fromFsError } from '../errors.js';
 import { lockWithin } from './lock-file.js';
 import { entryStateLockPath } from './lock-names.js';
 import { stateDir, statePath, tmpPath, type Spool } from './paths.js';
-import { readWholeFileSync, replaceFileDurable } from './durable-fs.js';
+import fs from 'node:fs';
+import { fileStamp, readWholeFileStampedSync, replaceFileDurable } from './durable-fs.js';
 import { removeEntry } from './entry-files.js';
 import type { DirSyncer } from './dir-syncer.js';
 import { STATE_LOCK_WAIT_MS } from '../timing.js';
@@ -24,14 +34,39 @@ import { STATE_LOCK_WAIT_MS } from '../timing.js';
  * Throws E_CORRUPT_STATE for a file that fails validation.
  */
 export async function readEntryState(spool: Spool, id: string): Promise<EntryState | null> {
-  let text: string;
+  let read: { data: Buffer; stamp: string };
   try {
-    text = readWholeFileSync(statePath(spool, id)).toString('utf8');
+    read = readWholeFileStampedSync(statePath(spool, id));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw fromFsError(`cannot read state of ${id}`, err);
   }
-  return parseEntryState(text, id);
+  const state = parseEntryState(read.data.toString('utf8'), id);
+  stamps.set(state, read.stamp);
+  return state;
+}
+
+/** The version of the state file each state object was read from or written as (weak: no state is kept alive). */
+const stamps = new WeakMap<EntryState, string>();
+
+/** The stamp of the entry's state file now; null if it is gone or cannot be examined (a read then says why). */
+function stampOnDisk(spool: Spool, id: string): string | null {
+  try {
+    const stat = fs.lstatSync(statePath(spool, id), { bigint: true, throwIfNoEntry: false });
+    return stat === undefined || !stat.isFile() ? null : fileStamp(stat);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * True when `state` was read from (or written as) the version of its state
+ * file that is on disk now: it can be used instead of reading the file
+ * again. False for a state of unknown origin, or a file replaced or gone.
+ */
+export function isStateCurrent(spool: Spool, state: EntryState): boolean {
+  const stamp = stamps.get(state);
+  return stamp !== undefined && stampOnDisk(spool, state.id) === stamp;
 }
 
 /** Durably replaces the entry's state file. Use `updateEntryState` when others may write too. */
@@ -52,6 +87,12 @@ export type EntryChange = EntryState | null | typeof REMOVE_ENTRY;
 export interface UpdateOptions {
   /** With REMOVE_ENTRY: the removal joins this group fsync (it records a transaction). */
   syncer?: DirSyncer;
+  /**
+   * A state of this entry the caller read or wrote earlier: used as the
+   * current state, without reading the file, if the file under the lock is
+   * still the version it came from (isStateCurrent).
+   */
+  known?: EntryState;
 }
 
 /**
@@ -71,7 +112,8 @@ export async function updateEntryState(
 ): Promise<EntryState | null> {
   const lock = await lockWithin(entryStateLockPath(spool, id), STATE_LOCK_WAIT_MS, `entry ${id}`);
   try {
-    const current = await readEntryState(spool, id);
+    const known = options.known;
+    const current = known !== undefined && known.id === id && isStateCurrent(spool, known) ? known : await readEntryState(spool, id);
     if (current === null) return null;
     const next = await change(current);
     if (next === null) return current;
@@ -80,6 +122,9 @@ export async function updateEntryState(
       return null;
     }
     await writeEntryState(spool, next);
+    // Still under the lock: the file is the version just written.
+    const stamp = stampOnDisk(spool, id);
+    if (stamp !== null) stamps.set(next, stamp);
     return next;
   } finally {
     lock.release();

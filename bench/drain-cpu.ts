@@ -1,0 +1,112 @@
+/**
+ * Drain CPU benchmark: the user+system CPU seconds of one `bulkmailer flush`
+ * process draining the same spool content (copied from one template for
+ * every run) to a loopback sink. CPU time rather than wall time: on a
+ * shared, loaded machine the wall-clock rate is mostly other people's work.
+ *
+ * Several builds can be compared in one session, runs alternating between
+ * them (each build is a path to a bin/bulkmailer, e.g. a copy of the main
+ * checkout's bin/ and dist/):
+ *
+ *   npx tsx bench/drain-cpu.ts --messages 2000 --recipients 5 --runs 5 \
+ *     --bin before=/tmp/base/bin/bulkmailer --bin after=bin/bulkmailer
+ *
+ * Prints per-run figures and, per build, the median CPU per message and
+ * the spread (min-max). Fails when a flush leaves anything in the spool.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { once } from 'node:events';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { openSpool, enqueueMessage, removeEntryLockTarget } from '../src/spool/index.js';
+import { benchBody, startSinkProcess } from './sink-process.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { values } = parseArgs({
+  options: {
+    messages: { type: 'string', default: '2000' },
+    recipients: { type: 'string', default: '5' },
+    concurrency: { type: 'string' },
+    runs: { type: 'string', default: '5' },
+    size: { type: 'string', default: '2000' },
+    bin: { type: 'string', multiple: true },
+  },
+});
+const messages = Number(values.messages);
+const recipients = Number(values.recipients);
+const runs = Number(values.runs);
+const bins = (values.bin ?? [`current=${path.join(root, 'bin', 'bulkmailer')}`]).map((spec) => {
+  const at = spec.indexOf('=');
+  return at < 0 ? { name: spec, bin: path.resolve(spec) } : { name: spec.slice(0, at), bin: path.resolve(spec.slice(at + 1)) };
+});
+
+const base = await fs.mkdtemp(path.join(process.env.BENCH_DIR ?? os.tmpdir(), 'bulkmailer-cpu-'));
+const template = path.join(base, 'template');
+
+async function makeTemplate() {
+  await fs.mkdir(template, { mode: 0o700 });
+  const spool = await openSpool(template);
+  for (let i = 0; i < messages; i++) {
+    const rcpts = Array.from({ length: recipients }, (_, r) => `member${i % 500}-${r}@d${r}.example.net`);
+    await enqueueMessage(spool, { from: 'list@example.org', recipients: rcpts, message: benchBody(Number(values.size), i) });
+  }
+  removeEntryLockTarget(template);
+  await fs.rm(path.join(template, 'spool', 'lock', 'entries'), { force: true, recursive: true });
+}
+
+/** One flush of a fresh copy of the template: its CPU seconds (user, system). */
+async function oneRun(bin: string, home: string): Promise<{ user: number; sys: number }> {
+  const sink = await startSinkProcess();
+  try {
+    execFileSync('cp', ['-a', template, home]);
+    const config: Record<string, unknown> = { smarthost: `smtp://127.0.0.1:${sink.port}` };
+    if (values.concurrency !== undefined) config.concurrency = Number(values.concurrency);
+    await fs.writeFile(path.join(home, 'config.json'), JSON.stringify(config), { mode: 0o600 });
+    execFileSync('sync');
+    // PROFILE_DIR: also write a V8 CPU profile of each flush there (node --cpu-prof).
+    const profile = process.env.PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.PROFILE_DIR] : [];
+    const child = spawn('/usr/bin/time', ['-f', 'CPU %U %S', process.execPath, ...profile, bin, 'flush', '--quiet'], {
+      env: { ...process.env, BULKMAILER_HOME: home },
+      stdio: ['ignore', 'inherit', 'pipe'],
+    });
+    let err = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    const [code] = (await once(child, 'exit')) as [number];
+    const counts = await sink.stop();
+    const m = /CPU ([\d.]+) ([\d.]+)/.exec(err);
+    const left = (await fs.readdir(path.join(home, 'spool', 'state', '0'))).length;
+    if (code !== 0 || m === null || left > 0 || counts.messages !== messages) {
+      throw new Error(`flush exit ${code}, ${counts.messages} messages at the sink, ${left} entries left: ${err}`);
+    }
+    return { user: Number(m[1]), sys: Number(m[2]) };
+  } finally {
+    removeEntryLockTarget(home);
+    await fs.rm(home, { recursive: true, force: true });
+  }
+}
+
+try {
+  await makeTemplate();
+  const results = new Map<string, number[]>(bins.map((b) => [b.name, []]));
+  for (let run = 1; run <= runs; run++) {
+    for (const { name, bin } of run % 2 === 1 ? bins : [...bins].reverse()) {
+      const { user, sys } = await oneRun(bin, path.join(base, `run-${name}-${run}`));
+      const perMessage = ((user + sys) / messages) * 1000;
+      results.get(name)!.push(perMessage);
+      const load = os.loadavg()[0]!.toFixed(1);
+      console.log(`run ${run} ${name}: user ${user.toFixed(2)} s, sys ${sys.toFixed(2)} s => ${perMessage.toFixed(3)} ms CPU/message (load ${load})`);
+    }
+  }
+  for (const [name, list] of results) {
+    const sorted = [...list].sort((a, b) => a - b);
+    console.log(
+      `${name}: median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(3)} ms CPU/message, ` +
+        `spread ${sorted[0]!.toFixed(3)}-${sorted[sorted.length - 1]!.toFixed(3)} (${messages} x ${recipients}, ${runs} runs, node ${process.version})`,
+    );
+  }
+} finally {
+  await fs.rm(base, { recursive: true, force: true });
+}
