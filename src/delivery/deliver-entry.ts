@@ -134,6 +134,7 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
             checkMessage: false,
             onCorrupt: ctx.onCorrupt,
             onUnreadable: (_, reason, err) => ctx.onUnreadable(id, reason, err.exitCode),
+            stamp: true,
           });
     if (state === null) return;
     let buffered: Buffer | null = null;

@@ -208,7 +208,7 @@ async function planPass(
   const onCorrupt = (id: string, reason: string) => events.emit('corrupt', id, reason);
   const onUnreadable = (id: string, reason: string, err: BulkmailerError) => reportUnreadable(events, id, reason, err.exitCode);
   for (const id of await listEntryIds(spool)) {
-    const state = await readEntryForScan(spool, id, { quarantine: true, checkMessage: false, onCorrupt, onUnreadable });
+    const state = await readEntryForScan(spool, id, { quarantine: true, checkMessage: false, onCorrupt, onUnreadable, stamp: keep !== undefined });
     if (state === null) continue;
     if (isEntryComplete(state)) {
       // Finished but not removed: a crash between the last state write and removal.

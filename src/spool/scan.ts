@@ -48,6 +48,8 @@ export interface ScanOptions {
   onCorrupt?: (id: string, reason: string) => void;
   /** An entry whose state file cannot be read: `error` carries its sysexits code (77 permission or a link, 74 else). */
   onUnreadable?: (id: string, reason: string, error: BulkmailerError) => void;
+  /** The state remembers the version of its file read (state-store.ts, ReadOptions). */
+  stamp?: boolean;
 }
 
 /** errno values that concern one file, not the spool: the entry is skipped, the rest goes on. */
@@ -63,7 +65,7 @@ export function isEntryReadError(err: unknown): err is BulkmailerError {
 export async function readEntryForScan(spool: Spool, id: string, options: ScanOptions = {}): Promise<EntryState | null> {
   let state: EntryState | null;
   try {
-    state = await readEntryState(spool, id);
+    state = await readEntryState(spool, id, { stamp: options.stamp });
   } catch (err) {
     if (err instanceof BulkmailerError && err.code === 'E_CORRUPT_STATE') {
       await reportCorrupt(spool, id, err.message, options);

@@ -7,9 +7,9 @@
  * from the CLI) go through `updateEntryState`, which holds the entry's
  * short state lock across read-modify-write: no update is lost.
  *
- * Reading once per flush: every state object this module reads or writes
- * remembers which version of the file it came from (its stamp: inode, size,
- * times; src/spool/durable-fs.ts). A caller holding such a state can ask
+ * Reading once per flush: every state object this module writes, or reads
+ * with `stamp`, remembers which version of the file it came from (its
+ * stamp: inode, size, times; src/spool/durable-fs.ts). A caller holding such a state can ask
  * whether the file is still that version (`isStateCurrent`, one stat) and
  * hand it to `updateEntryState` as `known`, which then skips the read when
  * the file under the lock is still that version. Anything else (a state
@@ -23,7 +23,7 @@ import { lockWithin } from './lock-file.js';
 import { entryStateLockPath } from './lock-names.js';
 import { stateDir, statePath, tmpPath, type Spool } from './paths.js';
 import fs from 'node:fs';
-import { fileStamp, readWholeFileStampedSync, replaceFileDurable } from './durable-fs.js';
+import { fileStamp, readWholeFileStampedSync, readWholeFileSync, replaceFileDurable } from './durable-fs.js';
 import { removeEntry } from './entry-files.js';
 import type { DirSyncer } from './dir-syncer.js';
 import { STATE_LOCK_WAIT_MS } from '../timing.js';
@@ -33,17 +33,29 @@ import { STATE_LOCK_WAIT_MS } from '../timing.js';
  * The entry's state, or null when the entry does not exist (any more).
  * Throws E_CORRUPT_STATE for a file that fails validation.
  */
-export async function readEntryState(spool: Spool, id: string): Promise<EntryState | null> {
-  let read: { data: Buffer; stamp: string };
+export async function readEntryState(spool: Spool, id: string, options: ReadOptions = {}): Promise<EntryState | null> {
+  const file = statePath(spool, id);
+  let data: Buffer;
+  let stamp: string | null = null;
   try {
-    read = readWholeFileStampedSync(statePath(spool, id));
+    if (options.stamp === true) ({ data, stamp } = readWholeFileStampedSync(file));
+    else data = readWholeFileSync(file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw fromFsError(`cannot read state of ${id}`, err);
   }
-  const state = parseEntryState(read.data.toString('utf8'), id);
-  stamps.set(state, read.stamp);
+  const state = parseEntryState(data.toString('utf8'), id);
+  if (stamp !== null) stamps.set(state, stamp);
   return state;
+}
+
+export interface ReadOptions {
+  /**
+   * Remember which version of the file the state came from (one fstat more),
+   * for isStateCurrent and updateEntryState's `known`: readers that will not
+   * reuse the state (status, listings) skip it.
+   */
+  stamp?: boolean;
 }
 
 /** The version of the state file each state object was read from or written as (weak: no state is kept alive). */
@@ -113,7 +125,7 @@ export async function updateEntryState(
   const lock = await lockWithin(entryStateLockPath(spool, id), STATE_LOCK_WAIT_MS, `entry ${id}`);
   try {
     const known = options.known;
-    const current = known !== undefined && known.id === id && isStateCurrent(spool, known) ? known : await readEntryState(spool, id);
+    const current = known !== undefined && known.id === id && isStateCurrent(spool, known) ? known : await readEntryState(spool, id, { stamp: true });
     if (current === null) return null;
     const next = await change(current);
     if (next === null) return current;

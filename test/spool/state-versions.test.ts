@@ -32,7 +32,8 @@ async function oneEntry(t: { after: (fn: () => Promise<void>) => void }) {
 
 test('a known state that is still the file on disk is used as it is; the state written is current in turn', async (t) => {
   const { spool, id } = await oneEntry(t);
-  const read = (await readEntryState(spool, id))!;
+  assert.equal(isStateCurrent(spool, (await readEntryState(spool, id))!), false, 'read without its stamp: of unknown origin');
+  const read = (await readEntryState(spool, id, { stamp: true }))!;
   assert.equal(isStateCurrent(spool, read), true);
   let seen: EntryState | null = null;
   const written = await updateEntryState(spool, id, (current) => ((seen = current), { ...current, subject: 'renamed' }), { known: read });
@@ -45,7 +46,7 @@ test('a known state that is still the file on disk is used as it is; the state w
 
 test('a state replaced by another writer, even with one of the same size, is read again', async (t) => {
   const { spool, id } = await oneEntry(t);
-  const read = (await readEntryState(spool, id))!;
+  const read = (await readEntryState(spool, id, { stamp: true }))!;
   const size = (await fs.stat(statePath(spool, id))).size;
   // Another writer's replacement of the same length: only the version (inode, times) tells.
   const recipients = read.recipients.map((r) => (r.address === 'b@example.net' ? { ...r, address: 'd@example.net' } : r));
@@ -60,13 +61,14 @@ test('a state replaced by another writer, even with one of the same size, is rea
 
 test('a hold or a delete by the CLI between a read and the update is seen by the update', async (t) => {
   const { home, spool, id } = await oneEntry(t);
-  const read = (await readEntryState(spool, id))!;
+  const read = (await readEntryState(spool, id, { stamp: true }))!;
   const hold = await runCli(['hold', id], { home });
   assert.equal(hold.code, 0, hold.stderr);
   let seen: EntryState | null = null;
   await updateEntryState(spool, id, (current) => ((seen = current), null), { known: read });
   assert.equal(seen!.held, true);
-  const held = (await readEntryState(spool, id))!;
+  const held = (await readEntryState(spool, id, { stamp: true }))!;
+  assert.equal(isStateCurrent(spool, held), true);
   const removed = await runCli(['delete', '--yes', id], { home });
   assert.equal(removed.code, 0, removed.stderr);
   assert.equal(isStateCurrent(spool, held), false);
