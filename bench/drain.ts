@@ -11,13 +11,12 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { openSpool, enqueueMessage, removeEntryLockTarget } from '../src/spool/index.js';
-import { benchBody, startSinkProcess } from './sink-process.js';
+import { enqueueMessage } from '../src/spool/index.js';
+import { benchBody, makeBenchHome, startSinkProcess } from './sink-process.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
@@ -34,14 +33,10 @@ const recipients = Number(values.recipients);
 const runs = Number(values.runs);
 
 async function oneRun(run: number) {
-  const home = await fs.mkdtemp(path.join(process.env.BENCH_DIR ?? os.tmpdir(), 'bulkmailer-bench-'));
   const sink = await startSinkProcess();
+  const bench = await makeBenchHome('bench', { smarthost: `smtp://127.0.0.1:${sink.port}`, concurrency: Number(values.concurrency) });
+  const { home, spool } = bench;
   try {
-    await fs.writeFile(
-      path.join(home, 'config.json'),
-      JSON.stringify({ smarthost: `smtp://127.0.0.1:${sink.port}`, concurrency: Number(values.concurrency) }),
-    );
-    const spool = await openSpool(home);
     const enqueueStart = performance.now();
     for (let i = 0; i < messages; i++) {
       const rcpts = Array.from({ length: recipients }, (_, r) => `member${i % 500}-${r}@d${r}.example.net`);
@@ -69,8 +64,7 @@ async function oneRun(run: number) {
     );
     return rate;
   } finally {
-    removeEntryLockTarget(home);
-    await fs.rm(home, { recursive: true, force: true });
+    await bench.remove();
   }
 }
 

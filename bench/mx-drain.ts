@@ -12,15 +12,13 @@
  * per bin it touches (about 3 here) in MX mode, and one in smarthost mode.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { openSpool, enqueueMessage, removeEntryLockTarget } from '../src/spool/index.js';
+import { enqueueMessage } from '../src/spool/index.js';
 import { startDnsServer, type Zone } from '../test/support/dns-server.js';
-import { benchBody, startSinkProcess, type SinkProcess } from './sink-process.js';
+import { benchBody, makeBenchHome, startSinkProcess, type SinkProcess } from './sink-process.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
@@ -37,10 +35,9 @@ const MX_HOSTS = ['127.0.0.2', '127.0.0.3', '127.0.0.4'];
 const DOMAINS = Array.from({ length: 7 }, (_, i) => `d${i}.example.net`);
 
 async function drain(mode: 'mx' | 'smarthost', config: Record<string, unknown>): Promise<number> {
-  const home = await fs.mkdtemp(path.join(process.env.BENCH_DIR ?? os.tmpdir(), 'bulkmailer-bench-'));
+  const bench = await makeBenchHome('bench', { concurrency: Number(values.concurrency), ...config });
+  const { home, spool } = bench;
   try {
-    await fs.writeFile(path.join(home, 'config.json'), JSON.stringify({ concurrency: Number(values.concurrency), ...config }));
-    const spool = await openSpool(home);
     for (let i = 0; i < messages; i++) {
       const rcpts = Array.from({ length: recipients }, (_, r) => `member${i % 500}-${r}@${DOMAINS[(i + r) % DOMAINS.length]}`);
       await enqueueMessage(spool, { from: 'list@example.org', recipients: rcpts, message: benchBody(Number(values.size), i) });
@@ -58,8 +55,7 @@ async function drain(mode: 'mx' | 'smarthost', config: Record<string, unknown>):
     console.log(`${mode}: flush exit ${code}, ${ms.toFixed(0)} ms => ${rate.toFixed(0)} msg/s`);
     return rate;
   } finally {
-    removeEntryLockTarget(home);
-    await fs.rm(home, { recursive: true, force: true });
+    await bench.remove();
   }
 }
 

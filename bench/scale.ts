@@ -21,15 +21,13 @@
  * script, or medians of several); memory figures are not load-sensitive.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import fs from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { enqueueMessage, openSpool, removeEntryLockTarget } from '../src/spool/index.js';
-import { benchBody, startSinkProcess } from './sink-process.js';
+import { enqueueMessage } from '../src/spool/index.js';
+import { benchBody, makeBenchHome, startSinkProcess } from './sink-process.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
@@ -88,14 +86,10 @@ async function measure(args: string[], home: string, mark?: RegExp): Promise<Mea
 
 const mib = (kb: number) => `${(kb / 1024).toFixed(0)} MiB`;
 
-const home = await fs.mkdtemp(path.join(process.env.BENCH_DIR ?? os.tmpdir(), 'bulkmailer-scale-'));
 const sink = await startSinkProcess();
+const bench = await makeBenchHome('scale', { smarthost: `smtp://127.0.0.1:${sink.port}`, concurrency: Number(values.concurrency) });
+const { home, spool } = bench;
 try {
-  await fs.writeFile(
-    path.join(home, 'config.json'),
-    JSON.stringify({ smarthost: `smtp://127.0.0.1:${sink.port}`, concurrency: Number(values.concurrency) }),
-  );
-  const spool = await openSpool(home);
   const fifth = Math.max(1, Math.floor(entries / 5));
   let fifthMs = 0;
   const enqueueStart = performance.now();
@@ -126,8 +120,5 @@ try {
   );
 } finally {
   if (values['keep-home']) console.log(`spool kept in ${home}`);
-  else {
-    removeEntryLockTarget(home);
-    await fs.rm(home, { recursive: true, force: true });
-  }
+  else await bench.remove();
 }

@@ -1,12 +1,15 @@
 /**
  * Bench helpers shared by the drain benchmarks: the SMTP sink as a child
- * process (bench/smtp-sink.ts, on 127.0.0.1 or another loopback address)
- * and the benchmark message body.
+ * process (bench/smtp-sink.ts, on 127.0.0.1 or another loopback address),
+ * the benchmark's home and spool, and the message body.
  */
 import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { openSpool, removeEntryLockTarget, type Spool } from '../src/spool/index.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -51,4 +54,25 @@ export function benchBody(size: number, i: number): string {
     `Message-ID: <bench-${i}@example.org>\r\nDate: Sun, 29 Nov 2026 10:00:00 +0000\r\n\r\n` +
     line.repeat(Math.max(1, Math.round(size / line.length)))
   );
+}
+
+export interface BenchHome {
+  home: string;
+  spool: Spool;
+  /** Removes the home and its lock directory. */
+  remove(): Promise<void>;
+}
+
+/** A fresh home under $BENCH_DIR (or the temp dir) with this config.json, and its spool. */
+export async function makeBenchHome(prefix: string, config: Record<string, unknown>): Promise<BenchHome> {
+  const home = await fs.mkdtemp(path.join(process.env.BENCH_DIR ?? os.tmpdir(), `bulkmailer-${prefix}-`));
+  await fs.writeFile(path.join(home, 'config.json'), JSON.stringify(config), { mode: 0o600 });
+  return {
+    home,
+    spool: await openSpool(home),
+    async remove() {
+      removeEntryLockTarget(home);
+      await fs.rm(home, { recursive: true, force: true });
+    },
+  };
 }
