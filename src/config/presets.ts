@@ -50,6 +50,13 @@ export interface Preset {
   limits: Sourced<string> | null;
   /** Recipients per message the provider accepts; null: none published for SMTP. */
   maxRecipientsPerTransaction: Sourced<number> | null;
+  /**
+   * Connections the provider takes at once from one account; null: none
+   * published (then the default `concurrency`). Past it, a provider refuses
+   * the extra connections' mail (Microsoft: 432 4.3.2) and every refused
+   * transaction is a deferral.
+   */
+  concurrency: Sourced<number> | null;
   /** What the user still has to do, shown by `account add` and `account show`. */
   note: string;
 }
@@ -60,6 +67,7 @@ const GOOGLE_SMTP = 'https://developers.google.com/workspace/gmail/imap/imap-smt
 const GOOGLE_WORKSPACE_LIMITS = 'https://support.google.com/a/answer/166852';
 const OUTLOOK_SMTP = 'https://www.scaledmail.com/guides/smtp-settings/outlook';
 const OUTLOOK_LIMITS = 'https://www.msoutlook.info/question/235';
+const EXO_SMTP_AUTH = 'https://learn.microsoft.com/en-us/exchange/troubleshoot/send-emails/smtp-submission-improvements';
 const EXO_LIMITS = 'https://learn.microsoft.com/office365/servicedescriptions/exchange-online-service-description/exchange-online-limits#sending-limits-1';
 const FASTMAIL_SMTP = 'https://xenocept.com/docs/email-setup/fastmail.html';
 const SES_SMTP = 'https://docs.aws.amazon.com/ses/latest/dg/smtp-connect.html';
@@ -81,6 +89,7 @@ export const PRESETS: Readonly<Record<PresetName, Preset>> = {
     // 500 messages a day over a rolling 24 hours; 100 recipients per message sent by SMTP.
     limits: at('500/day', GOOGLE_SMTP),
     maxRecipientsPerTransaction: at(100, GOOGLE_SMTP),
+    concurrency: null,
     note: 'user: your Gmail address; OAuth2: set oauth2.clientId (README: OAuth2), then `bulkmailer account login NAME`; or auth.method password with an app password',
   },
   workspace: {
@@ -91,6 +100,7 @@ export const PRESETS: Readonly<Record<PresetName, Preset>> = {
     // Paid accounts: 2,000 messages and 10,000 recipients a day (trial accounts: 500 messages).
     limits: at('2000/day,10000rcpt/day', GOOGLE_WORKSPACE_LIMITS),
     maxRecipientsPerTransaction: at(100, GOOGLE_WORKSPACE_LIMITS),
+    concurrency: null,
     note: 'user: your Workspace address; OAuth2 as for gmail; a trial account may send only 500/day (set limits)',
   },
   outlook: {
@@ -102,6 +112,7 @@ export const PRESETS: Readonly<Record<PresetName, Preset>> = {
     // established free account are the widely reported values (new accounts get less).
     limits: at('300/day', OUTLOOK_LIMITS),
     maxRecipientsPerTransaction: at(100, OUTLOOK_LIMITS),
+    concurrency: null,
     note: 'user: your Outlook.com address; OAuth2: set oauth2.clientId, then `bulkmailer account login NAME`; new accounts have lower limits for their first weeks',
   },
   microsoft365: {
@@ -112,6 +123,8 @@ export const PRESETS: Readonly<Record<PresetName, Preset>> = {
     // 10,000 recipients a day, 30 messages a minute (SMTP client submission), 500 recipients per message.
     limits: at('30/minute,10000rcpt/day', EXO_LIMITS),
     maxRecipientsPerTransaction: at(500, EXO_LIMITS),
+    // "Up to three concurrent connections are allowed to send email messages at the same time" per mailbox.
+    concurrency: at(3, EXO_SMTP_AUTH),
     note: 'user: your mailbox address; OAuth2: set oauth2.clientId, then `bulkmailer account login NAME`; the tenant must allow SMTP AUTH for the mailbox',
   },
   fastmail: {
@@ -122,6 +135,7 @@ export const PRESETS: Readonly<Record<PresetName, Preset>> = {
     // No numeric sending limit is published.
     limits: null,
     maxRecipientsPerTransaction: null,
+    concurrency: null,
     note: 'user: your Fastmail address; password: an app password (Settings > Privacy & Security)',
   },
   ses: {
@@ -133,6 +147,7 @@ export const PRESETS: Readonly<Record<PresetName, Preset>> = {
     // The sandbox quota (it counts recipients): 200 a day, 1 a second; production quotas are per account.
     limits: at('1rcpt/second,200rcpt/day', SES_QUOTAS),
     maxRecipientsPerTransaction: at(50, SES_RECIPIENTS),
+    concurrency: null,
     note: 'user/password: SES SMTP credentials (not your AWS keys); smarthost: your region; out of the sandbox, set limits to your quota',
   },
   mailgun: {
@@ -143,6 +158,7 @@ export const PRESETS: Readonly<Record<PresetName, Preset>> = {
     // The free plan's 100 messages a day; paid plans have no daily cap: set limits "" then.
     limits: at('100/day', MAILGUN_FREE),
     maxRecipientsPerTransaction: null,
+    concurrency: null,
     note: 'user/password: the domain\'s SMTP credentials (not the API key); EU domains: smtp://smtp.eu.mailgun.org:587',
   },
   postmark: {
@@ -153,6 +169,7 @@ export const PRESETS: Readonly<Record<PresetName, Preset>> = {
     // No numeric rate is published; 50 recipients per message is.
     limits: null,
     maxRecipientsPerTransaction: at(50, POSTMARK_RECIPIENTS),
+    concurrency: null,
     note: 'user and password: the server API token (or an SMTP token of the message stream); transactional mail only',
   },
 };
@@ -169,6 +186,7 @@ export function presetSettings(preset: Preset, withAuthMethod: boolean): Record<
   const settings: Record<string, unknown> = { smarthost: preset.smarthost.value };
   if (preset.limits !== null) settings.limits = preset.limits.value;
   if (preset.maxRecipientsPerTransaction !== null) settings.maxRecipientsPerTransaction = preset.maxRecipientsPerTransaction.value;
+  if (preset.concurrency !== null) settings.concurrency = preset.concurrency.value;
   if (withAuthMethod) settings.auth = { method: preset.authMethod.value };
   return settings;
 }

@@ -75,6 +75,8 @@ test('a preset fills host, port, TLS mode and the published limits; what the acc
       mail: { preset: 'gmail', senders: ['me@gmail.com'], auth: { user: 'me@gmail.com' } },
       bulk: { preset: 'ses', smarthost: 'smtp://email-smtp.eu-west-1.amazonaws.com:587', limits: '14rcpt/second,50000rcpt/day' },
       fm: { preset: 'fastmail' },
+      work: { preset: 'microsoft365', senders: ['me@work.example'] },
+      work2: { preset: 'microsoft365', senders: ['me@work2.example'], concurrency: 2 },
     },
   });
   const config = loadRuntimeConfig(home);
@@ -92,6 +94,10 @@ test('a preset fills host, port, TLS mode and the published limits; what the acc
   assert.equal(fm.smarthosts[0]?.secure, true, 'smtps: TLS from the first byte');
   assert.equal(fm.smarthosts[0]?.port, 465);
   assert.equal(fm.limits, '', 'no published limit: none');
+  assert.equal(fm.concurrency, 10, 'no published connection limit: the default');
+  // Exchange Online takes three SMTP AUTH connections per mailbox at once; a fourth's mail is refused (432 4.3.2).
+  assert.equal(resolveAccount(config, 'work').concurrency, 3);
+  assert.equal(resolveAccount(config, 'work2').concurrency, 2, 'an explicit concurrency beats the preset');
   // The file keeps only what the user wrote: a corrected preset reaches every account that did not override it.
   assert.equal((loadStoredConfig(home).accounts.mail as { limits: string }).limits, '500/day');
 });
@@ -103,7 +109,7 @@ test('every preset parses: a URL on the internet (TLS), limits in our grammar, a
     assert.equal(smarthost.loopback, false, name);
     assert.ok(smarthost.secure || smarthost.port === 587, `${name}: implicit TLS or submission with STARTTLS`);
     if (preset.limits !== null) assert.ok(parseLimits(preset.limits.value).length > 0, name);
-    for (const figure of [preset.smarthost, preset.authMethod, preset.limits, preset.maxRecipientsPerTransaction]) {
+    for (const figure of [preset.smarthost, preset.authMethod, preset.limits, preset.maxRecipientsPerTransaction, preset.concurrency]) {
       if (figure === null) continue;
       assert.match(figure.source, /^https:\/\//, name);
       assert.match(figure.checked, /^\d{4}-\d{2}-\d{2}$/, name);

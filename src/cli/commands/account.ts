@@ -182,6 +182,7 @@ export async function accountShow(ctx: CommandContext, name: string, options: { 
       authMethod: preset.authMethod,
       limits: preset.limits,
       maxRecipientsPerTransaction: preset.maxRecipientsPerTransaction,
+      concurrency: preset.concurrency,
     };
     await writeOut(ctx, `${JSON.stringify({ ...view, presetSources: sources }, null, 2)}\n`);
     return 0;
@@ -201,7 +202,7 @@ export async function accountShow(ctx: CommandContext, name: string, options: { 
   ];
   if (preset !== null) {
     lines.push(`  preset: ${preset.name} (${preset.title}); ${preset.note}`);
-    for (const [key, figure] of Object.entries({ smarthost: preset.smarthost, 'auth method': preset.authMethod, limits: preset.limits, 'recipients per message': preset.maxRecipientsPerTransaction })) {
+    for (const [key, figure] of Object.entries({ smarthost: preset.smarthost, 'auth method': preset.authMethod, limits: preset.limits, 'recipients per message': preset.maxRecipientsPerTransaction, 'connections at once': preset.concurrency })) {
       if (figure !== null) lines.push(`    ${key} ${String(figure.value)}: ${figure.source} (checked ${figure.checked})`);
     }
   }
