@@ -5,9 +5,9 @@
  * recipient that failed, then removal once every recipient is final.
  *
  * The entry's busy lock is held throughout, so `delete` refuses it; the
- * state is rewritten through updateEntryState, so a `hold` or `retry` from
- * another process lands between two transactions and is seen before the
- * next one. Each recipient is attempted at most once per flush, except
+ * state is rewritten through updateEntryState, on top of the state on disk,
+ * so a `hold` or `retry` from another process is kept and seen when the
+ * outcome of the transaction in flight is recorded (docs/cli.md, hold). Each recipient is attempted at most once per flush, except
  * the recipients a server put off with "452 4.5.3 too many recipients":
  * they were not attempted (nothing is recorded for them), go in the next
  * transaction at once, and the account's recipients per transaction come
@@ -75,8 +75,7 @@ export interface EntryDeliveryContext {
   log: DeliveryLogWriter;
   /** Group fsync of the removals that record an entry's last transaction. */
   syncer: DirSyncer;
-  /** Each transaction's start, durable before its final dot (group commit). */
-  /** Where each transaction is recorded before its dot (possible duplicates after a crash). */
+  /** Where each transaction is recorded, durably before its final dot (group commit): possible duplicates after a crash. */
   journal: TransactionRecorder;
   now: () => number;
   /** Recipients already attempted in this flush, per entry id. */
