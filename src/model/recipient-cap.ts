@@ -56,7 +56,13 @@ export function splitTooManyRecipients(
   sent: number,
 ): { putOff: string[]; standing: RecipientOutcome[]; learnt: number | null } {
   const accepted = outcomes.filter((o) => o.kind === 'sent').length;
-  const putOff = outcomes.filter((o) => isTooManyRecipients(o, accepted));
+  // A bare 452 (no enhanced code, no wording) means "too many" only as RFC
+  // 5321 sends it: to the last RCPTs, none accepted after the first one. A
+  // 452 to one recipient amid accepted ones (a full mailbox) is that
+  // recipient's deferral, not a fact about the account.
+  const first = outcomes.findIndex((o) => isTooManyRecipients(o, accepted));
+  const tail = first >= 0 && !outcomes.slice(first).some((o) => o.kind === 'sent');
+  const putOff = outcomes.filter((o) => isTooManyRecipients(o, tail ? accepted : 0));
   if (putOff.length === 0) return { putOff: [], standing: [...outcomes], learnt: null };
   const learnt = lowerCap(sent, accepted);
   if (learnt === null) return { putOff: [], standing: [...outcomes], learnt: null };

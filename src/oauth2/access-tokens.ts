@@ -205,7 +205,16 @@ export class AccessTokens {
         exitCode: ExitCode.tempFail,
       });
     }
-    const issued = issuedTokens(tokenUrl, reply.body);
+    let issued;
+    try {
+      issued = issuedTokens(tokenUrl, reply.body);
+    } catch (err) {
+      // A 2xx without a usable token (a proxy, a provider's hiccup) is the endpoint failing for now: the mail waits (75), nothing stops.
+      throw new BulkmailerError('E_UNREACHABLE', `account ${account}: cannot refresh its OAuth2 access token: ${(err as Error).message}`, {
+        exitCode: ExitCode.tempFail,
+        cause: err,
+      });
+    }
     const now = this.now();
     const expiresAt = now + (issued.expiresIn ?? ASSUMED_LIFETIME_S) * 1000;
     // A provider that rotates refresh tokens (Microsoft may) sends a new one: it replaces the old, durably, before use.

@@ -32,6 +32,12 @@ test('the figure learnt: what the server accepted; half when it accepted none; n
   const alone = splitTooManyRecipients([rcpt('a@x', '452 4.5.3 Too many recipients (in reply to RCPT TO)')], 1);
   assert.deepEqual(alone.putOff, [], 'one recipient refused as too many: an ordinary deferral, or it would loop');
   assert.equal(alone.standing.length, 1);
+  const amid = splitTooManyRecipients([sent('a@x'), rcpt('b@x', '452 try later (in reply to RCPT TO)'), sent('c@x')], 3);
+  assert.deepEqual(amid.putOff, [], 'a bare 452 amid accepted recipients is that recipient\'s deferral');
+  assert.equal(amid.learnt, null);
+  const bareTail = splitTooManyRecipients([sent('a@x'), sent('b@x'), rcpt('c@x', '452 try later (in reply to RCPT TO)')], 3);
+  assert.deepEqual(bareTail.putOff, ['c@x'], 'a bare 452 to the last RCPTs after accepted ones: too many');
+  assert.equal(bareTail.learnt, 2);
 });
 
 test('the learnt figure applies until maxRecipientsPerTransaction is changed, and survives in the spool', async (t) => {
