@@ -11,10 +11,11 @@
  * gone without a trace.
  */
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import type { EntryState } from '../model/entry-state.js';
 import { fromFsError } from '../errors.js';
 import { deletionLogPath, type Spool } from './paths.js';
-import { APPEND_NOFOLLOW } from './durable-fs.js';
+import { APPEND_NOFOLLOW, fsyncDir } from './durable-fs.js';
 
 export interface DeletionRecord {
   time: string;
@@ -52,6 +53,8 @@ export async function appendDeletionLog(spool: Spool, record: DeletionRecord): P
     } finally {
       await handle.close();
     }
+    // The first deletion creates the file: its name must be durable before the entry's removal is.
+    await fsyncDir(path.dirname(deletionLogPath(spool)));
   } catch (err) {
     throw fromFsError(`cannot record the deletion of ${record.id}`, err);
   }

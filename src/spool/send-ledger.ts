@@ -43,6 +43,7 @@ export function readSendLedger(spool: Spool, account: string): LedgerRecord[] {
 export class SendLedger {
   private syncing: Promise<void> | null = null;
   private queued: Promise<void> | null = null;
+  private failure: unknown = null;
 
   private constructor(
     private readonly fd: number,
@@ -80,10 +81,21 @@ export class SendLedger {
     await this.sync();
   }
 
-  /** Coalesced fsync: covers every append made before it starts. */
+  /**
+   * Coalesced fsync: covers every append made before it starts. The first
+   * failure is kept and every later sync rejects with it, as DirSyncer and
+   * the journal do: after a failed fsync the kernel may have dropped the
+   * lines, and a later fsync that succeeds would not bring them back.
+   */
   private sync(): Promise<void> {
+    if (this.failure !== null) return Promise.reject(this.failure);
     if (this.syncing === null) {
-      this.syncing = fsyncFd(this.fd).finally(() => (this.syncing = null));
+      this.syncing = fsyncFd(this.fd)
+        .catch((err: unknown) => {
+          this.failure ??= err;
+          throw this.failure;
+        })
+        .finally(() => (this.syncing = null));
       return this.syncing;
     }
     this.queued ??= this.syncing.then(
@@ -91,9 +103,9 @@ export class SendLedger {
         this.queued = null;
         return this.sync();
       },
-      () => {
+      (err: unknown) => {
         this.queued = null;
-        return this.sync();
+        throw err;
       },
     );
     return this.queued;
