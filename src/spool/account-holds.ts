@@ -4,7 +4,7 @@
  * process: a flush writes it, `status`, `doctor` and `probe` read it,
  * `retry --all` removes it.
  *
- * Written durably (tmp + fsync + rename + directory fsync): a hold that
+ * Written durably through the record store (records.ts): a hold that
  * vanished in a power cut would send the next flush straight back into the
  * provider's refusal. Removal is a plain unlink: losing a removal in a crash
  * only keeps a hold until its `until`. A file that does not parse is
@@ -12,54 +12,37 @@
  * when to try, never a reason to lose or bounce mail.
  */
 import fs from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { HOLD_KINDS, type AccountHold } from '../model/account-hold.js';
 import { fromFsError } from '../errors.js';
-import { accountHoldPath, accountsDir, oauthTokenPath, recipientCapPath, sendLedgerPath, tmpPath, type Spool } from './paths.js';
-import { readWholeFileSync, replaceFileDurable, removeIfExists } from './durable-fs.js';
+import { accountHoldPath, accountsDir, oauthTokenPath, recipientCapPath, sendLedgerPath, type Spool } from './paths.js';
+import { removeIfExists } from './durable-fs.js';
+import { readJsonRecord, writeJsonRecord } from './records.js';
 
-function parseHold(text: string): AccountHold | null {
-  try {
-    const h = JSON.parse(text) as Partial<AccountHold>;
-    if (h.version !== 1 || typeof h.account !== 'string' || !HOLD_KINDS.includes(h.kind as never)) return null;
-    if (typeof h.reply !== 'string' || typeof h.since !== 'string' || typeof h.until !== 'string') return null;
-    if (Number.isNaN(Date.parse(h.since)) || Number.isNaN(Date.parse(h.until))) return null;
-    return {
-      version: 1,
-      account: h.account,
-      kind: h.kind!,
-      reply: h.reply,
-      rule: typeof h.rule === 'string' ? h.rule : null,
-      since: h.since,
-      until: h.until,
-      fingerprint: typeof h.fingerprint === 'string' ? h.fingerprint : null,
-    };
-  } catch {
-    return null;
-  }
+function validHold(value: unknown): AccountHold | null {
+  const h = value as Partial<AccountHold> | null;
+  if (h === null || typeof h !== 'object') return null;
+  if (h.version !== 1 || typeof h.account !== 'string' || !HOLD_KINDS.includes(h.kind as never)) return null;
+  if (typeof h.reply !== 'string' || typeof h.since !== 'string' || typeof h.until !== 'string') return null;
+  if (Number.isNaN(Date.parse(h.since)) || Number.isNaN(Date.parse(h.until))) return null;
+  return {
+    version: 1,
+    account: h.account,
+    kind: h.kind!,
+    reply: h.reply,
+    rule: typeof h.rule === 'string' ? h.rule : null,
+    since: h.since,
+    until: h.until,
+    fingerprint: typeof h.fingerprint === 'string' ? h.fingerprint : null,
+  };
 }
 
 /** The account's hold, or null (none, or unreadable). */
 export function readAccountHold(spool: Spool, account: string): AccountHold | null {
-  let text: string;
-  try {
-    text = readWholeFileSync(accountHoldPath(spool, account)).toString('utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw fromFsError(`cannot read the hold of account ${account}`, err);
-  }
-  return parseHold(text);
+  return readJsonRecord(accountHoldPath(spool, account), `the hold of account ${account}`, validHold);
 }
 
 export async function writeAccountHold(spool: Spool, hold: AccountHold): Promise<void> {
-  const dir = accountsDir(spool);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const temp = tmpPath(spool, `hold-${hold.account}`, `${randomBytes(3).toString('hex')}.tmp`);
-  try {
-    await replaceFileDurable(temp, accountHoldPath(spool, hold.account), dir, JSON.stringify(hold) + '\n');
-  } catch (err) {
-    throw fromFsError(`cannot record the hold of account ${hold.account}`, err);
-  }
+  await writeJsonRecord(spool, accountHoldPath(spool, hold.account), hold, `the hold of account ${hold.account}`);
 }
 
 /** Removes the account's hold; true when there was one. */

@@ -25,7 +25,16 @@ export { instanceLockPath, entryBusyLockPath, entryStateLockPath, tokenRefreshLo
 export { DirSyncer } from './dir-syncer.js';
 export { readWholeFileSync } from './durable-fs.js';
 export { removeEntryLockTarget } from './entry-lock-dir.js';
-export { readRecord, writeRecord, recordPath, type RecordName } from './records.js';
+export {
+  readRecord,
+  writeRecord,
+  recordPath,
+  readJsonRecord,
+  writeJsonRecord,
+  type RecordName,
+  type RecordDurability,
+  type RecordValidator,
+} from './records.js';
 export {
   readAccountHold,
   writeAccountHold,

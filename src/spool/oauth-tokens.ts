@@ -4,7 +4,8 @@
  * account login` obtained and the latest access token with its expiry, so
  * every process (flush, agent, doctor) shares one token and one refresh.
  *
- * Written durably and atomically (tmp + fsync + rename + directory fsync):
+ * Written durably and atomically through the record store (records.ts:
+ * tmp + fsync + rename + directory fsync):
  * a reader sees the old record or the new one, never a torn one, and a
  * refresh token the provider rotated is not lost in a power cut after the
  * provider forgot the old one. Every write creates a new 0600 file and
@@ -16,11 +17,9 @@
  * not parse reads as "no token" (the account then needs a login, which
  * says so), never as an exception that would stop a flush.
  */
-import fs from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { fromFsError, usageError } from '../errors.js';
-import { accountsDir, oauthTokenPath, tmpPath, type Spool } from './paths.js';
-import { readWholeFileSync, replaceFileDurable } from './durable-fs.js';
+import { usageError } from '../errors.js';
+import { oauthTokenPath, type Spool } from './paths.js';
+import { readJsonRecord, writeJsonRecord } from './records.js';
 
 export interface OAuthTokenRecord {
   version: 1;
@@ -49,9 +48,10 @@ export function checkAccountName(account: string): void {
   }
 }
 
-function parseRecord(text: string, account: string): OAuthTokenRecord | null {
-  try {
-    const r = JSON.parse(text) as Partial<OAuthTokenRecord>;
+function validToken(account: string) {
+  return (value: unknown): OAuthTokenRecord | null => {
+    const r = value as Partial<OAuthTokenRecord> | null;
+    if (r === null || typeof r !== 'object') return null;
     if (r.version !== 1 || r.account !== account) return null;
     if (typeof r.refreshToken !== 'string' || r.refreshToken === '') return null;
     if (typeof r.tokenUrl !== 'string' || typeof r.clientId !== 'string' || typeof r.loggedInAt !== 'string') return null;
@@ -67,35 +67,17 @@ function parseRecord(text: string, account: string): OAuthTokenRecord | null {
       scope: typeof r.scope === 'string' ? r.scope : null,
       loggedInAt: r.loggedInAt,
     };
-  } catch {
-    return null;
-  }
+  };
 }
 
 /** The account's tokens, or null (never logged in, logged out, or unreadable). */
 export function readOAuthToken(spool: Spool, account: string): OAuthTokenRecord | null {
   checkAccountName(account);
-  const file = oauthTokenPath(spool, account);
-  let text: string;
-  try {
-    text = readWholeFileSync(file).toString('utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw fromFsError(`cannot read the OAuth2 token of account ${account}`, err);
-  }
-  return parseRecord(text, account);
+  return readJsonRecord(oauthTokenPath(spool, account), `the OAuth2 token of account ${account}`, validToken(account));
 }
 
-/** Replaces the account's tokens, durably, mode 0600. */
+/** Replaces the account's tokens, durably, mode 0600 (the temp file is created 0600: never readable by others, even briefly). */
 export async function writeOAuthToken(spool: Spool, record: OAuthTokenRecord): Promise<void> {
   checkAccountName(record.account);
-  const dir = accountsDir(spool);
-  try {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const temp = tmpPath(spool, `token-${record.account}`, `${randomBytes(3).toString('hex')}.tmp`);
-    // The temp file is created 0600 (writeNewFileSynced), so the token is never readable by others, even briefly.
-    await replaceFileDurable(temp, oauthTokenPath(spool, record.account), dir, JSON.stringify(record) + '\n');
-  } catch (err) {
-    throw fromFsError(`cannot store the OAuth2 token of account ${record.account}`, err);
-  }
+  await writeJsonRecord(spool, oauthTokenPath(spool, record.account), record, `the OAuth2 token of account ${record.account}`);
 }

@@ -13,14 +13,15 @@
  *
  * Only the flusher (under the instance lock) appends or compacts; readers
  * (status) only read. Compaction at open drops lines older than the longest
- * window, rewriting the file durably (tmp + fsync + rename + dir fsync).
+ * window, rewriting the file durably through the record store (records.ts:
+ * tmp + fsync + rename + dir fsync).
  */
 import fs from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import type { LedgerRecord } from '../model/sending-limits.js';
 import { fromFsError } from '../errors.js';
-import { accountsDir, sendLedgerPath, tmpPath, type Spool } from './paths.js';
-import { APPEND_NOFOLLOW, fsyncFd, readWholeFileSync, replaceFileDurable, writeAll, fsyncDir } from './durable-fs.js';
+import { accountsDir, sendLedgerPath, type Spool } from './paths.js';
+import { APPEND_NOFOLLOW, fsyncFd, writeAll, fsyncDir } from './durable-fs.js';
+import { readSpoolText, replaceSpoolFile } from './records.js';
 
 function parseLedger(text: string): LedgerRecord[] {
   const records: LedgerRecord[] = [];
@@ -33,9 +34,8 @@ function parseLedger(text: string): LedgerRecord[] {
 
 export function readSendLedger(spool: Spool, account: string): LedgerRecord[] {
   try {
-    return parseLedger(readWholeFileSync(sendLedgerPath(spool, account)).toString('utf8'));
+    return parseLedger(readSpoolText(sendLedgerPath(spool, account)) ?? '');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw fromFsError(`cannot read the send ledger of account ${account}`, err);
   }
 }
@@ -56,12 +56,9 @@ export class SendLedger {
     const dir = accountsDir(spool);
     try {
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-      const all = readSendLedger(spool, account);
+      const all = parseLedger(readSpoolText(file) ?? '');
       const kept = all.filter((r) => r.at > now - keepMs);
-      if (kept.length < all.length) {
-        const temp = tmpPath(spool, `ledger-${account}`, `${randomBytes(3).toString('hex')}.tmp`);
-        await replaceFileDurable(temp, file, dir, kept.map((r) => `${r.at} ${r.recipients}\n`).join(''));
-      }
+      if (kept.length < all.length) await replaceSpoolFile(spool, file, kept.map((r) => `${r.at} ${r.recipients}\n`).join(''));
       const existed = fs.existsSync(file);
       const fd = fs.openSync(file, APPEND_NOFOLLOW, 0o600);
       if (!existed) await fsyncDir(dir);
