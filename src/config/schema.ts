@@ -20,6 +20,7 @@
  * key-checks.ts and run both when a key is set and when it is read.
  */
 import { DURATION_PATTERN } from './duration.js';
+import { ACCOUNT_NAME_PATTERN } from '../model/account-name.js';
 import { PRESET_NAMES } from './presets.js';
 import type { StoredConfig } from './generated/config-types.js';
 
@@ -148,9 +149,6 @@ export const ACCOUNT_SETTINGS: Record<string, ConfigNode> = {
   ),
 };
 
-/** An account's name: a file name in spool/accounts/ and a word in routes. */
-export const ACCOUNT_NAME_PATTERN = '^[a-z0-9][a-z0-9_-]{0,31}$';
-
 /** An entry of `senders`: an address (exact) or `@domain` (every address of that domain). */
 export const SENDER_PATTERN = '^[^\\s<>@]*@[^\\s<>@]+$';
 
@@ -173,6 +171,7 @@ export const CONFIG_SPEC: ConfigGroup = group({
   accounts: {
     kind: 'map',
     nameLabel: 'name',
+    // An account's name: a file name in spool/accounts/ and a word in routes, one check for all (src/model/account-name.ts).
     namePattern: ACCOUNT_NAME_PATTERN,
     description: 'more sending accounts, chosen by envelope sender (bulkmailer account add); the top-level settings are the account "default"',
     value: group({

@@ -52,6 +52,5 @@ export { SendLedger, readSendLedger } from './send-ledger.js';
 export {
   readOAuthToken,
   writeOAuthToken,
-  checkAccountName,
   type OAuthTokenRecord,
 } from './oauth-tokens.js';

@@ -17,7 +17,7 @@
  * not parse reads as "no token" (the account then needs a login, which
  * says so), never as an exception that would stop a flush.
  */
-import { usageError } from '../errors.js';
+import { checkAccountName } from '../model/account-name.js';
 import { oauthTokenPath, type Spool } from './paths.js';
 import { readJsonRecord, writeJsonRecord } from './records.js';
 
@@ -37,15 +37,6 @@ export interface OAuthTokenRecord {
   scope: string | null;
   /** ISO time of the login that obtained the refresh token. */
   loggedInAt: string;
-}
-
-/** Account names become file names: letters, digits, '-', '_', '.', never a path. */
-const ACCOUNT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-
-export function checkAccountName(account: string): void {
-  if (!ACCOUNT_NAME.test(account) || account.includes('..')) {
-    throw usageError(`"${account}" is not an account name (letters, digits, "-", "_", "."; "default" is the top-level account)`, 'E_ACCOUNT_NAME');
-  }
 }
 
 function validToken(account: string) {

@@ -23,7 +23,8 @@ import { loginRecord } from '../../oauth2/access-tokens.js';
 import { accountKey, resolveOAuth2Settings, usesOAuth2 } from '../../oauth2/settings.js';
 import { DEFAULT_ACCOUNT, resolveAccount } from '../../config/accounts.js';
 import type { LoginFlow } from '../../oauth2/providers.js';
-import { checkAccountName, clearAccountHold, nudgeFlusher, openSpool, readAccountHold, writeOAuthToken } from '../../spool/index.js';
+import { clearAccountHold, nudgeFlusher, openSpool, readAccountHold, writeOAuthToken } from '../../spool/index.js';
+import { checkAccountName } from '../../model/account-name.js';
 import type { CommandContext } from '../context.js';
 
 export interface LoginOptions {

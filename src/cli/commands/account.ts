@@ -12,7 +12,7 @@
  * (exit 75) unless --force: their mail would then go the default way.
  * Secrets are never printed.
  */
-import { ACCOUNT_NAME_PATTERN, type StoredConfig } from '../../config/schema.js';
+import type { StoredConfig } from '../../config/schema.js';
 import { explainConfigError, loadStoredConfig, openConfigStore, resolveStoredConfig } from '../../config/store.js';
 import { loadRuntimeConfig, toRuntimeConfig, type RuntimeConfig } from '../../config/runtime.js';
 import { DEFAULT_ACCOUNT, accountForSender, listAccounts, resolveAccount, type AccountSettings } from '../../config/accounts.js';
@@ -21,6 +21,7 @@ import { accountFingerprint } from '../../config/account-fingerprint.js';
 import { BulkmailerError, ExitCode, usageError } from '../../errors.js';
 import { effectiveMaxRecipients } from '../../model/recipient-cap.js';
 import { isHoldActive } from '../../model/account-hold.js';
+import { checkAccountName } from '../../model/account-name.js';
 import { forgetAccountRecords, openSpool, readAccountHold, readOAuthToken, readRecipientCap, scanEntries, type Spool } from '../../spool/index.js';
 import { plural } from '../../text.js';
 import type { CommandContext } from '../context.js';
@@ -37,9 +38,7 @@ function checkName(name: string): void {
   if (name === DEFAULT_ACCOUNT) {
     throw usageError('the default account is the top-level settings: change it with `bulkmailer config set smarthost ...`');
   }
-  if (!new RegExp(ACCOUNT_NAME_PATTERN).test(name)) {
-    throw usageError(`"${name}" is not an account name: lower-case letters, digits, - and _, at most 32, starting with a letter or digit`);
-  }
+  checkAccountName(name);
 }
 
 export async function accountAdd(ctx: CommandContext, name: string, options: AddOptions): Promise<number> {
