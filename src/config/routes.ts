@@ -93,3 +93,13 @@ export function usesTransport(table: RouteTable, transport: TransportName): bool
     [...table.wildcard.values()].includes(transport)
   );
 }
+
+/**
+ * Does any rule send mail through an account (`smarthost`, or an
+ * account's name)? Only a table whose every rule is `mx` does not. A
+ * flush asks it for entries with nothing due but a bounce to queue: they
+ * go with their sender's account when this is true, direct otherwise.
+ */
+export function routesUseAccounts(table: RouteTable): boolean {
+  return !(table.single && table.fallback === 'mx');
+}

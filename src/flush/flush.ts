@@ -45,7 +45,7 @@ import {
 import type { BatchCallbacks } from '../delivery/deliver-batch.js';
 import type { AccountReplyRule } from '../delivery/account-replies.js';
 import { FlushEvents, emptyFlushResult, type FlushResult } from './flush-events.js';
-import { routeFor } from '../config/routes.js';
+import { routeFor, routesUseAccounts } from '../config/routes.js';
 import { domainOf } from '../model/address.js';
 import type { MxTransport } from './mx-transport.js';
 import { isAccountUp, prepareAccountRun, recordProbes, type AccountRun, type AccountRunContext } from './account-run.js';
@@ -292,8 +292,7 @@ async function runPasses(
   const planDue = () => plan.reduce((n, p) => n + p.due, 0);
 
   checkFreeSpace(spool);
-  // Routes that send anything through an account (`smarthost` or an account's name).
-  const accountsRouted = !(config.routes.single && config.routes.fallback === 'mx');
+  const accountsRouted = routesUseAccounts(config.routes);
   const context: AccountRunContext = { spool, config, events, now, isOnline: options.isOnline, cleanups };
   const runs = new Map<string, AccountRun>();
   const noWayOut = new Set<string>();

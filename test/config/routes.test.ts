@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseRoutes, routeFor, usesTransport } from '../../src/config/routes.js';
+import { parseRoutes, routeFor, routesUseAccounts, usesTransport } from '../../src/config/routes.js';
 import { makeTempHome } from '../support/home.js';
 import { runCli } from '../support/cli.js';
 
@@ -31,6 +31,17 @@ test('the default sends everything to the smarthost; *=mx everything direct', ()
   const partial = parseRoutes('club.example=mx');
   assert.equal(routeFor(partial, 'x.example'), 'smarthost');
   assert.equal(partial.single, false);
+});
+
+test('routes use accounts unless every rule is mx', () => {
+  const accounts = ['smarthost', 'mx', 'work'];
+  assert.equal(routesUseAccounts(parseRoutes('*=smarthost')), true);
+  assert.equal(routesUseAccounts(parseRoutes('*=mx')), false);
+  assert.equal(routesUseAccounts(parseRoutes('club.example=mx, *.club.example=mx, *=mx')), false, 'every rule mx');
+  assert.equal(routesUseAccounts(parseRoutes('club.example=mx')), true, 'the rest goes to the smarthost');
+  assert.equal(routesUseAccounts(parseRoutes('*=mx, club.example=smarthost')), true, 'one rule through an account');
+  assert.equal(routesUseAccounts(parseRoutes('*=work', accounts)), true, "an account's name");
+  assert.equal(routesUseAccounts(parseRoutes('*=mx, *.work.example=work', accounts)), true);
 });
 
 test('bad rules and unknown transports are config errors that name the rule', () => {
