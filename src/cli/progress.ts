@@ -19,7 +19,7 @@
  * a flush that threw), so the cursor is always restored.
  */
 import cliProgress from 'cli-progress';
-import type { FlushEvents, FlushStartEvent, TransactionEvent } from '../flush/flush-events.js';
+import type { FlushEvents, FlushPlannedEvent, FlushStartEvent, TransactionEvent } from '../flush/flush-events.js';
 import type { CommandContext } from './context.js';
 import { palette } from './format/color.js';
 import { formatDuration } from '../config/duration.js';
@@ -133,6 +133,12 @@ export function attachFlushOutput(events: FlushEvents, ctx: CommandContext, opti
     lastLine = now();
   };
 
+  // The planner found more further down the queue: the bar's total grows; no line of its own.
+  const onPlanned = (event: FlushPlannedEvent) => {
+    tally.total += event.dueRecipients;
+    bar?.setTotal(tally.total);
+  };
+
   const onTransaction = (event: TransactionEvent) => {
     for (const o of event.outcomes) {
       tally.done++;
@@ -161,6 +167,7 @@ export function attachFlushOutput(events: FlushEvents, ctx: CommandContext, opti
 
   const close = () => {
     events.off('start', onStart);
+    events.off('planned', onPlanned);
     events.off('transaction', onTransaction);
     events.off('warning', onWarning);
     events.off('corrupt', onCorrupt);
@@ -176,6 +183,7 @@ export function attachFlushOutput(events: FlushEvents, ctx: CommandContext, opti
   };
 
   events.on('start', onStart);
+  events.on('planned', onPlanned);
   events.on('transaction', onTransaction);
   events.on('warning', onWarning);
   events.on('corrupt', onCorrupt);

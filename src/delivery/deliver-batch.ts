@@ -2,7 +2,10 @@
  * Delivering a batch of entries over up to `concurrency` SMTP sessions, each
  * reused for many transactions; each session takes whole entries, so the
  * transactions of one entry never overlap (promise 3). One pass of a flush
- * is one batch.
+ * is one batch per account. The sessions pull their entries from an
+ * EntrySource as they go, so the flush can feed a batch while it is still
+ * reading the queue (src/flush/flush.ts) and its connections stay open
+ * across what it reads; a session is opened only once it has an entry.
  *
  * Owns its delivery-log writer, the group fsync of its removals and its
  * transaction journal (removed once every outcome is durable; left for
@@ -58,6 +61,30 @@ export interface BatchCallbacks {
   onWarning(message: string): void;
 }
 
+/**
+ * Where a batch's sessions get their entries. `next` waits while the
+ * feeder has none ready and answers undefined once it has no more;
+ * `done` is told of every entry `next` gave, delivered or not; `end` is
+ * called once the batch stops taking entries (lost, refused, fatal,
+ * stopped), so that entries still queued are let go and waiting sessions
+ * answered undefined.
+ */
+export interface EntrySource {
+  next(): Promise<string | undefined>;
+  done(id: string): void;
+  end(): void;
+}
+
+/** A source over a fixed list of ids. */
+export function entriesOf(ids: readonly string[]): EntrySource {
+  let next = 0;
+  return {
+    next: () => Promise.resolve(next < ids.length ? ids[next++] : undefined),
+    done: () => {},
+    end: () => void (next = ids.length),
+  };
+}
+
 export interface BatchResult {
   lost: boolean;
   fatal: unknown;
@@ -102,7 +129,7 @@ export function entryContextBase(
 
 export async function deliverBatch(
   settings: BatchSettings,
-  ids: readonly string[],
+  source: EntrySource,
   attempted: Map<string, Set<string>>,
   stopped: () => boolean,
   callbacks: BatchCallbacks,
@@ -129,7 +156,6 @@ export async function deliverBatch(
     accepts: settings.accepts,
     plannedStates: settings.plannedStates,
   };
-  let next = 0;
   const worker = async () => {
     let session: SmtpSession | null = null;
     const openSession = async () => {
@@ -140,10 +166,10 @@ export async function deliverBatch(
     };
     try {
       while (!stopping()) {
-        const id = ids[next++];
+        const id = await source.next();
         if (id === undefined) break;
         try {
-          await deliverEntry({ ...ctx, session: openSession }, id);
+          if (!stopping()) await deliverEntry({ ...ctx, session: openSession }, id);
         } catch (err) {
           if (err instanceof BulkmailerError && err.code === 'E_UNREACHABLE') {
             callbacks.onWarning(err.message);
@@ -154,15 +180,18 @@ export async function deliverBatch(
           } else {
             fatal ??= err;
           }
+        } finally {
+          source.done(id);
         }
       }
+      // The sessions still waiting for an entry stop too; what is queued stays for a later pass.
+      if (stopping()) source.end();
     } finally {
       (session as SmtpSession | null)?.close();
     }
   };
   try {
-    const sessions = Math.max(1, Math.min(settings.concurrency, ids.length));
-    await Promise.all(Array.from({ length: sessions }, worker));
+    await Promise.all(Array.from({ length: Math.max(1, settings.concurrency) }, worker));
   } finally {
     fatal = await closeBatchRecords(records, fatal);
   }

@@ -77,6 +77,13 @@ export interface FlushStartEvent {
   pass: number;
 }
 
+/** More due entries the planner found further down the queue while the pass delivers (a queue longer than one window). */
+export interface FlushPlannedEvent {
+  dueEntries: number;
+  dueRecipients: number;
+  pass: number;
+}
+
 export interface TransactionEvent {
   id: string;
   smarthost: string;
@@ -86,8 +93,13 @@ export interface TransactionEvent {
 export interface FlushEventMap {
   /** Probed every smarthost, none answered. */
   offline: [probes: ProbeResult[]];
-  /** Delivery starts: totals for a progress bar. */
+  /**
+   * Delivery starts: totals for a progress bar, of what the planner has
+   * read so far (the first window of the queue: src/flush/flush.ts).
+   */
   start: [event: FlushStartEvent];
+  /** The planner read further and found more due: to add to the start's totals. */
+  planned: [event: FlushPlannedEvent];
   /** One SMTP transaction's outcome, after it is durably recorded. */
   transaction: [event: TransactionEvent];
   /** A bounce (DSN) was queued to the sender of entry `id`, for recipients that failed. */

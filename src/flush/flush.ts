@@ -43,6 +43,9 @@ import {
   type Spool,
 } from '../spool/index.js';
 import type { BatchCallbacks } from '../delivery/deliver-batch.js';
+import type { MxWork } from '../delivery/mx-plan.js';
+import type { ProbeResult } from '../connectivity/probe-smarthost.js';
+import { Backlog, EntryFeed } from './entry-feed.js';
 import type { AccountReplyRule } from '../delivery/account-replies.js';
 import { FlushEvents, emptyFlushResult, type FlushResult } from './flush-events.js';
 import { routeFor, routesUseAccounts } from '../config/routes.js';
@@ -60,16 +63,19 @@ export interface FlushOptions {
   now?: () => number;
   /** Test seam: the internet check that tells a misspelled smarthost name from being offline. */
   isOnline?: IsOnlineFn;
+  /** Internal: entries per planning window (default PLAN_WINDOW); tests use small ones to cross window boundaries. */
+  planWindow?: number;
 }
 
 /**
- * How many parsed states of planned entries a plan keeps for their
- * delivery, which then need not read the file again (one stat instead).
- * Entries further down a longer queue are read again when their turn
- * comes: a 100,000-entry drain must not hold 100,000 states (a parsed
- * state of 5 recipients is ~1 KB of heap, so this bounds it to ~4 MB).
+ * Entries the planner reads before it feeds their delivery, and the bound
+ * on planned entries waiting for it: the planner reads the next window
+ * only once fewer than this many wait, so at most about twice this many
+ * planned entries (a small record and the parsed state each, ~1-2 KB for
+ * 5 recipients) are in memory however long the queue, and the first
+ * message goes out after one window is read, not the whole queue.
  */
-const PLANNED_STATES_KEPT = 4096;
+const PLAN_WINDOW = 1000;
 
 /** Passes after the first, for entries that became due while a pass ran. */
 const MAX_EXTRA_PASSES = 10;
@@ -108,12 +114,6 @@ interface PlannedEntry {
   mx: string[];
   /** Failed recipients whose bounce is not queued yet. */
   awaitingDsn: boolean;
-}
-
-interface Plan {
-  entries: PlannedEntry[];
-  /** The earliest time a deferred recipient that is not due yet is due again. */
-  nextAttemptAt: string | null;
 }
 
 function heldResult(hold: AccountHold, started: number, due: number): FlushResult {
@@ -193,22 +193,42 @@ function reportUnreadable(events: FlushEvents, id: string, reason: string, exitC
   events.emit('unreadable', id, reason, exitCode);
 }
 
-async function planPass(
+/** What the planner found in one window of the queue. */
+interface Window {
+  /** Entries with due recipients (or a bounce to queue), in queue order. */
+  entries: PlannedEntry[];
+  /** Their parsed states, by id, for their delivery (read with a stamp: EntryDeliveryContext.plannedStates). */
+  states: Map<string, EntryState>;
+}
+
+/** The earlier of two times (ISO strings), null meaning none. */
+function earlier(a: string | null, b: string | null): string | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return Date.parse(b) < Date.parse(a) ? b : a;
+}
+
+/**
+ * Reads one window of the queue (ids in queue order) and plans it: which
+ * entries have due recipients not yet attempted in this run, and by which
+ * transport. Complete entries left by a crash are removed, bad ones
+ * reported (and quarantined); `later` hears each deferred recipient's next
+ * attempt time that is not due yet.
+ */
+async function planWindow(
   spool: Spool,
   config: RuntimeConfig,
+  ids: readonly string[],
   attempted: Map<string, Set<string>>,
   now: number,
   events: FlushEvents,
-  /** Filled with the states of the first planned entries (PLANNED_STATES_KEPT), for their delivery. */
-  keep?: Map<string, EntryState>,
-): Promise<Plan> {
-  keep?.clear();
-  const planned: PlannedEntry[] = [];
-  let nextAttemptAt: string | null = null;
+  later: (at: string) => void,
+): Promise<Window> {
+  const window: Window = { entries: [], states: new Map() };
   const onCorrupt = (id: string, reason: string) => events.emit('corrupt', id, reason);
   const onUnreadable = (id: string, reason: string, err: BulkmailerError) => reportUnreadable(events, id, reason, err.exitCode);
-  for (const id of await listEntryIds(spool)) {
-    const state = await readEntryForScan(spool, id, { quarantine: true, checkMessage: false, onCorrupt, onUnreadable, stamp: keep !== undefined });
+  for (const id of ids) {
+    const state = await readEntryForScan(spool, id, { quarantine: true, checkMessage: false, onCorrupt, onUnreadable, stamp: true });
     if (state === null) continue;
     if (isEntryComplete(state)) {
       // Finished but not removed: a crash between the last state write and removal.
@@ -227,17 +247,23 @@ async function planPass(
         if (transport === 'mx') entry.mx.push(r.address);
         else entry.accounts.set(transport, (entry.accounts.get(transport) ?? 0) + 1);
       }
-      planned.push(entry);
-      if (keep !== undefined && keep.size < PLANNED_STATES_KEPT) keep.set(id, state);
+      window.entries.push(entry);
+      window.states.set(id, state);
     }
     if (!state.held) {
       for (const r of state.recipients) {
         if (r.status !== 'deferred' || r.nextAttemptAt === null || Date.parse(r.nextAttemptAt) <= now) continue;
-        if (nextAttemptAt === null || Date.parse(r.nextAttemptAt) < Date.parse(nextAttemptAt)) nextAttemptAt = r.nextAttemptAt;
+        later(r.nextAttemptAt);
       }
     }
   }
-  return { entries: planned, nextAttemptAt };
+  return window;
+}
+
+/** The queue's ids, a window at a time (the listing itself is names only: a few MiB at 100,000 entries). */
+async function* windowsOf(spool: Spool, size: number): AsyncGenerator<string[]> {
+  const ids = await listEntryIds(spool);
+  for (let i = 0; i < ids.length; i += size) yield ids.slice(i, i + size);
 }
 
 /**
@@ -284,24 +310,20 @@ async function runPasses(
   cleanups: (() => void)[],
 ): Promise<FlushResult> {
   const signal = options.signal;
+  const windowSize = Math.max(1, options.planWindow ?? PLAN_WINDOW);
   const attempted = new Map<string, Set<string>>();
-  const plannedStates = new Map<string, EntryState>();
-  let next = await planPass(spool, config, attempted, now(), events, plannedStates);
-  let plan = next.entries;
-  if (plan.length === 0) return { ...emptyFlushResult('done', started), nextAttemptAt: next.nextAttemptAt };
-  const planDue = () => plan.reduce((n, p) => n + p.due, 0);
-
-  checkFreeSpace(spool);
   const accountsRouted = routesUseAccounts(config.routes);
   const context: AccountRunContext = { spool, config, events, now, isOnline: options.isOnline, cleanups };
   const runs = new Map<string, AccountRun>();
   const noWayOut = new Set<string>();
+  let probes: ProbeResult[] = [];
   /**
-   * Prepares the accounts a plan needs that are not prepared yet, side by
-   * side (its hold, its limits, its probe); later passes may need one the
-   * first did not (a bounce goes through the default account).
+   * Prepares the accounts a window needs that are not prepared yet, side by
+   * side (its hold, its limits, its probe): an account first needed further
+   * down the queue, or in a later pass (a bounce goes through the default
+   * account), is prepared when the planner meets it.
    */
-  const prepareNeeded = async (entries: readonly PlannedEntry[]): Promise<AccountRun[]> => {
+  const prepareNeeded = async (entries: readonly PlannedEntry[]): Promise<void> => {
     const fresh = accountsNeeded(entries, accountsRouted).filter((name) => !runs.has(name) && !noWayOut.has(name));
     for (const name of fresh) {
       if (resolveAccount(config, name).smarthosts.length > 0) continue;
@@ -315,57 +337,48 @@ async function runPasses(
       runs.set(run.account.name, run);
       if (run.configError !== null) events.emit('warning', `account ${run.account.name}: ${run.configError.message}; its mail waits`);
     }
-    return prepared;
+    if (prepared.some((r) => r.probes.length > 0)) probes = await recordProbes(spool, [...runs.values()]);
   };
-  const needed = accountsNeeded(plan, accountsRouted);
-  if (needed.length > 0 && needed.every((name) => resolveAccount(config, name).smarthosts.length === 0) && !plan.some((p) => mxTakes(p, accountsRouted))) {
-    requireSmarthosts(config); // only the default account can lack one: the error says how to set it
-  }
-  await prepareNeeded(plan);
-  const probes = await recordProbes(spool, [...runs.values()]);
   let mx: MxTransport | null = null;
-  if (plan.some((p) => mxTakes(p, accountsRouted))) {
+  let mxPrepared = false;
+  const prepareMx = async (): Promise<void> => {
+    mxPrepared = true;
     const { MxTransport } = await import('./mx-transport.js');
     const setup = await MxTransport.prepare(spool, config, now, options.isOnline);
     if (setup.online) mx = setup.transport;
     else events.emit('warning', `direct delivery is offline: ${setup.detail}`);
-  }
+  };
   const up = () => [...runs.values()].filter(isAccountUp);
   const holds = () => [...runs.values()].flatMap((r) => (r.hold === null ? [] : [r.hold]));
-  const misconfigured = [...runs.values()].flatMap((r) => (r.configError === null ? [] : [r.configError]));
-  if (misconfigured.length > 0 && up().length === 0 && mx === null) throw misconfigured[0];
-  if (up().length === 0 && mx === null) {
-    const hold = holds()[0];
-    if (hold !== undefined) return { ...heldResult(hold, started, planDue()), probes, holds: holds() };
-    events.emit('offline', probes);
-    const result = { ...emptyFlushResult('offline', started), probes };
-    result.due = result.remaining = planDue();
-    result.nextAttemptAt = next.nextAttemptAt;
-    return result;
-  }
-  for (const run of runs.values()) {
-    if (run.smarthost === null && run.hold === null && run.probes.length > 0 && (runs.size > 1 || mx !== null)) {
-      events.emit('warning', `account ${run.account.name}: no smarthost answered; its recipients wait`);
-    }
-  }
   const label = () => {
     const ways = up().map((r) => r.smarthost!.display);
     return ways.length > 0 ? ways.join(', ') : 'direct delivery (MX)';
   };
-  const result: FlushResult = { ...emptyFlushResult('done', started), smarthost: label(), probes };
+  const unanswered = new Set<string>();
+  /** Once some way out works: each account whose smarthosts did not answer is named once. */
+  const warnUnanswered = () => {
+    for (const run of runs.values()) {
+      if (run.smarthost === null && run.hold === null && run.probes.length > 0 && (runs.size > 1 || mx !== null) && !unanswered.has(run.account.name)) {
+        unanswered.add(run.account.name);
+        events.emit('warning', `account ${run.account.name}: no smarthost answered; its recipients wait`);
+      }
+    }
+  };
+
+  const result: FlushResult = { ...emptyFlushResult('done', started) };
   // What the run keeps per entry is dropped when the entry is removed (onRemoved), so that a
   // drain's memory does not grow with the queue: only entries still in it are remembered.
   const messages = new Set<string>();
   let removedMessages = 0;
   // Bounce reports are counted apart from the user's messages (the summary says which is which).
-  const bounceIds = new Set(plan.filter((p) => p.bounce).map((p) => p.id));
+  const bounceIds = new Set<string>();
   let finalCount = 0;
   // The first error that must end the run (a full disk, a bug): every
   // session finishes its transaction in flight and stops first, so the
   // instance lock is never released under one still writing state.
   let fatal: unknown = null;
   const stopping = () => signal?.aborted === true || fatal !== null;
-  let passDue = new Map<string, number>();
+  const passDue = new Map<string, number>();
   /** The batch callbacks of one transport; `transport` names it in transaction events. */
   const callbacksFor = (transport: string): BatchCallbacks => ({
     onTransaction(id, outcomes, finals) {
@@ -418,6 +431,8 @@ async function runPasses(
     },
   });
 
+  /** Feeds that have stopped taking entries (their account lost or refused) are not fed again in the pass. */
+  let lanes = new Map<string, Lane>();
   /**
    * The account that delivers an entry in this pass: its sender's account
    * first, then any other account up that has recipients of it. One
@@ -428,19 +443,17 @@ async function runPasses(
   const assignedAccount = (p: PlannedEntry): string | null => {
     for (const name of [p.senderAccount, ...p.accounts.keys()]) {
       const run = runs.get(name);
-      if (run !== undefined && isAccountUp(run) && accountTakes(p, name, accountsRouted)) return name;
+      if (run !== undefined && isAccountUp(run) && lanes.get(name)?.feed.ended !== true && accountTakes(p, name, accountsRouted)) return name;
     }
     return null;
   };
   const upDue = (p: PlannedEntry) =>
     [...p.accounts].reduce((n, [name, count]) => n + (runs.get(name) !== undefined && isAccountUp(runs.get(name)!) ? count : 0), 0);
-  const workable = (p: PlannedEntry) => assignedAccount(p) !== null || (mx !== null && mxTakes(p, accountsRouted));
-  // Recipients whose transport is offline or held are due but get no pass: counted once, as remaining.
-  result.due += plan.reduce((n, p) => n + p.due - upDue(p) - (mx !== null ? p.mx.length : 0), 0);
-  plan = plan.filter(workable);
 
-  try {
-    // Loaded only when there is work: a cron flush of an empty queue skips nodemailer.
+  // Loaded only when there is work: a cron flush of an empty queue skips nodemailer.
+  let delivery: { deliverBatch: typeof import('../delivery/deliver-batch.js').deliverBatch; rulesOf: (account: AccountSettings) => AccountReplyRule[] } | null = null;
+  const loadDelivery = async () => {
+    if (delivery !== null) return delivery;
     const { deliverBatch } = await import('../delivery/deliver-batch.js');
     const { parseAccountReplyRules } = await import('../delivery/account-replies.js');
     const replyRules = new Map<string, AccountReplyRule[]>();
@@ -449,30 +462,86 @@ async function runPasses(
       if (rules === undefined) replyRules.set(account.name, (rules = parseAccountReplyRules(account.accountReplies)));
       return rules;
     };
-    for (let pass = 0; pass <= MAX_EXTRA_PASSES && plan.length > 0 && !stopping(); pass++) {
-      const byAccount = new Map<string, PlannedEntry[]>();
-      for (const p of plan) {
-        const name = assignedAccount(p);
-        if (name === null) continue;
-        const list = byAccount.get(name) ?? [];
-        list.push(p);
-        byAccount.set(name, list);
+    return (delivery = { deliverBatch, rulesOf });
+  };
+
+  /**
+   * One pass: the planner walks the queue a window at a time and feeds each
+   * planned entry to its account's batch (started when first needed, its
+   * sessions open across windows) or to direct delivery, waiting while a
+   * window's worth of entries waits for delivery. An entry with recipients
+   * of both goes to direct delivery once its account's batch is done with it.
+   */
+  const runPass = async (pass: number): Promise<PassScan> => {
+    const scan: PassScan = { planned: 0, plannedDue: 0, workable: 0, nextAttemptAt: null, mxNeeded: false };
+    const backlog = new Backlog();
+    const wake = () => backlog.wake();
+    signal?.addEventListener('abort', wake);
+    const plannedStates = new Map<string, EntryState>();
+    /** The recipients for direct delivery of entries now in an account's batch. */
+    const mxAfter = new Map<string, string[]>();
+    lanes = new Map();
+    const laneRuns: Promise<void>[] = [];
+    let mxQueue: MxWork[] = [];
+    let mxRunning: Promise<void> | null = null;
+    /** The planner or an account's batch may still hand direct delivery more. */
+    let feeding = true;
+    let spaceChecked = false;
+    let startEmitted = false;
+
+    /** Runs direct delivery over what waits for it: a window's worth at a time, the rest once planning is over. */
+    const kickMx = (): void => {
+      if (mxRunning !== null || mxQueue.length === 0) return;
+      const transport = mx;
+      if (transport === null || stopping()) {
+        backlog.remove(mxQueue.length);
+        mxQueue = [];
+        return;
       }
-      const assigned = new Map<string, string>();
-      for (const [name, entries] of byAccount) for (const p of entries) assigned.set(p.id, name);
-      const passWork = (p: PlannedEntry) => {
-        const name = assigned.get(p.id);
-        return (name === undefined ? 0 : (p.accounts.get(name) ?? 0)) + (mx !== null ? p.mx.length : 0);
-      };
-      passDue = new Map(plan.map((p) => [p.id, passWork(p)]));
-      const dueNow = plan.reduce((n, p) => n + passWork(p), 0);
-      result.due += dueNow;
-      events.emit('start', { smarthost: label(), dueEntries: plan.length, dueRecipients: dueNow, pass });
-      // Each account over its own connections, side by side.
-      await Promise.all(
-        [...byAccount].map(async ([name, entries]) => {
-          const run = runs.get(name)!;
-          const smarthost = run.smarthost!;
+      if (feeding && mxQueue.length < windowSize) return;
+      const work = mxQueue;
+      mxQueue = [];
+      mxRunning = (async () => {
+        try {
+          const batch = await transport.runPass(work, attempted, stopping, callbacksFor('direct delivery (MX)'));
+          if (batch.fatal !== null) fatal ??= batch.fatal;
+          if (batch.offline) mx = null;
+          // Whatever was not attempted (a destination down) waits for a later flush, not another pass.
+          for (const w of work) {
+            const done = attempted.get(w.id) ?? new Set<string>();
+            for (const address of w.recipients) done.add(address);
+            attempted.set(w.id, done);
+          }
+        } finally {
+          backlog.remove(work.length);
+          mxRunning = null;
+          kickMx();
+        }
+      })();
+    };
+    const toMx = (work: MxWork): void => {
+      mxQueue.push(work);
+      backlog.add();
+      kickMx();
+    };
+    /** An entry leaves its account's batch (delivered, or let go by a batch that stopped). */
+    const leaveLane = (id: string): void => {
+      plannedStates.delete(id);
+      const recipients = mxAfter.get(id);
+      mxAfter.delete(id);
+      if (recipients !== undefined && mx !== null) toMx({ id, recipients });
+      backlog.remove();
+    };
+    const laneFor = async (name: string): Promise<Lane> => {
+      const existing = lanes.get(name);
+      if (existing !== undefined) return existing;
+      const { deliverBatch, rulesOf } = await loadDelivery();
+      const run = runs.get(name)!;
+      const smarthost = run.smarthost!;
+      const lane: Lane = { feed: new EntryFeed(leaveLane) };
+      lanes.set(name, lane);
+      laneRuns.push(
+        (async () => {
           const batch = await deliverBatch(
             {
               spool,
@@ -490,51 +559,121 @@ async function runPasses(
                 ? undefined
                 : (address, from) => transportOf(config, accountForSender(config, from), address) === name,
             },
-            entries.map((p) => p.id),
+            lane.feed,
             attempted,
             stopping,
             callbacksFor(smarthost.display),
           );
+          lane.feed.end();
           if (batch.lost) run.lost = true;
           if (batch.fatal !== null) fatal ??= batch.fatal;
           if (batch.refused !== null && fatal === null) await run.recordHold(batch.refused);
-        }),
+        })(),
       );
-      if (mx !== null && !stopping()) {
-        const work = plan.filter((p) => mxTakes(p, accountsRouted)).map((p) => ({ id: p.id, recipients: p.mx }));
-        const batch = await mx.runPass(work, attempted, stopping, callbacksFor('direct delivery (MX)'));
-        if (batch.fatal !== null) fatal ??= batch.fatal;
-        if (batch.offline) mx = null;
-        // Whatever was not attempted (a destination down) waits for a later flush, not another pass.
-        for (const w of work) {
-          const done = attempted.get(w.id) ?? new Set<string>();
-          for (const address of w.recipients) done.add(address);
-          attempted.set(w.id, done);
+      return lane;
+    };
+
+    try {
+      for await (const ids of windowsOf(spool, windowSize)) {
+        await backlog.below(windowSize, stopping);
+        if (stopping()) break;
+        const window = await planWindow(spool, config, ids, attempted, now(), events, (at) => (scan.nextAttemptAt = earlier(scan.nextAttemptAt, at)));
+        if (window.entries.length === 0) continue;
+        scan.planned += window.entries.length;
+        for (const p of window.entries) scan.plannedDue += p.due;
+        if (pass === 0 && !spaceChecked) (checkFreeSpace(spool), (spaceChecked = true));
+        await prepareNeeded(window.entries);
+        if (!mxPrepared && window.entries.some((p) => mxTakes(p, accountsRouted))) await prepareMx();
+        if (window.entries.some((p) => mxTakes(p, accountsRouted))) scan.mxNeeded = true;
+        let dueEntries = 0;
+        let dueRecipients = 0;
+        const feeds: (() => Promise<void>)[] = [];
+        for (const p of window.entries) {
+          // Recipients whose transport is offline or held are due but get no pass: counted once, as remaining.
+          if (pass === 0) result.due += p.due - upDue(p) - (mx !== null ? p.mx.length : 0);
+          const name = assignedAccount(p);
+          const direct = mx !== null && mxTakes(p, accountsRouted);
+          if (name === null && !direct) continue;
+          const work = (name === null ? 0 : (p.accounts.get(name) ?? 0)) + (mx !== null ? p.mx.length : 0);
+          passDue.set(p.id, work);
+          dueEntries++;
+          dueRecipients += work;
+          if (p.bounce) bounceIds.add(p.id);
+          if (name !== null) {
+            const state = window.states.get(p.id);
+            feeds.push(async () => {
+              const lane = await laneFor(name);
+              if (direct) mxAfter.set(p.id, p.mx);
+              if (state !== undefined) plannedStates.set(p.id, state);
+              backlog.add();
+              if (!lane.feed.push(p.id)) leaveLane(p.id);
+            });
+          } else {
+            feeds.push(async () => toMx({ id: p.id, recipients: p.mx }));
+          }
         }
+        if (dueEntries === 0) continue;
+        if (pass > 0 && !spaceChecked) (checkFreeSpace(spool), (spaceChecked = true));
+        scan.workable += dueEntries;
+        result.due += dueRecipients;
+        if (!startEmitted) {
+          startEmitted = true;
+          result.smarthost ??= label();
+          warnUnanswered();
+          events.emit('start', { smarthost: label(), dueEntries, dueRecipients, pass });
+        } else {
+          warnUnanswered();
+          events.emit('planned', { dueEntries, dueRecipients, pass });
+        }
+        for (const feed of feeds) await feed();
       }
-      if (stopping()) break;
-      next = await planPass(spool, config, attempted, now(), events, plannedStates);
-      const late = await prepareNeeded(next.entries);
-      if (late.some((r) => r.probes.length > 0)) await recordProbes(spool, [...runs.values()]);
-      plan = next.entries.filter(workable);
-      for (const p of plan) if (p.bounce) bounceIds.add(p.id);
-      if (plan.length > 0) checkFreeSpace(spool);
+    } finally {
+      for (const lane of lanes.values()) lane.feed.close();
+      await Promise.all(laneRuns);
+      feeding = false;
+      kickMx();
+      while (mxRunning !== null) await mxRunning;
+      signal?.removeEventListener('abort', wake);
+    }
+    return scan;
+  };
+
+  let scan: PassScan | null = null;
+  try {
+    for (let pass = 0; pass <= MAX_EXTRA_PASSES && !stopping(); pass++) {
+      scan = await runPass(pass);
+      if (pass === 0 && scan.planned === 0) return { ...emptyFlushResult('done', started), nextAttemptAt: scan.nextAttemptAt };
+      if (pass === 0 && scan.workable === 0 && !stopping()) {
+        // No way out for anything due: say why, nothing attempted or counted (promise 4).
+        if (runs.size === 0 && noWayOut.size > 0 && !scan.mxNeeded) requireSmarthosts(config); // only the default account can lack one
+        const misconfigured = [...runs.values()].flatMap((r) => (r.configError === null ? [] : [r.configError]));
+        if (misconfigured.length > 0 && up().length === 0 && mx === null) throw misconfigured[0];
+        const hold = holds()[0];
+        if (hold !== undefined) return { ...heldResult(hold, started, scan.plannedDue), probes, holds: holds() };
+        events.emit('offline', probes);
+        const offline = { ...emptyFlushResult('offline', started), probes };
+        offline.due = offline.remaining = scan.plannedDue;
+        offline.nextAttemptAt = scan.nextAttemptAt;
+        return offline;
+      }
+      if (pass === 0) warnUnanswered();
+      if (scan.workable === 0) break;
     }
   } finally {
-    await mx?.finish().catch((err: unknown) => (fatal ??= err));
+    await (mx as MxTransport | null)?.finish().catch((err: unknown) => (fatal ??= err));
   }
   if (fatal !== null) throw fatal;
+  result.probes = probes;
   result.messages = messages.size + removedMessages;
   result.smarthostLost = [...runs.values()].some((r) => r.lost);
-  result.nextAttemptAt = next.nextAttemptAt;
+  result.nextAttemptAt = scan?.nextAttemptAt ?? null;
   result.remaining = Math.max(0, result.due - finalCount);
   result.holds = holds();
   const hold = result.holds[0] ?? null;
   result.hold = hold;
   if (hold !== null) {
     // What the refused pass left is still due, beyond what the pass counted.
-    const left = await planPass(spool, config, attempted, now(), events);
-    result.remaining = Math.max(result.remaining, left.entries.reduce((n, p) => n + p.due, 0));
+    result.remaining = Math.max(result.remaining, await dueLeft(spool, config, attempted, now(), events, windowSize));
   }
   if (hold !== null && result.remaining > 0) {
     result.outcome = 'held';
@@ -545,4 +684,40 @@ async function runPasses(
   }
   result.durationMs = Math.round(performance.now() - started);
   return result;
+}
+
+/** One account's batch in a pass, fed by the planner. */
+interface Lane {
+  feed: EntryFeed;
+}
+
+/** What one pass's planner saw. */
+interface PassScan {
+  /** Entries with due recipients (or a bounce to queue). */
+  planned: number;
+  /** Their due recipients. */
+  plannedDue: number;
+  /** Entries fed to a delivery. */
+  workable: number;
+  /** The earliest time a deferred recipient that is not due yet is due again. */
+  nextAttemptAt: string | null;
+  /** Some entry had recipients for direct delivery. */
+  mxNeeded: boolean;
+}
+
+/** Due recipients not attempted in this run, counted a window at a time (nothing kept). */
+async function dueLeft(
+  spool: Spool,
+  config: RuntimeConfig,
+  attempted: Map<string, Set<string>>,
+  now: number,
+  events: FlushEvents,
+  windowSize: number,
+): Promise<number> {
+  let due = 0;
+  for await (const ids of windowsOf(spool, windowSize)) {
+    const window = await planWindow(spool, config, ids, attempted, now, events, () => {});
+    for (const p of window.entries) due += p.due;
+  }
+  return due;
 }

@@ -74,6 +74,22 @@ describe('progress output, in-process', () => {
     assert.equal(err.text, '');
   });
 
+  test('more planned further down the queue grows the total, with no line of its own', () => {
+    const { ctx, out } = fakeContext(false);
+    const events = new FlushEvents();
+    let clock = 1_000_000;
+    attachFlushOutput(events, ctx, { now: () => clock, intervalMs: 5_000 });
+    events.emit('start', { smarthost: 's', dueEntries: 2, dueRecipients: 4, pass: 0 });
+    events.emit('planned', { dueEntries: 2, dueRecipients: 4, pass: 0 });
+    clock += 6_000;
+    events.emit('transaction', { id: 'e1', smarthost: 's', outcomes: outcomes(['a@x.org', 'b@x.org']) });
+    events.emit('end', endResult);
+    const lines = out.text.trimEnd().split('\n');
+    assert.equal(lines[0], 'delivering 4 recipients in 2 entries via s');
+    assert.equal(lines.length, 2, out.text);
+    assert.match(lines[1] ?? '', /^2\/8 recipients done/);
+  });
+
   test('--quiet prints nothing but errors (a quarantined entry)', () => {
     const { ctx, out, err } = fakeContext(false);
     const events = new FlushEvents();
