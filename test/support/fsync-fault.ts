@@ -4,8 +4,9 @@
  * the test's temp dir, that makes fsync(2) and fdatasync(2) of a directory
  * return EIO when the directory's path contains FSYNC_FAIL_MATCH and, if
  * FSYNC_FAIL_FLAG is set, only while that file exists (so a test turns the
- * fault on and off under a running process). Files are never failed: only
- * the directory fsyncs this is about.
+ * fault on and off under a running process). Files are failed too only
+ * when asked (FSYNC_FAIL_FILES=1, `env(match, flag, { files: true })`: the
+ * send ledger's appends); otherwise only the directory fsyncs.
  *
  * It works on the real binaries (flush, agent, sendmail) with no seam in
  * the product code. Node's fsync goes through libuv's thread pool to the
@@ -34,11 +35,13 @@ const SOURCE = String.raw`
 static int should_fail(int fd) {
   const char *match = getenv("FSYNC_FAIL_MATCH");
   const char *flag = getenv("FSYNC_FAIL_FLAG");
+  const char *files = getenv("FSYNC_FAIL_FILES");
   struct stat st;
   char link[64], target[PATH_MAX];
   ssize_t n;
   if (match == NULL || match[0] == 0) return 0;
-  if (fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode)) return 0;
+  if (fstat(fd, &st) != 0) return 0;
+  if (!S_ISDIR(st.st_mode) && (files == NULL || strcmp(files, "1") != 0)) return 0;
   snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
   n = readlink(link, target, sizeof target - 1);
   if (n < 0) return 0;
@@ -68,9 +71,10 @@ export interface FsyncFault {
   library: string;
   /**
    * The environment for a child process: directory fsyncs whose path
-   * contains `match` fail with EIO (while `flag` exists, when given).
+   * contains `match` fail with EIO (while `flag` exists, when given), and
+   * file fsyncs too with `files`.
    */
-  env(match: string, flag?: string): Record<string, string>;
+  env(match: string, flag?: string, options?: { files?: boolean }): Record<string, string>;
 }
 
 /** Compiles the library into `dir` and proves it works; throws otherwise. */
@@ -79,14 +83,17 @@ export async function buildFsyncFault(dir: string): Promise<FsyncFault> {
   const library = path.join(dir, 'fsync-fault.so');
   await fs.writeFile(source, SOURCE);
   execFileSync('gcc', ['-shared', '-fPIC', '-O2', '-o', library, source, '-ldl'], { stdio: 'pipe' });
-  const env = (match: string, flag?: string): Record<string, string> => ({
+  const env = (match: string, flag?: string, options: { files?: boolean } = {}): Record<string, string> => ({
     LD_PRELOAD: library,
     UV_USE_IO_URING: '0',
     FSYNC_FAIL_MATCH: match,
     ...(flag === undefined ? {} : { FSYNC_FAIL_FLAG: flag }),
+    ...(options.files === true ? { FSYNC_FAIL_FILES: '1' } : {}),
   });
   const probeDir = path.join(dir, 'fsync-fault-probe');
   await fs.mkdir(probeDir, { recursive: true });
+  const probeFile = path.join(probeDir, 'file');
+  await fs.writeFile(probeFile, '');
   const script = `
     const fs = require('node:fs');
     const fd = fs.openSync(process.argv[1], 'r');
@@ -94,12 +101,16 @@ export async function buildFsyncFault(dir: string): Promise<FsyncFault> {
     try { fs.fsyncSync(fd); } catch (e) { sync = e.code; }
     fs.fsync(fd, (e) => { console.log(sync + ' ' + (e ? e.code : 'ok')); });
   `;
-  const run = (extra: Record<string, string>) =>
-    spawnSync(process.execPath, ['-e', script, probeDir], { env: { ...process.env, ...extra }, encoding: 'utf8' }).stdout.trim();
+  const run = (extra: Record<string, string>, target = probeDir) =>
+    spawnSync(process.execPath, ['-e', script, target], { env: { ...process.env, ...extra }, encoding: 'utf8' }).stdout.trim();
   const failing = run(env('fsync-fault-probe'));
   const passing = run(env('no-such-directory'));
-  if (failing !== 'EIO EIO' || passing !== 'ok ok') {
-    throw new Error(`the LD_PRELOAD fsync fault does not work here (failing: "${failing}", passing: "${passing}")`);
+  const fileSpared = run(env('fsync-fault-probe'), probeFile);
+  const fileFailing = run(env('fsync-fault-probe', undefined, { files: true }), probeFile);
+  if (failing !== 'EIO EIO' || passing !== 'ok ok' || fileSpared !== 'ok ok' || fileFailing !== 'EIO EIO') {
+    throw new Error(
+      `the LD_PRELOAD fsync fault does not work here (failing: "${failing}", passing: "${passing}", file spared: "${fileSpared}", file failing: "${fileFailing}")`,
+    );
   }
   return { library, env };
 }
