@@ -13,30 +13,20 @@
  *    rename; the entry is taken back out and the exit says so, so a caller
  *    that retries does not send twice.
  */
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
-import { makeTempHome } from '../support/home.js';
 import { smarthostAndHome } from '../support/smarthost-home.js';
 import { runCli, SENDMAIL } from '../support/cli.js';
-import { buildFsyncFault, type FsyncFault } from '../support/fsync-fault.js';
+import { fsyncFaultForTests } from '../support/fsync-fault.js';
 import { enqueueMessage, listEntryIds, openSpool, spoolLayout } from '../../src/spool/index.js';
 import { killAll, nudge, startAgent } from '../agent/agent-process.js';
 
-let fault: FsyncFault;
-let faultDir: { home: string; cleanup(): Promise<void> };
-
-before(async () => {
-  faultDir = await makeTempHome('bulkmailer-fsync-fault-');
-  fault = await buildFsyncFault(faultDir.home);
-});
-
-after(async () => {
-  await killAll();
-  await faultDir.cleanup();
-});
+// Agents first, then the library's directory (hooks run in the order registered).
+after(killAll);
+const fault = fsyncFaultForTests();
 
 const message = (n: number) => `From: list@example.org\r\nSubject: post ${n}\r\nMessage-ID: <post-${n}@example.org>\r\n\r\nHello ${n}.\r\n`;
 
@@ -81,7 +71,7 @@ test('agent: a failed fsync is logged and the flush ends; the agent and its list
   const config = { concurrency: 1, schedule: '0 0 1 1 *', listener: { enabled: true, host: '127.0.0.1', port: 0 } };
   const { server, home } = await smarthostAndHome(t, config, { dataDelayMs: 500 });
   const spool = await openSpool(home);
-  const flag = path.join(faultDir.home, `disk-fails-${process.pid}`);
+  const flag = path.join(fault.dir, `disk-fails-${process.pid}`);
   await fs.writeFile(flag, '');
   const agent = startAgent(home, fault.env(`${spoolLayout(home).state}/`, flag));
   const { event: ready } = await agent.waitFor('ready');

@@ -9,7 +9,7 @@
  * reported durable that is not, and the sending limit could be overrun
  * after a power cut. A fresh ledger (the next flush) writes normally.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -17,20 +17,10 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { makeTempHome } from '../support/home.js';
 import { ROOT } from '../support/cli.js';
-import { buildFsyncFault, type FsyncFault } from '../support/fsync-fault.js';
+import { fsyncFaultForTests } from '../support/fsync-fault.js';
 import { openSpool, readSendLedger } from '../../src/spool/index.js';
 
-let fault: FsyncFault;
-let faultDir: { home: string; cleanup(): Promise<void> };
-
-before(async () => {
-  faultDir = await makeTempHome('bulkmailer-fsync-fault-');
-  fault = await buildFsyncFault(faultDir.home);
-});
-
-after(async () => {
-  await faultDir.cleanup();
-});
+const fault = fsyncFaultForTests();
 
 // Runs in a child (LD_PRELOAD applies from process start): each step's outcome, as the flusher would see it.
 const CHILD = `import fs from 'node:fs';

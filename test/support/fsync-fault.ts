@@ -20,6 +20,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { after, before } from 'node:test';
+import { makeTempHome } from './home.js';
 
 const SOURCE = String.raw`
 #define _GNU_SOURCE
@@ -113,4 +115,31 @@ export async function buildFsyncFault(dir: string): Promise<FsyncFault> {
     );
   }
   return { library, env };
+}
+
+/**
+ * For a test file: the library built once before its tests (node:test's
+ * `before`) in a temp directory of its own, removed after them. `env` is
+ * FsyncFault's; `dir` is that directory, for flag files.
+ */
+export function fsyncFaultForTests(): { env: FsyncFault['env']; readonly dir: string } {
+  let fault: FsyncFault | null = null;
+  let temp: { home: string; cleanup(): Promise<void> } | null = null;
+  before(async () => {
+    temp = await makeTempHome('bulkmailer-fsync-fault-');
+    fault = await buildFsyncFault(temp.home);
+  });
+  after(async () => {
+    await temp?.cleanup();
+  });
+  const built = () => {
+    if (fault === null || temp === null) throw new Error('the fsync fault is built in before(): use it inside a test');
+    return { fault, dir: temp.home };
+  };
+  return {
+    env: (match, flag, options) => built().fault.env(match, flag, options),
+    get dir() {
+      return built().dir;
+    },
+  };
 }
