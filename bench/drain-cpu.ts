@@ -19,26 +19,22 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
-import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { openSpool, enqueueMessage, removeEntryLockTarget } from '../src/spool/index.js';
 import { benchBody, startSinkProcess } from './sink-process.js';
+import { benchArgs, list, num } from './args.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { values } = parseArgs({
-  options: {
-    messages: { type: 'string', default: '2000' },
-    recipients: { type: 'string', default: '5' },
-    concurrency: { type: 'string' },
-    runs: { type: 'string', default: '5' },
-    size: { type: 'string', default: '2000' },
-    bin: { type: 'string', multiple: true },
-  },
+const args = benchArgs('npx tsx bench/drain-cpu.ts [options]', {
+  messages: num(2000, 'messages in the spool'),
+  recipients: num(5, 'recipients per message'),
+  concurrency: num(undefined, "sessions (default: the config's)"),
+  runs: num(5, 'runs per build'),
+  size: num(2000, 'message size in bytes'),
+  bin: list('NAME=PATH of a bin/bulkmailer to compare, repeatable (default: current=bin/bulkmailer)'),
 });
-const messages = Number(values.messages);
-const recipients = Number(values.recipients);
-const runs = Number(values.runs);
-const bins = (values.bin ?? [`current=${path.join(root, 'bin', 'bulkmailer')}`]).map((spec) => {
+const { messages, recipients, runs } = args;
+const bins = (args.bin.length > 0 ? args.bin : [`current=${path.join(root, 'bin', 'bulkmailer')}`]).map((spec) => {
   const at = spec.indexOf('=');
   return at < 0 ? { name: spec, bin: path.resolve(spec) } : { name: spec.slice(0, at), bin: path.resolve(spec.slice(at + 1)) };
 });
@@ -51,7 +47,7 @@ async function makeTemplate() {
   const spool = await openSpool(template);
   for (let i = 0; i < messages; i++) {
     const rcpts = Array.from({ length: recipients }, (_, r) => `member${i % 500}-${r}@d${r}.example.net`);
-    await enqueueMessage(spool, { from: 'list@example.org', recipients: rcpts, message: benchBody(Number(values.size), i) });
+    await enqueueMessage(spool, { from: 'list@example.org', recipients: rcpts, message: benchBody(args.size, i) });
   }
   removeEntryLockTarget(template);
   await fs.rm(path.join(template, 'spool', 'lock', 'entries'), { force: true, recursive: true });
@@ -63,7 +59,7 @@ async function oneRun(bin: string, home: string): Promise<{ user: number; sys: n
   try {
     execFileSync('cp', ['-a', template, home]);
     const config: Record<string, unknown> = { smarthost: `smtp://127.0.0.1:${sink.port}` };
-    if (values.concurrency !== undefined) config.concurrency = Number(values.concurrency);
+    if (args.concurrency !== undefined) config.concurrency = args.concurrency;
     await fs.writeFile(path.join(home, 'config.json'), JSON.stringify(config), { mode: 0o600 });
     execFileSync('sync');
     // PROFILE_DIR: also write a V8 CPU profile of each flush there (node --cpu-prof).

@@ -13,34 +13,30 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { once } from 'node:events';
-import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { enqueueMessage } from '../src/spool/index.js';
 import { benchBody, makeBenchHome, startSinkProcess } from './sink-process.js';
+import { benchArgs, num } from './args.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { values } = parseArgs({
-  options: {
-    messages: { type: 'string', default: '2000' },
-    recipients: { type: 'string', default: '5' },
-    concurrency: { type: 'string', default: '20' },
-    runs: { type: 'string', default: '3' },
-    size: { type: 'string', default: '2000' },
-  },
+const args = benchArgs('npm run bench -- [options]', {
+  messages: num(2000, 'messages in the spool'),
+  recipients: num(5, 'recipients per message'),
+  concurrency: num(20, 'sessions'),
+  runs: num(3, 'runs'),
+  size: num(2000, 'message size in bytes'),
 });
-const messages = Number(values.messages);
-const recipients = Number(values.recipients);
-const runs = Number(values.runs);
+const { messages, recipients, runs } = args;
 
 async function oneRun(run: number) {
   const sink = await startSinkProcess();
-  const bench = await makeBenchHome('bench', { smarthost: `smtp://127.0.0.1:${sink.port}`, concurrency: Number(values.concurrency) });
+  const bench = await makeBenchHome('bench', { smarthost: `smtp://127.0.0.1:${sink.port}`, concurrency: args.concurrency });
   const { home, spool } = bench;
   try {
     const enqueueStart = performance.now();
     for (let i = 0; i < messages; i++) {
       const rcpts = Array.from({ length: recipients }, (_, r) => `member${i % 500}-${r}@d${r}.example.net`);
-      await enqueueMessage(spool, { from: 'list@example.org', recipients: rcpts, message: benchBody(Number(values.size), i) });
+      await enqueueMessage(spool, { from: 'list@example.org', recipients: rcpts, message: benchBody(args.size, i) });
     }
     const enqueueMs = performance.now() - enqueueStart;
     // Spooled first, drained later (as in the reference measurements): let the
@@ -73,5 +69,5 @@ for (let run = 1; run <= runs; run++) rates.push(await oneRun(run));
 rates.sort((a, b) => a - b);
 console.log(
   `median drain rate: ${rates[Math.floor(rates.length / 2)]?.toFixed(0)} msg/s ` +
-    `(${messages} x ${recipients} recipients, concurrency ${values.concurrency}, ${runs} runs, node ${process.version})`,
+    `(${messages} x ${recipients} recipients, concurrency ${args.concurrency}, ${runs} runs, node ${process.version})`,
 );

@@ -23,19 +23,16 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { startListenerChild } from './listener-child.js';
+import { benchArgs, num, str } from './args.js';
 
-const { values } = parseArgs({
-  options: {
-    connections: { type: 'string', default: '500' },
-    idle: { type: 'string', default: '500' },
-    runs: { type: 'string', default: '3' },
-    root: { type: 'string', default: path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..') },
-  },
+const args = benchArgs('npm run bench:listen-connections -- [options]', {
+  connections: num(500, 'connections opened one after another'),
+  idle: num(500, 'connections held open and idle'),
+  runs: num(3, 'runs'),
+  root: str(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'), 'the checkout whose build is measured'),
 });
-const connections = Number(values.connections);
-const idle = Number(values.idle);
+const { connections, idle } = args;
 
 /** A minimal client: one reply at a time (a reply's last line has a space after the code). */
 class Conversation {
@@ -104,7 +101,7 @@ async function oneRun(run: number): Promise<Run> {
   const home = await fs.mkdtemp(path.join(process.env.BENCH_DIR ?? os.tmpdir(), 'bulkmailer-bench-conn-'));
   // Room for every idle connection: past listener.maxConnections the oldest idle ones are shed (docs/frontends.md).
   await fs.writeFile(path.join(home, 'config.json'), JSON.stringify({ listener: { maxConnections: idle + 10 } }), { mode: 0o600 });
-  const { child, port } = await startListenerChild(values.root, home);
+  const { child, port } = await startListenerChild(args.root, home);
   try {
     // Warm up the code paths before measuring.
     for (let i = 0; i < 20; i++) {
@@ -163,10 +160,10 @@ async function oneRun(run: number): Promise<Run> {
 }
 
 const runs: Run[] = [];
-for (let run = 1; run <= Number(values.runs); run++) runs.push(await oneRun(run));
+for (let run = 1; run <= args.runs; run++) runs.push(await oneRun(run));
 const med = (pick: (r: Run) => number) => median(runs.map(pick));
 console.log(
-  `median of ${runs.length} runs (${values.root}): ${med((r) => r.perSecond).toFixed(0)} connections/s; whole connection ` +
+  `median of ${runs.length} runs (${args.root}): ${med((r) => r.perSecond).toFixed(0)} connections/s; whole connection ` +
     `${med((r) => median(r.total)).toFixed(2)} ms (connect+220 ${med((r) => median(r.greeting)).toFixed(2)}, ` +
     `EHLO ${med((r) => median(r.ehlo)).toFixed(2)}, QUIT+close ${med((r) => median(r.quitClose)).toFixed(2)}); ` +
     `${med((r) => r.idleKb).toFixed(1)} KB RSS per idle connection`,

@@ -21,15 +21,13 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { startListenerChild } from './listener-child.js';
+import { benchArgs, flag, num } from './args.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { values } = parseArgs({
-  options: {
-    runs: { type: 'string', default: '3' },
-    'force-gc': { type: 'boolean', default: false },
-  },
+const args = benchArgs('npm run bench:listen-memory -- [options]', {
+  runs: num(3, 'runs'),
+  'force-gc': flag('run the listener with a full GC every 50 ms'),
 });
 const BLAST_CLIENT = path.join(root, 'test', 'support', 'smtp-blast-client.mjs');
 const GC_EVERY_50_MS = 'data:text/javascript,setInterval(()=>globalThis.gc(),50).unref()';
@@ -50,7 +48,7 @@ async function blast(port: number, megabytes: number): Promise<void> {
 async function oneRun(run: number): Promise<[number, number]> {
   const home = await fs.mkdtemp(path.join(process.env.BENCH_DIR ?? os.tmpdir(), 'bulkmailer-bench-mem-'));
   await fs.writeFile(path.join(home, 'config.json'), JSON.stringify({ listener: { maxMessageSize: 200 * 1024 * 1024 } }), { mode: 0o600 });
-  const flags = values['force-gc'] ? ['--expose-gc', '--import', GC_EVERY_50_MS] : [];
+  const flags = args['force-gc'] ? ['--expose-gc', '--import', GC_EVERY_50_MS] : [];
   const { child, port } = await startListenerChild(root, home, flags);
   try {
     await blast(port, 0); // warm up
@@ -60,7 +58,7 @@ async function oneRun(run: number): Promise<[number, number]> {
     await blast(port, 100);
     const after100 = ((await hwmKb(child.pid as number)) - baseline) / 1024;
     console.log(
-      `run ${run}: ${process.version}${values['force-gc'] ? ' (GC every 50 ms)' : ''}: baseline ${(baseline / 1024).toFixed(1)} MB, ` +
+      `run ${run}: ${process.version}${args['force-gc'] ? ' (GC every 50 ms)' : ''}: baseline ${(baseline / 1024).toFixed(1)} MB, ` +
         `+${after20.toFixed(1)} MB after 20 MB, +${after100.toFixed(1)} MB after 100 MB`,
     );
     return [after20, after100];
@@ -72,9 +70,9 @@ async function oneRun(run: number): Promise<[number, number]> {
 }
 
 const results: Array<[number, number]> = [];
-for (let run = 1; run <= Number(values.runs); run++) results.push(await oneRun(run));
+for (let run = 1; run <= args.runs; run++) results.push(await oneRun(run));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 console.log(
   `median: +${median(results.map((r) => r[0])).toFixed(1)} MB after 20 MB, +${median(results.map((r) => r[1])).toFixed(1)} MB after 100 MB ` +
-    `(peak RSS over baseline, ${process.version}${values['force-gc'] ? ', GC every 50 ms' : ''})`,
+    `(peak RSS over baseline, ${process.version}${args['force-gc'] ? ', GC every 50 ms' : ''})`,
 );

@@ -13,22 +13,19 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
-import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import nodemailer from 'nodemailer';
 import { removeEntryLockTarget } from '../src/spool/index.js';
 import { startListenerChild } from './listener-child.js';
+import { benchArgs, num } from './args.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { values } = parseArgs({
-  options: {
-    messages: { type: 'string', default: '500' },
-    clients: { type: 'string', default: '1' },
-    runs: { type: 'string', default: '3' },
-  },
+const args = benchArgs('npm run bench:listen -- [options]', {
+  messages: num(500, 'messages submitted'),
+  clients: num(1, 'SMTP clients in parallel'),
+  runs: num(3, 'runs'),
 });
-const messages = Number(values.messages);
-const clients = Number(values.clients);
+const { messages, clients } = args;
 
 async function oneRun(run: number): Promise<number> {
   const home = await fs.mkdtemp(path.join(process.env.BENCH_DIR ?? os.tmpdir(), 'bulkmailer-bench-listen-'));
@@ -61,6 +58,6 @@ async function oneRun(run: number): Promise<number> {
 }
 
 const rates: number[] = [];
-for (let run = 1; run <= Number(values.runs); run++) rates.push(await oneRun(run));
+for (let run = 1; run <= args.runs; run++) rates.push(await oneRun(run));
 rates.sort((a, b) => a - b);
 console.log(`median: ${rates[Math.floor(rates.length / 2)]?.toFixed(0)} msg/s accepted durably (${clients} client(s), ${messages} messages)`);

@@ -14,33 +14,30 @@
 import { execFileSync, spawn } from 'node:child_process';
 import path from 'node:path';
 import { once } from 'node:events';
-import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { enqueueMessage } from '../src/spool/index.js';
 import { startDnsServer, type Zone } from '../test/support/dns-server.js';
 import { benchBody, makeBenchHome, startSinkProcess, type SinkProcess } from './sink-process.js';
+import { benchArgs, num } from './args.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { values } = parseArgs({
-  options: {
-    messages: { type: 'string', default: '2000' },
-    recipients: { type: 'string', default: '5' },
-    concurrency: { type: 'string', default: '20' },
-    size: { type: 'string', default: '2000' },
-  },
+const args = benchArgs('npm run bench:mx -- [options]', {
+  messages: num(2000, 'messages in the spool'),
+  recipients: num(5, 'recipients per message'),
+  concurrency: num(20, 'sessions'),
+  size: num(2000, 'message size in bytes'),
 });
-const messages = Number(values.messages);
-const recipients = Number(values.recipients);
+const { messages, recipients } = args;
 const MX_HOSTS = ['127.0.0.2', '127.0.0.3', '127.0.0.4'];
 const DOMAINS = Array.from({ length: 7 }, (_, i) => `d${i}.example.net`);
 
 async function drain(mode: 'mx' | 'smarthost', config: Record<string, unknown>): Promise<number> {
-  const bench = await makeBenchHome('bench', { concurrency: Number(values.concurrency), ...config });
+  const bench = await makeBenchHome('bench', { concurrency: args.concurrency, ...config });
   const { home, spool } = bench;
   try {
     for (let i = 0; i < messages; i++) {
       const rcpts = Array.from({ length: recipients }, (_, r) => `member${i % 500}-${r}@${DOMAINS[(i + r) % DOMAINS.length]}`);
-      await enqueueMessage(spool, { from: 'list@example.org', recipients: rcpts, message: benchBody(Number(values.size), i) });
+      await enqueueMessage(spool, { from: 'list@example.org', recipients: rcpts, message: benchBody(args.size, i) });
     }
     execFileSync('sync');
     await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -96,5 +93,5 @@ const counts = await smarthostSink.stop();
 console.log(`  127.0.0.1: ${counts.connections} connections, ${counts.messages} transactions, ${counts.recipients} recipients`);
 console.log(
   `direct (MX) ${mxRate.toFixed(0)} msg/s vs smarthost ${smarthostRate.toFixed(0)} msg/s ` +
-    `(${messages} x ${recipients} recipients, ${DOMAINS.length} domains, ${MX_HOSTS.length} MX hosts, concurrency ${values.concurrency}, node ${process.version})`,
+    `(${messages} x ${recipients} recipients, ${DOMAINS.length} domains, ${MX_HOSTS.length} MX hosts, concurrency ${args.concurrency}, node ${process.version})`,
 );

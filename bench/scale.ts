@@ -24,23 +24,20 @@ import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { once } from 'node:events';
-import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { enqueueMessage } from '../src/spool/index.js';
 import { benchBody, makeBenchHome, startSinkProcess } from './sink-process.js';
+import { benchArgs, flag, num } from './args.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { values } = parseArgs({
-  options: {
-    entries: { type: 'string', default: '100000' },
-    recipients: { type: 'string', default: '5' },
-    size: { type: 'string', default: '2000' },
-    concurrency: { type: 'string', default: '20' },
-    'keep-home': { type: 'boolean', default: false },
-  },
+const args = benchArgs('BENCH_DIR=/work/tmp npm run bench:scale -- [options]', {
+  entries: num(100000, 'entries in the spool'),
+  recipients: num(5, 'recipients per entry'),
+  size: num(2000, 'message size in bytes'),
+  concurrency: num(20, 'sessions'),
+  'keep-home': flag('keep the spool afterwards (its path is printed)'),
 });
-const entries = Number(values.entries);
-const recipients = Number(values.recipients);
+const { entries, recipients } = args;
 
 interface Measured {
   code: number | null;
@@ -87,7 +84,7 @@ async function measure(args: string[], home: string, mark?: RegExp): Promise<Mea
 const mib = (kb: number) => `${(kb / 1024).toFixed(0)} MiB`;
 
 const sink = await startSinkProcess();
-const bench = await makeBenchHome('scale', { smarthost: `smtp://127.0.0.1:${sink.port}`, concurrency: Number(values.concurrency) });
+const bench = await makeBenchHome('scale', { smarthost: `smtp://127.0.0.1:${sink.port}`, concurrency: args.concurrency });
 const { home, spool } = bench;
 try {
   const fifth = Math.max(1, Math.floor(entries / 5));
@@ -95,7 +92,7 @@ try {
   const enqueueStart = performance.now();
   for (let i = 0; i < entries; i++) {
     const rcpts = Array.from({ length: recipients }, (_, r) => `member${i % 500}-${r}@d${r}.example.net`);
-    await enqueueMessage(spool, { from: 'list@example.org', recipients: rcpts, message: benchBody(Number(values.size), i) });
+    await enqueueMessage(spool, { from: 'list@example.org', recipients: rcpts, message: benchBody(args.size, i) });
     if (i + 1 === fifth) fifthMs = performance.now() - enqueueStart;
   }
   const enqueueMs = performance.now() - enqueueStart;
@@ -103,7 +100,7 @@ try {
   console.log(
     `enqueue: ${(fifth / (fifthMs / 1000)).toFixed(0)} msg/s over the first ${fifth}, ` +
       `${(entries / (enqueueMs / 1000)).toFixed(0)} msg/s over all ${entries}; ` +
-      `${(bytes / entries).toFixed(0)} bytes on disk per entry (${values.size}-byte body, ${recipients} recipients)`,
+      `${(bytes / entries).toFixed(0)} bytes on disk per entry (${args.size}-byte body, ${recipients} recipients)`,
   );
   execFileSync('sync');
 
@@ -119,6 +116,6 @@ try {
       `(node ${process.version})`,
   );
 } finally {
-  if (values['keep-home']) console.log(`spool kept in ${home}`);
+  if (args['keep-home']) console.log(`spool kept in ${home}`);
   else await bench.remove();
 }
