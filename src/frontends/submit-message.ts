@@ -10,7 +10,7 @@
 import os from 'node:os';
 import { BulkmailerError, ExitCode, dataError, usageError } from '../errors.js';
 import { checkEnvelopeAddress, domainOf } from '../model/address.js';
-import { prepareMessage } from '../message/prepare-message.js';
+import { prepareMessage, type PreparedMessage } from '../message/prepare-message.js';
 import type { MessageInput } from '../message/split-head.js';
 import { enqueueMessage, nudgeFlusher, openSpool, type EnqueueResult } from '../spool/index.js';
 
@@ -42,6 +42,14 @@ export interface SubmitRequest {
    * myorigin. Unset: bare names are refused (exit 65).
    */
   defaultDomain?: string;
+  /**
+   * The process queues this one message and exits (the sendmail command,
+   * `bulkmailer enqueue`): the spool is opened for enqueueing only and the
+   * fsyncs run on this thread, so libuv's thread pool is never started
+   * (src/spool/open-spool.ts, enqueue.ts). Same checks of what the
+   * enqueue writes into, same durability before this resolves.
+   */
+  oneShot?: boolean;
 }
 
 /** `root` -> `root@example.org`; addresses with a domain (and the null sender) pass unchanged. */
@@ -86,16 +94,39 @@ async function readingInput<T>(read: () => Promise<T>): Promise<T> {
   }
 }
 
-export async function submitMessage(request: SubmitRequest): Promise<SubmitResult> {
+/** The envelope as given, checked before the message is read (a bad address fails fast, exit 65). */
+export interface CheckedEnvelope {
+  /** '' for the null sender. */
+  sender: string;
+  /** The recipients given as arguments, qualified. */
+  given: string[];
+}
+
+export function checkSubmissionEnvelope(request: SubmitRequest): CheckedEnvelope {
   if (request.recipients.length === 0 && !request.readRecipients) {
     throw usageError('no recipients: name them as arguments, or use -t to read To/Cc/Bcc');
   }
-  // Check what we can before reading the message (a bad address fails fast, exit 65).
   const qualify = (address: string) => qualifyAddress(address, request.defaultDomain);
   const sender = request.sender === '' ? '' : checkEnvelopeAddress(qualify(request.sender), 'sender');
   const given = request.recipients.map(qualify);
   for (const address of given) checkEnvelopeAddress(address, 'recipient');
-  const spool = await openSpool(request.home);
+  return { sender, given };
+}
+
+/** The message read and its header fixed up; the recipients with those of its header under -t. */
+export interface PreparedSubmission {
+  prepared: PreparedMessage;
+  recipients: string[];
+}
+
+/**
+ * Reads the message's header (the body streams on through
+ * `prepared.message`) and completes the recipient list. Pure apart from
+ * reading the input, so the sendmail command's start-up snapshot runs it
+ * at build time to compile it (snapshot-entry.ts).
+ */
+export async function prepareSubmission(request: SubmitRequest, envelope: CheckedEnvelope): Promise<PreparedSubmission> {
+  const { sender, given } = envelope;
   const prepared = await readingInput(() => prepareMessage(request.message, {
     removeBcc: request.removeBcc ?? true,
     addDateAndMessageId: request.addDateAndMessageId ?? true,
@@ -106,17 +137,25 @@ export async function submitMessage(request: SubmitRequest): Promise<SubmitResul
   }));
   if (prepared.empty) throw dataError('empty message', 'E_EMPTY_MESSAGE');
   const recipients = [...given];
-  if (request.readRecipients) recipients.push(...prepared.headerRecipients.map(qualify));
+  if (request.readRecipients) recipients.push(...prepared.headerRecipients.map((a) => qualifyAddress(a, request.defaultDomain)));
   if (recipients.length === 0) {
     throw dataError('no recipients: the message has no To, Cc or Bcc addresses (-t)', 'E_NO_RECIPIENTS');
   }
+  return { prepared, recipients };
+}
+
+export async function submitMessage(request: SubmitRequest): Promise<SubmitResult> {
+  const envelope = checkSubmissionEnvelope(request);
+  const spool = await openSpool(request.home, request.oneShot ? { only: 'enqueue' } : {});
+  const { prepared, recipients } = await prepareSubmission(request, envelope);
   const result = await enqueueMessage(spool, {
-    from: sender,
+    from: envelope.sender,
     recipients,
     message: prepared.message,
     subject: prepared.subject,
     messageId: prepared.messageId,
     ...(request.maxSize === undefined ? {} : { maxSize: request.maxSize }),
+    ...(request.oneShot ? { fsync: 'inline' as const } : {}),
   });
   const nudged = request.nudge === false ? false : await nudgeFlusher(spool);
   return { ...result, nudged };

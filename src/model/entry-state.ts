@@ -86,6 +86,38 @@ export function newRecipientState(address: string): RecipientState {
   };
 }
 
+/** What a new entry is made of: its envelope and what the enqueue learnt of its message. */
+export interface NewEntry {
+  id: string;
+  kind?: EntryKind;
+  /** Envelope sender, already checked; '' is the null sender. */
+  from: string;
+  /** Recipients, already checked and normalized. */
+  recipients: readonly string[];
+  /** Queued at (ms since the epoch). */
+  now: number;
+  size: number;
+  subject?: string | null;
+  messageId?: string | null;
+  held?: boolean;
+}
+
+/** The state a new entry is committed with: every recipient pending. */
+export function newEntryState(entry: NewEntry): EntryState {
+  return {
+    version: ENTRY_STATE_VERSION,
+    id: entry.id,
+    kind: entry.kind ?? 'message',
+    from: entry.from,
+    createdAt: new Date(entry.now).toISOString(),
+    size: entry.size,
+    subject: entry.subject ?? null,
+    messageId: entry.messageId ?? null,
+    held: entry.held ?? false,
+    recipients: entry.recipients.map(newRecipientState),
+  };
+}
+
 export function isFinalStatus(status: RecipientStatus): boolean {
   return status === 'sent' || status === 'failed';
 }

@@ -5,44 +5,83 @@
  * so is a home that another user owns or can write, or one below such a
  * directory (E_UNTRUSTED_PATH, exit 77), and a spool directory that is a
  * symbolic link or not ours (spool-dirs.ts, exit 77).
+ *
+ * Two depths: the full open checks (and makes) every spool directory; the
+ * enqueue-only open (`{ only: 'enqueue' }`, for a process that queues one
+ * message and exits: the sendmail command) checks those an enqueue writes
+ * into, the rest of the rule being the flusher's (spool-dirs.ts). Both are
+ * synchronous underneath: a one-shot process never starts libuv's thread
+ * pool for them.
  */
-import fs from 'node:fs/promises';
-import fsSync from 'node:fs';
+import fs from 'node:fs';
 import { BulkmailerError, ExitCode, fromFsError } from '../errors.js';
 import { checkTrustedPath } from '../trusted-path.js';
 import { spoolLayout, type Spool } from './paths.js';
-import { ensureSpoolDirectories } from './spool-dirs.js';
+import { ensureEnqueueDirectories, ensureSpoolDirectories } from './spool-dirs.js';
 
-const created = new Set<string>();
-
-// Synchronous: on an existing spool each call is a failed mkdir and a stat,
-// microseconds each, where ~40 trips through libuv's thread pool cost the
-// sendmail command (one process per message) about a millisecond.
-function ensurePrivateDir(dir: string): void {
-  fsSync.mkdirSync(dir, { recursive: true, mode: 0o700 });
+export interface OpenSpoolOptions {
+  /** 'enqueue': check only what an enqueue uses (see the header). */
+  only?: 'enqueue';
 }
 
-export async function openSpool(home: string): Promise<Spool> {
+type Depth = 'full' | 'enqueue';
+
+/** Spools this process has opened, and how deeply they were checked. */
+const opened = new Map<string, Depth>();
+
+function ensurePrivateDir(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+}
+
+/** The spool root is ours (else E_SPOOL_OWNER) and private (tightened if not). */
+function checkRoot(root: string, stat: fs.Stats): void {
+  if (typeof process.getuid === 'function' && stat.uid !== process.getuid()) {
+    throw new BulkmailerError('E_SPOOL_OWNER', `spool ${root} belongs to uid ${stat.uid}, not to you`, {
+      exitCode: ExitCode.noPerm,
+    });
+  }
+  if ((stat.mode & 0o077) !== 0) fs.chmodSync(root, 0o700);
+}
+
+function statOrNull(file: string): fs.Stats | null {
+  try {
+    return fs.statSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+export async function openSpool(home: string, options: OpenSpoolOptions = {}): Promise<Spool> {
+  return openSpoolSync(home, options.only === 'enqueue' ? 'enqueue' : 'full');
+}
+
+function openSpoolSync(home: string, depth: Depth): Spool {
   const spool = spoolLayout(home);
-  if (created.has(spool.root)) return spool;
+  const done = opened.get(spool.root);
+  if (done === 'full' || done === depth) return spool;
   // Before creating anything in it: a home another user can change is theirs (src/trusted-path.ts).
   checkTrustedPath(home, 'the bulkmailer home');
+  let checkedDepth: Depth = 'full';
   try {
-    ensurePrivateDir(home);
-    ensurePrivateDir(spool.root);
-    const stat = await fs.stat(spool.root);
-    if (typeof process.getuid === 'function' && stat.uid !== process.getuid()) {
-      throw new BulkmailerError('E_SPOOL_OWNER', `spool ${spool.root} belongs to uid ${stat.uid}, not to you`, {
-        exitCode: ExitCode.noPerm,
-      });
+    // An existing spool (every run but the first) costs one stat here, not a mkdir and a stat per level.
+    const existing = depth === 'enqueue' ? statOrNull(spool.root) : null;
+    if (existing === null) {
+      ensurePrivateDir(home);
+      ensurePrivateDir(spool.root);
     }
-    if ((stat.mode & 0o077) !== 0) await fs.chmod(spool.root, 0o700);
-    // Real directories of ours below it, no symbolic links (spool-dirs.ts); repair checks again at every flush.
-    ensureSpoolDirectories(spool);
+    checkRoot(spool.root, existing ?? fs.statSync(spool.root));
+    // Real directories of ours below it, no symbolic links (spool-dirs.ts); repair checks all again at every flush.
+    if (depth === 'enqueue' && existing !== null) {
+      ensureEnqueueDirectories(spool);
+      checkedDepth = 'enqueue';
+    } else {
+      ensureSpoolDirectories(spool); // a new spool is made whole at once
+    }
   } catch (err) {
     if (err instanceof BulkmailerError) throw err;
     throw fromFsError(`cannot open spool in ${home}`, err);
   }
-  created.add(spool.root);
+  opened.set(spool.root, checkedDepth);
   return spool;
 }

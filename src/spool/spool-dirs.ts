@@ -14,7 +14,14 @@
  * and anyone may then take the name).
  *
  * Cost: one lstat per directory (40 of them) per open or flush, never per
- * entry.
+ * entry. A process that only enqueues (the sendmail command, one process
+ * per message) checks only what an enqueue writes into or through: tmp/,
+ * msg/, state/ and lock/ at open (ensureEnqueueDirectories), and the two
+ * bucket directories of its entry before its first file goes there
+ * (ensureBucketDirectories): 6 lstats instead of ~40. The other
+ * directories are not used by it, and every flusher checks all of them
+ * before it reads anything (repair), so a link among them is still refused
+ * before anything is read or delivered through it.
  *
  * Fails with E_SPOOL_SYMLINK (77) for a link, E_SPOOL_OWNER (77) for a
  * directory of another user, E_SPOOL_SHAPE (73, "the spool cannot take
@@ -83,8 +90,20 @@ function lstatOrNull(dir: string): fs.Stats | null {
   }
 }
 
+/**
+ * Directories checked (or made) by this process, so that an enqueue does
+ * not check its bucket again: the full check adds all of them, and an
+ * enqueue-only open adds what it checked.
+ */
+const checked = new Set<string>();
+
 /** Makes `dir` (0700) if it is missing; refuses it if it is not a real directory of ours. */
 function ensureSpoolDir(dir: string): void {
+  ensureSpoolDirUnrecorded(dir);
+  checked.add(dir);
+}
+
+function ensureSpoolDirUnrecorded(dir: string): void {
   let stat = lstatOrNull(dir);
   if (stat === null) {
     try {
@@ -130,4 +149,25 @@ export function ensureSpoolDirectories(spool: Spool): string[] {
   }
   const warning = prepareEntryLockDir(spool);
   return warning === null ? [] : [warning];
+}
+
+/**
+ * The enqueue-only open (see the header): creates what is missing of tmp/,
+ * msg/, state/ and lock/, and refuses any of them that is a link, not a
+ * directory, or not ours. The entry lock directory is left to the rare
+ * path that needs it (an enqueue taking its entry back out).
+ */
+export function ensureEnqueueDirectories(spool: Spool): void {
+  for (const dir of [spool.tmp, spool.msg, spool.state, spool.lock]) ensureSpoolDir(dir);
+}
+
+/**
+ * Before an enqueue writes into `bucket`: its msg/ and state/ directories
+ * are checked (and made if missing) once per process, unless the full
+ * check already did.
+ */
+export function ensureBucketDirectories(spool: Spool, bucket: string): void {
+  for (const dir of [messageBucketDir(spool, bucket), stateBucketDir(spool, bucket)]) {
+    if (!checked.has(dir)) ensureSpoolDir(dir);
+  }
 }

@@ -6,7 +6,6 @@
  * Nudging never throws and never waits more than NUDGE_TIMEOUT_MS.
  */
 import net from 'node:net';
-import fs from 'node:fs/promises';
 import fsSync from 'node:fs';
 import { triggerSocketPath, type Spool } from './paths.js';
 
@@ -44,7 +43,7 @@ export function nudgeFlusher(spool: Spool): Promise<boolean> {
  */
 export async function listenForNudges(spool: Spool, onNudge: () => void): Promise<net.Server> {
   const file = triggerSocketPath(spool);
-  await fs.rm(file, { force: true });
+  fsSync.rmSync(file, { force: true }); // synchronous: this module is in the sendmail command's snapshot, fs/promises is not
   const server = net.createServer((socket) => {
     socket.on('error', () => {});
     socket.once('data', () => onNudge());
@@ -57,6 +56,10 @@ export async function listenForNudges(spool: Spool, onNudge: () => void): Promis
       resolve();
     });
   });
-  await fs.chmod(file, 0o600).catch(() => {});
+  try {
+    fsSync.chmodSync(file, 0o600);
+  } catch {
+    /* the socket's directory is private anyway */
+  }
   return server;
 }

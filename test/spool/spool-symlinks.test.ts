@@ -20,7 +20,8 @@ import { makeHomeInBase } from '../support/home.js';
 import { runCli, SENDMAIL } from '../support/cli.js';
 import { bucketOf } from '../../src/model/queue-id.js';
 import { enqueueMessage, openSpool, spoolLayout, statePath } from '../../src/spool/index.js';
-import { entryLockDir } from '../../src/spool/paths.js';
+import { entryLockDir, messageBucketDir, stateBucketDir } from '../../src/spool/paths.js';
+import { allBuckets } from '../../src/model/queue-id.js';
 import { flushQueue } from '../../src/flush/flush.js';
 import { FlushEvents } from '../../src/flush/flush-events.js';
 
@@ -56,7 +57,8 @@ test('state/<bucket> as a symbolic link to a directory with a forged state: refu
   await fs.rename(bucketDir, path.join(base, 'real-bucket'));
   await fs.symlink(other, bucketDir);
 
-  for (const [args, bin] of [[['flush'], undefined], [['status'], undefined], [['bob@example.net'], SENDMAIL]] as const) {
+  // (The sendmail command checks only the buckets it writes into: see the tests below.)
+  for (const [args, bin] of [[['flush'], undefined], [['status'], undefined]] as const) {
     const result = await runCli([...args], { home, input: message, ...(bin ? { bin } : {}) });
     assert.equal(result.code, 77, `${args.join(' ')}: ${result.stdout}${result.stderr}`);
     assert.match(result.stderr, new RegExp(`spool directory ${bucketDir.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is a symbolic link \\(to ${other.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\\): refusing to follow it`));
@@ -102,6 +104,80 @@ test('tmp/ as a symbolic link: sendmail refuses with exit 77 and writes nothing 
   assert.equal(result.code, 77, result.stderr);
   assert.match(result.stderr, /spool directory .*\/spool\/tmp is a symbolic link/);
   assert.deepEqual(await fs.readdir(other), []);
+});
+
+/** Replaces every msg/<b> (or state/<b>) with a link into `other`, whichever bucket an enqueue draws. */
+async function linkEveryBucket(home: string, kind: 'msg' | 'state', other: string): Promise<string[]> {
+  const spool = spoolLayout(home);
+  const links: string[] = [];
+  for (const bucket of allBuckets()) {
+    const dir = kind === 'msg' ? messageBucketDir(spool, bucket) : stateBucketDir(spool, bucket);
+    const target = path.join(other, bucket);
+    await fs.mkdir(target, { mode: 0o777 });
+    await fs.chmod(target, 0o777);
+    await fs.rmdir(dir);
+    await fs.symlink(target, dir);
+    links.push(dir);
+  }
+  return links;
+}
+
+async function filesBelow(dir: string): Promise<string[]> {
+  return (await fs.readdir(dir, { recursive: true, withFileTypes: true })).filter((d) => !d.isDirectory()).map((d) => d.name);
+}
+
+for (const kind of ['msg', 'state'] as const) {
+  test(`sendmail (its enqueue-only check): ${kind}/<bucket> as a symbolic link is refused with exit 77 and nothing is written through it`, async (t) => {
+    const { base, home } = await makeHomeInBase(t, { from: 'ada@example.org' });
+    await openSpool(home);
+    const other = await foreignDir(base, `mallory-${kind}`);
+    await linkEveryBucket(home, kind, other);
+    const result = await runCli(['bob@example.net'], { home, bin: SENDMAIL, input: message });
+    assert.equal(result.code, 77, result.stderr);
+    assert.match(result.stderr, new RegExp(`spool directory .*/spool/${kind}/[0-9a-f] is a symbolic link \\(to ${other}/[0-9a-f]\\): refusing to follow it`));
+    assert.doesNotMatch(result.stderr, /internal error|\n\s+at /);
+    assert.deepEqual(await filesBelow(other), [], 'nothing written into the other directory');
+    assert.deepEqual(await fs.readdir(spoolLayout(home).tmp), [], 'nothing left in tmp/');
+  });
+}
+
+test('sendmail leaves the directories it does not write into to the flusher, which refuses a link among them before reading anything', async (t) => {
+  const server = await startCaptureServer();
+  t.after(() => server.close());
+  const { base, home } = await makeHomeInBase(t, { smarthost: server.url, from: 'ada@example.org' });
+  await openSpool(home);
+  const corrupt = spoolLayout(home).corrupt;
+  const other = await foreignDir(base, 'mallory-corrupt');
+  await fs.rmdir(corrupt);
+  await fs.symlink(other, corrupt);
+  const queued = await runCli(['bob@example.net'], { home, bin: SENDMAIL, input: message });
+  assert.equal(queued.code, 0, queued.stderr);
+  const flush = await runCli(['flush'], { home });
+  assert.equal(flush.code, 77, flush.stderr);
+  assert.match(flush.stderr, /spool directory .*\/spool\/corrupt is a symbolic link/);
+  assert.equal(server.messages.length, 0);
+  assert.deepEqual(await fs.readdir(other), []);
+});
+
+test('in one process, an enqueue-only open does not stand for the full check: a later full open looks at every directory', async (t) => {
+  const { base, home } = await makeHomeInBase(t, { from: 'ada@example.org' });
+  await openSpool(home);
+  const layout = spoolLayout(home);
+  const other = await foreignDir(base, 'mallory-journal');
+  await fs.rmdir(layout.journal);
+  await fs.symlink(other, layout.journal);
+  // A fresh home path for this process's cache: the same directory through another name.
+  const alias = `${home}-alias`;
+  await fs.symlink(home, alias);
+  t.after(() => fs.rm(alias, { force: true }));
+  const spool = await openSpool(alias, { only: 'enqueue' });
+  const { id } = await enqueueMessage(spool, { from: 'ada@example.org', recipients: ['bob@example.net'], message, fsync: 'inline' });
+  assert.ok(fsSync.existsSync(statePath(layout, id)), 'queued through the enqueue-only open');
+  await assert.rejects(openSpool(alias), (err: { code?: string; exitCode?: number }) => {
+    assert.equal(err.code, 'E_SPOOL_SYMLINK');
+    assert.equal(err.exitCode, 77);
+    return true;
+  });
 });
 
 test("the entry lock directory is re-checked at each flush: one that turned foreign under a running process is replaced, with a warning", async (t) => {

@@ -52,6 +52,7 @@ export default async function enqueue(
     message: message as AsyncIterable<Buffer>,
     fromValue: qualifyAddress(sender === '' || sender === '<>' ? (config.from ?? defaultSenderAddress()) : sender, defaultDomain),
     defaultDomain,
+    oneShot: true, // the command queues this one message and exits
   });
   ctx.stdout.write(`${result.id}\n`);
   return ExitCode.ok;

@@ -14,9 +14,9 @@
 import { ExitCode } from '../../errors.js';
 import { formatFromValue } from '../../message/new-headers.js';
 import { plural } from '../../text.js';
-import { defaultDomainFor, defaultSenderAddress, qualifyAddress, submitMessage } from '../submit-message.js';
+import { defaultDomainFor, defaultSenderAddress, qualifyAddress, submitMessage, type SubmitRequest } from '../submit-message.js';
 import type { SendmailArgs } from './parse-args.js';
-import { readSendmailConfig } from './read-config.js';
+import { readSendmailConfig, type SendmailConfig } from './read-config.js';
 import { untilLoneDot } from './lone-dot.js';
 import { stdinChunks } from './stdin-chunks.js';
 
@@ -29,21 +29,29 @@ export function say(args: SendmailArgs, text: string): void {
   if (args.verbose) process.stderr.write(`${PROGRAM}: ${text}\n`);
 }
 
-export async function deliverMode(args: SendmailArgs, home: string, flushNow: FlushNow | null): Promise<number> {
-  const config = readSendmailConfig(home);
+/**
+ * What the command submits for these arguments, this config and this
+ * input: one function for the command and its snapshot's warm-up, so the
+ * image is compiled on the path that runs.
+ */
+export function sendmailSubmitRequest(args: SendmailArgs, home: string, config: SendmailConfig, input: AsyncIterable<Buffer>): SubmitRequest {
   const defaultAddress = config.from ?? defaultSenderAddress();
   const sender = args.sender ?? defaultAddress;
   const defaultDomain = defaultDomainFor(config.from ?? null);
-  const stdin = stdinChunks();
-  const result = await submitMessage({
+  return {
     home,
     sender,
     recipients: args.recipients,
     readRecipients: args.readRecipients,
-    message: args.ignoreDots ? stdin : untilLoneDot(stdin),
+    message: args.ignoreDots ? input : untilLoneDot(input),
     fromValue: formatFromValue(qualifyAddress(sender === '' ? defaultAddress : sender, defaultDomain), args.fullName),
     defaultDomain,
-  });
+    oneShot: true,
+  };
+}
+
+export async function deliverMode(args: SendmailArgs, home: string, flushNow: FlushNow | null): Promise<number> {
+  const result = await submitMessage(sendmailSubmitRequest(args, home, readSendmailConfig(home), stdinChunks()));
   say(args, `queued ${result.id} for ${plural(result.state.recipients.length, 'recipient')}, ${result.size} bytes`);
   if (args.ignored.length > 0) say(args, `ignored options: ${args.ignored.join(' ')}`);
   if (result.nudged) {

@@ -6,6 +6,7 @@
  * E_CONFIG (exit 78) with the same message here as anywhere.
  */
 import { loadStoredConfig } from '../../config/store.js';
+import type { StoredConfig } from '../../config/schema.js';
 
 export interface SendmailConfig {
   from: string | null;
@@ -13,6 +14,9 @@ export interface SendmailConfig {
 }
 
 export function readSendmailConfig(home: string): SendmailConfig {
-  const config = loadStoredConfig(home);
+  return sendmailConfigOf(loadStoredConfig(home));
+}
+
+export function sendmailConfigOf(config: StoredConfig): SendmailConfig {
   return { from: config.from, maxMessageSize: config.listener.maxMessageSize };
 }

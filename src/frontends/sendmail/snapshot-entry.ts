@@ -29,18 +29,15 @@ import { writeSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { startupSnapshot } from 'node:v8';
 import { resolveHome } from '../../config/home.js';
-import { checkStoredConfig } from '../../config/store.js';
-import { withDefaults } from '../../config/schema.js';
-import { ENTRY_STATE_VERSION, newRecipientState, serializeEntryState } from '../../model/entry-state.js';
-import { checkEnvelopeAddress, normalizeRecipients } from '../../model/address.js';
+import { resolveStoredConfig } from '../../config/store.js';
+import { newEntryState, serializeEntryState } from '../../model/entry-state.js';
+import { normalizeRecipients } from '../../model/address.js';
 import { newQueueId } from '../../model/queue-id.js';
-import { formatFromValue } from '../../message/new-headers.js';
-import { prepareMessage } from '../../message/prepare-message.js';
 import { endQuietlyWhenReaderGoes } from '../../output-stream.js';
 import { reportError } from '../../report-error.js';
-import { qualifyAddress } from '../submit-message.js';
-import { deliverMode, PROGRAM, say } from './deliver-mode.js';
-import { untilLoneDot } from './lone-dot.js';
+import { checkSubmissionEnvelope, prepareSubmission } from '../submit-message.js';
+import { deliverMode, PROGRAM, say, sendmailSubmitRequest } from './deliver-mode.js';
+import { sendmailConfigOf } from './read-config.js';
 import { parseSendmailArgs, type SendmailArgs } from './parse-args.js';
 import { personaOf, type SendmailPersona } from './persona.js';
 
@@ -100,37 +97,33 @@ export async function runFromSnapshot(argv: string[], scriptPath: string | undef
   }
 }
 
-/** Compiles the queueing path's functions into the image by calling the pure ones once. */
+/**
+ * Compiles the queueing path's functions into the image by running the
+ * pure part of that very path once (arguments, config validation, the
+ * request, envelope checks, the message's header, the new entry's state),
+ * with no file, environment or clock of the run involved.
+ */
 async function warmUp(): Promise<void> {
-  const args = parseSendmailArgs(['-f', 'ada@example.org', '-i', 'bob@example.net', 'carol@example.net']);
-  withDefaults(checkStoredConfig('/nonexistent', { from: 'ada@example.org' }));
-  const sender = checkEnvelopeAddress(qualifyAddress(args.sender ?? '', 'example.org'), 'sender');
-  const recipients = normalizeRecipients(args.recipients.map((r) => checkEnvelopeAddress(r, 'recipient')));
+  const args = parseSendmailArgs(['-f', 'ada@example.org', '-t', 'bob@example.net']);
+  const config = sendmailConfigOf(resolveStoredConfig('/nonexistent', { from: 'ada@example.org' }));
   const text = 'From: Ada <ada@example.org>\nTo: bob@example.net, "Carol C." <carol@example.net>\nSubject: =?utf-8?q?warm?=\n\nbody\n.\n';
   async function* input(): AsyncGenerator<Buffer> {
     yield Buffer.from(text);
   }
-  const prepared = await prepareMessage(untilLoneDot(input()), {
-    removeBcc: true,
-    addDateAndMessageId: true,
-    fromValue: formatFromValue(sender, 'Ada'),
-    messageIdDomain: 'example.org',
-    skipMboxFromLine: true,
-    nonHeaderStartsBody: true,
-  });
-  for await (const chunk of prepared.message) void chunk;
-  serializeEntryState({
-    version: ENTRY_STATE_VERSION,
+  const request = sendmailSubmitRequest(args, '/nonexistent', config, input());
+  const envelope = checkSubmissionEnvelope(request);
+  const { prepared, recipients } = await prepareSubmission(request, envelope);
+  let size = 0;
+  for await (const chunk of prepared.message) size += chunk.length;
+  serializeEntryState(newEntryState({
     id: newQueueId(0, '0'),
-    kind: 'message',
-    from: sender,
-    createdAt: new Date(0).toISOString(),
-    size: text.length,
+    from: envelope.sender,
+    recipients: normalizeRecipients(recipients),
+    now: 0,
+    size,
     subject: prepared.subject,
     messageId: prepared.messageId,
-    held: false,
-    recipients: [...recipients, ...prepared.headerRecipients].map(newRecipientState),
-  });
+  }));
 }
 
 if (startupSnapshot.isBuildingSnapshot()) {
@@ -138,7 +131,8 @@ if (startupSnapshot.isBuildingSnapshot()) {
   void warmUp();
   startupSnapshot.setDeserializeMainFunction(async () => {
     useLauncherStderr();
-    endQuietlyWhenReaderGoes();
+    // Queueing writes nothing to stdout, and touching process.stdout would build its stream (~0.5 ms).
+    endQuietlyWhenReaderGoes([process.stderr]);
     process.exitCode = await runFromSnapshot(process.argv.slice(2), process.argv[1]);
   });
 }
