@@ -44,10 +44,10 @@ export interface SubmitRequest {
   defaultDomain?: string;
   /**
    * The process queues this one message and exits (the sendmail command,
-   * `bulkmailer enqueue`): the spool is opened for enqueueing only and the
-   * fsyncs run on this thread, so libuv's thread pool is never started
-   * (src/spool/open-spool.ts, enqueue.ts). Same checks of what the
-   * enqueue writes into, same durability before this resolves.
+   * `bulkmailer enqueue`): the spool is opened for enqueueing only, checking
+   * the directories the enqueue writes into and leaving the rest to the
+   * flusher (src/spool/open-spool.ts, spool-dirs.ts). Same durability
+   * before this resolves.
    */
   oneShot?: boolean;
 }
@@ -155,7 +155,6 @@ export async function submitMessage(request: SubmitRequest): Promise<SubmitResul
     subject: prepared.subject,
     messageId: prepared.messageId,
     ...(request.maxSize === undefined ? {} : { maxSize: request.maxSize }),
-    ...(request.oneShot ? { fsync: 'inline' as const } : {}),
   });
   const nudged = request.nudge === false ? false : await nudgeFlusher(spool);
   return { ...result, nudged };

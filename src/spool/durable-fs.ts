@@ -36,16 +36,6 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** fsyncDir on the calling thread (a one-shot process that has nothing else to do meanwhile). */
-export function fsyncDirSync(dir: string): void {
-  const fd = fs.openSync(dir, fs.constants.O_RDONLY);
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 /** Writes all of `data` at the file's position (writeSync may write less than asked). */
 export function writeAll(fd: number, data: string | Uint8Array): void {
   const bytes = typeof data === 'string' ? Buffer.from(data) : data;

@@ -171,7 +171,7 @@ test('in one process, an enqueue-only open does not stand for the full check: a 
   await fs.symlink(home, alias);
   t.after(() => fs.rm(alias, { force: true }));
   const spool = await openSpool(alias, { only: 'enqueue' });
-  const { id } = await enqueueMessage(spool, { from: 'ada@example.org', recipients: ['bob@example.net'], message, fsync: 'inline' });
+  const { id } = await enqueueMessage(spool, { from: 'ada@example.org', recipients: ['bob@example.net'], message });
   assert.ok(fsSync.existsSync(statePath(layout, id)), 'queued through the enqueue-only open');
   await assert.rejects(openSpool(alias), (err: { code?: string; exitCode?: number }) => {
     assert.equal(err.code, 'E_SPOOL_SYMLINK');
