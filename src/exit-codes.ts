@@ -73,9 +73,9 @@ export const EXIT_CODES: Readonly<Record<string, readonly ExitCodeRow[]>> = {
     [ExitCode.config, 'the account is not valid (bad URL, a sender another account has; nothing written); login: not set up for OAuth2 (auth.method, oauth2.clientId, an endpoint not https): the key is named'],
   ],
   probe: [
-    [ExitCode.ok, 'a smarthost is reachable'],
-    [ExitCode.tempFail, 'no smarthost is reachable'],
-    BAD_CONFIG,
+    [ExitCode.ok, 'every account with a smarthost reached one'],
+    [ExitCode.tempFail, 'some account reaches none of its smarthosts (its line says which)'],
+    [ExitCode.config, 'config.json is broken (the key at fault is named), or no account has a smarthost'],
   ],
   agent: [
     [ExitCode.ok, 'stopped cleanly, or another agent already runs'],

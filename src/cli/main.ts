@@ -183,7 +183,7 @@ export function buildProgram(): Command {
 
   program
     .command('probe')
-    .description('check connectivity: network, internet, each smarthost')
+    .description('check connectivity: network, internet, every account and its smarthosts')
     .option('--json', 'JSON output')
     .action(action(() => import('./commands/probe.js')));
 

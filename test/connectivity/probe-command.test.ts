@@ -1,8 +1,10 @@
 /**
  * `bulkmailer probe` as a black box: each check with its timing, the
  * internet check skipped for a loopback smarthost (so nothing leaves this
- * machine), every smarthost probed in order, exit 0 / 75 / 78. Also
- * buildProbeReport with an internet smarthost, through its seams.
+ * machine), every smarthost probed in order, exit 0 / 75 / 78; every
+ * account probed, one line each (real capture servers, one up and one
+ * down: 75 until the down one is back). Also buildProbeReport with an
+ * internet smarthost, through its seams.
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -88,4 +90,47 @@ test('buildProbeReport with an internet smarthost asks is-online (the seam) and 
   assert.deepEqual(report.interfaces.external, []);
   assert.equal(report.smarthosts[0]!.smarthost, 'smtps://me@smtp.example.net:465');
   assert.equal(report.reachable, null);
+});
+
+test('probe checks every account: one line each, exit 75 while one reaches no smarthost, 0 once it does', async (t) => {
+  const down = await startCaptureServer();
+  t.after(() => down.close());
+  await down.stop();
+  await writeConfig(home.home, {
+    smarthost: `smtp://127.0.0.1:${server.port}`,
+    accounts: { club: { smarthost: `smtp://127.0.0.1:${down.port}`, senders: ['@club.example'] } },
+  });
+  const r = await runCli(['probe'], { home: home.home });
+  assert.equal(r.code, 75, r.stdout + r.stderr);
+  assert.match(r.stdout, new RegExp(`^account {5}default  reachable  smtp://127\\.0\\.0\\.1:${server.port}$`, 'm'));
+  assert.match(r.stdout, /^account {5}club {5}unreachable  none of 1 smarthost answered$/m);
+  assert.match(r.stdout, new RegExp(`^smarthost {3}unreachable {2}\\d+ms {2}smtp://127\\.0\\.0\\.1:${down.port} {2}ECONNREFUSED`, 'm'));
+  // Each account's smarthosts follow its own line.
+  const lines = r.stdout.split('\n');
+  const club = lines.findIndex((l) => l.startsWith('account     club'));
+  assert.match(lines[club + 1] ?? '', new RegExp(`smtp://127\\.0\\.0\\.1:${down.port}`));
+
+  const json = await runCli(['probe', '--json'], { home: home.home });
+  assert.equal(json.code, 75);
+  const report = JSON.parse(json.stdout);
+  assert.deepEqual(
+    report.accounts.map((a: { account: string; reachable: string | null; smarthosts: unknown[] }) => [a.account, a.reachable, a.smarthosts.length]),
+    [
+      ['default', `smtp://127.0.0.1:${server.port}`],
+      ['club', null],
+    ].map(([name, reachable]) => [name, reachable, 1]),
+  );
+
+  await down.start();
+  const up = await runCli(['probe'], { home: home.home });
+  assert.equal(up.code, 0, up.stdout + up.stderr);
+  assert.match(up.stdout, new RegExp(`^account {5}club {5}reachable  smtp://127\\.0\\.0\\.1:${down.port}$`, 'm'));
+});
+
+test('probe: an account without a smarthost (the default, when others have one) is shown, not failed', async () => {
+  await writeConfig(home.home, { accounts: { club: { smarthost: `smtp://127.0.0.1:${server.port}`, senders: ['@club.example'] } } });
+  const r = await runCli(['probe'], { home: home.home });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /^account {5}default  no smarthost$/m);
+  assert.match(r.stdout, new RegExp(`^account {5}club {5}reachable  smtp://127\\.0\\.0\\.1:${server.port}$`, 'm'));
 });

@@ -1,18 +1,29 @@
 /**
  * `bulkmailer probe [--json]`: what each connectivity check sees, with
- * timings: interfaces, internet (or why it is skipped), every smarthost;
- * then any account paused or held by an earlier flush, with its reply.
+ * timings: interfaces, internet (or why it is skipped), then every account
+ * (the default first, as flush, doctor and status see them) with one line
+ * saying whether it can send now and one line per smarthost; then any
+ * account paused or held by an earlier flush, with its reply.
  *
- * Exit codes: 0 some smarthost answered; 75 none did (try again later);
- * 78 no smarthost configured (after printing the local checks).
+ * Exit codes (src/exit-codes.ts): 0 every account with a smarthost reached
+ * one; 75 some account reached none (its line says so; try again later);
+ * 78 no account has a smarthost (after printing the local checks).
  */
 import { ExitCode, configError } from '../../errors.js';
 import { loadRuntimeConfig } from '../../config/runtime.js';
 import { writeLastProbe } from '../../connectivity/last-probe.js';
-import { buildProbeReport, type ProbeReport } from '../../connectivity/probe-report.js';
+import { buildProbeReport, type AccountProbe, type ProbeReport } from '../../connectivity/probe-report.js';
 import type { CommandContext } from '../context.js';
 import { describeHold } from '../../flush/flush-summary.js';
 import { listAccountHolds, spoolLayout } from '../../spool/index.js';
+import { plural } from '../../text.js';
+
+function accountLine(a: AccountProbe, width: number): string {
+  const name = a.account.padEnd(width);
+  if (a.smarthosts.length === 0) return `account     ${name}  no smarthost`;
+  if (a.reachable !== null) return `account     ${name}  reachable  ${a.reachable}`;
+  return `account     ${name}  unreachable  none of ${plural(a.smarthosts.length, 'smarthost')} answered`;
+}
 
 function formatReport(report: ProbeReport): string {
   const lines: string[] = [];
@@ -25,9 +36,13 @@ function formatReport(report: ProbeReport): string {
   } else {
     lines.push(`internet    skipped  (${report.internet.skipped})`);
   }
-  for (const p of report.smarthosts) {
-    const detail = p.reachable ? (p.greeting ?? '') : (p.error ?? 'unreachable');
-    lines.push(`smarthost   ${p.reachable ? 'reachable' : 'unreachable'}  ${p.ms}ms  ${p.smarthost}  ${detail}`);
+  const width = Math.max(...report.accounts.map((a) => a.account.length));
+  for (const account of report.accounts) {
+    lines.push(accountLine(account, width));
+    for (const p of account.smarthosts) {
+      const detail = p.reachable ? (p.greeting ?? '') : (p.error ?? 'unreachable');
+      lines.push(`smarthost   ${p.reachable ? 'reachable' : 'unreachable'}  ${p.ms}ms  ${p.smarthost}  ${detail}`);
+    }
   }
   return `${lines.join('\n')}\n`;
 }
@@ -40,8 +55,10 @@ export default async function probe(ctx: CommandContext, options: { json?: boole
   const holds = listAccountHolds(spoolLayout(ctx.home));
   if (options.json) ctx.stdout.write(`${JSON.stringify({ ...report, holds }, null, 2)}\n`);
   else ctx.stdout.write(formatReport(report) + holds.map((h) => `${describeHold(h, Date.now())}\n`).join(''));
-  if (config.smarthosts.length === 0) {
+  if (report.smarthosts.length === 0) {
     throw configError('no smarthost configured; set one with: bulkmailer config set smarthost smtp://user@mail.example.net:587', 'E_NO_SMARTHOST');
   }
-  return report.reachable !== null ? ExitCode.ok : ExitCode.tempFail;
+  // An account without a smarthost (only the default can be one, when others exist) has nothing to reach.
+  const unreachable = report.accounts.filter((a) => a.smarthosts.length > 0 && a.reachable === null);
+  return unreachable.length === 0 ? ExitCode.ok : ExitCode.tempFail;
 }
