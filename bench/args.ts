@@ -46,6 +46,13 @@ export function list(help: string): ListOption {
   return { kind: 'list', help };
 }
 
+/** What the scripts that fill a spool and drain it share: same names, defaults and meanings. */
+export const SPOOL_CONTENT = {
+  recipients: num(5, 'recipients per message'),
+  size: num(2000, 'message size in bytes'),
+  concurrency: num(20, 'sessions'),
+};
+
 type ValueOf<O extends BenchOption> = O extends NumberOption<infer D>
   ? [D] extends [number]
     ? number

@@ -22,15 +22,14 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { openSpool, enqueueMessage, removeEntryLockTarget } from '../src/spool/index.js';
 import { benchBody, startSinkProcess } from './sink-process.js';
-import { benchArgs, list, num } from './args.js';
+import { SPOOL_CONTENT, benchArgs, list, num } from './args.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = benchArgs('npx tsx bench/drain-cpu.ts [options]', {
   messages: num(2000, 'messages in the spool'),
-  recipients: num(5, 'recipients per message'),
+  ...SPOOL_CONTENT,
   concurrency: num(undefined, "sessions (default: the config's)"),
   runs: num(5, 'runs per build'),
-  size: num(2000, 'message size in bytes'),
   bin: list('NAME=PATH of a bin/bulkmailer to compare, repeatable (default: current=bin/bulkmailer)'),
 });
 const { messages, recipients, runs } = args;

@@ -16,15 +16,13 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { enqueueMessage } from '../src/spool/index.js';
 import { benchBody, makeBenchHome, startSinkProcess } from './sink-process.js';
-import { benchArgs, num } from './args.js';
+import { SPOOL_CONTENT, benchArgs, num } from './args.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = benchArgs('npm run bench -- [options]', {
   messages: num(2000, 'messages in the spool'),
-  recipients: num(5, 'recipients per message'),
-  concurrency: num(20, 'sessions'),
+  ...SPOOL_CONTENT,
   runs: num(3, 'runs'),
-  size: num(2000, 'message size in bytes'),
 });
 const { messages, recipients, runs } = args;
 

@@ -18,14 +18,12 @@ import { fileURLToPath } from 'node:url';
 import { enqueueMessage } from '../src/spool/index.js';
 import { startDnsServer, type Zone } from '../test/support/dns-server.js';
 import { benchBody, makeBenchHome, startSinkProcess, type SinkProcess } from './sink-process.js';
-import { benchArgs, num } from './args.js';
+import { SPOOL_CONTENT, benchArgs, num } from './args.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = benchArgs('npm run bench:mx -- [options]', {
   messages: num(2000, 'messages in the spool'),
-  recipients: num(5, 'recipients per message'),
-  concurrency: num(20, 'sessions'),
-  size: num(2000, 'message size in bytes'),
+  ...SPOOL_CONTENT,
 });
 const { messages, recipients } = args;
 const MX_HOSTS = ['127.0.0.2', '127.0.0.3', '127.0.0.4'];

@@ -27,14 +27,12 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { enqueueMessage } from '../src/spool/index.js';
 import { benchBody, makeBenchHome, startSinkProcess } from './sink-process.js';
-import { benchArgs, flag, num } from './args.js';
+import { SPOOL_CONTENT, benchArgs, flag, num } from './args.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = benchArgs('BENCH_DIR=/work/tmp npm run bench:scale -- [options]', {
   entries: num(100000, 'entries in the spool'),
-  recipients: num(5, 'recipients per entry'),
-  size: num(2000, 'message size in bytes'),
-  concurrency: num(20, 'sessions'),
+  ...SPOOL_CONTENT,
   'keep-home': flag('keep the spool afterwards (its path is printed)'),
 });
 const { entries, recipients } = args;
