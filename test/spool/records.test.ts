@@ -14,7 +14,6 @@ import path from 'node:path';
 import { BulkmailerError } from '../../src/errors.js';
 import { openSpool, spoolLayout } from '../../src/spool/index.js';
 import { readJsonRecord, readRecord, writeJsonRecord, writeRecord, recordPath } from '../../src/spool/records.js';
-import { accountHoldPath } from '../../src/spool/paths.js';
 import { readAccountHold } from '../../src/spool/account-holds.js';
 import { makeTempHome } from '../support/home.js';
 
@@ -91,16 +90,16 @@ test('durable and advisory writes leave a 0600 file and no temp file; an advisor
   assert.deepEqual(fs.readdirSync(home), []);
 });
 
-test('a failed write names the record, keeps the old one, and removes its temp file (an account name with dots included)', async (t) => {
+test('a failed write names the record, keeps the old one, and removes its temp file (file names with several dots included)', async (t) => {
   const spool = await spoolFor(t);
-  const file = accountHoldPath(spool, 'work.mail');
-  await writeJsonRecord(spool, file, { n: 1 }, 'the hold of account work.mail');
+  const file = path.join(spool.root, 'accounts', 'work.v2.hold.json');
+  await writeJsonRecord(spool, file, { n: 1 }, 'the work.v2 record');
   // A directory in the record's place: the rename fails (EISDIR), after the temp file was written.
-  const blocked = accountHoldPath(spool, 'blocked.one');
+  const blocked = path.join(spool.root, 'accounts', 'blocked.one.json');
   fs.mkdirSync(blocked);
   await assert.rejects(
-    writeJsonRecord(spool, blocked, { n: 2 }, 'the hold of account blocked.one'),
-    (err: unknown) => err instanceof BulkmailerError && /^cannot write the hold of account blocked\.one: /.test(err.message) && err.exitCode === 74,
+    writeJsonRecord(spool, blocked, { n: 2 }, 'the blocked.one record'),
+    (err: unknown) => err instanceof BulkmailerError && /^cannot write the blocked\.one record: /.test(err.message) && err.exitCode === 74,
   );
   assert.deepEqual(fs.readdirSync(spool.tmp), []);
   assert.deepEqual(readJsonRecord(file, 'the hold', isObject), { n: 1 });
