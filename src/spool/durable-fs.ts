@@ -43,6 +43,12 @@ export function writeAll(fd: number, data: string | Uint8Array): void {
   while (offset < bytes.byteLength) offset += fs.writeSync(fd, bytes, offset, bytes.byteLength - offset);
 }
 
+/** Writes all of `chunks` (`total` bytes) at the file's position, in one writev when the kernel takes it all. */
+export function writeAllv(fd: number, chunks: Uint8Array[], total: number): void {
+  const written = fs.writevSync(fd, chunks);
+  if (written < total) writeAll(fd, Buffer.concat(chunks).subarray(written));
+}
+
 /** Creates `file` exclusively (fails if it exists), writes `data`, fsyncs it. */
 export async function writeNewFileSynced(file: string, data: string | Uint8Array): Promise<void> {
   const fd = fs.openSync(file, 'wx', 0o600);

@@ -77,6 +77,23 @@ test('bad envelopes and empty or oversized messages are refused with exit 65, le
   for (const bucket of await fs.readdir(spool.msg)) assert.deepEqual(await fs.readdir(path.join(spool.msg, bucket)), []);
 });
 
+test('small chunks gathered into one write and large ones written as they come: the stored bytes are exactly the message', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const spool = await openSpool(home);
+  // Sizes around the 16 KiB gathering threshold, in an order that crosses it every way.
+  const sizes = [14, 2, 9, 16_000, 500, 16_384, 3, 20_000, 1, 16_383, 70_000, 7, 8_000, 8_385, 1];
+  const parts = sizes.map((n, i) => Buffer.alloc(n, 97 + (i % 26)));
+  async function* chunks() {
+    yield 'Subject: mixed\r\n\r\n';
+    for (const part of parts) yield part;
+  }
+  const { id, size } = await enqueueMessage(spool, { from: 'a@x.org', recipients: ['b@x.org'], message: chunks() });
+  const expected = Buffer.concat([Buffer.from('Subject: mixed\r\n\r\n'), ...parts]);
+  assert.equal(size, expected.length);
+  assert.ok((await fs.readFile(messagePath(spool, id))).equals(expected));
+});
+
 test('a streamed message is written as it arrives', async (t) => {
   const { home, cleanup } = await makeTempHome();
   t.after(cleanup);

@@ -11,6 +11,9 @@
  * (smtplib, PHPMailer, git send-email): the pause capped them at ~10
  * messages a second.
  *
+ * (The same override also makes the replies to pipelined commands leave in
+ * one write: coalesced-replies.ts.)
+ *
  * The override is this one method. While upstream's connect() runs (it is
  * synchronous: it builds the connection and calls init()), the first timer
  * armed with exactly the early-talker delay runs its callback at once
@@ -28,6 +31,7 @@
 import type net from 'node:net';
 import type tls from 'node:tls';
 import { SMTPServer } from 'smtp-server';
+import { coalesceReplies } from './coalesced-replies.js';
 
 /** smtp-server's fixed early-talker pause before the greeting (smtp-connection.js, init()). */
 export const EARLY_TALKER_PAUSE_MS = 100;
@@ -49,6 +53,8 @@ export class PromptGreetingSMTPServer extends SMTPServer {
       return (realSetTimeout as (...all: unknown[]) => ReturnType<SetTimeout>)(handler, delay, ...args);
     }) as SetTimeout;
     globalThis.setTimeout = once;
+    // Pipelined commands' replies leave in one write (coalesced-replies.ts); before upstream pipes the socket.
+    coalesceReplies(socket);
     try {
       super.connect(socket, socketOptions);
     } finally {
