@@ -129,3 +129,13 @@ test('queue ids sort by time, are unique, and spread over buckets', () => {
   const buckets = new Set(ids.map(bucketOf));
   assert.equal(buckets.size, 16);
 });
+
+test('queue ids drawn for a bucket fall in it, and stay unique and random (candidates drawn 32 per call)', () => {
+  for (const bucket of ['0', '7', 'f']) {
+    const ids = Array.from({ length: 500 }, () => newQueueId(T0, bucket));
+    assert.ok(ids.every((id) => isQueueId(id) && bucketOf(id) === bucket && queueIdTime(id) === T0));
+    assert.equal(new Set(ids).size, ids.length);
+    // Every position of the random part takes many values: not the same candidate slot each time.
+    for (let at = 9; at < 17; at++) assert.ok(new Set(ids.map((id) => id[at])).size >= 24, `position ${at}`);
+  }
+});
