@@ -14,6 +14,8 @@
  * this file needs no network to test.
  */
 import type { RecipientOutcome } from '../model/transitions.js';
+import { isTooManyConnections } from '../model/connection-cap.js';
+import { BulkmailerError, ExitCode } from '../errors.js';
 
 /** The fields of a nodemailer send() error that classification reads. */
 export interface SendErrorLike {
@@ -102,4 +104,21 @@ export function classifyFailure(
 /** True when the connection can carry another transaction after this outcome. */
 export function connectionUsableAfter(outcomes: readonly RecipientOutcome[]): boolean {
   return !outcomes.some((o) => o.kind === 'interrupted');
+}
+
+/** The code of a session refused as one connection too many (src/model/connection-cap.ts). */
+export const E_TOO_MANY_SESSIONS = 'E_TOO_MANY_SESSIONS';
+
+/**
+ * A failure to set a session up (greeting, EHLO, AUTH) whose reply refuses
+ * one more connection (421, 432 4.3.2, "too many connections"), as the
+ * error the batch acts on; null for any other failure.
+ */
+export function tooManySessions(display: string, err: unknown): BulkmailerError | null {
+  const reply = (err as SendErrorLike | null)?.response;
+  if (typeof reply !== 'string' || !isTooManyConnections(reply)) return null;
+  return new BulkmailerError(E_TOO_MANY_SESSIONS, `${display} refused one more connection: ${reply}`, {
+    exitCode: ExitCode.tempFail,
+    cause: err,
+  });
 }

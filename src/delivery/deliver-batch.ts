@@ -28,6 +28,8 @@ import type { SendingLimiter } from './sending-limiter.js';
 import type { AccountSettings } from '../config/accounts.js';
 import type { RecipientsPerTransaction } from './recipients-per-transaction.js';
 import { SmtpSession, sessionOptionsFor } from './smtp-session.js';
+import { E_TOO_MANY_SESSIONS } from './classify-reply.js';
+import type { ConnectionsPerAccount } from './connections-per-account.js';
 
 export interface BatchSettings {
   spool: Spool;
@@ -46,6 +48,8 @@ export interface BatchSettings {
   account?: AccountSettings;
   /** The account's recipients per transaction, lowered by a 452 4.5.3 (shared by its sessions). */
   recipientsPerTransaction?: RecipientsPerTransaction;
+  /** The account's connections at once, lowered when its smarthost refuses one more (shared by the flush). */
+  connections?: ConnectionsPerAccount;
   /** States the plan read, taken by each entry's delivery (EntryDeliveryContext.plannedStates). */
   plannedStates?: Map<string, EntryState>;
 }
@@ -156,22 +160,69 @@ export async function deliverBatch(
     accepts: settings.accepts,
     plannedStates: settings.plannedStates,
   };
+  // Entries a session refused as one too many had taken: the sessions that remain take them first.
+  const returned: string[] = [];
+  const connections = settings.connections;
+  const allowed = () => connections?.current ?? settings.concurrency;
+  const live = new Set<SmtpSession>();
+  const opening = new Set<Promise<unknown>>();
+  /**
+   * A session refused as one too many: with others of the account open, the
+   * account's figure comes down to their number and this session's worker
+   * retires (true); with none open it teaches nothing (false: the caller
+   * treats the smarthost as gone, as any failure to connect).
+   */
+  const crowdedOut = async (err: BulkmailerError): Promise<boolean> => {
+    if (connections === undefined) return false;
+    // The sessions open when it came, and those still being set up once they are (they were
+    // let in before this one was refused); one that ends meanwhile still counted.
+    const open = new Set([...live].filter((s) => s.isOpen));
+    while (opening.size > 0) await Promise.allSettled([...opening]);
+    for (const s of live) if (s.isOpen) open.add(s);
+    const reply = (err.cause as { response?: string } | undefined)?.response ?? err.message;
+    return connections.refused(open.size, reply, callbacks.onWarning);
+  };
+  let active = 0;
   const worker = async () => {
+    active++;
+    let retired = false;
     let session: SmtpSession | null = null;
     const openSession = async () => {
       if (session?.isOpen) return session;
+      if (session !== null) live.delete(session);
       session = new SmtpSession(sessionOptionsFor(config, smarthost, settings.credentials, { account: settings.account }));
-      await session.open();
+      const opened = session.open();
+      opening.add(opened);
+      try {
+        await opened;
+      } finally {
+        opening.delete(opened);
+      }
+      live.add(session);
       return session;
     };
+    // One context per session, not a copy per entry.
+    const sessionCtx: EntryDeliveryContext = { ...ctx, session: openSession };
     try {
-      while (!stopping()) {
-        const id = await source.next();
+      // Sessions beyond the account's figure (lowered meanwhile) end after their entry.
+      while (!stopping() && active <= allowed()) {
+        // Entries handed back by a refused session first; a session the feed let go looks there once more.
+        const id = returned.pop() ?? (await source.next()) ?? returned.pop();
         if (id === undefined) break;
+        let handedBack = false;
         try {
-          if (!stopping()) await deliverEntry({ ...ctx, session: openSession }, id);
+          if (!stopping()) await deliverEntry(sessionCtx, id);
         } catch (err) {
-          if (err instanceof BulkmailerError && err.code === 'E_UNREACHABLE') {
+          if (err instanceof BulkmailerError && err.code === E_TOO_MANY_SESSIONS && connections !== undefined) {
+            // Out of the count at once, and its entry back for the others before anything waits,
+            // so the sessions that remain neither retire for it nor finish without its entry.
+            retired = true;
+            active--;
+            handedBack = true;
+            returned.push(id);
+            if (await crowdedOut(err)) break;
+          }
+          if (err instanceof BulkmailerError && (err.code === 'E_UNREACHABLE' || err.code === E_TOO_MANY_SESSIONS)) {
             callbacks.onWarning(err.message);
             lost = true;
           } else if (err instanceof BulkmailerError && (err.code === 'E_AUTH' || err.code === 'E_TLS')) {
@@ -181,18 +232,23 @@ export async function deliverBatch(
             fatal ??= err;
           }
         } finally {
-          source.done(id);
+          if (!handedBack) source.done(id);
         }
       }
       // The sessions still waiting for an entry stop too; what is queued stays for a later pass.
       if (stopping()) source.end();
     } finally {
-      (session as SmtpSession | null)?.close();
+      if (!retired) active--;
+      const last = session as SmtpSession | null;
+      if (last !== null) live.delete(last);
+      last?.close();
     }
   };
   try {
-    await Promise.all(Array.from({ length: Math.max(1, settings.concurrency) }, worker));
+    await Promise.all(Array.from({ length: Math.max(1, allowed()) }, worker));
   } finally {
+    // Handed back when no session was left to take them (the batch stopped): let go, for a later pass.
+    for (const id of returned.splice(0)) source.done(id);
     fatal = await closeBatchRecords(records, fatal);
   }
   return { lost, fatal, refused };

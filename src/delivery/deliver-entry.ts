@@ -13,7 +13,7 @@
  * transaction at once, and the account's recipients per transaction come
  * down for the rest of the flush (src/model/recipient-cap.ts).
  */
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { isEnvelopeAddress } from '../model/address.js';
 import { isEntryComplete, recipientsAwaitingDsn, recipientsForDelayWarning, type EntryState } from '../model/entry-state.js';
 import { applyOutcomes, markDelayWarned, markDsnQueued, type FinalOutcome, type RecipientOutcome } from '../model/transitions.js';
@@ -50,6 +50,7 @@ import { splitTooManyRecipients } from '../model/recipient-cap.js';
 import type { RecipientsPerTransaction } from './recipients-per-transaction.js';
 import type { SendingLimiter } from './sending-limiter.js';
 import type { TransactionSender } from './smtp-session.js';
+import { E_TOO_MANY_SESSIONS } from './classify-reply.js';
 
 /** The part of the transaction journal a delivery uses. */
 export type TransactionRecorder = Pick<TransactionJournal, 'begin' | 'error'>;
@@ -185,12 +186,19 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
       if (sendable.length > 0) {
         // The signer runs inside sendOnce: it sees the sender as it is now.
         const from = state.from;
-        outcomes.push(
-          ...(await sendOnce(ctx, state, sendable, () => {
-            const raw = buffered ?? messageStream(ctx.spool, id);
-            return ctx.prepareMessage ? ctx.prepareMessage(raw, from) : raw;
-          })),
-        );
+        try {
+          outcomes.push(
+            ...(await sendOnce(ctx, state, sendable, () => {
+              const raw = buffered ?? messageStream(ctx.spool, id);
+              return ctx.prepareMessage ? ctx.prepareMessage(raw, from) : raw;
+            })),
+          );
+        } catch (err) {
+          // A new session refused as one too many (a reconnection mid-entry):
+          // nothing was sent, nothing counts; the batch gives the entry to the sessions that remain.
+          if (err instanceof BulkmailerError && err.code === E_TOO_MANY_SESSIONS) for (const address of chunk) attempted.delete(address);
+          throw err;
+        }
       }
       // "452 4.5.3 too many recipients": not about these recipients (RFC 5321
       // 4.5.3.1.10): they go in the next transaction at once, uncounted, and
@@ -349,7 +357,7 @@ async function sendOnce(
   for (let round = 0; ; round++) {
     const session = await ctx.session();
     try {
-      const outcomes = await session.send({ from: state.from, to, size: state.size, message: endAfter(message(), journaled) });
+      const outcomes = await session.send({ from: state.from, to, size: state.size, message: message(), ready: journaled });
       if (ctx.journal.error !== null) {
         session.close(); // mid-DATA without its dot: the connection is unusable
         throw fromFsError('cannot record the transaction in the journal', ctx.journal.error);
@@ -362,18 +370,6 @@ async function sendOnce(
       }
     }
   }
-}
-
-/** The message, as a stream that ends (and so lets the final dot go) only once `gate` resolves. */
-function endAfter(message: Buffer | Readable, gate: Promise<void>): Readable {
-  return Readable.from(
-    (async function* () {
-      if (Buffer.isBuffer(message)) yield message;
-      else for await (const chunk of message) yield chunk as Buffer;
-      await gate;
-    })(),
-    { objectMode: false },
-  );
 }
 
 function nextChunk(state: EntryState, attempted: Set<string>, ctx: EntryDeliveryContext): string[] | null {

@@ -9,14 +9,19 @@
  *     (promise 3: a possible duplicate rather than a loss); if none was, no
  *     attempt happened (promise 4);
  *   - the per-recipient replies gathered before a 421 (`_envelope.rejectedErrors`);
- *   - the EHLO extensions (`_supportedExtensions`): SMTPUTF8.
+ *   - the EHLO extensions (`_supportedExtensions`): SMTPUTF8;
+ *   - the socket (`_socket`), only to cork it while a held message and its
+ *     final dot are written, so they leave in one writev instead of two
+ *     writes (and the smarthost wakes once): nodemailer's DataStream writes
+ *     them separately.
  *
  * Reading them anywhere else is refused by review; the shapes are checked
  * against the installed nodemailer by test/delivery/nodemailer-private.test.ts,
  * which fails if an upgrade renames or reshapes them. Never throws: a field
  * that is missing or malformed reads as "nothing known" (no recipient
- * accepted, no extension offered), the conservative answer for promise 4's
- * side only when nodemailer changed, which the test catches first.
+ * accepted, no extension offered, no socket to cork: two writes as
+ * before), the conservative answer for promise 4's side only when
+ * nodemailer changed, which the test catches first.
  */
 import type SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { SendErrorLike } from './classify-reply.js';
@@ -30,6 +35,7 @@ export interface TransactionSoFar {
 interface PrivateFields {
   _envelope?: unknown;
   _supportedExtensions?: unknown;
+  _socket?: unknown;
 }
 
 function stringsOf(value: unknown): string[] {
@@ -52,4 +58,20 @@ export function transactionSoFar(connection: SMTPConnection): TransactionSoFar |
 /** The extensions the smarthost announced in its EHLO reply (upper case, e.g. "SMTPUTF8"). */
 export function offeredExtensions(connection: SMTPConnection): string[] {
   return stringsOf((connection as unknown as PrivateFields)._supportedExtensions);
+}
+
+/**
+ * Corks the connection's socket until the next turn of the event loop
+ * (setImmediate): what nodemailer writes meanwhile (the message, then its
+ * final dot, each a few ticks apart) leaves in one writev. Answers whether
+ * there was a socket to cork.
+ */
+export function corkUntilNextTurn(connection: SMTPConnection): boolean {
+  const socket = (connection as unknown as PrivateFields)._socket as { cork?: unknown; uncork?: unknown; destroyed?: unknown } | undefined;
+  if (typeof socket !== 'object' || socket === null || typeof socket.cork !== 'function' || typeof socket.uncork !== 'function') return false;
+  if (socket.destroyed === true) return false;
+  const corked = socket as { cork(): void; uncork(): void };
+  corked.cork();
+  setImmediate(() => corked.uncork());
+  return true;
 }

@@ -18,7 +18,7 @@
  * account (src/model/account-hold.ts).
  */
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import net from 'node:net';
 import { BulkmailerError, ExitCode } from '../errors.js';
 import type { Smarthost } from '../config/smarthost.js';
@@ -28,8 +28,8 @@ import type { AccountSettings } from '../config/accounts.js';
 import type { RecipientOutcome } from '../model/transitions.js';
 import { needsSmtpUtf8 } from '../model/address.js';
 import { loginXOAuth2, type OAuth2Credentials } from './xoauth2-login.js';
-import { offeredExtensions, transactionSoFar, type TransactionSoFar } from './nodemailer-private.js';
-import { classifyFailure, classifySuccess, connectionUsableAfter, type SendErrorLike } from './classify-reply.js';
+import { corkUntilNextTurn, offeredExtensions, transactionSoFar, type TransactionSoFar } from './nodemailer-private.js';
+import { classifyFailure, classifySuccess, connectionUsableAfter, tooManySessions, type SendErrorLike } from './classify-reply.js';
 
 export interface SessionOptions {
   smarthost: Smarthost;
@@ -64,6 +64,12 @@ export interface Transaction {
   to: readonly string[];
   size: number;
   message: Buffer | Readable;
+  /**
+   * The final dot goes only once this resolves (the transaction's journal
+   * line is durable); a rejection cuts the message off before its dot.
+   * Absent: the message goes as soon as the smarthost asks for it.
+   */
+  ready?: Promise<void>;
 }
 
 /**
@@ -159,6 +165,9 @@ export class SmtpSession implements TransactionSender {
     try {
       await connectSmtp(connection);
     } catch (err) {
+      // 421 at the greeting, "too many connections": the batch decides whether that teaches a figure.
+      const crowded = tooManySessions(smarthost.display, err);
+      if (crowded !== null) throw crowded;
       if (isTlsFailure(err as SendErrorLike)) {
         // A certificate that does not verify, or STARTTLS refused or missing
         // where required: trying again later gives the same answer.
@@ -196,6 +205,8 @@ export class SmtpSession implements TransactionSender {
           connection.off('error', onError);
           if (!err) return resolve();
           connection.close();
+          const crowded = tooManySessions(smarthost.display, err);
+          if (crowded !== null) return reject(crowded);
           // err.response is the server's reply; it never contains our password.
           const reply = (err as SendErrorLike).response ?? err.message;
           if ((err as SendErrorLike).responseCode || (err as SendErrorLike).code === 'EAUTH') {
@@ -259,10 +270,11 @@ export class SmtpSession implements TransactionSender {
   private async sendEnvelope(connection: SMTPConnection, transaction: Transaction): Promise<RecipientOutcome[]> {
     const to = [...transaction.to];
     let notStartedReason: string | null = null;
+    const message = transaction.ready === undefined ? transaction.message : heldUntil(connection, transaction.message, transaction.ready);
     const outcomes = await new Promise<RecipientOutcome[]>((resolve) => {
       connection.send(
         { from: transaction.from === '' ? false : transaction.from, to, size: transaction.size, use8BitMime: true },
-        transaction.message,
+        message,
         (err, info) => {
           if (err || !info) {
             // Before this transaction began (command API) the envelope is the previous one's.
@@ -279,7 +291,8 @@ export class SmtpSession implements TransactionSender {
       );
     });
     // A stream nodemailer never read (the envelope failed) would keep its file open.
-    if (typeof (transaction.message as Readable).destroy === 'function') (transaction.message as Readable).destroy();
+    if (typeof (message as Readable).destroy === 'function') (message as Readable).destroy();
+    if (message !== transaction.message && typeof (transaction.message as Readable).destroy === 'function') (transaction.message as Readable).destroy();
     if (notStartedReason !== null) {
       this.close();
       throw notStarted(notStartedReason);
@@ -310,6 +323,49 @@ export class SmtpSession implements TransactionSender {
     }
     this.closed = true;
   }
+}
+
+/**
+ * The message as a stream that ends, letting nodemailer send the final dot,
+ * only once `ready` resolves. A message in memory is held whole until then
+ * and pushed with its end in one go, the socket corked meanwhile, so the
+ * bytes and the dot leave in one write (nodemailer writes them separately):
+ * one syscall and one wake-up of the smarthost fewer per transaction. A
+ * streamed (large) message flows as it is read; only its end waits.
+ */
+function heldUntil(connection: SMTPConnection, message: Buffer | Readable, ready: Promise<void>): Readable {
+  if (!Buffer.isBuffer(message)) {
+    return Readable.from(
+      (async function* () {
+        for await (const chunk of message) yield chunk as Buffer;
+        await ready;
+      })(),
+      { objectMode: false },
+    );
+  }
+  let durable = false;
+  let asked = false;
+  const stream = new Readable({
+    read() {
+      if (asked) return;
+      asked = true;
+      if (durable) release();
+    },
+  });
+  const release = () => {
+    if (stream.destroyed) return;
+    corkUntilNextTurn(connection);
+    stream.push(message);
+    stream.push(null);
+  };
+  ready.then(
+    () => {
+      durable = true;
+      if (asked) release();
+    },
+    (err: unknown) => stream.destroy(err as Error),
+  );
+  return stream;
 }
 
 /**

@@ -24,6 +24,7 @@
 import XOAuth2 from 'nodemailer/lib/xoauth2';
 import type SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { BulkmailerError, ExitCode } from '../errors.js';
+import { tooManySessions } from './classify-reply.js';
 import type { AccessToken, OAuth2Credentials } from '../oauth2/access-tokens.js';
 
 export type { OAuth2Credentials } from '../oauth2/access-tokens.js';
@@ -72,6 +73,9 @@ export function loginXOAuth2(
       if (tokenError !== null) return reject(tokenError);
       const failure = err as SmtpFailure;
       const reply = failure.response ?? failure.message;
+      // One connection too many (421, 432 4.3.2): about the count, not the token.
+      const crowded = tooManySessions(display, err);
+      if (crowded !== null) return reject(crowded);
       if (!failure.responseCode && failure.code !== 'EAUTH') {
         return reject(new BulkmailerError('E_UNREACHABLE', `cannot open a session with ${display}: ${reply}`, { exitCode: ExitCode.tempFail, cause: err }));
       }

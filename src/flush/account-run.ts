@@ -1,9 +1,9 @@
 /**
  * One sending account in one flush (src/config/accounts.ts): whether it may
  * be contacted (its hold, its sending limits), which of its smarthosts
- * answers, its credentials, its recipients per transaction. The flush makes
- * one per account its due mail needs, and nothing for the others: an
- * account nobody's mail uses is never probed.
+ * answers, its credentials, its recipients per transaction and connections
+ * at once. The flush makes one per account its due mail needs, and nothing
+ * for the others: an account nobody's mail uses is never probed.
  *
  * Each account stands alone (promise 6): its hold holds only its mail, its
  * limits count only its transactions (spool/accounts/NAME.*), a smarthost
@@ -26,6 +26,7 @@ import { parseLimits } from '../model/sending-limits.js';
 import { clearAccountHold, readAccountHold, writeAccountHold, type Spool } from '../spool/index.js';
 import type { SendingLimiter } from '../delivery/sending-limiter.js';
 import { RecipientsPerTransaction } from '../delivery/recipients-per-transaction.js';
+import { ConnectionsPerAccount } from '../delivery/connections-per-account.js';
 import type { FlushEvents } from './flush-events.js';
 import { BulkmailerError, ExitCode } from '../errors.js';
 
@@ -36,6 +37,8 @@ export interface AccountRun {
   credentials: Credentials | OAuth2Credentials | null;
   limiter: SendingLimiter | null;
   recipientsPerTransaction: RecipientsPerTransaction | null;
+  /** Its connections at once: `concurrency`, or fewer once its smarthost refused one more (for the whole flush). */
+  connections: ConnectionsPerAccount | null;
   /** Its hold, found or made in this run: its mail waits. */
   hold: AccountHold | null;
   probes: ProbeResult[];
@@ -100,6 +103,7 @@ export async function prepareAccountRun(ctx: AccountRunContext, account: Account
     credentials: null,
     limiter: null,
     recipientsPerTransaction: null,
+    connections: null,
     hold: null,
     probes: [],
     lost: false,
@@ -163,6 +167,7 @@ export async function prepareAccountRun(ctx: AccountRunContext, account: Account
     return run;
   }
   run.recipientsPerTransaction = RecipientsPerTransaction.open(spool, name, account.maxRecipientsPerTransaction, now);
+  run.connections = ConnectionsPerAccount.open(spool, name, account.concurrency, now);
   if (!account.tlsVerify) {
     events.emit('warning', `${account.keyPrefix}tls.verify is off: the certificate of ${probe.smarthost.display} is not checked`);
   }

@@ -554,6 +554,7 @@ async function runPasses(
               limiter: run.limiter,
               account: run.account,
               recipientsPerTransaction: run.recipientsPerTransaction ?? undefined,
+              connections: run.connections ?? undefined,
               plannedStates,
               accepts: config.routes.single && config.accounts.size === 1
                 ? undefined

@@ -44,6 +44,7 @@ export {
   forgetAccountRecords,
 } from './account-holds.js';
 export { readRecipientCap, writeRecipientCap } from './recipient-caps.js';
+export { readConnectionCap, writeConnectionCap } from './connection-caps.js';
 export { nudgeFlusher, touchTrigger, listenForNudges } from './trigger.js';
 export { crashPoint, type CrashPoint } from './crash-points.js';
 export { TransactionJournal, type JournalRecipient } from './transaction-journal.js';

@@ -14,6 +14,7 @@
  *   spool/accounts/<name>.sent        what the account sent, for its sending limits (send-ledger.ts)
  *   spool/accounts/<name>.token.json  an OAuth2 account's refresh and access tokens (oauth-tokens.ts)
  *   spool/accounts/<name>.rcpt.json   recipients per transaction its smarthost took (recipient-caps.ts)
+ *   spool/accounts/<name>.conn.json   connections at once its smarthost took (connection-caps.ts)
  *   log/deliveries.jsonl        one line per final recipient outcome
  *   log/deletions.jsonl         one line per entry deleted by hand
  *   log/agent.log               the agent's log when stderr is not a terminal
@@ -139,6 +140,11 @@ export function journalPath(spool: Spool, name: string): string {
 /** Recipients per transaction the account's smarthost taught (recipient-caps.ts). */
 export function recipientCapPath(spool: Spool, account: string): string {
   return path.join(spool.root, 'accounts', `${account}.rcpt.json`);
+}
+
+/** Connections at once the account's smarthost took before refusing one more (connection-caps.ts). */
+export function connectionCapPath(spool: Spool, account: string): string {
+  return path.join(spool.root, 'accounts', `${account}.conn.json`);
 }
 
 export function sendLedgerPath(spool: Spool, account: string): string {

@@ -11,7 +11,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { makeTempHome, writeConfig } from '../support/home.js';
 import { runCli } from '../support/cli.js';
-import { enqueueMessage, openSpool, writeRecipientCap } from '../../src/spool/index.js';
+import { enqueueMessage, openSpool, writeConnectionCap, writeRecipientCap } from '../../src/spool/index.js';
 
 async function readConfigFile(home: string): Promise<Record<string, any>> {
   return JSON.parse(await fs.readFile(path.join(home, 'config.json'), 'utf8')) as Record<string, any>;
@@ -100,6 +100,7 @@ test('account remove refuses while mail is queued for the account (75), --force 
   await enqueueMessage(spool, { from: 'list@club.example', recipients: ['a@dest.example'], message: Buffer.from('Subject: x\r\n\r\nhi\r\n') });
   await enqueueMessage(spool, { from: 'me@home.example', recipients: ['b@dest.example'], message: Buffer.from('Subject: y\r\n\r\nhi\r\n') });
   await writeRecipientCap(spool, { version: 1, account: 'club', max: 5, configured: 100, learnedAt: new Date().toISOString(), reply: '452' });
+  await writeConnectionCap(spool, { version: 1, account: 'club', max: 3, configured: 10, learnedAt: new Date().toISOString(), reply: '432 4.3.2' });
 
   const list = JSON.parse((await runCli(['account', 'list', '--json'], { home })).stdout) as Array<{ name: string; queued: number }>;
   assert.deepEqual(list.map((a) => [a.name, a.queued]), [['default', 1], ['club', 1], ['idle', 0]]);
@@ -116,6 +117,7 @@ test('account remove refuses while mail is queued for the account (75), --force 
   assert.match(forced.stdout, /account club removed; 1 queued entry now go(es)? out through the default account/);
   assert.deepEqual((await readConfigFile(home)).accounts, {});
   await assert.rejects(fs.stat(path.join(spool.root, 'accounts', 'club.rcpt.json')), /ENOENT/);
+  await assert.rejects(fs.stat(path.join(spool.root, 'accounts', 'club.conn.json')), /ENOENT/, 'the learnt connections at once go too');
   const after = JSON.parse((await runCli(['account', 'list', '--json'], { home })).stdout) as Array<{ name: string; queued: number }>;
   assert.deepEqual(after.map((a) => [a.name, a.queued]), [['default', 2]], 'its mail now goes the default way');
   const gone = await runCli(['account', 'remove', 'club'], { home });

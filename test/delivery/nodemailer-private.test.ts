@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
-import { offeredExtensions, transactionSoFar } from '../../src/delivery/nodemailer-private.js';
+import { corkUntilNextTurn, offeredExtensions, transactionSoFar } from '../../src/delivery/nodemailer-private.js';
 import { connectSmtp } from '../../src/delivery/smtp-session.js';
 import { startCaptureServer } from '../support/capture-server.js';
 
@@ -50,4 +50,22 @@ test('anything else in those fields reads as nothing known, never a throw', () =
   });
   assert.deepEqual(offeredExtensions(fake({})), []);
   assert.deepEqual(offeredExtensions(fake({ _supportedExtensions: ['SMTPUTF8', 7] })), ['SMTPUTF8']);
+});
+
+test('the socket can be corked: two writes in one turn leave together, and it is uncorked at the next turn', async (t) => {
+  const server = await startCaptureServer();
+  t.after(() => server.close());
+  const connection = new SMTPConnection({ host: '127.0.0.1', port: server.port, logger: false, ignoreTLS: true });
+  t.after(() => connection.close());
+  await connectSmtp(connection);
+  const socket = (connection as unknown as { _socket: { writableCorked: number } })._socket;
+  assert.equal(socket.writableCorked, 0);
+  assert.equal(corkUntilNextTurn(connection), true, 'nodemailer still keeps its socket in _socket');
+  assert.equal(socket.writableCorked, 1, 'corked');
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(socket.writableCorked, 0, 'uncorked at the next turn');
+  // The session still works after it.
+  assert.equal(await send(connection, ['a@example.net']), null);
+  assert.equal(server.messages.length, 1);
+  assert.equal(corkUntilNextTurn({} as unknown as SMTPConnection), false, 'no socket: nothing to cork, no throw');
 });

@@ -48,6 +48,12 @@ export interface CaptureOptions {
    * expiry); the reply is written before the close.
    */
   endAfter?: (session: SMTPServerSession) => boolean;
+  /**
+   * A provider's cap on connections at once: a connection beyond `limit`
+   * open ones gets `reply` as its greeting and is closed (Exchange Online
+   * refuses a fourth with 432 4.3.2; others answer 421).
+   */
+  maxConnections?: { limit: number; reply: Reply };
   /** Extra smtp-server options (TLS keys, auth handlers...). */
   server?: Partial<SMTPServerOptions>;
   /** The address to bind (127.0.0.2, 127.0.0.3...: an MX host of its own); default 127.0.0.1. */
@@ -66,6 +72,8 @@ export interface CaptureServer {
   waitForDots(count: number, timeoutMs?: number): Promise<void>;
   connections: number;
   maxConcurrentConnections: number;
+  /** Connections refused by `maxConnections`. */
+  refusedConnections: number;
   /** Resolves once at least `count` messages are captured. */
   waitForMessages(count: number, timeoutMs?: number): Promise<void>;
   /** Stops listening and cuts every connection (the smarthost goes down). */
@@ -90,7 +98,9 @@ export async function startCaptureServer(options: CaptureOptions = {}, port = 0)
   const dotWaiters: { count: number; resolve: () => void }[] = [];
   let server: SMTPServer;
   let open = 0;
-  const state = { transactions: 0, accepted: 0, connections: 0, max: 0, mailFroms: 0 };
+  const state = { transactions: 0, accepted: 0, connections: 0, max: 0, mailFroms: 0, refused: 0 };
+  /** Sessions admitted (not refused by maxConnections) and not yet closed. */
+  const admitted = new Set<string>();
 
   const notify = () => {
     for (const w of [...waiters]) {
@@ -120,14 +130,20 @@ export async function startCaptureServer(options: CaptureOptions = {}, port = 0)
       authOptional: true,
       disabledCommands: ['STARTTLS'],
       size: 100 * 1024 * 1024,
-      onConnect(_session, callback) {
+      onConnect(session, callback) {
         state.connections++;
+        if (options.maxConnections !== undefined && open >= options.maxConnections.limit) {
+          state.refused++;
+          callback(smtpError(options.maxConnections.reply));
+          return;
+        }
+        admitted.add(session.id);
         open++;
         state.max = Math.max(state.max, open);
         callback();
       },
-      onClose() {
-        open--;
+      onClose(session) {
+        if (admitted.delete(session.id)) open--;
       },
       onMailFrom(address, session, callback) {
         if (options.cutAtMailFrom?.(state.mailFroms++)) {
@@ -238,6 +254,9 @@ export async function startCaptureServer(options: CaptureOptions = {}, port = 0)
           },
         });
       });
+    },
+    get refusedConnections() {
+      return state.refused;
     },
     get maxConcurrentConnections() {
       return state.max;

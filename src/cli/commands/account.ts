@@ -22,7 +22,8 @@ import { BulkmailerError, ExitCode, usageError } from '../../errors.js';
 import { effectiveMaxRecipients } from '../../model/recipient-cap.js';
 import { isHoldActive } from '../../model/account-hold.js';
 import { checkAccountName } from '../../model/account-name.js';
-import { forgetAccountRecords, openSpool, readAccountHold, readOAuthToken, readRecipientCap, scanEntries, type Spool } from '../../spool/index.js';
+import { forgetAccountRecords, openSpool, readAccountHold, readConnectionCap, readOAuthToken, readRecipientCap, scanEntries, type Spool } from '../../spool/index.js';
+import { connectionCapNote, learntConcurrency } from '../format/connection-cap.js';
 import { plural } from '../../text.js';
 import type { CommandContext } from '../context.js';
 import { writeOut } from '../output.js';
@@ -107,6 +108,10 @@ interface AccountView {
   user: string | null;
   limits: string;
   concurrency: number;
+  /** Learnt from a refused connection (421, 432 4.3.2), when lower than the setting. */
+  learntConcurrency: number | null;
+  /** The refusal that taught it: the reply and when; null when the setting stands. */
+  concurrencyRefusal: { reply: string; learnedAt: string } | null;
   maxRecipientsPerTransaction: number;
   /** Learnt from a "452 too many recipients", when lower than the setting. */
   learntRecipientsPerTransaction: number | null;
@@ -119,6 +124,7 @@ interface AccountView {
 function viewOf(spool: Spool, account: AccountSettings, queued: number, now: number): AccountView {
   const hold = readAccountHold(spool, account.name);
   const cap = effectiveMaxRecipients(account.maxRecipientsPerTransaction, readRecipientCap(spool, account.name));
+  const connections = readConnectionCap(spool, account.name);
   return {
     name: account.name,
     smarthost: account.smarthosts[0]?.display ?? null,
@@ -128,6 +134,8 @@ function viewOf(spool: Spool, account: AccountSettings, queued: number, now: num
     user: account.stored.auth.user ?? account.smarthosts[0]?.user ?? null,
     limits: account.limits,
     concurrency: account.concurrency,
+    learntConcurrency: learntConcurrency(account.concurrency, connections),
+    concurrencyRefusal: learntConcurrency(account.concurrency, connections) === null || connections === null ? null : { reply: connections.reply, learnedAt: connections.learnedAt },
     maxRecipientsPerTransaction: account.maxRecipientsPerTransaction,
     learntRecipientsPerTransaction: cap < account.maxRecipientsPerTransaction ? cap : null,
     hold: hold !== null && isHoldActive(hold, now, accountFingerprint(account.stored)) ? { kind: hold.kind, reply: hold.reply, until: hold.until } : null,
@@ -194,7 +202,7 @@ export async function accountShow(ctx: CommandContext, name: string, options: { 
     `  user: ${view.user ?? '(none: no AUTH)'}`,
     `  auth: ${describeAuth(view)}`,
     `  limits: ${view.limits === '' ? '(none)' : view.limits}`,
-    `  concurrency: ${view.concurrency}`,
+    `  concurrency: ${view.concurrency}${connectionCapNote(view.concurrency, view.learntConcurrency, view.concurrencyRefusal)}`,
     `  recipients per transaction: ${view.maxRecipientsPerTransaction}${view.learntRecipientsPerTransaction === null ? '' : ` (the smarthost takes ${view.learntRecipientsPerTransaction}: learnt from "452 too many recipients")`}`,
     `  queued: ${plural(view.queued, 'entry', 'entries')}`,
     `  hold: ${view.hold === null ? 'none' : `${view.hold.kind} until ${view.hold.until}: ${view.hold.reply}`}`,

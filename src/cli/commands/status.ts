@@ -15,7 +15,8 @@
  * (delivered meanwhile) is simply not shown.
  */
 import type { EntryState } from '../../model/entry-state.js';
-import { openSpool, readEntryForScan, listEntryIds, listAccountHolds, type ScanOptions, type Spool } from '../../spool/index.js';
+import { openSpool, readEntryForScan, listEntryIds, listAccountHolds, readConnectionCap, type ScanOptions, type Spool } from '../../spool/index.js';
+import { connectionCapLine } from '../format/connection-cap.js';
 import { describeHold } from '../../flush/flush-summary.js';
 import { isProviderPause } from '../../model/account-hold.js';
 import { readLastProbe } from '../../connectivity/last-probe.js';
@@ -183,6 +184,11 @@ async function writeTable(
     // Expired holds are shown too until the next flush clears them: the reply is still the news.
     const line = describeHold(hold, now);
     await write(ctx, (isProviderPause(hold.kind) ? c.yellow(line) : c.red(line)) + '\n');
+  }
+  // Accounts whose smarthost refused one more connection use fewer: said here, with the reply.
+  for (const account of accounts.all) {
+    const line = connectionCapLine(account.name, account.concurrency, readConnectionCap(spool, account.name));
+    if (line !== null) await write(ctx, c.yellow(line) + '\n');
   }
   await write(ctx, (await probeLine(ctx.home, now, c)) + '\n');
   // Direct delivery: destinations whose every MX failed wait out a backoff of their own.

@@ -5,7 +5,7 @@
  * queue must work with a broken config too: then the account is unknown
  * (null), and the config error is for `doctor` and `flush` to report.
  */
-import { accountForSender, resolveAccount } from '../../config/accounts.js';
+import { accountForSender, listAccounts, resolveAccount } from '../../config/accounts.js';
 import { loadRuntimeConfig } from '../../config/runtime.js';
 
 export interface EntryAccount {
@@ -18,6 +18,8 @@ export interface AccountLookup {
   /** More than the default account is configured (listings then show the column). */
   several: boolean;
   of(from: string): EntryAccount | null;
+  /** Every configured account with its concurrency setting (none when the config cannot be read). */
+  all: { name: string; concurrency: number }[];
 }
 
 export function loadAccountLookup(home: string): AccountLookup {
@@ -29,8 +31,9 @@ export function loadAccountLookup(home: string): AccountLookup {
         const account = resolveAccount(config, accountForSender(config, from));
         return { name: account.name, smarthost: account.smarthosts[0]?.display ?? null };
       },
+      all: listAccounts(config).map((a) => ({ name: a.name, concurrency: a.concurrency })),
     };
   } catch {
-    return { several: false, of: () => null };
+    return { several: false, of: () => null, all: [] };
   }
 }

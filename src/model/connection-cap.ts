@@ -1,0 +1,59 @@
+/**
+ * Connections at once, learnt from the smarthost: negative concurrency
+ * feedback, as Postfix calls it. Pure: what a refusal means and what figure
+ * to keep; the record lives in the spool (src/spool/connection-caps.ts),
+ * the flush applies it (src/delivery/connections-per-account.ts).
+ *
+ * Providers cap the connections one account may hold at once (Exchange
+ * Online: three for SMTP AUTH, refusing a fourth with "432 4.3.2"; others
+ * answer 421 at the greeting, or "too many connections"). When a session
+ * is refused that way while other sessions of the account are open, the
+ * provider has told us its figure: the number that were open. The account
+ * uses that many for the rest of the flush and later flushes; nothing is
+ * counted against the mail of the refused session (its recipients go to
+ * the sessions that remain). The figure is forgotten when the user changes
+ * the account's concurrency (or removes the account).
+ */
+
+/** The account's learnt figure, as kept in the spool. */
+export interface ConnectionCapRecord {
+  version: 1;
+  account: string;
+  /** Sessions at once the smarthost took. */
+  max: number;
+  /** `concurrency` when it was learnt: changing the setting forgets the record. */
+  configured: number;
+  /** ISO time it was learnt. */
+  learnedAt: string;
+  /** The reply that taught it. */
+  reply: string;
+}
+
+/**
+ * Is this reply, to a connection being set up (greeting, EHLO, AUTH) or to
+ * a session's first command, a refusal of one more connection? Any 421
+ * ("service not available, closing channel", RFC 5321 4.2.3: the server
+ * will not have this session), Exchange Online's 432 4.3.2, or a 4xx that
+ * says too many connections or sessions.
+ */
+export function isTooManyConnections(reply: string): boolean {
+  if (/^421[ -]/.test(reply)) return true;
+  if (/^432[ -]4\.3\.2\b/.test(reply)) return true;
+  return /^4\d\d[ -]/.test(reply) && /too many (concurrent |simultaneous |open |smtp )?(connections|sessions)|connection limit|concurrent connections? limit/i.test(reply);
+}
+
+/**
+ * The figure after a refusal with `open` sessions of the account open:
+ * that many, when it is lower than `current`; null when it teaches nothing
+ * (no other session open: the refusal is about the server, not the count).
+ */
+export function lowerConnections(current: number, open: number): number | null {
+  if (open < 1) return null;
+  return open < current ? open : null;
+}
+
+/** Sessions at once for an account: the setting, or less when the smarthost taught so since it was set. */
+export function effectiveConcurrency(configured: number, record: ConnectionCapRecord | null): number {
+  if (record === null || record.configured !== configured) return configured;
+  return Math.max(1, Math.min(configured, record.max));
+}
