@@ -35,6 +35,7 @@ import type { DestinationHealth } from './destination-health.js';
 import type { AccountRefusal } from './account-replies.js';
 import { dkimSigner } from './dkim-sign.js';
 import { SmtpSession, type Transaction, type TransactionSender } from './smtp-session.js';
+import { E_TOO_MANY_SESSIONS } from './classify-reply.js';
 
 export interface MxBin {
   /** The destination's identity: its MX host names, sorted (hostSetKey), or "dns" for the DNS bin. */
@@ -150,7 +151,8 @@ export async function deliverMxBatch(
         try {
           await deliverEntry(ctx, id);
         } catch (err) {
-          if (err instanceof BulkmailerError && err.code === 'E_UNREACHABLE') {
+          // A session refused as one too many (432 4.3.2 to its MAIL FROM) is a destination that will not talk now.
+          if (err instanceof BulkmailerError && (err.code === 'E_UNREACHABLE' || err.code === E_TOO_MANY_SESSIONS)) {
             markDown(bin.key, err.message);
             break;
           }

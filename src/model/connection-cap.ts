@@ -15,19 +15,10 @@
  * the account's concurrency (or removes the account).
  */
 
-/** The account's learnt figure, as kept in the spool. */
-export interface ConnectionCapRecord {
-  version: 1;
-  account: string;
-  /** Sessions at once the smarthost took. */
-  max: number;
-  /** `concurrency` when it was learnt: changing the setting forgets the record. */
-  configured: number;
-  /** ISO time it was learnt. */
-  learnedAt: string;
-  /** The reply that taught it. */
-  reply: string;
-}
+import { effectiveFigure, type LearntFigureRecord } from './learnt-figure.js';
+
+/** The account's learnt figure (max: connections at once; configured: concurrency). */
+export type ConnectionCapRecord = LearntFigureRecord;
 
 /**
  * Is this reply, to a connection being set up (greeting, EHLO, AUTH) or to
@@ -43,6 +34,18 @@ export function isTooManyConnections(reply: string): boolean {
 }
 
 /**
+ * Is this reply, to a command of a transaction (MAIL FROM, RCPT TO, DATA),
+ * the refusal of one session too many? Exchange Online refuses the mail of
+ * a mailbox's fourth connection so: "432 4.3.2 STOREDRV.ClientSubmit;
+ * sender thread limit exceeded". A 421 there says so only in words (a bare
+ * 421 mid-transaction is an interrupted transaction).
+ */
+export function refusesSessionInTransaction(reply: string): boolean {
+  if (/^432[ -]4\.3\.2\b/.test(reply)) return true;
+  return /^421[ -]/.test(reply) ? isTooManyConnections(reply.replace(/^421/, '450')) : isTooManyConnections(reply);
+}
+
+/**
  * The figure after a refusal with `open` sessions of the account open:
  * that many, when it is lower than `current`; null when it teaches nothing
  * (no other session open: the refusal is about the server, not the count).
@@ -54,6 +57,5 @@ export function lowerConnections(current: number, open: number): number | null {
 
 /** Sessions at once for an account: the setting, or less when the smarthost taught so since it was set. */
 export function effectiveConcurrency(configured: number, record: ConnectionCapRecord | null): number {
-  if (record === null || record.configured !== configured) return configured;
-  return Math.max(1, Math.min(configured, record.max));
+  return effectiveFigure(configured, record);
 }

@@ -15,20 +15,10 @@
  * is an ordinary deferral of that recipient.
  */
 import type { RecipientOutcome } from './transitions.js';
+import { effectiveFigure, type LearntFigureRecord } from './learnt-figure.js';
 
-/** The account's learnt figure, as kept in the spool. */
-export interface RecipientCapRecord {
-  version: 1;
-  account: string;
-  /** Recipients per transaction the smarthost took. */
-  max: number;
-  /** maxRecipientsPerTransaction when it was learnt: changing the setting forgets the record. */
-  configured: number;
-  /** ISO time it was learnt. */
-  learnedAt: string;
-  /** The reply that taught it. */
-  reply: string;
-}
+/** The account's learnt figure (max: recipients per transaction; configured: maxRecipientsPerTransaction). */
+export type RecipientCapRecord = LearntFigureRecord;
 
 const ENHANCED = /^452[ -](\d\.\d{1,3}\.\d{1,3})\b/;
 
@@ -83,6 +73,5 @@ export function lowerCap(sent: number, accepted: number): number | null {
 
 /** Recipients per transaction for an account: the setting, or less when the smarthost taught so since it was set. */
 export function effectiveMaxRecipients(configured: number, record: RecipientCapRecord | null): number {
-  if (record === null || record.configured !== configured) return configured;
-  return Math.max(1, Math.min(configured, record.max));
+  return effectiveFigure(configured, record);
 }

@@ -14,7 +14,7 @@ import { readJsonRecord, writeJsonRecord } from './records.js';
 import { validLearntFigure } from './recipient-caps.js';
 
 export function readConnectionCap(spool: Spool, account: string): ConnectionCapRecord | null {
-  return readJsonRecord(connectionCapPath(spool, account), `the connections at once of account ${account}`, validLearntFigure<ConnectionCapRecord>(account));
+  return readJsonRecord(connectionCapPath(spool, account), `the connections at once of account ${account}`, validLearntFigure(account));
 }
 
 export async function writeConnectionCap(spool: Spool, record: ConnectionCapRecord): Promise<void> {

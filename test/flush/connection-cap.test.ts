@@ -125,6 +125,45 @@ for (const reply of [
   });
 }
 
+test('432 4.3.2 to MAIL FROM on a fourth session (Exchange Online): the account uses 3, the refused mail goes to the other sessions, nothing counted', async (t) => {
+  // Sessions that have had their MAIL FROM taken, up to 3 at once; a MAIL FROM on any other session is refused.
+  const admitted = new Set<string>();
+  let refused = 0;
+  const server = await startCaptureServer({
+    server: {
+      onMailFrom(_address, session, callback) {
+        if (!admitted.has(session.id) && admitted.size >= 3) {
+          refused++;
+          const err = new Error('4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded') as Error & { responseCode: number };
+          err.responseCode = 432;
+          return callback(err);
+        }
+        admitted.add(session.id);
+        callback();
+      },
+      onClose(session) {
+        admitted.delete(session.id);
+      },
+    },
+  });
+  t.after(() => server.close());
+  const { home, spool } = await homeWithSpool(t);
+  await writeConfig(home, { smarthost: server.url, concurrency: 8 });
+  await queue(spool, 30, 'm');
+  const result = await flushQueue({ home });
+  assert.equal(result.outcome, 'done', JSON.stringify(result));
+  assert.equal(result.sent, 60);
+  assert.equal(result.deferred, 0, 'nobody deferred: the refusal was about the session');
+  assert.ok(refused >= 1, 'the server refused at least one session');
+  assert.deepEqual(await listEntryIds(spool), []);
+  assert.ok([...server.deliveriesByRecipient().values()].every((n) => n === 1), 'nothing sent twice');
+  assert.deepEqual([...new Set((await logLines(home)).map((l) => l.attempts))], [1], 'the refusals counted nothing');
+  const record = readConnectionCap(spool, 'default');
+  assert.equal(record?.max, 3, JSON.stringify(record));
+  assert.equal(record?.configured, 8);
+  assert.match(record!.reply, /^432 4\.3\.2 STOREDRV\.ClientSubmit/);
+});
+
 test('421 at the greeting beyond 3 connections: the account comes down to the sessions open, everything goes, nothing counted', async (t) => {
   const server = await startCaptureServer({ maxConnections: { limit: 3, reply: { code: 421, message: '4.7.0 Too many connections from your host' } } });
   t.after(() => server.close());
