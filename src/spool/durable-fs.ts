@@ -63,16 +63,28 @@ export async function writeNewFileSynced(file: string, data: string | Uint8Array
 /**
  * Atomically replaces `target` with `data`: write `temp`, fsync, rename,
  * fsync the target's directory. `temp` must be on the same filesystem.
+ * Resolves to the new file's stamp (fileStamp), taken with an fstat of the
+ * still-open file just after the rename (which sets its ctime): the version
+ * now under `target`, with no path lookup, whoever replaces it later.
  */
-export async function replaceFileDurable(temp: string, target: string, targetDir: string, data: string | Uint8Array) {
+export async function replaceFileDurable(temp: string, target: string, targetDir: string, data: string | Uint8Array): Promise<string> {
+  let stamp: string;
+  const fd = fs.openSync(temp, 'wx', 0o600);
   try {
-    await writeNewFileSynced(temp, data);
-    fs.renameSync(temp, target);
-  } catch (err) {
-    removeIfExists(temp);
-    throw err;
+    try {
+      writeAll(fd, data);
+      await fsyncFd(fd);
+      fs.renameSync(temp, target);
+    } catch (err) {
+      removeIfExists(temp);
+      throw err;
+    }
+    stamp = fileStamp(fs.fstatSync(fd, { bigint: true }));
+  } finally {
+    fs.closeSync(fd);
   }
   await fsyncDir(targetDir);
+  return stamp;
 }
 
 export function removeIfExists(file: string): boolean {

@@ -81,11 +81,15 @@ export function isStateCurrent(spool: Spool, state: EntryState): boolean {
   return stamp !== undefined && stampOnDisk(spool, state.id) === stamp;
 }
 
-/** Durably replaces the entry's state file. Use `updateEntryState` when others may write too. */
+/**
+ * Durably replaces the entry's state file. Use `updateEntryState` when
+ * others may write too. The state object remembers the version written
+ * (an fstat of the file just renamed, not a later lstat of its path).
+ */
 export async function writeEntryState(spool: Spool, state: EntryState): Promise<void> {
   const temp = tmpPath(spool, state.id, `${randomBytes(3).toString('hex')}.state`);
   try {
-    await replaceFileDurable(temp, statePath(spool, state.id), stateDir(spool, state.id), serializeEntryState(state));
+    stamps.set(state, await replaceFileDurable(temp, statePath(spool, state.id), stateDir(spool, state.id), serializeEntryState(state)));
   } catch (err) {
     throw fromFsError(`cannot write state of ${state.id}`, err);
   }
@@ -125,7 +129,9 @@ export async function updateEntryState(
   const lock = await lockWithin(entryStateLockPath(spool, id), STATE_LOCK_WAIT_MS, `entry ${id}`);
   try {
     const known = options.known;
-    const current = known !== undefined && known.id === id && isStateCurrent(spool, known) ? known : await readEntryState(spool, id, { stamp: true });
+    // Read again: stamped only for a caller that reuses states (it passed `known`), who may hand this one back.
+    const current =
+      known !== undefined && known.id === id && isStateCurrent(spool, known) ? known : await readEntryState(spool, id, { stamp: known !== undefined });
     if (current === null) return null;
     const next = await change(current);
     if (next === null) return current;
@@ -134,9 +140,6 @@ export async function updateEntryState(
       return null;
     }
     await writeEntryState(spool, next);
-    // Still under the lock: the file is the version just written.
-    const stamp = stampOnDisk(spool, id);
-    if (stamp !== null) stamps.set(next, stamp);
     return next;
   } finally {
     lock.release();

@@ -76,3 +76,14 @@ test('a hold or a delete by the CLI between a read and the update is seen by the
   assert.equal(await updateEntryState(spool, id, () => ((called = true), null), { known: held }), null);
   assert.equal(called, false, 'a deleted entry is not changed from a state held in memory');
 });
+
+test('an update without `known` stamps nothing it only read; what it writes carries the version renamed into place', async (t) => {
+  const { spool, id } = await oneEntry(t);
+  const back = await updateEntryState(spool, id, () => null);
+  assert.ok(back !== null);
+  assert.equal(isStateCurrent(spool, back), false, 'read for a caller that reuses nothing: no fstat spent on it');
+  const written = (await updateEntryState(spool, id, (current) => ({ ...current, subject: 'again' })))!;
+  assert.equal(isStateCurrent(spool, written), true, 'the stamp taken through the renamed file matches its path');
+  await writeEntryState(spool, { ...written, subject: 'by someone else' });
+  assert.equal(isStateCurrent(spool, written), false);
+});
