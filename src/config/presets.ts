@@ -53,8 +53,9 @@ export interface Preset {
   /**
    * Connections the provider takes at once from one account; null: none
    * published (then the default `concurrency`). Past it, a provider refuses
-   * the extra connections' mail (Microsoft: 432 4.3.2) and every refused
-   * transaction is a deferral.
+   * the extra connections (Microsoft: 432 4.3.2), and the flush comes down
+   * to what it took (src/model/connection-cap.ts) at the cost of one refused
+   * connection; the published figure saves even that.
    */
   concurrency: Sourced<number> | null;
   /** What the user still has to do, shown by `account add` and `account show`. */

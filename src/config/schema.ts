@@ -100,7 +100,8 @@ export const ACCOUNT_SETTINGS: Record<string, ConfigNode> = {
     pattern: SMARTHOST_URL,
   }),
   fallbackSmarthosts: textList('smarthost URLs tried in order when the smarthost is unreachable', { pattern: SMARTHOST_URL }),
-  concurrency: integer('parallel SMTP connections to the smarthost', 10, 1, 100),
+  // 20 as Postfix's default_destination_concurrency_limit; a provider that takes fewer refuses one more and the figure comes down (src/model/connection-cap.ts).
+  concurrency: integer('parallel SMTP connections to the smarthost (fewer once it refuses one more: learnt, see account show)', 20, 1, 100),
   maxRecipientsPerTransaction: integer('recipients per SMTP transaction (RFC 5321 servers take at least 100)', 100, 1, 10_000),
   tls: group({
     verify: flag('verify the smarthost\'s certificate (turning this off is logged)', true),

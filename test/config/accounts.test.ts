@@ -94,7 +94,7 @@ test('a preset fills host, port, TLS mode and the published limits; what the acc
   assert.equal(fm.smarthosts[0]?.secure, true, 'smtps: TLS from the first byte');
   assert.equal(fm.smarthosts[0]?.port, 465);
   assert.equal(fm.limits, '', 'no published limit: none');
-  assert.equal(fm.concurrency, 10, 'no published connection limit: the default');
+  assert.equal(fm.concurrency, 20, 'no published connection limit: the default');
   // Exchange Online takes three SMTP AUTH connections per mailbox at once; a fourth's mail is refused (432 4.3.2).
   assert.equal(resolveAccount(config, 'work').concurrency, 3);
   assert.equal(resolveAccount(config, 'work2').concurrency, 2, 'an explicit concurrency beats the preset');

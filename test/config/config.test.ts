@@ -102,7 +102,7 @@ test('the defaults come from the declaration, and related time limits keep their
   t.after(cleanup);
   const runtime = loadRuntimeConfig(home);
   assert.deepEqual(runtime.retry, { backoffStartMs: 300_000, backoffFactor: 2, backoffMaxMs: 3_600_000, lifetimeMs: 432_000_000 });
-  assert.equal(runtime.concurrency, 10);
+  assert.equal(runtime.concurrency, 20);
   assert.ok(SERVICE_STOP_TIMEOUT_S * 1000 > AGENT_STOP_GRACE_MS, 'the service manager waits longer than the agent does');
 });
 
@@ -137,7 +137,7 @@ test('config set/get/unset/list/path round-trip through a private config.json', 
   assert.equal(json['retry.lifetime'], '3d');
 
   assert.equal((await runCli(['config', 'unset', 'concurrency'], { home })).code, 0);
-  assert.equal((await runCli(['config', 'get', 'concurrency'], { home })).stdout.trim(), '10');
+  assert.equal((await runCli(['config', 'get', 'concurrency'], { home })).stdout.trim(), '20');
   assert.equal((await runCli(['config', 'path'], { home })).stdout.trim(), file);
   const runtime = loadRuntimeConfig(home);
   assert.deepEqual(runtime.smarthosts.map((s) => s.display), [

@@ -6,7 +6,7 @@ export interface StoredConfig {
   smarthost: string | null;
   /** smarthost URLs tried in order when the smarthost is unreachable */
   fallbackSmarthosts: string[];
-  /** parallel SMTP connections to the smarthost */
+  /** parallel SMTP connections to the smarthost (fewer once it refuses one more: learnt, see account show) */
   concurrency: number;
   /** recipients per SMTP transaction (RFC 5321 servers take at least 100) */
   maxRecipientsPerTransaction: number;
@@ -88,7 +88,7 @@ export interface StoredConfig {
     smarthost: string | null;
     /** smarthost URLs tried in order when the smarthost is unreachable */
     fallbackSmarthosts: string[];
-    /** parallel SMTP connections to the smarthost */
+    /** parallel SMTP connections to the smarthost (fewer once it refuses one more: learnt, see account show) */
     concurrency: number;
     /** recipients per SMTP transaction (RFC 5321 servers take at least 100) */
     maxRecipientsPerTransaction: number;
