@@ -12,10 +12,13 @@
  * (xoauth2-login.ts).
  *
  * Failures to open the session are thrown as BulkmailerErrors:
- * E_UNREACHABLE (temporary: the smarthost went away), E_AUTH (the
- * smarthost refused the credentials) or E_TLS (certificate or STARTTLS
- * failure): for the last two the user must act, and the flush holds the
- * account (src/model/account-hold.ts).
+ * E_UNREACHABLE (temporary: the smarthost went away), E_TOO_MANY_SESSIONS
+ * (a 421, 432 4.3.2 or "too many connections" at the greeting, EHLO or
+ * AUTH: one connection more than the smarthost takes, which the batch may
+ * learn from, src/model/connection-cap.ts), E_AUTH (the smarthost refused
+ * the credentials) or E_TLS (certificate or STARTTLS failure): for the
+ * last two the user must act, and the flush holds the account
+ * (src/model/account-hold.ts).
  */
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { Readable } from 'node:stream';
