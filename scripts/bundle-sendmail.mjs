@@ -25,9 +25,12 @@
  * bundle when Node refuses it. Built without NODE_OPTIONS, so that it
  * matches a Node started without V8 flags. Fails (exit 1) when the bundle
  * imports anything but built-ins, uses import.meta, or Node cannot build
- * the blob.
+ * the blob. Last, snapshot.id: the script's hash, which names the
+ * per-user blobs built from this same script after install
+ * (src/sendmail-snapshot/: the npm package ships without the blob).
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { isBuiltin } from 'node:module';
 import path from 'node:path';
@@ -134,3 +137,7 @@ if (made.status !== 0) {
   process.exit(1);
 }
 fs.renameSync(partial, snapshotBlob);
+// What a per-user blob is built from, named (src/sendmail-snapshot/cache.ts): a blob
+// in the user's cache is only loaded by the bundle whose script has this hash.
+const bundleId = createHash('sha256').update(script).digest('hex').slice(0, 16);
+fs.writeFileSync(path.join(outdir, 'snapshot.id'), `${bundleId}\n`);

@@ -100,6 +100,14 @@ export const EXIT_CODES: Readonly<Record<string, readonly ExitCodeRow[]>> = {
     [ExitCode.ok, 'every check passed (warnings may be printed)'],
     [ExitCode.failed, 'some check failed; each says how to fix it'],
   ],
+  'sendmail-snapshot': [
+    [ExitCode.ok, 'built (its path is printed)'],
+    [ExitCode.unavailable, 'this install has no snapshot script (dist/bundle/sendmail/snapshot.id): run npm run build'],
+    [ExitCode.software, 'Node could not build the blob, or the blob it built does not load (the reason is printed)'],
+    [ExitCode.cantCreate, 'the cache directory cannot be made'],
+    [ExitCode.tempFail, 'another build is running'],
+    [ExitCode.noPerm, 'the cache directory may not be trusted (not yours, a link, writable by others, or a directory above it is)'],
+  ],
   demo: [
     [ExitCode.ok, 'the demo ran to its end'],
     [ExitCode.tempFail, 'interrupted (Ctrl-C)'],

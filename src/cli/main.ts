@@ -224,6 +224,11 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('sendmail-snapshot')
+    .description("build the sendmail command's start-up snapshot for this Node in ~/.cache/bulkmailer (installs without one)")
+    .action(action(() => import('./commands/sendmail-snapshot.js')));
+
+  program
     .command('doctor')
     .description('check config, spool, smarthost, TLS and auth; suggest fixes')
     .option('--json', 'JSON output')

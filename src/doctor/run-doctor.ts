@@ -4,7 +4,7 @@
  * accounts, each smarthost in the order tried, direct delivery's DNS,
  * port 25 and EHLO name when routes use it, the clock (using any date a
  * smarthost greeting gave), then who flushes (agent, the listener when
- * enabled, autostart). Never throws; records the smarthost probes in
+ * enabled, the sendmail command's start-up snapshot, autostart). Never throws; records the smarthost probes in
  * spool/last-probe.json like any other probe.
  */
 import { writeLastProbe } from '../connectivity/last-probe.js';
@@ -13,6 +13,7 @@ import { checkAgent, checkAutostart } from './check-agent.js';
 import { checkClock, greetingDate } from './check-clock.js';
 import { checkConfig } from './check-config.js';
 import { checkListener } from './check-listener.js';
+import { checkSendmailSnapshot } from './check-sendmail-snapshot.js';
 import { checkSmarthost } from './check-smarthost.js';
 import { listAccounts } from '../config/accounts.js';
 import { checkSpool } from './check-spool.js';
@@ -71,6 +72,7 @@ export async function runDoctor(home: string, options: DoctorOptions = {}): Prom
   checks.push(checkClock((options.now ?? Date.now)(), dates));
   checks.push(await checkAgent(home));
   if (config !== null) checks.push(...(await checkListener(home, config)));
+  checks.push(checkSendmailSnapshot(env));
   if (!options.skipAutostart) checks.push(await checkAutostart(home, env));
   return { ok: checks.every((c) => c.status !== 'fail'), checks };
 }

@@ -32,7 +32,8 @@ export interface RunOptions {
  * starts `node` from PATH, which gets this Node's directory first.
  */
 export function spawnCli(args: string[], options: RunOptions): ChildProcess {
-  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', ...options.env, BULKMAILER_HOME: options.home };
+  // No per-user sendmail snapshot (looked up in, or built into, the real ~/.cache) unless a test asks.
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', BULKMAILER_SNAPSHOT_CACHE: 'off', ...options.env, BULKMAILER_HOME: options.home };
   if (options.bin === undefined || options.bin === BULKMAILER) {
     return spawn(process.execPath, [BULKMAILER, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
   }

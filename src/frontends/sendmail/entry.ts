@@ -6,3 +6,15 @@
  */
 export { personaOf, sendmailMain } from './main.js';
 export { endQuietlyWhenReaderGoes } from '../../output-stream.js';
+
+/** The launcher's word that no start-up snapshot was usable (bin/bulkmailer-sendmail sets it for the plain bundle). */
+export const NO_SNAPSHOT_ENV = 'BULKMAILER_NO_SNAPSHOT';
+
+/** After a message queued without a snapshot: start building one in the background (./snapshot-trigger.ts, loaded only then). */
+export async function startSnapshotBuildAfterQueueing(argv: string[], scriptPath: string | undefined): Promise<void> {
+  try {
+    (await import('./snapshot-trigger.js')).startSnapshotBuildAfterQueueing(argv, scriptPath);
+  } catch {
+    // Only the speed-up is lost.
+  }
+}

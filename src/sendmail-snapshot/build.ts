@@ -1,0 +1,220 @@
+/**
+ * Builds the sendmail command's per-user start-up snapshot (./cache.ts says
+ * where and why): `node --build-snapshot` on dist/bundle/sendmail/
+ * snapshot.cjs with the Node that runs this (the `node` the launcher
+ * starts), into a temp file in the cache directory, checked by loading it
+ * once (a usage error it must report itself, exit 64), fsynced, then
+ * renamed into place: a concurrent or interrupted build never leaves a
+ * torn blob under a name the launcher loads.
+ *
+ * One build at a time per bundle and Node: a marker created with O_EXCL
+ * (`<name prefix>building`) is taken before the build starts (by the
+ * sendmail command before it spawns the background build, so a burst of
+ * 300 messages starts one), removed when the build ends; one older than
+ * 10 minutes belongs to a build that died and is taken over. A build that
+ * failed leaves `<name prefix>failed` with its reason: the sendmail command
+ * does not try again for a day (`bulkmailer sendmail-snapshot` does).
+ * After a build, blobs of other bundles older than a week (other
+ * bulkmailer versions) and dead temp files are removed.
+ *
+ * Fails with E_UNTRUSTED_PATH (77) when the cache directory may not be
+ * trusted, E_SNAPSHOT_BUSY (75) when another build holds the marker,
+ * E_SNAPSHOT_BUILD (70) when Node cannot build or load the blob, and
+ * E_SNAPSHOT_BUNDLE (69) when this install has no snapshot script.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BulkmailerError, ExitCode } from '../errors.js';
+import { cacheDirProblem, cachedBlobName, cachedBlobPrefix, cachedBlobsOf, readBundleId, snapshotCacheDir, snapshotScriptPath, SNAPSHOT_CACHE_ENV } from './cache.js';
+
+const MARKER_STALE_MS = 10 * 60_000;
+const FAILED_RETRY_MS = 24 * 3_600_000;
+const OTHER_BUNDLE_KEPT_MS = 7 * 24 * 3_600_000;
+const TEMP_STALE_MS = 3_600_000;
+
+export interface BuiltSnapshot {
+  path: string;
+  bytes: number;
+}
+
+interface Place {
+  dir: string;
+  bundleId: string;
+  prefix: string;
+  building: string;
+  failed: string;
+}
+
+function placeOf(env: NodeJS.ProcessEnv): Place {
+  const bundleId = readBundleId();
+  if (bundleId === null || !fs.existsSync(snapshotScriptPath())) {
+    throw new BulkmailerError('E_SNAPSHOT_BUNDLE', `this install has no sendmail snapshot script (${snapshotScriptPath()} or its snapshot.id is missing); run npm run build`, { exitCode: ExitCode.unavailable });
+  }
+  const dir = snapshotCacheDir(env);
+  const prefix = cachedBlobPrefix(bundleId);
+  return { dir, bundleId, prefix, building: path.join(dir, `${prefix}building`), failed: path.join(dir, `${prefix}failed`) };
+}
+
+/** Makes the cache directory (0700) if need be, and throws E_UNTRUSTED_PATH unless it may hold a blob. */
+function prepareDir(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw new BulkmailerError('E_UNTRUSTED_PATH', `cannot make ${dir}: ${(err as Error).message}`, { exitCode: ExitCode.cantCreate, cause: err });
+  }
+  const problem = cacheDirProblem(dir);
+  if (problem !== null) throw new BulkmailerError('E_UNTRUSTED_PATH', `refusing the snapshot cache ${dir}: ${problem.problem}; ${problem.fix}`, { exitCode: ExitCode.noPerm });
+}
+
+function ageOf(file: string, now: number): number | null {
+  const stat = fs.statSync(file, { throwIfNoEntry: false });
+  return stat === undefined ? null : now - stat.mtimeMs;
+}
+
+/** Takes the build marker (O_EXCL); false when a live build holds it. A stale one is taken over. */
+function takeMarker(marker: string, now = Date.now()): boolean {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(marker, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return false;
+      const age = ageOf(marker, now);
+      if (age !== null && age < MARKER_STALE_MS) return false;
+      fs.rmSync(marker, { force: true }); // a dead build's: take over (two takers at worst build twice; the rename keeps it whole)
+    }
+  }
+  return false;
+}
+
+function withoutNodeOptions(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  // Built and checked without V8 flags, as the launcher starts Node (scripts/bundle-sendmail.mjs does the same).
+  const clean = { ...env };
+  delete clean.NODE_OPTIONS;
+  delete clean.BULKMAILER_STDERR_FD;
+  return clean;
+}
+
+/**
+ * Whether this Node loads `file` as the sendmail snapshot: started with an
+ * unknown option, the snapshot answers it itself (64) without reading or
+ * touching anything; a blob Node refuses exits 14. 'loads' or why not.
+ */
+export function tryBlob(file: string, env: NodeJS.ProcessEnv = process.env): 'loads' | string {
+  const tried = spawnSync(process.execPath, ['--snapshot-blob', file, 'bulkmailer-sendmail', '-Z'], { env: withoutNodeOptions(env), stdio: 'ignore' });
+  if (tried.status === ExitCode.usage) return 'loads';
+  if (tried.status === 14) return `${process.version} refuses it (built by another Node)`;
+  return tried.error?.message ?? `node ${tried.status !== null ? `exited ${tried.status}` : `died of ${tried.signal}`}`;
+}
+
+function buildBlob(place: Place, env: NodeJS.ProcessEnv): BuiltSnapshot {
+  const temp = path.join(place.dir, `.${place.prefix}${process.pid}.tmp`);
+  const fail = (why: string): never => {
+    fs.rmSync(temp, { force: true });
+    throw new BulkmailerError('E_SNAPSHOT_BUILD', `cannot build the sendmail start-up snapshot with ${process.execPath} (${process.version}): ${why}`, { exitCode: ExitCode.software });
+  };
+  const clean = withoutNodeOptions(env);
+  const made = spawnSync(process.execPath, ['--snapshot-blob', temp, '--build-snapshot', snapshotScriptPath()], { env: clean, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  if (made.status !== 0) fail(made.error?.message ?? `node exited ${made.status ?? made.signal}: ${(made.stderr ?? '').trim().split('\n').slice(-3).join(' ')}`);
+  const tried = tryBlob(temp, env);
+  if (tried !== 'loads') fail(`the blob it built does not load (${tried})`);
+  const fd = fs.openSync(temp, 'r+');
+  let bytes: number;
+  try {
+    fs.fchmodSync(fd, 0o600);
+    fs.fsyncSync(fd);
+    bytes = fs.fstatSync(fd).size;
+  } finally {
+    fs.closeSync(fd);
+  }
+  const target = path.join(place.dir, cachedBlobName(place.bundleId, bytes));
+  fs.renameSync(temp, target);
+  return { path: target, bytes };
+}
+
+/** Removes blobs of other bundles not built this week, dead temp files, and this Node's older blobs of this bundle. */
+function prune(place: Place, kept: string, now = Date.now()): void {
+  for (const name of fs.readdirSync(place.dir)) {
+    const file = path.join(place.dir, name);
+    if (file === kept) continue;
+    const age = ageOf(file, now) ?? 0;
+    const otherBundle = name.startsWith('sendmail-') && name.endsWith('.blob') && !name.startsWith(`sendmail-${place.bundleId}-`);
+    const sameNode = name.startsWith(place.prefix) && name.endsWith('.blob');
+    const deadTemp = name.startsWith('.sendmail-') && name.endsWith('.tmp') && age > TEMP_STALE_MS;
+    if ((otherBundle && age > OTHER_BUNDLE_KEPT_MS) || sameNode || deadTemp) fs.rmSync(file, { force: true });
+  }
+}
+
+/**
+ * Builds this install's blob for this Node into the cache directory, now.
+ * `markerHeld`: the caller (the background build) already holds the marker.
+ */
+export function buildCachedSnapshot(env: NodeJS.ProcessEnv = process.env, options: { markerHeld?: boolean } = {}): BuiltSnapshot {
+  const place = placeOf(env);
+  if (!options.markerHeld) {
+    prepareDir(place.dir);
+    if (!takeMarker(place.building)) {
+      throw new BulkmailerError('E_SNAPSHOT_BUSY', `another build of the sendmail snapshot is running (${place.building}); try again in a minute`, { exitCode: ExitCode.tempFail });
+    }
+  }
+  try {
+    if (options.markerHeld) prepareDir(place.dir); // checked again: time passed since the sendmail command looked
+    const built = buildBlob(place, env);
+    fs.rmSync(place.failed, { force: true });
+    prune(place, built.path);
+    return built;
+  } catch (err) {
+    try {
+      fs.writeFileSync(place.failed, `${(err as Error).message}\n`, { mode: 0o600 });
+    } catch {
+      /* the error itself is what matters */
+    }
+    throw err;
+  } finally {
+    fs.rmSync(place.building, { force: true });
+  }
+}
+
+/** The reason the last build for this Node failed, if one did (for doctor). */
+export function lastBuildFailure(env: NodeJS.ProcessEnv = process.env): string | null {
+  try {
+    return fs.readFileSync(placeOf(env).failed, 'utf8').trim();
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Starts one detached build of the blob in the background, stdio on
+ * /dev/null (cron waits for EOF on the pipes it gave us), for a sendmail
+ * command whose launcher found no usable blob: unless the cache is turned
+ * off or not trusted, a build runs, one ended since this process started,
+ * or one failed less than a day ago. Returns whether it started one;
+ * never throws.
+ */
+export function startBackgroundBuild(env: NodeJS.ProcessEnv = process.env): boolean {
+  try {
+    if (env[SNAPSHOT_CACHE_ENV] === 'off') return false;
+    const place = placeOf(env);
+    // A blob for this Node that was there when the launcher looked was not usable (refused, cut
+    // short, not trusted): build anew. One that appeared since (another build just ended) is used next time.
+    const started = performance.timeOrigin;
+    if (cachedBlobsOf(place.dir, place.prefix).some((file) => (fs.statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? 0) >= started)) return false;
+    prepareDir(place.dir);
+    const failedAge = ageOf(place.failed, Date.now());
+    if (failedAge !== null && failedAge < FAILED_RETRY_MS) return false;
+    if (!takeMarker(place.building)) return false;
+    const script = fileURLToPath(new URL('./background.js', import.meta.url));
+    try {
+      spawn(process.execPath, [script], { detached: true, stdio: 'ignore', env: withoutNodeOptions(env) }).unref();
+    } catch (err) {
+      fs.rmSync(place.building, { force: true });
+      throw err;
+    }
+    return true;
+  } catch {
+    return false; // the message is queued; a snapshot not built only costs speed
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * The sendmail command's per-user start-up snapshot (src/sendmail-snapshot/,
+ * the cache half of bin/bulkmailer-sendmail) in a copy of the built package
+ * without dist's blob, as `npm install -g` leaves it: the first message
+ * queues through the plain bundle and a blob appears in the cache
+ * directory afterwards (built in the background), the next starts from it;
+ * a burst takes one build marker; a cache directory or blob writable by
+ * others, or a directory above it, is never loaded; a blob cut short or
+ * from another Node falls back and the message is queued once (the second
+ * rebuilt in the background); `bulkmailer sendmail-snapshot` builds one on
+ * demand and `bulkmailer doctor` says which blob the command uses.
+ * Runs on each Node CI runs (.ci/with-node 22|24 npx tsx --test ...).
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import { listEntryIds, messagePath, openSpool } from '../../src/spool/index.js';
+import { ROOT, runCli } from '../support/cli.js';
+import { makeTempHome } from '../support/home.js';
+
+const FROM_SNAPSHOT = 'started from the start-up snapshot';
+const BODY = 'The body, which must arrive whole.\n';
+const MESSAGE = `Subject: cached snapshot\n\n${BODY}`;
+const ARGS = ['-v', '-f', 'ada@example.org', 'bob@example.net'];
+const BUNDLE_ID = (await fs.readFile(path.join(ROOT, 'dist', 'bundle', 'sendmail', 'snapshot.id'), 'utf8')).trim();
+const THIS_NODE = `sendmail-${BUNDLE_ID}-${process.version}-${process.arch}-`;
+
+type BuildModule = typeof import('../../src/sendmail-snapshot/build.js');
+
+interface Install {
+  root: string;
+  sendmail: string;
+  cli: string;
+  /** The cache's base ($XDG_CACHE_HOME) and the directory bulkmailer keeps blobs in. */
+  xdg: string;
+  cache: string;
+  env: Record<string, string>;
+}
+
+/** A copy of the built package (bin/, dist/ without its blob, package.json; node_modules linked), with its own cache dir. */
+async function registryInstall(dir: string): Promise<Install> {
+  const root = path.join(dir, 'pkg');
+  await fs.mkdir(root, { recursive: true });
+  await fs.cp(path.join(ROOT, 'bin'), path.join(root, 'bin'), { recursive: true });
+  await fs.cp(path.join(ROOT, 'dist'), path.join(root, 'dist'), { recursive: true });
+  await fs.rm(path.join(root, 'dist', 'bundle', 'sendmail', 'snapshot.blob'));
+  await fs.copyFile(path.join(ROOT, 'package.json'), path.join(root, 'package.json'));
+  await fs.symlink(path.join(ROOT, 'node_modules'), path.join(root, 'node_modules'));
+  const xdg = path.join(dir, 'xdg-cache');
+  await fs.mkdir(xdg, { mode: 0o700 });
+  return {
+    root,
+    sendmail: path.join(root, 'bin', 'bulkmailer-sendmail'),
+    cli: path.join(root, 'bin', 'bulkmailer'),
+    xdg,
+    cache: path.join(xdg, 'bulkmailer'),
+    env: { XDG_CACHE_HOME: xdg, BULKMAILER_SNAPSHOT_CACHE: 'on' },
+  };
+}
+
+async function storedMessages(home: string): Promise<string[]> {
+  const spool = await openSpool(home);
+  return Promise.all((await listEntryIds(spool)).map((id) => fs.readFile(messagePath(spool, id), 'utf8')));
+}
+
+async function send(install: Install, home: string): Promise<{ fromSnapshot: boolean }> {
+  const run = await runCli(ARGS, { home, bin: install.sendmail, input: MESSAGE, env: install.env });
+  assert.equal(run.code, 0, run.stderr);
+  // Nothing but our own -v lines: Node's complaint about a blob it refused does not reach the user.
+  assert.deepEqual(run.stderr.split('\n').filter((l) => l !== '' && !l.startsWith('bulkmailer-sendmail: ')), [], run.stderr);
+  return { fromSnapshot: run.stderr.includes(FROM_SNAPSHOT) };
+}
+
+async function cacheFiles(install: Install): Promise<string[]> {
+  return (await fs.readdir(install.cache).catch(() => [] as string[])).sort();
+}
+
+/** Waits (polling; generous: a build takes seconds on a busy machine) until this Node's blob is there and no build runs. */
+async function builtBlob(install: Install, other?: string): Promise<string> {
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    const files = await cacheFiles(install);
+    const blob = files.find((f) => f.startsWith(THIS_NODE) && f.endsWith('.blob') && path.join(install.cache, f) !== other);
+    if (blob !== undefined && !files.some((f) => f.endsWith('building'))) return path.join(install.cache, blob);
+    assert.ok(!files.some((f) => f.endsWith('failed')), `a build failed: ${files.join(', ')}`);
+    assert.ok(Date.now() < deadline, `no blob built; the cache holds: ${files.join(', ')}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Polls `done` until true (deadline generous: a build takes seconds on a busy machine). */
+async function waitFor(done: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 180_000;
+  while (!(await done())) {
+    assert.ok(Date.now() < deadline, `gave up waiting: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function doctorLine(install: Install, home: string): string {
+  const run = spawnSync(process.execPath, [install.cli, 'doctor'], {
+    env: { ...process.env, ...install.env, BULKMAILER_HOME: home, NO_COLOR: '1', BULKMAILER_DOCTOR_SKIP_AUTOSTART: '1' },
+    encoding: 'utf8',
+  });
+  return run.stdout.split('\n').find((l) => l.includes('sendmail start-up snapshot')) ?? `(no line) ${run.stdout}${run.stderr}`;
+}
+
+test('a registry install: the first message queues through the plain bundle, a blob is built in the background, the next message starts from it', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const install = await registryInstall(path.join(home, 'install'));
+  const spool = path.join(home, 'spool');
+  assert.match(doctorLine(install, spool), /\[warn\] sendmail start-up snapshot: none usable/);
+  assert.equal((await send(install, spool)).fromSnapshot, false);
+  assert.equal((await storedMessages(spool)).length, 1, 'queued before any blob exists');
+  const blob = await builtBlob(install);
+  const stat = await fs.stat(blob);
+  assert.equal(path.basename(blob), `${THIS_NODE}${stat.size}.blob`);
+  assert.equal(stat.mode & 0o777, 0o600);
+  assert.equal((await fs.stat(install.cache)).mode & 0o777, 0o700);
+  assert.deepEqual(await cacheFiles(install), [path.basename(blob)], 'no marker or temp file left');
+  assert.equal((await send(install, spool)).fromSnapshot, true);
+  assert.match(doctorLine(install, spool), new RegExp(`\\[ok  \\] sendmail start-up snapshot: ${blob.replaceAll('.', '\\.')} \\(per-user`));
+  const stored = await storedMessages(spool);
+  assert.equal(stored.length, 2);
+  for (const m of stored) assert.ok(m.endsWith(`\n\n${BODY}`), m);
+});
+
+test('one build at a time: the O_EXCL marker turns a second start away, a built blob a third', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const install = await registryInstall(path.join(home, 'install'));
+  const build = (await import(path.join(install.root, 'dist', 'sendmail-snapshot', 'build.js'))) as BuildModule;
+  const env = { ...process.env, ...install.env };
+  assert.equal(build.startBackgroundBuild(env), true);
+  assert.equal(build.startBackgroundBuild(env), false, 'a build runs: its marker is held');
+  assert.ok((await cacheFiles(install)).some((f) => f.endsWith('building')));
+  await builtBlob(install);
+  assert.equal(build.startBackgroundBuild(env), false, 'a blob built since this process started');
+  assert.equal((await cacheFiles(install)).length, 1);
+});
+
+test('a blob is not loaded from a cache directory, or below one, writable by others, nor when it is writable by others itself', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const install = await registryInstall(path.join(home, 'install'));
+  const spool = path.join(home, 'spool');
+  const built = await runCli(['sendmail-snapshot'], { home: spool, env: install.env, bin: install.cli });
+  assert.equal(built.code, 0, built.stderr);
+  const blob = (await builtBlob(install));
+  assert.match(built.stdout, new RegExp(`^built ${blob.replaceAll('.', '\\.')} `));
+  assert.equal((await send(install, spool)).fromSnapshot, true, 'a sound cache is used');
+  const { ino } = await fs.stat(blob);
+  const spoiled: [string, string, number, number][] = [
+    ['the cache directory group-writable', install.cache, 0o770, 0o700],
+    ['the directory above it writable by everyone', install.xdg, 0o777, 0o700],
+  ];
+  for (const [name, target, bad, good] of spoiled) {
+    await fs.chmod(target, bad);
+    assert.equal((await send(install, spool)).fromSnapshot, false, name);
+    assert.match(doctorLine(install, spool), /\[warn\] sendmail start-up snapshot: not using /, name);
+    // Nothing is built into a directory that may not be trusted either.
+    assert.deepEqual(await cacheFiles(install), [path.basename(blob)], name);
+    await fs.chmod(target, good);
+  }
+  assert.equal((await fs.stat(blob)).ino, ino, 'the same blob, untouched');
+  assert.equal((await send(install, spool)).fromSnapshot, true);
+  // A blob writable by others is not loaded; in a directory of the user's own, a sound one is built in its place.
+  await fs.chmod(blob, 0o620);
+  assert.match(doctorLine(install, spool), /\[warn\] sendmail start-up snapshot: not using .* is writable by others/);
+  assert.equal((await send(install, spool)).fromSnapshot, false, 'the blob group-writable');
+  await waitFor(async () => (await fs.stat(blob).catch(() => null))?.ino !== ino, 'the blob rebuilt');
+  assert.equal(((await fs.stat(await builtBlob(install))).mode & 0o777), 0o600);
+  assert.equal((await send(install, spool)).fromSnapshot, true);
+  assert.equal((await storedMessages(spool)).length, 2 + spoiled.length + 2);
+});
+
+/** The same blob, claiming to be built by another Node version (the version string in its header). */
+async function pretendOtherNodeVersion(blob: string): Promise<void> {
+  const bytes = await fs.readFile(blob);
+  const version = Buffer.from(process.versions.node);
+  const at = bytes.indexOf(version);
+  assert.ok(at >= 0 && at < 64, 'the blob names its Node version in its header');
+  const last = at + version.length - 1;
+  bytes[last] = bytes[last] === 0x39 ? 0x38 : 0x39;
+  await fs.writeFile(blob, bytes);
+}
+
+test('a blob cut short or from another Node falls back to the plain bundle, queues once, and is rebuilt in the background', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const install = await registryInstall(path.join(home, 'install'));
+  const spool = path.join(home, 'spool');
+  assert.equal((await runCli(['sendmail-snapshot'], { home: spool, env: install.env, bin: install.cli })).code, 0);
+  let blob = await builtBlob(install);
+  let count = 0;
+  for (const [name, spoil] of [
+    ['from another Node version (Node refuses it: exit 14)', pretendOtherNodeVersion],
+    // Node would die of SIGSEGV on this one: the size in its name keeps it from being loaded at all.
+    ['cut short', async (file: string) => fs.truncate(file, (await fs.stat(file)).size >> 1)],
+  ] as const) {
+    await spoil(blob);
+    const spoiled = await fs.stat(blob);
+    assert.equal((await send(install, spool)).fromSnapshot, false, name);
+    count++;
+    assert.equal((await storedMessages(spool)).length, count, `${name}: queued exactly once`);
+    // Rebuilt: a sound blob under this Node's name (the same name for the same size, a new file).
+    await waitFor(async () => (await fs.stat(blob).catch(() => null))?.ino !== spoiled.ino, `${name}: rebuilt`);
+    blob = await builtBlob(install);
+    assert.equal((await send(install, spool)).fromSnapshot, true, `${name}: rebuilt`);
+    count++;
+  }
+  const stored = await storedMessages(spool);
+  assert.equal(stored.length, count);
+  for (const m of stored) assert.ok(m.endsWith(`\n\n${BODY}`), m);
+});
