@@ -18,6 +18,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { listEntryIds, messagePath, openSpool } from '../../src/spool/index.js';
 import { ROOT, runCli } from '../support/cli.js';
+import { pretendOtherNodeVersion } from '../support/snapshot-blob.js';
 import { makeTempHome } from '../support/home.js';
 
 const FROM_SNAPSHOT = 'started from the start-up snapshot';
@@ -176,17 +177,6 @@ test('a blob is not loaded from a cache directory, or below one, writable by oth
   assert.equal((await send(install, spool)).fromSnapshot, true);
   assert.equal((await storedMessages(spool)).length, 2 + spoiled.length + 2);
 });
-
-/** The same blob, claiming to be built by another Node version (the version string in its header). */
-async function pretendOtherNodeVersion(blob: string): Promise<void> {
-  const bytes = await fs.readFile(blob);
-  const version = Buffer.from(process.versions.node);
-  const at = bytes.indexOf(version);
-  assert.ok(at >= 0 && at < 64, 'the blob names its Node version in its header');
-  const last = at + version.length - 1;
-  bytes[last] = bytes[last] === 0x39 ? 0x38 : 0x39;
-  await fs.writeFile(blob, bytes);
-}
 
 test('a blob cut short or from another Node falls back to the plain bundle, queues once, and is rebuilt in the background', async (t) => {
   const { home, cleanup } = await makeTempHome();

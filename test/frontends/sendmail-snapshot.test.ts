@@ -18,6 +18,7 @@ import { parseSendmailArgs } from '../../src/frontends/sendmail/parse-args.js';
 import { DECLINED, runFromSnapshot, snapshotRuns } from '../../src/frontends/sendmail/snapshot-entry.js';
 import { listEntryIds, messagePath, openSpool } from '../../src/spool/index.js';
 import { collect, ROOT, runCli, SENDMAIL } from '../support/cli.js';
+import { pretendOtherNodeVersion } from '../support/snapshot-blob.js';
 import { makeTempHome, writeConfig } from '../support/home.js';
 
 const BLOB = path.join(ROOT, 'dist', 'bundle', 'sendmail', 'snapshot.blob');
@@ -41,17 +42,6 @@ async function copyInstall(dir: string): Promise<{ bin: string; blob: string }> 
   await fs.copyFile(SENDMAIL, bin);
   await fs.chmod(bin, 0o755);
   return { bin, blob: path.join(dir, 'dist', 'bundle', 'sendmail', 'snapshot.blob') };
-}
-
-/** The same blob, claiming to be built by another Node version (the version string in its header). */
-async function pretendOtherNodeVersion(blob: string): Promise<void> {
-  const bytes = await fs.readFile(blob);
-  const version = Buffer.from(process.versions.node);
-  const at = bytes.indexOf(version);
-  assert.ok(at >= 0 && at < 64, 'the blob names its Node version in its header');
-  const last = at + version.length - 1;
-  bytes[last] = bytes[last] === 0x39 ? 0x38 : 0x39;
-  await fs.writeFile(blob, bytes);
 }
 
 test('the snapshot runs only the queueing mode, and declines the rest before reading anything', async () => {
