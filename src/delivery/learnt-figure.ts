@@ -32,11 +32,16 @@ export class LearntFigure {
     return this.max;
   }
 
-  /** Lowers the figure to `max` (never raises it), saying `news`; answers whether it changed. */
-  async lower(max: number, reply: string, news: string, onWarning: (message: string) => void): Promise<boolean> {
+  /**
+   * Lowers the figure to `max` (never raises it), saying `news`; answers
+   * whether it changed. `keep: false` lowers it for this flush only (a
+   * refusal that may be passing): nothing is written.
+   */
+  async lower(max: number, reply: string, news: string, onWarning: (message: string) => void, keep = true): Promise<boolean> {
     if (max >= this.max) return false;
     this.max = max;
     onWarning(`account ${this.account}: ${news}`);
+    if (!keep) return true;
     const write = this.writing.then(async () => {
       if (this.max !== max) return; // a lower figure came meanwhile: its write says it
       try {

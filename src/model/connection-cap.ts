@@ -11,8 +11,14 @@
  * provider has told us its figure: the number that were open. The account
  * uses that many for the rest of the flush and later flushes; nothing is
  * counted against the mail of the refused session (its recipients go to
- * the sessions that remain). The figure is forgotten when the user changes
- * the account's concurrency (or removes the account).
+ * the sessions that remain). A refusal that names the limit (Exchange
+ * Online's 432 4.3.2, or words such as "too many connections") is the
+ * provider's policy, and the figure is kept for later flushes until the
+ * user changes the account's concurrency (or removes the account). A bare
+ * 421 ("service not available") may just as well be a busy server or a
+ * passing rate limit, so it lowers the figure for this flush only, as
+ * Postfix's feedback, which lives in memory, would: a transient refusal
+ * never caps the account for good.
  */
 
 import { effectiveFigure, type LearntFigureRecord } from './learnt-figure.js';
@@ -30,7 +36,19 @@ export type ConnectionCapRecord = LearntFigureRecord;
 export function isTooManyConnections(reply: string): boolean {
   if (/^421[ -]/.test(reply)) return true;
   if (/^432[ -]4\.3\.2\b/.test(reply)) return true;
-  return /^4\d\d[ -]/.test(reply) && /too many (concurrent |simultaneous |open |smtp )?(connections|sessions)|connection limit|concurrent connections? limit/i.test(reply);
+  return /^4\d\d[ -]/.test(reply) && TOO_MANY_WORDS.test(reply);
+}
+
+/** What providers say when one more connection is one too many. */
+const TOO_MANY_WORDS = /too many ((concurrent|simultaneous|open|smtp) ){0,2}(connections|sessions)|connection limit|concurrent connections? limit/i;
+
+/**
+ * Does this refusal name a connection limit (432 4.3.2, or words that say
+ * too many connections or sessions), so that the figure it teaches is the
+ * provider's policy and worth keeping? A bare 421 does not.
+ */
+export function namesConnectionLimit(reply: string): boolean {
+  return /^432[ -]4\.3\.2\b/.test(reply) || (/^4\d\d[ -]/.test(reply) && TOO_MANY_WORDS.test(reply));
 }
 
 /**

@@ -187,6 +187,25 @@ test('421 at the greeting beyond 3 connections: the account comes down to the se
   assert.equal(server.refusedConnections, refusedBefore, 'the next flush stays within the figure');
 });
 
+test('a bare 421 at the greeting beyond 3 connections lowers the figure for this flush only: everything goes, nothing kept', async (t) => {
+  const server = await startCaptureServer({ maxConnections: { limit: 3, reply: { code: 421, message: 'mx.example.org Service not available, closing transmission channel' } } });
+  t.after(() => server.close());
+  const { home, spool } = await homeWithSpool(t);
+  await writeConfig(home, { smarthost: server.url, concurrency: 10 });
+  await queue(spool, 40, 'm');
+  const warnings: string[] = [];
+  const events = new FlushEvents();
+  events.on('warning', (message: string) => warnings.push(message));
+  const first = await flushQueue({ home, events });
+  assert.equal(first.outcome, 'done', JSON.stringify(first));
+  assert.equal(first.sent, 80);
+  assert.ok(server.refusedConnections >= 1);
+  assert.ok([...server.deliveriesByRecipient().values()].every((n) => n === 1), 'nothing sent twice');
+  assert.deepEqual([...new Set((await logLines(home)).map((l) => l.attempts))], [1], 'the refusals counted nothing');
+  assert.ok(warnings.some((w) => /for this flush \(a bare 421 may be passing: not kept\)/.test(w)), warnings.join('\n'));
+  assert.equal(readConnectionCap(spool, 'default'), null, 'a bare 421 is not kept for later flushes');
+});
+
 test('a connection refused with 421 when no other session is open teaches nothing: the smarthost counts as gone, nothing counted', async (t) => {
   // The probe's connection (the first) is greeted; every session after it is refused.
   let seen = 0;

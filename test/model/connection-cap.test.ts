@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { effectiveConcurrency, isTooManyConnections, lowerConnections, type ConnectionCapRecord } from '../../src/model/connection-cap.js';
+import { effectiveConcurrency, isTooManyConnections, lowerConnections, namesConnectionLimit, type ConnectionCapRecord } from '../../src/model/connection-cap.js';
 
 test('replies that refuse one more connection, and replies that do not', () => {
   for (const reply of [
@@ -28,6 +28,15 @@ test('replies that refuse one more connection, and replies that do not', () => {
   ]) {
     assert.equal(isTooManyConnections(reply), false, reply);
   }
+});
+
+test('which refusals name the limit (kept for later flushes) and which may be passing (this flush only)', () => {
+  assert.equal(namesConnectionLimit('432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded'), true);
+  assert.equal(namesConnectionLimit('421 4.7.0 Too many concurrent SMTP connections from this IP address'), true);
+  assert.equal(namesConnectionLimit('454 4.7.0 Connection limit reached'), true);
+  assert.equal(namesConnectionLimit('421 mx.example.org Service not available, closing transmission channel'), false);
+  assert.equal(namesConnectionLimit('421 4.7.28 Gmail has detected an unusual rate of mail; try again later'), false);
+  assert.equal(namesConnectionLimit('550 5.7.1 Too many connections'), false, 'a permanent reply is not a count');
 });
 
 test('the figure a refusal teaches: the sessions that were open, never more than now, nothing when none were', () => {
