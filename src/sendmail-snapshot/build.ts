@@ -197,6 +197,8 @@ export function lastBuildFailure(env: NodeJS.ProcessEnv = process.env): string |
 export function startBackgroundBuild(env: NodeJS.ProcessEnv = process.env): boolean {
   try {
     if (env[SNAPSHOT_CACHE_ENV] === 'off') return false;
+    // Without $HOME (or an absolute $XDG_CACHE_HOME) the launcher has no cache to look in: a build would be for nothing, every message.
+    if (!env.XDG_CACHE_HOME?.startsWith('/') && !env.HOME) return false;
     const place = placeOf(env);
     // A blob for this Node that was there when the launcher looked was not usable (refused, cut
     // short, not trusted): build anew. One that appeared since (another build just ended) is used next time.

@@ -20,7 +20,7 @@
  * used from a directory that is the user's own, not a link, and open to
  * nobody else (mode 0700 or stricter), with every directory above it
  * trusted as the spool is (src/trusted-path.ts): created 0700, and refused
- * when writable by group or others (sticky or not); and only when the blob
+ * when writable by group or others or sticky; and only when the blob
  * itself is the user's, a regular file (not a link), not writable by group
  * or others, of the size its name says. Anything else is reported
  * (cacheDirProblem, cachedBlobProblem) and ignored.
@@ -105,8 +105,9 @@ export function cacheDirProblem(dir: string): { problem: string; fix: string } |
   }
   const uid = typeof process.getuid === 'function' ? process.getuid() : null;
   if (uid !== null && stat.uid !== uid) return { problem: `${dir} is owned by uid ${stat.uid}, not by you (uid ${uid})`, fix: `remove ${dir}; \`bulkmailer sendmail-snapshot\` makes it again` };
-  if ((stat.mode & 0o022) !== 0) {
-    return { problem: `${dir} is writable by ${(stat.mode & 0o002) !== 0 ? 'everyone' : 'its group'} (mode ${(stat.mode & 0o7777).toString(8).padStart(4, '0')})`, fix: `chmod 700 ${dir}` };
+  if ((stat.mode & 0o1022) !== 0) {
+    const who = (stat.mode & 0o022) === 0 ? 'sticky' : `writable by ${(stat.mode & 0o002) !== 0 ? 'everyone' : 'its group'}`;
+    return { problem: `${dir} is ${who} (mode ${(stat.mode & 0o7777).toString(8).padStart(4, '0')})`, fix: `chmod 700 ${dir}` };
   }
   let above;
   try {

@@ -206,3 +206,17 @@ test('a blob cut short or from another Node falls back to the plain bundle, queu
   assert.equal(stored.length, count);
   for (const m of stored) assert.ok(m.endsWith(`\n\n${BODY}`), m);
 });
+
+test('a cache reached through a symbolic link above it (/home -> /data/home) is judged by what the link names, and used', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const install = await registryInstall(path.join(home, 'install'));
+  const linked = path.join(home, 'linked');
+  await fs.symlink(install.xdg, linked);
+  const env = { ...install.env, XDG_CACHE_HOME: linked };
+  const spool = path.join(home, 'spool');
+  const built = await runCli(['sendmail-snapshot'], { home: spool, env, bin: install.cli });
+  assert.equal(built.code, 0, built.stderr);
+  assert.equal((await send({ ...install, env }, spool)).fromSnapshot, true);
+  assert.equal((await storedMessages(spool)).length, 1);
+});
