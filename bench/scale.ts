@@ -7,8 +7,10 @@
  *   - bytes on disk per entry (message + state + directories, du -sb);
  *   - `bulkmailer status`: time and peak memory (PSS and RSS);
  *   - `bulkmailer flush` to a loopback sink (bench/smtp-sink.ts, its own
- *     process): planning time (until its first "delivering" line), drain
- *     rate, and peak memory.
+ *     process): planning time (until its first "delivering" line), time to
+ *     the first delivery (the delivery log's first line), drain rate, CPU
+ *     seconds (user + system, from /proc: unlike the rate, hardly moved by
+ *     the machine's load) and peak memory.
  *
  * Memory is sampled from /proc/PID/smaps_rollup every 20 ms (PSS: the
  * process's share of the pages it maps, what a user pays for it; shared
@@ -21,7 +23,7 @@
  * script, or medians of several); memory figures are not load-sensitive.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
@@ -44,11 +46,15 @@ interface Measured {
   peakRssKb: number;
   /** ms from start to the first stdout line matching `mark`, or null. */
   markMs: number | null;
+  /** ms from start until the file `grows` first grew, or null. */
+  grewMs: number | null;
+  /** User + system CPU seconds of the process, as last sampled before it exited. */
+  cpuSeconds: number;
   stdout: string;
 }
 
 /** Runs a bulkmailer command, sampling its PSS, timing it, and noting when stdout first matches `mark`. */
-async function measure(args: string[], home: string, mark?: RegExp): Promise<Measured> {
+async function measure(args: string[], home: string, mark?: RegExp, grows?: string): Promise<Measured> {
   const started = performance.now();
   const child = spawn(process.execPath, [path.join(root, 'bin', 'bulkmailer'), ...args], {
     env: { ...process.env, BULKMAILER_HOME: home },
@@ -63,8 +69,22 @@ async function measure(args: string[], home: string, mark?: RegExp): Promise<Mea
   });
   let peakPssKb = 0;
   let peakRssKb = 0;
-  const sample = () => {
+  let grewMs: number | null = null;
+  let cpuSeconds = 0;
+  const sizeOf = (file: string) => {
     try {
+      return statSync(file).size;
+    } catch {
+      return 0;
+    }
+  };
+  const initialSize = grows === undefined ? 0 : sizeOf(grows);
+  const sample = () => {
+    if (grows !== undefined && grewMs === null && sizeOf(grows) > initialSize) grewMs = performance.now() - started;
+    try {
+      // utime and stime, in clock ticks (100 per second on Linux), after the command name's closing parenthesis.
+      const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      cpuSeconds = (Number(fields[11]) + Number(fields[12])) / 100;
       const rollup = readFileSync(`/proc/${child.pid}/smaps_rollup`, 'utf8');
       peakPssKb = Math.max(peakPssKb, Number(/^Pss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0));
       const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
@@ -76,7 +96,7 @@ async function measure(args: string[], home: string, mark?: RegExp): Promise<Mea
   const timer = setInterval(sample, 20);
   const [code] = (await once(child, 'exit')) as [number | null];
   clearInterval(timer);
-  return { code, ms: performance.now() - started, peakPssKb, peakRssKb, markMs, stdout };
+  return { code, ms: performance.now() - started, peakPssKb, peakRssKb, markMs, grewMs, cpuSeconds, stdout };
 }
 
 const mib = (kb: number) => `${(kb / 1024).toFixed(0)} MiB`;
@@ -105,11 +125,12 @@ try {
   const status = await measure(['status'], home);
   console.log(`status: exit ${status.code}, ${status.ms.toFixed(0)} ms, peak PSS ${mib(status.peakPssKb)}, peak RSS ${mib(status.peakRssKb)}`);
 
-  const flush = await measure(['flush'], home, /delivering/);
+  const flush = await measure(['flush'], home, /delivering/, path.join(home, 'log', 'deliveries.jsonl'));
   const counts = await sink.stop();
   console.log(
-    `flush: exit ${flush.code}, planning ${flush.markMs?.toFixed(0) ?? '?'} ms, ${flush.ms.toFixed(0)} ms in all => ` +
-      `${(entries / (flush.ms / 1000)).toFixed(0)} msg/s; peak PSS ${mib(flush.peakPssKb)}, peak RSS ${mib(flush.peakRssKb)}; ` +
+    `flush: exit ${flush.code}, planning ${flush.markMs?.toFixed(0) ?? '?'} ms, first delivery at ${flush.grewMs?.toFixed(0) ?? '?'} ms, ` +
+      `${flush.ms.toFixed(0)} ms in all => ` +
+      `${(entries / (flush.ms / 1000)).toFixed(0)} msg/s, ${flush.cpuSeconds.toFixed(1)} CPU s; peak PSS ${mib(flush.peakPssKb)}, peak RSS ${mib(flush.peakRssKb)}; ` +
       `sink: ${counts.messages} messages, ${counts.recipients} recipients, ${counts.connections} connections ` +
       `(node ${process.version})`,
   );

@@ -3,14 +3,20 @@
  *
  *   1. take the instance lock, or answer 'busy' at once (promise 5)
  *   2. repair the traces of crashes (tmp files, orphans, dead locks)
- *   3. plan: which entries have due recipients (nothing due: done, no network)
- *   4. probe the smarthosts in order; none reachable: 'offline', nothing
- *      counted (promise 4)
- *   5. deliver (src/delivery/deliver-batch.ts): up to `concurrency` sessions,
- *      each reused for many transactions and taking whole entries (so the
- *      transactions of one entry never overlap: promise 3)
- *   6. plan again: entries that became due during the pass (new messages,
- *      bounces) get another pass, so a cron flush leaves an empty queue
+ *   3. plan and deliver as a pipeline, a window of the queue at a time
+ *      (PLAN_WINDOW entries): which entries have due recipients (nothing due
+ *      in the whole queue: done, no network); the accounts (and direct
+ *      delivery) a window needs are prepared when the planner first meets
+ *      them: hold, limits, probe of the smarthosts in order
+ *   4. deliver as the planner feeds (src/delivery/deliver-batch.ts): per
+ *      account up to `concurrency` sessions, each reused for many
+ *      transactions across windows and taking whole entries (so the
+ *      transactions of one entry never overlap: promise 3); the planner
+ *      reads on only while less than a window waits for delivery
+ *   5. nothing due could go anywhere in the whole first pass: 'offline' (or
+ *      'held'), nothing counted (promise 4)
+ *   6. another pass: entries that became due during the pass (new messages,
+ *      bounces) get one, so a cron flush leaves an empty queue
  *
  * The AbortSignal stops new transactions; the ones in flight finish and are
  * recorded. A smarthost that vanishes mid-run stops the workers that lose

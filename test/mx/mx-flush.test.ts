@@ -228,6 +228,41 @@ test('mixed routes: one message, its recipients delivered per route, per-recipie
   assert.deepEqual(await listEntryIds(spool), []);
 });
 
+test('mixed routes over many planning windows: every recipient once, by its route, in one pass', async (t) => {
+  const { net, home, spool, config } = await setup(t);
+  const smarthost = await startCaptureServer();
+  t.after(() => smarthost.close());
+  await config({ routes: 'club.example=mx, *=smarthost', smarthost: smarthost.url });
+  const direct: string[] = [];
+  const relayed: string[] = [];
+  for (let i = 0; i < 7; i++) {
+    // Both routes in one entry, then a direct-only one every other entry.
+    direct.push(`d${i}@club.example`);
+    relayed.push(`r${i}@elsewhere.example`);
+    await enqueueMessage(spool, { from: 'list@club.example', recipients: [`d${i}@club.example`, `r${i}@elsewhere.example`], message: message(`mixed ${i}`) });
+    if (i % 2 === 0) {
+      direct.push(`only${i}@club.example`);
+      await enqueueMessage(spool, { from: 'list@club.example', recipients: [`only${i}@club.example`], message: message(`direct ${i}`) });
+    }
+  }
+  const events = new FlushEvents();
+  const passes: number[] = [];
+  events.on('start', (e) => passes.push(e.pass));
+  const result = await flushQueue({ home, events, planWindow: 2 });
+  assert.equal(result.outcome, 'done');
+  assert.equal(result.sent, direct.length + relayed.length);
+  assert.equal(result.due, direct.length + relayed.length);
+  assert.equal(result.messages, 11);
+  assert.deepEqual(passes, [0]);
+  const once = (got: Map<string, number>, want: string[]) => {
+    assert.deepEqual([...got.keys()].sort(), [...want].sort());
+    for (const [address, n] of got) assert.equal(n, 1, address);
+  };
+  once(net.sink('127.0.0.2').deliveriesByRecipient(), direct);
+  once(smarthost.deliveriesByRecipient(), relayed);
+  assert.deepEqual(await listEntryIds(spool), []);
+});
+
 test('offline in MX mode: resolvers that do not answer make a flush that counts nothing', async (t) => {
   const { net, home, spool } = await setup(t);
   const { id } = await enqueueMessage(spool, { from: 'list@club.example', recipients: ['a@club.example'], message: message('off') });
