@@ -11,10 +11,16 @@
  *   npx tsx bench/drain-cpu.ts --messages 2000 --recipients 5 --runs 5 \
  *     --bin before=/tmp/base/bin/bulkmailer --bin after=bin/bulkmailer
  *
- * Prints per-run figures and, per build, the median CPU per message and
- * the spread (min-max). Fails when a flush leaves anything in the spool.
+ * A build may carry Node options for its flush process after its path,
+ * e.g. `--bin 'small=bin/bulkmailer --max-semi-space-size=1'`.
+ *
+ * Prints per-run figures (with the flush's peak PSS, sampled from
+ * /proc/PID/smaps_rollup every 20 ms) and, per build, the median CPU per
+ * message and peak PSS and their spread (min-max). Fails when a flush
+ * leaves anything in the spool.
  */
 import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,7 +41,8 @@ const args = benchArgs('npx tsx bench/drain-cpu.ts [options]', {
 const { messages, recipients, runs } = args;
 const bins = (args.bin.length > 0 ? args.bin : [`current=${path.join(root, 'bin', 'bulkmailer')}`]).map((spec) => {
   const at = spec.indexOf('=');
-  return at < 0 ? { name: spec, bin: path.resolve(spec) } : { name: spec.slice(0, at), bin: path.resolve(spec.slice(at + 1)) };
+  const [bin, ...nodeFlags] = (at < 0 ? spec : spec.slice(at + 1)).split(/\s+/);
+  return { name: at < 0 ? spec : spec.slice(0, at), bin: path.resolve(bin!), nodeFlags };
 });
 
 const base = await fs.mkdtemp(path.join(process.env.BENCH_DIR ?? os.tmpdir(), 'bulkmailer-cpu-'));
@@ -52,8 +59,24 @@ async function makeTemplate() {
   await fs.rm(path.join(template, 'spool', 'lock', 'entries'), { force: true, recursive: true });
 }
 
-/** One flush of a fresh copy of the template: its CPU seconds (user, system). */
-async function oneRun(bin: string, home: string): Promise<{ user: number; sys: number }> {
+/** The peak PSS (KiB) of the process `time` runs, sampled until `done` resolves. */
+function samplePss(timePid: number, done: Promise<unknown>): Promise<number> {
+  let peak = 0;
+  const sample = () => {
+    try {
+      const pid = readFileSync(`/proc/${timePid}/task/${timePid}/children`, 'utf8').trim().split(' ')[0];
+      const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+      peak = Math.max(peak, Number(/^Pss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0));
+    } catch {
+      // Not started yet, or gone between two samples.
+    }
+  };
+  const timer = setInterval(sample, 20);
+  return done.then(() => (clearInterval(timer), peak));
+}
+
+/** One flush of a fresh copy of the template: its CPU seconds (user, system) and peak PSS (KiB). */
+async function oneRun(bin: string, nodeFlags: string[], home: string): Promise<{ user: number; sys: number; pssKb: number }> {
   const sink = await startSinkProcess();
   try {
     execFileSync('cp', ['-a', template, home]);
@@ -63,20 +86,22 @@ async function oneRun(bin: string, home: string): Promise<{ user: number; sys: n
     execFileSync('sync');
     // PROFILE_DIR: also write a V8 CPU profile of each flush there (node --cpu-prof).
     const profile = process.env.PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.PROFILE_DIR] : [];
-    const child = spawn('/usr/bin/time', ['-f', 'CPU %U %S', process.execPath, ...profile, bin, 'flush', '--quiet'], {
+    const child = spawn('/usr/bin/time', ['-f', 'CPU %U %S', process.execPath, ...nodeFlags, ...profile, bin, 'flush', '--quiet'], {
       env: { ...process.env, BULKMAILER_HOME: home },
       stdio: ['ignore', 'inherit', 'pipe'],
     });
     let err = '';
     child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    const [code] = (await once(child, 'exit')) as [number];
+    const exited = once(child, 'exit') as Promise<[number]>;
+    const pssKb = await samplePss(child.pid!, exited);
+    const [code] = await exited;
     const counts = await sink.stop();
     const m = /CPU ([\d.]+) ([\d.]+)/.exec(err);
     const left = (await fs.readdir(path.join(home, 'spool', 'state', '0'))).length;
     if (code !== 0 || m === null || left > 0 || counts.messages !== messages) {
       throw new Error(`flush exit ${code}, ${counts.messages} messages at the sink, ${left} entries left: ${err}`);
     }
-    return { user: Number(m[1]), sys: Number(m[2]) };
+    return { user: Number(m[1]), sys: Number(m[2]), pssKb };
   } finally {
     removeEntryLockTarget(home);
     await fs.rm(home, { recursive: true, force: true });
@@ -85,21 +110,28 @@ async function oneRun(bin: string, home: string): Promise<{ user: number; sys: n
 
 try {
   await makeTemplate();
-  const results = new Map<string, number[]>(bins.map((b) => [b.name, []]));
+  const results = new Map<string, { cpu: number[]; pss: number[] }>(bins.map((b) => [b.name, { cpu: [], pss: [] }]));
   for (let run = 1; run <= runs; run++) {
-    for (const { name, bin } of run % 2 === 1 ? bins : [...bins].reverse()) {
-      const { user, sys } = await oneRun(bin, path.join(base, `run-${name}-${run}`));
+    for (const { name, bin, nodeFlags } of run % 2 === 1 ? bins : [...bins].reverse()) {
+      const { user, sys, pssKb } = await oneRun(bin, nodeFlags, path.join(base, `run-${name}-${run}`));
       const perMessage = ((user + sys) / messages) * 1000;
-      results.get(name)!.push(perMessage);
+      results.get(name)!.cpu.push(perMessage);
+      results.get(name)!.pss.push(pssKb / 1024);
       const load = os.loadavg()[0]!.toFixed(1);
-      console.log(`run ${run} ${name}: user ${user.toFixed(2)} s, sys ${sys.toFixed(2)} s => ${perMessage.toFixed(3)} ms CPU/message (load ${load})`);
+      console.log(
+        `run ${run} ${name}: user ${user.toFixed(2)} s, sys ${sys.toFixed(2)} s => ${perMessage.toFixed(3)} ms CPU/message, ` +
+          `peak PSS ${(pssKb / 1024).toFixed(0)} MiB (load ${load})`,
+      );
     }
   }
-  for (const [name, list] of results) {
+  const spread = (list: number[], digits: number) => {
     const sorted = [...list].sort((a, b) => a - b);
+    return `median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(digits)}, spread ${sorted[0]!.toFixed(digits)}-${sorted[sorted.length - 1]!.toFixed(digits)}`;
+  };
+  for (const [name, { cpu, pss }] of results) {
     console.log(
-      `${name}: median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(3)} ms CPU/message, ` +
-        `spread ${sorted[0]!.toFixed(3)}-${sorted[sorted.length - 1]!.toFixed(3)} (${messages} x ${recipients}, ${runs} runs, node ${process.version})`,
+      `${name}: ${spread(cpu, 3)} ms CPU/message; peak PSS ${spread(pss, 0)} MiB ` +
+        `(${messages} x ${recipients}, ${runs} runs, node ${process.version})`,
     );
   }
 } finally {

@@ -83,6 +83,9 @@ export interface FlushOptions {
  */
 const PLAN_WINDOW = 1000;
 
+/** State files the planner reads before it lets pending I/O (the sessions' replies) run. */
+const PLAN_YIELD_EVERY = 50;
+
 /** Passes after the first, for entries that became due while a pass ran. */
 const MAX_EXTRA_PASSES = 10;
 
@@ -233,7 +236,9 @@ async function planWindow(
   const window: Window = { entries: [], states: new Map() };
   const onCorrupt = (id: string, reason: string) => events.emit('corrupt', id, reason);
   const onUnreadable = (id: string, reason: string, err: BulkmailerError) => reportUnreadable(events, id, reason, err.exitCode);
-  for (const id of ids) {
+  for (const [i, id] of ids.entries()) {
+    // State reads are synchronous: let the sessions' replies in between, so that they do not wait for a whole window.
+    if (i % PLAN_YIELD_EVERY === PLAN_YIELD_EVERY - 1) await new Promise((resolve) => setImmediate(resolve));
     const state = await readEntryForScan(spool, id, { quarantine: true, checkMessage: false, onCorrupt, onUnreadable, stamp: true });
     if (state === null) continue;
     if (isEntryComplete(state)) {
