@@ -23,7 +23,7 @@ import path from 'node:path';
 import { allBuckets, isQueueId } from '../model/queue-id.js';
 import { isProcessAlive, removeLockIfStale } from './lock-file.js';
 import { lockDirectories } from './lock-names.js';
-import { messageBucketDir, statePath, type Spool } from './paths.js';
+import { messageBucketDir, stateBucketDir, statePath, type Spool } from './paths.js';
 import { recoverJournals, type CrashPolicy, type RecoveredTransaction } from './journal-recovery.js';
 import { ensureSpoolDirectories } from './spool-dirs.js';
 
@@ -70,8 +70,14 @@ export async function repairSpool(spool: Spool, now: number = Date.now(), option
   }
   for (const bucket of allBuckets()) {
     const dir = messageBucketDir(spool, bucket);
-    for (const id of await fs.readdir(dir).catch(() => [] as string[])) {
-      if (!isQueueId(id)) continue;
+    const messages = await fs.readdir(dir).catch(() => [] as string[]);
+    if (messages.length === 0) continue;
+    // One listing of the bucket's state files, not a stat per message: at 100,000
+    // entries those stats kept the first delivery waiting for seconds.
+    const states = new Set(await fs.readdir(stateBucketDir(spool, bucket)).catch(() => [] as string[]));
+    for (const id of messages) {
+      if (!isQueueId(id) || states.has(`${id}.json`)) continue;
+      // Not listed: its state may have been committed since the listing; look again.
       const hasState = await fs.stat(statePath(spool, id)).then(() => true, () => false);
       if (hasState) continue;
       const stat = await fs.stat(path.join(dir, id)).catch(() => null);

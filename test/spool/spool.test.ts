@@ -135,6 +135,24 @@ test('crash points: killed before the state rename leaves no entry; after it, th
   }
 });
 
+test('repair removes a message without a state file once it is old enough, and no message that has one', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const spool = await openSpool(home);
+  const ids: string[] = [];
+  for (let i = 0; i < 40; i++) ids.push((await enqueueMessage(spool, { from: 'a@x.org', recipients: ['b@x.org'], message: MESSAGE })).id);
+  const orphan = ids[17]!;
+  await fs.rm(statePath(spool, orphan));
+  const young = await repairSpool(spool, Date.now());
+  assert.equal(young.orphanMessagesRemoved, 0, 'an enqueue may be between its two renames');
+  await fs.access(messagePath(spool, orphan));
+  const old = await repairSpool(spool, Date.now() + 3_600_000);
+  assert.equal(old.orphanMessagesRemoved, 1);
+  await assert.rejects(fs.access(messagePath(spool, orphan)), { code: 'ENOENT' });
+  for (const id of ids) if (id !== orphan) await fs.access(messagePath(spool, id));
+  assert.equal((await listEntryIds(spool)).length, 39);
+});
+
 test('a corrupt state file, or one without its message, is quarantined and the rest is read', async (t) => {
   const { home, cleanup } = await makeTempHome();
   t.after(cleanup);
