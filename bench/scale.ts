@@ -18,24 +18,27 @@
  * Linux only.
  *
  *   BENCH_DIR=/work/tmp npm run bench:scale -- --entries 100000 --recipients 5
+ *   ... --variant 'semi1=--max-semi-space-size=1'   # also flush a copy with these Node options
  *
  * The machine is shared: rates are noisy (compare within one run of this
  * script, or medians of several); memory figures are not load-sensitive.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { enqueueMessage } from '../src/spool/index.js';
 import { benchBody, makeBenchHome, startSinkProcess } from './sink-process.js';
-import { SPOOL_CONTENT, benchArgs, flag, num } from './args.js';
+import { SPOOL_CONTENT, benchArgs, flag, list, num } from './args.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = benchArgs('BENCH_DIR=/work/tmp npm run bench:scale -- [options]', {
   entries: num(100000, 'entries in the spool'),
   ...SPOOL_CONTENT,
   'keep-home': flag('keep the spool afterwards (its path is printed)'),
+  variant: list('NAME=NODE_OPTIONS: also flush a copy of the spool with these Node options (before the plain flush)'),
 });
 const { entries, recipients } = args;
 
@@ -54,9 +57,9 @@ interface Measured {
 }
 
 /** Runs a bulkmailer command, sampling its PSS, timing it, and noting when stdout first matches `mark`. */
-async function measure(args: string[], home: string, mark?: RegExp, grows?: string): Promise<Measured> {
+async function measure(args: string[], home: string, mark?: RegExp, grows?: string, nodeFlags: string[] = []): Promise<Measured> {
   const started = performance.now();
-  const child = spawn(process.execPath, [path.join(root, 'bin', 'bulkmailer'), ...args], {
+  const child = spawn(process.execPath, [...nodeFlags, path.join(root, 'bin', 'bulkmailer'), ...args], {
     env: { ...process.env, BULKMAILER_HOME: home },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -124,6 +127,30 @@ try {
 
   const status = await measure(['status'], home);
   console.log(`status: exit ${status.code}, ${status.ms.toFixed(0)} ms, peak PSS ${mib(status.peakPssKb)}, peak RSS ${mib(status.peakRssKb)}`);
+
+  // Each variant flushes a copy of the spool (made while no flusher runs) to a sink of its own.
+  for (const spec of args.variant ?? []) {
+    const at = spec.indexOf('=');
+    const name = at < 0 ? spec : spec.slice(0, at);
+    const copy = `${home}-${name.replace(/\W/g, '_')}`;
+    execFileSync('cp', ['-a', home, copy]);
+    const variantSink = await startSinkProcess();
+    const config = JSON.parse(readFileSync(path.join(copy, 'config.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(path.join(copy, 'config.json'), JSON.stringify({ ...config, smarthost: `smtp://127.0.0.1:${variantSink.port}` }), { mode: 0o600 });
+    execFileSync('sync');
+    const nodeFlags = at < 0 ? [] : spec.slice(at + 1).split(/\s+/).filter((f) => f !== '');
+    try {
+      const run = await measure(['flush'], copy, /delivering/, path.join(copy, 'log', 'deliveries.jsonl'), nodeFlags);
+      const got = await variantSink.stop();
+      console.log(
+        `flush (${name}: ${nodeFlags.join(' ')}): exit ${run.code}, planning ${run.markMs?.toFixed(0) ?? '?'} ms, ` +
+          `first delivery at ${run.grewMs?.toFixed(0) ?? '?'} ms, ${(entries / (run.ms / 1000)).toFixed(0)} msg/s, ` +
+          `${run.cpuSeconds.toFixed(1)} CPU s; peak PSS ${mib(run.peakPssKb)}; sink: ${got.messages} messages`,
+      );
+    } finally {
+      await fs.rm(copy, { recursive: true, force: true });
+    }
+  }
 
   const flush = await measure(['flush'], home, /delivering/, path.join(home, 'log', 'deliveries.jsonl'));
   const counts = await sink.stop();
