@@ -56,6 +56,7 @@ import type { AccountReplyRule } from '../delivery/account-replies.js';
 import { FlushEvents, emptyFlushResult, type FlushResult } from './flush-events.js';
 import { routeFor, routesUseAccounts } from '../config/routes.js';
 import { domainOf } from '../model/address.js';
+import { QUEUE_ID_LENGTH } from '../model/queue-id.js';
 import type { MxTransport } from './mx-transport.js';
 import { isAccountUp, prepareAccountRun, recordProbes, type AccountRun, type AccountRunContext } from './account-run.js';
 
@@ -271,10 +272,20 @@ async function planWindow(
   return window;
 }
 
-/** The queue's ids, a window at a time (the listing itself is names only: a few MiB at 100,000 entries). */
+/**
+ * The queue's ids in queue order, a window at a time. The listing is kept
+ * for the whole pass packed in one string of fixed-width ids: 1.7 MB at
+ * 100,000 entries, where an array of 100,000 strings is ~8 MB of live heap,
+ * which V8 also counts when it decides how far to let the heap grow.
+ */
 async function* windowsOf(spool: Spool, size: number): AsyncGenerator<string[]> {
-  const ids = await listEntryIds(spool);
-  for (let i = 0; i < ids.length; i += size) yield ids.slice(i, i + size);
+  const packed = (await listEntryIds(spool)).join('');
+  const count = packed.length / QUEUE_ID_LENGTH;
+  for (let first = 0; first < count; first += size) {
+    const ids: string[] = [];
+    for (let i = first; i < Math.min(count, first + size); i++) ids.push(packed.slice(i * QUEUE_ID_LENGTH, (i + 1) * QUEUE_ID_LENGTH));
+    yield ids;
+  }
 }
 
 /**
