@@ -36,6 +36,16 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/** fsync of a directory on the calling thread, for the rare step that has nothing to overlap with (a directory just made). */
+export function fsyncDirSync(dir: string): void {
+  const fd = fs.openSync(dir, fs.constants.O_RDONLY);
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Writes all of `data` at the file's position (writeSync may write less than asked). */
 export function writeAll(fd: number, data: string | Uint8Array): void {
   const bytes = typeof data === 'string' ? Buffer.from(data) : data;
@@ -47,17 +57,6 @@ export function writeAll(fd: number, data: string | Uint8Array): void {
 export function writeAllv(fd: number, chunks: Uint8Array[], total: number): void {
   const written = fs.writevSync(fd, chunks);
   if (written < total) writeAll(fd, Buffer.concat(chunks).subarray(written));
-}
-
-/** Creates `file` exclusively (fails if it exists), writes `data`, fsyncs it. */
-export async function writeNewFileSynced(file: string, data: string | Uint8Array): Promise<void> {
-  const fd = fs.openSync(file, 'wx', 0o600);
-  try {
-    writeAll(fd, data);
-    await fsyncFd(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
 }
 
 /**

@@ -28,10 +28,12 @@
  * it", as sendmail callers expect) for something that is not a directory.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { allBuckets } from '../model/queue-id.js';
 import { BulkmailerError, ExitCode, fromFsError } from '../errors.js';
 import { accountsDir, messageBucketDir, recordsDir, stateBucketDir, type Spool } from './paths.js';
 import { prepareEntryLockDir } from './entry-lock-dir.js';
+import { fsyncDirSync } from './durable-fs.js';
 
 /** The directories every spool has, parents before their children. */
 function requiredDirs(spool: Spool): string[] {
@@ -108,6 +110,9 @@ function ensureSpoolDirUnrecorded(dir: string): void {
   if (stat === null) {
     try {
       fs.mkdirSync(dir, { mode: 0o700 });
+      // Its name durable before anything in it is called durable (an enqueue acknowledges a
+      // message fsynced inside a bucket made a moment ago). Once per directory, ever.
+      fsyncDirSync(path.dirname(dir));
       return;
     } catch (err) {
       // Another process made it meanwhile: check what it made.
