@@ -15,13 +15,9 @@ export const ACCOUNT_NAME_PATTERN = '^[a-z0-9][a-z0-9_-]{0,31}$';
 
 const ACCOUNT_NAME = new RegExp(ACCOUNT_NAME_PATTERN);
 
-export function isAccountName(name: string): boolean {
-  return ACCOUNT_NAME.test(name);
-}
-
 /** Throws unless `name` may name an account (the default account's name, "default", may). */
 export function checkAccountName(name: string): void {
-  if (!isAccountName(name)) {
+  if (!ACCOUNT_NAME.test(name)) {
     throw usageError(
       `"${name}" is not an account name: lower-case letters, digits, "-" and "_", at most 32, starting with a letter or digit ("default" is the top-level account)`,
       'E_ACCOUNT_NAME',

@@ -38,7 +38,7 @@ import { findUntrustedPath } from '../trusted-path.js';
 export const SNAPSHOT_CACHE_ENV = 'BULKMAILER_SNAPSHOT_CACHE';
 
 /** dist/bundle/sendmail/ of this install (the tsc output and the bundle both resolve it from dist/). */
-export function bundleDir(): string {
+function bundleDir(): string {
   return fileURLToPath(new URL('../bundle/sendmail/', import.meta.url));
 }
 
@@ -74,7 +74,7 @@ export interface NodeIdentity {
   arch: string;
 }
 
-export const THIS_NODE: NodeIdentity = { version: process.version, arch: process.arch };
+const THIS_NODE: NodeIdentity = { version: process.version, arch: process.arch };
 
 /** The start of the names of this bundle's blobs for this Node: sendmail-<bundle id>-<node version>-<arch>- */
 export function cachedBlobPrefix(bundleId: string, node: NodeIdentity = THIS_NODE): string {
@@ -87,7 +87,7 @@ export function cachedBlobName(bundleId: string, bytes: number, node: NodeIdenti
 }
 
 /** The size a blob's name says it has, or null for a name of another shape. */
-export function namedSize(file: string): number | null {
+function namedSize(file: string): number | null {
   const m = /-(\d+)\.blob$/.exec(path.basename(file));
   return m ? Number(m[1]) : null;
 }

@@ -32,8 +32,6 @@ export {
   readJsonRecord,
   writeJsonRecord,
   type RecordName,
-  type RecordDurability,
-  type RecordValidator,
 } from './records.js';
 export {
   readAccountHold,

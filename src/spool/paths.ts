@@ -130,7 +130,7 @@ export function accountsDir(spool: Spool): string {
 }
 
 export function accountHoldPath(spool: Spool, account: string): string {
-  return path.join(spool.root, 'accounts', `${account}.hold.json`);
+  return path.join(accountsDir(spool), `${account}.hold.json`);
 }
 
 export function journalPath(spool: Spool, name: string): string {
@@ -139,19 +139,19 @@ export function journalPath(spool: Spool, name: string): string {
 
 /** Recipients per transaction the account's smarthost taught (recipient-caps.ts). */
 export function recipientCapPath(spool: Spool, account: string): string {
-  return path.join(spool.root, 'accounts', `${account}.rcpt.json`);
+  return path.join(accountsDir(spool), `${account}.rcpt.json`);
 }
 
 /** Connections at once the account's smarthost took before refusing one more (connection-caps.ts). */
 export function connectionCapPath(spool: Spool, account: string): string {
-  return path.join(spool.root, 'accounts', `${account}.conn.json`);
+  return path.join(accountsDir(spool), `${account}.conn.json`);
 }
 
 export function sendLedgerPath(spool: Spool, account: string): string {
-  return path.join(spool.root, 'accounts', `${account}.sent`);
+  return path.join(accountsDir(spool), `${account}.sent`);
 }
 
 /** An OAuth2 account's tokens (oauth-tokens.ts): the refresh token, mode 0600 like every spool file. */
 export function oauthTokenPath(spool: Spool, account: string): string {
-  return path.join(spool.root, 'accounts', `${account}.token.json`);
+  return path.join(accountsDir(spool), `${account}.token.json`);
 }
