@@ -51,7 +51,7 @@ import type { RecipientsPerTransaction } from './recipients-per-transaction.js';
 import type { SendingLimiter } from './sending-limiter.js';
 import type { TransactionSender } from './smtp-session.js';
 import { E_TOO_MANY_SESSIONS, tooManySessions } from './classify-reply.js';
-import { refusesSessionInTransaction } from '../model/connection-cap.js';
+import { namesConnectionLimit } from '../model/connection-cap.js';
 
 /** The part of the transaction journal a delivery uses. */
 export type TransactionRecorder = Pick<TransactionJournal, 'begin' | 'error'>;
@@ -365,7 +365,7 @@ async function sendOnce(
       }
       // Every recipient put off with "432 4.3.2" (Exchange Online's answer to a
       // mailbox's connection too many): the session was refused, not the mail.
-      const crowded = outcomes.length > 0 && outcomes.every((o) => o.kind === 'deferred' && refusesSessionInTransaction(o.reply));
+      const crowded = outcomes.length > 0 && outcomes.every((o) => o.kind === 'deferred' && namesConnectionLimit(o.reply));
       if (crowded) {
         session.close();
         throw tooManySessions(ctx.smarthostDisplay, { response: outcomes[0]!.reply.replace(/ \(in reply to [^)]*\)$/, '') })!;

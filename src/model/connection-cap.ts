@@ -34,9 +34,7 @@ export type ConnectionCapRecord = LearntFigureRecord;
  * says too many connections or sessions.
  */
 export function isTooManyConnections(reply: string): boolean {
-  if (/^421[ -]/.test(reply)) return true;
-  if (/^432[ -]4\.3\.2\b/.test(reply)) return true;
-  return /^4\d\d[ -]/.test(reply) && TOO_MANY_WORDS.test(reply);
+  return /^421[ -]/.test(reply) || namesConnectionLimit(reply);
 }
 
 /** What providers say when one more connection is one too many. */
@@ -45,22 +43,14 @@ const TOO_MANY_WORDS = /too many ((concurrent|simultaneous|open|smtp) ){0,2}(con
 /**
  * Does this refusal name a connection limit (432 4.3.2, or words that say
  * too many connections or sessions), so that the figure it teaches is the
- * provider's policy and worth keeping? A bare 421 does not.
+ * provider's policy and worth keeping? A bare 421 does not. It is also the
+ * test for a reply to a command of a transaction (MAIL FROM, RCPT TO,
+ * DATA): Exchange Online refuses the mail of a mailbox's fourth connection
+ * with "432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded",
+ * and a bare 421 there is an interrupted transaction, not a count.
  */
 export function namesConnectionLimit(reply: string): boolean {
   return /^432[ -]4\.3\.2\b/.test(reply) || (/^4\d\d[ -]/.test(reply) && TOO_MANY_WORDS.test(reply));
-}
-
-/**
- * Is this reply, to a command of a transaction (MAIL FROM, RCPT TO, DATA),
- * the refusal of one session too many? Exchange Online refuses the mail of
- * a mailbox's fourth connection so: "432 4.3.2 STOREDRV.ClientSubmit;
- * sender thread limit exceeded". A 421 there says so only in words (a bare
- * 421 mid-transaction is an interrupted transaction).
- */
-export function refusesSessionInTransaction(reply: string): boolean {
-  if (/^432[ -]4\.3\.2\b/.test(reply)) return true;
-  return /^421[ -]/.test(reply) ? isTooManyConnections(reply.replace(/^421/, '450')) : isTooManyConnections(reply);
 }
 
 /**
