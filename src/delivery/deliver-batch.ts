@@ -68,25 +68,18 @@ export interface BatchCallbacks {
 /**
  * Where a batch's sessions get their entries. `next` waits while the
  * feeder has none ready and answers undefined once it has no more;
- * `done` is told of every entry `next` gave, delivered or not; `end` is
- * called once the batch stops taking entries (lost, refused, fatal,
- * stopped), so that entries still queued are let go and waiting sessions
- * answered undefined.
+ * `done` is told of every entry `next` gave, delivered or not, except one
+ * handed back with `giveBack` (a session refused as one too many had
+ * taken it): that one goes to a session waiting for an entry at once, or
+ * first to the next that asks; `end` is called once the batch stops taking
+ * entries (lost, refused, fatal, stopped), so that entries still queued
+ * are let go and waiting sessions answered undefined.
  */
 export interface EntrySource {
   next(): Promise<string | undefined>;
   done(id: string): void;
+  giveBack(id: string): void;
   end(): void;
-}
-
-/** A source over a fixed list of ids. */
-export function entriesOf(ids: readonly string[]): EntrySource {
-  let next = 0;
-  return {
-    next: () => Promise.resolve(next < ids.length ? ids[next++] : undefined),
-    done: () => {},
-    end: () => void (next = ids.length),
-  };
 }
 
 export interface BatchResult {
@@ -160,8 +153,6 @@ export async function deliverBatch(
     accepts: settings.accepts,
     plannedStates: settings.plannedStates,
   };
-  // Entries a session refused as one too many had taken: the sessions that remain take them first.
-  const returned: string[] = [];
   const connections = settings.connections;
   const allowed = () => connections?.current ?? settings.concurrency;
   const live = new Set<SmtpSession>();
@@ -206,20 +197,20 @@ export async function deliverBatch(
     try {
       // Sessions beyond the account's figure (lowered meanwhile) end after their entry.
       while (!stopping() && active <= allowed()) {
-        // Entries handed back by a refused session first; a session the feed let go looks there once more.
-        const id = returned.pop() ?? (await source.next()) ?? returned.pop();
+        const id = await source.next();
         if (id === undefined) break;
         let handedBack = false;
         try {
           if (!stopping()) await deliverEntry(sessionCtx, id);
         } catch (err) {
           if (err instanceof BulkmailerError && err.code === E_TOO_MANY_SESSIONS && connections !== undefined) {
-            // Out of the count at once, and its entry back for the others before anything waits,
-            // so the sessions that remain neither retire for it nor finish without its entry.
+            // Out of the count at once, and its entry back to the source (to a session waiting for
+            // one, if any) before anything waits, so the sessions that remain neither retire for it
+            // nor wait for the planner while it sits aside.
             retired = true;
             active--;
             handedBack = true;
-            returned.push(id);
+            source.giveBack(id);
             if (await crowdedOut(err)) break;
           }
           if (err instanceof BulkmailerError && (err.code === 'E_UNREACHABLE' || err.code === E_TOO_MANY_SESSIONS)) {
@@ -247,8 +238,6 @@ export async function deliverBatch(
   try {
     await Promise.all(Array.from({ length: Math.max(1, allowed()) }, worker));
   } finally {
-    // Handed back when no session was left to take them (the batch stopped): let go, for a later pass.
-    for (const id of returned.splice(0)) source.done(id);
     fatal = await closeBatchRecords(records, fatal);
   }
   return { lost, fatal, refused };

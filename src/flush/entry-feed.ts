@@ -8,7 +8,8 @@
  *
  * Pure bookkeeping in memory: no I/O, nothing that fails. An id pushed
  * into a feed leaves it exactly once, through `leave`: when its batch is
- * done with it, or when the batch stopped before taking it (`end`).
+ * done with it, or when the batch stopped before taking it (`end`); one
+ * handed back (`giveBack`) is still in the feed until then.
  */
 import type { EntrySource } from '../delivery/deliver-batch.js';
 
@@ -49,6 +50,14 @@ export class EntryFeed implements EntrySource {
 
   done(id: string): void {
     this.leave(id);
+  }
+
+  /** An entry a session took and could not start (refused as one too many): first for the others; let go once the batch has ended. */
+  giveBack(id: string): void {
+    if (this.ended) return this.leave(id);
+    const waiter = this.waiting.shift();
+    if (waiter !== undefined) waiter(id);
+    else this.queue.splice(this.head, 0, id);
   }
 
   /** The planner has no more for this batch: its sessions finish what is queued, then stop. */

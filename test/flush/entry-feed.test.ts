@@ -70,3 +70,24 @@ test('the backlog holds the planner at its limit until entries leave, or the flu
   await stopped;
   assert.equal(backlog.size, 7, 'stopping lets the planner go without anything leaving');
 });
+
+test('an entry handed back goes to a session waiting for one at once, else first to the next; after the end it leaves', async () => {
+  const left: string[] = [];
+  const feed = new EntryFeed((id) => left.push(id));
+  // A session waits while the planner has nothing ready: the handed-back entry reaches it without the planner.
+  const waiting = feed.next();
+  feed.giveBack('x');
+  assert.equal(await waiting, 'x');
+  // None waiting: it goes before what was queued, and still after a close.
+  feed.push('a');
+  feed.giveBack('y');
+  feed.close();
+  assert.equal(await feed.next(), 'y');
+  assert.equal(await feed.next(), 'a');
+  assert.equal(await feed.next(), undefined);
+  assert.deepEqual(left, [], 'nothing left the feed: handed back is not done');
+  // Once the batch has ended, a handed-back entry leaves (for a later pass), once.
+  feed.end();
+  feed.giveBack('z');
+  assert.deepEqual(left, ['z']);
+});
