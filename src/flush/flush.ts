@@ -34,7 +34,7 @@ import type { IsOnlineFn } from '../connectivity/internet.js';
 import { holdExitCode, type AccountHold } from '../model/account-hold.js';
 import { statfsSync } from 'node:fs';
 import { BulkmailerError, ExitCode } from '../errors.js';
-import { dueRecipients, isEntryComplete, recipientsAwaitingDsn, type EntryState } from '../model/entry-state.js';
+import { dueRecipients, isEntryComplete, isFinalStatus, recipientsAwaitingDsn, type EntryState } from '../model/entry-state.js';
 import {
   instanceLockPath,
   listEntryIds,
@@ -219,11 +219,20 @@ function earlier(a: string | null, b: string | null): string | null {
 }
 
 /**
+ * What the run owes an entry, each time the planner reads it: its
+ * recipients that wait (due and not attempted in this run, or attempted
+ * and not final: deferred, or refused with the account); null once the
+ * entry is no longer the queue's to count (quarantined, unreadable). 0 for
+ * an entry found complete.
+ */
+type Owed = (id: string, owed: number | null) => void;
+
+/**
  * Reads one window of the queue (ids in queue order) and plans it: which
  * entries have due recipients not yet attempted in this run, and by which
  * transport. Complete entries left by a crash are removed, bad ones
  * reported (and quarantined); `later` hears each deferred recipient's next
- * attempt time that is not due yet.
+ * attempt time that is not due yet, `owed` what waits of every entry read.
  */
 async function planWindow(
   spool: Spool,
@@ -233,6 +242,7 @@ async function planWindow(
   now: number,
   events: FlushEvents,
   later: (at: string) => void,
+  owed: Owed,
 ): Promise<Window> {
   const window: Window = { entries: [], states: new Map() };
   const onCorrupt = (id: string, reason: string) => events.emit('corrupt', id, reason);
@@ -241,15 +251,23 @@ async function planWindow(
     // State reads are synchronous: let the sessions' replies in between, so that they do not wait for a whole window.
     if (i % PLAN_YIELD_EVERY === PLAN_YIELD_EVERY - 1) await new Promise((resolve) => setImmediate(resolve));
     const state = await readEntryForScan(spool, id, { quarantine: true, checkMessage: false, onCorrupt, onUnreadable, stamp: true });
-    if (state === null) continue;
+    if (state === null) {
+      owed(id, null);
+      continue;
+    }
     if (isEntryComplete(state)) {
       // Finished but not removed: a crash between the last state write and removal.
       const gone = await updateEntryState(spool, id, (current) => (isEntryComplete(current) ? REMOVE_ENTRY : null));
       if (gone === null) events.emit('entry-removed', id);
+      owed(id, 0);
       continue;
     }
     const done = attempted.get(id);
-    const due = dueRecipients(state, now).filter((r) => !done?.has(r.address));
+    const due = done === undefined ? dueRecipients(state, now) : dueRecipients(state, now).filter((r) => !done.has(r.address));
+    // Attempted in this run and not final: deferred, or refused with the account (an AUTH that failed) after it was taken.
+    let tried = 0;
+    if (done !== undefined) for (const r of state.recipients) if (done.has(r.address) && !isFinalStatus(r.status)) tried++;
+    owed(id, due.length + tried);
     const awaitingDsn = recipientsAwaitingDsn(state).length > 0;
     if (due.length > 0 || awaitingDsn) {
       const senderAccount = accountForSender(config, state.from);
@@ -394,13 +412,42 @@ async function runPasses(
   let removedMessages = 0;
   // Bounce reports are counted apart from the user's messages (the summary says which is which).
   const bounceIds = new Set<string>();
-  let finalCount = 0;
+  /**
+   * What waits of each entry the planner read, as it last read it, less the
+   * recipients made final since (owing), and their sum (`remaining` at the
+   * end). Counted from the entry's state at each reading, not from which
+   * account takes it in which pass: a recipient left for a later pass is
+   * counted even if no later pass can take it (its account lost meanwhile,
+   * or first needed, and down, in a later pass), and none is counted twice.
+   */
+  const owing = new Map<string, number>();
+  let owedTotal = 0;
+  const setOwed = (id: string, now: number) => {
+    const before = owing.get(id) ?? 0;
+    if (now === before) return;
+    if (now === 0) owing.delete(id);
+    else owing.set(id, now);
+    owedTotal += now - before;
+  };
+  /** Entries whose message could not be read when delivered: skipped for the rest of the run, not still due. */
+  const unreadableIds = new Set<string>();
+  /** The planner's reading: recipients it had not counted yet are due in this run. */
+  const owed: Owed = (id, now) => {
+    const before = owing.get(id) ?? 0;
+    if (now === null || (unreadableIds.size > 0 && unreadableIds.has(id))) {
+      // In corrupt/ or unreadable: no longer the queue's to count, nor "still due".
+      result.due -= before;
+      setOwed(id, 0);
+      return;
+    }
+    if (now > before) result.due += now - before;
+    setOwed(id, now);
+  };
   // The first error that must end the run (a full disk, a bug): every
   // session finishes its transaction in flight and stops first, so the
   // instance lock is never released under one still writing state.
   let fatal: unknown = null;
   const stopping = () => signal?.aborted === true || fatal !== null;
-  const passDue = new Map<string, number>();
   /** The batch callbacks of one transport; `transport` names it in transaction events. */
   const callbacksFor = (transport: string): BatchCallbacks => ({
     onTransaction(id, outcomes, finals) {
@@ -419,7 +466,7 @@ async function runPasses(
         // Expiry turns a deferral into a failure: count it once, as failed.
         for (const f of finals) if (f.expired) (result.deferred--, result.failed++);
       }
-      finalCount += finals.length;
+      if (finals.length > 0) setOwed(id, Math.max(0, (owing.get(id) ?? 0) - finals.length));
       events.emit('transaction', { id, smarthost: transport, outcomes });
     },
     onBounce(id, subject) {
@@ -433,19 +480,17 @@ async function runPasses(
       if (messages.delete(id)) removedMessages++;
       bounceIds.delete(id);
       attempted.delete(id);
-      passDue.delete(id);
+      setOwed(id, 0);
       events.emit('entry-removed', id);
     },
     onCorrupt(id, reason) {
-      // It was due when planned; in corrupt/ it is no longer the queue's (nor "still due").
-      result.due -= passDue.get(id) ?? 0;
-      passDue.delete(id);
+      owed(id, null);
       events.emit('corrupt', id, reason);
     },
     onUnreadable(id, reason, exitCode) {
       // Skipped, as at planning: the run does not count it as still due (its line says why it stays).
-      result.due -= passDue.get(id) ?? 0;
-      passDue.delete(id);
+      unreadableIds.add(id);
+      owed(id, null);
       reportUnreadable(events, id, reason, exitCode);
     },
     onWarning(message) {
@@ -469,8 +514,6 @@ async function runPasses(
     }
     return null;
   };
-  const upDue = (p: PlannedEntry) =>
-    [...p.accounts].reduce((n, [name, count]) => n + (runs.get(name) !== undefined && isAccountUp(runs.get(name)!) ? count : 0), 0);
 
   // Loaded only when there is work: a cron flush of an empty queue skips nodemailer.
   let delivery: { deliverBatch: typeof import('../delivery/deliver-batch.js').deliverBatch; rulesOf: (account: AccountSettings) => AccountReplyRule[] } | null = null;
@@ -600,7 +643,7 @@ async function runPasses(
       for await (const ids of windowsOf(spool, windowSize)) {
         await backlog.below(windowSize, stopping);
         if (stopping()) break;
-        const window = await planWindow(spool, config, ids, attempted, now(), events, (at) => (scan.nextAttemptAt = earlier(scan.nextAttemptAt, at)));
+        const window = await planWindow(spool, config, ids, attempted, now(), events, (at) => (scan.nextAttemptAt = earlier(scan.nextAttemptAt, at)), owed);
         if (window.entries.length === 0) continue;
         scan.planned += window.entries.length;
         for (const p of window.entries) scan.plannedDue += p.due;
@@ -612,13 +655,10 @@ async function runPasses(
         let dueRecipients = 0;
         const feeds: (() => Promise<void>)[] = [];
         for (const p of window.entries) {
-          // Recipients whose transport is offline or held are due but get no pass: counted once, as remaining.
-          if (pass === 0) result.due += p.due - upDue(p) - (mx !== null ? p.mx.length : 0);
           const name = assignedAccount(p);
           const direct = mx !== null && mxTakes(p, accountsRouted);
           if (name === null && !direct) continue;
           const work = (name === null ? 0 : (p.accounts.get(name) ?? 0)) + (mx !== null ? p.mx.length : 0);
-          passDue.set(p.id, work);
           dueEntries++;
           dueRecipients += work;
           if (p.bounce) bounceIds.add(p.id);
@@ -638,7 +678,6 @@ async function runPasses(
         if (dueEntries === 0) continue;
         if (pass > 0 && !spaceChecked) (checkFreeSpace(spool), (spaceChecked = true));
         scan.workable += dueEntries;
-        result.due += dueRecipients;
         if (!startEmitted) {
           startEmitted = true;
           result.smarthost ??= label();
@@ -690,7 +729,7 @@ async function runPasses(
   result.messages = messages.size + removedMessages;
   result.smarthostLost = [...runs.values()].some((r) => r.lost);
   result.nextAttemptAt = scan?.nextAttemptAt ?? null;
-  result.remaining = Math.max(0, result.due - finalCount);
+  result.remaining = owedTotal;
   result.holds = holds();
   const hold = result.holds[0] ?? null;
   result.hold = hold;
@@ -739,7 +778,7 @@ async function dueLeft(
 ): Promise<number> {
   let due = 0;
   for await (const ids of windowsOf(spool, windowSize)) {
-    const window = await planWindow(spool, config, ids, attempted, now, events, () => {});
+    const window = await planWindow(spool, config, ids, attempted, now, events, () => {}, () => {});
     for (const p of window.entries) due += p.due;
   }
   return due;
