@@ -119,7 +119,7 @@ describe('status, show and log on a spool with entries in every state', () => {
     assert.match(run.stdout, /^created\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(2h ago\)$/m);
     assert.match(run.stdout, /^held\s+no$/m);
     assert.match(run.stdout, /^s1@example\.org\s+sent\s+1\s+-\s+250 2\.0\.0 Ok: queued$/m);
-    assert.match(run.stdout, /^d1@example\.net\s+deferred\s+2\s+\S+ \(in 1h\)\s+451 4\.7\.1 Greylisted, try later$/m);
+    assert.match(run.stdout, /^d1@example\.net\s+deferred\s+2\s+(?:[A-Z][a-z]{2} \d{1,2} (?:\d{4} )?)?\d\d:\d\d \(in 1h\)\s+451 4\.7\.1 Greylisted, try later$/m);
     assert.match(run.stdout, /^f1@example\.com\s+failed\s+1\s+-\s+550 5\.1\.1 No such user$/m);
     assert.match(run.stdout, /^p1@example\.org\s+pending\s+0\s+due now\s+-$/m);
 
