@@ -1,13 +1,14 @@
 /**
  * Doctor: whether the sendmail command starts from a start-up snapshot,
  * and which (src/sendmail-snapshot/): the per-user blob in the cache
- * directory, then dist/'s, in the launcher's order, each loaded once with
- * this Node to see that it loads. None usable is a warning (the command
+ * directory for this Node binary (the one whose `.node` link names it, as
+ * the launcher picks it), then dist/'s, in the launcher's order, each
+ * loaded once with this Node to see that it loads. None usable is a warning (the command
  * works, with ~40% more CPU per message), with the command that builds
  * one; a cache directory or blob the launcher would not trust says why.
  */
 import fs from 'node:fs';
-import { cacheDirProblem, cachedBlobProblem, cachedBlobsOf, distBlobPath, readBundleId, snapshotCacheDir, SNAPSHOT_CACHE_ENV } from '../sendmail-snapshot/cache.js';
+import { cacheDirProblem, cachedBlobFor, cachedBlobProblem, distBlobPath, readBundleId, snapshotCacheDir, SNAPSHOT_CACHE_ENV } from '../sendmail-snapshot/cache.js';
 import { lastBuildFailure, tryBlob } from '../sendmail-snapshot/build.js';
 import { pass, skip, warn, type CheckResult } from './check.js';
 
@@ -21,15 +22,15 @@ export function checkSendmailSnapshot(env: NodeJS.ProcessEnv = process.env): Che
   const notes: string[] = [];
   if (env[SNAPSHOT_CACHE_ENV] !== 'off') {
     const dir = snapshotCacheDir(env);
-    const [newest] = cachedBlobsOf(dir, `sendmail-${bundleId}-`);
-    if (newest !== undefined) {
+    const blob = cachedBlobFor(dir, bundleId);
+    if (blob !== null) {
       const problem = cacheDirProblem(dir);
-      if (problem !== null) return warn(ID, TITLE, `not using ${newest}: ${problem.problem}`, problem.fix);
-      const blobProblem = cachedBlobProblem(newest);
-      if (blobProblem !== null) return warn(ID, TITLE, `not using ${newest}: ${blobProblem}`, `rm ${newest}; then ${BUILD}`);
-      const tried = tryBlob(newest, env);
-      if (tried === 'loads') return pass(ID, TITLE, `${newest} (per-user, for Node ${process.version})`);
-      notes.push(`${newest}: ${tried}`);
+      if (problem !== null) return warn(ID, TITLE, `not using ${blob}: ${problem.problem}`, problem.fix);
+      const blobProblem = cachedBlobProblem(blob);
+      if (blobProblem !== null) return warn(ID, TITLE, `not using ${blob}: ${blobProblem}`, `rm ${blob}; then ${BUILD}`);
+      const tried = tryBlob(blob, env);
+      if (tried === 'loads') return pass(ID, TITLE, `${blob} (per-user, for Node ${process.version})`);
+      notes.push(`${blob}: ${tried}`);
     }
   } else {
     notes.push(`${SNAPSHOT_CACHE_ENV}=off: no per-user blob`);

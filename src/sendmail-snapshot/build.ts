@@ -4,8 +4,9 @@
  * snapshot.cjs with the Node that runs this (the `node` the launcher
  * starts), into a temp file in the cache directory, checked by loading it
  * once (a usage error it must report itself, exit 64), fsynced, then
- * renamed into place: a concurrent or interrupted build never leaves a
- * torn blob under a name the launcher loads.
+ * renamed into place, its `.node` link to this Node binary (./cache.ts)
+ * first: a concurrent or interrupted build never leaves a torn blob under
+ * a name the launcher loads.
  *
  * One build at a time per bundle and Node: a marker created with O_EXCL
  * (`<name prefix>building`) is taken before the build starts (by the
@@ -13,9 +14,14 @@
  * 300 messages starts one), removed when the build ends; one older than
  * 10 minutes belongs to a build that died and is taken over. A build that
  * failed leaves `<name prefix>failed` with its reason: the sendmail command
- * does not try again for a day (`bulkmailer sendmail-snapshot` does).
- * After a build, blobs of other bundles older than a week (other
- * bulkmailer versions) and dead temp files are removed.
+ * does not try again for a day (`bulkmailer sendmail-snapshot` does), and
+ * checks that marker first, with one stat, so that while builds keep
+ * failing a message costs no listing of the cache.
+ * After a build, this bundle's other blobs for the same Node binary (an
+ * older build, or the binary's previous version after an in-place
+ * upgrade), blobs whose Node binary is gone or that have no link, blobs of
+ * other bundles older than a week (other bulkmailer versions) and dead
+ * temp files are removed; other Node versions' blobs of this bundle stay.
  *
  * Fails with E_UNTRUSTED_PATH (77) when the cache directory may not be
  * trusted, E_SNAPSHOT_BUSY (75) when another build holds the marker,
@@ -27,7 +33,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BulkmailerError, ExitCode } from '../errors.js';
-import { cacheDirProblem, cachedBlobName, cachedBlobPrefix, cachedBlobsOf, readBundleId, snapshotCacheDir, snapshotScriptPath, SNAPSHOT_CACHE_ENV } from './cache.js';
+import { cacheDirProblem, cachedBlobFor, cachedBlobName, cachedBlobPrefix, nodeLinkOf, readBundleId, sameFile, snapshotCacheDir, snapshotScriptPath, SNAPSHOT_CACHE_ENV } from './cache.js';
 
 const MARKER_STALE_MS = 10 * 60_000;
 const FAILED_RETRY_MS = 24 * 3_600_000;
@@ -130,20 +136,49 @@ function buildBlob(place: Place, env: NodeJS.ProcessEnv): BuiltSnapshot {
     fs.closeSync(fd);
   }
   const target = path.join(place.dir, cachedBlobName(place.bundleId, bytes));
+  // The link first: a blob the launcher can find always has it (the blob without it is pruned, never chosen).
+  const tempLink = `${temp}.node`;
+  try {
+    fs.rmSync(tempLink, { force: true });
+    fs.symlinkSync(process.execPath, tempLink);
+    fs.renameSync(tempLink, nodeLinkOf(target));
+  } catch (err) {
+    fs.rmSync(tempLink, { force: true });
+    fail(`cannot link it to ${process.execPath}: ${(err as Error).message}`);
+  }
   fs.renameSync(temp, target);
   return { path: target, bytes };
 }
 
-/** Removes blobs of other bundles not built this week, dead temp files, and this Node's older blobs of this bundle. */
+/**
+ * Removes, beside the blob just built (`kept`): this bundle's blobs for the
+ * same Node binary or this Node version, or whose Node binary is gone
+ * (their `.node` link dangles), or that have no link (an older
+ * bulkmailer's, or a build that died between link and blob); links
+ * without their blob; blobs of other bundles not built this week; dead
+ * temp files. Other Node versions' blobs of this bundle are kept: each
+ * Node that runs the command keeps its own.
+ */
 function prune(place: Place, kept: string, now = Date.now()): void {
+  const ours = `sendmail-${place.bundleId}-`;
   for (const name of fs.readdirSync(place.dir)) {
     const file = path.join(place.dir, name);
-    if (file === kept) continue;
+    if (file === kept || file === nodeLinkOf(kept)) continue;
     const age = ageOf(file, now) ?? 0;
-    const otherBundle = name.startsWith('sendmail-') && name.endsWith('.blob') && !name.startsWith(`sendmail-${place.bundleId}-`);
-    const sameNode = name.startsWith(place.prefix) && name.endsWith('.blob');
-    const deadTemp = name.startsWith('.sendmail-') && name.endsWith('.tmp') && age > TEMP_STALE_MS;
-    if ((otherBundle && age > OTHER_BUNDLE_KEPT_MS) || sameNode || deadTemp) fs.rmSync(file, { force: true });
+    const settled = age > TEMP_STALE_MS; // not a build in progress elsewhere (its link made, its blob not yet renamed)
+    let gone = false;
+    if (name.startsWith('sendmail-') && name.endsWith('.blob')) {
+      const link = nodeLinkOf(file);
+      if (!name.startsWith(ours)) gone = age > OTHER_BUNDLE_KEPT_MS;
+      else if (name.startsWith(place.prefix) || sameFile(link, process.execPath)) gone = true;
+      else gone = !fs.existsSync(link); // no link (the link is made first), or its Node binary is gone
+      if (gone) fs.rmSync(link, { force: true });
+    } else if (name.startsWith('sendmail-') && name.endsWith('.node')) {
+      gone = settled && !fs.existsSync(`${file.slice(0, -'.node'.length)}.blob`);
+    } else if (name.startsWith('.sendmail-') && name.endsWith('.tmp')) {
+      gone = settled;
+    }
+    if (gone) fs.rmSync(file, { force: true });
   }
 }
 
@@ -200,13 +235,15 @@ export function startBackgroundBuild(env: NodeJS.ProcessEnv = process.env): bool
     // Without $HOME (or an absolute $XDG_CACHE_HOME) the launcher has no cache to look in: a build would be for nothing, every message.
     if (!env.XDG_CACHE_HOME?.startsWith('/') && !env.HOME) return false;
     const place = placeOf(env);
+    // First, by one stat: while builds keep failing, each message stops here (no listing, no trust walk).
+    const failedAge = ageOf(place.failed, Date.now());
+    if (failedAge !== null && failedAge < FAILED_RETRY_MS) return false;
     // A blob for this Node that was there when the launcher looked was not usable (refused, cut
     // short, not trusted): build anew. One that appeared since (another build just ended) is used next time.
     const started = performance.timeOrigin;
-    if (cachedBlobsOf(place.dir, place.prefix).some((file) => (fs.statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? 0) >= started)) return false;
+    const current = cachedBlobFor(place.dir, place.bundleId);
+    if (current !== null && (fs.statSync(current, { throwIfNoEntry: false })?.mtimeMs ?? 0) >= started) return false;
     prepareDir(place.dir);
-    const failedAge = ageOf(place.failed, Date.now());
-    if (failedAge !== null && failedAge < FAILED_RETRY_MS) return false;
     if (!takeMarker(place.building)) return false;
     const script = fileURLToPath(new URL('./background.js', import.meta.url));
     try {

@@ -16,6 +16,16 @@
  * trust check (keep the two in step; test/frontends/sendmail-snapshot-
  * cache.test.ts runs both).
  *
+ * Which blob is the running Node's: each blob has a symbolic link beside
+ * it, `<same name>.node`, to the Node binary that built it, so the
+ * launcher (which cannot ask Node its version without starting it) takes
+ * the blob whose link names the same file (`test -ef`) as the `node` it is
+ * about to run. With two Node versions used in turn, each keeps its own
+ * blob; an in-place upgrade of one binary makes its old blob's link match
+ * a Node that refuses it (exit 14: one plain start and a rebuild, which
+ * prunes the old blob). The version in the name is process.versions.node,
+ * the one Node compares when it loads a blob.
+ *
  * A blob is code that runs as the user on every message, so it is only
  * used from a directory that is the user's own, not a link, and open to
  * nobody else (mode 0700 or stricter), with every directory above it
@@ -74,7 +84,7 @@ export interface NodeIdentity {
   arch: string;
 }
 
-const THIS_NODE: NodeIdentity = { version: process.version, arch: process.arch };
+const THIS_NODE: NodeIdentity = { version: `v${process.versions.node}`, arch: process.arch };
 
 /** The start of the names of this bundle's blobs for this Node: sendmail-<bundle id>-<node version>-<arch>- */
 export function cachedBlobPrefix(bundleId: string, node: NodeIdentity = THIS_NODE): string {
@@ -84,6 +94,11 @@ export function cachedBlobPrefix(bundleId: string, node: NodeIdentity = THIS_NOD
 /** sendmail-<bundle id>-<node version>-<arch>-<bytes>.blob */
 export function cachedBlobName(bundleId: string, bytes: number, node: NodeIdentity = THIS_NODE): string {
   return `${cachedBlobPrefix(bundleId, node)}${bytes}.blob`;
+}
+
+/** The link beside a blob to the Node binary that built it: the blob's name with `.node` for `.blob`. */
+export function nodeLinkOf(blob: string): string {
+  return `${blob.slice(0, -'.blob'.length)}.node`;
 }
 
 /** The size a blob's name says it has, or null for a name of another shape. */
@@ -134,18 +149,34 @@ export function cachedBlobProblem(file: string): string | null {
   return null;
 }
 
-/** The cached blobs of this bundle (for any Node unless `prefix` narrows it), newest first: the launcher tries the newest. */
-export function cachedBlobsOf(dir: string, prefix: string): string[] {
+/** Whether `a` and `b` name the same file (links followed), as the shell's `test -ef`. */
+export function sameFile(a: string, b: string): boolean {
+  const sa = fs.statSync(a, { throwIfNoEntry: false });
+  const sb = sa && fs.statSync(b, { throwIfNoEntry: false });
+  return sa !== undefined && sb !== undefined && sa.dev === sb.dev && sa.ino === sb.ino;
+}
+
+/**
+ * The blob of this bundle that the launcher takes for the Node binary
+ * `node` (process.execPath here; the launcher's is the `node` on its PATH):
+ * among the blobs whose `.node` link names that binary, the newest; null
+ * when there is none. One listing of the directory and a stat or two per
+ * blob of this bundle.
+ */
+export function cachedBlobFor(dir: string, bundleId: string, node: string = process.execPath): string | null {
   let names: string[];
   try {
     names = fs.readdirSync(dir);
   } catch {
-    return [];
+    return null;
   }
-  return names
-    .filter((n) => n.startsWith(prefix) && n.endsWith('.blob'))
-    .map((n) => path.join(dir, n))
-    .map((file) => ({ file, mtime: fs.statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? 0 }))
-    .sort((a, b) => b.mtime - a.mtime)
-    .map((b) => b.file);
+  let best: { file: string; mtime: number } | null = null;
+  for (const name of names) {
+    if (!name.startsWith(`sendmail-${bundleId}-`) || !name.endsWith('.blob')) continue;
+    const file = path.join(dir, name);
+    if (!sameFile(nodeLinkOf(file), node)) continue;
+    const mtime = fs.statSync(file, { throwIfNoEntry: false })?.mtimeMs;
+    if (mtime !== undefined && (best === null || mtime > best.mtime)) best = { file, mtime };
+  }
+  return best?.file ?? null;
 }

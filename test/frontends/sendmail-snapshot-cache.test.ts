@@ -8,17 +8,22 @@
  * others, or a directory above it, is never loaded; a blob cut short or
  * from another Node falls back and the message is queued once (the second
  * rebuilt in the background); `bulkmailer sendmail-snapshot` builds one on
- * demand and `bulkmailer doctor` says which blob the command uses.
+ * demand and `bulkmailer doctor` says which blob the command uses; two
+ * Node versions used in turn (a second, real one: this Node's binary with
+ * another version, test/support/snapshot-blob.ts) each start from their
+ * own blob without rebuilding; while builds keep failing, a message looks
+ * at the failure marker only (no listing of the cache, no new attempt).
  * Runs on each Node CI runs (.ci/with-node 22|24 npx tsx --test ...).
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { listEntryIds, messagePath, openSpool } from '../../src/spool/index.js';
-import { ROOT, runCli } from '../support/cli.js';
-import { pretendOtherNodeVersion } from '../support/snapshot-blob.js';
+import { collect, ROOT, runCli } from '../support/cli.js';
+import { otherNodeVersion, pretendOtherNodeVersion } from '../support/snapshot-blob.js';
 import { makeTempHome } from '../support/home.js';
 
 const FROM_SNAPSHOT = 'started from the start-up snapshot';
@@ -26,7 +31,7 @@ const BODY = 'The body, which must arrive whole.\n';
 const MESSAGE = `Subject: cached snapshot\n\n${BODY}`;
 const ARGS = ['-v', '-f', 'ada@example.org', 'bob@example.net'];
 const BUNDLE_ID = (await fs.readFile(path.join(ROOT, 'dist', 'bundle', 'sendmail', 'snapshot.id'), 'utf8')).trim();
-const THIS_NODE = `sendmail-${BUNDLE_ID}-${process.version}-${process.arch}-`;
+const THIS_NODE = `sendmail-${BUNDLE_ID}-v${process.versions.node}-${process.arch}-`;
 
 type BuildModule = typeof import('../../src/sendmail-snapshot/build.js');
 
@@ -66,25 +71,37 @@ async function storedMessages(home: string): Promise<string[]> {
   return Promise.all((await listEntryIds(spool)).map((id) => fs.readFile(messagePath(spool, id), 'utf8')));
 }
 
-async function send(install: Install, home: string): Promise<{ fromSnapshot: boolean }> {
-  const run = await runCli(ARGS, { home, bin: install.sendmail, input: MESSAGE, env: install.env });
+/** Sends one message through the launcher; `nodeDir`: the directory of the `node` it runs (default: this test's Node). */
+async function send(install: Install, home: string, nodeDir?: string): Promise<{ fromSnapshot: boolean }> {
+  const run =
+    nodeDir === undefined
+      ? await runCli(ARGS, { home, bin: install.sendmail, input: MESSAGE, env: install.env })
+      : await collect(
+          spawn(install.sendmail, ARGS, { env: { ...process.env, ...install.env, BULKMAILER_HOME: home, PATH: `${nodeDir}${path.delimiter}${process.env.PATH ?? ''}` }, stdio: ['pipe', 'pipe', 'pipe'] }),
+          MESSAGE,
+        );
   assert.equal(run.code, 0, run.stderr);
   // Nothing but our own -v lines: Node's complaint about a blob it refused does not reach the user.
   assert.deepEqual(run.stderr.split('\n').filter((l) => l !== '' && !l.startsWith('bulkmailer-sendmail: ')), [], run.stderr);
   return { fromSnapshot: run.stderr.includes(FROM_SNAPSHOT) };
 }
 
+function linkOf(blob: string): string {
+  return `${blob.slice(0, -'.blob'.length)}.node`;
+}
+
 async function cacheFiles(install: Install): Promise<string[]> {
   return (await fs.readdir(install.cache).catch(() => [] as string[])).sort();
 }
 
-/** Waits (polling; generous: a build takes seconds on a busy machine) until this Node's blob is there and no build runs. */
-async function builtBlob(install: Install, other?: string): Promise<string> {
+/** Waits (polling; generous: a build takes seconds on a busy machine) until this Node's blob (or `prefix`'s) is there with its link and no build runs. */
+async function builtBlob(install: Install, other?: string, prefix = THIS_NODE): Promise<string> {
   const deadline = Date.now() + 180_000;
   for (;;) {
     const files = await cacheFiles(install);
-    const blob = files.find((f) => f.startsWith(THIS_NODE) && f.endsWith('.blob') && path.join(install.cache, f) !== other);
-    if (blob !== undefined && !files.some((f) => f.endsWith('building'))) return path.join(install.cache, blob);
+    const blob = files.find((f) => f.startsWith(prefix) && f.endsWith('.blob') && path.join(install.cache, f) !== other);
+    const linked = blob !== undefined && files.includes(`${blob.slice(0, -'.blob'.length)}.node`);
+    if (linked && !files.some((f) => f.endsWith('building'))) return path.join(install.cache, blob);
     assert.ok(!files.some((f) => f.endsWith('failed')), `a build failed: ${files.join(', ')}`);
     assert.ok(Date.now() < deadline, `no blob built; the cache holds: ${files.join(', ')}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -121,7 +138,8 @@ test('a registry install: the first message queues through the plain bundle, a b
   assert.equal(path.basename(blob), `${THIS_NODE}${stat.size}.blob`);
   assert.equal(stat.mode & 0o777, 0o600);
   assert.equal((await fs.stat(install.cache)).mode & 0o777, 0o700);
-  assert.deepEqual(await cacheFiles(install), [path.basename(blob)], 'no marker or temp file left');
+  assert.deepEqual(await cacheFiles(install), [path.basename(blob), path.basename(linkOf(blob))], 'no marker or temp file left');
+  assert.equal(await fs.realpath(linkOf(blob)), await fs.realpath(process.execPath), 'linked to the Node that built it');
   assert.equal((await send(install, spool)).fromSnapshot, true);
   assert.match(doctorLine(install, spool), new RegExp(`\\[ok  \\] sendmail start-up snapshot: ${blob.replaceAll('.', '\\.')} \\(per-user`));
   const stored = await storedMessages(spool);
@@ -140,7 +158,7 @@ test('one build at a time: the O_EXCL marker turns a second start away, a built 
   assert.ok((await cacheFiles(install)).some((f) => f.endsWith('building')));
   await builtBlob(install);
   assert.equal(build.startBackgroundBuild(env), false, 'a blob built since this process started');
-  assert.equal((await cacheFiles(install)).length, 1);
+  assert.equal((await cacheFiles(install)).length, 2, 'the blob and its link');
 });
 
 test('a blob is not loaded from a cache directory, or below one, writable by others, nor when it is writable by others itself', async (t) => {
@@ -163,7 +181,7 @@ test('a blob is not loaded from a cache directory, or below one, writable by oth
     assert.equal((await send(install, spool)).fromSnapshot, false, name);
     assert.match(doctorLine(install, spool), /\[warn\] sendmail start-up snapshot: not using /, name);
     // Nothing is built into a directory that may not be trusted either.
-    assert.deepEqual(await cacheFiles(install), [path.basename(blob)], name);
+    assert.deepEqual(await cacheFiles(install), [path.basename(blob), path.basename(linkOf(blob))], name);
     await fs.chmod(target, good);
   }
   assert.equal((await fs.stat(blob)).ino, ino, 'the same blob, untouched');
@@ -219,4 +237,74 @@ test('a cache reached through a symbolic link above it (/home -> /data/home) is 
   assert.equal(built.code, 0, built.stderr);
   assert.equal((await send({ ...install, env }, spool)).fromSnapshot, true);
   assert.equal((await storedMessages(spool)).length, 1);
+});
+
+test('two Node versions used in turn: each starts from its own blob, and neither rebuilds', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const install = await registryInstall(path.join(home, 'install'));
+  const spool = path.join(home, 'spool');
+  const otherDir = path.join(home, 'other-node');
+  await fs.mkdir(otherDir);
+  const other = await otherNodeVersion(otherDir);
+  const otherPrefix = `sendmail-${BUNDLE_ID}-v${other.version}-${process.arch}-`;
+  assert.equal((await send(install, spool)).fromSnapshot, false);
+  const ours = await builtBlob(install);
+  // The other Node has no blob of its own yet: the plain bundle, then its own build beside ours.
+  assert.equal((await send(install, spool, otherDir)).fromSnapshot, false);
+  const theirs = await builtBlob(install, undefined, otherPrefix);
+  assert.equal(await fs.realpath(linkOf(theirs)), await fs.realpath(other.node));
+  const before = await Promise.all((await cacheFiles(install)).map(async (f) => `${f} ${(await fs.lstat(path.join(install.cache, f))).ino}`));
+  assert.equal(before.length, 4, before.join(', '));
+  // In turn, each from its own (the other's, newer, is not tried first) and no build starts.
+  for (let round = 0; round < 2; round++) {
+    assert.equal((await send(install, spool)).fromSnapshot, true, `this Node, round ${round}`);
+    assert.equal((await send(install, spool, otherDir)).fromSnapshot, true, `the other Node, round ${round}`);
+  }
+  const after = await Promise.all((await cacheFiles(install)).map(async (f) => `${f} ${(await fs.lstat(path.join(install.cache, f))).ino}`));
+  assert.deepEqual(after, before, 'the same blobs and links: nothing rebuilt, no marker');
+  assert.match(doctorLine(install, spool), new RegExp(`\\[ok  \\] sendmail start-up snapshot: ${ours.replaceAll('.', '\\.')} \\(per-user`));
+  const stored = await storedMessages(spool);
+  assert.equal(stored.length, 6);
+  for (const m of stored) assert.ok(m.endsWith(`\n\n${BODY}`), m);
+  // That Node uninstalled: the next build prunes its blob and link, and keeps this Node's own.
+  await fs.rm(other.node);
+  const rebuilt = await runCli(['sendmail-snapshot'], { home: spool, env: install.env, bin: install.cli });
+  assert.equal(rebuilt.code, 0, rebuilt.stderr);
+  const fresh = await builtBlob(install); // (its size may differ from the first build's)
+  assert.deepEqual(await cacheFiles(install), [path.basename(fresh), path.basename(linkOf(fresh))]);
+});
+
+test('while builds keep failing, a message checks the failure marker only: no listing of the cache, no new attempt', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const install = await registryInstall(path.join(home, 'install'));
+  const spool = path.join(home, 'spool');
+  // A snapshot script Node cannot build from: every build fails.
+  const script = path.join(install.root, 'dist', 'bundle', 'sendmail', 'snapshot.cjs');
+  await fs.writeFile(script, `throw new Error('broken on purpose');\n${await fs.readFile(script, 'utf8')}`);
+  const failed = path.join(install.cache, `${THIS_NODE}failed`);
+  assert.equal((await send(install, spool)).fromSnapshot, false);
+  await waitFor(async () => (await cacheFiles(install)).includes(path.basename(failed)) && !(await cacheFiles(install)).some((f) => f.endsWith('building')), 'the background build fails');
+  assert.match(await fs.readFile(failed, 'utf8'), /broken on purpose/);
+  const marker = await fs.stat(failed);
+  // What the next message's plain bundle runs after queueing: one stat of the marker, no listing.
+  const build = (await import(path.join(install.root, 'dist', 'sendmail-snapshot', 'build.js'))) as BuildModule;
+  const seen: string[] = [];
+  const { readdirSync, statSync } = fsSync;
+  t.after(() => Object.assign(fsSync, { readdirSync, statSync }));
+  Object.assign(fsSync, {
+    readdirSync: (...args: Parameters<typeof readdirSync>) => (seen.push(`readdir ${String(args[0])}`), readdirSync(...args)),
+    statSync: (...args: Parameters<typeof statSync>) => (seen.push(`stat ${String(args[0])}`), statSync(...args)),
+  });
+  const started = build.startBackgroundBuild({ ...process.env, ...install.env });
+  Object.assign(fsSync, { readdirSync, statSync });
+  assert.equal(started, false);
+  assert.deepEqual(seen, [`stat ${failed}`]);
+  // And through the launcher: queued, no build started (the marker is not rewritten), no blob.
+  for (let i = 0; i < 2; i++) assert.equal((await send(install, spool)).fromSnapshot, false);
+  assert.deepEqual(await cacheFiles(install), [path.basename(failed)]);
+  const still = await fs.stat(failed);
+  assert.equal(`${still.ino} ${still.mtimeMs}`, `${marker.ino} ${marker.mtimeMs}`, 'no new attempt');
+  assert.equal((await storedMessages(spool)).length, 3);
 });
