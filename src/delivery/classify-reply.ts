@@ -110,15 +110,27 @@ export function connectionUsableAfter(outcomes: readonly RecipientOutcome[]): bo
 export const E_TOO_MANY_SESSIONS = 'E_TOO_MANY_SESSIONS';
 
 /**
+ * A session refused as one connection too many. `reply` is the server's
+ * reply that refused it, kept here where it is known, for the figure it
+ * teaches (src/delivery/deliver-batch.ts).
+ */
+export class TooManySessionsError extends BulkmailerError {
+  constructor(
+    display: string,
+    readonly reply: string,
+    cause?: unknown,
+  ) {
+    super(E_TOO_MANY_SESSIONS, `${display} refused one more connection: ${reply}`, { exitCode: ExitCode.tempFail, cause });
+  }
+}
+
+/**
  * A failure to set a session up (greeting, EHLO, AUTH) whose reply refuses
  * one more connection (421, 432 4.3.2, "too many connections"), as the
  * error the batch acts on; null for any other failure.
  */
-export function tooManySessions(display: string, err: unknown): BulkmailerError | null {
+export function tooManySessions(display: string, err: unknown): TooManySessionsError | null {
   const reply = (err as SendErrorLike | null)?.response;
   if (typeof reply !== 'string' || !isTooManyConnections(reply)) return null;
-  return new BulkmailerError(E_TOO_MANY_SESSIONS, `${display} refused one more connection: ${reply}`, {
-    exitCode: ExitCode.tempFail,
-    cause: err,
-  });
+  return new TooManySessionsError(display, reply, err);
 }

@@ -28,7 +28,7 @@ import type { SendingLimiter } from './sending-limiter.js';
 import type { AccountSettings } from '../config/accounts.js';
 import type { RecipientsPerTransaction } from './recipients-per-transaction.js';
 import { SmtpSession, sessionOptionsFor } from './smtp-session.js';
-import { E_TOO_MANY_SESSIONS } from './classify-reply.js';
+import { E_TOO_MANY_SESSIONS, TooManySessionsError } from './classify-reply.js';
 import type { ConnectionsPerAccount } from './connections-per-account.js';
 
 export interface BatchSettings {
@@ -163,15 +163,14 @@ export async function deliverBatch(
    * retires (true); with none open it teaches nothing (false: the caller
    * treats the smarthost as gone, as any failure to connect).
    */
-  const crowdedOut = async (err: BulkmailerError): Promise<boolean> => {
+  const crowdedOut = async (err: TooManySessionsError): Promise<boolean> => {
     if (connections === undefined) return false;
     // The sessions open when it came, and those still being set up once they are (they were
     // let in before this one was refused); one that ends meanwhile still counted.
     const open = new Set([...live].filter((s) => s.isOpen));
     while (opening.size > 0) await Promise.allSettled([...opening]);
     for (const s of live) if (s.isOpen) open.add(s);
-    const reply = (err.cause as { response?: string } | undefined)?.response ?? err.message;
-    return connections.refused(open.size, reply, callbacks.onWarning);
+    return connections.refused(open.size, err.reply, callbacks.onWarning);
   };
   let active = 0;
   const worker = async () => {
@@ -203,7 +202,7 @@ export async function deliverBatch(
         try {
           if (!stopping()) await deliverEntry(sessionCtx, id);
         } catch (err) {
-          if (err instanceof BulkmailerError && err.code === E_TOO_MANY_SESSIONS && connections !== undefined) {
+          if (err instanceof TooManySessionsError && connections !== undefined) {
             // Out of the count at once, and its entry back to the source (to a session waiting for
             // one, if any) before anything waits, so the sessions that remain neither retire for it
             // nor wait for the planner while it sits aside.

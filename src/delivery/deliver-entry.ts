@@ -50,7 +50,7 @@ import { splitTooManyRecipients } from '../model/recipient-cap.js';
 import type { RecipientsPerTransaction } from './recipients-per-transaction.js';
 import type { SendingLimiter } from './sending-limiter.js';
 import type { TransactionSender } from './smtp-session.js';
-import { E_TOO_MANY_SESSIONS, tooManySessions } from './classify-reply.js';
+import { TooManySessionsError } from './classify-reply.js';
 import { namesConnectionLimit } from '../model/connection-cap.js';
 
 /** The part of the transaction journal a delivery uses. */
@@ -197,7 +197,7 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
         } catch (err) {
           // A new session refused as one too many (a reconnection mid-entry):
           // nothing was sent, nothing counts; the batch gives the entry to the sessions that remain.
-          if (err instanceof BulkmailerError && err.code === E_TOO_MANY_SESSIONS) for (const address of chunk) attempted.delete(address);
+          if (err instanceof TooManySessionsError) for (const address of chunk) attempted.delete(address);
           throw err;
         }
       }
@@ -365,10 +365,11 @@ async function sendOnce(
       }
       // Every recipient put off with "432 4.3.2" (Exchange Online's answer to a
       // mailbox's connection too many): the session was refused, not the mail.
+      // The reply taught the figure as it came, with the command it answered.
       const crowded = outcomes.length > 0 && outcomes.every((o) => o.kind === 'deferred' && namesConnectionLimit(o.reply));
       if (crowded) {
         session.close();
-        throw tooManySessions(ctx.smarthostDisplay, { response: outcomes[0]!.reply.replace(/ \(in reply to [^)]*\)$/, '') })!;
+        throw new TooManySessionsError(ctx.smarthostDisplay, outcomes[0]!.reply);
       }
       return outcomes;
     } catch (err) {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { classifyFailure, classifySuccess } from '../../src/delivery/classify-reply.js';
+import { classifyFailure, classifySuccess, E_TOO_MANY_SESSIONS, tooManySessions } from '../../src/delivery/classify-reply.js';
 import { planTransactions } from '../../src/delivery/plan.js';
 import { ENTRY_STATE_VERSION, newRecipientState } from '../../src/model/entry-state.js';
 import { newQueueId } from '../../src/model/queue-id.js';
@@ -75,4 +75,16 @@ test('recipients are grouped by domain and cut by the per-transaction limit', ()
   };
   assert.deepEqual(planTransactions(state, Date.now(), 2), [['w@a.org', 'y@a.org'], ['x@b.org', 'z@b.org'], ['a@c.org']]);
   assert.deepEqual(planTransactions({ ...state, held: true }, Date.now(), 2), []);
+});
+
+test('a session refused as one connection too many keeps the reply that refused it on the error', () => {
+  const cause = { message: 'Invalid login', code: 'EAUTH', command: 'AUTH PLAIN', response: '432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded', responseCode: 432 };
+  const err = tooManySessions('smtp://mail.example:587', cause);
+  assert.ok(err !== null);
+  assert.equal(err.code, E_TOO_MANY_SESSIONS);
+  assert.equal(err.reply, '432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded');
+  assert.equal(err.cause, cause);
+  assert.equal(err.message, 'smtp://mail.example:587 refused one more connection: 432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded');
+  assert.equal(tooManySessions('smtp://mail.example:587', { message: 'x', response: '535 5.7.8 bad credentials' }), null, 'not about the count');
+  assert.equal(tooManySessions('smtp://mail.example:587', new Error('ECONNRESET')), null, 'no reply at all');
 });
