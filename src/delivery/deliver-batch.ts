@@ -26,10 +26,10 @@ import { deliverEntry, type EntryDeliveryContext } from './deliver-entry.js';
 import type { AccountRefusal, AccountReplyRule } from './account-replies.js';
 import type { SendingLimiter } from './sending-limiter.js';
 import type { AccountSettings } from '../config/accounts.js';
-import type { RecipientsPerTransaction } from './recipients-per-transaction.js';
+import type { LearntFigure } from './learnt-figure.js';
 import { SmtpSession, sessionOptionsFor } from './smtp-session.js';
 import { E_TOO_MANY_SESSIONS, TooManySessionsError } from './classify-reply.js';
-import type { ConnectionsPerAccount } from './connections-per-account.js';
+import { lowerConnections, namesConnectionLimit } from '../model/connection-cap.js';
 
 export interface BatchSettings {
   spool: Spool;
@@ -47,9 +47,9 @@ export interface BatchSettings {
   /** The sending account (src/config/accounts.ts): its TLS settings, recipients per transaction, name in the log. */
   account?: AccountSettings;
   /** The account's recipients per transaction, lowered by a 452 4.5.3 (shared by its sessions). */
-  recipientsPerTransaction?: RecipientsPerTransaction;
+  recipientsPerTransaction?: LearntFigure;
   /** The account's connections at once, lowered when its smarthost refuses one more (shared by the flush). */
-  connections?: ConnectionsPerAccount;
+  connections?: LearntFigure;
   /** States the plan read, taken by each entry's delivery (EntryDeliveryContext.plannedStates). */
   plannedStates?: Map<string, EntryState>;
 }
@@ -159,9 +159,11 @@ export async function deliverBatch(
   const opening = new Set<Promise<unknown>>();
   /**
    * A session refused as one too many: with others of the account open, the
-   * account's figure comes down to their number and this session's worker
-   * retires (true); with none open it teaches nothing (false: the caller
-   * treats the smarthost as gone, as any failure to connect).
+   * account's figure comes down to their number (never up), kept for later
+   * flushes when the reply names the limit, for this flush only when it is
+   * a bare 421 (src/model/connection-cap.ts says why), and this session's
+   * worker retires (true); with none open it teaches nothing (false: the
+   * caller treats the smarthost as gone, as any failure to connect).
    */
   const crowdedOut = async (err: TooManySessionsError): Promise<boolean> => {
     if (connections === undefined) return false;
@@ -170,7 +172,10 @@ export async function deliverBatch(
     const open = new Set([...live].filter((s) => s.isOpen));
     while (opening.size > 0) await Promise.allSettled([...opening]);
     for (const s of live) if (s.isOpen) open.add(s);
-    return connections.refused(open.size, err.reply, callbacks.onWarning);
+    if (open.size < 1) return false;
+    const max = lowerConnections(connections.current, open.size);
+    if (max !== null) await connections.lower(max, err.reply, callbacks.onWarning, namesConnectionLimit(err.reply) ? undefined : 'a bare 421 may be passing');
+    return true;
   };
   let active = 0;
   const worker = async () => {

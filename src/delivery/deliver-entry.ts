@@ -47,7 +47,7 @@ import { buildDsn, headerBlock, type DsnInput } from '../message/dsn.js';
 import { findAccountRefusal, type AccountRefusal, type AccountReplyRule } from './account-replies.js';
 import { planTransactions } from './plan.js';
 import { splitTooManyRecipients } from '../model/recipient-cap.js';
-import type { RecipientsPerTransaction } from './recipients-per-transaction.js';
+import type { LearntFigure } from './learnt-figure.js';
 import type { SendingLimiter } from './sending-limiter.js';
 import type { TransactionSender } from './smtp-session.js';
 import { TooManySessionsError } from './classify-reply.js';
@@ -66,7 +66,7 @@ export interface EntryDeliveryContext {
   delayWarningMs: number;
   maxRecipients: number;
   /** The account's recipients per transaction as its smarthost taught (452 4.5.3); absent: maxRecipients, nothing learnt. */
-  recipientsPerTransaction?: RecipientsPerTransaction;
+  recipientsPerTransaction?: LearntFigure;
   /** The sending account, for the delivery log; absent for direct delivery. */
   account?: string;
   /** Said to the user (the flush's warnings): what was learnt. */
@@ -211,7 +211,7 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
           const reply = outcomes.find((o) => o.address === split.putOff[0])?.reply ?? '452';
           for (const address of split.putOff) attempted.delete(address);
           outcomes = split.standing;
-          await ctx.recipientsPerTransaction.learn(split.learnt, reply, ctx.onWarning ?? (() => {}));
+          await ctx.recipientsPerTransaction.lower(split.learnt, reply, ctx.onWarning ?? (() => {}));
           if (outcomes.length === 0) continue;
         }
       }

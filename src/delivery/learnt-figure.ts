@@ -1,9 +1,12 @@
 /**
  * A figure of an account that its smarthost can lower during a flush and
- * that later flushes start from (src/model/learnt-figure.ts): recipients per
- * transaction (recipients-per-transaction.ts) and connections at once
- * (connections-per-account.ts). Shared by every session of the account; the
- * figure only goes down during a flush.
+ * that later flushes start from (src/model/learnt-figure.ts: the table of
+ * kinds): recipients per transaction, lowered by deliver-entry.ts on a
+ * "452 too many recipients", and connections at once, lowered by
+ * deliver-batch.ts when one more connection is refused. Opened once per
+ * account and flush (src/flush/account-run.ts), read from the spool then
+ * and never again: `current` is a field read. Shared by every session of
+ * the account; the figure only goes down during a flush.
  *
  * A lesson is written to the spool (lower() resolves once it is, or once a
  * lower figure's write has taken over): a later flush starts from it. A
@@ -11,21 +14,31 @@
  * in memory (the record is advice: losing it costs one more refusal, never
  * mail).
  */
-import { effectiveFigure, type LearntFigureRecord } from '../model/learnt-figure.js';
+import type { AccountSettings } from '../config/accounts.js';
+import { effectiveFigure, LEARNT_FIGURES, type LearntFigureKind, type LearntFigureRecord } from '../model/learnt-figure.js';
+import { readLearntFigure, writeLearntFigure, type Spool } from '../spool/index.js';
+
+/** The account settings a learnt figure lowers (the table's `setting` column). */
+type LearntSetting = (typeof LEARNT_FIGURES)[LearntFigureKind]['setting'];
 
 export class LearntFigure {
   private max: number;
   /** Writes run one after another, each of the figure as it is then: the last on disk is the lowest. */
   private writing: Promise<void> = Promise.resolve();
 
-  constructor(
+  private constructor(
+    private readonly spool: Spool,
     private readonly account: string,
+    private readonly kind: LearntFigureKind,
     private readonly configured: number,
-    record: LearntFigureRecord | null,
     private readonly now: () => number,
-    private readonly write: (record: LearntFigureRecord) => Promise<void>,
   ) {
-    this.max = effectiveFigure(configured, record);
+    this.max = effectiveFigure(configured, readLearntFigure(spool, account, kind));
+  }
+
+  /** The account's `kind` figure: its setting, or what its smarthost taught since the setting was made (read from the spool now). */
+  static open(spool: Spool, account: Pick<AccountSettings, 'name' | LearntSetting>, kind: LearntFigureKind, now: () => number): LearntFigure {
+    return new LearntFigure(spool, account.name, kind, account[LEARNT_FIGURES[kind].setting], now);
   }
 
   get current(): number {
@@ -33,19 +46,22 @@ export class LearntFigure {
   }
 
   /**
-   * Lowers the figure to `max` (never raises it), saying `news`; answers
-   * whether it changed. `keep: false` lowers it for this flush only (a
-   * refusal that may be passing): nothing is written.
+   * Lowers the figure to `max` (never raises it), taught by `reply`, and
+   * says so; answers whether it changed. With `passing` (why the refusal
+   * may be passing) it holds for this flush only: nothing is written.
    */
-  async lower(max: number, reply: string, news: string, onWarning: (message: string) => void, keep = true): Promise<boolean> {
+  async lower(max: number, reply: string, onWarning: (message: string) => void, passing?: string): Promise<boolean> {
     if (max >= this.max) return false;
     this.max = max;
-    onWarning(`account ${this.account}: ${news}`);
-    if (!keep) return true;
+    const row = LEARNT_FIGURES[this.kind];
+    const until = passing === undefined ? 'from now on' : `for this flush (${passing}: not kept)`;
+    onWarning(`account ${this.account}: the smarthost takes ${max} ${row.what} (${reply}); ${row.using(max)} ${until}`);
+    if (passing !== undefined) return true;
     const write = this.writing.then(async () => {
       if (this.max !== max) return; // a lower figure came meanwhile: its write says it
+      const record: LearntFigureRecord = { version: 1, account: this.account, max, configured: this.configured, learnedAt: new Date(this.now()).toISOString(), reply };
       try {
-        await this.write({ version: 1, account: this.account, max, configured: this.configured, learnedAt: new Date(this.now()).toISOString(), reply });
+        await writeLearntFigure(this.spool, this.kind, record);
       } catch (err) {
         onWarning(`account ${this.account}: ${(err as Error).message}; the figure holds for this flush only`);
       }

@@ -25,8 +25,7 @@ import { isHoldActive, newHold, type AccountHold, type HoldKind } from '../model
 import { parseLimits } from '../model/sending-limits.js';
 import { clearAccountHold, readAccountHold, writeAccountHold, type Spool } from '../spool/index.js';
 import type { SendingLimiter } from '../delivery/sending-limiter.js';
-import { RecipientsPerTransaction } from '../delivery/recipients-per-transaction.js';
-import { ConnectionsPerAccount } from '../delivery/connections-per-account.js';
+import { LearntFigure } from '../delivery/learnt-figure.js';
 import type { FlushEvents } from './flush-events.js';
 import { BulkmailerError, ExitCode } from '../errors.js';
 
@@ -36,9 +35,9 @@ export interface AccountRun {
   smarthost: Smarthost | null;
   credentials: Credentials | OAuth2Credentials | null;
   limiter: SendingLimiter | null;
-  recipientsPerTransaction: RecipientsPerTransaction | null;
+  recipientsPerTransaction: LearntFigure | null;
   /** Its connections at once: `concurrency`, or fewer once its smarthost refused one more (for the whole flush). */
-  connections: ConnectionsPerAccount | null;
+  connections: LearntFigure | null;
   /** Its hold, found or made in this run: its mail waits. */
   hold: AccountHold | null;
   probes: ProbeResult[];
@@ -166,8 +165,8 @@ export async function prepareAccountRun(ctx: AccountRunContext, account: Account
     run.smarthost = null;
     return run;
   }
-  run.recipientsPerTransaction = RecipientsPerTransaction.open(spool, name, account.maxRecipientsPerTransaction, now);
-  run.connections = ConnectionsPerAccount.open(spool, name, account.concurrency, now);
+  run.recipientsPerTransaction = LearntFigure.open(spool, account, 'recipients', now);
+  run.connections = LearntFigure.open(spool, account, 'connections', now);
   if (!account.tlsVerify) {
     events.emit('warning', `${account.keyPrefix}tls.verify is off: the certificate of ${probe.smarthost.display} is not checked`);
   }

@@ -1,8 +1,9 @@
 /**
  * Connections at once, learnt from the smarthost: negative concurrency
  * feedback, as Postfix calls it. Pure: what a refusal means and what figure
- * to keep; the record lives in the spool (src/spool/connection-caps.ts),
- * the flush applies it (src/delivery/connections-per-account.ts).
+ * to keep: the parsing of the `connections` kind of learnt figure
+ * (learnt-figure.ts keeps the rest); the batch applies it
+ * (src/delivery/deliver-batch.ts).
  *
  * Providers cap the connections one account may hold at once (Exchange
  * Online: three for SMTP AUTH, refusing a fourth with "432 4.3.2"; others
@@ -20,11 +21,6 @@
  * Postfix's feedback, which lives in memory, would: a transient refusal
  * never caps the account for good.
  */
-
-import { effectiveFigure, type LearntFigureRecord } from './learnt-figure.js';
-
-/** The account's learnt figure (max: connections at once; configured: concurrency). */
-export type ConnectionCapRecord = LearntFigureRecord;
 
 /**
  * Is this reply, to a connection being set up (greeting, EHLO, AUTH) or to
@@ -61,9 +57,4 @@ export function namesConnectionLimit(reply: string): boolean {
 export function lowerConnections(current: number, open: number): number | null {
   if (open < 1) return null;
   return open < current ? open : null;
-}
-
-/** Sessions at once for an account: the setting, or less when the smarthost taught so since it was set. */
-export function effectiveConcurrency(configured: number, record: ConnectionCapRecord | null): number {
-  return effectiveFigure(configured, record);
 }

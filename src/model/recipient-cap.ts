@@ -1,7 +1,7 @@
 /**
  * Recipients per transaction, learnt from the smarthost (issue 8 item 6).
- * Pure: what a reply means and what figure to keep; the record lives in the
- * spool (src/spool/recipient-caps.ts), the flush applies it.
+ * Pure: what a reply means and what figure to keep: the parsing of the
+ * `recipients` kind of learnt figure (learnt-figure.ts keeps the rest).
  *
  * RFC 5321 4.5.3.1.10: a server that takes fewer recipients per
  * transaction than it was sent answers the extra RCPTs with 452 (RFC 3463:
@@ -15,10 +15,6 @@
  * is an ordinary deferral of that recipient.
  */
 import type { RecipientOutcome } from './transitions.js';
-import { effectiveFigure, type LearntFigureRecord } from './learnt-figure.js';
-
-/** The account's learnt figure (max: recipients per transaction; configured: maxRecipientsPerTransaction). */
-export type RecipientCapRecord = LearntFigureRecord;
 
 const ENHANCED = /^452[ -](\d\.\d{1,3}\.\d{1,3})\b/;
 
@@ -69,9 +65,4 @@ export function splitTooManyRecipients(
 export function lowerCap(sent: number, accepted: number): number | null {
   if (accepted > 0) return accepted < sent ? accepted : null;
   return sent > 1 ? Math.floor(sent / 2) : null;
-}
-
-/** Recipients per transaction for an account: the setting, or less when the smarthost taught so since it was set. */
-export function effectiveMaxRecipients(configured: number, record: RecipientCapRecord | null): number {
-  return effectiveFigure(configured, record);
 }

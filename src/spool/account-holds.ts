@@ -14,7 +14,8 @@
 import fs from 'node:fs';
 import { HOLD_KINDS, type AccountHold } from '../model/account-hold.js';
 import { fromFsError } from '../errors.js';
-import { accountHoldPath, accountsDir, connectionCapPath, oauthTokenPath, recipientCapPath, sendLedgerPath, type Spool } from './paths.js';
+import { accountHoldPath, accountsDir, learntFigurePath, oauthTokenPath, sendLedgerPath, type Spool } from './paths.js';
+import { LEARNT_FIGURE_KINDS } from '../model/learnt-figure.js';
 import { removeIfExists } from './durable-fs.js';
 import { readJsonRecord, writeJsonRecord } from './records.js';
 
@@ -81,13 +82,18 @@ export function clearAccountHolds(spool: Spool): AccountHold[] {
 
 /**
  * `account remove`: forgets what the spool keeps about an account (its
- * hold, send ledger, learnt recipients per transaction and connections at
- * once, and OAuth2 tokens),
- * so a new account of the same name starts clean. Answers how many files went.
+ * hold, send ledger, learnt figures of every kind and OAuth2 tokens), so
+ * a new account of the same name starts clean. Answers how many files went.
  */
 export function forgetAccountRecords(spool: Spool, account: string): number {
   let removed = 0;
-  for (const file of [accountHoldPath(spool, account), sendLedgerPath(spool, account), recipientCapPath(spool, account), connectionCapPath(spool, account), oauthTokenPath(spool, account)]) {
+  const files = [
+    accountHoldPath(spool, account),
+    sendLedgerPath(spool, account),
+    ...LEARNT_FIGURE_KINDS.map((kind) => learntFigurePath(spool, account, kind)),
+    oauthTokenPath(spool, account),
+  ];
+  for (const file of files) {
     try {
       if (removeIfExists(file)) removed++;
     } catch (err) {

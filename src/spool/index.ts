@@ -41,8 +41,7 @@ export {
   listAccountHolds,
   forgetAccountRecords,
 } from './account-holds.js';
-export { readRecipientCap, writeRecipientCap } from './recipient-caps.js';
-export { readConnectionCap, writeConnectionCap } from './connection-caps.js';
+export { readLearntFigure, writeLearntFigure } from './learnt-figures.js';
 export { nudgeFlusher, touchTrigger, listenForNudges } from './trigger.js';
 export { crashPoint, type CrashPoint } from './crash-points.js';
 export { TransactionJournal, type JournalRecipient } from './transaction-journal.js';

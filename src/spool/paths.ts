@@ -13,8 +13,8 @@
  *   spool/journal/              transaction journals of delivery batches (crash recovery)
  *   spool/accounts/<name>.sent        what the account sent, for its sending limits (send-ledger.ts)
  *   spool/accounts/<name>.token.json  an OAuth2 account's refresh and access tokens (oauth-tokens.ts)
- *   spool/accounts/<name>.rcpt.json   recipients per transaction its smarthost took (recipient-caps.ts)
- *   spool/accounts/<name>.conn.json   connections at once its smarthost took (connection-caps.ts)
+ *   spool/accounts/<name>.rcpt.json   recipients per transaction its smarthost took (learnt-figures.ts)
+ *   spool/accounts/<name>.conn.json   connections at once its smarthost took (learnt-figures.ts)
  *   log/deliveries.jsonl        one line per final recipient outcome
  *   log/deletions.jsonl         one line per entry deleted by hand
  *   log/agent.log               the agent's log when stderr is not a terminal
@@ -26,6 +26,7 @@
  */
 import path from 'node:path';
 import { bucketOf } from '../model/queue-id.js';
+import { LEARNT_FIGURES, type LearntFigureKind } from '../model/learnt-figure.js';
 
 export interface Spool {
   home: string;
@@ -137,14 +138,9 @@ export function journalPath(spool: Spool, name: string): string {
   return path.join(spool.journal, `${name}.jsonl`);
 }
 
-/** Recipients per transaction the account's smarthost taught (recipient-caps.ts). */
-export function recipientCapPath(spool: Spool, account: string): string {
-  return path.join(accountsDir(spool), `${account}.rcpt.json`);
-}
-
-/** Connections at once the account's smarthost took before refusing one more (connection-caps.ts). */
-export function connectionCapPath(spool: Spool, account: string): string {
-  return path.join(accountsDir(spool), `${account}.conn.json`);
+/** A figure the account's smarthost taught (learnt-figures.ts): <name>.rcpt.json, <name>.conn.json, by the kind's row. */
+export function learntFigurePath(spool: Spool, account: string, kind: LearntFigureKind): string {
+  return path.join(accountsDir(spool), `${account}.${LEARNT_FIGURES[kind].file}.json`);
 }
 
 export function sendLedgerPath(spool: Spool, account: string): string {

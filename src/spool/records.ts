@@ -1,9 +1,9 @@
 /**
  * The one JSON record store: every small record the spool keeps beside the
  * entries is read and written here, and each store (account holds, learnt
- * recipients per transaction, OAuth2 tokens, the send ledger's compaction,
- * the last probe, the flusher's records in spool/records/) keeps only its
- * own validation and meaning.
+ * figures, OAuth2 tokens, the send ledger's compaction, the last probe, the
+ * flusher's records in spool/records/) keeps only its own validation and
+ * meaning.
  *
  * Reading: opened with O_NOFOLLOW (a link in the file's place is refused
  * with ELOOP, never followed), parsed, then validated by the store. A

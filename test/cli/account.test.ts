@@ -11,7 +11,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { makeTempHome, writeConfig } from '../support/home.js';
 import { runCli } from '../support/cli.js';
-import { enqueueMessage, openSpool, writeConnectionCap, writeRecipientCap } from '../../src/spool/index.js';
+import { enqueueMessage, openSpool, writeLearntFigure } from '../../src/spool/index.js';
 
 async function readConfigFile(home: string): Promise<Record<string, any>> {
   return JSON.parse(await fs.readFile(path.join(home, 'config.json'), 'utf8')) as Record<string, any>;
@@ -49,7 +49,7 @@ test('account add with a preset writes only what was given; list --json and show
   assert.match(plain.stdout, /^gm {2}smtp:\/\/smtp\.gmail\.com:587 {2}me@gmail\.com, @family\.example {2}\[preset gmail; limits 100\/day\]$/m);
 
   const spool = await openSpool(home);
-  await writeRecipientCap(spool, { version: 1, account: 'gm', max: 7, configured: 100, learnedAt: new Date().toISOString(), reply: '452 4.5.3 Too many recipients' });
+  await writeLearntFigure(spool, 'recipients', { version: 1, account: 'gm', max: 7, configured: 100, learnedAt: new Date().toISOString(), reply: '452 4.5.3 Too many recipients' });
   const show = await runCli(['account', 'show', 'gm'], { home });
   assert.equal(show.code, 0, show.stderr);
   assert.match(show.stdout, /^ {2}recipients per transaction: 100 \(the smarthost takes 7: learnt from "452 too many recipients"\)$/m);
@@ -99,8 +99,8 @@ test('account remove refuses while mail is queued for the account (75), --force 
   const spool = await openSpool(home);
   await enqueueMessage(spool, { from: 'list@club.example', recipients: ['a@dest.example'], message: Buffer.from('Subject: x\r\n\r\nhi\r\n') });
   await enqueueMessage(spool, { from: 'me@home.example', recipients: ['b@dest.example'], message: Buffer.from('Subject: y\r\n\r\nhi\r\n') });
-  await writeRecipientCap(spool, { version: 1, account: 'club', max: 5, configured: 100, learnedAt: new Date().toISOString(), reply: '452' });
-  await writeConnectionCap(spool, { version: 1, account: 'club', max: 3, configured: 10, learnedAt: new Date().toISOString(), reply: '432 4.3.2' });
+  await writeLearntFigure(spool, 'recipients', { version: 1, account: 'club', max: 5, configured: 100, learnedAt: new Date().toISOString(), reply: '452' });
+  await writeLearntFigure(spool, 'connections', { version: 1, account: 'club', max: 3, configured: 10, learnedAt: new Date().toISOString(), reply: '432 4.3.2' });
 
   const list = JSON.parse((await runCli(['account', 'list', '--json'], { home })).stdout) as Array<{ name: string; queued: number }>;
   assert.deepEqual(list.map((a) => [a.name, a.queued]), [['default', 1], ['club', 1], ['idle', 0]]);

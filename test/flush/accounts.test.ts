@@ -15,7 +15,7 @@ import { startCaptureServer, type CaptureServer } from '../support/capture-serve
 import { writeConfig } from '../support/home.js';
 import { homeWithSpool, messageText } from '../support/spool-fixtures.js';
 import { runCli } from '../support/cli.js';
-import { enqueueMessage, listEntryIds, readAccountHold, readEntryState, readRecipientCap } from '../../src/spool/index.js';
+import { enqueueMessage, listEntryIds, readAccountHold, readEntryState, readLearntFigure } from '../../src/spool/index.js';
 import { flushQueue } from '../../src/flush/flush.js';
 import { FlushEvents } from '../../src/flush/flush-events.js';
 
@@ -222,7 +222,7 @@ test('452 4.5.3 after N recipients: the rest go at once in transactions of N, no
   const log = await logLines(home);
   assert.deepEqual([...new Set(log.map((l) => l.attempts))], [1], 'one attempt each: the 452 counted nothing');
   assert.ok(warnings.some((w) => /account club: the smarthost takes 3 recipients per transaction \(452 4\.5\.3 Too many recipients/.test(w)), warnings.join('\n'));
-  assert.deepEqual({ ...readRecipientCap(spool, 'club'), learnedAt: 'x' }, {
+  assert.deepEqual({ ...readLearntFigure(spool, 'club', 'recipients'), learnedAt: 'x' }, {
     version: 1,
     account: 'club',
     max: 3,
@@ -230,7 +230,7 @@ test('452 4.5.3 after N recipients: the rest go at once in transactions of N, no
     learnedAt: 'x',
     reply: '452 4.5.3 Too many recipients (in reply to RCPT TO)',
   });
-  assert.equal(readRecipientCap(spool, 'default'), null, 'per account');
+  assert.equal(readLearntFigure(spool, 'default', 'recipients'), null, 'per account');
 
   // A later flush starts from what was learnt: no 452 at all.
   await enqueueMessage(spool, { from: 'list@club.example', recipients: recipients.slice(0, 7), message: messageText('post 2') });

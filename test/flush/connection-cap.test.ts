@@ -16,7 +16,7 @@ import { startCaptureServer, type Reply } from '../support/capture-server.js';
 import { writeConfig } from '../support/home.js';
 import { homeWithSpool, messageText } from '../support/spool-fixtures.js';
 import { runCli } from '../support/cli.js';
-import { enqueueMessage, listEntryIds, readConnectionCap, type Spool } from '../../src/spool/index.js';
+import { enqueueMessage, listEntryIds, readLearntFigure, type Spool } from '../../src/spool/index.js';
 import { flushQueue } from '../../src/flush/flush.js';
 import { FlushEvents } from '../../src/flush/flush-events.js';
 
@@ -94,7 +94,7 @@ for (const reply of [
     assert.equal(log.length, 80);
     assert.deepEqual([...new Set(log.map((l) => l.attempts))], [1], 'one attempt each: the refusal counted nothing');
     assert.ok(warnings.some((w) => w.startsWith(`account default: the smarthost takes 3 connections at once (${reply.code} `)), warnings.join('\n'));
-    const record = readConnectionCap(spool, 'default');
+    const record = readLearntFigure(spool, 'default', 'connections');
     assert.deepEqual({ ...record, learnedAt: 'x', reply: 'x' }, { version: 1, account: 'default', max: 3, configured: 10, learnedAt: 'x', reply: 'x' });
     assert.ok(record!.reply.startsWith(`${reply.code} ${reply.message.slice(0, 5)}`), record!.reply);
 
@@ -158,7 +158,7 @@ test('432 4.3.2 to MAIL FROM on a fourth session (Exchange Online): the account 
   assert.deepEqual(await listEntryIds(spool), []);
   assert.ok([...server.deliveriesByRecipient().values()].every((n) => n === 1), 'nothing sent twice');
   assert.deepEqual([...new Set((await logLines(home)).map((l) => l.attempts))], [1], 'the refusals counted nothing');
-  const record = readConnectionCap(spool, 'default');
+  const record = readLearntFigure(spool, 'default', 'connections');
   assert.equal(record?.max, 3, JSON.stringify(record));
   assert.equal(record?.configured, 8);
   assert.match(record!.reply, /^432 4\.3\.2 STOREDRV\.ClientSubmit.*\(in reply to MAIL FROM\)$/, 'the reply as it came, with the command it answered');
@@ -178,7 +178,7 @@ test('421 at the greeting beyond 3 connections: the account comes down to the se
   assert.ok([...server.deliveriesByRecipient().values()].every((n) => n === 1), 'nothing sent twice');
   assert.deepEqual([...new Set((await logLines(home)).map((l) => l.attempts))], [1], 'the refusals counted nothing');
   // The figure is the sessions that were open: 3 (2 if the probe's closed connection was still counted by the server).
-  const record = readConnectionCap(spool, 'default');
+  const record = readLearntFigure(spool, 'default', 'connections');
   assert.ok(record !== null && record.max >= 2 && record.max <= 3, JSON.stringify(record));
   assert.match(record.reply, /^421 4\.7\.0 Too many connections/);
   const refusedBefore = server.refusedConnections;
@@ -203,7 +203,7 @@ test('a bare 421 at the greeting beyond 3 connections lowers the figure for this
   assert.ok([...server.deliveriesByRecipient().values()].every((n) => n === 1), 'nothing sent twice');
   assert.deepEqual([...new Set((await logLines(home)).map((l) => l.attempts))], [1], 'the refusals counted nothing');
   assert.ok(warnings.some((w) => /for this flush \(a bare 421 may be passing: not kept\)/.test(w)), warnings.join('\n'));
-  assert.equal(readConnectionCap(spool, 'default'), null, 'a bare 421 is not kept for later flushes');
+  assert.equal(readLearntFigure(spool, 'default', 'connections'), null, 'a bare 421 is not kept for later flushes');
 });
 
 test('a connection refused with 421 when no other session is open teaches nothing: the smarthost counts as gone, nothing counted', async (t) => {
@@ -226,7 +226,7 @@ test('a connection refused with 421 when no other session is open teaches nothin
   const result = await flushQueue({ home });
   assert.notEqual(result.outcome, 'done');
   assert.equal(server.messages.length, 0);
-  assert.equal(readConnectionCap(spool, 'default'), null, 'no figure learnt from a server that took no connection');
+  assert.equal(readLearntFigure(spool, 'default', 'connections'), null, 'no figure learnt from a server that took no connection');
   const ids = await listEntryIds(spool);
   assert.equal(ids.length, 3, 'everything waits');
   const log = await fs.readFile(path.join(home, 'log', 'deliveries.jsonl'), 'utf8').catch(() => '');

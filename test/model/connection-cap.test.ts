@@ -1,11 +1,11 @@
 /**
  * The pure rules of negative concurrency feedback (src/model/connection-cap.ts):
- * which replies refuse one more connection, what figure a refusal teaches,
- * and when a kept figure applies.
+ * which replies refuse one more connection and what figure a refusal
+ * teaches (when a kept figure applies: learnt-figure.test.ts).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { effectiveConcurrency, isTooManyConnections, lowerConnections, namesConnectionLimit, type ConnectionCapRecord } from '../../src/model/connection-cap.js';
+import { isTooManyConnections, lowerConnections, namesConnectionLimit } from '../../src/model/connection-cap.js';
 
 test('replies that refuse one more connection, and replies that do not', () => {
   for (const reply of [
@@ -45,12 +45,4 @@ test('the figure a refusal teaches: the sessions that were open, never more than
   assert.equal(lowerConnections(3, 3), null, 'not lower: nothing new');
   assert.equal(lowerConnections(3, 5), null);
   assert.equal(lowerConnections(10, 0), null, 'no other session open: the refusal is not about the count');
-});
-
-test('a kept figure applies only while the setting is the one it was learnt under', () => {
-  const record: ConnectionCapRecord = { version: 1, account: 'a', max: 3, configured: 10, learnedAt: '2026-11-30T00:00:00.000Z', reply: '432 4.3.2 x' };
-  assert.equal(effectiveConcurrency(10, null), 10);
-  assert.equal(effectiveConcurrency(10, record), 3);
-  assert.equal(effectiveConcurrency(20, record), 20, 'the user changed the setting: forgotten');
-  assert.equal(effectiveConcurrency(10, { ...record, max: 0 }), 1, 'at least one');
 });

@@ -1,10 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import { makeTempHome } from '../support/home.js';
-import { effectiveMaxRecipients, isTooManyRecipients, lowerCap, splitTooManyRecipients } from '../../src/model/recipient-cap.js';
+import { isTooManyRecipients, lowerCap, splitTooManyRecipients } from '../../src/model/recipient-cap.js';
 import type { RecipientOutcome } from '../../src/model/transitions.js';
-import { openSpool, readRecipientCap, writeRecipientCap, forgetAccountRecords } from '../../src/spool/index.js';
 
 const rcpt = (address: string, reply: string, kind: RecipientOutcome['kind'] = 'deferred'): RecipientOutcome => ({ address, kind, reply });
 const sent = (address: string): RecipientOutcome => ({ address, kind: 'sent', reply: '250 2.0.0 Ok: queued' });
@@ -38,21 +35,4 @@ test('the figure learnt: what the server accepted; half when it accepted none; n
   const bareTail = splitTooManyRecipients([sent('a@x'), sent('b@x'), rcpt('c@x', '452 try later (in reply to RCPT TO)')], 3);
   assert.deepEqual(bareTail.putOff, ['c@x'], 'a bare 452 to the last RCPTs after accepted ones: too many');
   assert.equal(bareTail.learnt, 2);
-});
-
-test('the learnt figure applies until maxRecipientsPerTransaction is changed, and survives in the spool', async (t) => {
-  const { home, cleanup } = await makeTempHome();
-  t.after(cleanup);
-  const spool = await openSpool(home);
-  assert.equal(readRecipientCap(spool, 'work'), null);
-  const record = { version: 1 as const, account: 'work', max: 3, configured: 100, learnedAt: new Date(0).toISOString(), reply: '452 4.5.3 Too many recipients' };
-  await writeRecipientCap(spool, record);
-  assert.deepEqual(readRecipientCap(spool, 'work'), record);
-  assert.equal(effectiveMaxRecipients(100, readRecipientCap(spool, 'work')), 3);
-  assert.equal(effectiveMaxRecipients(50, readRecipientCap(spool, 'work')), 50, 'a changed setting forgets the lesson');
-  assert.equal(effectiveMaxRecipients(100, null), 100);
-  fs.writeFileSync(`${spool.root}/accounts/work.rcpt.json`, '{torn');
-  assert.equal(readRecipientCap(spool, 'work'), null, 'unreadable: as if absent (costs one more 452, never mail)');
-  assert.equal(forgetAccountRecords(spool, 'work'), 1);
-  assert.equal(fs.existsSync(`${spool.root}/accounts/work.rcpt.json`), false);
 });

@@ -19,11 +19,10 @@ import { DEFAULT_ACCOUNT, accountForSender, listAccounts, resolveAccount, type A
 import { PRESETS, isPresetName, PRESET_NAMES } from '../../config/presets.js';
 import { accountFingerprint } from '../../config/account-fingerprint.js';
 import { BulkmailerError, ExitCode, usageError } from '../../errors.js';
-import { effectiveMaxRecipients } from '../../model/recipient-cap.js';
 import { isHoldActive } from '../../model/account-hold.js';
 import { checkAccountName } from '../../model/account-name.js';
-import { forgetAccountRecords, openSpool, readAccountHold, readConnectionCap, readOAuthToken, readRecipientCap, scanEntries, type Spool } from '../../spool/index.js';
-import { connectionCapNote, learntConcurrency } from '../format/connection-cap.js';
+import { forgetAccountRecords, openSpool, readAccountHold, readLearntFigure, readOAuthToken, scanEntries, type Spool } from '../../spool/index.js';
+import { connectionsNote, loweredFigure, recipientsNote } from '../format/learnt-figure.js';
 import { plural } from '../../text.js';
 import type { CommandContext } from '../context.js';
 import { writeOut } from '../output.js';
@@ -123,8 +122,8 @@ interface AccountView {
 
 function viewOf(spool: Spool, account: AccountSettings, queued: number, now: number): AccountView {
   const hold = readAccountHold(spool, account.name);
-  const cap = effectiveMaxRecipients(account.maxRecipientsPerTransaction, readRecipientCap(spool, account.name));
-  const connections = readConnectionCap(spool, account.name);
+  const recipients = loweredFigure(account.maxRecipientsPerTransaction, readLearntFigure(spool, account.name, 'recipients'));
+  const connections = loweredFigure(account.concurrency, readLearntFigure(spool, account.name, 'connections'));
   return {
     name: account.name,
     smarthost: account.smarthosts[0]?.display ?? null,
@@ -134,10 +133,10 @@ function viewOf(spool: Spool, account: AccountSettings, queued: number, now: num
     user: account.stored.auth.user ?? account.smarthosts[0]?.user ?? null,
     limits: account.limits,
     concurrency: account.concurrency,
-    learntConcurrency: learntConcurrency(account.concurrency, connections),
-    concurrencyRefusal: learntConcurrency(account.concurrency, connections) === null || connections === null ? null : { reply: connections.reply, learnedAt: connections.learnedAt },
+    learntConcurrency: connections?.figure ?? null,
+    concurrencyRefusal: connections?.refusal ?? null,
     maxRecipientsPerTransaction: account.maxRecipientsPerTransaction,
-    learntRecipientsPerTransaction: cap < account.maxRecipientsPerTransaction ? cap : null,
+    learntRecipientsPerTransaction: recipients?.figure ?? null,
     hold: hold !== null && isHoldActive(hold, now, accountFingerprint(account.stored)) ? { kind: hold.kind, reply: hold.reply, until: hold.until } : null,
     queued,
     auth: {
@@ -202,8 +201,8 @@ export async function accountShow(ctx: CommandContext, name: string, options: { 
     `  user: ${view.user ?? '(none: no AUTH)'}`,
     `  auth: ${describeAuth(view)}`,
     `  limits: ${view.limits === '' ? '(none)' : view.limits}`,
-    `  concurrency: ${view.concurrency}${connectionCapNote(view.concurrency, view.learntConcurrency, view.concurrencyRefusal)}`,
-    `  recipients per transaction: ${view.maxRecipientsPerTransaction}${view.learntRecipientsPerTransaction === null ? '' : ` (the smarthost takes ${view.learntRecipientsPerTransaction}: learnt from "452 too many recipients")`}`,
+    `  concurrency: ${view.concurrency}${connectionsNote(view.learntConcurrency, view.concurrencyRefusal)}`,
+    `  recipients per transaction: ${view.maxRecipientsPerTransaction}${recipientsNote(view.learntRecipientsPerTransaction)}`,
     `  queued: ${plural(view.queued, 'entry', 'entries')}`,
     `  hold: ${view.hold === null ? 'none' : `${view.hold.kind} until ${view.hold.until}: ${view.hold.reply}`}`,
   ];

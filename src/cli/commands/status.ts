@@ -15,8 +15,8 @@
  * (delivered meanwhile) is simply not shown.
  */
 import type { EntryState } from '../../model/entry-state.js';
-import { openSpool, readEntryForScan, listEntryIds, listAccountHolds, readConnectionCap, type ScanOptions, type Spool } from '../../spool/index.js';
-import { connectionCapLine } from '../format/connection-cap.js';
+import { openSpool, readEntryForScan, listEntryIds, listAccountHolds, readLearntFigure, type ScanOptions, type Spool } from '../../spool/index.js';
+import { connectionsLine, loweredFigure } from '../format/learnt-figure.js';
 import { describeHold } from '../../flush/flush-summary.js';
 import { isProviderPause } from '../../model/account-hold.js';
 import { readLastProbe } from '../../connectivity/last-probe.js';
@@ -187,7 +187,7 @@ async function writeTable(
   }
   // Accounts whose smarthost refused one more connection use fewer: said here, with the reply.
   for (const account of accounts.all) {
-    const line = connectionCapLine(account.name, account.concurrency, readConnectionCap(spool, account.name));
+    const line = connectionsLine(account.name, account.concurrency, loweredFigure(account.concurrency, readLearntFigure(spool, account.name, 'connections')));
     if (line !== null) await write(ctx, c.yellow(line) + '\n');
   }
   await write(ctx, (await probeLine(ctx.home, now, c)) + '\n');
