@@ -19,7 +19,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { BUCKET_COUNT } from '../model/queue-id.js';
-import { fsyncDir } from './durable-fs.js';
+import { fsyncDirKeptOpen } from './dir-handles.js';
 
 /** Entries per bucket before a busy group moves on to another. */
 const GROUP_ENTRIES = 64;
@@ -51,7 +51,7 @@ function waiters(): Waiters {
 export class DirFsyncGroup {
   private groups = new Map<string, DirGroup>();
 
-  constructor(private readonly fsync: (dir: string) => Promise<void> = fsyncDir) {}
+  constructor(private readonly fsync: (dir: string) => Promise<void> = fsyncDirKeptOpen) {}
 
   /** Resolves once an fsync of `dir` that began after this call has completed. */
   sync(dir: string): Promise<void> {

@@ -1,0 +1,75 @@
+/**
+ * Directory handles kept open for the per-message directory fsyncs of the
+ * enqueue path. Every enqueue fsyncs its two bucket directories (msg/<b>,
+ * state/<b>); opening and closing each one around its fsync was four
+ * syscalls per message on the listener's busiest path. A spool has 32 such
+ * directories, so a process keeps their handles instead.
+ *
+ * Bounded: a library caller (or the test suite) may enqueue into many
+ * spools in one process, so past `max` the least recently used handle that
+ * no fsync is using is closed. A handle is never closed while an fsync runs
+ * on it: its number could be reused by another open in the meantime, and
+ * the fsync would then make some other file durable, silently.
+ *
+ * A handle names the directory it was opened on. The spool's bucket
+ * directories are never removed or replaced while a process runs
+ * (spool-dirs.ts checks them once per process), so it stays the directory
+ * the entry was renamed into. Fails as open(2) and fsync(2) fail.
+ */
+import fs from 'node:fs';
+import { fsyncFd } from './durable-fs.js';
+
+interface Handle {
+  fd: number;
+  inUse: number;
+}
+
+export class DirHandles {
+  /** In recency order: the first entries are the least recently used. */
+  private handles = new Map<string, Handle>();
+
+  constructor(
+    private readonly max = 64,
+    private readonly fsync: (fd: number) => Promise<void> = fsyncFd,
+  ) {}
+
+  /** fsyncs `dir` through a handle kept open for the next time. */
+  async fsyncDir(dir: string): Promise<void> {
+    let handle = this.handles.get(dir);
+    if (handle === undefined) {
+      handle = { fd: fs.openSync(dir, fs.constants.O_RDONLY | (fs.constants.O_DIRECTORY ?? 0)), inUse: 0 };
+      this.closeIdlePastBound();
+    } else {
+      this.handles.delete(dir); // set again below: now the most recently used
+    }
+    this.handles.set(dir, handle);
+    handle.inUse++;
+    try {
+      await this.fsync(handle.fd);
+    } finally {
+      handle.inUse--;
+    }
+  }
+
+  /** How many handles are open. */
+  get size(): number {
+    return this.handles.size;
+  }
+
+  /** Makes room for one more: closes the least recently used idle handles past the bound. */
+  private closeIdlePastBound(): void {
+    for (const [dir, handle] of this.handles) {
+      if (this.handles.size < this.max) return;
+      if (handle.inUse > 0) continue;
+      this.handles.delete(dir);
+      fs.closeSync(handle.fd);
+    }
+  }
+}
+
+const shared = new DirHandles();
+
+/** fsyncs `dir` through the process's shared handles. */
+export function fsyncDirKeptOpen(dir: string): Promise<void> {
+  return shared.fsyncDir(dir);
+}

@@ -1,0 +1,86 @@
+/**
+ * Directory handles kept open for the enqueue path's directory fsyncs
+ * (src/spool/dir-handles.ts): one handle per directory however often it is
+ * fsynced, a bound on how many stay open, and never a handle closed while
+ * an fsync runs on it (its number could be reused by another file).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { DirHandles } from '../../src/spool/dir-handles.js';
+import os from 'node:os';
+import type { TestContext } from 'node:test';
+import { tick } from '../support/manual-fsync.js';
+
+/** The descriptors this process has open on `dir` (Linux's /proc). */
+function openHandlesOn(dir: string): number {
+  let count = 0;
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    try {
+      if (fs.readlinkSync(`/proc/self/fd/${fd}`) === dir) count++;
+    } catch {
+      /* the readdir's own descriptor, closed by now */
+    }
+  }
+  return count;
+}
+
+function tempRoot(t: TestContext): string {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'bulkmailer-dir-handles-'));
+  t.after(() => fs.rmSync(root, { recursive: true, force: true }));
+  return root;
+}
+
+function makeDirs(root: string, count: number): string[] {
+  return Array.from({ length: count }, (_, i) => {
+    const dir = path.join(root, `d${i}`);
+    fs.mkdirSync(dir);
+    return fs.realpathSync(dir);
+  });
+}
+
+test('a directory fsynced again and again is opened once, and its handle stays open', async (t) => {
+  const root = tempRoot(t);
+  const [dir] = makeDirs(root, 1);
+  const handles = new DirHandles();
+  for (let i = 0; i < 5; i++) await handles.fsyncDir(dir!);
+  assert.equal(openHandlesOn(dir!), 1);
+  assert.equal(handles.size, 1);
+});
+
+test('past the bound the least recently used handles are closed', async (t) => {
+  const root = tempRoot(t);
+  const dirs = makeDirs(root, 6);
+  const handles = new DirHandles(4);
+  for (const dir of dirs.slice(0, 4)) await handles.fsyncDir(dir);
+  await handles.fsyncDir(dirs[0]!); // d0 is now the most recently used; d1 the least
+  await handles.fsyncDir(dirs[4]!);
+  await handles.fsyncDir(dirs[5]!);
+  assert.equal(handles.size, 4);
+  assert.deepEqual(
+    dirs.map((dir) => openHandlesOn(dir)),
+    [1, 0, 0, 1, 1, 1],
+    'd1 and d2 (least recently used) were closed, d0 kept',
+  );
+});
+
+test('a handle whose fsync is running is not closed to make room: the bound waits until it is idle', async (t) => {
+  const root = tempRoot(t);
+  const dirs = makeDirs(root, 4);
+  const pending: (() => void)[] = [];
+  const handles = new DirHandles(2, () => new Promise<void>((resolve) => pending.push(resolve)));
+  const running = [handles.fsyncDir(dirs[0]!), handles.fsyncDir(dirs[1]!)];
+  await tick();
+  running.push(handles.fsyncDir(dirs[2]!));
+  await tick();
+  assert.equal(pending.length, 3, 'three fsyncs running at once');
+  assert.deepEqual(dirs.map((dir) => openHandlesOn(dir)), [1, 1, 1, 0], 'past the bound, but no running fsync lost its handle');
+  for (const finish of pending.splice(0)) finish();
+  await Promise.all(running);
+  const fourth = handles.fsyncDir(dirs[3]!);
+  await tick();
+  pending.shift()!();
+  await fourth;
+  assert.deepEqual(dirs.map((dir) => openHandlesOn(dir)), [0, 0, 1, 1], 'once idle, the least recently used go');
+});
