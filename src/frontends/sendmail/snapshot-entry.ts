@@ -17,7 +17,9 @@
  * What runs at build time must not capture run-time state: warmUp() calls
  * only pure functions (no file opened, no environment read), so the spool
  * code's module-level state (directories already checked, the fsync
- * group) is as empty in the image as at a fresh start. Environment, time
+ * group, the directory handles kept open: a descriptor number captured in
+ * the image would name some other file in the run) is as empty in the
+ * image as at a fresh start. Environment, time
  * zone, pid and randomness are the run's own (Node refreshes them).
  *
  * The launcher gives this process /dev/null as fd 2 (Node's complaint about
