@@ -11,6 +11,12 @@
  * on it: its number could be reused by another open in the meantime, and
  * the fsync would then make some other file durable, silently.
  *
+ * Released when idle: a process that has not fsynced through them for
+ * IDLE_MS closes them all (an unref'd timer, so it keeps no process alive),
+ * so a library caller's process does not hold a spool's file system busy
+ * (an unmount) long after its last enqueue; `releaseDirHandles()` closes
+ * them at once.
+ *
  * A handle names the directory it was opened on. The spool's bucket
  * directories are never removed or replaced while a process runs
  * (spool-dirs.ts checks them once per process), so it stays the directory
@@ -18,6 +24,8 @@
  */
 import fs from 'node:fs';
 import { fsyncFd } from './durable-fs.js';
+
+const IDLE_MS = 1000;
 
 interface Handle {
   fd: number;
@@ -27,10 +35,13 @@ interface Handle {
 export class DirHandles {
   /** In recency order: the first entries are the least recently used. */
   private handles = new Map<string, Handle>();
+  private idleTimer: NodeJS.Timeout | null = null;
+  private usedSinceTimer = false;
 
   constructor(
     private readonly max = 64,
     private readonly fsync: (fd: number) => Promise<void> = fsyncFd,
+    private readonly idleMs = IDLE_MS,
   ) {}
 
   /** fsyncs `dir` through a handle kept open for the next time. */
@@ -43,6 +54,8 @@ export class DirHandles {
       this.handles.delete(dir); // set again below: now the most recently used
     }
     this.handles.set(dir, handle);
+    this.usedSinceTimer = true;
+    this.idleTimer ??= setTimeout(() => this.onIdleTimer(), this.idleMs).unref();
     handle.inUse++;
     try {
       await this.fsync(handle.fd);
@@ -54,6 +67,22 @@ export class DirHandles {
   /** How many handles are open. */
   get size(): number {
     return this.handles.size;
+  }
+
+  /** Closes every handle no fsync is using. */
+  release(): void {
+    for (const [dir, handle] of this.handles) {
+      if (handle.inUse > 0) continue;
+      this.handles.delete(dir);
+      fs.closeSync(handle.fd);
+    }
+  }
+
+  private onIdleTimer(): void {
+    this.idleTimer = null;
+    if (!this.usedSinceTimer) this.release();
+    this.usedSinceTimer = false;
+    if (this.handles.size > 0) this.idleTimer = setTimeout(() => this.onIdleTimer(), this.idleMs).unref();
   }
 
   /** Makes room for one more: closes the least recently used idle handles past the bound. */
@@ -72,4 +101,9 @@ const shared = new DirHandles();
 /** fsyncs `dir` through the process's shared handles. */
 export function fsyncDirKeptOpen(dir: string): Promise<void> {
   return shared.fsyncDir(dir);
+}
+
+/** Closes the process's kept handles now (before unmounting a spool's file system, say). */
+export function releaseDirHandles(): void {
+  shared.release();
 }

@@ -84,3 +84,18 @@ test('a handle whose fsync is running is not closed to make room: the bound wait
   await fourth;
   assert.deepEqual(dirs.map((dir) => openHandlesOn(dir)), [0, 0, 1, 1], 'once idle, the least recently used go');
 });
+
+test('handles nobody has used for a while are closed, so an idle process holds no spool busy', async (t) => {
+  const root = tempRoot(t);
+  const [dir] = makeDirs(root, 1);
+  const handles = new DirHandles(64, undefined, 20);
+  await handles.fsyncDir(dir!);
+  assert.equal(openHandlesOn(dir!), 1);
+  for (let waited = 0; openHandlesOn(dir!) > 0 && waited < 5000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(openHandlesOn(dir!), 0, 'closed once idle');
+  assert.equal(handles.size, 0);
+  await handles.fsyncDir(dir!);
+  assert.equal(openHandlesOn(dir!), 1, 'opened again when needed');
+  handles.release();
+  assert.equal(openHandlesOn(dir!), 0, 'release() closes at once');
+});

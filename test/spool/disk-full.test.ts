@@ -16,6 +16,7 @@ import { makeTempHome, writeConfig } from '../support/home.js';
 import { runCli } from '../support/cli.js';
 import { startCaptureServer } from '../support/capture-server.js';
 import { enqueueMessage, listEntryIds, openSpool, readEntryState, removeEntryLockTarget } from '../../src/spool/index.js';
+import { releaseDirHandles } from '../../src/spool/dir-handles.js';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
@@ -42,6 +43,7 @@ test('a full disk: enqueue exits 73 leaving nothing; a flush refuses with 73, se
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=512k,mode=0700', 'tmpfs', spoolDir]);
   t.after(async () => {
     removeEntryLockTarget(home);
+    releaseDirHandles(); // this process's enqueues keep the bucket directories open for their next fsync
     execFileSync('umount', [spoolDir]);
     await cleanup();
   });
