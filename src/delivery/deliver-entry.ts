@@ -208,10 +208,9 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
       if (ctx.recipientsPerTransaction !== undefined) {
         const split = splitTooManyRecipients(outcomes, sendable.length);
         if (split.learnt !== null) {
-          const reply = outcomes.find((o) => o.address === split.putOff[0])?.reply ?? '452';
           for (const address of split.putOff) attempted.delete(address);
           outcomes = split.standing;
-          await ctx.recipientsPerTransaction.lower(split.learnt, reply, ctx.onWarning ?? (() => {}));
+          await ctx.recipientsPerTransaction.lower(split.learnt.max, split.learnt.reply, ctx.onWarning ?? (() => {}));
           if (outcomes.length === 0) continue;
         }
       }

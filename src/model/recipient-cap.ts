@@ -34,13 +34,14 @@ export function isTooManyRecipients(outcome: RecipientOutcome, acceptedInTransac
 /**
  * Splits a transaction's outcomes: the recipients the server put off for
  * "too many recipients" (to send again at once) and the outcomes that
- * stand; `learnt` is the figure to keep, or null when the transaction said
- * nothing about it.
+ * stand; `learnt` is the figure to keep and the reply that taught it (the
+ * first put-off recipient's), or null when the transaction said nothing
+ * about it.
  */
 export function splitTooManyRecipients(
   outcomes: readonly RecipientOutcome[],
   sent: number,
-): { putOff: string[]; standing: RecipientOutcome[]; learnt: number | null } {
+): { putOff: string[]; standing: RecipientOutcome[]; learnt: { max: number; reply: string } | null } {
   const accepted = outcomes.filter((o) => o.kind === 'sent').length;
   // A bare 452 (no enhanced code, no wording) means "too many" only as RFC
   // 5321 sends it: to the last RCPTs, none accepted after the first one. A
@@ -50,9 +51,9 @@ export function splitTooManyRecipients(
   const tail = first >= 0 && !outcomes.slice(first).some((o) => o.kind === 'sent');
   const putOff = outcomes.filter((o) => isTooManyRecipients(o, tail ? accepted : 0));
   if (putOff.length === 0) return { putOff: [], standing: [...outcomes], learnt: null };
-  const learnt = lowerCap(sent, accepted);
-  if (learnt === null) return { putOff: [], standing: [...outcomes], learnt: null };
-  return { putOff: putOff.map((o) => o.address), standing: outcomes.filter((o) => !putOff.includes(o)), learnt };
+  const max = lowerCap(sent, accepted);
+  if (max === null) return { putOff: [], standing: [...outcomes], learnt: null };
+  return { putOff: putOff.map((o) => o.address), standing: outcomes.filter((o) => !putOff.includes(o)), learnt: { max, reply: putOff[0]!.reply } };
 }
 
 /**

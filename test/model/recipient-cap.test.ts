@@ -25,7 +25,7 @@ test('the figure learnt: what the server accepted; half when it accepted none; n
   const split = splitTooManyRecipients(outcomes, 5);
   assert.deepEqual(split.putOff, ['d@x', 'e@x']);
   assert.deepEqual(split.standing.map((o) => o.address), ['a@x', 'b@x', 'c@x']);
-  assert.equal(split.learnt, 2);
+  assert.deepEqual(split.learnt, { max: 2, reply: '452 4.5.3 Too many recipients (in reply to RCPT TO)' }, 'the figure, and the first put-off reply that taught it');
   const alone = splitTooManyRecipients([rcpt('a@x', '452 4.5.3 Too many recipients (in reply to RCPT TO)')], 1);
   assert.deepEqual(alone.putOff, [], 'one recipient refused as too many: an ordinary deferral, or it would loop');
   assert.equal(alone.standing.length, 1);
@@ -34,5 +34,5 @@ test('the figure learnt: what the server accepted; half when it accepted none; n
   assert.equal(amid.learnt, null);
   const bareTail = splitTooManyRecipients([sent('a@x'), sent('b@x'), rcpt('c@x', '452 try later (in reply to RCPT TO)')], 3);
   assert.deepEqual(bareTail.putOff, ['c@x'], 'a bare 452 to the last RCPTs after accepted ones: too many');
-  assert.equal(bareTail.learnt, 2);
+  assert.deepEqual(bareTail.learnt, { max: 2, reply: '452 try later (in reply to RCPT TO)' });
 });
