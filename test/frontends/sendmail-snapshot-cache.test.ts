@@ -308,3 +308,19 @@ test('while builds keep failing, a message checks the failure marker only: no li
   assert.equal(`${still.ino} ${still.mtimeMs}`, `${marker.ino} ${marker.mtimeMs}`, 'no new attempt');
   assert.equal((await storedMessages(spool)).length, 3);
 });
+
+test('the plain bundle keeps no compile cache in the shared temporary directory, where another user could plant code for it', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const install = await registryInstall(path.join(home, 'install'));
+  const tmp = path.join(home, 'shared-tmp');
+  await fs.mkdir(tmp, { mode: 0o1777 });
+  await fs.chmod(tmp, 0o1777);
+  const spool = path.join(home, 'spool');
+  // Node 22.1+ would put module.enableCompileCache()'s default directory here, whoever made it first.
+  const run = await runCli(ARGS, { home: spool, bin: install.sendmail, input: MESSAGE, env: { ...install.env, BULKMAILER_SNAPSHOT_CACHE: 'off', TMPDIR: tmp } });
+  assert.equal(run.code, 0, run.stderr);
+  assert.ok(!run.stderr.includes(FROM_SNAPSHOT), 'queued through the plain bundle');
+  assert.equal((await storedMessages(spool)).length, 1);
+  assert.deepEqual(await fs.readdir(tmp), [], 'nothing left in the shared temporary directory');
+});
