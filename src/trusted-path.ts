@@ -8,6 +8,14 @@
  * ancestor directory with the sticky bit (/tmp) is fine, since nobody can
  * rename or remove what is ours inside it.
  *
+ * A one-shot process (the sendmail command, `bulkmailer enqueue`: it queues
+ * one message and exits) checks config.json and then the home, two walks
+ * to / over the same directories; with `oneShot` a directory found trusted
+ * with every directory above it is not walked again in this process. Only
+ * you or root can make such a directory untrusted, so for a process that
+ * lives milliseconds this is the same guarantee; every other check walks
+ * afresh (the agent reloads config hours later).
+ *
  * Pure look-ups (stat), no changes; imports nothing of ours but the error
  * type, so the config and the spool can both use it. Fails with
  * E_UNTRUSTED_PATH (exit 77, as sendmail callers expect for permission).
@@ -52,15 +60,25 @@ function existingRealPath(target: string): string {
   }
 }
 
+/** Real directories a one-shot check found trusted, with every directory above them, in this process. */
+const trustedDirs = new Set<string>();
+
 /**
  * The first untrusted path from `target` up to the root, or null when all
  * are trusted (or when there are no user ids: Windows). A `target` that does
  * not exist yet is judged by the directories that will hold it.
  */
 export function findUntrustedPath(target: string, uid: number | null = currentUid()): UntrustedPath | null {
+  return walkUp(target, uid, null);
+}
+
+/** findUntrustedPath; with `known`, stops at a directory in it and adds those it found trusted. */
+function walkUp(target: string, uid: number | null, known: Set<string> | null): UntrustedPath | null {
   if (uid === null) return null;
   const start = existingRealPath(target);
+  const trusted: string[] = [];
   for (let current = start, first = true; ; first = false) {
+    if (known?.has(current)) break;
     const stat = fs.statSync(current);
     if (stat.uid !== uid && stat.uid !== 0) {
       return {
@@ -78,21 +96,31 @@ export function findUntrustedPath(target: string, uid: number | null = currentUi
         fix: `chmod go-w ${current}`,
       };
     }
+    if (stat.isDirectory()) trusted.push(current);
     const parent = path.dirname(current);
-    if (parent === current) return null;
+    if (parent === current) break;
     current = parent;
   }
+  for (const dir of trusted) known?.add(dir);
+  return null;
 }
 
 function currentUid(): number | null {
   return typeof process.getuid === 'function' ? process.getuid() : null;
 }
 
+export interface TrustCheckOptions {
+  /** A process that queues one message and exits: directories this process already found trusted are not walked again (see the header). */
+  oneShot?: boolean;
+}
+
 /** Throws E_UNTRUSTED_PATH (exit 77) unless `target` and every directory above it are trusted. */
-export function checkTrustedPath(target: string, what: string): void {
+export function checkTrustedPath(target: string, what: string, options: TrustCheckOptions = {}): void {
+  // A name this process already found trusted as it is (a real path, no link in it): not even a realpath.
+  if (options.oneShot && trustedDirs.has(path.resolve(target))) return;
   let found: UntrustedPath | null;
   try {
-    found = findUntrustedPath(target);
+    found = walkUp(target, currentUid(), options.oneShot ? trustedDirs : null);
   } catch (err) {
     // Cannot even look (EACCES on a directory above): that is no trust either.
     throw new BulkmailerError('E_UNTRUSTED_PATH', `refusing ${what} ${target}: cannot check it (${(err as Error).message})`, {

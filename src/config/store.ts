@@ -20,7 +20,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type Conf from 'conf';
 import { configError, fromFsError } from '../errors.js';
-import { checkTrustedPath } from '../trusted-path.js';
+import { checkTrustedPath, type TrustCheckOptions } from '../trusted-path.js';
 import { ACCOUNT_SETTINGS, CONFIG_SCHEMA_PROPERTIES, DEFAULT_CONFIG, withDefaults, type StoredConfig } from './schema.js';
 import { withPresets } from './presets.js';
 import validateConfig from './generated/validate-config.js';
@@ -108,11 +108,15 @@ export function resolveStoredConfig(home: string, raw: unknown): StoredConfig {
   return withDefaults(withPresets(checkStoredConfig(home, raw), AUTH_METHOD_DECLARED));
 }
 
-/** The stored config, validated, with presets and defaults filled in. */
-export function loadStoredConfig(home: string): StoredConfig {
+/**
+ * The stored config, validated, with presets and defaults filled in.
+ * `oneShot`: for a process that queues one message and exits, whose spool
+ * open then need not walk the home's directories again (src/trusted-path.ts).
+ */
+export function loadStoredConfig(home: string, options: TrustCheckOptions = {}): StoredConfig {
   const file = configPath(home);
   // Before reading a word of it: a config another user can change runs their passwordCommand as you.
-  checkTrustedPath(file, 'the config file');
+  checkTrustedPath(file, 'the config file', options);
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');

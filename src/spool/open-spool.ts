@@ -61,7 +61,8 @@ function openSpoolSync(home: string, depth: Depth): Spool {
   const done = opened.get(spool.root);
   if (done === 'full' || done === depth) return spool;
   // Before creating anything in it: a home another user can change is theirs (src/trusted-path.ts).
-  checkTrustedPath(home, 'the bulkmailer home');
+  // Enqueue-only (a one-shot process): not walked again when its config.json's check covered the home.
+  checkTrustedPath(home, 'the bulkmailer home', { oneShot: depth === 'enqueue' });
   let checkedDepth: Depth = 'full';
   try {
     // An existing spool (every run but the first) costs one stat here, not a mkdir and a stat per level.

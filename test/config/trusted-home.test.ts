@@ -4,17 +4,22 @@
  * before anything in it is read or run, as ssh's StrictModes does; doctor
  * names the path. Ownership cases need a second local user: as root (CI),
  * a throwaway user is created and removed; otherwise those cases are
- * skipped with the reason printed.
+ * skipped with the reason printed. A one-shot process (the sendmail
+ * command) walks the home's directories once, for config.json, and its
+ * spool open does not walk them again; a config.json that is a link to a
+ * file elsewhere still leaves the home to its own check.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import fsSync, { existsSync } from 'node:fs';
 import path from 'node:path';
 import { makeHomeInBase, makeTempHome, writeConfig } from '../support/home.js';
 import { runCli, SENDMAIL } from '../support/cli.js';
+import { loadStoredConfig } from '../../src/config/store.js';
+import { openSpool } from '../../src/spool/index.js';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const NOT_ROOT = 'needs root to create a second local user (useradd); CI runs the suite as root';
@@ -95,4 +100,37 @@ test('a home or a directory above it writable by group or others is refused (77)
   assert.equal(doctor.code, 1, doctor.stdout);
   assert.match(doctor.stdout, /writable by everyone/);
   await fs.chmod(base, 0o700);
+});
+
+test('config.json a link to a sound file elsewhere does not vouch for the home: a group-writable home is still refused (77)', async (t) => {
+  const { base, home } = await makeHomeInBase(t, { from: 'ada@example.org' });
+  const elsewhere = path.join(base, 'elsewhere');
+  await fs.mkdir(elsewhere, { mode: 0o700 });
+  await fs.rename(path.join(home, 'config.json'), path.join(elsewhere, 'config.json'));
+  await fs.symlink(path.join(elsewhere, 'config.json'), path.join(home, 'config.json'));
+  const fine = await runCli(['bob@example.net'], { home, bin: SENDMAIL, input: MESSAGE });
+  assert.equal(fine.code, 0, fine.stderr);
+  await fs.chmod(home, 0o770);
+  const group = await runCli(['bob@example.net'], { home, bin: SENDMAIL, input: MESSAGE });
+  assert.equal(group.code, 77, group.stderr);
+  assert.match(group.stderr, new RegExp(`the bulkmailer home ${home.replace(/[/.]/g, '\\$&')}: .* is writable by its group \\(mode 0770\\)`));
+  await fs.chmod(home, 0o700);
+});
+
+test('a one-shot process walks the home\'s directories once: config.json\'s check covers the spool open\'s', async (t) => {
+  const { home } = await makeHomeInBase(t, { from: 'ada@example.org' });
+  const realpaths: string[] = [];
+  const homeStats: string[] = [];
+  const { native } = fsSync.realpathSync;
+  const { statSync } = fsSync;
+  t.after(() => Object.assign(fsSync, { statSync }));
+  t.after(() => Object.assign(fsSync.realpathSync, { native }));
+  Object.assign(fsSync.realpathSync, { native: (p: fsSync.PathLike, ...rest: []) => (realpaths.push(String(p)), native(p, ...rest)) });
+  Object.assign(fsSync, { statSync: (p: fsSync.PathLike, ...rest: [never]) => (String(p) === home && homeStats.push(String(p)), statSync(p, ...rest)) });
+  assert.equal(loadStoredConfig(home, { oneShot: true }).from, 'ada@example.org');
+  await openSpool(home, { only: 'enqueue' });
+  Object.assign(fsSync.realpathSync, { native });
+  Object.assign(fsSync, { statSync });
+  assert.deepEqual(realpaths, [path.join(home, 'config.json')], 'one realpath, for config.json');
+  assert.deepEqual(homeStats, [home], 'the home stat\'ed once');
 });

@@ -40,7 +40,7 @@ export default async function enqueue(
   recipients: string[],
   options: EnqueueOptions,
 ): Promise<number> {
-  const config = loadStoredConfig(ctx.home);
+  const config = loadStoredConfig(ctx.home, { oneShot: true }); // its spool open then need not walk the home again
   const sender = options.from ?? config.from ?? defaultSenderAddress();
   const defaultDomain = defaultDomainFor(config.from);
   const message = options.file !== undefined ? openMessageFile(options.file) : ctx.stdin;

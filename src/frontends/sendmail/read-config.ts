@@ -14,7 +14,8 @@ export interface SendmailConfig {
 }
 
 export function readSendmailConfig(home: string): SendmailConfig {
-  return sendmailConfigOf(loadStoredConfig(home));
+  // One process per message: the spool open after this does not walk the home's directories again.
+  return sendmailConfigOf(loadStoredConfig(home, { oneShot: true }));
 }
 
 export function sendmailConfigOf(config: StoredConfig): SendmailConfig {
