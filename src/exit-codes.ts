@@ -73,9 +73,9 @@ export const EXIT_CODES: Readonly<Record<string, readonly ExitCodeRow[]>> = {
     [ExitCode.config, 'the account is not valid (bad URL, a sender another account has; nothing written); login: not set up for OAuth2 (auth.method, oauth2.clientId, an endpoint not https): the key is named'],
   ],
   probe: [
-    [ExitCode.ok, 'every account with a smarthost reached one'],
-    [ExitCode.tempFail, 'some account reaches none of its smarthosts (its line says which)'],
-    [ExitCode.config, 'config.json is broken (the key at fault is named), or no account has a smarthost'],
+    [ExitCode.ok, 'every account with a smarthost reached one, and direct (MX) delivery can work when routes use it'],
+    [ExitCode.tempFail, 'some account reaches none of its smarthosts, or a direct delivery check failed (its line says which)'],
+    [ExitCode.config, 'config.json is broken (the key at fault is named), or no account has a smarthost and no route sends to mx'],
   ],
   agent: [
     [ExitCode.ok, 'stopped cleanly, or another agent already runs'],

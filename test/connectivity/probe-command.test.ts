@@ -3,8 +3,11 @@
  * internet check skipped for a loopback smarthost (so nothing leaves this
  * machine), every smarthost probed in order, exit 0 / 75 / 78; every
  * account probed, one line each (real capture servers, one up and one
- * down: 75 until the down one is back). Also buildProbeReport with an
- * internet smarthost, through its seams.
+ * down: 75 until the down one is back); direct (MX) delivery when routes
+ * use it, against a DNS stub and an SMTP sink on 127.0.0.2 (doctor's
+ * checks: 0 while the MX greets, 75 once it is down, no 78 without a
+ * smarthost). Also buildProbeReport with an internet smarthost, through
+ * its seams.
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -15,6 +18,7 @@ import { buildProbeReport } from '../../src/connectivity/probe-report.js';
 import { runCli } from '../support/cli.js';
 import { startCaptureServer, type CaptureServer } from '../support/capture-server.js';
 import { makeTempHome, writeConfig, type TempHome } from '../support/home.js';
+import { startMxNetwork } from '../support/mx-network.js';
 
 let home: TempHome;
 let server: CaptureServer;
@@ -54,6 +58,7 @@ test('probe --json: interfaces, internet skipped for loopback, each smarthost wi
   assert.match(report.smarthosts[1].greeting, /^220 /);
   assert.equal(typeof report.smarthosts[1].ms, 'number');
   assert.equal(report.reachable, `smtp://user@127.0.0.1:${server.port}`);
+  assert.equal(report.mx, null, 'no route sends to mx: no direct delivery checks');
 });
 
 test('probe (text): one line per check; nothing reachable is exit 75', async () => {
@@ -133,4 +138,40 @@ test('probe: an account without a smarthost (the default, when others have one) 
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /^account {5}default  no smarthost$/m);
   assert.match(r.stdout, new RegExp(`^account {5}club {5}reachable  smtp://127\\.0\\.0\\.1:${server.port}$`, 'm'));
+});
+
+test('probe checks direct (MX) delivery when routes use it: doctor\'s checks, exit 0 while the MX greets, 75 once it does not', async (t) => {
+  const network = await startMxNetwork(
+    {
+      'club.example': { mx: [{ preference: 10, exchange: 'mx1.club.example' }] },
+      'mx1.club.example': { a: ['127.0.0.2'] },
+      'bulk.test': { a: ['127.0.0.1'] },
+    },
+    ['127.0.0.2'],
+  );
+  t.after(() => network.close());
+  // No smarthost at all: with every domain routed to mx there is still something to probe (no 78).
+  await writeConfig(home.home, { ...network.config, routes: 'club.example=mx,*=mx' });
+  const r = await runCli(['probe'], { home: home.home });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /^mx {10}pass {2}DNS resolvers answer: /m);
+  assert.match(r.stdout, new RegExp(`^mx {10}pass {2}outbound port ${network.port} reachable: mx1\\.club\\.example\\[127\\.0\\.0\\.2\\]:${network.port} \\(MX of club\\.example\\) greets: 220`, 'm'));
+  assert.match(r.stdout, /^mx {10}pass {2}EHLO name bulk\.test: bulk\.test resolves to 127\.0\.0\.1$/m);
+
+  await network.sink('127.0.0.2').stop();
+  const down = await runCli(['probe', '--json'], { home: home.home });
+  assert.equal(down.code, 75, down.stdout + down.stderr);
+  const report = JSON.parse(down.stdout) as { mx: { id: string; status: string; detail: string; fix: string | null }[] };
+  assert.deepEqual(report.mx.map((c) => [c.id, c.status]), [['mx.resolvers', 'pass'], ['mx.port25', 'fail'], ['mx.ehlo', 'pass']]);
+  assert.match(report.mx[1]!.detail, /ECONNREFUSED/);
+  const text = await runCli(['probe'], { home: home.home });
+  assert.equal(text.code, 75);
+  assert.match(text.stdout, /^mx {10}fail {2}outbound port \d+ reachable: .*ECONNREFUSED\n {12}\S/m, 'the fix on the next line');
+
+  // A warning alone (an EHLO name MX hosts may mark down) does not fail the probe.
+  await network.sink('127.0.0.2').start();
+  await writeConfig(home.home, { ...network.config, routes: 'club.example=mx,*=mx', heloName: 'localhost' });
+  const warned = await runCli(['probe'], { home: home.home });
+  assert.equal(warned.code, 0, warned.stdout + warned.stderr);
+  assert.match(warned.stdout, /^mx {10}warn {2}EHLO name localhost: /m);
 });
