@@ -729,14 +729,15 @@ async function runPasses(
   result.messages = messages.size + removedMessages;
   result.smarthostLost = [...runs.values()].some((r) => r.lost);
   result.nextAttemptAt = scan?.nextAttemptAt ?? null;
+  // Exact after a hold too, without reading the queue again: every pass plans the whole queue (a
+  // hold stops only its account's feed, never the planner), so each entry's count is from its last
+  // reading, and what the refused account let go unattempted or had refused is in it (due and not
+  // attempted, or attempted and not final). Only a run stopped by a signal or a fatal error counts
+  // what its planner had read; so does any run for mail queued after its last reading.
   result.remaining = owedTotal;
   result.holds = holds();
   const hold = result.holds[0] ?? null;
   result.hold = hold;
-  if (hold !== null) {
-    // What the refused pass left is still due, beyond what the pass counted.
-    result.remaining = Math.max(result.remaining, await dueLeft(spool, config, attempted, now(), events, windowSize));
-  }
   if (hold !== null && result.remaining > 0) {
     result.outcome = 'held';
     result.exitCode = holdExitCode(hold.kind);
@@ -765,21 +766,4 @@ interface PassScan {
   nextAttemptAt: string | null;
   /** Some entry had recipients for direct delivery. */
   mxNeeded: boolean;
-}
-
-/** Due recipients not attempted in this run, counted a window at a time (nothing kept). */
-async function dueLeft(
-  spool: Spool,
-  config: RuntimeConfig,
-  attempted: Map<string, Set<string>>,
-  now: number,
-  events: FlushEvents,
-  windowSize: number,
-): Promise<number> {
-  let due = 0;
-  for await (const ids of windowsOf(spool, windowSize)) {
-    const window = await planWindow(spool, config, ids, attempted, now, events, () => {}, () => {});
-    for (const p of window.entries) due += p.due;
-  }
-  return due;
 }

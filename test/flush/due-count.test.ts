@@ -111,3 +111,25 @@ test('a bounce whose account a later pass needs first and finds down: pending (7
   assert.equal(result.exitCode, 75);
   assert.equal(result.remaining, 1);
 });
+
+test('a provider\'s pause in the middle of a queue of many planning windows: what is left is counted exactly, from what the planner read', async (t) => {
+  const GMAIL_LIMIT = { code: 550, message: '5.4.5 Daily user sending limit exceeded - gsmtp' };
+  const server = await startCaptureServer({ dataReply: () => (server.messages.length >= 5 ? GMAIL_LIMIT : null) });
+  t.after(() => server.close());
+  const { home, spool } = await homeWithSpool(t);
+  await writeConfig(home, { smarthost: server.url, concurrency: 2 });
+  for (let i = 0; i < 20; i++) {
+    await enqueueMessage(spool, { from: 'list@example.org', recipients: [`a${i}@dest.example`, `b${i}@dest.example`], message: messageText(`post ${i}`) });
+  }
+  // Windows of 3: some entries wait in the account's feed when the pause comes, the rest are planned after it.
+  const result = await flushQueue({ home, planWindow: 3 });
+  const left = Object.keys(await waiting(spool)).length;
+  // Two sessions: a sixth message may have reached its dot with the fifth.
+  assert.ok(server.messages.length >= 5 && server.messages.length <= 6, String(server.messages.length));
+  assert.equal(left, 40 - server.messages.length * 2);
+  assert.equal(result.outcome, 'held');
+  assert.equal(result.hold?.kind, 'quota');
+  assert.equal(result.sent, server.messages.length * 2);
+  assert.equal(result.remaining, left);
+  assert.equal(result.due, 40);
+});
