@@ -42,8 +42,6 @@ export interface BatchSettings {
   accountReplies?: readonly AccountReplyRule[];
   /** The account's sending limits, or null. */
   limiter?: SendingLimiter | null;
-  /** The recipients this batch takes (those routed to this account); absent: all. */
-  accepts?: (address: string, from: string) => boolean;
   /** The sending account (src/config/accounts.ts): its TLS settings, recipients per transaction, name in the log. */
   account?: AccountSettings;
   /** The account's recipients per transaction, lowered by a 452 4.5.3 (shared by its sessions). */
@@ -52,6 +50,8 @@ export interface BatchSettings {
   connections?: LearntFigure;
   /** States the plan read, taken by each entry's delivery (EntryDeliveryContext.plannedStates). */
   plannedStates?: Map<string, EntryState>;
+  /** The recipients this batch takes of each entry, as the plan routed them (EntryDeliveryContext.plannedRecipients); absent: all. */
+  plannedRecipients?: ReadonlyMap<string, readonly string[]>;
 }
 
 export interface BatchCallbacks {
@@ -150,8 +150,8 @@ export async function deliverBatch(
     accountReplies: settings.accountReplies ?? [],
     onAccountRefused: (refusal) => (refused ??= refusal),
     limiter: settings.limiter ?? null,
-    accepts: settings.accepts,
     plannedStates: settings.plannedStates,
+    plannedRecipients: settings.plannedRecipients,
   };
   const connections = settings.connections;
   const allowed = () => connections?.current ?? settings.concurrency;

@@ -95,11 +95,16 @@ export interface EntryDeliveryContext {
   onAccountRefused: (refusal: AccountRefusal) => void;
   /** The account's sending limits; null when it has none (then nothing is counted). */
   limiter: SendingLimiter | null;
+  /** The recipients this delivery takes (direct delivery: those of the bin's domains); absent: all. */
+  accepts?: (address: string) => boolean;
   /**
-   * The recipients this delivery takes (those routed to its transport and,
-   * for direct delivery, those of the bin's domains); absent: all.
+   * The recipients the flush's plan routed to this delivery's account, by
+   * entry id (the flush keeps them while the entry is in the batch, so a
+   * session that hands the entry back leaves them for the next); an entry
+   * not in it takes none; absent: all. A recipient that became due after
+   * the plan waits for the next pass, which routes it.
    */
-  accepts?: (address: string, from: string) => boolean;
+  plannedRecipients?: ReadonlyMap<string, readonly string[]>;
   /** Applied to the message bytes of each transaction (DKIM signing); absent: sent as spooled. */
   prepareMessage?: (message: Buffer | Readable, from: string) => Buffer | Readable;
   onTransaction: (id: string, outcomes: RecipientOutcome[], finals: FinalOutcome[]) => void;
@@ -159,9 +164,10 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
     }
     const attempted = ctx.attempted.get(id) ?? new Set<string>();
     ctx.attempted.set(id, attempted);
+    const routed = ctx.plannedRecipients === undefined ? undefined : new Set(ctx.plannedRecipients.get(id));
 
     while (!ctx.stopping() && !state.held) {
-      let chunk = nextChunk(state, attempted, ctx);
+      let chunk = nextChunk(state, attempted, ctx, routed);
       if (chunk === null) break;
       if (ctx.limiter !== null) {
         // Reserved (durably) before the transaction: a crash counts it even if unsent.
@@ -380,11 +386,13 @@ async function sendOnce(
   }
 }
 
-function nextChunk(state: EntryState, attempted: Set<string>, ctx: EntryDeliveryContext): string[] | null {
+function nextChunk(state: EntryState, attempted: Set<string>, ctx: EntryDeliveryContext, routed: ReadonlySet<string> | undefined): string[] | null {
   const accepts = ctx.accepts;
   const fresh = {
     ...state,
-    recipients: state.recipients.filter((r) => !attempted.has(r.address) && (accepts === undefined || accepts(r.address, state.from))),
+    recipients: state.recipients.filter(
+      (r) => !attempted.has(r.address) && (routed === undefined || routed.has(r.address)) && (accepts === undefined || accepts(r.address)),
+    ),
   };
   const chunks = planTransactions(fresh, ctx.now(), ctx.recipientsPerTransaction?.current ?? ctx.maxRecipients);
   return chunks[0] ?? null;

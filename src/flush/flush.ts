@@ -116,8 +116,12 @@ interface PlannedEntry {
   due: number;
   /** A bounce report (DSN) this program generated, not a message of the user's. */
   bounce: boolean;
-  /** Due recipients per sending account (routes `smarthost` and account names), by account name. */
-  accounts: Map<string, number>;
+  /**
+   * Due recipients per sending account (routes `smarthost` and account
+   * names), by account name: what that account's batch takes of the entry
+   * (BatchSettings.plannedRecipients), its routes worked out once, here.
+   */
+  accounts: Map<string, string[]>;
   /** The account the entry's sender uses: where a bounce-only entry goes. */
   senderAccount: string;
   /** Due recipients routed to `mx` (direct delivery). */
@@ -275,7 +279,11 @@ async function planWindow(
       for (const r of due) {
         const transport = transportOf(config, senderAccount, r.address);
         if (transport === 'mx') entry.mx.push(r.address);
-        else entry.accounts.set(transport, (entry.accounts.get(transport) ?? 0) + 1);
+        else {
+          const list = entry.accounts.get(transport);
+          if (list === undefined) entry.accounts.set(transport, [r.address]);
+          else list.push(r.address);
+        }
       }
       window.entries.push(entry);
       window.states.set(id, state);
@@ -318,7 +326,7 @@ function transportOf(config: RuntimeConfig, senderAccount: string, address: stri
 
 /** Entries with nothing due but a bounce to queue go with their sender's account when routes use accounts, else direct. */
 function accountTakes(p: PlannedEntry, account: string, accountsRouted: boolean): boolean {
-  return (p.accounts.get(account) ?? 0) > 0 || (bounceOnly(p) && account === p.senderAccount && accountsRouted);
+  return p.accounts.has(account) || (bounceOnly(p) && account === p.senderAccount && accountsRouted);
 }
 
 function mxTakes(p: PlannedEntry, accountsRouted: boolean): boolean {
@@ -543,6 +551,8 @@ async function runPasses(
     const wake = () => backlog.wake();
     signal?.addEventListener('abort', wake);
     const plannedStates = new Map<string, EntryState>();
+    /** With several accounts or routes: the recipients the plan gave each entry's account (its batch takes only these). */
+    const plannedRecipients = config.routes.single && config.accounts.size === 1 ? undefined : new Map<string, readonly string[]>();
     /** The recipients for direct delivery of entries now in an account's batch. */
     const mxAfter = new Map<string, string[]>();
     lanes = new Map();
@@ -592,6 +602,7 @@ async function runPasses(
     /** An entry leaves its account's batch (delivered, or let go by a batch that stopped). */
     const leaveLane = (id: string): void => {
       plannedStates.delete(id);
+      plannedRecipients?.delete(id);
       const recipients = mxAfter.get(id);
       mxAfter.delete(id);
       if (recipients !== undefined && mx !== null) toMx({ id, recipients });
@@ -621,9 +632,7 @@ async function runPasses(
               recipientsPerTransaction: run.recipientsPerTransaction ?? undefined,
               connections: run.connections ?? undefined,
               plannedStates,
-              accepts: config.routes.single && config.accounts.size === 1
-                ? undefined
-                : (address, from) => transportOf(config, accountForSender(config, from), address) === name,
+              plannedRecipients,
             },
             lane.feed,
             attempted,
@@ -658,7 +667,7 @@ async function runPasses(
           const name = assignedAccount(p);
           const direct = mx !== null && mxTakes(p, accountsRouted);
           if (name === null && !direct) continue;
-          const work = (name === null ? 0 : (p.accounts.get(name) ?? 0)) + (mx !== null ? p.mx.length : 0);
+          const work = (name === null ? 0 : (p.accounts.get(name)?.length ?? 0)) + (mx !== null ? p.mx.length : 0);
           dueEntries++;
           dueRecipients += work;
           if (p.bounce) bounceIds.add(p.id);
@@ -668,6 +677,7 @@ async function runPasses(
               const lane = await laneFor(name);
               if (direct) mxAfter.set(p.id, p.mx);
               if (state !== undefined) plannedStates.set(p.id, state);
+              plannedRecipients?.set(p.id, p.accounts.get(name) ?? []);
               backlog.add();
               if (!lane.feed.push(p.id)) leaveLane(p.id);
             });

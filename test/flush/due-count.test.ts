@@ -9,9 +9,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCaptureServer, type CaptureServer } from '../support/capture-server.js';
+import { startCaptureServer, type CaptureOptions, type CaptureServer } from '../support/capture-server.js';
 import { writeConfig } from '../support/home.js';
 import { homeWithSpool, messageText } from '../support/spool-fixtures.js';
+import { partnerRoutedHome } from '../support/smarthost-home.js';
 import { enqueueMessage, listEntryIds, readEntryState, type Spool } from '../../src/spool/index.js';
 import { flushQueue } from '../../src/flush/flush.js';
 import { FlushEvents } from '../../src/flush/flush-events.js';
@@ -26,34 +27,24 @@ async function waiting(spool: Spool): Promise<Record<string, string>> {
 }
 
 /** The default account (sender me@home.example) and `relay` for partner.example; the split entry first, then relay's own. */
-async function splitQueue(t: { after: (fn: () => Promise<void>) => void }, main: CaptureServer, relayUrl: string) {
-  const { home, spool } = await homeWithSpool(t);
-  await writeConfig(home, {
-    smarthost: main.url,
-    routes: 'partner.example=relay,*=smarthost',
-    accounts: { relay: { smarthost: relayUrl, senders: ['relay-only@nowhere.example'] } },
-  });
+async function splitQueue(t: { after: (fn: () => Promise<void>) => void }, relay: CaptureOptions = {}, relayUrl?: (relay: CaptureServer) => string) {
+  const { main, relay: relayServer, home, spool } = await partnerRoutedHome(t, { relay, relayUrl });
   // Worked by the default account in the first pass; its partner.example recipient waits for a later pass.
   await enqueueMessage(spool, { from: 'me@home.example', recipients: ['x@partner.example', 'y@other.example'], message: messageText('split') });
   // The relay account's own: the first pass gives it to relay, which is lost on it.
   await enqueueMessage(spool, { from: 'relay-only@nowhere.example', recipients: ['f@partner.example'], message: messageText('relay') });
-  return { home, spool };
+  return { main, relay: relayServer, home, spool };
 }
 
 test('an account that refuses AUTH after the plan counted on it: held, and both recipients it leaves are counted as waiting', async (t) => {
-  const main = await startCaptureServer();
-  const relay = await startCaptureServer({
+  const refuseAuth: CaptureOptions = {
     server: {
       authOptional: false,
       allowInsecureAuth: true,
       onAuth: (_auth, _session, callback) => callback(Object.assign(new Error('5.7.8 Username and Password not accepted'), { responseCode: 535 })),
     },
-  });
-  t.after(async () => {
-    await main.close();
-    await relay.close();
-  });
-  const { home, spool } = await splitQueue(t, main, `smtp://owner:secret@127.0.0.1:${relay.port}`);
+  };
+  const { main, relay, home, spool } = await splitQueue(t, refuseAuth, (server) => `smtp://owner:secret@127.0.0.1:${server.port}`);
   const result = await flushQueue({ home });
   assert.deepEqual(main.messages.map((m) => m.to), [['y@other.example']]);
   assert.equal(relay.messages.length, 0);
@@ -65,13 +56,7 @@ test('an account that refuses AUTH after the plan counted on it: held, and both 
 });
 
 test('an account whose smarthost goes away after the plan counted on it: pending, and both recipients it leaves are counted', async (t) => {
-  const main = await startCaptureServer();
-  const relay = await startCaptureServer();
-  t.after(async () => {
-    await main.close();
-    await relay.close();
-  });
-  const { home, spool } = await splitQueue(t, main, relay.url);
+  const { main, relay, home, spool } = await splitQueue(t);
   const events = new FlushEvents();
   // Both accounts answered their probe and the first window is planned; relay's server goes before any session opens.
   let stopped: Promise<void> | null = null;
@@ -87,20 +72,11 @@ test('an account whose smarthost goes away after the plan counted on it: pending
 });
 
 test('a bounce whose account a later pass needs first and finds down: pending (75), not done, and the bounce waits untouched', async (t) => {
-  const main = await startCaptureServer({ rcptReply: (a) => (a.startsWith('gone') ? { code: 550, message: '5.1.1 no such user' } : null) });
-  const relay = await startCaptureServer();
+  const { relay, home, spool } = await partnerRoutedHome(t, {
+    main: { rcptReply: (a) => (a.startsWith('gone') ? { code: 550, message: '5.1.1 no such user' } : null) },
+    config: { timeouts: { probe: '2s' } },
+  });
   await relay.stop();
-  t.after(async () => {
-    await main.close();
-    await relay.close();
-  });
-  const { home, spool } = await homeWithSpool(t);
-  await writeConfig(home, {
-    smarthost: main.url,
-    timeouts: { probe: '2s' },
-    routes: 'partner.example=relay,*=smarthost',
-    accounts: { relay: { smarthost: relay.url, senders: ['relay-only@nowhere.example'] } },
-  });
   // The sender's domain routes to relay: its bounce, made in the first pass, needs relay in the second.
   await enqueueMessage(spool, { from: 'me@partner.example', recipients: ['gone@other.example'], message: messageText('bounced', 'me@partner.example') });
   const result = await flushQueue({ home });
