@@ -28,6 +28,7 @@ import { domainOf } from '../model/address.js';
 import type { RecipientOutcome } from '../model/transitions.js';
 import { orderHosts, type MxHost } from '../mx/resolve-mx.js';
 import type { Spool } from '../spool/index.js';
+import type { EntryState } from '../model/entry-state.js';
 import { ChannelScheduler } from './channel-scheduler.js';
 import { closeBatchRecords, entryContextBase, openBatchRecords, type BatchCallbacks } from './deliver-batch.js';
 import { deliverEntry, type EntryDeliveryContext, type TransactionRecorder } from './deliver-entry.js';
@@ -56,6 +57,12 @@ export interface MxBatchSettings {
   health: DestinationHealth;
   now: () => number;
   random?: () => number;
+  /**
+   * States the flush's plan read, by entry id: the first channel to deliver
+   * an entry takes its own and uses it only if the file is still that
+   * version (EntryDeliveryContext.plannedStates), as account batches do.
+   */
+  plannedStates?: Map<string, EntryState>;
 }
 
 export interface MxBatchResult {
@@ -142,6 +149,7 @@ export async function deliverMxBatch(
       ...(bin.answer !== undefined ? { journal: NOTHING_SENT } : {}),
       // Sending limits are a provider account's; an MX host has none of ours.
       limiter: null,
+      plannedStates: settings.plannedStates,
       ...(sign !== null && bin.answer === undefined ? { prepareMessage: sign } : {}),
     };
     try {

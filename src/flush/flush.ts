@@ -569,6 +569,7 @@ async function runPasses(
       if (mxRunning !== null || mxQueue.length === 0) return;
       const transport = mx;
       if (transport === null || stopping()) {
+        for (const w of mxQueue) plannedStates.delete(w.id);
         backlog.remove(mxQueue.length);
         mxQueue = [];
         return;
@@ -578,7 +579,7 @@ async function runPasses(
       mxQueue = [];
       mxRunning = (async () => {
         try {
-          const batch = await transport.runPass(work, attempted, stopping, callbacksFor('direct delivery (MX)'));
+          const batch = await transport.runPass(work, attempted, stopping, callbacksFor('direct delivery (MX)'), plannedStates);
           if (batch.fatal !== null) fatal ??= batch.fatal;
           if (batch.offline) mx = null;
           // Whatever was not attempted (a destination down) waits for a later flush, not another pass.
@@ -588,6 +589,8 @@ async function runPasses(
             attempted.set(w.id, done);
           }
         } finally {
+          // The states of entries no channel took (a destination down, a stop) are let go with their work.
+          for (const w of work) plannedStates.delete(w.id);
           backlog.remove(work.length);
           mxRunning = null;
           kickMx();
@@ -671,8 +674,8 @@ async function runPasses(
           dueEntries++;
           dueRecipients += work;
           if (p.bounce) bounceIds.add(p.id);
+          const state = window.states.get(p.id);
           if (name !== null) {
-            const state = window.states.get(p.id);
             feeds.push(async () => {
               const lane = await laneFor(name);
               if (direct) mxAfter.set(p.id, p.mx);
@@ -682,7 +685,10 @@ async function runPasses(
               if (!lane.feed.push(p.id)) leaveLane(p.id);
             });
           } else {
-            feeds.push(async () => toMx({ id: p.id, recipients: p.mx }));
+            feeds.push(async () => {
+              if (state !== undefined) plannedStates.set(p.id, state);
+              toMx({ id: p.id, recipients: p.mx });
+            });
           }
         }
         if (dueEntries === 0) continue;

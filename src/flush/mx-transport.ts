@@ -19,6 +19,7 @@ import { MxResolver, resolversArePrivate } from '../mx/mx-resolver.js';
 import { queryDns, type DnsQueryFn } from '../mx/dns-query.js';
 import { fetchStsPolicy, lookupThrough, MtaStsPolicies } from '../mx/mta-sts.js';
 import type { Spool } from '../spool/index.js';
+import type { EntryState } from '../model/entry-state.js';
 import type { BatchCallbacks } from '../delivery/deliver-batch.js';
 import { DestinationHealth } from '../delivery/destination-health.js';
 import type { MxWork } from '../delivery/mx-plan.js';
@@ -80,6 +81,8 @@ export class MxTransport {
     attempted: Map<string, Set<string>>,
     stopping: () => boolean,
     callbacks: BatchCallbacks,
+    /** States the plan read, taken by each entry's delivery as account batches take theirs (EntryDeliveryContext.plannedStates). */
+    plannedStates?: Map<string, EntryState>,
   ): Promise<MxPassResult> {
     const { planMxBins } = await import('../delivery/mx-plan.js');
     const { deliverMxBatch } = await import('../delivery/deliver-mx.js');
@@ -107,7 +110,7 @@ export class MxTransport {
       );
     }
     const batch = await deliverMxBatch(
-      { spool: this.spool, config: this.config, health: this.health, now: this.now },
+      { spool: this.spool, config: this.config, health: this.health, now: this.now, plannedStates },
       plan.bins,
       attempted,
       stopping,

@@ -1,0 +1,78 @@
+/**
+ * Direct delivery takes the states the flush's plan parsed, as account
+ * batches do: each state file is read once when nothing else writes it,
+ * and a change made on disk between the plan and an entry's delivery (a
+ * hold, a delete, with the real CLI) is still seen. A DNS server on
+ * 127.0.0.1 and an SMTP sink on 127.0.0.2 (test/support/mx-network.ts).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { startMxNetwork } from '../support/mx-network.js';
+import { makeTempHome, writeConfig } from '../support/home.js';
+import { BULKMAILER } from '../support/cli.js';
+import { messageText } from '../support/spool-fixtures.js';
+import { enqueueMessage, listEntryIds, openSpool, readEntryState, statePath } from '../../src/spool/index.js';
+import { flushQueue } from '../../src/flush/flush.js';
+import { FlushEvents } from '../../src/flush/flush-events.js';
+
+async function setup(t: { after: (fn: () => Promise<void>) => void }) {
+  const net = await startMxNetwork(
+    { 'club.example': { mx: [{ preference: 10, exchange: 'mx1.club.example' }] }, 'mx1.club.example': { a: ['127.0.0.2'] } },
+    ['127.0.0.2'],
+  );
+  t.after(() => net.close());
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  // One channel: the entries go one after another, in queue order.
+  await writeConfig(home, { ...net.config, concurrency: 1 });
+  return { net, home, spool: await openSpool(home) };
+}
+
+test('direct delivery reads each state file once: the plan\'s reading', async (t) => {
+  const { net, home, spool } = await setup(t);
+  const ids: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    ids.push((await enqueueMessage(spool, { from: 'list@club.example', recipients: [`m${i}@club.example`, `n${i}@club.example`], message: messageText(`post ${i}`) })).id);
+  }
+  const files = new Set(ids.map((id) => statePath(spool, id)));
+  // A spy, not a fake: every open goes through to the real file system and is counted on the way.
+  const opens = t.mock.method(fs, 'openSync');
+  const result = await flushQueue({ home });
+  const stateOpens = opens.mock.calls.filter((call) => files.has(String(call.arguments[0]))).length;
+  opens.mock.restore();
+  assert.equal(result.outcome, 'done');
+  assert.equal(net.sink('127.0.0.2').messages.length, 3);
+  assert.equal(stateOpens, 3, 'one reading per entry, by the planner');
+  assert.deepEqual(await listEntryIds(spool), []);
+});
+
+test('a hold and a delete landing after the plan and before their direct delivery are seen: neither entry is sent', async (t) => {
+  const { net, home, spool } = await setup(t);
+  const queue = async (name: string) =>
+    (await enqueueMessage(spool, { from: 'list@club.example', recipients: [`${name}@club.example`], message: messageText(name) })).id;
+  const first = await queue('first');
+  const held = await queue('held');
+  const deleted = await queue('deleted');
+  await queue('last');
+  const cli = (args: string[]) => execFileSync(process.execPath, [BULKMAILER, ...args], { env: { ...process.env, BULKMAILER_HOME: home, NO_COLOR: '1' }, stdio: 'pipe' });
+  const events = new FlushEvents();
+  let changed = false;
+  events.on('start', (start: { dueEntries: number }) => assert.equal(start.dueEntries, 4, 'all four were planned'));
+  events.on('transaction', ({ id }: { id: string }) => {
+    if (id !== first) return;
+    // After the plan read every state, before the next entry's delivery starts.
+    cli(['hold', held]);
+    cli(['delete', '--yes', deleted]);
+    changed = true;
+  });
+  const result = await flushQueue({ home, events });
+  assert.equal(changed, true);
+  assert.deepEqual(net.sink('127.0.0.2').messages.flatMap((m) => m.to).sort(), ['first@club.example', 'last@club.example']);
+  assert.deepEqual(await listEntryIds(spool), [held]);
+  const state = (await readEntryState(spool, held))!;
+  assert.equal(state.held, true);
+  assert.equal(state.recipients[0]!.attempts, 0);
+  assert.equal(result.sent, 2);
+});
