@@ -11,16 +11,11 @@
  * Each message's recipients span several domains, so it is one transaction
  * per bin it touches (about 3 here) in MX mode, and one in smarthost mode.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import path from 'node:path';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
-import { enqueueMessage } from '../src/spool/index.js';
 import { startDnsServer, type Zone } from '../test/support/dns-server.js';
-import { benchBody, makeBenchHome, startSinkProcess, type SinkProcess } from './sink-process.js';
+import { startSinkProcess, type SinkProcess } from './sink-process.js';
+import { spoolAndFlush } from './spool-and-flush.js';
 import { SPOOL_CONTENT, benchArgs, num } from './args.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = benchArgs('npm run bench:mx -- [options]', {
   messages: num(2000, 'messages in the spool'),
   ...SPOOL_CONTENT,
@@ -30,28 +25,14 @@ const MX_HOSTS = ['127.0.0.2', '127.0.0.3', '127.0.0.4'];
 const DOMAINS = Array.from({ length: 7 }, (_, i) => `d${i}.example.net`);
 
 async function drain(mode: 'mx' | 'smarthost', config: Record<string, unknown>): Promise<number> {
-  const bench = await makeBenchHome('bench', { concurrency: args.concurrency, ...config });
-  const { home, spool } = bench;
-  try {
-    for (let i = 0; i < messages; i++) {
-      const rcpts = Array.from({ length: recipients }, (_, r) => `member${i % 500}-${r}@${DOMAINS[(i + r) % DOMAINS.length]}`);
-      await enqueueMessage(spool, { from: 'list@example.org', recipients: rcpts, message: benchBody(args.size, i) });
-    }
-    execFileSync('sync');
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    const started = performance.now();
-    const child = spawn(process.execPath, [path.join(root, 'bin', 'bulkmailer'), 'flush', '--quiet'], {
-      env: { ...process.env, BULKMAILER_HOME: home },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
-    const [code] = (await once(child, 'exit')) as [number];
-    const ms = performance.now() - started;
-    const rate = messages / (ms / 1000);
-    console.log(`${mode}: flush exit ${code}, ${ms.toFixed(0)} ms => ${rate.toFixed(0)} msg/s`);
-    return rate;
-  } finally {
-    await bench.remove();
-  }
+  const { code, flushMs, rate } = await spoolAndFlush({
+    config: { concurrency: args.concurrency, ...config },
+    messages,
+    size: args.size,
+    recipientsOf: (i) => Array.from({ length: recipients }, (_, r) => `member${i % 500}-${r}@${DOMAINS[(i + r) % DOMAINS.length]}`),
+  });
+  console.log(`${mode}: flush exit ${code}, ${flushMs.toFixed(0)} ms => ${rate.toFixed(0)} msg/s`);
+  return rate;
 }
 
 // The three MX sinks share one port (mx.port): the first picks it, the others take the same on their address.
