@@ -18,40 +18,69 @@ export interface HeaderField {
   value: string;
 }
 
-/** A line that starts a header field: field-name (printable ASCII but ':'), optional WSP, ':'. */
-const FIELD_START = /^([\x21-\x39\x3b-\x7e]+)[ \t]*:/;
+const COLON = 0x3a;
+const NAME_SCAN = 1000;
+
+/** A field-name octet: printable ASCII except ':' (RFC 5322 2.2). */
+function isNameOctet(byte: number): boolean {
+  return byte >= 0x21 && byte <= 0x7e && byte !== COLON;
+}
 
 export function isContinuationLine(line: Buffer): boolean {
   return line.length > 0 && (line[0] === 0x20 || line[0] === 0x09);
 }
 
-/** The field name if `line` starts a header field, else null. */
+/**
+ * The field name if `line` starts a header field (field-name, optional
+ * WSP, ':'), else null. Scans the octets: called for every header line of
+ * every message, it makes no string of the line.
+ */
 export function fieldNameOf(line: Buffer): string | null {
-  // Only the start of the line matters; field names are short.
-  const start = line.subarray(0, Math.min(line.length, 1000)).toString('latin1');
-  const match = FIELD_START.exec(start);
-  return match ? (match[1] as string) : null;
+  // Only the start of the line matters: a colon past NAME_SCAN octets starts no field.
+  const limit = Math.min(line.length, NAME_SCAN);
+  let end = 0;
+  while (end < limit && isNameOctet(line[end]!)) end++;
+  if (end === 0) return null;
+  let at = end;
+  while (at < limit && (line[at] === 0x20 || line[at] === 0x09)) at++;
+  return at < limit && line[at] === COLON ? line.toString('latin1', 0, end) : null;
 }
 
 function stripLineEnding(text: string): string {
   return text.replace(/\r?\n$/, '');
 }
 
-/** Builds a field from its first line and continuation lines (each with its line ending). */
-export function makeHeaderField(name: string, lines: Buffer[]): HeaderField {
-  const raw = lines.length === 1 ? (lines[0] as Buffer) : Buffer.concat(lines);
+/** Unfolds a field's raw bytes into its value (RFC 5322 2.2.3). */
+function unfoldValue(raw: Buffer): string {
   const text = raw.toString('utf8');
   const afterColon = text.slice(text.indexOf(':') + 1);
-  // Unfolding (RFC 5322 2.2.3): remove the CRLF that precedes folding white space.
-  const value = stripLineEnding(afterColon)
+  // Unfolding: remove the CRLF that precedes folding white space.
+  return stripLineEnding(afterColon)
     .replace(/\r?\n(?=[ \t])/g, '')
     .replace(/^[ \t]+/, '')
     .replace(/[ \t]+$/, '');
-  return { name, raw, value };
+}
+
+/**
+ * Builds a field from its first line and continuation lines (each with its
+ * line ending). The value is unfolded when first read: most fields of a
+ * message (Received, DKIM-Signature, List-*) are stored and never read.
+ */
+export function makeHeaderField(name: string, lines: Buffer[]): HeaderField {
+  const raw = lines.length === 1 ? (lines[0] as Buffer) : Buffer.concat(lines);
+  let value: string | undefined;
+  return {
+    name,
+    raw,
+    get value() {
+      return (value ??= unfoldValue(raw));
+    },
+  };
 }
 
 export function isHeaderNamed(field: HeaderField, name: string): boolean {
-  return field.name.toLowerCase() === name.toLowerCase();
+  // The length first: most names differ in it, and then no lower-cased copies are made.
+  return field.name.length === name.length && field.name.toLowerCase() === name.toLowerCase();
 }
 
 /** The first field of that name (case-insensitive), or undefined. */

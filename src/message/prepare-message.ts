@@ -8,14 +8,14 @@
  * as given, except that what SMTP cannot carry is dealt with here, at intake
  * (smtp-line-limit.ts): lines over 998 octets are broken, a NUL byte refused.
  *
- * Fails through splitMessageHead and limitLineLength (dataError, exit 65).
+ * Fails through splitMessageHead and LineLengthLimiter (dataError, exit 65).
  */
 import { decodeEncodedWords } from './encoded-words.js';
 import { findHeader, hasHeader, isHeaderNamed, type HeaderField } from './header-fields.js';
 import { recipientsFromHeaders } from './header-recipients.js';
 import { formatRfc5322Date, newMessageId } from './new-headers.js';
 import { splitMessageHead, type MessageInput, type SplitOptions } from './split-head.js';
-import { limitLineLength } from './smtp-line-limit.js';
+import { LineLengthLimiter } from './smtp-line-limit.js';
 
 export interface PrepareOptions extends SplitOptions {
   /** Remove Bcc and Resent-Bcc fields (the sendmail command does; the SMTP listener stores as received). */
@@ -32,8 +32,11 @@ export interface PrepareOptions extends SplitOptions {
 export interface PreparedMessage {
   /** The message to store, as a stream of chunks. Consume once. */
   message: AsyncIterable<Buffer>;
-  /** Recipients named in To/Cc/Bcc (or their Resent- forms), as written; for -t. */
-  headerRecipients: string[];
+  /**
+   * Recipients named in To/Cc/Bcc (or their Resent- forms), as written; for
+   * -t. Parsed when first read: only -t reads it.
+   */
+  readonly headerRecipients: string[];
   /** Decoded Subject, for display; null when absent. */
   subject: string | null;
   /** Message-ID as written or generated ("<...>"); null when absent and not added. */
@@ -52,7 +55,6 @@ function headerLine(name: string, value: string, eol: string): Buffer {
 export async function prepareMessage(input: MessageInput, options: PrepareOptions = {}): Promise<PreparedMessage> {
   const split = await splitMessageHead(input, options);
   const { fields, eol } = split;
-  const headerRecipients = recipientsFromHeaders(fields);
   const kept = options.removeBcc
     ? fields.filter((f) => !isHeaderNamed(f, 'Bcc') && !isHeaderNamed(f, 'Resent-Bcc'))
     : fields;
@@ -77,16 +79,23 @@ export async function prepareMessage(input: MessageInput, options: PrepareOption
     head.push(Buffer.from(eol));
   }
   head.push(...added);
+  if (split.separator !== null) head.push(split.separator);
 
+  // One generator from the header to the end of the body, with the line
+  // limit applied chunk by chunk inside it: each layer of async generator
+  // costs promises and turns of the microtask queue for every chunk.
   async function* message(): AsyncGenerator<Buffer> {
-    if (head.length > 0) yield Buffer.concat(head);
-    if (split.separator !== null) yield split.separator;
-    yield* split.body;
+    const limiter = new LineLengthLimiter(eol);
+    if (head.length > 0) yield limiter.pass(head.length === 1 ? head[0]! : Buffer.concat(head));
+    for await (const chunk of split.body) yield limiter.pass(chunk);
   }
 
+  let headerRecipients: string[] | undefined;
   return {
-    message: limitLineLength(message(), eol),
-    headerRecipients,
+    message: message(),
+    get headerRecipients() {
+      return (headerRecipients ??= recipientsFromHeaders(fields));
+    },
     subject: subjectField ? decodeEncodedWords(subjectField.value) : null,
     messageId: messageId === null || messageId === '' ? null : messageId,
     fields,

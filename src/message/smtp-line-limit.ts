@@ -33,34 +33,41 @@ function sequenceLength(byte: number): number {
 }
 
 /**
- * Passes `chunks` through with long lines broken (eol + ' ') and refuses a
- * NUL byte with E_NUL_BYTE (exit 65). `eol` is the message's own line ending.
+ * The limit applied chunk by chunk, synchronously: `pass` returns the chunk
+ * with its long lines broken (the chunk itself when none is) and throws
+ * E_NUL_BYTE (exit 65) on a NUL byte. Lines may span chunks. One per
+ * message; `eol` is the message's own line ending.
  */
-export async function* limitLineLength(
-  chunks: AsyncIterable<Buffer>,
-  eol: '\r\n' | '\n',
-  limit = SMTP_LINE_LIMIT,
-): AsyncGenerator<Buffer> {
-  const fold = Buffer.from(`${eol} `);
-  let column = 0; // octets on the current line so far
-  let offset = 0; // octets seen before this chunk, for the error message
-  for await (const chunk of chunks) {
+export class LineLengthLimiter {
+  private readonly fold: Buffer;
+  private column = 0; // octets on the current line so far
+  private offset = 0; // octets seen before this chunk, for the error message
+
+  constructor(
+    eol: '\r\n' | '\n',
+    private readonly limit = SMTP_LINE_LIMIT,
+  ) {
+    this.fold = Buffer.from(`${eol} `);
+  }
+
+  pass(chunk: Buffer): Buffer {
     const nul = chunk.indexOf(0);
     if (nul >= 0) {
       throw dataError(
-        `the message contains a NUL byte (at octet ${offset + nul}), which SMTP cannot carry: encode binary content (base64)`,
+        `the message contains a NUL byte (at octet ${this.offset + nul}), which SMTP cannot carry: encode binary content (base64)`,
         'E_NUL_BYTE',
       );
     }
-    offset += chunk.length;
+    this.offset += chunk.length;
+    const limit = this.limit;
     // Fast path: no line in this chunk reaches the limit.
-    if (fitsWithoutBreak(chunk, column, limit)) {
+    if (fitsWithoutBreak(chunk, this.column, limit)) {
       const lastLf = chunk.lastIndexOf(LF);
-      column = lastLf < 0 ? column + chunk.length : chunk.length - lastLf - 1;
-      yield chunk;
-      continue;
+      this.column = lastLf < 0 ? this.column + chunk.length : chunk.length - lastLf - 1;
+      return chunk;
     }
     const out: Buffer[] = [];
+    let column = this.column;
     let start = 0;
     for (let i = 0; i < chunk.length; i++) {
       const byte = chunk[i] as number;
@@ -75,14 +82,15 @@ export async function* limitLineLength(
       const overflow =
         byte === CR ? column > limit : continuation ? column >= limit : column + sequenceLength(byte) > limit;
       if (overflow) {
-        out.push(chunk.subarray(start, i), fold);
+        out.push(chunk.subarray(start, i), this.fold);
         start = i;
         column = 1; // the space
       }
       column++;
     }
+    this.column = column;
     out.push(chunk.subarray(start));
-    yield Buffer.concat(out);
+    return Buffer.concat(out);
   }
 }
 

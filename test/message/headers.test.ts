@@ -138,6 +138,19 @@ describe('splitting the header block from a stream', () => {
     }
   });
 
+  it('tells a field name by its octets: printable ASCII but ":", optional WSP, then ":" within the first 1000 octets', async () => {
+    const kinds = async (line: string) => {
+      const split = await splitMessageHead(`${line}\nrest: of it\n\nbody\n`, { nonHeaderStartsBody: true });
+      return split.fields.map((f) => f.name);
+    };
+    assert.deepEqual(await kinds('Subject \t: x'), ['Subject', 'rest']);
+    assert.deepEqual(await kinds('X-Odd!#$%&*+/=?^_`{|}~-name: x'), ['X-Odd!#$%&*+/=?^_`{|}~-name', 'rest']);
+    assert.deepEqual(await kinds(`${'n'.repeat(990)}: x`), ['n'.repeat(990), 'rest']);
+    for (const notAField of [': no name', 'Sub ject: x', 'X-Caf\u00e9: x', 'Subject x', `${'n'.repeat(1000)}: x`, `Subject${' '.repeat(995)}: x`]) {
+      assert.deepEqual(await kinds(notAField), [], notAField);
+    }
+  });
+
   it('bounds the header block without reading the rest (exit 65)', async () => {
     let pulled = 0;
     async function* endless(): AsyncGenerator<Buffer> {
@@ -200,6 +213,15 @@ describe('preparing a message', () => {
   it('adds headers before a body that has no header fields', async () => {
     const prepared = await prepareMessage('\nbody only\n', { fromValue: 'a@x.org', now });
     assert.equal((await collect(prepared.message)).toString(), 'From: a@x.org\n\nbody only\n');
+  });
+
+  it('refuses a NUL in the header block and breaks an overlong header line, as in the body', async () => {
+    const withNul = await prepareMessage('Subject: a\0b\n\nbody\n');
+    await assert.rejects(collect(withNul.message), isDataError('E_NUL_BYTE'));
+    const long = `X-Long: ${'v'.repeat(1200)}`;
+    const prepared = await prepareMessage(chunked(`${long}\r\n\r\nbody\r\n`, 7));
+    const out = (await collect(prepared.message)).toString();
+    assert.equal(out, `${long.slice(0, 998)}\r\n ${long.slice(998)}\r\n\r\nbody\r\n`);
   });
 
   it('reports an empty input', async () => {

@@ -1,19 +1,17 @@
 /**
- * limitLineLength: lines over 998 octets broken (eol + space) wherever chunk
+ * LineLengthLimiter: lines over 998 octets broken (eol + space) wherever chunk
  * boundaries fall, never inside a UTF-8 sequence, lines of exactly 998 left
  * alone; a NUL refused.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { limitLineLength } from '../../src/message/smtp-line-limit.js';
+import { LineLengthLimiter } from '../../src/message/smtp-line-limit.js';
 import { BulkmailerError } from '../../src/errors.js';
 
 async function run(input: Buffer, eol: '\r\n' | '\n', chunkSize: number): Promise<Buffer> {
-  async function* chunks() {
-    for (let i = 0; i < input.length; i += chunkSize) yield input.subarray(i, i + chunkSize);
-  }
+  const limiter = new LineLengthLimiter(eol);
   const out: Buffer[] = [];
-  for await (const c of limitLineLength(chunks(), eol)) out.push(c);
+  for (let i = 0; i < input.length; i += chunkSize) out.push(limiter.pass(input.subarray(i, i + chunkSize)));
   return Buffer.concat(out);
 }
 
