@@ -73,7 +73,7 @@ export async function splitMessageHead(input: MessageInput, options: SplitOption
   const fields: HeaderField[] = [];
   let current: { name: string; lines: Buffer[] } | null = null;
   let eol: '\r\n' | '\n' | null = null;
-  let buffered = Buffer.alloc(0);
+  let buffered: Buffer = Buffer.alloc(0);
   let lineStart = 0;
   let headBytes = 0;
   let lineNumber = 0;
@@ -152,7 +152,10 @@ export async function splitMessageHead(input: MessageInput, options: SplitOption
         return { fields, eol: eol ?? '\n', separator: null, body: restOf(Buffer.alloc(0), null), unterminatedLastLine: last.length > 0 };
       }
       // Keep only the unscanned tail plus the new chunk: the scanned lines live in `fields`.
-      buffered = Buffer.concat([buffered.subarray(lineStart), toBuffer(next.value)]);
+      // With no tail (the usual case: a chunk ends on a line's end, or it is the first) the
+      // chunk itself is scanned, not a copy of it: it is only ever read.
+      const chunk = toBuffer(next.value);
+      buffered = lineStart === buffered.length ? chunk : Buffer.concat([buffered.subarray(lineStart), chunk]);
       lineStart = 0;
     }
   } catch (err) {
