@@ -11,7 +11,8 @@
  * demand and `bulkmailer doctor` says which blob the command uses; two
  * Node versions used in turn (a second, real one: this Node's binary with
  * another version, test/support/snapshot-blob.ts) each start from their
- * own blob without rebuilding; while builds keep failing, a message looks
+ * own blob without rebuilding, and one upgraded in place gets a new blob
+ * and loses its old one; while builds keep failing, a message looks
  * at the failure marker only (no listing of the cache, no new attempt).
  * Runs on each Node CI runs (.ci/with-node 22|24 npx tsx --test ...).
  */
@@ -273,6 +274,31 @@ test('two Node versions used in turn: each starts from its own blob, and neither
   assert.equal(rebuilt.code, 0, rebuilt.stderr);
   const fresh = await builtBlob(install); // (its size may differ from the first build's)
   assert.deepEqual(await cacheFiles(install), [path.basename(fresh), path.basename(linkOf(fresh))]);
+});
+
+test('a Node binary upgraded in place: one start refused, a rebuild for the new version, the old version\'s blob pruned', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const install = await registryInstall(path.join(home, 'install'));
+  const spool = path.join(home, 'spool');
+  const nodeDir = path.join(home, 'node-bin');
+  await fs.mkdir(nodeDir);
+  await fs.copyFile(process.execPath, path.join(nodeDir, 'node'));
+  await fs.chmod(path.join(nodeDir, 'node'), 0o755);
+  assert.equal((await send(install, spool, nodeDir)).fromSnapshot, false);
+  const old = await builtBlob(install);
+  assert.equal((await send(install, spool, nodeDir)).fromSnapshot, true);
+  // The upgrade: the new version renamed over the same path, as package managers do.
+  const staging = path.join(home, 'staging');
+  await fs.mkdir(staging);
+  const upgraded = await otherNodeVersion(staging);
+  await fs.rename(upgraded.node, path.join(nodeDir, 'node'));
+  // The old blob's link names the upgraded binary, which refuses it: the plain bundle, once.
+  assert.equal((await send(install, spool, nodeDir)).fromSnapshot, false);
+  const fresh = await builtBlob(install, undefined, `sendmail-${BUNDLE_ID}-v${upgraded.version}-${process.arch}-`);
+  assert.deepEqual(await cacheFiles(install), [path.basename(fresh), path.basename(linkOf(fresh))], `${path.basename(old)} pruned`);
+  assert.equal((await send(install, spool, nodeDir)).fromSnapshot, true);
+  assert.equal((await storedMessages(spool)).length, 4);
 });
 
 test('while builds keep failing, a message checks the failure marker only: no listing of the cache, no new attempt', async (t) => {
