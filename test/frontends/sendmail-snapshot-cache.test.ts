@@ -32,7 +32,7 @@ const BODY = 'The body, which must arrive whole.\n';
 const MESSAGE = `Subject: cached snapshot\n\n${BODY}`;
 const ARGS = ['-v', '-f', 'ada@example.org', 'bob@example.net'];
 const BUNDLE_ID = (await fs.readFile(path.join(ROOT, 'dist', 'bundle', 'sendmail', 'snapshot.id'), 'utf8')).trim();
-const THIS_NODE = `sendmail-${BUNDLE_ID}-v${process.versions.node}-${process.arch}-`;
+const THIS_NODE = `sendmail-${BUNDLE_ID}-v${process.versions.node}-${process.arch}-`; // blobPrefix(process.versions.node)
 
 type BuildModule = typeof import('../../src/sendmail-snapshot/build.js');
 
@@ -65,6 +65,20 @@ async function registryInstall(dir: string): Promise<Install> {
     cache: path.join(xdg, 'bulkmailer'),
     env: { XDG_CACHE_HOME: xdg, BULKMAILER_SNAPSHOT_CACHE: 'on' },
   };
+}
+
+/** A registry install in a fresh temp home, and the spool its messages go to; `dirs` are made in the home too. */
+async function freshInstall(t: { after: (fn: () => Promise<void>) => void }, ...dirs: string[]): Promise<{ home: string; install: Install; spool: string; made: string[] }> {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const made = dirs.map((d) => path.join(home, d));
+  for (const dir of made) await fs.mkdir(dir);
+  return { home, install: await registryInstall(path.join(home, 'install')), spool: path.join(home, 'spool'), made };
+}
+
+/** The start of this bundle's blob names for Node `version` (process.versions.node form) on this arch. */
+function blobPrefix(version: string): string {
+  return `sendmail-${BUNDLE_ID}-v${version}-${process.arch}-`;
 }
 
 async function storedMessages(home: string): Promise<string[]> {
@@ -241,18 +255,13 @@ test('a cache reached through a symbolic link above it (/home -> /data/home) is 
 });
 
 test('two Node versions used in turn: each starts from its own blob, and neither rebuilds', async (t) => {
-  const { home, cleanup } = await makeTempHome();
-  t.after(cleanup);
-  const install = await registryInstall(path.join(home, 'install'));
-  const spool = path.join(home, 'spool');
-  const otherDir = path.join(home, 'other-node');
-  await fs.mkdir(otherDir);
-  const other = await otherNodeVersion(otherDir);
-  const otherPrefix = `sendmail-${BUNDLE_ID}-v${other.version}-${process.arch}-`;
+  const { install, spool, made: [otherDir] } = await freshInstall(t, 'other-node');
+  const other = await otherNodeVersion(otherDir!);
+  const otherPrefix = blobPrefix(other.version);
   assert.equal((await send(install, spool)).fromSnapshot, false);
   const ours = await builtBlob(install);
   // The other Node has no blob of its own yet: the plain bundle, then its own build beside ours.
-  assert.equal((await send(install, spool, otherDir)).fromSnapshot, false);
+  assert.equal((await send(install, spool, otherDir!)).fromSnapshot, false);
   const theirs = await builtBlob(install, undefined, otherPrefix);
   assert.equal(await fs.realpath(linkOf(theirs)), await fs.realpath(other.node));
   const before = await Promise.all((await cacheFiles(install)).map(async (f) => `${f} ${(await fs.lstat(path.join(install.cache, f))).ino}`));
@@ -260,7 +269,7 @@ test('two Node versions used in turn: each starts from its own blob, and neither
   // In turn, each from its own (the other's, newer, is not tried first) and no build starts.
   for (let round = 0; round < 2; round++) {
     assert.equal((await send(install, spool)).fromSnapshot, true, `this Node, round ${round}`);
-    assert.equal((await send(install, spool, otherDir)).fromSnapshot, true, `the other Node, round ${round}`);
+    assert.equal((await send(install, spool, otherDir!)).fromSnapshot, true, `the other Node, round ${round}`);
   }
   const after = await Promise.all((await cacheFiles(install)).map(async (f) => `${f} ${(await fs.lstat(path.join(install.cache, f))).ino}`));
   assert.deepEqual(after, before, 'the same blobs and links: nothing rebuilt, no marker');
@@ -277,35 +286,25 @@ test('two Node versions used in turn: each starts from its own blob, and neither
 });
 
 test('a Node binary upgraded in place: one start refused, a rebuild for the new version, the old version\'s blob pruned', async (t) => {
-  const { home, cleanup } = await makeTempHome();
-  t.after(cleanup);
-  const install = await registryInstall(path.join(home, 'install'));
-  const spool = path.join(home, 'spool');
-  const nodeDir = path.join(home, 'node-bin');
-  await fs.mkdir(nodeDir);
-  await fs.copyFile(process.execPath, path.join(nodeDir, 'node'));
-  await fs.chmod(path.join(nodeDir, 'node'), 0o755);
-  assert.equal((await send(install, spool, nodeDir)).fromSnapshot, false);
+  const { install, spool, made: [nodeDir, staging] } = await freshInstall(t, 'node-bin', 'staging');
+  await fs.copyFile(process.execPath, path.join(nodeDir!, 'node'));
+  await fs.chmod(path.join(nodeDir!, 'node'), 0o755);
+  assert.equal((await send(install, spool, nodeDir!)).fromSnapshot, false);
   const old = await builtBlob(install);
-  assert.equal((await send(install, spool, nodeDir)).fromSnapshot, true);
+  assert.equal((await send(install, spool, nodeDir!)).fromSnapshot, true);
   // The upgrade: the new version renamed over the same path, as package managers do.
-  const staging = path.join(home, 'staging');
-  await fs.mkdir(staging);
-  const upgraded = await otherNodeVersion(staging);
-  await fs.rename(upgraded.node, path.join(nodeDir, 'node'));
+  const upgraded = await otherNodeVersion(staging!);
+  await fs.rename(upgraded.node, path.join(nodeDir!, 'node'));
   // The old blob's link names the upgraded binary, which refuses it: the plain bundle, once.
-  assert.equal((await send(install, spool, nodeDir)).fromSnapshot, false);
-  const fresh = await builtBlob(install, undefined, `sendmail-${BUNDLE_ID}-v${upgraded.version}-${process.arch}-`);
+  assert.equal((await send(install, spool, nodeDir!)).fromSnapshot, false);
+  const fresh = await builtBlob(install, undefined, blobPrefix(upgraded.version));
   assert.deepEqual(await cacheFiles(install), [path.basename(fresh), path.basename(linkOf(fresh))], `${path.basename(old)} pruned`);
-  assert.equal((await send(install, spool, nodeDir)).fromSnapshot, true);
+  assert.equal((await send(install, spool, nodeDir!)).fromSnapshot, true);
   assert.equal((await storedMessages(spool)).length, 4);
 });
 
 test('while builds keep failing, a message checks the failure marker only: no listing of the cache, no new attempt', async (t) => {
-  const { home, cleanup } = await makeTempHome();
-  t.after(cleanup);
-  const install = await registryInstall(path.join(home, 'install'));
-  const spool = path.join(home, 'spool');
+  const { install, spool } = await freshInstall(t);
   // A snapshot script Node cannot build from: every build fails.
   const script = path.join(install.root, 'dist', 'bundle', 'sendmail', 'snapshot.cjs');
   await fs.writeFile(script, `throw new Error('broken on purpose');\n${await fs.readFile(script, 'utf8')}`);
