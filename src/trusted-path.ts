@@ -96,7 +96,9 @@ function walkUp(target: string, uid: number | null, known: Set<string> | null): 
         fix: `chmod go-w ${current}`,
       };
     }
-    if (stat.isDirectory()) trusted.push(current);
+    // Only what would pass as a target itself is remembered: a sticky directory writable by
+    // others (/tmp) is fine above a home, never as the home a later check of this process asks about.
+    if (stat.isDirectory() && (stat.mode & 0o022) === 0) trusted.push(current);
     const parent = path.dirname(current);
     if (parent === current) break;
     current = parent;
@@ -116,8 +118,10 @@ export interface TrustCheckOptions {
 
 /** Throws E_UNTRUSTED_PATH (exit 77) unless `target` and every directory above it are trusted. */
 export function checkTrustedPath(target: string, what: string, options: TrustCheckOptions = {}): void {
-  // A name this process already found trusted as it is (a real path, no link in it): not even a realpath.
-  if (options.oneShot && trustedDirs.has(path.resolve(target))) return;
+  // A name this process already found trusted as it is (a real path, no link in it): not even a
+  // realpath. Only an absolute name with no '.' or '..' in it: path.resolve would drop a '..' after
+  // a link by its letters, where the file system follows the link first.
+  if (options.oneShot && path.isAbsolute(target) && path.normalize(target) === target && trustedDirs.has(target)) return;
   let found: UntrustedPath | null;
   try {
     found = walkUp(target, currentUid(), options.oneShot ? trustedDirs : null);

@@ -117,6 +117,17 @@ test('config.json a link to a sound file elsewhere does not vouch for the home: 
   await fs.chmod(home, 0o700);
 });
 
+test('a one-shot process does not take a home it passed on the way to config.json for trusted: a sticky world-writable home is refused (77)', async (t) => {
+  const { home } = await makeHomeInBase(t, { from: 'ada@example.org' });
+  // Sticky and writable by everyone, like /tmp: fine above a home, never as the home.
+  await fs.chmod(home, 0o1777);
+  const sent = await runCli(['bob@example.net'], { home, bin: SENDMAIL, input: MESSAGE });
+  assert.equal(sent.code, 77, sent.stderr);
+  assert.match(sent.stderr, /is writable by everyone \(mode 1777\)/);
+  const enqueued = await runCli(['enqueue', 'bob@example.net'], { home, input: MESSAGE });
+  assert.equal(enqueued.code, 77, enqueued.stderr);
+});
+
 test('a one-shot process walks the home\'s directories once: config.json\'s check covers the spool open\'s', async (t) => {
   const { home } = await makeHomeInBase(t, { from: 'ada@example.org' });
   const realpaths: string[] = [];
