@@ -73,7 +73,12 @@ export interface AgentListener {
   port: number;
   close(): Promise<void>;
 }
-export type ListenerStarter = (home: string) => Promise<AgentListener>;
+/**
+ * Starts the listener; it calls `onAccepted` after each message it has
+ * committed. That is the agent's nudge, taken in-process: through the
+ * trigger socket it was a connection per message from the agent to itself.
+ */
+export type ListenerStarter = (home: string, onAccepted: () => void) => Promise<AgentListener>;
 
 /** A running schedule: what node-cron's task is to the agent. */
 export interface AgentSchedule {
@@ -292,7 +297,7 @@ export class Agent extends EventEmitter<AgentEventMap> {
   private async startListener(): Promise<AgentListener | null> {
     try {
       if (this.options.startListener === undefined) throw new Error('this agent was given no listener to start');
-      const listener = await this.options.startListener(this.home);
+      const listener = await this.options.startListener(this.home, () => this.onNudge());
       this.log(`listener: accepting mail on ${listener.host}:${listener.port}`);
       this.emit('listener', { state: 'listening', host: listener.host, port: listener.port });
       return listener;

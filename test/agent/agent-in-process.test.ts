@@ -247,3 +247,43 @@ test('an account pause: the agent flushes again when it ends, without waiting fo
   await ended;
   await agent.stop('test');
 });
+
+test('a listener run by the agent nudges it in-process after each message it accepts, without the trigger socket', async () => {
+  const listenerHome = await makeTempHome();
+  try {
+    await writeConfig(listenerHome.home, {
+      smarthost: SMARTHOST,
+      schedule: '0 0 1 1 *',
+      listener: { enabled: true, host: '127.0.0.1', port: 0 },
+    });
+    const engine = gatedFlush();
+    let accepted: unknown;
+    const agent = new Agent({
+      home: listenerHome.home,
+      flush: engine.flush,
+      nudgeDebounceMs: 0,
+      watcher: { probe: async () => ({ smarthost: null, probes: [] }) },
+      startListener: async (_home, onAccepted) => {
+        accepted = onAccepted;
+        return { host: '127.0.0.1', port: 2525, close: async () => {} };
+      },
+    });
+    const nudges: unknown[] = [];
+    agent.on('nudge', () => nudges.push(null));
+    await agent.start();
+    (await engine.nextCall(1)).release(result('done'));
+    assert.equal(typeof accepted, 'function', "the listener is started with the agent's callback");
+
+    // What the listener does after a message's 250: the call itself is the nudge.
+    (accepted as () => void)();
+    const second = await engine.nextCall(2);
+    assert.equal(nudges.length, 1);
+    const ended = once(agent, 'flush-end');
+    second.release(result('done'));
+    const [end] = await ended;
+    assert.deepEqual(end.reasons, ['nudge']);
+    await agent.stop('test');
+  } finally {
+    await listenerHome.cleanup();
+  }
+});

@@ -23,7 +23,9 @@ import { openAgentLog } from '../../agent/agent-log.js';
 import { loadStoredConfig } from '../../config/store.js';
 import type { CommandContext } from '../context.js';
 
-const startListener: ListenerStarter = async (home) => (await import('../../frontends/listener/start-listener.js')).startListener({ home });
+// The listener nudges this agent directly (onAccepted), not through the trigger socket.
+const startListener: ListenerStarter = async (home, onAccepted) =>
+  (await import('../../frontends/listener/start-listener.js')).startListener({ home, nudge: false, onAccepted });
 
 /** Writes each of the agent's events as a JSON line; a closed stdout loses lines, never the agent. */
 function relayEvents(agent: Agent, stdout: NodeJS.WritableStream): void {
