@@ -63,6 +63,12 @@ export interface MxBatchSettings {
    * version (EntryDeliveryContext.plannedStates), as account batches do.
    */
   plannedStates?: Map<string, EntryState>;
+  /**
+   * The recipients planned for direct delivery, by entry id: a bin takes of
+   * an entry only these (and of them only its domains'), not a recipient of
+   * the same domain that became due after the plan (the next pass's).
+   */
+  plannedRecipients?: ReadonlyMap<string, readonly string[]>;
 }
 
 export interface MxBatchResult {
@@ -150,6 +156,7 @@ export async function deliverMxBatch(
       // Sending limits are a provider account's; an MX host has none of ours.
       limiter: null,
       plannedStates: settings.plannedStates,
+      plannedRecipients: settings.plannedRecipients,
       ...(sign !== null && bin.answer === undefined ? { prepareMessage: sign } : {}),
     };
     try {

@@ -552,7 +552,9 @@ async function runPasses(
     signal?.addEventListener('abort', wake);
     const plannedStates = new Map<string, EntryState>();
     /** With several accounts or routes: the recipients the plan gave each entry's account (its batch takes only these). */
-    const plannedRecipients = config.routes.single && config.accounts.size === 1 ? undefined : new Map<string, readonly string[]>();
+    // Always kept, also with one route and one account: a batch that sent a recipient that became due after
+    // the plan would take off the count of what waits a recipient it never counted (remaining too low, 'done' early).
+    const plannedRecipients = new Map<string, readonly string[]>();
     /** The recipients for direct delivery of entries now in an account's batch. */
     const mxAfter = new Map<string, string[]>();
     lanes = new Map();
@@ -605,7 +607,7 @@ async function runPasses(
     /** An entry leaves its account's batch (delivered, or let go by a batch that stopped). */
     const leaveLane = (id: string): void => {
       plannedStates.delete(id);
-      plannedRecipients?.delete(id);
+      plannedRecipients.delete(id);
       const recipients = mxAfter.get(id);
       mxAfter.delete(id);
       if (recipients !== undefined && mx !== null) toMx({ id, recipients });
@@ -680,7 +682,7 @@ async function runPasses(
               const lane = await laneFor(name);
               if (direct) mxAfter.set(p.id, p.mx);
               if (state !== undefined) plannedStates.set(p.id, state);
-              plannedRecipients?.set(p.id, p.accounts.get(name) ?? []);
+              plannedRecipients.set(p.id, p.accounts.get(name) ?? []);
               backlog.add();
               if (!lane.feed.push(p.id)) leaveLane(p.id);
             });

@@ -110,7 +110,15 @@ export class MxTransport {
       );
     }
     const batch = await deliverMxBatch(
-      { spool: this.spool, config: this.config, health: this.health, now: this.now, plannedStates },
+      {
+        spool: this.spool,
+        config: this.config,
+        health: this.health,
+        now: this.now,
+        plannedStates,
+        // Each entry's bins take only the recipients planned for direct delivery (the ones counted as waiting).
+        plannedRecipients: new Map(work.map((w) => [w.id, w.recipients])),
+      },
       plan.bins,
       attempted,
       stopping,

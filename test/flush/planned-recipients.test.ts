@@ -1,5 +1,5 @@
 /**
- * With several accounts, each account's batch takes of an entry exactly the
+ * With several accounts (and with one), each account's batch takes of an entry exactly the
  * recipients the planner gave it (their route, the sender's account), not
  * whatever is due when the entry comes up: a recipient that became due
  * after the plan (here a `retry` between the plan and the entry's delivery)
@@ -10,9 +10,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { messageText } from '../support/spool-fixtures.js';
-import { partnerRoutedHome } from '../support/smarthost-home.js';
+import { partnerRoutedHome, smarthostAndHome } from '../support/smarthost-home.js';
 import { BULKMAILER } from '../support/cli.js';
-import { enqueueMessage, listEntryIds, writeEntryState } from '../../src/spool/index.js';
+import { enqueueMessage, listEntryIds, openSpool, writeEntryState } from '../../src/spool/index.js';
 import { flushQueue } from '../../src/flush/flush.js';
 import { FlushEvents } from '../../src/flush/flush-events.js';
 
@@ -44,4 +44,33 @@ test('a recipient of another account made due between the plan and the delivery 
   assert.equal(result.outcome, 'done');
   assert.equal(result.sent, 2);
   assert.deepEqual(await listEntryIds(spool), []);
+});
+
+test('with one smarthost too, a batch takes only what the plan counted: a recipient made due after the plan goes in the next pass', async (t) => {
+  const { server, home } = await smarthostAndHome(t);
+  const spool = await openSpool(home);
+  const queued = await enqueueMessage(spool, { from: 'me@home.example', recipients: ['x@example.net', 'y@example.net'], message: messageText('one route') });
+  const later = new Date(Date.now() + 3_600_000).toISOString();
+  // x was greylisted and is not due: the plan counts and sends y only.
+  await writeEntryState(spool, {
+    ...queued.state,
+    recipients: queued.state.recipients.map((r) =>
+      r.address === 'x@example.net'
+        ? { ...r, status: 'deferred', attempts: 1, lastAttemptAt: new Date().toISOString(), nextAttemptAt: later, lastReply: '451 4.7.1 Greylisted', retryAgeMs: 60_000 }
+        : r,
+    ),
+  });
+  const events = new FlushEvents();
+  let retried = false;
+  events.on('start', ({ pass }: { pass: number }) => {
+    if (pass !== 0) return;
+    execFileSync(process.execPath, [BULKMAILER, 'retry', queued.id], { env: { ...process.env, BULKMAILER_HOME: home, NO_COLOR: '1' }, stdio: 'pipe' });
+    retried = true;
+  });
+  const result = await flushQueue({ home, events });
+  assert.equal(retried, true);
+  assert.deepEqual(server.messages.map((m) => m.to), [['y@example.net'], ['x@example.net']], 'y as planned, then x in the next pass');
+  assert.equal(result.outcome, 'done');
+  assert.equal(result.sent, 2);
+  assert.equal(result.remaining, 0);
 });
