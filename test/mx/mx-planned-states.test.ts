@@ -2,7 +2,8 @@
  * Direct delivery takes the states the flush's plan parsed, as account
  * batches do: each state file is read once when nothing else writes it,
  * and a change made on disk between the plan and an entry's delivery (a
- * hold, a delete, with the real CLI) is still seen. A DNS server on
+ * hold, a delete, with the real CLI) is still seen; a bin takes only the
+ * recipients planned for it. A DNS server on
  * 127.0.0.1 and an SMTP sink on 127.0.0.2 (test/support/mx-network.ts).
  */
 import { test } from 'node:test';
@@ -13,6 +14,7 @@ import { startMxNetwork } from '../support/mx-network.js';
 import { makeTempHome, writeConfig } from '../support/home.js';
 import { BULKMAILER } from '../support/cli.js';
 import { messageText } from '../support/spool-fixtures.js';
+import { flushWithRetryAfterPlan } from '../support/retry-after-plan.js';
 import { enqueueMessage, listEntryIds, openSpool, readEntryState, statePath } from '../../src/spool/index.js';
 import { flushQueue } from '../../src/flush/flush.js';
 import { FlushEvents } from '../../src/flush/flush-events.js';
@@ -75,4 +77,13 @@ test('a hold and a delete landing after the plan and before their direct deliver
   assert.equal(state.held, true);
   assert.equal(state.recipients[0]!.attempts, 0);
   assert.equal(result.sent, 2);
+});
+
+test('a bin takes only the recipients planned for direct delivery: one of its domain made due after the plan goes in the next pass', async (t) => {
+  const { net, home, spool } = await setup(t);
+  const result = await flushWithRetryAfterPlan(home, spool, 'x@club.example', 'y@club.example', 'list@club.example');
+  assert.deepEqual(net.sink('127.0.0.2').messages.map((m) => m.to), [['y@club.example'], ['x@club.example']], 'y as planned, x in the next pass');
+  assert.equal(result.outcome, 'done');
+  assert.equal(result.remaining, 0);
+  assert.deepEqual(await listEntryIds(spool), []);
 });
