@@ -98,11 +98,12 @@ export interface EntryDeliveryContext {
   /** The recipients this delivery takes (direct delivery: those of the bin's domains); absent: all. */
   accepts?: (address: string) => boolean;
   /**
-   * The recipients the flush's plan routed to this delivery's account, by
-   * entry id (the flush keeps them while the entry is in the batch, so a
-   * session that hands the entry back leaves them for the next); an entry
-   * not in it takes none; absent: all. A recipient that became due after
-   * the plan waits for the next pass, which routes it.
+   * The recipients the flush's plan routed to this delivery (an account's
+   * batch, or direct delivery), by entry id (the flush keeps them while the
+   * entry is in the batch, so a session that hands the entry back leaves
+   * them for the next); an entry not in it takes none; absent: all. A
+   * recipient that became due after the plan waits for the next pass,
+   * which routes it.
    */
   plannedRecipients?: ReadonlyMap<string, readonly string[]>;
   /** Applied to the message bytes of each transaction (DKIM signing); absent: sent as spooled. */

@@ -551,9 +551,11 @@ async function runPasses(
     const wake = () => backlog.wake();
     signal?.addEventListener('abort', wake);
     const plannedStates = new Map<string, EntryState>();
-    /** With several accounts or routes: the recipients the plan gave each entry's account (its batch takes only these). */
-    // Always kept, also with one route and one account: a batch that sent a recipient that became due after
-    // the plan would take off the count of what waits a recipient it never counted (remaining too low, 'done' early).
+    /**
+     * The recipients the plan gave each entry's account: its batch takes only these. Kept with one
+     * route and one account too: a batch that sent a recipient made due after the plan would take off
+     * the count of what waits one it never counted (remaining too low, 'done' early).
+     */
     const plannedRecipients = new Map<string, readonly string[]>();
     /** The recipients for direct delivery of entries now in an account's batch. */
     const mxAfter = new Map<string, string[]>();

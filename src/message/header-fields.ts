@@ -14,8 +14,8 @@ export interface HeaderField {
   name: string;
   /** Exact bytes of the field: its first line, continuation lines and line endings. */
   raw: Buffer;
-  /** Unfolded value without the leading white space (UTF-8; bad bytes become U+FFFD). */
-  value: string;
+  /** Unfolded value without the leading white space (UTF-8; bad bytes become U+FFFD); worked out when first read. */
+  readonly value: string;
 }
 
 const COLON = 0x3a;

@@ -8,13 +8,16 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import fs from 'node:fs/promises';
+import net from 'node:net';
+import nodemailer from 'nodemailer';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseSmarthostUrl } from '../../src/config/smarthost.js';
 import type { FlushOptions } from '../../src/flush/flush.js';
 import { emptyFlushResult, type FlushOutcome, type FlushResult } from '../../src/flush/flush-events.js';
 import { Agent, type FlushReason } from '../../src/agent/agent.js';
-import { nudgeFlusher, openSpool } from '../../src/spool/index.js';
+import { listEntryIds, nudgeFlusher, openSpool, triggerSocketPath } from '../../src/spool/index.js';
+import { startAgentListener } from '../../src/cli/commands/agent.js';
 import { makeTempHome, writeConfig, type TempHome } from '../support/home.js';
 
 // Never contacted: the flush and the probe are fakes.
@@ -284,6 +287,38 @@ test('a listener run by the agent nudges it in-process after each message it acc
     assert.deepEqual(end.reasons, ['nudge']);
     await agent.stop('test');
   } finally {
+    await listenerHome.cleanup();
+  }
+});
+
+test("the agent command's listener calls the agent back after each message and never connects to the trigger socket", async () => {
+  const listenerHome = await makeTempHome();
+  const trigger = net.createServer((socket) => {
+    triggerConnections++;
+    socket.destroy();
+  });
+  let triggerConnections = 0;
+  try {
+    await writeConfig(listenerHome.home, { smarthost: SMARTHOST, listener: { enabled: true, host: '127.0.0.1', port: 0 } });
+    const spool = await openSpool(listenerHome.home);
+    // Something listens where a standalone listener would nudge: it must hear nothing.
+    await new Promise<void>((resolve) => trigger.listen(triggerSocketPath(spool), resolve));
+    let accepted = 0;
+    const listener = await startAgentListener(listenerHome.home, () => accepted++);
+    try {
+      const transport = nodemailer.createTransport({ host: '127.0.0.1', port: listener.port, secure: false, ignoreTLS: true });
+      for (let i = 0; i < 2; i++) {
+        await transport.sendMail({ envelope: { from: 'list@example.test', to: [`m${i}@example.test`] }, raw: `Subject: ${i}\r\n\r\nhello\r\n` });
+      }
+      transport.close();
+    } finally {
+      await listener.close();
+    }
+    assert.equal(accepted, 2, 'one call back per accepted message');
+    assert.equal(triggerConnections, 0, 'no nudge through the trigger socket');
+    assert.equal((await listEntryIds(spool)).length, 2);
+  } finally {
+    await new Promise((resolve) => trigger.close(resolve));
     await listenerHome.cleanup();
   }
 });

@@ -224,6 +224,30 @@ describe('preparing a message', () => {
     assert.equal(out, `${long.slice(0, 998)}\r\n ${long.slice(998)}\r\n\r\nbody\r\n`);
   });
 
+  it('gives the same bytes and fields however the message is cut into chunks (line limit, Bcc, folding, CRLF)', async () => {
+    const text = Buffer.from(
+      `Subject: cut\r\n\there\r\nBcc: hidden@w.org,\r\n other@w.org\r\nTo: b@y.org\r\nX-Long: ${'v'.repeat(1010)}\r\n` +
+        `Message-ID: <cut@x.org>\r\n\r\n${'b'.repeat(1005)}\r\nlast\r\n`,
+    );
+    const options = { removeBcc: true, fromValue: 'a@x.org', now };
+    const whole = await prepareMessage(chunked(text, text.length), options);
+    const expected = await collect(whole.message);
+    assert.ok(expected.includes('v\r\n v'), 'the long header line is broken');
+    assert.ok(!expected.includes('hidden'), 'Bcc removed');
+    assert.deepEqual(whole.headerRecipients, ['b@y.org', 'hidden@w.org', 'other@w.org']);
+    for (let cut = 1; cut < text.length; cut++) {
+      async function* twoChunks(): AsyncGenerator<Buffer> {
+        yield text.subarray(0, cut);
+        yield text.subarray(cut);
+      }
+      const prepared = await prepareMessage(twoChunks(), options);
+      assert.deepEqual(await collect(prepared.message), expected, `cut at ${cut}`);
+      assert.equal(prepared.subject, whole.subject, `cut at ${cut}`);
+      assert.equal(prepared.messageId, '<cut@x.org>', `cut at ${cut}`);
+      assert.deepEqual(prepared.headerRecipients, whole.headerRecipients, `cut at ${cut}`);
+    }
+  });
+
   it('reports an empty input', async () => {
     assert.equal((await prepareMessage('')).empty, true);
     assert.equal((await prepareMessage('\n')).empty, false);

@@ -24,7 +24,7 @@ import { loadStoredConfig } from '../../config/store.js';
 import type { CommandContext } from '../context.js';
 
 // The listener nudges this agent directly (onAccepted), not through the trigger socket.
-const startListener: ListenerStarter = async (home, onAccepted) =>
+export const startAgentListener: ListenerStarter = async (home, onAccepted) =>
   (await import('../../frontends/listener/start-listener.js')).startListener({ home, nudge: false, onAccepted });
 
 /** Writes each of the agent's events as a JSON line; a closed stdout loses lines, never the agent. */
@@ -57,7 +57,7 @@ function syslogSocket(home: string, flag: boolean | undefined): string | null {
 
 export default async function agentCommand(ctx: CommandContext, options: { json?: boolean; syslog?: boolean } = {}): Promise<number> {
   const log = openAgentLog(ctx.home, ctx.stderr, { syslogSocket: syslogSocket(ctx.home, options.syslog) });
-  const agent = new Agent({ home: ctx.home, log: (line) => log.write(line), startListener });
+  const agent = new Agent({ home: ctx.home, log: (line) => log.write(line), startListener: startAgentListener });
   if (options.json) relayEvents(agent, ctx.stdout);
   let firstSignalAt: number | null = null;
   const onStop = (signal: NodeJS.Signals) => {
