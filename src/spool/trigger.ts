@@ -32,8 +32,41 @@ export function touchTrigger(spool: Spool, payload: string | null, timeoutMs = N
   });
 }
 
+/**
+ * Nudges that overlap share one: a listener taking messages from several
+ * clients at once asked for a connection to the agent per message. A nudge
+ * asked for while one runs is the next one, which starts when the running
+ * one ends (so it still follows the caller's enqueue), and every caller that
+ * asks meanwhile shares it. Per trigger socket, for this process.
+ */
+const nudging = new Map<string, { next: { promise: Promise<boolean>; resolve: (ok: boolean) => void } | null }>();
+
 export function nudgeFlusher(spool: Spool): Promise<boolean> {
-  return touchTrigger(spool, '!');
+  const file = triggerSocketPath(spool);
+  const running = nudging.get(file);
+  if (running === undefined) {
+    const group = { next: null };
+    nudging.set(file, group);
+    return nudgeNow(spool, file, group);
+  }
+  if (running.next === null) {
+    let resolve!: (ok: boolean) => void;
+    const promise = new Promise<boolean>((res) => (resolve = res));
+    running.next = { promise, resolve };
+  }
+  return running.next.promise;
+}
+
+function nudgeNow(spool: Spool, file: string, group: { next: { resolve: (ok: boolean) => void } | null }): Promise<boolean> {
+  const nudge = touchTrigger(spool, '!');
+  // touchTrigger never rejects.
+  void nudge.then(() => {
+    const following = group.next;
+    group.next = null;
+    if (following === null) nudging.delete(file);
+    else void nudgeNow(spool, file, group).then(following.resolve);
+  });
+  return nudge;
 }
 
 /**
