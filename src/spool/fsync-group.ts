@@ -5,7 +5,8 @@
  * Each enqueue needs the directories it renamed into fsynced before it may
  * acknowledge. `syncDirGrouped(dir)` resolves once an fsync of `dir` that
  * began after the call has completed; callers that arrive while an fsync of
- * the same directory runs share the next one. So N sessions committing at
+ * the same directory runs share the next one (shared-runs.ts, also behind
+ * the trigger's nudges). So N sessions committing at
  * the same moment cost one fsync per directory, not N, and none is
  * acknowledged before its own rename is durable (promise 1).
  *
@@ -20,68 +21,22 @@
 import { randomInt } from 'node:crypto';
 import { BUCKET_COUNT } from '../model/queue-id.js';
 import { fsyncDirKeptOpen } from './dir-handles.js';
+import { SharedRuns } from './shared-runs.js';
 
 /** Entries per bucket before a busy group moves on to another. */
 const GROUP_ENTRIES = 64;
 
-interface Waiters {
-  promise: Promise<void>;
-  resolve: () => void;
-  reject: (err: unknown) => void;
-}
-
-interface DirGroup {
-  /** An fsync is in progress: renames made after it began are not covered. */
-  running: boolean;
-  /** Callers waiting for the next fsync, which starts when the running one ends. */
-  next: Waiters | null;
-}
-
-function waiters(): Waiters {
-  let resolve!: () => void;
-  let reject!: (err: unknown) => void;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
 /** Shared directory fsyncs; `fsync` is replaceable for tests. */
 export class DirFsyncGroup {
-  private groups = new Map<string, DirGroup>();
+  private readonly runs: SharedRuns<void>;
 
-  constructor(private readonly fsync: (dir: string) => Promise<void> = fsyncDirKeptOpen) {}
+  constructor(fsync: (dir: string) => Promise<void> = fsyncDirKeptOpen) {
+    this.runs = new SharedRuns(fsync);
+  }
 
   /** Resolves once an fsync of `dir` that began after this call has completed. */
   sync(dir: string): Promise<void> {
-    let group = this.groups.get(dir);
-    if (group === undefined) {
-      group = { running: false, next: null };
-      this.groups.set(dir, group);
-    }
-    if (group.next !== null) return group.next.promise;
-    const batch = waiters();
-    if (group.running) group.next = batch;
-    else this.start(dir, group, batch);
-    return batch.promise;
-  }
-
-  private start(dir: string, group: DirGroup, batch: Waiters): void {
-    group.running = true;
-    let done: Promise<void>;
-    try {
-      done = this.fsync(dir);
-    } catch (err) {
-      done = Promise.reject(err);
-    }
-    done.then(batch.resolve, batch.reject).finally(() => {
-      group.running = false;
-      const following = group.next;
-      group.next = null;
-      if (following !== null) this.start(dir, group, following);
-      else this.groups.delete(dir);
-    });
+    return this.runs.run(dir);
   }
 }
 

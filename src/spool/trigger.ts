@@ -8,6 +8,7 @@
 import net from 'node:net';
 import fsSync from 'node:fs';
 import { triggerSocketPath, type Spool } from './paths.js';
+import { SharedRuns } from './shared-runs.js';
 
 const NUDGE_TIMEOUT_MS = 500;
 
@@ -16,7 +17,10 @@ const NUDGE_TIMEOUT_MS = 500;
  * when a flusher was listening. Never throws, never waits past the timeout.
  */
 export function touchTrigger(spool: Spool, payload: string | null, timeoutMs = NUDGE_TIMEOUT_MS): Promise<boolean> {
-  const file = triggerSocketPath(spool);
+  return touchSocket(triggerSocketPath(spool), payload, timeoutMs);
+}
+
+function touchSocket(file: string, payload: string | null, timeoutMs: number): Promise<boolean> {
   // No socket file, no agent: skip creating a socket only to see it fail.
   if (!fsSync.existsSync(file)) return Promise.resolve(false);
   return new Promise((resolve) => {
@@ -33,40 +37,17 @@ export function touchTrigger(spool: Spool, payload: string | null, timeoutMs = N
 }
 
 /**
- * Nudges that overlap share one: a listener taking messages from several
- * clients at once asked for a connection to the agent per message. A nudge
- * asked for while one runs is the next one, which starts when the running
- * one ends (so it still follows the caller's enqueue), and every caller that
- * asks meanwhile shares it. Per trigger socket, for this process.
+ * Nudges that overlap share one (shared-runs.ts): a listener taking messages
+ * from several clients at once asked for a connection to the agent per
+ * message. A nudge asked for while one runs is the next one, which starts
+ * when the running one ends (so it still follows the caller's enqueue), and
+ * every caller that asks meanwhile shares it. Per trigger socket, for this
+ * process.
  */
-const nudging = new Map<string, { next: { promise: Promise<boolean>; resolve: (ok: boolean) => void } | null }>();
+const nudges = new SharedRuns<boolean>((file) => touchSocket(file, '!', NUDGE_TIMEOUT_MS));
 
 export function nudgeFlusher(spool: Spool): Promise<boolean> {
-  const file = triggerSocketPath(spool);
-  const running = nudging.get(file);
-  if (running === undefined) {
-    const group = { next: null };
-    nudging.set(file, group);
-    return nudgeNow(spool, file, group);
-  }
-  if (running.next === null) {
-    let resolve!: (ok: boolean) => void;
-    const promise = new Promise<boolean>((res) => (resolve = res));
-    running.next = { promise, resolve };
-  }
-  return running.next.promise;
-}
-
-function nudgeNow(spool: Spool, file: string, group: { next: { resolve: (ok: boolean) => void } | null }): Promise<boolean> {
-  const nudge = touchTrigger(spool, '!');
-  // touchTrigger never rejects.
-  void nudge.then(() => {
-    const following = group.next;
-    group.next = null;
-    if (following === null) nudging.delete(file);
-    else void nudgeNow(spool, file, group).then(following.resolve);
-  });
-  return nudge;
+  return nudges.run(triggerSocketPath(spool));
 }
 
 /**
