@@ -171,6 +171,9 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
       let chunk = nextChunk(state, attempted, ctx, routed);
       if (chunk === null) break;
       if (ctx.limiter !== null) {
+        // The session first: one refused at its greeting, EHLO or AUTH (one connection too many,
+        // the smarthost down) sent nothing and must count nothing against the account's limits.
+        await ctx.session();
         // Reserved (durably) before the transaction: a crash counts it even if unsent.
         const reservation = ctx.limiter.reserve(chunk.length);
         if (!('persisted' in reservation)) {

@@ -232,3 +232,17 @@ test('a connection refused with 421 when no other session is open teaches nothin
   const log = await fs.readFile(path.join(home, 'log', 'deliveries.jsonl'), 'utf8').catch(() => '');
   assert.equal(log, '', 'no recipient became final');
 });
+
+test('a session refused as one too many costs nothing against a sending limit: the limit holds exactly the mail that fits', async (t) => {
+  const server = await startCaptureServer({ maxConnections: { limit: 2, reply: { code: 421, message: '4.7.0 Too many connections from your host' } } });
+  t.after(() => server.close());
+  const { home, spool } = await homeWithSpool(t);
+  // Room for exactly the 8 recipients queued; 4 sessions asked for, 2 taken.
+  await writeConfig(home, { smarthost: server.url, concurrency: 4, limits: '8rcpt/hour' });
+  await queue(spool, 4, 'm');
+  const result = await flushQueue({ home });
+  assert.ok(server.refusedConnections >= 1, 'the server refused a session');
+  assert.equal(result.sent, 8, JSON.stringify(result));
+  assert.equal(result.outcome, 'done', 'no hold by the limit: the refused sessions reserved nothing');
+  assert.deepEqual(await listEntryIds(spool), []);
+});
