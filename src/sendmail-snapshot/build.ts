@@ -236,8 +236,12 @@ export function startBackgroundBuild(env: NodeJS.ProcessEnv = process.env): bool
     if (!env.XDG_CACHE_HOME?.startsWith('/') && !env.HOME) return false;
     const place = placeOf(env);
     // First, by one stat: while builds keep failing, each message stops here (no listing, no trust walk).
-    const failedAge = ageOf(place.failed, Date.now());
+    const now = Date.now();
+    const failedAge = ageOf(place.failed, now);
     if (failedAge !== null && failedAge < FAILED_RETRY_MS) return false;
+    // And by one more while a build runs (every message of a burst comes here until it ends).
+    const buildingAge = ageOf(place.building, now);
+    if (buildingAge !== null && buildingAge < MARKER_STALE_MS) return false;
     // A blob for this Node that was there when the launcher looked was not usable (refused, cut
     // short, not trusted): build anew. One that appeared since (another build just ended) is used next time.
     const started = performance.timeOrigin;

@@ -4,7 +4,8 @@
  * without dist's blob, as `npm install -g` leaves it: the first message
  * queues through the plain bundle and a blob appears in the cache
  * directory afterwards (built in the background), the next starts from it;
- * a burst takes one build marker; a cache directory or blob writable by
+ * a burst takes one build marker (and, while it builds, costs each message
+ * two stats); a cache directory or blob writable by
  * others, or a directory above it, is never loaded; a blob cut short or
  * from another Node falls back and the message is queued once (the second
  * rebuilt in the background); `bulkmailer sendmail-snapshot` builds one on
@@ -169,7 +170,18 @@ test('one build at a time: the O_EXCL marker turns a second start away, a built 
   const build = (await import(path.join(install.root, 'dist', 'sendmail-snapshot', 'build.js'))) as BuildModule;
   const env = { ...process.env, ...install.env };
   assert.equal(build.startBackgroundBuild(env), true);
-  assert.equal(build.startBackgroundBuild(env), false, 'a build runs: its marker is held');
+  // What each message of a burst runs while the build does: two stats (the failure and build markers), no listing.
+  const seen: string[] = [];
+  const { readdirSync, statSync } = fsSync;
+  t.after(() => Object.assign(fsSync, { readdirSync, statSync }));
+  Object.assign(fsSync, {
+    readdirSync: (...args: Parameters<typeof readdirSync>) => (seen.push(`readdir ${String(args[0])}`), readdirSync(...args)),
+    statSync: (...args: Parameters<typeof statSync>) => (seen.push(`stat ${String(args[0])}`), statSync(...args)),
+  });
+  const second = build.startBackgroundBuild(env);
+  Object.assign(fsSync, { readdirSync, statSync });
+  assert.equal(second, false, 'a build runs: its marker is held');
+  assert.deepEqual(seen, [`stat ${path.join(install.cache, `${THIS_NODE}failed`)}`, `stat ${path.join(install.cache, `${THIS_NODE}building`)}`]);
   assert.ok((await cacheFiles(install)).some((f) => f.endsWith('building')));
   await builtBlob(install);
   assert.equal(build.startBackgroundBuild(env), false, 'a blob built since this process started');
