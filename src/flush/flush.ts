@@ -442,7 +442,7 @@ async function runPasses(
   /** The planner's reading: recipients it had not counted yet are due in this run. */
   const owed: Owed = (id, now) => {
     const before = owing.get(id) ?? 0;
-    if (now === null || (unreadableIds.size > 0 && unreadableIds.has(id))) {
+    if (now === null || unreadableIds.has(id)) {
       // In corrupt/ or unreadable: no longer the queue's to count, nor "still due".
       result.due -= before;
       setOwed(id, 0);

@@ -23,7 +23,7 @@
  * the entry was renamed into. Fails as open(2) and fsync(2) fail.
  */
 import fs from 'node:fs';
-import { fsyncFd } from './durable-fs.js';
+import { fsyncFd, openDirectory } from './durable-fs.js';
 
 const IDLE_MS = 1000;
 
@@ -48,7 +48,7 @@ export class DirHandles {
   async fsyncDir(dir: string): Promise<void> {
     let handle = this.handles.get(dir);
     if (handle === undefined) {
-      handle = { fd: fs.openSync(dir, fs.constants.O_RDONLY | (fs.constants.O_DIRECTORY ?? 0)), inUse: 0 };
+      handle = { fd: openDirectory(dir), inUse: 0 };
       this.closeIdlePastBound();
     } else {
       this.handles.delete(dir); // set again below: now the most recently used

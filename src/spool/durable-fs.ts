@@ -27,8 +27,13 @@ export function fsyncFd(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
+/** A descriptor on a directory, for its fsync (O_DIRECTORY: a file in its place fails ENOTDIR). */
+export function openDirectory(dir: string): number {
+  return fs.openSync(dir, fs.constants.O_RDONLY | (fs.constants.O_DIRECTORY ?? 0));
+}
+
 export async function fsyncDir(dir: string): Promise<void> {
-  const fd = fs.openSync(dir, fs.constants.O_RDONLY);
+  const fd = openDirectory(dir);
   try {
     await fsyncFd(fd);
   } finally {
@@ -38,7 +43,7 @@ export async function fsyncDir(dir: string): Promise<void> {
 
 /** fsync of a directory on the calling thread, for the rare step that has nothing to overlap with (a directory just made). */
 export function fsyncDirSync(dir: string): void {
-  const fd = fs.openSync(dir, fs.constants.O_RDONLY);
+  const fd = openDirectory(dir);
   try {
     fs.fsyncSync(fd);
   } finally {

@@ -41,10 +41,10 @@ export type { RecordName };
 export { recordPath };
 
 /** `durable`: fsync the file and its directory (holds, tokens, caps, records); `advisory`: rename only. */
-export type RecordDurability = 'durable' | 'advisory';
+type RecordDurability = 'durable' | 'advisory';
 
 /** A store's check of a parsed record: the record, or null when it is not one. */
-export type RecordValidator<T> = (value: unknown) => T | null;
+type RecordValidator<T> = (value: unknown) => T | null;
 
 /** The text of a small spool file, or null when there is none. Never through a link (ELOOP). Errors are raw. */
 export function readSpoolText(file: string): string | null {
