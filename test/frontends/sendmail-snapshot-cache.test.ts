@@ -141,6 +141,21 @@ function doctorLine(install: Install, home: string): string {
   return run.stdout.split('\n').find((l) => l.includes('sendmail start-up snapshot')) ?? `(no line) ${run.stdout}${run.stderr}`;
 }
 
+/** Runs `fn`, noting each readdirSync and statSync it makes (a spy: the calls go through to the file system). */
+function listingsAndStats<T>(fn: () => T): { result: T; seen: string[] } {
+  const seen: string[] = [];
+  const { readdirSync, statSync } = fsSync;
+  Object.assign(fsSync, {
+    readdirSync: (...args: Parameters<typeof readdirSync>) => (seen.push(`readdir ${String(args[0])}`), readdirSync(...args)),
+    statSync: (...args: Parameters<typeof statSync>) => (seen.push(`stat ${String(args[0])}`), statSync(...args)),
+  });
+  try {
+    return { result: fn(), seen };
+  } finally {
+    Object.assign(fsSync, { readdirSync, statSync });
+  }
+}
+
 test('a registry install: the first message queues through the plain bundle, a blob is built in the background, the next message starts from it', async (t) => {
   const { home, cleanup } = await makeTempHome();
   t.after(cleanup);
@@ -171,15 +186,7 @@ test('one build at a time: the O_EXCL marker turns a second start away, a built 
   const env = { ...process.env, ...install.env };
   assert.equal(build.startBackgroundBuild(env), true);
   // What each message of a burst runs while the build does: two stats (the failure and build markers), no listing.
-  const seen: string[] = [];
-  const { readdirSync, statSync } = fsSync;
-  t.after(() => Object.assign(fsSync, { readdirSync, statSync }));
-  Object.assign(fsSync, {
-    readdirSync: (...args: Parameters<typeof readdirSync>) => (seen.push(`readdir ${String(args[0])}`), readdirSync(...args)),
-    statSync: (...args: Parameters<typeof statSync>) => (seen.push(`stat ${String(args[0])}`), statSync(...args)),
-  });
-  const second = build.startBackgroundBuild(env);
-  Object.assign(fsSync, { readdirSync, statSync });
+  const { result: second, seen } = listingsAndStats(() => build.startBackgroundBuild(env));
   assert.equal(second, false, 'a build runs: its marker is held');
   assert.deepEqual(seen, [`stat ${path.join(install.cache, `${THIS_NODE}failed`)}`, `stat ${path.join(install.cache, `${THIS_NODE}building`)}`]);
   assert.ok((await cacheFiles(install)).some((f) => f.endsWith('building')));
@@ -327,15 +334,7 @@ test('while builds keep failing, a message checks the failure marker only: no li
   const marker = await fs.stat(failed);
   // What the next message's plain bundle runs after queueing: one stat of the marker, no listing.
   const build = (await import(path.join(install.root, 'dist', 'sendmail-snapshot', 'build.js'))) as BuildModule;
-  const seen: string[] = [];
-  const { readdirSync, statSync } = fsSync;
-  t.after(() => Object.assign(fsSync, { readdirSync, statSync }));
-  Object.assign(fsSync, {
-    readdirSync: (...args: Parameters<typeof readdirSync>) => (seen.push(`readdir ${String(args[0])}`), readdirSync(...args)),
-    statSync: (...args: Parameters<typeof statSync>) => (seen.push(`stat ${String(args[0])}`), statSync(...args)),
-  });
-  const started = build.startBackgroundBuild({ ...process.env, ...install.env });
-  Object.assign(fsSync, { readdirSync, statSync });
+  const { result: started, seen } = listingsAndStats(() => build.startBackgroundBuild({ ...process.env, ...install.env }));
   assert.equal(started, false);
   assert.deepEqual(seen, [`stat ${failed}`]);
   // And through the launcher: queued, no build started (the marker is not rewritten), no blob.
