@@ -75,11 +75,17 @@ async function smtpMode(home: string): Promise<number> {
   return runSmtpSessionOnStdio(home, config);
 }
 
-export async function sendmailMain(argv: string[], homeFlag?: string, persona: SendmailPersona = 'sendmail'): Promise<number> {
+/**
+ * `parsed` is given the arguments as parsed (after a usage error it is not
+ * called): bin/bulkmailer-sendmail decides on a snapshot build from them,
+ * rather than parsing argv a second time.
+ */
+export async function sendmailMain(argv: string[], homeFlag?: string, persona: SendmailPersona = 'sendmail', parsed?: (args: SendmailArgs) => void): Promise<number> {
   try {
     const args = parseSendmailArgs(argv);
     // mailq is sendmail -bp (and takes sendmail's options, as Postfix's does).
     if (persona === 'mailq' && (args.mode === 'deliver' || args.mode === 'list')) args.mode = 'list';
+    parsed?.(args);
     const home = resolveHome(args.home ?? homeFlag);
     switch (args.mode) {
       case 'help':

@@ -6,7 +6,8 @@
  * imports into one CommonJS script and runs `node --build-snapshot` on it
  * at build time; bin/bulkmailer-sendmail starts Node with the blob, and
  * runs the plain bundle (dist/bundle/sendmail/entry.js) whenever that
- * Node exits with DECLINED. See docs/performance.md for what it saves.
+ * Node exits with DECLINED, or with REFUSED and no other blob to try. See
+ * docs/performance.md for what it saves.
  *
  * It only queues (deliver mode with -odq, the default: what cron, mail
  * clients and list software run once per message). Any other mode (-bp,
@@ -44,12 +45,22 @@ import { parseSendmailArgs, type SendmailArgs } from './parse-args.js';
 import { personaOf, type SendmailPersona } from './persona.js';
 
 /**
- * "Run the full command instead": Node's own exit code for a start-up
- * snapshot it cannot load (another Node version, other V8 flags, no blob),
- * reused so that bin/bulkmailer-sendmail has one rule for both. No other
- * exit of either command is 14 (sysexits are 64-78).
+ * Node's own exit code for a start-up snapshot it cannot load (another
+ * Node version, other V8 flags): bin/bulkmailer-sendmail then tries its
+ * next blob (the per-user one first, then dist's), and the plain bundle
+ * after the last.
  */
-export const DECLINED = 14;
+export const REFUSED = 14;
+
+/**
+ * "Run the full command instead": the snapshot loaded, but these arguments
+ * are not the queueing it runs (-bp, -q, mailq...). Another blob would
+ * decline them too, so the launcher goes straight to the plain bundle:
+ * one Node start less than trying dist's blob after a per-user one. Not
+ * an exit code of Node's (1-14, or above 128 for a signal) nor of either
+ * command (0, and the sysexits 64-78); keep bin/bulkmailer-sendmail in step.
+ */
+export const DECLINED = 15;
 
 /**
  * Names the fd where bin/bulkmailer-sendmail passes the real stderr (keep
