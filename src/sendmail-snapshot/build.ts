@@ -227,7 +227,8 @@ export function lastBuildFailure(env: NodeJS.ProcessEnv = process.env): string |
  * command whose launcher found no usable blob: unless the cache is turned
  * off or not trusted, a build runs, one ended since this process started,
  * or one failed less than a day ago. Returns whether it started one;
- * never throws.
+ * never throws. Cheapest refusals first: the two markers (a stat each),
+ * then the directory's trust, and only then a listing of it.
  */
 export function startBackgroundBuild(env: NodeJS.ProcessEnv = process.env): boolean {
   try {
@@ -242,12 +243,13 @@ export function startBackgroundBuild(env: NodeJS.ProcessEnv = process.env): bool
     // And by one more while a build runs (every message of a burst comes here until it ends).
     const buildingAge = ageOf(place.building, now);
     if (buildingAge !== null && buildingAge < MARKER_STALE_MS) return false;
+    // A directory that may not be trusted is refused before it is listed: nothing would be built there anyway.
+    prepareDir(place.dir);
     // A blob for this Node that was there when the launcher looked was not usable (refused, cut
-    // short, not trusted): build anew. One that appeared since (another build just ended) is used next time.
+    // short, writable by others): build anew. One that appeared since (another build just ended) is used next time.
     const started = performance.timeOrigin;
     const current = cachedBlobFor(place.dir, place.bundleId);
     if (current !== null && (fs.statSync(current, { throwIfNoEntry: false })?.mtimeMs ?? 0) >= started) return false;
-    prepareDir(place.dir);
     if (!takeMarker(place.building)) return false;
     const script = fileURLToPath(new URL('./background.js', import.meta.url));
     try {

@@ -27,10 +27,10 @@
  * the one Node compares when it loads a blob.
  *
  * A blob is code that runs as the user on every message, so it is only
- * used from a directory that is the user's own, not a link, and open to
- * nobody else (mode 0700 or stricter), with every directory above it
- * trusted as the spool is (src/trusted-path.ts): created 0700, and refused
- * when writable by group or others or sticky; and only when the blob
+ * used from a directory that is the user's own, not a link, not sticky,
+ * and trusted as the spool is with every directory above it
+ * (src/trusted-path.ts: writable by nobody but its owner, so 0755 passes,
+ * as in the launcher's `find`); created 0700. And only when the blob
  * itself is the user's, a regular file (not a link), not writable by group
  * or others, of the size its name says. Anything else is reported
  * (cacheDirProblem, cachedBlobProblem) and ignored.
@@ -119,18 +119,17 @@ export function cacheDirProblem(dir: string): { problem: string; fix: string } |
     return { problem: `${dir} is ${stat.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}`, fix: `remove ${dir}; \`bulkmailer sendmail-snapshot\` makes it again` };
   }
   const uid = typeof process.getuid === 'function' ? process.getuid() : null;
+  // What only the cache directory itself must be: the user's own (root's will not do) and not sticky.
   if (uid !== null && stat.uid !== uid) return { problem: `${dir} is owned by uid ${stat.uid}, not by you (uid ${uid})`, fix: `remove ${dir}; \`bulkmailer sendmail-snapshot\` makes it again` };
-  if ((stat.mode & 0o1022) !== 0) {
-    const who = (stat.mode & 0o022) === 0 ? 'sticky' : `writable by ${(stat.mode & 0o002) !== 0 ? 'everyone' : 'its group'}`;
-    return { problem: `${dir} is ${who} (mode ${(stat.mode & 0o7777).toString(8).padStart(4, '0')})`, fix: `chmod 700 ${dir}` };
-  }
-  let above;
+  if ((stat.mode & 0o1000) !== 0) return { problem: `${dir} is sticky (mode ${(stat.mode & 0o7777).toString(8).padStart(4, '0')})`, fix: `chmod 700 ${dir}` };
+  // The rest, for it and every directory above, is the spool's rule.
+  let found;
   try {
-    above = findUntrustedPath(path.dirname(dir), uid);
+    found = findUntrustedPath(dir, uid);
   } catch (err) {
-    return { problem: `cannot check the directories above ${dir} (${(err as Error).message})`, fix: `check the permissions of the directories above ${dir}` };
+    return { problem: `cannot check ${dir} and the directories above it (${(err as Error).message})`, fix: `check the permissions of ${dir} and the directories above it` };
   }
-  return above === null ? null : { problem: `${above.path} ${above.problem}`, fix: above.fix };
+  return found === null ? null : { problem: `${found.path} ${found.problem}`, fix: found.fix };
 }
 
 /** Why the blob at `file` would not be used, or null when it may be loaded (its directory checked apart). */
