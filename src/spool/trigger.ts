@@ -4,13 +4,24 @@
  * `nudgeFlusher` connects, writes one byte and leaves. With no agent
  * running it does nothing: the entry waits for the next cron flush.
  * Nudging never throws and never waits more than NUDGE_TIMEOUT_MS.
+ *
+ * node:net is loaded only when there is a socket to connect to or to
+ * listen on: this module is in the sendmail command's start-up snapshot,
+ * where net's modules made the heap ~130 KB bigger to deserialize on every
+ * message, though most messages find no agent to nudge.
  */
-import net from 'node:net';
+import type net from 'node:net';
 import fsSync from 'node:fs';
 import { triggerSocketPath, type Spool } from './paths.js';
 import { SharedRuns } from './shared-runs.js';
 
 const NUDGE_TIMEOUT_MS = 500;
+
+/** node:net, when needed. process.getBuiltinModule (Node 20.16+) also works inside the start-up snapshot, where import() has no loader to call. */
+function loadNet(): Promise<typeof net> {
+  const builtin = process.getBuiltinModule?.('node:net') as typeof net | undefined;
+  return builtin !== undefined ? Promise.resolve(builtin) : import('node:net');
+}
 
 /**
  * Connects to the trigger socket; with `payload`, writes it (a nudge). True
@@ -23,7 +34,7 @@ export function touchTrigger(spool: Spool, payload: string | null, timeoutMs = N
 function touchSocket(file: string, payload: string | null, timeoutMs: number): Promise<boolean> {
   // No socket file, no agent: skip creating a socket only to see it fail.
   if (!fsSync.existsSync(file)) return Promise.resolve(false);
-  return new Promise((resolve) => {
+  return loadNet().then((net) => new Promise<boolean>((resolve) => {
     const socket = net.connect(file);
     const done = (ok: boolean) => {
       clearTimeout(timer);
@@ -33,7 +44,7 @@ function touchSocket(file: string, payload: string | null, timeoutMs: number): P
     const timer = setTimeout(() => done(false), timeoutMs);
     socket.on('connect', () => (payload === null ? done(true) : socket.end(payload, () => done(true))));
     socket.on('error', () => done(false));
-  });
+  }), () => false);
 }
 
 /**
@@ -58,6 +69,7 @@ export function nudgeFlusher(spool: Spool): Promise<boolean> {
 export async function listenForNudges(spool: Spool, onNudge: () => void): Promise<net.Server> {
   const file = triggerSocketPath(spool);
   fsSync.rmSync(file, { force: true }); // synchronous: this module is in the sendmail command's snapshot, fs/promises is not
+  const net = await loadNet();
   const server = net.createServer((socket) => {
     socket.on('error', () => {});
     socket.once('data', () => onNudge());

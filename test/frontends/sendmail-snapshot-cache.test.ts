@@ -14,7 +14,12 @@
  * another version, test/support/snapshot-blob.ts) each start from their
  * own blob without rebuilding, and one upgraded in place gets a new blob
  * and loses its old one; while builds keep failing, a message looks
- * at the failure marker only (no listing of the cache, no new attempt).
+ * at the failure marker only (no listing of the cache, no new attempt);
+ * a cache directory that may not be trusted is refused before it is
+ * listed (0755 passes, as in the launcher); -bp, --version and mailq with
+ * a per-user blob and dist's start Node twice, not three times (the
+ * snapshot declines with 15, which no other blob is tried after); the
+ * build is decided from the arguments sendmailMain parsed.
  * Runs on each Node CI runs (.ci/with-node 22|24 npx tsx --test ...).
  */
 import assert from 'node:assert/strict';
@@ -23,6 +28,7 @@ import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
+import { parseSendmailArgs } from '../../src/frontends/sendmail/parse-args.js';
 import { listEntryIds, messagePath, openSpool } from '../../src/spool/index.js';
 import { collect, ROOT, runCli } from '../support/cli.js';
 import { otherNodeVersion, pretendOtherNodeVersion } from '../support/snapshot-blob.js';
@@ -359,4 +365,76 @@ test('the plain bundle keeps no compile cache in the shared temporary directory,
   assert.ok(!run.stderr.includes(FROM_SNAPSHOT), 'queued through the plain bundle');
   assert.equal((await storedMessages(spool)).length, 1);
   assert.deepEqual(await fs.readdir(tmp), [], 'nothing left in the shared temporary directory');
+});
+
+test('-bp, --version and mailq with a per-user blob and dist\'s: the snapshot declines once (exit 15) and the plain bundle runs, no second blob is tried', async (t) => {
+  const { home, install, spool, made: [nodeDir] } = await freshInstall(t, 'node-bin');
+  // dist's blob back in place beside the per-user one, as in a checkout whose user also built one.
+  await fs.copyFile(path.join(ROOT, 'dist', 'bundle', 'sendmail', 'snapshot.blob'), path.join(install.root, 'dist', 'bundle', 'sendmail', 'snapshot.blob'));
+  assert.equal((await runCli(['sendmail-snapshot'], { home: spool, env: install.env, bin: install.cli })).code, 0);
+  const blob = await builtBlob(install);
+  // A `node` first on PATH that notes each start, and the per-user blob's link naming it (the launcher's test -ef).
+  const starts = path.join(home, 'starts');
+  const node = path.join(nodeDir!, 'node');
+  await fs.writeFile(node, `#!/bin/sh\necho "$1" >>'${starts}'\nexec '${process.execPath}' "$@"\n`, { mode: 0o755 });
+  await fs.rm(linkOf(blob));
+  await fs.symlink(node, linkOf(blob));
+  const run = async (args: string[], input?: string): Promise<string[]> => {
+    await fs.rm(starts, { force: true });
+    const env = { ...process.env, ...install.env, BULKMAILER_HOME: spool, PATH: `${nodeDir!}${path.delimiter}${process.env.PATH ?? ''}` };
+    const done = await collect(spawn(install.sendmail, args, { env, stdio: ['pipe', 'pipe', 'pipe'] }), input ?? '');
+    assert.equal(done.code, 0, `${args.join(' ')}: ${done.stderr}`);
+    return (await fs.readFile(starts, 'utf8')).trim().split('\n');
+  };
+  assert.deepEqual(await run(ARGS, MESSAGE), ['--snapshot-blob'], 'queueing: one start, from the per-user blob');
+  for (const args of [['-bp'], ['--version']]) {
+    assert.deepEqual(await run(args), ['--snapshot-blob', install.sendmail], `${args.join(' ')}: the per-user blob declines, then the plain bundle`);
+  }
+  const mailq = path.join(install.root, 'bin', 'mailq');
+  await fs.symlink(install.sendmail, mailq);
+  const env = { ...process.env, ...install.env, BULKMAILER_HOME: spool, PATH: `${nodeDir!}${path.delimiter}${process.env.PATH ?? ''}` };
+  await fs.rm(starts, { force: true });
+  const listed = await collect(spawn(mailq, [], { env, stdio: ['pipe', 'pipe', 'pipe'] }), '');
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.match(listed.stdout, /-- \d+ Kbytes in 1 Request\.\n$/);
+  assert.equal((await fs.readFile(starts, 'utf8')).trim().split('\n').length, 2, 'mailq: two starts');
+  // No build was started by the declined modes (a blob was usable).
+  assert.deepEqual(await cacheFiles(install), [path.basename(blob), path.basename(linkOf(blob))]);
+});
+
+test('the plain bundle decides on a build from the arguments it parsed once: queueing starts one, a declined mode does not', async (t) => {
+  const { install } = await freshInstall(t);
+  type Trigger = typeof import('../../src/frontends/sendmail/snapshot-trigger.js');
+  // The install's own compiled module (its build.js finds that install's bundle and cache).
+  const trigger = (await import(path.join(install.root, 'dist', 'frontends', 'sendmail', 'snapshot-trigger.js'))) as Trigger;
+  const env = { ...process.env, ...install.env };
+  assert.equal(trigger.startSnapshotBuildAfterQueueing(parseSendmailArgs(['-bp']), 'sendmail', env), false);
+  assert.equal(trigger.startSnapshotBuildAfterQueueing(parseSendmailArgs(ARGS), 'mailq', env), false);
+  assert.deepEqual(await cacheFiles(install), [], 'nothing started for a mode the snapshot declines');
+  assert.equal(trigger.startSnapshotBuildAfterQueueing(parseSendmailArgs(ARGS), 'sendmail', env), true);
+  await builtBlob(install);
+});
+
+test('a cache directory that may not be trusted is refused before it is listed, by the build and by the cache check alike', async (t) => {
+  const { install } = await freshInstall(t);
+  const build = (await import(path.join(install.root, 'dist', 'sendmail-snapshot', 'build.js'))) as BuildModule;
+  type CacheModule = typeof import('../../src/sendmail-snapshot/cache.js');
+  const cache = (await import(path.join(install.root, 'dist', 'sendmail-snapshot', 'cache.js'))) as CacheModule;
+  const env = { ...process.env, ...install.env };
+  await fs.mkdir(install.cache, { mode: 0o700 });
+  // 0755 is trusted, as the launcher's find judges it: writable by nobody but its owner.
+  await fs.chmod(install.cache, 0o755);
+  assert.equal(cache.cacheDirProblem(install.cache), null);
+  for (const [mode, why] of [[0o775, /is writable by its group \(mode 0775\)/], [0o1700, /is sticky \(mode 1700\)/]] as const) {
+    await fs.chmod(install.cache, mode);
+    assert.match(cache.cacheDirProblem(install.cache)?.problem ?? 'trusted', why);
+    const { result: started, seen } = listingsAndStats(() => build.startBackgroundBuild(env));
+    assert.equal(started, false, mode.toString(8));
+    assert.deepEqual(seen.filter((s) => s.startsWith('readdir')), [], `${mode.toString(8)}: no listing`);
+  }
+  await fs.chmod(install.xdg, 0o777);
+  await fs.chmod(install.cache, 0o700);
+  assert.match(cache.cacheDirProblem(install.cache)?.problem ?? 'trusted', /xdg-cache is writable by everyone/);
+  await fs.chmod(install.xdg, 0o700);
+  assert.deepEqual(await cacheFiles(install), [], 'nothing built');
 });

@@ -7,7 +7,8 @@
  * intact, when the blob is missing or was built by another Node version
  * (and, on Node 20, under V8 flags in NODE_OPTIONS); hands every other mode to the plain
  * bundle; exits 0 only after the commit (crash points inside the
- * snapshot); and passes a SIGTERM on to Node, which then queues nothing.
+ * snapshot); passes a SIGTERM on to Node, which then queues nothing; and
+ * nudges a running agent from the snapshot (node:net loaded only then).
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -16,7 +17,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { parseSendmailArgs } from '../../src/frontends/sendmail/parse-args.js';
 import { DECLINED, runFromSnapshot, snapshotRuns } from '../../src/frontends/sendmail/snapshot-entry.js';
-import { listEntryIds, messagePath, openSpool } from '../../src/spool/index.js';
+import { listEntryIds, listenForNudges, messagePath, openSpool } from '../../src/spool/index.js';
 import { collect, ROOT, runCli, SENDMAIL } from '../support/cli.js';
 import { pretendOtherNodeVersion } from '../support/snapshot-blob.js';
 import { makeTempHome, writeConfig } from '../support/home.js';
@@ -176,4 +177,20 @@ test('SIGTERM to the launcher mid-message reaches Node: nothing is queued, the c
   while (await running(node)) await new Promise((resolve) => setTimeout(resolve, 20));
   child.stdin.end('\n');
   assert.deepEqual(await storedMessages(home).catch(() => []), []);
+});
+
+test('from the snapshot, a message nudges the agent listening on the trigger socket (node:net is loaded only then)', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  assert.equal((await runCli(ARGS, { home, bin: SENDMAIL, input: MESSAGE })).code, 0, 'the spool made');
+  let nudges = 0;
+  const server = await listenForNudges(await openSpool(home), () => nudges++);
+  t.after(() => server.close());
+  const run = await runCli(ARGS, { home, bin: SENDMAIL, input: MESSAGE });
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stderr, new RegExp(FROM_SNAPSHOT));
+  assert.match(run.stderr, /the agent was asked to deliver it now/);
+  while (nudges === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(nudges, 1);
+  assert.equal((await storedMessages(home)).length, 2);
 });
