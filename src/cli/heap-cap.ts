@@ -1,0 +1,102 @@
+/**
+ * The V8 heap's size for the long-running commands (flush, agent, listen):
+ * what this module owns is two V8 settings, changed at run time, and a
+ * garbage-collection observer that steers one of them.
+ *
+ * Why: their live heap is ~20 MiB at any queue size, but V8 sizes its heap
+ * for throughput. At ~2,800 messages a second its young generation grows to
+ * two 16 MiB semi-spaces (64 MiB on Node 24) and the old generation is let
+ * grow to a multiple of the live heap between full collections: a flush of
+ * 100,000 entries peaked at ~130 MiB of PSS, the listener near 100 under
+ * eight clients (docs/performance.md, "The heap cap").
+ *
+ * Why at run time: `--max-semi-space-size` and friends are read once, when
+ * V8 sets its heap up, and bin/bulkmailer is `#!/usr/bin/env node`, which
+ * cannot pass flags portably. Two V8 flags are read again each time V8
+ * uses them, and Node leaves flags writable after start-up
+ * (`--no-freeze-flags-after-init`), so `v8.setFlagsFromString` changes them:
+ *
+ *  - `--semi-space-growth-factor`: how much the young generation grows when
+ *    V8 decides it should (V8 reads it at each growth). It stays 2 while
+ *    the young generation is below SEMI_SPACE_CAP_BYTES and is set to
+ *    1 (no growth) once it is there, after every collection, by a
+ *    PerformanceObserver on 'gc' entries. The observer runs between
+ *    callbacks, not inside a collection, so a long synchronous burst of
+ *    allocation could grow it one step past the cap before it is frozen;
+ *    the commands' work is short callbacks, where it lands on the cap
+ *    (measured: docs/performance.md). V8 may shrink it when allocation
+ *    slows; the observer lets it grow back to the cap.
+ *  - `--heap-growing-percent`: the old generation's next limit, after each
+ *    full collection, is the live heap plus this percentage, instead of
+ *    V8's factor of 1.1 to 4 chosen for speed.
+ *
+ * How it fails: it cannot. On a V8 this module was not checked against
+ * (CHECKED_V8_MAJORS), nothing is changed and the heap is V8's default,
+ * because V8 prints "unrecognized flag" on stderr for a flag it lost and
+ * a flag kept under its name might mean something else. On a checked V8
+ * that ignored the flags, the heap would simply be V8's default again.
+ * test/cli/heap-cap.test.ts fails when CI's Node versions leave the list.
+ */
+import v8 from 'node:v8';
+import { PerformanceObserver } from 'node:perf_hooks';
+
+const MIB = 1024 * 1024;
+
+/**
+ * The young generation's cap: the capacity of one semi-space, what
+ * `--max-semi-space-size=4` would set (V8 reports the new space's size as
+ * both semi-spaces together, and on Node 24 pages beyond them while a
+ * scavenge runs; the capacity is what it uses plus what it has left).
+ * Smaller costs CPU (more scavenges, more short-lived data promoted to the
+ * old generation); at 4 MiB the flush's CPU per message is V8's default's,
+ * within the spread (docs/performance.md).
+ */
+export const SEMI_SPACE_CAP_BYTES = 4 * MIB;
+
+/** The old generation's headroom over the live heap after a full collection, in percent. */
+export const OLD_GENERATION_GROWING_PERCENT = 20;
+
+/** V8 major versions whose heap reads both flags at run time: Node 20 (11.3), 22 (12.4), 24 (13.6). */
+const CHECKED_V8_MAJORS: ReadonlySet<number> = new Set([11, 12, 13]);
+
+/** Whether this process's V8 is one the flags were checked on. */
+export function heapCapSupported(v8Version: string = process.versions.v8): boolean {
+  return CHECKED_V8_MAJORS.has(Number(v8Version.split('.')[0]));
+}
+
+let observer: PerformanceObserver | null = null;
+let growthFactor = 2;
+
+/** The capacity of the young generation's semi-space now (V8 grows and shrinks it). */
+export function semiSpaceBytes(): number {
+  const space = v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
+  return space === undefined ? 0 : space.space_used_size + space.space_available_size;
+}
+
+/**
+ * Lets the young generation double while the doubling stays within the cap,
+ * and freezes it there. Semi-spaces are powers of two from 1 MiB; what V8
+ * reports is a little below them (page headers), hence the 3/4.
+ */
+function steerYoungGeneration(): void {
+  const wanted = semiSpaceBytes() <= (SEMI_SPACE_CAP_BYTES * 3) / 4 ? 2 : 1;
+  if (wanted === growthFactor) return;
+  v8.setFlagsFromString(`--semi-space-growth-factor=${wanted}`);
+  growthFactor = wanted;
+}
+
+/**
+ * Caps this process's heap for the rest of its life (idempotent). Called
+ * by the long-running commands as they start; the short ones (status, the
+ * sendmail command, enqueue) end before V8 grows anything. Returns whether
+ * the cap is in force.
+ */
+export function capHeap(): boolean {
+  if (observer !== null) return true;
+  if (!heapCapSupported()) return false;
+  v8.setFlagsFromString(`--heap-growing-percent=${OLD_GENERATION_GROWING_PERCENT}`);
+  steerYoungGeneration();
+  observer = new PerformanceObserver(steerYoungGeneration);
+  observer.observe({ entryTypes: ['gc'] });
+  return true;
+}

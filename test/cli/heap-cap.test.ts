@@ -1,0 +1,138 @@
+/**
+ * src/cli/heap-cap.ts: the young generation held at its cap at run time.
+ * Each process here runs test/support/young-generation-probe.mjs, which,
+ * once the process's own work is done, allocates objects that survive a
+ * few scavenges and reports the largest semi-space V8 scavenged with. The
+ * same load grows it to 16 MiB or more without the cap (the controls: a
+ * plain Node process, and `status`, a short command that leaves the heap
+ * alone), and keeps it at SEMI_SPACE_CAP_BYTES in the long-running
+ * commands (flush, listen, agent). It also fails when CI's Node versions
+ * leave heap-cap.ts's checked V8 versions (the cap would then be off).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ROOT, collect, spawnCli } from '../support/cli.js';
+import { makeTempHome, writeConfig, type TempHome } from '../support/home.js';
+import { startCaptureServer, type CaptureServer } from '../support/capture-server.js';
+import { startAgent, killAll } from '../agent/agent-process.js';
+import { SEMI_SPACE_CAP_BYTES, heapCapSupported } from '../../src/cli/heap-cap.js';
+
+const PROBE = fileURLToPath(new URL('../support/young-generation-probe.mjs', import.meta.url));
+const HEAP_CAP_MODULE = pathToFileURL(path.join(ROOT, 'dist', 'cli', 'heap-cap.js')).href;
+
+let home: TempHome;
+let server: CaptureServer;
+let reports = 0;
+
+before(async () => {
+  home = await makeTempHome();
+  server = await startCaptureServer();
+  await writeConfig(home.home, { smarthost: server.url, schedule: '0 0 1 1 *' });
+});
+
+after(async () => {
+  await killAll();
+  await server.close();
+  await home.cleanup();
+});
+
+/** Where the probe of the next process writes (its own file per process). */
+function reportFile(): string {
+  return path.join(home.home, `heap-${++reports}.json`);
+}
+
+async function largestSemiSpace(file: string): Promise<number> {
+  const report = JSON.parse(await fs.readFile(file, 'utf8')) as { largestSemiSpaceBytes: number; scavenges: number };
+  assert.ok(report.scavenges > 0, `the probe saw no scavenge: ${JSON.stringify(report)}`);
+  return report.largestSemiSpaceBytes;
+}
+
+/** Runs a script under plain Node with the probe preloaded; resolves with the largest semi-space. */
+async function plainNode(script: string): Promise<number> {
+  const file = reportFile();
+  const child = spawn(process.execPath, ['--import', PROBE, '--input-type=module', '-e', script], {
+    env: { ...process.env, BULKMAILER_TEST_HEAP_FILE: file },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const result = await collect(child);
+  assert.equal(result.code, 0, result.stderr);
+  return largestSemiSpace(file);
+}
+
+/** A bulkmailer command with the probe preloaded (through NODE_OPTIONS, as the command itself is unchanged). */
+function probedCli(args: string[], file: string): ChildProcess {
+  return spawnCli(args, { home: home.home, env: { NODE_OPTIONS: `--import=${PROBE}`, BULKMAILER_TEST_HEAP_FILE: file } });
+}
+
+/** For a command that runs until stopped: the probe runs at SIGUSR2 while it is up; resolves once it has reported. */
+async function probeWhileUp(child: ChildProcess, file: string): Promise<number> {
+  child.kill('SIGUSR2');
+  while (!(await fs.stat(file).catch(() => null))) {
+    assert.equal(child.exitCode, null, 'the command exited before the probe reported');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return largestSemiSpace(file);
+}
+
+const MIB = 1024 * 1024;
+const mib = (bytes: number) => `${(bytes / MIB).toFixed(1)} MiB`;
+
+test('this Node is one heap-cap.ts was checked on (else the cap is off everywhere)', () => {
+  assert.ok(heapCapSupported(), `V8 ${process.versions.v8} (Node ${process.version}): check the flags on it and add it to CHECKED_V8_MAJORS`);
+  assert.equal(heapCapSupported('10.2.154'), false);
+  assert.equal(heapCapSupported('99.0.1'), false);
+});
+
+describe('capHeap in a plain Node process', () => {
+  test('the same load grows the semi-space past the cap without it, and not with it', async () => {
+    const without = await plainNode('');
+    const capped = await plainNode(`const { capHeap } = await import(${JSON.stringify(HEAP_CAP_MODULE)}); if (!capHeap()) process.exit(3);`);
+    assert.ok(without > SEMI_SPACE_CAP_BYTES, `without the cap: ${mib(without)}, expected above ${mib(SEMI_SPACE_CAP_BYTES)}`);
+    assert.ok(capped <= SEMI_SPACE_CAP_BYTES, `with the cap: ${mib(capped)}, expected at most ${mib(SEMI_SPACE_CAP_BYTES)}`);
+  });
+});
+
+describe('the long-running commands cap the heap, the short ones do not', () => {
+  test('flush (an empty queue) does; status does not', async () => {
+    const flushFile = reportFile();
+    const flush = await collect(probedCli(['flush'], flushFile));
+    assert.equal(flush.code, 0, flush.stderr);
+    const statusFile = reportFile();
+    const status = await collect(probedCli(['status'], statusFile));
+    assert.equal(status.code, 0, status.stderr);
+    const [flushed, listed] = [await largestSemiSpace(flushFile), await largestSemiSpace(statusFile)];
+    assert.ok(flushed <= SEMI_SPACE_CAP_BYTES, `flush: ${mib(flushed)}, expected at most ${mib(SEMI_SPACE_CAP_BYTES)}`);
+    assert.ok(listed > SEMI_SPACE_CAP_BYTES, `status: ${mib(listed)}, expected above ${mib(SEMI_SPACE_CAP_BYTES)}`);
+  });
+
+  test('listen does', async () => {
+    const file = reportFile();
+    const child = probedCli(['listen', '--port', '0'], file);
+    const result = collect(child);
+    let stdout = '';
+    await new Promise<void>((resolve, reject) => {
+      child.stdout?.on('data', (d: string) => {
+        stdout += d;
+        if (/listening on 127\.0\.0\.1:\d+/.test(stdout)) resolve();
+      });
+      result.then((r) => reject(new Error(`listen exited ${r.code} before listening: ${r.stderr}`)), reject);
+    });
+    const largest = await probeWhileUp(child, file);
+    child.kill('SIGTERM');
+    await result;
+    assert.ok(largest <= SEMI_SPACE_CAP_BYTES, `listen: ${mib(largest)}, expected at most ${mib(SEMI_SPACE_CAP_BYTES)}`);
+  });
+
+  test('agent does', async () => {
+    const file = reportFile();
+    const agent = startAgent(home.home, { NODE_OPTIONS: `--import=${PROBE}`, BULKMAILER_TEST_HEAP_FILE: file });
+    await agent.waitFor('ready');
+    const largest = await probeWhileUp(agent.child, file);
+    await agent.stop('SIGTERM');
+    assert.ok(largest <= SEMI_SPACE_CAP_BYTES, `agent: ${mib(largest)}, expected at most ${mib(SEMI_SPACE_CAP_BYTES)}`);
+  });
+});
