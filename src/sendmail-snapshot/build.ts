@@ -152,12 +152,14 @@ function buildBlob(place: Place, env: NodeJS.ProcessEnv): BuiltSnapshot {
 
 /**
  * Removes, beside the blob just built (`kept`): this bundle's blobs for the
- * same Node binary or this Node version, or whose Node binary is gone
- * (their `.node` link dangles), or that have no link (an older
+ * same Node binary (its name's version and binary, or its link naming this
+ * binary: the version before an upgrade in place), or whose Node binary is
+ * gone (their `.node` link dangles), or that have no link (an older
  * bulkmailer's, or a build that died between link and blob); links
  * without their blob; blobs of other bundles not built this week; dead
- * temp files. Other Node versions' blobs of this bundle are kept: each
- * Node that runs the command keeps its own.
+ * temp files. Other Node binaries' blobs of this bundle are kept (another
+ * version, or another copy of this one): each Node that runs the command
+ * keeps its own.
  */
 function prune(place: Place, kept: string, now = Date.now()): void {
   const ours = `sendmail-${place.bundleId}-`;

@@ -7,9 +7,12 @@
  *
  * A blob only loads into the Node binary that built it, and it holds the
  * code of one bundle, so a cached blob is named by both:
- * `sendmail-<bundle id>-<node version>-<arch>-<bytes>.blob`, the bundle
- * id being the hash of dist/bundle/sendmail/snapshot.cjs that the build
- * writes to snapshot.id, and the size there because Node does not check
+ * `sendmail-<bundle id>-<node version>-<arch>-<binary>-<bytes>.blob`, the
+ * bundle id being the hash of dist/bundle/sendmail/snapshot.cjs that the
+ * build writes to snapshot.id, <binary> a hash of the real path of the
+ * Node binary (two copies of one Node version, nvm's and the system's,
+ * each keep their own blob, where they shared a name and took it from each
+ * other in turn), and the size there because Node does not check
  * one: a truncated blob kills Node (SIGSEGV) instead of being refused
  * (exit 14), so a blob of any other size is not loaded. bin/bulkmailer-sendmail keeps the same rules in shell: the
  * names, the lookup, the order (cached blob first, then dist's) and the
@@ -38,6 +41,7 @@
  * Pure look-ups (stat, read of snapshot.id); throws nothing: a missing or
  * unreadable piece reads as "no blob".
  */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -82,17 +86,36 @@ export function snapshotCacheDir(env: NodeJS.ProcessEnv = process.env): string {
 export interface NodeIdentity {
   version: string;
   arch: string;
+  /** nodeBinaryTag of its binary. */
+  binary: string;
 }
 
-const THIS_NODE: NodeIdentity = { version: `v${process.versions.node}`, arch: process.arch };
-
-/** The start of the names of this bundle's blobs for this Node: sendmail-<bundle id>-<node version>-<arch>- */
-export function cachedBlobPrefix(bundleId: string, node: NodeIdentity = THIS_NODE): string {
-  return `sendmail-${bundleId}-${node.version}-${node.arch}-`;
+/** 12 hex digits of the hash of the Node binary's real path (its path as given when it has none). */
+export function nodeBinaryTag(execPath: string = process.execPath): string {
+  let real = execPath;
+  try {
+    real = fs.realpathSync.native(execPath);
+  } catch {
+    /* gone or unreadable: its name alone */
+  }
+  return createHash('sha256').update(real).digest('hex').slice(0, 12);
 }
 
-/** sendmail-<bundle id>-<node version>-<arch>-<bytes>.blob */
-export function cachedBlobName(bundleId: string, bytes: number, node: NodeIdentity = THIS_NODE): string {
+let thisNode: NodeIdentity | undefined;
+
+/** The Node running this (process.versions.node is the version Node compares when it loads a blob). */
+function currentNode(): NodeIdentity {
+  thisNode ??= { version: `v${process.versions.node}`, arch: process.arch, binary: nodeBinaryTag() };
+  return thisNode;
+}
+
+/** The start of the names of this bundle's blobs for this Node binary: sendmail-<bundle id>-<node version>-<arch>-<binary>- */
+export function cachedBlobPrefix(bundleId: string, node: NodeIdentity = currentNode()): string {
+  return `sendmail-${bundleId}-${node.version}-${node.arch}-${node.binary}-`;
+}
+
+/** sendmail-<bundle id>-<node version>-<arch>-<binary>-<bytes>.blob */
+export function cachedBlobName(bundleId: string, bytes: number, node: NodeIdentity = currentNode()): string {
   return `${cachedBlobPrefix(bundleId, node)}${bytes}.blob`;
 }
 

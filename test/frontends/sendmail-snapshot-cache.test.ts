@@ -13,7 +13,8 @@
  * Node versions used in turn (a second, real one: this Node's binary with
  * another version, test/support/snapshot-blob.ts) each start from their
  * own blob without rebuilding, and one upgraded in place gets a new blob
- * and loses its old one; while builds keep failing, a message looks
+ * and loses its old one, and two copies of one version at different
+ * paths each keep their own; while builds keep failing, a message looks
  * at the failure marker only (no listing of the cache, no new attempt);
  * a cache directory that may not be trusted is refused before it is
  * listed (0755 passes, as in the launcher); -bp, --version and mailq with
@@ -29,6 +30,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { parseSendmailArgs } from '../../src/frontends/sendmail/parse-args.js';
+import { nodeBinaryTag } from '../../src/sendmail-snapshot/cache.js';
 import { listEntryIds, messagePath, openSpool } from '../../src/spool/index.js';
 import { collect, ROOT, runCli } from '../support/cli.js';
 import { otherNodeVersion, pretendOtherNodeVersion } from '../support/snapshot-blob.js';
@@ -39,7 +41,7 @@ const BODY = 'The body, which must arrive whole.\n';
 const MESSAGE = `Subject: cached snapshot\n\n${BODY}`;
 const ARGS = ['-v', '-f', 'ada@example.org', 'bob@example.net'];
 const BUNDLE_ID = (await fs.readFile(path.join(ROOT, 'dist', 'bundle', 'sendmail', 'snapshot.id'), 'utf8')).trim();
-const THIS_NODE = `sendmail-${BUNDLE_ID}-v${process.versions.node}-${process.arch}-`; // blobPrefix(process.versions.node)
+const THIS_NODE = `sendmail-${BUNDLE_ID}-v${process.versions.node}-${process.arch}-${nodeBinaryTag()}-`; // the name's start for this Node binary
 
 type BuildModule = typeof import('../../src/sendmail-snapshot/build.js');
 
@@ -83,9 +85,9 @@ async function freshInstall(t: { after: (fn: () => Promise<void>) => void }, ...
   return { home, install: await registryInstall(path.join(home, 'install')), spool: path.join(home, 'spool'), made };
 }
 
-/** The start of this bundle's blob names for Node `version` (process.versions.node form) on this arch. */
-function blobPrefix(version: string): string {
-  return `sendmail-${BUNDLE_ID}-v${version}-${process.arch}-`;
+/** The start of this bundle's blob names for Node `version` (process.versions.node form) on this arch, and binary `node` if given. */
+function blobPrefix(version: string, node?: string): string {
+  return `sendmail-${BUNDLE_ID}-v${version}-${process.arch}-${node === undefined ? '' : `${nodeBinaryTag(node)}-`}`;
 }
 
 async function storedMessages(home: string): Promise<string[]> {
@@ -315,14 +317,15 @@ test('a Node binary upgraded in place: one start refused, a rebuild for the new 
   await fs.copyFile(process.execPath, path.join(nodeDir!, 'node'));
   await fs.chmod(path.join(nodeDir!, 'node'), 0o755);
   assert.equal((await send(install, spool, nodeDir!)).fromSnapshot, false);
-  const old = await builtBlob(install);
+  const binary = path.join(nodeDir!, 'node');
+  const old = await builtBlob(install, undefined, blobPrefix(process.versions.node, binary));
   assert.equal((await send(install, spool, nodeDir!)).fromSnapshot, true);
   // The upgrade: the new version renamed over the same path, as package managers do.
   const upgraded = await otherNodeVersion(staging!);
   await fs.rename(upgraded.node, path.join(nodeDir!, 'node'));
   // The old blob's link names the upgraded binary, which refuses it: the plain bundle, once.
   assert.equal((await send(install, spool, nodeDir!)).fromSnapshot, false);
-  const fresh = await builtBlob(install, undefined, blobPrefix(upgraded.version));
+  const fresh = await builtBlob(install, undefined, blobPrefix(upgraded.version, binary));
   assert.deepEqual(await cacheFiles(install), [path.basename(fresh), path.basename(linkOf(fresh))], `${path.basename(old)} pruned`);
   assert.equal((await send(install, spool, nodeDir!)).fromSnapshot, true);
   assert.equal((await storedMessages(spool)).length, 4);
@@ -437,4 +440,27 @@ test('a cache directory that may not be trusted is refused before it is listed, 
   assert.match(cache.cacheDirProblem(install.cache)?.problem ?? 'trusted', /xdg-cache is writable by everyone/);
   await fs.chmod(install.xdg, 0o700);
   assert.deepEqual(await cacheFiles(install), [], 'nothing built');
+});
+
+test('two copies of one Node version at different paths (nvm\'s and the system\'s): each keeps its own blob, neither rebuilds', async (t) => {
+  const { install, spool, made: [copyDir] } = await freshInstall(t, 'copy-node');
+  const copy = path.join(copyDir!, 'node');
+  await fs.copyFile(process.execPath, copy);
+  await fs.chmod(copy, 0o755);
+  assert.equal((await send(install, spool)).fromSnapshot, false);
+  const ours = await builtBlob(install);
+  assert.equal((await send(install, spool, copyDir!)).fromSnapshot, false, 'the copy has no blob of its own yet');
+  const theirs = await builtBlob(install, ours, blobPrefix(process.versions.node, copy));
+  assert.notEqual(path.basename(theirs), path.basename(ours));
+  assert.equal(await fs.realpath(linkOf(theirs)), await fs.realpath(copy));
+  assert.equal(await fs.realpath(linkOf(ours)), await fs.realpath(process.execPath), 'ours kept, still linked to this Node');
+  const before = await Promise.all((await cacheFiles(install)).map(async (f) => `${f} ${(await fs.lstat(path.join(install.cache, f))).ino}`));
+  assert.equal(before.length, 4, before.join(', '));
+  for (let round = 0; round < 2; round++) {
+    assert.equal((await send(install, spool)).fromSnapshot, true, `this Node, round ${round}`);
+    assert.equal((await send(install, spool, copyDir!)).fromSnapshot, true, `the copy, round ${round}`);
+  }
+  const after = await Promise.all((await cacheFiles(install)).map(async (f) => `${f} ${(await fs.lstat(path.join(install.cache, f))).ino}`));
+  assert.deepEqual(after, before, 'nothing rebuilt');
+  assert.equal((await storedMessages(spool)).length, 6);
 });
