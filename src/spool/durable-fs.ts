@@ -67,12 +67,24 @@ export function writeAllv(fd: number, chunks: Uint8Array[], total: number): void
 /**
  * Atomically replaces `target` with `data`: write `temp`, fsync, rename,
  * fsync the target's directory. `temp` must be on the same filesystem.
- * Resolves to the new file's stamp (fileStamp), taken with an fstat of the
- * still-open file just after the rename (which sets its ctime): the version
- * now under `target`, with no path lookup, whoever replaces it later.
  */
-export async function replaceFileDurable(temp: string, target: string, targetDir: string, data: string | Uint8Array): Promise<string> {
-  let stamp: string;
+export async function replaceFileDurable(temp: string, target: string, targetDir: string, data: string | Uint8Array): Promise<void> {
+  await replaceDurably(temp, target, targetDir, data, false);
+}
+
+/**
+ * replaceFileDurable, resolving to the new file's stamp (fileStamp), taken
+ * with an fstat of the still-open file just after the rename (which sets
+ * its ctime): the version now under `target`, with no path lookup, whoever
+ * replaces it later. Only entry states are reused by their stamp; other
+ * records take the plain one and save the fstat.
+ */
+export async function replaceFileDurableStamped(temp: string, target: string, targetDir: string, data: string | Uint8Array): Promise<string> {
+  return (await replaceDurably(temp, target, targetDir, data, true))!;
+}
+
+async function replaceDurably(temp: string, target: string, targetDir: string, data: string | Uint8Array, stamped: boolean): Promise<string | null> {
+  let stamp: string | null = null;
   const fd = fs.openSync(temp, 'wx', 0o600);
   try {
     try {
@@ -83,7 +95,7 @@ export async function replaceFileDurable(temp: string, target: string, targetDir
       removeIfExists(temp);
       throw err;
     }
-    stamp = fileStamp(fs.fstatSync(fd, { bigint: true }));
+    if (stamped) stamp = fileStamp(fs.fstatSync(fd, { bigint: true }));
   } finally {
     fs.closeSync(fd);
   }

@@ -23,7 +23,7 @@ import { lockWithin } from './lock-file.js';
 import { entryStateLockPath } from './lock-names.js';
 import { stateDir, statePath, tmpPath, type Spool } from './paths.js';
 import fs from 'node:fs';
-import { fileStamp, readWholeFileStampedSync, readWholeFileSync, replaceFileDurable } from './durable-fs.js';
+import { fileStamp, readWholeFileStampedSync, readWholeFileSync, replaceFileDurableStamped } from './durable-fs.js';
 import { removeEntry } from './entry-files.js';
 import type { DirSyncer } from './dir-syncer.js';
 import { STATE_LOCK_WAIT_MS } from '../timing.js';
@@ -89,7 +89,7 @@ export function isStateCurrent(spool: Spool, state: EntryState): boolean {
 export async function writeEntryState(spool: Spool, state: EntryState): Promise<void> {
   const temp = tmpPath(spool, state.id, `${randomBytes(3).toString('hex')}.state`);
   try {
-    stamps.set(state, await replaceFileDurable(temp, statePath(spool, state.id), stateDir(spool, state.id), serializeEntryState(state)));
+    stamps.set(state, await replaceFileDurableStamped(temp, statePath(spool, state.id), stateDir(spool, state.id), serializeEntryState(state)));
   } catch (err) {
     throw fromFsError(`cannot write state of ${state.id}`, err);
   }

@@ -4,7 +4,8 @@
  * a record's place is refused (exit 74, never followed) on read and
  * replaced, not written through, on write; durable and advisory writes
  * leave a 0600 file and no temp behind; a failed write names the record
- * and removes its temp file. The stores on top (holds, caps, tokens, the
+ * and removes its temp file; a record write takes no version stamp (an
+ * fstat only entry states use). The stores on top (holds, caps, tokens, the
  * send ledger, the last probe) are covered by their own tests.
  */
 import { test } from 'node:test';
@@ -12,10 +13,11 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BulkmailerError } from '../../src/errors.js';
-import { openSpool, spoolLayout } from '../../src/spool/index.js';
+import { enqueueMessage, isStateCurrent, openSpool, readEntryState, spoolLayout, writeEntryState } from '../../src/spool/index.js';
 import { readJsonRecord, readRecord, writeJsonRecord, writeRecord, recordPath } from '../../src/spool/records.js';
 import { readAccountHold } from '../../src/spool/account-holds.js';
 import { makeTempHome } from '../support/home.js';
+import { messageText } from '../support/spool-fixtures.js';
 
 const isObject = (v: unknown): { n: number } | null =>
   typeof v === 'object' && v !== null && typeof (v as { n?: unknown }).n === 'number' ? (v as { n: number }) : null;
@@ -103,4 +105,19 @@ test('a failed write names the record, keeps the old one, and removes its temp f
   );
   assert.deepEqual(fs.readdirSync(spool.tmp), []);
   assert.deepEqual(readJsonRecord(file, 'the hold', isObject), { n: 1 });
+});
+
+test('a durable record write takes no version stamp (no fstat); an entry state write takes one, which the state keeps', async (t) => {
+  const spool = await spoolFor(t);
+  const { id } = await enqueueMessage(spool, { from: 'a@example.org', recipients: ['b@example.net'], message: messageText('x') });
+  const state = (await readEntryState(spool, id))!;
+  // A spy, not a fake: every fstat goes through to the real file system and is counted on the way.
+  const fstats = t.mock.method(fs, 'fstatSync');
+  await writeJsonRecord(spool, path.join(spool.root, 'accounts', 'x.conn.json'), { n: 1 }, 'the record');
+  assert.equal(fstats.mock.callCount(), 0, 'a record is never reused by its version: no stamp');
+  const next = { ...state, held: true };
+  await writeEntryState(spool, next);
+  assert.equal(fstats.mock.callCount(), 1, 'an entry state is: one fstat of the file just renamed');
+  fstats.mock.restore();
+  assert.equal(isStateCurrent(spool, next), true);
 });
