@@ -95,11 +95,9 @@ export interface EntryDeliveryContext {
   onAccountRefused: (refusal: AccountRefusal) => void;
   /** The account's sending limits; null when it has none (then nothing is counted). */
   limiter: SendingLimiter | null;
-  /** The recipients this delivery takes (direct delivery: those of the bin's domains); absent: all. */
-  accepts?: (address: string) => boolean;
   /**
    * The recipients the flush's plan routed to this delivery (an account's
-   * batch, or direct delivery), by entry id (the flush keeps them while the
+   * batch, or a direct delivery bin: of its domains), by entry id (the flush keeps them while the
    * entry is in the batch, so a session that hands the entry back leaves
    * them for the next); an entry not in it takes none; absent: all. A
    * recipient that became due after the plan waits for the next pass,
@@ -391,12 +389,9 @@ async function sendOnce(
 }
 
 function nextChunk(state: EntryState, attempted: Set<string>, ctx: EntryDeliveryContext, routed: ReadonlySet<string> | undefined): string[] | null {
-  const accepts = ctx.accepts;
   const fresh = {
     ...state,
-    recipients: state.recipients.filter(
-      (r) => !attempted.has(r.address) && (routed === undefined || routed.has(r.address)) && (accepts === undefined || accepts(r.address)),
-    ),
+    recipients: state.recipients.filter((r) => !attempted.has(r.address) && (routed === undefined || routed.has(r.address))),
   };
   const chunks = planTransactions(fresh, ctx.now(), ctx.recipientsPerTransaction?.current ?? ctx.maxRecipients);
   return chunks[0] ?? null;

@@ -4,7 +4,8 @@
  * destination's best reachable MX that takes the bin's entries one after
  * another over the same connection; ChannelScheduler decides which bin gets
  * the next channel so that none starves. Each entry is delivered by
- * deliverEntry, limited to the recipients of the bin's domains, so states,
+ * deliverEntry, limited to the recipients the plan put in the bin for it
+ * (MxBin.recipients: due, routed to mx, of the bin's domains), so states,
  * bounces, removal and the crash window are exactly the smarthost's.
  *
  * A destination whose every MX host fails (refused, timeout, 421 greeting)
@@ -24,7 +25,6 @@ import type { Readable } from 'node:stream';
 import { isLoopbackHost } from '../config/smarthost.js';
 import type { RuntimeConfig } from '../config/runtime.js';
 import { BulkmailerError, ExitCode } from '../errors.js';
-import { domainOf } from '../model/address.js';
 import type { RecipientOutcome } from '../model/transitions.js';
 import { orderHosts, type MxHost } from '../mx/resolve-mx.js';
 import type { Spool } from '../spool/index.js';
@@ -42,9 +42,13 @@ export interface MxBin {
   /** The destination's identity: its MX host names, sorted (hostSetKey), or "dns" for the DNS bin. */
   key: string;
   hosts: readonly MxHost[];
-  /** The recipient domains this bin serves. */
-  domains: ReadonlySet<string>;
   entries: string[];
+  /**
+   * The recipients of each entry this bin delivers (due when planned,
+   * routed to mx, of its domains): a recipient of the same domain that
+   * became due after the plan is the next pass's.
+   */
+  recipients: ReadonlyMap<string, readonly string[]>;
   /** Set for the DNS bin: each recipient's outcome, decided without a connection. */
   answer?: (address: string) => RecipientOutcome;
   /** STARTTLS with a certificate valid for the MX host's name, or no delivery (MTA-STS enforce). */
@@ -63,12 +67,6 @@ export interface MxBatchSettings {
    * version (EntryDeliveryContext.plannedStates), as account batches do.
    */
   plannedStates?: Map<string, EntryState>;
-  /**
-   * The recipients planned for direct delivery, by entry id: a bin takes of
-   * an entry only these (and of them only its domains'), not a recipient of
-   * the same domain that became due after the plan (the next pass's).
-   */
-  plannedRecipients?: ReadonlyMap<string, readonly string[]>;
 }
 
 export interface MxBatchResult {
@@ -147,7 +145,6 @@ export async function deliverMxBatch(
         return host;
       },
       session: open,
-      accepts: (address) => bin.domains.has(domainOf(address)),
       stopping: () => stopping() || refused !== null,
       accountReplies: [],
       onAccountRefused: (refusal) => (refused ??= refusal),
@@ -156,7 +153,7 @@ export async function deliverMxBatch(
       // Sending limits are a provider account's; an MX host has none of ours.
       limiter: null,
       plannedStates: settings.plannedStates,
-      plannedRecipients: settings.plannedRecipients,
+      plannedRecipients: bin.recipients,
       ...(sign !== null && bin.answer === undefined ? { prepareMessage: sign } : {}),
     };
     try {

@@ -63,7 +63,7 @@ export async function planMxBins(
     }),
   );
 
-  const bins = new Map<string, MxBin & { entries: string[]; domains: Set<string> }>();
+  const bins = new Map<string, Omit<MxBin, 'recipients'> & { recipients: Map<string, string[]> }>();
   const waiting = new Map<string, MxPlan['waiting'][number]>();
   const dnsOutcomes = new Map<string, Omit<RecipientOutcome, 'address'>>();
   /** Where each domain's mail goes: a destination (its MX hosts), or the DNS bin. */
@@ -99,15 +99,18 @@ export async function planMxBins(
   const dnsBin = () => {
     let bin = bins.get(DNS_BIN);
     if (bin === undefined) {
-      bin = { key: DNS_BIN, hosts: [], domains: new Set(), entries: [], answer: (a) => ({ address: a, ...dnsOutcomes.get(domainOf(a))! }) };
+      bin = { key: DNS_BIN, hosts: [], entries: [], recipients: new Map(), answer: (a) => ({ address: a, ...dnsOutcomes.get(domainOf(a))! }) };
       bins.set(DNS_BIN, bin);
     }
     return bin;
   };
   for (const w of work) {
     // Nothing due but a bounce to queue (a crash came between the two): no connection needed.
-    if (w.recipients.length === 0) dnsBin().entries.push(w.id);
-    const seen = new Set<string>();
+    if (w.recipients.length === 0) {
+      const bin = dnsBin();
+      bin.entries.push(w.id);
+      bin.recipients.set(w.id, []);
+    }
     for (const address of w.recipients) {
       const domain = domainOf(address);
       const key = binOf(domain);
@@ -121,12 +124,13 @@ export async function planMxBins(
       let bin = key === DNS_BIN ? dnsBin() : bins.get(key);
       if (bin === undefined) {
         const destination = destinations.get(domain)!;
-        bin = { key, hosts: destination.hosts, domains: new Set(), entries: [], requireTls: destination.requireTls };
+        bin = { key, hosts: destination.hosts, entries: [], recipients: new Map(), requireTls: destination.requireTls };
         bins.set(key, bin);
       }
-      bin.domains.add(domain);
-      if (!seen.has(key)) {
-        seen.add(key);
+      const taken = bin.recipients.get(w.id);
+      if (taken !== undefined) taken.push(address);
+      else {
+        bin.recipients.set(w.id, [address]);
         bin.entries.push(w.id);
       }
     }

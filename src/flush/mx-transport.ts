@@ -115,9 +115,8 @@ export class MxTransport {
         config: this.config,
         health: this.health,
         now: this.now,
+        // Each entry's bins take only the recipients planned for them (MxBin.recipients: the ones counted as waiting).
         plannedStates,
-        // Each entry's bins take only the recipients planned for direct delivery (the ones counted as waiting).
-        plannedRecipients: new Map(work.map((w) => [w.id, w.recipients])),
       },
       plan.bins,
       attempted,
