@@ -117,7 +117,10 @@ export interface EntryDeliveryContext {
   /**
    * States the flush's plan read, by entry id: the delivery of an entry
    * takes (and drops) its own, and uses it instead of reading the file
-   * again if the file is still the version read (isStateCurrent).
+   * again if the file is still the version read (isStateCurrent). A
+   * delivery that leaves the entry in the queue puts back the state it
+   * left it in (written or read by it, so stamped), for the entry's next
+   * delivery in the pass; the owner of the map lets it go with the entry.
    */
   plannedStates?: Map<string, EntryState>;
 }
@@ -281,7 +284,11 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
       // Its final state is already durable: a lost removal is redone by the next flush.
       const gone = await updateEntryState(ctx.spool, id, (current) => (isEntryComplete(current) ? REMOVE_ENTRY : null), { known: state });
       if (gone === null) ctx.onRemoved(id);
+      return;
     }
+    // The entry stays: the state it was left in goes back for the next delivery of it in this pass (its
+    // direct delivery after its account's, its next MX bin), used only while the file is still that version.
+    ctx.plannedStates?.set(id, state);
   } finally {
     busy.lock.release();
   }

@@ -608,11 +608,12 @@ async function runPasses(
     };
     /** An entry leaves its account's batch (delivered, or let go by a batch that stopped). */
     const leaveLane = (id: string): void => {
-      plannedStates.delete(id);
       plannedRecipients.delete(id);
       const recipients = mxAfter.get(id);
       mxAfter.delete(id);
+      // Direct delivery takes the state the account's delivery left (not read again if still current).
       if (recipients !== undefined && mx !== null) toMx({ id, recipients });
+      else plannedStates.delete(id);
       backlog.remove();
     };
     const laneFor = async (name: string): Promise<Lane> => {

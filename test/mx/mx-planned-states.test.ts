@@ -5,12 +5,15 @@
  * hold, a delete, with the real CLI) is still seen; a bin takes only the
  * recipients planned for it. A DNS server on
  * 127.0.0.1 and an SMTP sink on 127.0.0.2 (test/support/mx-network.ts).
+ * An entry split between an account and direct delivery is read once too:
+ * its MX part takes the state its account's delivery left.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { startMxNetwork } from '../support/mx-network.js';
+import { startCaptureServer } from '../support/capture-server.js';
 import { makeTempHome, writeConfig } from '../support/home.js';
 import { BULKMAILER } from '../support/cli.js';
 import { messageText } from '../support/spool-fixtures.js';
@@ -47,6 +50,27 @@ test('direct delivery reads each state file once: the plan\'s reading', async (t
   assert.equal(result.outcome, 'done');
   assert.equal(net.sink('127.0.0.2').messages.length, 3);
   assert.equal(stateOpens, 3, 'one reading per entry, by the planner');
+  assert.deepEqual(await listEntryIds(spool), []);
+});
+
+test('an entry split between an account and direct delivery is read once: its MX part takes the state its account\'s delivery left', async (t) => {
+  const { net, home, spool } = await setup(t);
+  const smarthost = await startCaptureServer();
+  t.after(() => smarthost.close());
+  await writeConfig(home, { ...net.config, concurrency: 1, routes: 'club.example=mx, *=smarthost', smarthost: smarthost.url });
+  const ids: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    ids.push((await enqueueMessage(spool, { from: 'list@club.example', recipients: [`m${i}@club.example`, `o${i}@elsewhere.example`], message: messageText(`post ${i}`) })).id);
+  }
+  const files = new Set(ids.map((id) => statePath(spool, id)));
+  const opens = t.mock.method(fs, 'openSync');
+  const result = await flushQueue({ home });
+  const stateOpens = opens.mock.calls.filter((call) => files.has(String(call.arguments[0]))).length;
+  opens.mock.restore();
+  assert.equal(result.outcome, 'done');
+  assert.deepEqual(smarthost.messages.flatMap((m) => m.to).sort(), ['o0@elsewhere.example', 'o1@elsewhere.example', 'o2@elsewhere.example']);
+  assert.deepEqual(net.sink('127.0.0.2').messages.flatMap((m) => m.to).sort(), ['m0@club.example', 'm1@club.example', 'm2@club.example']);
+  assert.equal(stateOpens, 3, 'one reading per entry, by the planner, for both of its deliveries');
   assert.deepEqual(await listEntryIds(spool), []);
 });
 
