@@ -159,9 +159,6 @@ const MAILBOX_STATUS = /^\d{3}[ -][45]\.[12]\.\d+\b/;
 /** "552 Mail quota exceeded", "over quota", "mailbox full": the recipient's storage, not our sending. */
 const MAILBOX_WORDING = /mailbox|storage|over ?quota|mail quota|disk quota|(is|was) full|receiving mail/i;
 
-/** The suffix classify-reply.ts puts on a reply to MAIL FROM. */
-const IN_REPLY_TO_MAIL_FROM = /\(in reply to MAIL FROM\)$/;
-
 export interface AccountRefusal {
   kind: HoldKind;
   reply: string;
@@ -185,9 +182,12 @@ export function matchAccountReply(reply: string, extra: readonly AccountReplyRul
  * A 5xx to MAIL FROM is about the sender, not the recipients: hold the
  * account rather than bounce every recipient. Except a message too big for
  * the smarthost (552, X.3.4), which is about this message and bounces.
+ * The command is the one nodemailer's error names (`command`, kept on the
+ * outcome by classify-reply.ts), not words in the reply.
  */
-function isSenderRefusal(reply: string): boolean {
-  if (!/^5\d\d[ -]/.test(reply) || !IN_REPLY_TO_MAIL_FROM.test(reply)) return false;
+function isSenderRefusal(outcome: RecipientOutcome): boolean {
+  const reply = outcome.reply;
+  if (outcome.command !== 'MAIL FROM' || !/^5\d\d[ -]/.test(reply)) return false;
   return !/^552[ -]/.test(reply) && !/^5\d\d[ -]5\.3\.4\b/.test(reply);
 }
 
@@ -210,7 +210,7 @@ export function findAccountRefusal(
     const rule = matchAccountReply(outcome.reply, extra);
     if (rule !== null) {
       refusal ??= { kind: rule.kind, reply: outcome.reply, rule: rule.id };
-    } else if (isSenderRefusal(outcome.reply)) {
+    } else if (isSenderRefusal(outcome)) {
       refusal ??= { kind: 'sender', reply: outcome.reply, rule: 'mail-from-refused' };
     } else {
       standing.push(outcome);

@@ -35,11 +35,10 @@ export interface SendInfoLike {
   response: string;
 }
 
-export function outcomeForReply(address: string, code: number, reply: string): RecipientOutcome {
-  if (code >= 200 && code < 300) return { address, kind: 'sent', reply };
-  if (code === 421) return { address, kind: 'interrupted', reply };
-  if (code >= 400 && code < 500) return { address, kind: 'deferred', reply };
-  return { address, kind: 'failed', reply };
+/** The outcome of a reply; `command`, the one it answered (nodemailer's error.command), is kept when known. */
+export function outcomeForReply(address: string, code: number, reply: string, command?: string): RecipientOutcome {
+  const kind = code >= 200 && code < 300 ? 'sent' : code === 421 ? 'interrupted' : code >= 400 && code < 500 ? 'deferred' : 'failed';
+  return command === undefined ? { address, kind, reply } : { address, kind, reply, command };
 }
 
 function replyCodeOf(err: SendErrorLike): number | null {
@@ -59,7 +58,7 @@ function rejectedOutcomes(errors: readonly SendErrorLike[]): Map<string, Recipie
   for (const e of errors) {
     if (e.recipient === undefined) continue;
     const code = replyCodeOf(e) ?? 451;
-    out.set(e.recipient, outcomeForReply(e.recipient, code, replyText(e)));
+    out.set(e.recipient, outcomeForReply(e.recipient, code, replyText(e), e.command));
   }
   return out;
 }
@@ -85,7 +84,7 @@ export function classifyFailure(
   if (code !== null) {
     const rejected = rejectedOutcomes(err.rejectedErrors ?? []);
     const reply = replyText(err);
-    return recipients.map((address) => rejected.get(address) ?? outcomeForReply(address, code, reply));
+    return recipients.map((address) => rejected.get(address) ?? outcomeForReply(address, code, reply, err.command));
   }
   // No reply code: decided locally by nodemailer, or the link broke.
   if (err.code === 'EMESSAGE' && err.command === 'MAIL FROM') {

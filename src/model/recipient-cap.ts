@@ -19,13 +19,14 @@ import type { RecipientOutcome } from './transitions.js';
 const ENHANCED = /^452[ -](\d\.\d{1,3}\.\d{1,3})\b/;
 
 /**
- * Is this outcome the server's "too many recipients" to a RCPT? With an
+ * Is this outcome the server's "too many recipients" to a RCPT (the
+ * command nodemailer's error names, kept on the outcome)? With an
  * enhanced status code it must be 4.5.3; without one, the words "too many
  * recipients", or a 452 after the server accepted others in the same
  * transaction (RFC 5321's own signal), say so.
  */
 export function isTooManyRecipients(outcome: RecipientOutcome, acceptedInTransaction: number): boolean {
-  if (outcome.kind !== 'deferred' || !outcome.reply.startsWith('452') || !/in reply to RCPT TO/i.test(outcome.reply)) return false;
+  if (outcome.kind !== 'deferred' || outcome.command !== 'RCPT TO' || !outcome.reply.startsWith('452')) return false;
   const enhanced = ENHANCED.exec(outcome.reply);
   if (enhanced !== null) return enhanced[1] === '4.5.3';
   return /too many recipients/i.test(outcome.reply) || acceptedInTransaction > 0;

@@ -24,6 +24,12 @@ export interface RecipientOutcome {
   kind: OutcomeKind;
   /** The SMTP reply ("250 2.0.0 Ok") or a description of what broke. */
   reply: string;
+  /**
+   * The command a refusal answered, as nodemailer names it on its error
+   * ('MAIL FROM', 'RCPT TO', 'DATA'...); absent for a reply to the final
+   * dot, or when no reply came. The reply text says it too, for people.
+   */
+  command?: string;
   possibleDuplicate?: boolean;
 }
 

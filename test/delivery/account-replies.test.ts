@@ -1,7 +1,8 @@
 /**
  * The reviewed table of replies about the account (src/delivery/account-replies.ts):
  * real provider texts pause or hold the account; replies about one mailbox
- * never do; a MAIL FROM refusal holds, a size refusal bounces.
+ * never do; a MAIL FROM refusal (by nodemailer's `command`) holds, a size
+ * refusal bounces.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +12,7 @@ import {
   parseAccountReplyRule,
   parseAccountReplyRules,
 } from '../../src/delivery/account-replies.js';
+import { classifyFailure } from '../../src/delivery/classify-reply.js';
 import type { RecipientOutcome } from '../../src/model/transitions.js';
 
 const ACCOUNT_REPLIES: [string, string][] = [
@@ -83,12 +85,24 @@ test('a transaction: sent recipients and recipient refusals stand, the refused a
   assert.equal(findAccountRefusal([outcomes[0]!, outcomes[1]!]), null);
 });
 
+/** The error nodemailer's SMTPConnection gives for a refused MAIL FROM (_actionMAIL: _formatError(..., 'EENVELOPE', reply, 'MAIL FROM')). */
+function mailFromError(reply: string) {
+  return { code: 'EENVELOPE', command: 'MAIL FROM', response: reply, responseCode: Number(reply.slice(0, 3)), message: `Mail command failed: ${reply}` };
+}
+
 test('MAIL FROM refused holds the account; a message too big for the smarthost still bounces', () => {
-  const refused = findAccountRefusal([
-    outcome('a@x.example', 'failed', '553 5.7.1 <list@example.org>: Sender address rejected: not owned by user list-owner (in reply to MAIL FROM)'),
-  ]);
+  const refusalOf = (reply: string) => findAccountRefusal(classifyFailure(['a@x.example', 'b@x.example'], mailFromError(reply), false));
+  const refused = refusalOf('553 5.7.1 <list@example.org>: Sender address rejected: not owned by user list-owner');
   assert.equal(refused?.refusal.kind, 'sender');
+  assert.equal(refused?.refusal.rule, 'mail-from-refused');
   assert.equal(refused?.standing.length, 0);
-  assert.equal(findAccountRefusal([outcome('a@x.example', 'failed', '552 5.3.4 Message size exceeds fixed limit (in reply to MAIL FROM)')]), null);
-  assert.equal(findAccountRefusal([outcome('a@x.example', 'deferred', '451 4.3.0 Try later (in reply to MAIL FROM)')]), null);
+  assert.equal(refusalOf('552 5.3.4 Message size exceeds fixed limit'), null);
+  assert.equal(refusalOf('451 4.3.0 Try later'), null);
+});
+
+test('a MAIL FROM refusal is known by the command nodemailer names, not by words in the reply', () => {
+  // The outcome as classify-reply.ts keeps it: the command, whatever the text says.
+  assert.equal(findAccountRefusal([{ address: 'a@x.example', kind: 'failed', reply: '550 5.7.1 sender rejected', command: 'MAIL FROM' }])?.refusal.kind, 'sender');
+  // A refusal of the recipient whose text happens to end like ours is the recipient's.
+  assert.equal(findAccountRefusal([{ address: 'a@x.example', kind: 'failed', reply: '550 5.1.1 no such user (in reply to MAIL FROM)', command: 'RCPT TO' }]), null);
 });

@@ -3,7 +3,13 @@ import assert from 'node:assert/strict';
 import { isTooManyRecipients, lowerCap, splitTooManyRecipients } from '../../src/model/recipient-cap.js';
 import type { RecipientOutcome } from '../../src/model/transitions.js';
 
-const rcpt = (address: string, reply: string, kind: RecipientOutcome['kind'] = 'deferred'): RecipientOutcome => ({ address, kind, reply });
+/** An outcome as classify-reply.ts makes it: the command the reply answered, which its text also names. */
+const rcpt = (address: string, reply: string, kind: RecipientOutcome['kind'] = 'deferred'): RecipientOutcome => ({
+  address,
+  kind,
+  reply,
+  command: /\(in reply to ([A-Z ]+)\)$/.exec(reply)![1]!,
+});
 const sent = (address: string): RecipientOutcome => ({ address, kind: 'sent', reply: '250 2.0.0 Ok: queued' });
 
 test('"too many recipients" is a 452 to RCPT with 4.5.3, or its words, or after accepted recipients; not 4.2.2 or other commands', () => {
@@ -14,6 +20,9 @@ test('"too many recipients" is a 452 to RCPT with 4.5.3, or its words, or after 
   assert.equal(isTooManyRecipients(rcpt('a@x', '452 4.2.2 Mailbox full (in reply to RCPT TO)'), 3), false, 'another cause');
   assert.equal(isTooManyRecipients(rcpt('a@x', '452 4.3.1 Insufficient system storage (in reply to MAIL FROM)'), 0), false);
   assert.equal(isTooManyRecipients(rcpt('a@x', '552 5.5.3 Too many recipients (in reply to RCPT TO)', 'failed'), 0), false);
+  // The command is nodemailer's field, not words in the reply.
+  assert.equal(isTooManyRecipients({ address: 'a@x', kind: 'deferred', reply: '452 4.5.3 Too many recipients', command: 'RCPT TO' }, 0), true);
+  assert.equal(isTooManyRecipients({ address: 'a@x', kind: 'deferred', reply: '452 4.5.3 Too many recipients (in reply to RCPT TO)', command: 'DATA' }, 0), false);
 });
 
 test('the figure learnt: what the server accepted; half when it accepted none; null when it cannot go lower', () => {
