@@ -13,6 +13,7 @@
  * Tests inject `isOnline` (the seam) so nothing leaves 127.0.0.1.
  */
 import net from 'node:net';
+import type { ResolverAddress } from '../config/resolvers.js';
 import type { Smarthost } from '../config/smarthost.js';
 
 export type IsOnlineFn = (options: { timeout: number; signal?: AbortSignal }) => Promise<boolean>;
@@ -83,6 +84,14 @@ export function isPrivateNetworkHost(host: string): boolean {
   }
   if (bare === 'localhost' || !bare.includes('.')) return true;
   return PRIVATE_SUFFIXES.some((suffix) => bare.endsWith(suffix));
+}
+
+/**
+ * Direct delivery's resolvers all on this machine or the LAN: is-online is
+ * not asked for them (it would say nothing about them; src/flush/mx-transport.ts).
+ */
+export function resolversArePrivate(servers: readonly ResolverAddress[]): boolean {
+  return servers.every((s) => isPrivateNetworkHost(s.host));
 }
 
 /** The internet check applies when some smarthost is on the internet. */

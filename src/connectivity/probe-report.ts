@@ -1,7 +1,8 @@
 /**
  * Every connectivity check at once, with timings, for `bulkmailer probe`:
- * the external interfaces, the internet (unless skipped: every smarthost on
- * loopback or a private network), and each smarthost of every account in
+ * the external interfaces, the internet (as the flush asks it: for a
+ * smarthost on the internet, and for direct delivery whose resolvers are
+ * on the internet; skipped, saying why, when neither is), and each smarthost of every account in
  * turn (the default account first, then the others by name, as flush,
  * doctor and status see them; all of an account's smarthosts, not just the
  * first reachable one, so a broken fallback shows up), each with its
@@ -11,7 +12,9 @@ import type { RuntimeConfig } from '../config/runtime.js';
 import type { Smarthost } from '../config/smarthost.js';
 import { listAccounts, type AccountSettings } from '../config/accounts.js';
 import { externalAddresses, readInterfaces, type ExternalAddress, type ReadInterfaces } from './interfaces.js';
-import { checkInternet, needsInternetCheck, needsNetwork, type IsOnlineFn } from './internet.js';
+import { checkInternet, needsInternetCheck, needsNetwork, resolversArePrivate, type IsOnlineFn } from './internet.js';
+import { systemResolvers } from '../config/resolvers.js';
+import { usesTransport } from '../config/routes.js';
 import { probeSmarthost, type ProbeResult } from './probe-smarthost.js';
 
 export interface AccountProbe {
@@ -50,13 +53,12 @@ export async function buildProbeReport(config: RuntimeConfig, deps: ProbeReportD
   const interfaces = { ms: Math.round(performance.now() - t0), external, needed: needsNetwork(allSmarthosts) };
 
   let internet: ProbeReport['internet'];
-  if (allSmarthosts.length === 0) {
-    internet = { checked: false, skipped: 'no smarthost configured' };
-  } else if (!needsInternetCheck(allSmarthosts)) {
-    internet = { checked: false, skipped: 'every smarthost is on loopback or a private network' };
-  } else {
+  const mxResolvers = directDeliveryResolvers(config);
+  if (needsInternetCheck(allSmarthosts) || mxResolvers === 'internet') {
     const result = await checkInternet({ timeoutMs: deps.internetTimeoutMs ?? 5_000, isOnline: deps.isOnline });
     internet = { checked: true, ...result };
+  } else {
+    internet = { checked: false, skipped: whyNoInternetCheck(allSmarthosts.length > 0, mxResolvers === 'private') };
   }
 
   const probe =
@@ -73,4 +75,28 @@ export async function buildProbeReport(config: RuntimeConfig, deps: ProbeReportD
   );
   const smarthosts = probed.flatMap((a) => a.smarthosts);
   return { interfaces, internet, accounts: probed, smarthosts, reachable: smarthosts.find((r) => r.reachable)?.smarthost ?? null };
+}
+
+/**
+ * Where direct delivery's resolvers are, for the internet check (the flush
+ * asks is-online only for resolvers on the internet: src/flush/mx-transport.ts);
+ * null when no route sends to mx. Unreadable system resolvers count as the
+ * internet's (the mx checks say what is wrong with them).
+ */
+function directDeliveryResolvers(config: RuntimeConfig): 'private' | 'internet' | null {
+  if (!usesTransport(config.routes, 'mx')) return null;
+  try {
+    return resolversArePrivate(config.mx.resolvers ?? systemResolvers()) ? 'private' : 'internet';
+  } catch {
+    return 'internet';
+  }
+}
+
+/** Why the internet was not asked: what was there to ask it for. */
+function whyNoInternetCheck(smarthosts: boolean, mxPrivate: boolean): string {
+  const resolvers = "direct delivery's DNS resolvers";
+  if (smarthosts && mxPrivate) return `every smarthost and ${resolvers} are on loopback or a private network`;
+  if (smarthosts) return 'every smarthost is on loopback or a private network';
+  if (mxPrivate) return `no smarthost configured; ${resolvers} are on loopback or a private network`;
+  return 'no smarthost configured';
 }

@@ -12,10 +12,10 @@
  */
 import type { RuntimeConfig } from '../config/runtime.js';
 import { systemResolvers } from '../config/resolvers.js';
-import { checkInternet, type IsOnlineFn } from '../connectivity/internet.js';
+import { checkInternet, resolversArePrivate, type IsOnlineFn } from '../connectivity/internet.js';
 import { BulkmailerError } from '../errors.js';
 import { MxCache } from '../mx/mx-cache.js';
-import { MxResolver, resolversArePrivate } from '../mx/mx-resolver.js';
+import { MxResolver } from '../mx/mx-resolver.js';
 import { queryDns, type DnsQueryFn } from '../mx/dns-query.js';
 import { fetchStsPolicy, lookupThrough, MtaStsPolicies } from '../mx/mta-sts.js';
 import type { Spool } from '../spool/index.js';

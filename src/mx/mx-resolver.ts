@@ -10,7 +10,6 @@
  * portal answers DNS but carries no mail. Throws E_DNS_UNREACHABLE only
  * from resolve(), when no resolver answered.
  */
-import { isPrivateNetworkHost } from '../connectivity/internet.js';
 import type { ResolverAddress } from '../config/resolvers.js';
 import { queryDns, type DnsQueryFn } from './dns-query.js';
 import type { MxCache } from './mx-cache.js';
@@ -64,9 +63,4 @@ export class MxResolver {
       return { answered: false, detail: (err as Error).message };
     }
   }
-}
-
-/** is-online is not asked when every resolver is on this machine or the LAN (it would say nothing about them). */
-export function resolversArePrivate(servers: readonly ResolverAddress[]): boolean {
-  return servers.every((s) => isPrivateNetworkHost(s.host));
 }

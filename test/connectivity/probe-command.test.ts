@@ -6,8 +6,9 @@
  * down: 75 until the down one is back); direct (MX) delivery when routes
  * use it, against a DNS stub and an SMTP sink on 127.0.0.2 (doctor's
  * checks: 0 while the MX greets, 75 once it is down, no 78 without a
- * smarthost). Also buildProbeReport with an internet smarthost, through
- * its seams.
+ * smarthost; the internet check said skipped for its loopback resolvers).
+ * Also buildProbeReport with an internet smarthost, and with direct
+ * delivery through resolvers on the internet, through its seams.
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -97,6 +98,15 @@ test('buildProbeReport with an internet smarthost asks is-online (the seam) and 
   assert.equal(report.reachable, null);
 });
 
+test('buildProbeReport for direct delivery through resolvers on the internet asks is-online, as the flush does, with no smarthost', async () => {
+  const raw = { ...structuredClone(DEFAULT_CONFIG), routes: '*=mx', mx: { ...structuredClone(DEFAULT_CONFIG).mx, resolvers: '9.9.9.9' } };
+  let asked = 0;
+  const report = await buildProbeReport(toRuntimeConfig(home.home, raw), { isOnline: async () => (asked++, true), interfaces: () => ({}) });
+  assert.equal(asked, 1);
+  assert.deepEqual({ checked: report.internet.checked, online: report.internet.checked && report.internet.online }, { checked: true, online: true });
+  assert.deepEqual(report.smarthosts, []);
+});
+
 test('probe checks every account: one line each, exit 75 while one reaches no smarthost, 0 once it does', async (t) => {
   const down = await startCaptureServer();
   t.after(() => down.close());
@@ -154,6 +164,8 @@ test('probe checks direct (MX) delivery when routes use it: doctor\'s checks, ex
   await writeConfig(home.home, { ...network.config, routes: 'club.example=mx,*=mx' });
   const r = await runCli(['probe'], { home: home.home });
   assert.equal(r.code, 0, r.stdout + r.stderr);
+  // What the flush would ask: its resolvers are on loopback, so not the internet; said as such.
+  assert.match(r.stdout, /^internet {4}skipped {2}\(no smarthost configured; direct delivery's DNS resolvers are on loopback or a private network\)$/m);
   assert.match(r.stdout, /^mx {10}pass {2}DNS resolvers answer: /m);
   assert.match(r.stdout, new RegExp(`^mx {10}pass {2}outbound port ${network.port} reachable: mx1\\.club\\.example\\[127\\.0\\.0\\.2\\]:${network.port} \\(MX of club\\.example\\) greets: 220`, 'm'));
   assert.match(r.stdout, /^mx {10}pass {2}EHLO name bulk\.test: bulk\.test resolves to 127\.0\.0\.1$/m);

@@ -13,7 +13,8 @@ import { openSpool, recordPath } from '../../src/spool/index.js';
 import { queryDns, type RecordType } from '../../src/mx/dns-query.js';
 import { hostSetKey, orderHosts, permanentReply, resolveMxAnswer, type MxHost } from '../../src/mx/resolve-mx.js';
 import { MxCache } from '../../src/mx/mx-cache.js';
-import { MxResolver, resolversArePrivate } from '../../src/mx/mx-resolver.js';
+import { MxResolver } from '../../src/mx/mx-resolver.js';
+import { resolversArePrivate } from '../../src/connectivity/internet.js';
 import { parseResolvers } from '../../src/config/resolvers.js';
 
 const ZONE: Zone = {
