@@ -33,7 +33,7 @@ export class LearntFigure {
     private readonly configured: number,
     private readonly now: () => number,
   ) {
-    this.max = effectiveFigure(configured, readLearntFigure(spool, account, kind));
+    this.max = effectiveFigure(kind, configured, readLearntFigure(spool, account, kind), now());
   }
 
   /** The account's `kind` figure: its setting, or what its smarthost taught since the setting was made (read from the spool now). */

@@ -8,7 +8,8 @@
  *
  * A figure is kept in spool/accounts/NAME.<file>.json (src/spool/
  * learnt-figures.ts), lowered during a flush by src/delivery/learnt-figure.ts,
- * and forgotten when its setting changes.
+ * and forgotten when its setting changes. Connections at once also climb
+ * back by themselves, one an hour since the lesson (the table says why).
  */
 
 /** The figures a smarthost can teach, one row each. */
@@ -23,6 +24,12 @@ export const LEARNT_FIGURES = {
     setting: 'maxRecipientsPerTransaction',
     /** How the flush says it uses a lowered figure. */
     using: (max: number) => `sending ${max} at a time`,
+    /**
+     * A kept figure climbs back toward the setting by one per this much
+     * time since it was learnt; null: it stays until the setting changes
+     * (a server's recipients per transaction is its configuration).
+     */
+    recoversEveryMs: null,
   },
   /** One more connection refused while others were open (connection-cap.ts). */
   connections: {
@@ -30,6 +37,13 @@ export const LEARNT_FIGURES = {
     what: 'connections at once',
     setting: 'concurrency',
     using: (max: number) => `using ${max}`,
+    // A limit on connections is often shared with the user's other clients
+    // of the same mailbox (Exchange Online: 3 per mailbox), so what was
+    // refused while they were open may be free later. One more an hour,
+    // as Postfix's destination concurrency climbs back after its
+    // negative feedback; a refusal on the way lowers it again and restarts
+    // the climb. The probe costs one refused connection (nothing counted).
+    recoversEveryMs: 60 * 60 * 1000,
   },
 } as const;
 
@@ -51,8 +65,16 @@ export interface LearntFigureRecord {
   reply: string;
 }
 
-/** The figure to use: the setting, or less when the smarthost taught so since it was set (at least 1). */
-export function effectiveFigure(configured: number, record: LearntFigureRecord | null): number {
+/**
+ * The figure to use at `now`: the setting, or less when the smarthost
+ * taught so since it was set (at least 1), plus what a kind that recovers
+ * (recoversEveryMs) has climbed back since the lesson, never above the
+ * setting.
+ */
+export function effectiveFigure(kind: LearntFigureKind, configured: number, record: LearntFigureRecord | null, now: number): number {
   if (record === null || record.configured !== configured) return configured;
-  return Math.max(1, Math.min(configured, record.max));
+  const every: number | null = LEARNT_FIGURES[kind].recoversEveryMs;
+  const since = now - Date.parse(record.learnedAt);
+  const regained = every === null || !(since > 0) ? 0 : Math.floor(since / every);
+  return Math.max(1, Math.min(configured, record.max + regained));
 }

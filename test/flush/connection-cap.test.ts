@@ -5,8 +5,10 @@
  * Exchange Online's 432 4.3.2). The account's figure comes down to the
  * number of sessions that were open, the refused sessions' mail goes to the
  * others with no attempt counted, the figure is kept for later flushes
- * (spool/accounts/NAME.conn.json), shown by `account show` and `status`, and
- * forgotten when the user changes the account's concurrency.
+ * (spool/accounts/NAME.conn.json), shown by `account show` and `status`,
+ * forgotten when the user changes the account's concurrency, and climbs
+ * back by one an hour since it was learnt (lowered again by the next
+ * refusal).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,7 +18,7 @@ import { startCaptureServer, type Reply } from '../support/capture-server.js';
 import { writeConfig } from '../support/home.js';
 import { homeWithSpool, messageText } from '../support/spool-fixtures.js';
 import { runCli } from '../support/cli.js';
-import { enqueueMessage, listEntryIds, readLearntFigure, type Spool } from '../../src/spool/index.js';
+import { enqueueMessage, listEntryIds, readLearntFigure, writeLearntFigure, type Spool } from '../../src/spool/index.js';
 import { flushQueue } from '../../src/flush/flush.js';
 import { FlushEvents } from '../../src/flush/flush-events.js';
 
@@ -124,6 +126,41 @@ for (const reply of [
     assert.match(after.stdout, /^ {2}concurrency: 2$/m);
   });
 }
+
+test('the kept figure climbs back by one an hour: used as kept within the hour, one more per hour after, lowered again by the next refusal', async (t) => {
+  // The provider takes 4 now (another client of the mailbox has closed): the figure was learnt at 2.
+  const { server, refused, most } = await authCappedServer(t, 4, { code: 432, message: '4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded' });
+  const { home, spool } = await homeWithSpool(t);
+  await writeConfig(home, { smarthost: server.url, concurrency: 10, auth: { user: 'me@example.org', pass: 'secret' } });
+  const hour = 60 * 60 * 1000;
+  const learnt = (ago: number) =>
+    writeLearntFigure(spool, 'connections', { version: 1, account: 'default', max: 2, configured: 10, learnedAt: new Date(Date.now() - ago).toISOString(), reply: '432 4.3.2 x' });
+
+  await learnt(hour / 2);
+  await queue(spool, 40, 'a');
+  const within = await flushQueue({ home });
+  assert.equal(within.outcome, 'done');
+  assert.equal(most(), 2, 'within the hour: the kept figure');
+  assert.equal(refused(), 0);
+
+  await learnt(5 * hour + 60_000);
+  await queue(spool, 40, 'b');
+  const warnings: string[] = [];
+  const events = new FlushEvents();
+  events.on('warning', (w) => warnings.push(w));
+  const later = await flushQueue({ home, events });
+  assert.equal(later.outcome, 'done', JSON.stringify(later));
+  assert.equal(later.sent, 80);
+  assert.equal(later.deferred, 0, 'the refused connection defers nobody');
+  assert.equal(most(), 4, 'five hours later it tried 2 + 5 = 7 and the provider took 4');
+  assert.ok(refused() >= 1);
+  assert.ok(warnings.some((w) => w.startsWith('account default: the smarthost takes 4 connections at once (432 ')), warnings.join('\n'));
+  const record = readLearntFigure(spool, 'default', 'connections')!;
+  assert.equal(record.max, 4, 'lowered again by the refusal, and kept');
+  assert.ok(Date.now() - Date.parse(record.learnedAt) < hour, 'the climb starts again from this lesson');
+  assert.deepEqual(await listEntryIds(spool), []);
+  assert.ok([...server.deliveriesByRecipient().values()].every((n) => n === 1), 'nothing sent twice');
+});
 
 test('432 4.3.2 to MAIL FROM on a fourth session (Exchange Online): the account uses 3, the refused mail goes to the other sessions, nothing counted', async (t) => {
   // Sessions that have had their MAIL FROM taken, up to 3 at once; a MAIL FROM on any other session is refused.

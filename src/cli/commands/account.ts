@@ -122,8 +122,8 @@ interface AccountView {
 
 function viewOf(spool: Spool, account: AccountSettings, queued: number, now: number): AccountView {
   const hold = readAccountHold(spool, account.name);
-  const recipients = loweredFigure(account.maxRecipientsPerTransaction, readLearntFigure(spool, account.name, 'recipients'));
-  const connections = loweredFigure(account.concurrency, readLearntFigure(spool, account.name, 'connections'));
+  const recipients = loweredFigure('recipients', account.maxRecipientsPerTransaction, readLearntFigure(spool, account.name, 'recipients'), now);
+  const connections = loweredFigure('connections', account.concurrency, readLearntFigure(spool, account.name, 'connections'), now);
   return {
     name: account.name,
     smarthost: account.smarthosts[0]?.display ?? null,

@@ -187,7 +187,7 @@ async function writeTable(
   }
   // Accounts whose smarthost refused one more connection use fewer: said here, with the reply.
   for (const account of accounts.all) {
-    const line = connectionsLine(account.name, account.concurrency, loweredFigure(account.concurrency, readLearntFigure(spool, account.name, 'connections')));
+    const line = connectionsLine(account.name, account.concurrency, loweredFigure('connections', account.concurrency, readLearntFigure(spool, account.name, 'connections'), now));
     if (line !== null) await write(ctx, c.yellow(line) + '\n');
   }
   await write(ctx, (await probeLine(ctx.home, now, c)) + '\n');
