@@ -186,7 +186,7 @@ async function writeTable(
     await write(ctx, (isProviderPause(hold.kind) ? c.yellow(line) : c.red(line)) + '\n');
   }
   // Accounts whose smarthost refused one more connection use fewer: said here, with the reply.
-  for (const account of accounts.all) {
+  for (const account of accounts.all()) {
     const line = connectionsLine(account.name, account.concurrency, loweredFigure('connections', account.concurrency, readLearntFigure(spool, account.name, 'connections'), now));
     if (line !== null) await write(ctx, c.yellow(line) + '\n');
   }

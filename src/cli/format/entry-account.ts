@@ -18,8 +18,8 @@ export interface AccountLookup {
   /** More than the default account is configured (listings then show the column). */
   several: boolean;
   of(from: string): EntryAccount | null;
-  /** Every configured account with its concurrency setting (none when the config cannot be read). */
-  all: { name: string; concurrency: number }[];
+  /** Every configured account with its concurrency setting (none when the config cannot be read); listed when asked (`show` never asks). */
+  all(): { name: string; concurrency: number }[];
 }
 
 export function loadAccountLookup(home: string): AccountLookup {
@@ -31,9 +31,9 @@ export function loadAccountLookup(home: string): AccountLookup {
         const account = resolveAccount(config, accountForSender(config, from));
         return { name: account.name, smarthost: account.smarthosts[0]?.display ?? null };
       },
-      all: listAccounts(config).map((a) => ({ name: a.name, concurrency: a.concurrency })),
+      all: () => listAccounts(config).map((a) => ({ name: a.name, concurrency: a.concurrency })),
     };
   } catch {
-    return { several: false, of: () => null, all: [] };
+    return { several: false, of: () => null, all: () => [] };
   }
 }
