@@ -32,6 +32,14 @@ async function queue(spool: Spool, n: number, tag: string): Promise<void> {
   }
 }
 
+/** One flush of `home`, with the warnings it said. */
+async function flushWithWarnings(home: string) {
+  const warnings: string[] = [];
+  const events = new FlushEvents();
+  events.on('warning', (w) => warnings.push(w));
+  return { result: await flushQueue({ home, events }), warnings };
+}
+
 async function logLines(home: string): Promise<Array<Record<string, unknown>>> {
   const text = await fs.readFile(path.join(home, 'log', 'deliveries.jsonl'), 'utf8');
   return text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -80,11 +88,8 @@ for (const reply of [
     const { home, spool } = await homeWithSpool(t);
     await writeConfig(home, { smarthost: server.url, concurrency: 10, auth: { user: 'me@example.org', pass: 'secret' } });
     await queue(spool, 40, 'm');
-    const warnings: string[] = [];
-    const events = new FlushEvents();
-    events.on('warning', (w) => warnings.push(w));
 
-    const first = await flushQueue({ home, events });
+    const { result: first, warnings } = await flushWithWarnings(home);
     assert.equal(first.outcome, 'done', JSON.stringify(first));
     assert.equal(first.sent, 80);
     assert.equal(first.deferred, 0, 'a refused connection defers nobody');
@@ -145,10 +150,7 @@ test('the kept figure climbs back by one an hour: used as kept within the hour, 
 
   await learnt(5 * hour + 60_000);
   await queue(spool, 40, 'b');
-  const warnings: string[] = [];
-  const events = new FlushEvents();
-  events.on('warning', (w) => warnings.push(w));
-  const later = await flushQueue({ home, events });
+  const { result: later, warnings } = await flushWithWarnings(home);
   assert.equal(later.outcome, 'done', JSON.stringify(later));
   assert.equal(later.sent, 80);
   assert.equal(later.deferred, 0, 'the refused connection defers nobody');

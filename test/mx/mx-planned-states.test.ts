@@ -8,7 +8,7 @@
  * An entry split between an account and direct delivery is read once too:
  * its MX part takes the state its account's delivery left.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -18,7 +18,7 @@ import { makeTempHome, writeConfig } from '../support/home.js';
 import { BULKMAILER } from '../support/cli.js';
 import { messageText } from '../support/spool-fixtures.js';
 import { flushWithRetryAfterPlan } from '../support/retry-after-plan.js';
-import { enqueueMessage, listEntryIds, openSpool, readEntryState, statePath } from '../../src/spool/index.js';
+import { enqueueMessage, listEntryIds, openSpool, readEntryState, statePath, type Spool } from '../../src/spool/index.js';
 import { flushQueue } from '../../src/flush/flush.js';
 import { FlushEvents } from '../../src/flush/flush-events.js';
 
@@ -35,18 +35,27 @@ async function setup(t: { after: (fn: () => Promise<void>) => void }) {
   return { net, home, spool: await openSpool(home) };
 }
 
-test('direct delivery reads each state file once: the plan\'s reading', async (t) => {
-  const { net, home, spool } = await setup(t);
+/**
+ * Queues three entries with the recipients `recipientsOf` gives, flushes,
+ * and counts the opens of their state files. A spy, not a fake: every open
+ * goes through to the real file system and is counted on the way.
+ */
+async function flushCountingStateOpens(t: TestContext, home: string, spool: Spool, recipientsOf: (i: number) => string[]) {
   const ids: string[] = [];
   for (let i = 0; i < 3; i++) {
-    ids.push((await enqueueMessage(spool, { from: 'list@club.example', recipients: [`m${i}@club.example`, `n${i}@club.example`], message: messageText(`post ${i}`) })).id);
+    ids.push((await enqueueMessage(spool, { from: 'list@club.example', recipients: recipientsOf(i), message: messageText(`post ${i}`) })).id);
   }
   const files = new Set(ids.map((id) => statePath(spool, id)));
-  // A spy, not a fake: every open goes through to the real file system and is counted on the way.
   const opens = t.mock.method(fs, 'openSync');
   const result = await flushQueue({ home });
   const stateOpens = opens.mock.calls.filter((call) => files.has(String(call.arguments[0]))).length;
   opens.mock.restore();
+  return { result, stateOpens };
+}
+
+test('direct delivery reads each state file once: the plan\'s reading', async (t) => {
+  const { net, home, spool } = await setup(t);
+  const { result, stateOpens } = await flushCountingStateOpens(t, home, spool, (i) => [`m${i}@club.example`, `n${i}@club.example`]);
   assert.equal(result.outcome, 'done');
   assert.equal(net.sink('127.0.0.2').messages.length, 3);
   assert.equal(stateOpens, 3, 'one reading per entry, by the planner');
@@ -58,15 +67,7 @@ test('an entry split between an account and direct delivery is read once: its MX
   const smarthost = await startCaptureServer();
   t.after(() => smarthost.close());
   await writeConfig(home, { ...net.config, concurrency: 1, routes: 'club.example=mx, *=smarthost', smarthost: smarthost.url });
-  const ids: string[] = [];
-  for (let i = 0; i < 3; i++) {
-    ids.push((await enqueueMessage(spool, { from: 'list@club.example', recipients: [`m${i}@club.example`, `o${i}@elsewhere.example`], message: messageText(`post ${i}`) })).id);
-  }
-  const files = new Set(ids.map((id) => statePath(spool, id)));
-  const opens = t.mock.method(fs, 'openSync');
-  const result = await flushQueue({ home });
-  const stateOpens = opens.mock.calls.filter((call) => files.has(String(call.arguments[0]))).length;
-  opens.mock.restore();
+  const { result, stateOpens } = await flushCountingStateOpens(t, home, spool, (i) => [`m${i}@club.example`, `o${i}@elsewhere.example`]);
   assert.equal(result.outcome, 'done');
   assert.deepEqual(smarthost.messages.flatMap((m) => m.to).sort(), ['o0@elsewhere.example', 'o1@elsewhere.example', 'o2@elsewhere.example']);
   assert.deepEqual(net.sink('127.0.0.2').messages.flatMap((m) => m.to).sort(), ['m0@club.example', 'm1@club.example', 'm2@club.example']);
