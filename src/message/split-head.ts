@@ -9,6 +9,11 @@
  * separator"), or when the header block grows past maxHeadBytes. A message
  * that ends inside its header block is a header-only message (RFC 5322
  * allows an empty body) and is accepted as written.
+ *
+ * The fields' bytes are views of the input's chunks, not copies: an input
+ * must not change a chunk once it has yielded it (the enqueue's gathered
+ * writes hold chunks the same way; stdin-chunks.ts copies out of its read
+ * buffer for that reason).
  */
 import { dataError } from '../errors.js';
 import { fieldNameOf, isContinuationLine, makeHeaderField, type HeaderField } from './header-fields.js';
@@ -90,7 +95,7 @@ export async function splitMessageHead(input: MessageInput, options: SplitOption
     if (lineNumber === 1 && options.skipMboxFromLine && line.subarray(0, 5).toString('latin1') === 'From ') return 'line';
     if (eol === null) eol = line.length >= 2 && line[line.length - 2] === 0x0d ? '\r\n' : '\n';
     if (isContinuationLine(line) && current !== null) {
-      current.lines.push(Buffer.from(line));
+      current.lines.push(line);
       return 'line';
     }
     const name = fieldNameOf(line);
@@ -106,7 +111,7 @@ export async function splitMessageHead(input: MessageInput, options: SplitOption
       );
     }
     closeField();
-    current = { name, lines: [Buffer.from(line)] };
+    current = { name, lines: [line] };
     return 'line';
   };
 
@@ -131,7 +136,7 @@ export async function splitMessageHead(input: MessageInput, options: SplitOption
           return {
             fields,
             eol: eol ?? (line.length === 2 ? '\r\n' : '\n'),
-            separator: Buffer.from(line),
+            separator: line,
             body: restOf(rest, chunks),
             unterminatedLastLine: false,
           };

@@ -39,6 +39,29 @@ describe('header fields', () => {
     assert.equal(findHeader(fields, 'subject')?.raw.toString(), 'SUBJECT: one\r\n two\r\n\tthree\r\n');
   });
 
+  it('keeps each one-line field as a view of the input chunk, and every field of one shape with its value on the prototype', async () => {
+    // The listener's usual case: the whole message in one chunk. Copying every header
+    // line, and an accessor defined per field, were most of the header split's cost.
+    const chunk = Buffer.from('From: a@x.org\r\nTo: b@x.org,\r\n c@x.org\r\nSubject: hi\r\n\r\nbody\r\n');
+    const { fields, separator } = await splitMessageHead(chunk);
+    assert.deepEqual(fields.map((f) => f.name), ['From', 'To', 'Subject']);
+    const from = fields[0]!;
+    const subject = fields[2]!;
+    for (const single of [from, subject]) {
+      assert.equal(single.raw.buffer, chunk.buffer, `${single.name}: a view, not a copy`);
+    }
+    assert.equal(separator?.buffer, chunk.buffer);
+    assert.equal(subject.raw.toString(), 'Subject: hi\r\n');
+    assert.equal(fields[1]!.raw.toString(), 'To: b@x.org,\r\n c@x.org\r\n');
+    assert.equal(fields[1]!.value, 'b@x.org, c@x.org');
+    assert.equal(Object.getPrototypeOf(from), Object.getPrototypeOf(subject));
+    assert.equal(Object.getOwnPropertyDescriptor(from, 'value'), undefined, 'value is the shared getter, not an accessor per field');
+    assert.throws(() => {
+      (from as { value: string }).value = 'x';
+    }, TypeError);
+    assert.equal(from.value, 'a@x.org');
+  });
+
   it('decodes RFC 2047 subjects for display', () => {
     assert.equal(decodeEncodedWords('=?UTF-8?Q?caf=C3=A9_cr=C3=A8me?='), 'café crème');
     assert.equal(decodeEncodedWords('=?utf-8?B?w6nDqQ==?= =?utf-8?B?w6k=?= plain'), 'ééé plain');
