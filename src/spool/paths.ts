@@ -55,12 +55,21 @@ export function spoolLayout(home: string): Spool {
   };
 }
 
+/*
+ * The per-entry paths below are built by plain concatenation: every enqueue
+ * builds about ten of them, and path.join normalizes each (a scan of the
+ * whole string). The parts are already normal: the spool's directories come
+ * from path.join in spoolLayout, a bucket is one hex digit, an id is
+ * [0-9a-z], the suffixes are ours; test/spool/paths.test.ts checks that
+ * each equals path.join's.
+ */
+
 export function messageBucketDir(spool: Spool, bucket: string): string {
-  return path.join(spool.msg, bucket);
+  return spool.msg + path.sep + bucket;
 }
 
 export function stateBucketDir(spool: Spool, bucket: string): string {
-  return path.join(spool.state, bucket);
+  return spool.state + path.sep + bucket;
 }
 
 export function messageDir(spool: Spool, id: string): string {
@@ -68,7 +77,7 @@ export function messageDir(spool: Spool, id: string): string {
 }
 
 export function messagePath(spool: Spool, id: string): string {
-  return path.join(messageDir(spool, id), id);
+  return messageDir(spool, id) + path.sep + id;
 }
 
 export function stateDir(spool: Spool, id: string): string {
@@ -76,7 +85,7 @@ export function stateDir(spool: Spool, id: string): string {
 }
 
 export function statePath(spool: Spool, id: string): string {
-  return path.join(stateDir(spool, id), `${id}.json`);
+  return `${stateDir(spool, id)}${path.sep}${id}.json`;
 }
 
 /** A quarantined entry's file in corrupt/: `<id>.<time>.<what>` (msg, json, reason.txt). */
@@ -122,7 +131,7 @@ export function entryLockDir(spool: Spool): string {
 
 /** A unique temp name in tmp/ whose pid lets repair tell live writers from dead ones. */
 export function tmpPath(spool: Spool, id: string, suffix: string): string {
-  return path.join(spool.tmp, `${id}.${process.pid}.${suffix}`);
+  return `${spool.tmp}${path.sep}${id}.${process.pid}.${suffix}`;
 }
 
 /** Per-account records (holds, sending-limit counts): one directory, names carry the account. */
