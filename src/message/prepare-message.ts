@@ -81,18 +81,15 @@ export async function prepareMessage(input: MessageInput, options: PrepareOption
   head.push(...added);
   if (split.separator !== null) head.push(split.separator);
 
-  // One generator from the header to the end of the body, with the line
-  // limit applied chunk by chunk inside it: each layer of async generator
-  // costs promises and turns of the microtask queue for every chunk.
-  async function* message(): AsyncGenerator<Buffer> {
-    const limiter = new LineLengthLimiter(eol);
-    if (head.length > 0) yield limiter.pass(head.length === 1 ? head[0]! : Buffer.concat(head));
-    for await (const chunk of split.body) yield limiter.pass(chunk);
-  }
+  // One iterator from the header to the end of the body, with the line
+  // limit applied chunk by chunk inside it: each layer of iterator costs
+  // promises and turns of the microtask queue for every chunk.
+  const limiter = new LineLengthLimiter(eol);
+  const message = split.body.withHead(head.length === 0 ? null : head.length === 1 ? head[0]! : Buffer.concat(head), (chunk) => limiter.pass(chunk));
 
   let headerRecipients: string[] | undefined;
   return {
-    message: message(),
+    message,
     get headerRecipients() {
       return (headerRecipients ??= recipientsFromHeaders(fields));
     },

@@ -46,7 +46,7 @@ export interface SplitMessage {
    */
   separator: Buffer | null;
   /** Everything after the separator, exactly as received. Consume it once. */
-  body: AsyncIterable<Buffer>;
+  body: MessageRest;
   /** True when the header block's last line had no line ending (message ended there). */
   unterminatedLastLine: boolean;
 }
@@ -169,20 +169,84 @@ export async function splitMessageHead(input: MessageInput, options: SplitOption
   }
 }
 
-async function* restOf(leftover: Buffer, chunks: AsyncIterator<Uint8Array | string> | null): AsyncGenerator<Buffer> {
-  let finished = chunks === null;
-  try {
-    if (leftover.length > 0) yield leftover;
-    if (chunks === null) return;
-    for (;;) {
-      const next = await chunks.next();
-      if (next.done) {
-        finished = true;
-        return;
-      }
-      yield toBuffer(next.value);
-    }
-  } finally {
-    if (!finished) await chunks?.return?.().catch(() => {});
+/**
+ * The message after its header block: the unscanned rest of the last chunk
+ * read, then the input's remaining chunks. An iterator written out rather
+ * than an async generator: each step of a generator costs more promises
+ * and turns of the microtask queue, on every chunk of every message
+ * (docs/performance.md, "The listener's CPU per message").
+ *
+ * `withHead` makes the one iterator a caller reads from it: a header block
+ * first, and every chunk through a check that may refuse it
+ * (prepare-message.ts: the line limit). Stopped early (return, the input
+ * failing, or the check refusing a chunk), it releases the input.
+ */
+export class MessageRest implements AsyncIterableIterator<Buffer> {
+  private held: Buffer[];
+  private finished: boolean;
+
+  constructor(
+    held: Buffer[],
+    private readonly chunks: AsyncIterator<Uint8Array | string> | null,
+    private readonly pass: (chunk: Buffer) => Buffer = (chunk) => chunk,
+  ) {
+    this.held = held.filter((chunk) => chunk.length > 0);
+    this.finished = chunks === null;
   }
+
+  /** `head`, then this rest, each chunk through `pass`. This one is not to be read any more. */
+  withHead(head: Buffer | null, pass: (chunk: Buffer) => Buffer): MessageRest {
+    const rest = new MessageRest(head === null ? this.held : [head, ...this.held], this.finished ? null : this.chunks, pass);
+    this.held = [];
+    this.finished = true;
+    return rest;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<Buffer, undefined>> {
+    const held = this.held.shift();
+    if (held !== undefined) return { value: this.passed(held), done: false };
+    if (this.finished) return { value: undefined, done: true };
+    let next: IteratorResult<Uint8Array | string>;
+    try {
+      next = await this.chunks!.next();
+    } catch (err) {
+      await this.release();
+      throw err;
+    }
+    if (next.done) {
+      this.finished = true;
+      return { value: undefined, done: true };
+    }
+    return { value: this.passed(toBuffer(next.value)), done: false };
+  }
+
+  async return(): Promise<IteratorResult<Buffer, undefined>> {
+    await this.release();
+    return { value: undefined, done: true };
+  }
+
+  private passed(chunk: Buffer): Buffer {
+    try {
+      return this.pass(chunk);
+    } catch (err) {
+      // Released without waiting for it: the refusal is what the reader needs to hear.
+      void this.release();
+      throw err;
+    }
+  }
+
+  private async release(): Promise<void> {
+    this.held = [];
+    if (this.finished) return;
+    this.finished = true;
+    await this.chunks?.return?.().catch(() => {});
+  }
+}
+
+function restOf(leftover: Buffer, chunks: AsyncIterator<Uint8Array | string> | null): MessageRest {
+  return new MessageRest([leftover], chunks);
 }

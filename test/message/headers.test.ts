@@ -277,6 +277,67 @@ describe('preparing a message', () => {
   });
 });
 
+describe('the prepared message as an iterator', () => {
+  /** An input of these chunks (an Error is thrown by next() in its place) that counts its return() calls. */
+  function input(chunks: (string | Error)[]) {
+    let at = 0;
+    const counts = { returned: 0 };
+    const iterator: AsyncIterableIterator<Buffer> = {
+      [Symbol.asyncIterator]() {
+        return iterator;
+      },
+      async next() {
+        const chunk = chunks[at++];
+        if (chunk === undefined) return { value: undefined, done: true };
+        if (chunk instanceof Error) throw chunk;
+        return { value: Buffer.from(chunk), done: false };
+      },
+      async return() {
+        counts.returned++;
+        return { value: undefined, done: true };
+      },
+    };
+    return { iterator, counts };
+  }
+
+  it('is a plain iterator (no async generator per layer), and yields the header block, then each body chunk', async () => {
+    const { iterator, counts } = input(['Subject: a\r\n\r\nfirst\r\n', 'second\r\n']);
+    const prepared = await prepareMessage(iterator);
+    assert.notEqual(Object.prototype.toString.call(prepared.message), '[object AsyncGenerator]');
+    const chunks: string[] = [];
+    for await (const chunk of prepared.message) chunks.push(chunk.toString());
+    assert.deepEqual(chunks, ['Subject: a\r\n\r\n', 'first\r\n', 'second\r\n']);
+    assert.equal(counts.returned, 0, 'an input read to its end is not returned');
+    assert.deepEqual(await prepared.message[Symbol.asyncIterator]().next(), { value: undefined, done: true });
+  });
+
+  it('releases its input when the reader stops early', async () => {
+    const { iterator, counts } = input(['Subject: a\r\n\r\n', 'first\r\n', 'second\r\n']);
+    const prepared = await prepareMessage(iterator);
+    for await (const chunk of prepared.message) {
+      assert.equal(chunk.toString(), 'Subject: a\r\n\r\n');
+      break;
+    }
+    assert.equal(counts.returned, 1);
+  });
+
+  it('releases its input when the line limit refuses a chunk, and then ends', async () => {
+    const { iterator, counts } = input(['Subject: a\r\n\r\n', 'ok\r\n', 'a\0b\r\n', 'never read\r\n']);
+    const prepared = await prepareMessage(iterator);
+    await assert.rejects(collect(prepared.message), isDataError('E_NUL_BYTE'));
+    assert.equal(counts.returned, 1);
+    assert.deepEqual(await prepared.message[Symbol.asyncIterator]().next(), { value: undefined, done: true });
+  });
+
+  it('releases its input when the input fails, and passes the failure on', async () => {
+    const broken = new Error('read failed');
+    const { iterator, counts } = input(['Subject: a\r\n\r\nbody\r\n', broken]);
+    const prepared = await prepareMessage(iterator);
+    await assert.rejects(collect(prepared.message), (err) => err === broken);
+    assert.equal(counts.returned, 1);
+  });
+});
+
 describe('lone dot (sendmail without -i)', () => {
   const cases: [string, string][] = [
     ['a\n.\nafter\n', 'a\n'],
