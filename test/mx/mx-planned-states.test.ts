@@ -6,7 +6,8 @@
  * recipients planned for it. A DNS server on
  * 127.0.0.1 and an SMTP sink on 127.0.0.2 (test/support/mx-network.ts).
  * An entry split between an account and direct delivery is read once too:
- * its MX part takes the state its account's delivery left.
+ * its MX part takes the state its account's delivery left; so is one whose
+ * recipients sit in two MX bins.
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -72,6 +73,29 @@ test('an entry split between an account and direct delivery is read once: its MX
   assert.deepEqual(smarthost.messages.flatMap((m) => m.to).sort(), ['o0@elsewhere.example', 'o1@elsewhere.example', 'o2@elsewhere.example']);
   assert.deepEqual(net.sink('127.0.0.2').messages.flatMap((m) => m.to).sort(), ['m0@club.example', 'm1@club.example', 'm2@club.example']);
   assert.equal(stateOpens, 3, 'one reading per entry, by the planner, for both of its deliveries');
+  assert.deepEqual(await listEntryIds(spool), []);
+});
+
+test('an entry whose recipients sit in two MX bins is read once: its second bin takes the state its first left', async (t) => {
+  const net = await startMxNetwork(
+    {
+      'club.example': { mx: [{ preference: 10, exchange: 'mx1.club.example' }] },
+      'mx1.club.example': { a: ['127.0.0.2'] },
+      'other.example': { mx: [{ preference: 10, exchange: 'mx.other.example' }] },
+      'mx.other.example': { a: ['127.0.0.3'] },
+    },
+    ['127.0.0.2', '127.0.0.3'],
+  );
+  t.after(() => net.close());
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  await writeConfig(home, { ...net.config, concurrency: 1 });
+  const spool = await openSpool(home);
+  const { result, stateOpens } = await flushCountingStateOpens(t, home, spool, (i) => [`m${i}@club.example`, `o${i}@other.example`]);
+  assert.equal(result.outcome, 'done');
+  assert.deepEqual(net.sink('127.0.0.2').messages.flatMap((m) => m.to).sort(), ['m0@club.example', 'm1@club.example', 'm2@club.example']);
+  assert.deepEqual(net.sink('127.0.0.3').messages.flatMap((m) => m.to).sort(), ['o0@other.example', 'o1@other.example', 'o2@other.example']);
+  assert.equal(stateOpens, 3, 'one reading per entry, by the planner, for both of its bins');
   assert.deepEqual(await listEntryIds(spool), []);
 });
 
