@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { ENTRY_STATE_VERSION, newRecipientState, isEntryComplete, parseEntryState, serializeEntryState, type EntryState } from '../../src/model/entry-state.js';
 import { applyOutcomes, makeDueNow, markDsnQueued } from '../../src/model/transitions.js';
 import { backoffDelay, type RetryPolicy } from '../../src/model/retry-policy.js';
-import { newQueueId, bucketOf, isQueueId, queueIdTime } from '../../src/model/queue-id.js';
+import { newQueueId, bucketOf, isQueueId, queueIdTime, randomPartInBucket } from '../../src/model/queue-id.js';
 
 const policy: RetryPolicy = { backoffStartMs: 60_000, backoffFactor: 2, backoffMaxMs: 600_000, lifetimeMs: 3_600_000 };
 const T0 = Date.parse('2026-11-29T10:00:00Z');
@@ -130,7 +130,7 @@ test('queue ids sort by time, are unique, and spread over buckets', () => {
   assert.equal(buckets.size, 16);
 });
 
-test('queue ids drawn for a bucket fall in it, and stay unique and random (candidates drawn 32 per call)', () => {
+test('queue ids drawn for a bucket fall in it, and stay unique and random', () => {
   for (const bucket of ['0', '7', 'f']) {
     const ids = Array.from({ length: 500 }, () => newQueueId(T0, bucket));
     assert.ok(ids.every((id) => isQueueId(id) && bucketOf(id) === bucket && queueIdTime(id) === T0));
@@ -138,4 +138,36 @@ test('queue ids drawn for a bucket fall in it, and stay unique and random (candi
     // Every position of the random part takes many values: not the same candidate slot each time.
     for (let at = 9; at < 17; at++) assert.ok(new Set(ids.map((id) => id[at])).size >= 24, `position ${at}`);
   }
+});
+
+test('randomPartInBucket: every id of the bucket equally likely (exhaustive over the accepting byte, for many prefixes)', () => {
+  // For a fixed 7-byte prefix, each of the k characters that complete the bucket must come out
+  // for exactly as many values of the 8th byte (85), and nothing else: the prefix is then kept
+  // in proportion to k, which makes every id of the bucket equally likely (as drawing whole
+  // ids until one falls in the bucket would).
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
+  const time = '0'.repeat(9);
+  let seed = 7;
+  const nextByte = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) & 255;
+  for (let sample = 0; sample < 40; sample++) {
+    const prefix = Array.from({ length: 7 }, nextByte);
+    const prefixChars = prefix.map((b) => alphabet[b & 31]).join('');
+    for (let bucket = 0; bucket < 16; bucket++) {
+      const completing = [...alphabet].filter((c) => bucketOf(time + prefixChars + c) === bucket.toString(16));
+      assert.ok(completing.length >= 1 && completing.length <= 3);
+      const counts = new Map<string, number>();
+      for (let u = 0; u < 256; u++) {
+        const part = randomPartInBucket(Uint8Array.from([...prefix, u]), 0, bucket);
+        if (part === null) continue;
+        assert.equal(part.slice(0, 7), prefixChars);
+        assert.equal(bucketOf(time + part), bucket.toString(16));
+        counts.set(part[7]!, (counts.get(part[7]!) ?? 0) + 1);
+      }
+      assert.deepEqual([...counts.keys()].sort(), completing.sort(), `prefix ${prefixChars}, bucket ${bucket}`);
+      assert.ok([...counts.values()].every((n) => n === 85), `prefix ${prefixChars}, bucket ${bucket}: ${[...counts.values()]}`);
+    }
+  }
+  // Read at the offset given.
+  const bytes = Uint8Array.from([9, 9, 9, 0, 1, 2, 3, 4, 5, 6, 0]);
+  assert.equal(randomPartInBucket(bytes, 3, 5)?.slice(0, 7), 'abcdefg');
 });
