@@ -1,0 +1,109 @@
+#!/bin/bash
+# Where the sendmail command's time goes, part by part: each row below adds
+# one part to the one before, and all rows run alternately (round-robin, the
+# order rotated each round), so that every row sees the same load. Prints the
+# median wall and CPU (user+sys of the process and its children) per run,
+# with the middle half's range:
+#
+#   bench/sendmail-parts.sh [ROUNDS] [PER_ROUND]     # default 10 rounds of 5 runs
+#   BEFORE=/other/built/checkout bench/sendmail-parts.sh   # adds that build's queue and launcher rows
+#
+#   bare          node -e 0
+#   empty         node --snapshot-blob with an empty user snapshot (Node's cost for any user snapshot)
+#   declined      our blob, -bp: declined at once (exit 15): our heap's deserialization and the main's start
+#   queue-tmpfs   our blob, queueing into a home on /dev/shm: the work without the disk's fsync waits
+#   queue         our blob, queueing into a home on disk (TMPDIR): what `node --snapshot-blob` costs
+#   launcher      bin/bulkmailer-sendmail with dist's blob (BULKMAILER_SNAPSHOT_CACHE=off): + the shell
+#   launcher-user bin/bulkmailer-sendmail with a per-user blob: + its trust check (one `find`)
+#
+# A 4 KB message to 5 recipients, as the shared harness sends; NODE_EXTRA_CA_CERTS unset, as it does.
+# Needs a built checkout (npm run build).
+set -euo pipefail
+rounds=${1:-10}
+per=${2:-5}
+here=$(cd "$(dirname "$0")/.." && pwd)
+unset NODE_EXTRA_CA_CERTS
+work=$(mktemp -d "${TMPDIR:-/tmp}/bulkmailer-sendmail-parts.XXXXXX")
+shm=
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then shm=$(mktemp -d /dev/shm/bulkmailer-sendmail-parts.XXXXXX); fi
+trap 'rm -rf "$work" ${shm:+"$shm"}' EXIT
+chmod 700 "$work"
+for h in "$work/home" ${shm:+"$shm/home"}; do
+  BULKMAILER_HOME=$h node "$here/bin/bulkmailer" config set from bench@bench.example >/dev/null
+done
+{
+  printf 'From: bench@bench.example\nTo: a@one.test\nSubject: sendmail parts bench\n\n'
+  for i in $(seq 1 55); do printf 'The quick brown fox jumps over the lazy dog, line %04d of the body.\n' "$i"; done
+} >"$work/msg"
+echo 'require("node:v8").startupSnapshot.setDeserializeMainFunction(() => {});' >"$work/empty.cjs"
+node --snapshot-blob "$work/empty.blob" --build-snapshot "$work/empty.cjs"
+# Per-user blobs, each build in its own cache ($XDG_CACHE_HOME).
+blob_of() { # CHECKOUT CACHE -> builds a per-user blob there, prints its path
+  mkdir -m 700 -p "$2"
+  XDG_CACHE_HOME=$2 node "$1/bin/bulkmailer" sendmail-snapshot >/dev/null
+  ls "$2"/bulkmailer/*.blob
+}
+ours=$(blob_of "$here" "$work/cache")
+rows=(
+  bare "node -e 0"
+  empty "node --snapshot-blob $work/empty.blob x"
+  declined "node --snapshot-blob $ours $here/bin/bulkmailer-sendmail -bp"
+)
+[ -z "$shm" ] || rows+=(queue-tmpfs "BULKMAILER_HOME=$shm/home node --snapshot-blob $ours $here/bin/bulkmailer-sendmail @RCPTS")
+rows+=(
+  queue "node --snapshot-blob $ours $here/bin/bulkmailer-sendmail @RCPTS"
+  launcher "BULKMAILER_SNAPSHOT_CACHE=off $here/bin/bulkmailer-sendmail @RCPTS"
+  launcher-user "XDG_CACHE_HOME=$work/cache $here/bin/bulkmailer-sendmail @RCPTS"
+)
+if [ -n "${BEFORE:-}" ]; then
+  theirs=$(blob_of "$BEFORE" "$work/cache-before")
+  rows+=(
+    before-queue "node --snapshot-blob $theirs $BEFORE/bin/bulkmailer-sendmail @RCPTS"
+    before-launcher "BULKMAILER_SNAPSHOT_CACHE=off $BEFORE/bin/bulkmailer-sendmail @RCPTS"
+    before-launcher-user "XDG_CACHE_HOME=$work/cache-before $BEFORE/bin/bulkmailer-sendmail @RCPTS"
+  )
+fi
+echo "node $(node --version), $rounds rounds of $per runs per row, bulkmailer=$here${BEFORE:+ before=$BEFORE}, $(uptime | sed 's/.*load/load/')"
+BULKMAILER_HOME=$work/home python3 - "$rounds" "$per" "$work/msg" "${rows[@]}" <<'PY'
+import os, shlex, statistics, sys, time
+rounds, per, msg = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+rcpts = ['-f', 'bench@bench.example', 'a@one.test', 'b@two.test', 'c@three.test', 'd@four.test', 'e@five.test']
+rows = []
+for name, line in zip(sys.argv[4::2], sys.argv[5::2]):
+    words, env = shlex.split(line), dict(os.environ)
+    while '=' in words[0]:  # leading NAME=value words: the row's environment
+        key, value = words.pop(0).split('=', 1)
+        env[key] = value
+    rows.append((name, [w for word in words for w in (rcpts if word == '@RCPTS' else [word])], env))
+devnull = os.open(os.devnull, os.O_WRONLY)
+wall = {name: [] for name, _, _ in rows}
+cpu = {name: [] for name, _, _ in rows}
+for r in range(rounds):
+    for name, argv, env in rows[r % len(rows):] + rows[:r % len(rows)]:
+        for _ in range(per):
+            fd = os.open(msg, os.O_RDONLY)
+            t0 = time.perf_counter()
+            pid = os.fork()
+            if pid == 0:
+                os.dup2(fd, 0)
+                os.dup2(devnull, 1)
+                try:
+                    os.execvpe(argv[0], argv, env)
+                finally:
+                    os._exit(127)
+            _, status, usage = os.wait4(pid, 0)
+            t1 = time.perf_counter()
+            os.close(fd)
+            code = os.waitstatus_to_exitcode(status)
+            if code not in (0, 15):  # 15: -bp declined by the snapshot
+                sys.exit(f'{name} exited {code}')
+            wall[name].append((t1 - t0) * 1000)
+            cpu[name].append((usage.ru_utime + usage.ru_stime) * 1000)
+def q(values, p):
+    values = sorted(values)
+    return values[int(p * (len(values) - 1))]
+print(f"{'row':22s} {'wall ms: median (p25-p75)':>28s} {'cpu ms: median (p25-p75)':>28s}")
+for name, _, _ in rows:
+    w, c = wall[name], cpu[name]
+    print(f"{name:22s} {statistics.median(w):10.1f} ({q(w, .25):5.1f}-{q(w, .75):5.1f}) {statistics.median(c):15.1f} ({q(c, .25):5.1f}-{q(c, .75):5.1f})")
+PY
