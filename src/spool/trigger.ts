@@ -12,16 +12,14 @@
  */
 import type net from 'node:net';
 import fsSync from 'node:fs';
+import { loadBuiltinModule } from '../builtin-module.js';
 import { triggerSocketPath, type Spool } from './paths.js';
 import { SharedRuns } from './shared-runs.js';
 
 const NUDGE_TIMEOUT_MS = 500;
 
-/** node:net, when needed. process.getBuiltinModule (Node 20.16+) also works inside the start-up snapshot, where import() has no loader to call. */
-function loadNet(): Promise<typeof net> {
-  const builtin = process.getBuiltinModule?.('node:net') as typeof net | undefined;
-  return builtin !== undefined ? Promise.resolve(builtin) : import('node:net');
-}
+/** node:net, when needed (src/builtin-module.ts: also inside the start-up snapshot, on every Node). */
+const loadNet = () => loadBuiltinModule<typeof net>('node:net', () => import('node:net'));
 
 /**
  * Connects to the trigger socket; with `payload`, writes it (a nudge). True

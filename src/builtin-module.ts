@@ -1,0 +1,21 @@
+/**
+ * A Node built-in module loaded when it is first needed, for the modules
+ * that are in the sendmail command's start-up snapshot: what a module
+ * imports at its top is in the heap that every message deserializes, so
+ * one that only some messages use (node:net, to nudge a running agent) is
+ * loaded at its first use instead.
+ *
+ * Inside the snapshot, import() has no loader to call (it rejects with
+ * ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING), so the module comes from
+ * process.getBuiltinModule (Node 20.16+ and 22.3+) or, on the older Nodes
+ * that `engines` still takes, from the CommonJS `require` the snapshot's
+ * bundle runs with. Only the ES-module build on those older Nodes, which
+ * has a loader, falls back to `importIt` (the caller's `import()` of the
+ * same name, written literally so test/architecture.test.ts can read the
+ * import graph). Rejects only as that import() does.
+ */
+export function loadBuiltinModule<T>(name: `node:${string}`, importIt: () => Promise<T>): Promise<T> {
+  const loaded: unknown =
+    process.getBuiltinModule?.(name) ?? (typeof require === 'function' ? require(name) : undefined);
+  return loaded !== undefined ? Promise.resolve(loaded as T) : importIt();
+}
