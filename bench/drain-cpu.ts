@@ -14,9 +14,10 @@
  * A build may carry Node options for its flush process after its path,
  * e.g. `--bin 'small=bin/bulkmailer --max-semi-space-size=1'`.
  *
- * Prints per-run figures (with the flush's peak PSS, sampled from
- * /proc/PID/smaps_rollup every 20 ms) and, per build, the median CPU per
- * message and peak PSS and their spread (min-max). Fails when a flush
+ * Prints per-run figures (with the flush's drain rate, start-up included,
+ * and peak PSS, sampled from /proc/PID/smaps_rollup every 20 ms) and, per
+ * build, the median CPU per message, rate and peak PSS and their spread
+ * (min-max). Fails when a flush
  * leaves anything in the spool.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -75,8 +76,8 @@ function samplePss(timePid: number, done: Promise<unknown>): Promise<number> {
   return done.then(() => (clearInterval(timer), peak));
 }
 
-/** One flush of a fresh copy of the template: its CPU seconds (user, system) and peak PSS (KiB). */
-async function oneRun(bin: string, nodeFlags: string[], home: string): Promise<{ user: number; sys: number; pssKb: number }> {
+/** One flush of a fresh copy of the template: its CPU seconds (user, system), wall seconds and peak PSS (KiB). */
+async function oneRun(bin: string, nodeFlags: string[], home: string): Promise<{ user: number; sys: number; wall: number; pssKb: number }> {
   const sink = await startSinkProcess();
   try {
     execFileSync('cp', ['-a', template, home]);
@@ -86,6 +87,7 @@ async function oneRun(bin: string, nodeFlags: string[], home: string): Promise<{
     execFileSync('sync');
     // PROFILE_DIR: also write a V8 CPU profile of each flush there (node --cpu-prof).
     const profile = process.env.PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.PROFILE_DIR] : [];
+    const started = performance.now();
     const child = spawn('/usr/bin/time', ['-f', 'CPU %U %S', process.execPath, ...nodeFlags, ...profile, bin, 'flush', '--quiet'], {
       env: { ...process.env, BULKMAILER_HOME: home },
       stdio: ['ignore', 'inherit', 'pipe'],
@@ -95,13 +97,14 @@ async function oneRun(bin: string, nodeFlags: string[], home: string): Promise<{
     const exited = once(child, 'exit') as Promise<[number]>;
     const pssKb = await samplePss(child.pid!, exited);
     const [code] = await exited;
+    const wall = (performance.now() - started) / 1000;
     const counts = await sink.stop();
     const m = /CPU ([\d.]+) ([\d.]+)/.exec(err);
     const left = (await fs.readdir(path.join(home, 'spool', 'state', '0'))).length;
     if (code !== 0 || m === null || left > 0 || counts.messages !== messages) {
       throw new Error(`flush exit ${code}, ${counts.messages} messages at the sink, ${left} entries left: ${err}`);
     }
-    return { user: Number(m[1]), sys: Number(m[2]), pssKb };
+    return { user: Number(m[1]), sys: Number(m[2]), wall, pssKb };
   } finally {
     removeEntryLockTarget(home);
     await fs.rm(home, { recursive: true, force: true });
@@ -110,16 +113,18 @@ async function oneRun(bin: string, nodeFlags: string[], home: string): Promise<{
 
 try {
   await makeTemplate();
-  const results = new Map<string, { cpu: number[]; pss: number[] }>(bins.map((b) => [b.name, { cpu: [], pss: [] }]));
+  const results = new Map<string, { cpu: number[]; rate: number[]; pss: number[] }>(bins.map((b) => [b.name, { cpu: [], rate: [], pss: [] }]));
   for (let run = 1; run <= runs; run++) {
     for (const { name, bin, nodeFlags } of run % 2 === 1 ? bins : [...bins].reverse()) {
-      const { user, sys, pssKb } = await oneRun(bin, nodeFlags, path.join(base, `run-${name}-${run}`));
+      const { user, sys, wall, pssKb } = await oneRun(bin, nodeFlags, path.join(base, `run-${name}-${run}`));
       const perMessage = ((user + sys) / messages) * 1000;
       results.get(name)!.cpu.push(perMessage);
+      results.get(name)!.rate.push(messages / wall);
       results.get(name)!.pss.push(pssKb / 1024);
       const load = os.loadavg()[0]!.toFixed(1);
       console.log(
         `run ${run} ${name}: user ${user.toFixed(2)} s, sys ${sys.toFixed(2)} s => ${perMessage.toFixed(3)} ms CPU/message, ` +
+          `${(messages / wall).toFixed(0)} msg/s (start-up included), ` +
           `peak PSS ${(pssKb / 1024).toFixed(0)} MiB (load ${load})`,
       );
     }
@@ -128,9 +133,9 @@ try {
     const sorted = [...list].sort((a, b) => a - b);
     return `median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(digits)}, spread ${sorted[0]!.toFixed(digits)}-${sorted[sorted.length - 1]!.toFixed(digits)}`;
   };
-  for (const [name, { cpu, pss }] of results) {
+  for (const [name, { cpu, rate, pss }] of results) {
     console.log(
-      `${name}: ${spread(cpu, 3)} ms CPU/message; peak PSS ${spread(pss, 0)} MiB ` +
+      `${name}: ${spread(cpu, 3)} ms CPU/message; ${spread(rate, 0)} msg/s; peak PSS ${spread(pss, 0)} MiB ` +
         `(${messages} x ${recipients}, ${runs} runs, node ${process.version})`,
     );
   }

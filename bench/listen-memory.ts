@@ -12,6 +12,7 @@
  *
  *   npm run bench:listen-memory -- --runs 3
  *   .ci/with-node 24 npm run bench:listen-memory -- --runs 3 --force-gc
+ *   npm run bench:listen-memory -- --root /path/to/other/checkout   # another build
  *
  * Linux only (/proc).
  */
@@ -22,12 +23,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startListenerChild } from './listener-child.js';
-import { benchArgs, flag, num } from './args.js';
+import { benchArgs, flag, num, str } from './args.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = benchArgs('npm run bench:listen-memory -- [options]', {
   runs: num(3, 'runs'),
   'force-gc': flag('run the listener with a full GC every 50 ms'),
+  root: str(root, 'the checkout whose build is measured'),
 });
 const BLAST_CLIENT = path.join(root, 'test', 'support', 'smtp-blast-client.mjs');
 const GC_EVERY_50_MS = 'data:text/javascript,setInterval(()=>globalThis.gc(),50).unref()';
@@ -49,7 +51,7 @@ async function oneRun(run: number): Promise<[number, number]> {
   const home = await fs.mkdtemp(path.join(process.env.BENCH_DIR ?? os.tmpdir(), 'bulkmailer-bench-mem-'));
   await fs.writeFile(path.join(home, 'config.json'), JSON.stringify({ listener: { maxMessageSize: 200 * 1024 * 1024 } }), { mode: 0o600 });
   const flags = args['force-gc'] ? ['--expose-gc', '--import', GC_EVERY_50_MS] : [];
-  const { child, port } = await startListenerChild(root, home, flags);
+  const { child, port } = await startListenerChild(args.root, home, flags);
   try {
     await blast(port, 0); // warm up
     const baseline = await hwmKb(child.pid as number);

@@ -3,12 +3,17 @@
  * `bulkmailer listen --port 0` as a child process and submits N messages
  * over SMTP from C clients (nodemailer, one connection each, reused), each
  * message acknowledged only once it is durable in the spool. Reports
- * messages per second; the median of several runs.
+ * messages per second, and the listener's memory: its PSS (its share of
+ * the pages it maps, read from /proc/PID/smaps_rollup) once idle after
+ * start-up, its peak while the messages arrive (sampled every 20 ms), and
+ * at the end; the median of several runs.
  *
  *   npm run bench:listen -- --messages 500 --clients 1 --runs 3
+ *   npm run bench:listen -- --root /path/to/other/checkout   # the same against another build
  *
  * Reference: Postfix's smtpd takes ~240 messages/s from one client here.
  */
+import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,20 +22,42 @@ import { fileURLToPath } from 'node:url';
 import nodemailer from 'nodemailer';
 import { removeEntryLockTarget } from '../src/spool/index.js';
 import { startListenerChild } from './listener-child.js';
-import { benchArgs, num } from './args.js';
+import { benchArgs, num, str } from './args.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = benchArgs('npm run bench:listen -- [options]', {
   messages: num(500, 'messages submitted'),
   clients: num(1, 'SMTP clients in parallel'),
   runs: num(3, 'runs'),
+  root: str(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'), 'the checkout whose build is measured'),
 });
 const { messages, clients } = args;
 
-async function oneRun(run: number): Promise<number> {
-  const home = await fs.mkdtemp(path.join(process.env.BENCH_DIR ?? os.tmpdir(), 'bulkmailer-bench-listen-'));
-  const { child, port } = await startListenerChild(root, home);
+/** The process's PSS in MiB, or 0 once it is gone. */
+function pssMib(pid: number): number {
   try {
+    return Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0) / 1024;
+  } catch {
+    return 0;
+  }
+}
+
+interface Run {
+  rate: number;
+  idle: number;
+  peak: number;
+  end: number;
+}
+
+async function oneRun(run: number): Promise<Run> {
+  const home = await fs.mkdtemp(path.join(process.env.BENCH_DIR ?? os.tmpdir(), 'bulkmailer-bench-listen-'));
+  const { child, port } = await startListenerChild(args.root, home);
+  const pid = child.pid as number;
+  let peak = 0;
+  let sampler: NodeJS.Timeout | undefined;
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 500)); // start-up's garbage settles
+    const idle = pssMib(pid);
+    sampler = setInterval(() => (peak = Math.max(peak, pssMib(pid))), 20);
     const body = 'The quick brown fox jumps over the lazy dog.\r\n'.repeat(40);
     const started = performance.now();
     await Promise.all(
@@ -47,9 +74,16 @@ async function oneRun(run: number): Promise<number> {
     );
     const seconds = (performance.now() - started) / 1000;
     const rate = messages / seconds;
-    console.log(`run ${run}: ${messages} messages from ${clients} client(s) in ${seconds.toFixed(2)} s => ${rate.toFixed(0)} msg/s`);
-    return rate;
+    clearInterval(sampler);
+    const end = pssMib(pid);
+    peak = Math.max(peak, end);
+    console.log(
+      `run ${run}: ${messages} messages from ${clients} client(s) in ${seconds.toFixed(2)} s => ${rate.toFixed(0)} msg/s; ` +
+        `listener PSS ${idle.toFixed(1)} MiB idle, peak ${peak.toFixed(1)}, at the end ${end.toFixed(1)}`,
+    );
+    return { rate, idle, peak, end };
   } finally {
+    clearInterval(sampler);
     child.kill('SIGTERM');
     await once(child, 'exit');
     removeEntryLockTarget(home);
@@ -57,7 +91,11 @@ async function oneRun(run: number): Promise<number> {
   }
 }
 
-const rates: number[] = [];
-for (let run = 1; run <= args.runs; run++) rates.push(await oneRun(run));
-rates.sort((a, b) => a - b);
-console.log(`median: ${rates[Math.floor(rates.length / 2)]?.toFixed(0)} msg/s accepted durably (${clients} client(s), ${messages} messages)`);
+const runs: Run[] = [];
+for (let run = 1; run <= args.runs; run++) runs.push(await oneRun(run));
+const median = (pick: (r: Run) => number) => [...runs].map(pick).sort((a, b) => a - b)[Math.floor(runs.length / 2)]!;
+console.log(
+  `median: ${median((r) => r.rate).toFixed(0)} msg/s accepted durably (${clients} client(s), ${messages} messages); ` +
+    `listener PSS ${median((r) => r.idle).toFixed(1)} MiB idle, peak ${median((r) => r.peak).toFixed(1)}, ` +
+    `at the end ${median((r) => r.end).toFixed(1)} (${args.root})`,
+);

@@ -19,6 +19,8 @@
  *
  *   BENCH_DIR=/work/tmp npm run bench:scale -- --entries 100000 --recipients 5
  *   ... --variant 'semi1=--max-semi-space-size=1'   # also flush a copy with these Node options
+ *   ... --variant 'A1=bin=/other/checkout/bin/bulkmailer' --variant 'B1=bin=bin/bulkmailer' --variant 'A2=...'
+ *                         # builds alternating on copies of one spool
  *   ... --fill-unsynced   # write the entries' files directly, without fsyncs (seconds instead of
  *                         # minutes at 100,000): for the status and flush figures; no enqueue rate
  *
@@ -43,7 +45,7 @@ const args = benchArgs('BENCH_DIR=/work/tmp npm run bench:scale -- [options]', {
   ...SPOOL_CONTENT,
   'keep-home': flag('keep the spool afterwards (its path is printed)'),
   'fill-unsynced': flag('write the entries directly, without fsyncs or the commit protocol (no enqueue rate)'),
-  variant: list('NAME=NODE_OPTIONS: also flush a copy of the spool with these Node options (before the plain flush)'),
+  variant: list('NAME=[bin=PATH] NODE_OPTIONS: also flush a copy of the spool with these Node options, or with the build at PATH (another checkout\'s bin/bulkmailer), before the plain flush'),
 });
 const { entries, recipients } = args;
 
@@ -62,9 +64,16 @@ interface Measured {
 }
 
 /** Runs a bulkmailer command, sampling its PSS, timing it, and noting when stdout first matches `mark`. */
-async function measure(args: string[], home: string, mark?: RegExp, grows?: string, nodeFlags: string[] = []): Promise<Measured> {
+async function measure(
+  args: string[],
+  home: string,
+  mark?: RegExp,
+  grows?: string,
+  nodeFlags: string[] = [],
+  bin = path.join(root, 'bin', 'bulkmailer'),
+): Promise<Measured> {
   const started = performance.now();
-  const child = spawn(process.execPath, [...nodeFlags, path.join(root, 'bin', 'bulkmailer'), ...args], {
+  const child = spawn(process.execPath, [...nodeFlags, bin, ...args], {
     env: { ...process.env, BULKMAILER_HOME: home },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -165,12 +174,14 @@ try {
     const config = JSON.parse(readFileSync(path.join(copy, 'config.json'), 'utf8')) as Record<string, unknown>;
     writeFileSync(path.join(copy, 'config.json'), JSON.stringify({ ...config, smarthost: `smtp://127.0.0.1:${variantSink.port}` }), { mode: 0o600 });
     execFileSync('sync');
-    const nodeFlags = at < 0 ? [] : spec.slice(at + 1).split(/\s+/).filter((f) => f !== '');
+    const options = at < 0 ? [] : spec.slice(at + 1).split(/\s+/).filter((f) => f !== '');
+    const bin = options.find((f) => f.startsWith('bin='))?.slice(4);
+    const nodeFlags = options.filter((f) => !f.startsWith('bin='));
     try {
-      const run = await measure(['flush'], copy, /delivering/, path.join(copy, 'log', 'deliveries.jsonl'), nodeFlags);
+      const run = await measure(['flush'], copy, /delivering/, path.join(copy, 'log', 'deliveries.jsonl'), nodeFlags, bin && path.resolve(bin));
       const got = await variantSink.stop();
       console.log(
-        `flush (${name}: ${nodeFlags.join(' ')}): exit ${run.code}, planning ${run.markMs?.toFixed(0) ?? '?'} ms, ` +
+        `flush (${name}: ${options.join(' ')}): exit ${run.code}, planning ${run.markMs?.toFixed(0) ?? '?'} ms, ` +
           `first delivery at ${run.grewMs?.toFixed(0) ?? '?'} ms, ${(entries / (run.ms / 1000)).toFixed(0)} msg/s, ` +
           `${run.cpuSeconds.toFixed(1)} CPU s; peak PSS ${mib(run.peakPssKb)}; sink: ${got.messages} messages`,
       );
