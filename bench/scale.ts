@@ -14,7 +14,11 @@
  *
  * Memory is sampled from /proc/PID/smaps_rollup every 20 ms (PSS: the
  * process's share of the pages it maps, what a user pays for it; shared
- * libraries count for their share only), and VmHWM (peak RSS) at exit.
+ * libraries count for their share only), its anonymous part (Pss_Anon:
+ * heap, stacks, malloc; Node's binary and ICU, ~43 MiB of file pages, are
+ * divided among every Node process the machine runs, so the total PSS is
+ * lower on a busy machine and the anonymous part is the one to compare
+ * across machines), and VmHWM (peak RSS) at exit.
  * Linux only.
  *
  *   BENCH_DIR=/work/tmp npm run bench:scale -- --entries 100000 --recipients 5
@@ -53,6 +57,8 @@ interface Measured {
   code: number | null;
   ms: number;
   peakPssKb: number;
+  /** The anonymous part of the PSS at its peak: what no other process shares (see below). */
+  peakAnonKb: number;
   peakRssKb: number;
   /** ms from start to the first stdout line matching `mark`, or null. */
   markMs: number | null;
@@ -85,6 +91,7 @@ async function measure(
     if (mark !== undefined && markMs === null && mark.test(stdout)) markMs = performance.now() - started;
   });
   let peakPssKb = 0;
+  let peakAnonKb = 0;
   let peakRssKb = 0;
   let grewMs: number | null = null;
   let cpuSeconds = 0;
@@ -104,6 +111,7 @@ async function measure(
       cpuSeconds = (Number(fields[11]) + Number(fields[12])) / 100;
       const rollup = readFileSync(`/proc/${child.pid}/smaps_rollup`, 'utf8');
       peakPssKb = Math.max(peakPssKb, Number(/^Pss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0));
+      peakAnonKb = Math.max(peakAnonKb, Number(/^Pss_Anon:\s+(\d+)/m.exec(rollup)?.[1] ?? 0));
       const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
       peakRssKb = Math.max(peakRssKb, Number(/^VmHWM:\s+(\d+)/m.exec(status)?.[1] ?? 0));
     } catch {
@@ -113,7 +121,7 @@ async function measure(
   const timer = setInterval(sample, 20);
   const [code] = (await once(child, 'exit')) as [number | null];
   clearInterval(timer);
-  return { code, ms: performance.now() - started, peakPssKb, peakRssKb, markMs, grewMs, cpuSeconds, stdout };
+  return { code, ms: performance.now() - started, peakPssKb, peakAnonKb, peakRssKb, markMs, grewMs, cpuSeconds, stdout };
 }
 
 /**
@@ -183,7 +191,7 @@ try {
       console.log(
         `flush (${name}: ${options.join(' ')}): exit ${run.code}, planning ${run.markMs?.toFixed(0) ?? '?'} ms, ` +
           `first delivery at ${run.grewMs?.toFixed(0) ?? '?'} ms, ${(entries / (run.ms / 1000)).toFixed(0)} msg/s, ` +
-          `${run.cpuSeconds.toFixed(1)} CPU s; peak PSS ${mib(run.peakPssKb)}; sink: ${got.messages} messages`,
+          `${run.cpuSeconds.toFixed(1)} CPU s; peak PSS ${mib(run.peakPssKb)} (anonymous ${mib(run.peakAnonKb)}); sink: ${got.messages} messages`,
       );
     } finally {
       await fs.rm(copy, { recursive: true, force: true });
@@ -195,7 +203,7 @@ try {
   console.log(
     `flush: exit ${flush.code}, planning ${flush.markMs?.toFixed(0) ?? '?'} ms, first delivery at ${flush.grewMs?.toFixed(0) ?? '?'} ms, ` +
       `${flush.ms.toFixed(0)} ms in all => ` +
-      `${(entries / (flush.ms / 1000)).toFixed(0)} msg/s, ${flush.cpuSeconds.toFixed(1)} CPU s; peak PSS ${mib(flush.peakPssKb)}, peak RSS ${mib(flush.peakRssKb)}; ` +
+      `${(entries / (flush.ms / 1000)).toFixed(0)} msg/s, ${flush.cpuSeconds.toFixed(1)} CPU s; peak PSS ${mib(flush.peakPssKb)} (anonymous ${mib(flush.peakAnonKb)}), peak RSS ${mib(flush.peakRssKb)}; ` +
       `sink: ${counts.messages} messages, ${counts.recipients} recipients, ${counts.connections} connections ` +
       `(node ${process.version})`,
   );
