@@ -8,14 +8,22 @@
  * Inside the snapshot, import() has no loader to call (it rejects with
  * ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING), so the module comes from
  * process.getBuiltinModule (Node 20.16+ and 22.3+) or, on the older Nodes
- * that `engines` still takes, from the CommonJS `require` the snapshot's
- * bundle runs with. Only the ES-module build on those older Nodes, which
- * has a loader, falls back to `importIt` (the caller's `import()` of the
- * same name, written literally so test/architecture.test.ts can read the
- * import graph). Rejects only as that import() does.
+ * that `engines` still takes, from the `require` the snapshot builder gives
+ * its script. An ES-module build has no real `require`: an esbuild bundle
+ * (the sendmail command's plain bundle) has a stand-in that throws, dist/
+ * has none. Those fall back to `importIt`, the caller's `import()` of the
+ * same name (written literally, so test/architecture.test.ts can read the
+ * import graph), and there is a loader there. Never throws; rejects only
+ * as that import() does.
  */
 export function loadBuiltinModule<T>(name: `node:${string}`, importIt: () => Promise<T>): Promise<T> {
-  const loaded: unknown =
-    process.getBuiltinModule?.(name) ?? (typeof require === 'function' ? require(name) : undefined);
+  let loaded: unknown = process.getBuiltinModule?.(name);
+  if (loaded === undefined && typeof require === 'function') {
+    try {
+      loaded = require(name);
+    } catch {
+      // esbuild's stand-in in an ES-module bundle ("Dynamic require ... is not supported").
+    }
+  }
   return loaded !== undefined ? Promise.resolve(loaded as T) : importIt();
 }
