@@ -38,6 +38,11 @@ import { entryBusyLockPath } from './lock-names.js';
 import { messageDir, messagePath, stateDir, statePath, tmpPath, type Spool } from './paths.js';
 import { ensureBucketDirectories } from './spool-dirs.js';
 
+/**
+ * The message. An iterable's chunks are kept by reference until the message
+ * is written (header fields are views into them, small chunks are gathered
+ * into one write): each must be a fresh buffer, never one refilled later.
+ */
 export type MessageSource = string | Uint8Array | AsyncIterable<Uint8Array | string>;
 
 export interface EnqueueRequest {

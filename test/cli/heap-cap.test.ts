@@ -128,7 +128,7 @@ describe('capHeap, the old generation', () => {
   test('the same live set and garbage take less old space with it than without', async () => {
     const without = await largestOldSpace(false);
     const capped = await largestOldSpace(true);
-    // Measured: 195 / 75 MiB on Node 20, 211 / 79 on 22, 204 / 117 on 24.
+    // Measured (50% headroom): 195 / 96 MiB on Node 20, 211 / 110 on 22, 204 / 116 on 24.
     assert.ok(capped < (without * 3) / 4, `old space: ${mib(capped)} with the cap, ${mib(without)} without`);
   });
 });
