@@ -8,26 +8,19 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { runCli } from '../support/cli.js';
-import { startCaptureServer, type CaptureServer } from '../support/capture-server.js';
+import type { CaptureServer } from '../support/capture-server.js';
 import { makeTempHome, writeConfig, type TempHome } from '../support/home.js';
 import { instanceLockPath, openSpool, tryLock } from '../../src/spool/index.js';
-import { killAll, startAgent } from './agent-process.js';
+import { agentTestHome, startAgent } from './agent-process.js';
 
 let home: TempHome;
 let server: CaptureServer;
 
-before(async () => {
-  home = await makeTempHome();
-  server = await startCaptureServer();
-  await writeConfig(home.home, { smarthost: server.url, schedule: '0 0 1 1 *' });
-});
-
-after(async () => {
-  await killAll();
-  await server.close();
-  await home.cleanup();
+agentTestHome((h, s) => {
+  home = h;
+  server = s;
 });
 
 test('a second agent says who runs and exits 0', async () => {

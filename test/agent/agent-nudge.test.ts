@@ -4,24 +4,17 @@
  * flush. The schedule is once a year, so only nudges can flush here.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { startCaptureServer, type CaptureServer } from '../support/capture-server.js';
-import { makeTempHome, writeConfig, type TempHome } from '../support/home.js';
-import { enqueueMany, flushEnded, killAll, nudge, range, spoolRecipients, startAgent } from './agent-process.js';
+import { after, test } from 'node:test';
+import type { CaptureServer } from '../support/capture-server.js';
+import type { TempHome } from '../support/home.js';
+import { agentTestHome, enqueueMany, flushEnded, nudge, range, spoolRecipients, startAgent } from './agent-process.js';
 
 let home: TempHome;
 let server: CaptureServer;
 
-before(async () => {
-  home = await makeTempHome();
-  server = await startCaptureServer();
-  await writeConfig(home.home, { smarthost: server.url, schedule: '0 0 1 1 *' });
-});
-
-after(async () => {
-  await killAll();
-  await server.close();
-  await home.cleanup();
+agentTestHome((h, s) => {
+  home = h;
+  server = s;
 });
 
 test('a burst of enqueues is delivered promptly, in one flush', async () => {

@@ -12,7 +12,10 @@ import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { after, before } from 'node:test';
 import { spawnCli } from '../support/cli.js';
+import { startCaptureServer, type CaptureServer } from '../support/capture-server.js';
+import { makeTempHome, writeConfig, type TempHome } from '../support/home.js';
 import { enqueueMessage, nudgeFlusher, openSpool } from '../../src/spool/index.js';
 import type { AgentEventMap } from '../../src/agent/agent.js';
 
@@ -171,3 +174,25 @@ export async function spoolRecipients(home: string): Promise<{ address: string; 
 }
 
 export const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+/**
+ * The agent tests' shared start, for a whole test file: one capture
+ * smarthost and one home whose config sends to it on `schedule` (by
+ * default one that never fires, so only nudges start flushes), handed to
+ * `use`; at the end every agent started is killed and both are gone.
+ */
+export function agentTestHome(use: (home: TempHome, server: CaptureServer) => void, schedule = '0 0 1 1 *'): void {
+  let home: TempHome;
+  let server: CaptureServer;
+  before(async () => {
+    home = await makeTempHome();
+    server = await startCaptureServer();
+    await writeConfig(home.home, { smarthost: server.url, schedule });
+    use(home, server);
+  });
+  after(async () => {
+    await killAll();
+    await server.close();
+    await home.cleanup();
+  });
+}

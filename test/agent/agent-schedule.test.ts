@@ -4,25 +4,18 @@
  * so only the schedule can have sent it.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { startCaptureServer, type CaptureServer } from '../support/capture-server.js';
-import { makeTempHome, writeConfig, type TempHome } from '../support/home.js';
-import { enqueueMany, flushEnded, killAll, startAgent } from './agent-process.js';
+import { test } from 'node:test';
+import type { CaptureServer } from '../support/capture-server.js';
+import type { TempHome } from '../support/home.js';
+import { agentTestHome, enqueueMany, flushEnded, startAgent } from './agent-process.js';
 
 let home: TempHome;
 let server: CaptureServer;
 
-before(async () => {
-  home = await makeTempHome();
-  server = await startCaptureServer();
-  await writeConfig(home.home, { smarthost: server.url, schedule: '*/2 * * * * *' });
-});
-
-after(async () => {
-  await killAll();
-  await server.close();
-  await home.cleanup();
-});
+agentTestHome((h, s) => {
+  home = h;
+  server = s;
+}, '*/2 * * * * *');
 
 test('a seconds-level schedule from config fires and delivers', async () => {
   const agent = startAgent(home.home);

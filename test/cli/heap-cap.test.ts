@@ -12,35 +12,25 @@
  * versions leave heap-cap.ts's checked V8 versions (the cap would then be
  * off).
  */
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ROOT, collect, spawnCli } from '../support/cli.js';
-import { makeTempHome, writeConfig, type TempHome } from '../support/home.js';
-import { startCaptureServer, type CaptureServer } from '../support/capture-server.js';
-import { startAgent, killAll } from '../agent/agent-process.js';
+import type { TempHome } from '../support/home.js';
+import { agentTestHome, startAgent } from '../agent/agent-process.js';
 import { SEMI_SPACE_CAP_BYTES, heapCapSupported } from '../../src/cli/heap-cap.js';
 
 const PROBE = fileURLToPath(new URL('../support/young-generation-probe.mjs', import.meta.url));
 const HEAP_CAP_MODULE = pathToFileURL(path.join(ROOT, 'dist', 'cli', 'heap-cap.js')).href;
 
 let home: TempHome;
-let server: CaptureServer;
 let reports = 0;
 
-before(async () => {
-  home = await makeTempHome();
-  server = await startCaptureServer();
-  await writeConfig(home.home, { smarthost: server.url, schedule: '0 0 1 1 *' });
-});
-
-after(async () => {
-  await killAll();
-  await server.close();
-  await home.cleanup();
+agentTestHome((h) => {
+  home = h;
 });
 
 /** Where the probe of the next process writes (its own file per process). */
