@@ -17,13 +17,21 @@
  * as that import() does.
  */
 export function loadBuiltinModule<T>(name: `node:${string}`, importIt: () => Promise<T>): Promise<T> {
-  let loaded: unknown = process.getBuiltinModule?.(name);
-  if (loaded === undefined && typeof require === 'function') {
-    try {
-      loaded = require(name);
-    } catch {
-      // esbuild's stand-in in an ES-module bundle ("Dynamic require ... is not supported").
-    }
+  const loaded = builtinModuleNow<T>(name);
+  return loaded !== undefined ? Promise.resolve(loaded) : importIt();
+}
+
+/**
+ * The built-in module at once, where there is a way without a loader:
+ * process.getBuiltinModule, else a real `require` (the snapshot's script);
+ * undefined in an ES-module build on a Node without getBuiltinModule.
+ */
+export function builtinModuleNow<T>(name: `node:${string}`): T | undefined {
+  const loaded: unknown = process.getBuiltinModule?.(name);
+  if (loaded !== undefined || typeof require !== 'function') return loaded as T | undefined;
+  try {
+    return require(name) as T;
+  } catch {
+    return undefined; // esbuild's stand-in in an ES-module bundle ("Dynamic require ... is not supported")
   }
-  return loaded !== undefined ? Promise.resolve(loaded as T) : importIt();
 }

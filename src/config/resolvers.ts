@@ -32,3 +32,12 @@ function parseResolver(text: string, key: string): ResolverAddress {
 export function systemResolvers(): ResolverAddress[] {
   return dns.getServers().map((server) => parseResolver(server, 'the system resolvers'));
 }
+
+/**
+ * The resolvers direct delivery asks: `mx.resolvers` when set, else the
+ * system's. One rule for the flush, doctor and probe. Throws as
+ * systemResolvers does (a system resolver it cannot parse).
+ */
+export function mxResolvers(configured: ResolverAddress[] | null): ResolverAddress[] {
+  return configured ?? systemResolvers();
+}

@@ -13,7 +13,7 @@ import type { Smarthost } from '../config/smarthost.js';
 import { listAccounts, type AccountSettings } from '../config/accounts.js';
 import { externalAddresses, readInterfaces, type ExternalAddress, type ReadInterfaces } from './interfaces.js';
 import { checkInternet, needsInternetCheck, needsNetwork, resolversArePrivate, type IsOnlineFn } from './internet.js';
-import { systemResolvers } from '../config/resolvers.js';
+import { mxResolvers } from '../config/resolvers.js';
 import { usesTransport } from '../config/routes.js';
 import { probeSmarthost, type ProbeResult } from './probe-smarthost.js';
 
@@ -86,7 +86,7 @@ export async function buildProbeReport(config: RuntimeConfig, deps: ProbeReportD
 function directDeliveryResolvers(config: RuntimeConfig): 'private' | 'internet' | null {
   if (!usesTransport(config.routes, 'mx')) return null;
   try {
-    return resolversArePrivate(config.mx.resolvers ?? systemResolvers()) ? 'private' : 'internet';
+    return resolversArePrivate(mxResolvers(config.mx.resolvers)) ? 'private' : 'internet';
   } catch {
     return 'internet';
   }

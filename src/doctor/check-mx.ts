@@ -12,7 +12,7 @@
  * Never throws; a check that cannot run is a skip with the reason.
  */
 import type { RuntimeConfig } from '../config/runtime.js';
-import { systemResolvers } from '../config/resolvers.js';
+import { mxResolvers } from '../config/resolvers.js';
 import { usesTransport } from '../config/routes.js';
 import { probeSmarthost } from '../connectivity/probe-smarthost.js';
 import { queryDns } from '../mx/dns-query.js';
@@ -32,7 +32,7 @@ export async function checkMx(config: RuntimeConfig): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   let servers;
   try {
-    servers = config.mx.resolvers ?? systemResolvers();
+    servers = mxResolvers(config.mx.resolvers);
   } catch (err) {
     return [fail('mx.resolvers', 'DNS resolvers answer', (err as Error).message, 'set mx.resolvers to resolvers you can reach: bulkmailer config set mx.resolvers 1.1.1.1,9.9.9.9')];
   }

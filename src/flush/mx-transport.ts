@@ -11,7 +11,7 @@
  * (src/mx/mta-sts.ts) for the planner, fetched through the same resolvers.
  */
 import type { RuntimeConfig } from '../config/runtime.js';
-import { systemResolvers } from '../config/resolvers.js';
+import { mxResolvers } from '../config/resolvers.js';
 import { checkInternet, resolversArePrivate, type IsOnlineFn } from '../connectivity/internet.js';
 import { BulkmailerError } from '../errors.js';
 import { MxCache } from '../mx/mx-cache.js';
@@ -48,7 +48,7 @@ export class MxTransport {
   ) {}
 
   static async prepare(spool: Spool, config: RuntimeConfig, now: () => number, isOnline?: IsOnlineFn): Promise<MxSetup> {
-    const servers = config.mx.resolvers ?? systemResolvers();
+    const servers = mxResolvers(config.mx.resolvers);
     const query: DnsQueryFn = (name, type) => queryDns(name, type, { servers, timeoutMs: config.mx.dnsTimeoutMs });
     const resolver = new MxResolver({ servers, timeoutMs: config.mx.dnsTimeoutMs, cache: MxCache.load(spool, now()), now, query });
     const probe = await resolver.resolversAnswer();

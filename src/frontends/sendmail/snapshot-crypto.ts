@@ -17,6 +17,7 @@
  * command then reports an internal error and queues nothing).
  */
 import fs from 'node:fs';
+import { builtinModuleNow } from '../../builtin-module.js';
 import type { Hash } from 'node:crypto';
 
 /** `size` random bytes, as crypto.randomBytes(size). */
@@ -52,6 +53,7 @@ export function randomInt(min: number, max?: number): number {
 
 /** Node's crypto.createHash, loaded at the first call (also inside the snapshot, where import() has no loader). */
 export function createHash(algorithm: string): Hash {
-  const crypto = (process.getBuiltinModule?.('node:crypto') ?? require('node:crypto')) as typeof import('node:crypto');
+  const crypto = builtinModuleNow<typeof import('node:crypto')>('node:crypto');
+  if (crypto === undefined) throw new Error('node:crypto cannot be loaded here (no process.getBuiltinModule, no require)');
   return crypto.createHash(algorithm);
 }
