@@ -55,6 +55,16 @@ const MIB = 1024 * 1024;
 export const SEMI_SPACE_CAP_BYTES = 4 * MIB;
 
 /**
+ * The young generation's cap for `bulkmailer listen`, whose work is small
+ * messages arriving one by one: 2 MiB semi-spaces cost it no measurable
+ * CPU per message and take ~2 MiB off its peak PSS over 300 messages (one
+ * or eight clients), against issue 10's 60 MiB (docs/performance.md,
+ * "`bulkmailer listen`'s start-up state"). 1 MiB would take 2 more and
+ * cost ~10% of its CPU with one client.
+ */
+export const LISTEN_SEMI_SPACE_CAP_BYTES = 2 * MIB;
+
+/**
  * The old generation's headroom over the live heap after a full collection,
  * in percent. 20 gave as small a heap for ~3% more CPU than 50 (measured).
  */
@@ -70,6 +80,7 @@ export function heapCapSupported(v8Version: string = process.versions.v8): boole
 
 let observer: PerformanceObserver | null = null;
 let growthFactor = 2;
+let semiSpaceCap = SEMI_SPACE_CAP_BYTES;
 
 /** The capacity of the young generation's semi-space now (V8 grows and shrinks it). */
 export function semiSpaceBytes(): number {
@@ -83,21 +94,23 @@ export function semiSpaceBytes(): number {
  * reports is a little below them (page headers), hence the 3/4.
  */
 function steerYoungGeneration(): void {
-  const wanted = semiSpaceBytes() <= (SEMI_SPACE_CAP_BYTES * 3) / 4 ? 2 : 1;
+  const wanted = semiSpaceBytes() <= (semiSpaceCap * 3) / 4 ? 2 : 1;
   if (wanted === growthFactor) return;
   v8.setFlagsFromString(`--semi-space-growth-factor=${wanted}`);
   growthFactor = wanted;
 }
 
 /**
- * Caps this process's heap for the rest of its life (idempotent). Called
- * by the long-running commands as they start; the short ones (status, the
- * sendmail command, enqueue) end before V8 grows anything. Returns whether
- * the cap is in force.
+ * Caps this process's heap for the rest of its life (the first call's cap
+ * holds; later calls change nothing). Called by the long-running commands
+ * as they start; the short ones (status, the sendmail command, enqueue)
+ * end before V8 grows anything. `youngCapBytes`: one semi-space's cap, a
+ * power of two from 1 MiB. Returns whether the cap is in force.
  */
-export function capHeap(): boolean {
+export function capHeap(youngCapBytes: number = SEMI_SPACE_CAP_BYTES): boolean {
   if (observer !== null) return true;
   if (!heapCapSupported()) return false;
+  semiSpaceCap = youngCapBytes;
   v8.setFlagsFromString(`--heap-growing-percent=${OLD_GENERATION_GROWING_PERCENT}`);
   steerYoungGeneration();
   observer = new PerformanceObserver(steerYoungGeneration);
