@@ -9,9 +9,7 @@
  */
 import type { Command, Option } from 'commander';
 import { CONFIG_KEYS } from '../config/schema.js';
-
-export type Shell = 'bash' | 'zsh' | 'fish';
-export const SHELLS: readonly Shell[] = ['bash', 'zsh', 'fish'];
+import type { Shell } from './shells.js';
 
 interface OptionSpec {
   long: string;

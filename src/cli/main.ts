@@ -8,7 +8,7 @@
  */
 import path from 'node:path';
 import { Argument, Command, CommanderError, Option } from 'commander';
-import { SHELLS } from './completion.js';
+import { SHELLS } from './shells.js';
 import { createContext, type CommandContext } from './context.js';
 import { runCommand } from './run-command.js';
 import { ExitCode } from '../errors.js';

@@ -2,7 +2,8 @@
  * `bulkmailer completion bash|zsh|fish`: prints the completion script for
  * the shell (src/cli/completion.ts), built from the command tree.
  */
-import { completionScript, type Shell } from '../completion.js';
+import { completionScript } from '../completion.js';
+import type { Shell } from '../shells.js';
 import type { CommandContext } from '../context.js';
 import { writeOut } from '../output.js';
 import { buildProgram } from '../main.js';

@@ -45,13 +45,16 @@ export default async function listen(ctx: CommandContext, options: ListenOptions
     onAccepted: (m) => ctx.stderr.write(`bulkmailer: queued ${m.id} from <${m.from}> for ${plural(m.recipients, 'recipient')}, ${m.size} bytes\n`),
     onRejected: (code, reason) => ctx.stderr.write(`bulkmailer: refused a message (${code}): ${reason}\n`),
   });
-  ctx.stdout.write(
-    listener.socket !== null ? `listening on ${listener.socket}\n` : `listening on ${hostForDisplay(listener.host)}:${listener.port}\n`,
-  );
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+  // Taken before saying "listening": a supervisor may stop us as soon as it reads that
+  // line (stdout to a pipe is written at once), and must get the graceful close, not Node's default kill.
+  const stopped = new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
+  ctx.stdout.write(
+    listener.socket !== null ? `listening on ${listener.socket}\n` : `listening on ${hostForDisplay(listener.host)}:${listener.port}\n`,
+  );
+  const signal = await stopped;
   ctx.stderr.write(`bulkmailer: ${signal}: finishing messages in flight\n`);
   await listener.close();
   return 0;
