@@ -18,7 +18,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { ROOT, collect, spawnCli } from '../support/cli.js';
+import { ROOT, collect, spawnCli, untilListening } from '../support/cli.js';
 import type { TempHome } from '../support/home.js';
 import { agentTestHome, startAgent } from '../agent/agent-process.js';
 import { LISTEN_SEMI_SPACE_CAP_BYTES, SEMI_SPACE_CAP_BYTES, heapCapSupported } from '../../src/cli/heap-cap.js';
@@ -140,14 +140,7 @@ describe('the long-running commands cap the heap, the short ones do not', () => 
     const file = reportFile();
     const child = probedCli(['listen', '--port', '0'], file);
     const result = collect(child);
-    let stdout = '';
-    await new Promise<void>((resolve, reject) => {
-      child.stdout?.on('data', (d: string) => {
-        stdout += d;
-        if (/listening on 127\.0\.0\.1:\d+/.test(stdout)) resolve();
-      });
-      result.then((r) => reject(new Error(`listen exited ${r.code} before listening: ${r.stderr}`)), reject);
-    });
+    await untilListening(child, result);
     const largest = await probeWhileUp(child, file);
     child.kill('SIGTERM');
     await result;

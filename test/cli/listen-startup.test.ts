@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ROOT, collect, spawnCli, type RunResult } from '../support/cli.js';
+import { ROOT, collect, spawnCli, untilListening, type RunResult } from '../support/cli.js';
 import { makeTempHome } from '../support/home.js';
 
 const RECORDER = path.join(ROOT, 'test', 'support', 'record-modules.mjs');
@@ -27,14 +27,7 @@ async function writeConfig(home: string, text: string): Promise<void> {
 async function listenOnce(home: string, env: Record<string, string> = {}): Promise<RunResult> {
   const child = spawnCli(['listen', '--port', '0'], { home, env: { NODE_OPTIONS: `--import=${RECORDER}`, ...env } });
   const result = collect(child);
-  let stdout = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stdout?.on('data', (d: string) => {
-      stdout += d;
-      if (/listening on 127\.0\.0\.1:\d+/.test(stdout)) resolve();
-    });
-    result.then((r) => reject(new Error(`listen exited ${r.code} before listening: ${r.stderr}`)), reject);
-  });
+  await untilListening(child, result);
   child.kill('SIGTERM');
   return result;
 }

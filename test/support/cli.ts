@@ -66,3 +66,20 @@ export function collect(child: ChildProcess, input?: string | Buffer, timeoutMs 
 export function runCli(args: string[], options: RunOptions): Promise<RunResult> {
   return collect(spawnCli(args, options), options.input, options.timeoutMs);
 }
+
+/**
+ * For `bulkmailer listen` spawned with spawnCli: resolves with the port once
+ * it has printed "listening on 127.0.0.1:PORT"; rejects if it exits first.
+ * `result` is the collect() of the same child.
+ */
+export function untilListening(child: ChildProcess, result: Promise<RunResult>): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    let stdout = '';
+    child.stdout?.on('data', (d: string) => {
+      stdout += d;
+      const match = /listening on 127\.0\.0\.1:(\d+)/.exec(stdout);
+      if (match) resolve(Number(match[1]));
+    });
+    result.then((r) => reject(new Error(`listen exited ${r.code} before listening: ${r.stderr}`)), reject);
+  });
+}
