@@ -5,6 +5,7 @@
  * one, multi-line replies joined.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 
 export interface SmtpReply {
   code: number;
@@ -39,19 +40,44 @@ export class RawSmtpClient {
   private waiter: (() => void) | null = null;
   closed = false;
 
-  private constructor(readonly socket: net.Socket) {
+  private readonly onData = (data: string): void => {
+    const { replies, rest } = parseReplies(this.buffer + data);
+    this.buffer = rest;
+    this.ready.push(...replies);
+    this.wake();
+  };
+  private readonly onClose = (): void => {
+    this.closed = true;
+    this.wake();
+  };
+
+  private constructor(public socket: net.Socket) {
+    this.listen(socket);
+  }
+
+  private listen(socket: net.Socket): void {
     socket.setEncoding('latin1');
-    socket.on('data', (data: string) => {
-      const { replies, rest } = parseReplies(this.buffer + data);
-      this.buffer = rest;
-      this.ready.push(...replies);
-      this.wake();
-    });
-    socket.on('close', () => {
-      this.closed = true;
-      this.wake();
-    });
+    socket.on('data', this.onData);
+    socket.on('close', this.onClose);
     socket.on('error', () => {});
+  }
+
+  /**
+   * After the server's 220 to STARTTLS: a TLS handshake over this
+   * connection, then replies are read from the TLS socket. Replies not yet
+   * read from the plain connection are dropped (there must be none).
+   */
+  async startTls(options: tls.ConnectionOptions): Promise<void> {
+    const raw = this.socket;
+    raw.off('data', this.onData);
+    raw.off('close', this.onClose);
+    const secured = tls.connect({ ...options, socket: raw });
+    await new Promise<void>((resolve, reject) => {
+      secured.once('secureConnect', resolve);
+      secured.once('error', reject);
+    });
+    this.socket = secured;
+    this.listen(secured);
   }
 
   private wake(): void {

@@ -1,0 +1,565 @@
+/**
+ * One SMTP connection of the intake (intake-server.ts): reads commands off
+ * the socket, answers them in order, and streams each DATA to the data
+ * handler (message-body.ts) with dot-unstuffing (dot-decoder.ts).
+ *
+ * Order and writes: every command of a socket read is handled at once (the
+ * MAIL and RCPT handlers answer synchronously) and its replies are gathered
+ * into one string written once at the end of the read, so a pipelining
+ * client gets MAIL's and every RCPT's replies in one write, and a client
+ * that waits for each reply gets each at once. While an answer is pending
+ * (the 250 after the spool's fsyncs, an asynchronous onConnect) whatever
+ * the client sends is held, unread past HIGH_WATER_BYTES, and handled after
+ * that answer, so replies never overtake each other.
+ *
+ * Limits: a command line over `maxLineBytes` is answered 421 and the
+ * connection closed (nothing buffered beyond the limit); ten unrecognized
+ * commands, an HTTP request line, or silence for `socketTimeoutMs` end it
+ * with 421 too. A message over `maxMessageSize` is refused with 552 after
+ * its final dot; the reader gets an E_TOO_BIG error as soon as the limit is
+ * passed, and the rest is read and discarded.
+ *
+ * STARTTLS (when the server has TLS): after the 220, whatever the client
+ * sent behind the command in plaintext is dropped unanswered (the command
+ * injection of CVE-2011-0411), the socket is handed to a server-side
+ * TLSSocket, and the session starts over (EHLO again, no identity). AUTH
+ * PLAIN and LOGIN only over TLS, only when the server offers AUTH.
+ *
+ * Failure: socket errors end the connection only; a client that goes away
+ * mid-message makes the reader's next read fail (E_CONNECTION_LOST), so
+ * nothing is stored; a handler that throws gets its client a 451.
+ */
+import type net from 'node:net';
+import tls from 'node:tls';
+import { BulkmailerError, ExitCode, tempError } from '../../errors.js';
+import { checkMailParams, parseHeloName, parsePathCommand } from './command-syntax.js';
+import { DotDecoder } from './dot-decoder.js';
+import { HIGH_WATER_BYTES, MessageBody } from './message-body.js';
+import type { IntakeReply, IntakeServer, IntakeSession } from './intake-server.js';
+
+const LF = 0x0a;
+const CR = 0x0d;
+/** smtp-server's limit, kept: a client that sends this many unknown commands is not speaking SMTP. */
+const MAX_UNRECOGNIZED = 10;
+/** How long a connection we have ended may take to close its side before it is cut. */
+const HALF_CLOSE_MS = 5_000;
+const REPLY_CONTROL = /[\x00-\x1f\x7f]/g;
+const HTTP_REQUEST = /^(OPTIONS|GET|HEAD|POST|PUT|DELETE|TRACE|CONNECT) \/.* HTTP\/\d\.\d$/i;
+
+let connectionCount = 0;
+
+/** The DATA in progress: its reader's answer and whether the final dot came. */
+interface Transaction {
+  body: MessageBody;
+  reply: IntakeReply | null;
+  oversized: boolean;
+}
+
+export class IntakeConnection implements IntakeSession {
+  readonly id = `${process.pid}.${++connectionCount}`;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  secure = false;
+  user: string | null = null;
+  heloName: string | null = null;
+  mailFrom: string | null = null;
+  recipients: string[] = [];
+  socket: net.Socket | tls.TLSSocket;
+
+  private readonly recipientKeys = new Set<string>();
+  private out = '';
+  private held: Buffer | null = null;
+  /** An answer is pending: input is held, not handled. */
+  private busy = true;
+  private inData = false;
+  private readonly decoder = new DotDecoder();
+  private transaction: Transaction | null = null;
+  private authStep: ((line: string) => void) | null = null;
+  private unrecognized = 0;
+  private upgrading = false;
+  /** Close once what is written has gone (after QUIT, a 421). */
+  private ending = false;
+  /** socket.end() called. */
+  private ended = false;
+  private closed = false;
+  /** The client has ended its side: answer what it sent, then close. */
+  private clientEnded = false;
+  private heldPaused = false;
+  private bodyPaused = false;
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.closed || this.ending || this.upgrading) return;
+    this.consume(chunk);
+    this.flush();
+  };
+  private readonly pushPiece = (piece: Buffer): void => this.transaction?.body.push(piece);
+
+  constructor(
+    private readonly server: IntakeServer,
+    socket: net.Socket,
+  ) {
+    this.socket = socket;
+    this.remoteAddress = socket.remoteAddress ?? '127.0.0.1';
+    this.remotePort = socket.remotePort ?? 0;
+  }
+
+  /** Starts serving: greets (or refuses) at once unless onConnect answers later. */
+  start(): void {
+    const socket = this.socket;
+    socket.on('data', this.onData);
+    socket.on('error', () => {});
+    socket.once('close', () => this.closedBySocket());
+    socket.once('end', () => this.endedByClient());
+    this.armTimeout(socket);
+    let verdict: IntakeReply | null | Promise<IntakeReply | null>;
+    try {
+      verdict = this.server.handlers.onConnect?.(this) ?? null;
+    } catch {
+      verdict = { code: 421, text: 'Error: try again later' };
+    }
+    if (verdict instanceof Promise) {
+      verdict.then(
+        (refusal) => this.greet(refusal),
+        () => this.greet({ code: 421, text: 'Error: try again later' }),
+      );
+    } else {
+      this.greet(verdict);
+    }
+  }
+
+  /** A reply outside the dialogue (the connection guard's, shutdown's 421): written at once. */
+  send(code: number, text: string): void {
+    this.reply(code, text);
+    this.flush();
+  }
+
+  /** Ends the connection after what is written; cut if the client does not close its side. */
+  close(): void {
+    this.ending = true;
+    this.flush();
+  }
+
+  /** Cuts the connection now (shutdown's last resort). */
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private greet(refusal: IntakeReply | null): void {
+    if (this.closed) return;
+    if (refusal !== null) {
+      this.reply(refusal.code, refusal.text);
+      this.close();
+      return;
+    }
+    const { name, banner } = this.server.options;
+    this.reply(220, `${name} ESMTP ${banner}`);
+    this.resumeHeld();
+    this.flush();
+  }
+
+  private armTimeout(socket: net.Socket): void {
+    socket.setTimeout(this.server.options.socketTimeoutMs);
+    socket.on('timeout', () => {
+      if (this.closed || this.ending) return;
+      this.send(421, 'Timeout - closing connection');
+    });
+  }
+
+  // ---- input -------------------------------------------------------------
+
+  private consume(chunk: Buffer): void {
+    let input = chunk;
+    if (this.held !== null) {
+      input = this.held.length === 0 ? chunk : Buffer.concat([this.held, chunk]);
+      this.held = null;
+    }
+    let pos = 0;
+    while (pos < input.length) {
+      if (this.closed || this.ending || this.upgrading) return;
+      if (this.inData) {
+        const rest = this.decoder.feed(pos === 0 ? input : input.subarray(pos), this.pushPiece);
+        this.checkSize();
+        if (rest === undefined) return;
+        this.dataEnded();
+        input = rest;
+        pos = 0;
+        continue;
+      }
+      if (this.busy) {
+        this.hold(input.subarray(pos));
+        return;
+      }
+      const lf = input.indexOf(LF, pos);
+      const maxLine = this.server.options.maxLineBytes;
+      if (lf < 0) {
+        if (input.length - pos > maxLine) return this.lineTooLong();
+        this.held = input.subarray(pos);
+        return;
+      }
+      if (lf - pos > maxLine) return this.lineTooLong();
+      const end = lf > pos && input[lf - 1] === CR ? lf - 1 : lf;
+      const line = input.toString('utf8', pos, end);
+      pos = lf + 1;
+      this.command(line);
+    }
+  }
+
+  /** Keeps input that arrives while an answer is pending; stops reading once it is a socket read's worth. */
+  private hold(bytes: Buffer): void {
+    this.held = this.held === null ? bytes : Buffer.concat([this.held, bytes]);
+    if (!this.heldPaused && this.held.length > HIGH_WATER_BYTES) {
+      this.heldPaused = true;
+      this.socket.pause();
+    }
+  }
+
+  /** The pending answer is out: handle what was held, read again. */
+  private resumeHeld(): void {
+    this.busy = false;
+    const held = this.held;
+    if (held !== null) {
+      this.held = null;
+      this.consume(held);
+    }
+    if (this.heldPaused && !this.busy) {
+      this.heldPaused = false;
+      if (!this.bodyPaused) this.socket.resume();
+    }
+  }
+
+  private lineTooLong(): void {
+    this.held = null;
+    this.reply(421, 'Error: Command line too long');
+  }
+
+  // ---- replies -----------------------------------------------------------
+
+  private reply(code: number, text: string): void {
+    this.out += `${code} ${REPLY_CONTROL.test(text) ? text.replace(REPLY_CONTROL, ' ') : text}\r\n`;
+    REPLY_CONTROL.lastIndex = 0;
+    // 421 closes the transmission channel (RFC 5321 3.8).
+    if (code === 421) this.ending = true;
+  }
+
+  private flush(): void {
+    if (this.out !== '' && !this.closed && !this.socket.destroyed) {
+      this.socket.write(this.out);
+    }
+    this.out = '';
+    if (this.clientEnded && this.inData) {
+      // The input ended inside a message (its DATA was held behind an answer): abandoned.
+      this.socket.destroy();
+      return;
+    }
+    if (this.clientEnded && !this.busy) this.ending = true;
+    if (this.ending && !this.ended && !this.closed) {
+      this.ended = true;
+      this.socket.end();
+      const socket = this.socket;
+      setTimeout(() => socket.destroy(), HALF_CLOSE_MS).unref();
+    }
+  }
+
+  // ---- commands ----------------------------------------------------------
+
+  private command(line: string): void {
+    const step = this.authStep;
+    if (step !== null) {
+      this.authStep = null;
+      step(line);
+      return;
+    }
+    if (this.server.closing) {
+      this.reply(421, 'Server shutting down');
+      return;
+    }
+    const space = line.indexOf(' ');
+    const verb = (space < 0 ? line : line.slice(0, space)).toUpperCase();
+    try {
+      switch (verb) {
+        case 'EHLO':
+        case 'HELO':
+          return this.hello(verb, line);
+        case 'MAIL':
+          return this.mail(line);
+        case 'RCPT':
+          return this.rcpt(line);
+        case 'DATA':
+          return this.data();
+        case 'RSET':
+          this.resetTransaction();
+          return this.reply(250, 'Flushed');
+        case 'NOOP':
+          return this.reply(250, 'OK');
+        case 'QUIT':
+          this.reply(221, 'Bye');
+          this.ending = true;
+          return;
+        case 'HELP':
+          return this.reply(214, 'See https://tools.ietf.org/html/rfc5321 for details');
+        case 'VRFY':
+          if (line.trim().split(/\s+/).length < 2) return this.reply(501, 'Error: Syntax: VRFY address');
+          return this.reply(252, 'Try to send something. No promises though');
+        case 'STARTTLS':
+          if (this.server.options.tls !== null) return this.startTls(line);
+          break;
+        case 'AUTH':
+          if (this.server.options.auth) return this.auth(line);
+          break;
+      }
+    } catch {
+      // A handler's bug answers this command only; the connection and the server go on.
+      return this.reply(451, 'Error: internal server error');
+    }
+    if (++this.unrecognized >= MAX_UNRECOGNIZED) return this.reply(421, 'Error: too many unrecognized commands');
+    if (HTTP_REQUEST.test(line)) return this.reply(421, 'HTTP requests not allowed');
+    this.reply(500, 'Error: command not recognized');
+  }
+
+  private hello(verb: string, line: string): void {
+    const name = parseHeloName(line);
+    if (name === null) {
+      const words = line.trim().split(/\s+/).length;
+      if (words !== 2) return this.reply(501, verb === 'EHLO' ? 'Error: syntax: EHLO hostname' : 'Error: Syntax: HELO hostname');
+      return this.reply(501, 'Error: Bad hostname syntax');
+    }
+    this.heloName = name.toLowerCase();
+    this.resetTransaction();
+    const options = this.server.options;
+    const greeting = `${options.name} Nice to meet you, [${this.remoteAddress}]`;
+    if (verb === 'HELO') return this.reply(250, greeting);
+    let text = `250-${greeting}\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n`;
+    if (options.auth && this.secure && this.user === null) text += '250-AUTH PLAIN LOGIN\r\n';
+    if (options.tls !== null && !this.secure) text += '250-STARTTLS\r\n';
+    this.out += `${text}250 SIZE ${options.maxMessageSize}\r\n`;
+  }
+
+  private mail(line: string): void {
+    if (this.heloName === null) return this.reply(503, 'Error: send HELO/EHLO first');
+    const parsed = parsePathCommand(line, 'MAIL FROM');
+    if (parsed === null) return this.reply(501, 'Error: Bad sender address syntax');
+    if (parsed.duplicate !== null) return this.reply(501, `Error: duplicate ${parsed.duplicate} parameter`);
+    if (this.mailFrom !== null) return this.reply(503, 'Error: nested MAIL command');
+    const refused = checkMailParams(parsed.params, this.server.options.maxMessageSize);
+    if (refused !== null) return this.reply(refused.code, refused.text);
+    const verdict = this.server.handlers.onMailFrom(parsed.address, this);
+    if (verdict !== null) return this.reply(verdict.code, verdict.text);
+    this.mailFrom = parsed.address;
+    this.reply(250, 'Accepted');
+  }
+
+  private rcpt(line: string): void {
+    if (this.heloName === null) return this.reply(503, 'Error: send HELO/EHLO first');
+    const parsed = parsePathCommand(line, 'RCPT TO');
+    if (parsed === null || parsed.address === '') return this.reply(501, 'Error: Bad recipient address syntax');
+    if (parsed.duplicate !== null) return this.reply(501, `Error: duplicate ${parsed.duplicate} parameter`);
+    if (this.mailFrom === null) return this.reply(503, 'Error: need MAIL command');
+    const verdict = this.server.handlers.onRcptTo(parsed.address, this);
+    if (verdict !== null) return this.reply(verdict.code, verdict.text);
+    // A repeated recipient (compared without case, as smtp-server did) is accepted once.
+    const key = parsed.address.toLowerCase();
+    if (!this.recipientKeys.has(key)) {
+      this.recipientKeys.add(key);
+      this.recipients.push(parsed.address);
+    }
+    this.reply(250, 'Accepted');
+  }
+
+  private data(): void {
+    if (this.heloName === null) return this.reply(503, 'Error: send HELO/EHLO first');
+    if (this.recipients.length === 0) return this.reply(503, 'Error: need RCPT command');
+    const body = new MessageBody(
+      () => this.pauseBody(true),
+      () => this.pauseBody(false),
+    );
+    const transaction: Transaction = { body, reply: null, oversized: false };
+    this.transaction = transaction;
+    this.decoder.start();
+    this.inData = true;
+    this.reply(354, 'End data with <CR><LF>.<CR><LF>');
+    let answer: Promise<IntakeReply>;
+    try {
+      answer = this.server.handlers.onData(body, this);
+    } catch (err) {
+      answer = Promise.reject(err);
+    }
+    answer.then(
+      (reply) => this.dataAnswered(transaction, reply),
+      () => this.dataAnswered(transaction, { code: 451, text: 'Error: internal server error' }),
+    );
+  }
+
+  private pauseBody(pause: boolean): void {
+    this.bodyPaused = pause;
+    if (pause) this.socket.pause();
+    else if (!this.heldPaused) this.socket.resume();
+  }
+
+  private checkSize(): void {
+    const transaction = this.transaction;
+    const max = this.server.options.maxMessageSize;
+    if (transaction === null || transaction.oversized || max <= 0 || this.decoder.bytes <= max) return;
+    transaction.oversized = true;
+    transaction.body.fail(
+      new BulkmailerError('E_TOO_BIG', `message exceeds the size limit of ${max} bytes`, { exitCode: ExitCode.dataErr }),
+    );
+  }
+
+  /** The final dot: answer now if the reader has, else hold input until it does. */
+  private dataEnded(): void {
+    this.inData = false;
+    const transaction = this.transaction as Transaction;
+    transaction.body.end();
+    if (transaction.reply !== null) this.answerData(transaction);
+    else this.busy = true;
+  }
+
+  private dataAnswered(transaction: Transaction, reply: IntakeReply): void {
+    transaction.reply = reply;
+    if (this.transaction !== transaction) return;
+    if (this.inData) {
+      // Answered before the final dot (a refusal at the header): the rest is read and dropped.
+      transaction.body.return();
+      return;
+    }
+    this.answerData(transaction);
+    this.resumeHeld();
+    this.flush();
+  }
+
+  private answerData(transaction: Transaction): void {
+    const reply = transaction.reply as IntakeReply;
+    const size = this.server.options.maxMessageSize;
+    if (transaction.oversized && reply.code >= 300) {
+      this.reply(552, `Error: message exceeds fixed maximum message size ${size}`);
+    } else {
+      this.reply(reply.code, reply.text);
+    }
+    this.resetTransaction();
+  }
+
+  private resetTransaction(): void {
+    this.mailFrom = null;
+    this.recipients = [];
+    this.recipientKeys.clear();
+    this.transaction = null;
+  }
+
+  // ---- STARTTLS and AUTH -------------------------------------------------
+
+  private startTls(line: string): void {
+    if (line.trim().split(/\s+/).length > 1) return this.reply(501, 'Error: syntax: STARTTLS');
+    if (this.secure) return this.reply(503, 'Error: TLS already active');
+    this.reply(220, 'Ready to start TLS');
+    this.flush();
+    // Plaintext the client sent behind STARTTLS is dropped unanswered (CVE-2011-0411).
+    this.upgrading = true;
+    this.held = null;
+    const raw = this.socket as net.Socket;
+    raw.removeListener('data', this.onData);
+    raw.removeAllListeners('timeout');
+    raw.setTimeout(0);
+    const secured = new tls.TLSSocket(raw, { isServer: true, secureContext: this.server.secureContext() });
+    const fail = () => {
+      secured.destroy();
+      raw.destroy();
+    };
+    secured.on('error', fail);
+    secured.once('close', () => this.closedBySocket());
+    this.armTimeout(secured);
+    secured.once('secure', () => {
+      if (this.closed) return;
+      this.socket = secured;
+      this.secure = true;
+      this.upgrading = false;
+      // RFC 3207 4.2: nothing learnt before TLS counts.
+      this.heloName = null;
+      this.user = null;
+      this.resetTransaction();
+      secured.on('data', this.onData);
+    });
+  }
+
+  private auth(line: string): void {
+    if (!this.secure) return this.reply(538, 'Error: Must issue a STARTTLS command first');
+    if (this.heloName === null) return this.reply(503, 'Error: send HELO/EHLO first');
+    if (this.user !== null) return this.reply(503, 'Error: No identity changes permitted');
+    const words = line.trim().split(/\s+/);
+    const method = (words[1] ?? '').toUpperCase();
+    const args = words.slice(2);
+    if (method === 'PLAIN') {
+      if (args.length > 1) return this.reply(501, 'Error: syntax: AUTH PLAIN token');
+      if (args.length === 0) {
+        this.authStep = (token) => this.plainToken(token, true);
+        return this.reply(334, '');
+      }
+      return this.plainToken(args[0] as string, false);
+    }
+    if (method === 'LOGIN') {
+      if (args.length > 1) return this.reply(501, 'Error: syntax: AUTH LOGIN');
+      if (args.length === 0) {
+        this.authStep = (username) => this.loginUsername(username, true);
+        return this.reply(334, 'VXNlcm5hbWU6');
+      }
+      return this.loginUsername(args[0] as string, false);
+    }
+    this.reply(504, 'Error: Unrecognized authentication type');
+  }
+
+  private plainToken(raw: string, canAbort: boolean): void {
+    const token = raw.trim();
+    if (canAbort && token === '*') return this.reply(501, 'Authentication aborted');
+    const parts = Buffer.from(token, 'base64').toString('utf8').split('\x00');
+    if (parts.length !== 3) return this.reply(501, 'Error: invalid userdata');
+    // RFC 4616: authzid NUL authcid NUL passwd; clients that leave authcid empty put the user in authzid.
+    const username = (parts[1] as string) || (parts[0] as string);
+    this.verify(username, parts[2] as string);
+  }
+
+  private loginUsername(raw: string, canAbort: boolean): void {
+    const token = raw.trim();
+    if (canAbort && token === '*') return this.reply(501, 'Authentication aborted');
+    const username = Buffer.from(token, 'base64').toString('utf8');
+    if (username === '') return this.reply(501, 'Error: missing username');
+    this.authStep = (password) => {
+      const secret = password.trim();
+      if (secret === '*') return this.reply(501, 'Authentication aborted');
+      this.verify(username, Buffer.from(secret, 'base64').toString('utf8'));
+    };
+    this.reply(334, 'UGFzc3dvcmQ6');
+  }
+
+  private verify(username: string, password: string): void {
+    if (/[\x00-\x1f\x7f]/.test(username)) return this.reply(501, 'Error: invalid userdata');
+    const ok = this.server.handlers.authenticate?.(username, password, this) ?? false;
+    if (!ok) return this.reply(535, 'Error: authentication failed');
+    this.user = username;
+    this.reply(235, 'Authentication successful');
+  }
+
+  // ---- the end -----------------------------------------------------------
+
+  /**
+   * The client half-closed (`printf ... | nc`): the commands it sent are
+   * still answered, then the connection is closed. A message without its
+   * final dot is abandoned.
+   */
+  private endedByClient(): void {
+    if (this.closed) return;
+    if (this.inData) {
+      this.socket.destroy();
+      return;
+    }
+    this.clientEnded = true;
+    this.flush();
+  }
+
+  private closedBySocket(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.authStep = null;
+    if (this.inData && this.transaction !== null) {
+      this.transaction.body.fail(tempError('the client closed the connection in the middle of the message', 'E_CONNECTION_LOST'));
+    }
+    this.server.forget(this);
+  }
+}

@@ -1,0 +1,383 @@
+/**
+ * The SMTP intake (src/frontends/smtp-intake/) over real sockets on
+ * 127.0.0.1, with handlers that keep each message in memory (the
+ * listener's tests cover the spool behind it): pipelining and the order of
+ * replies, dot-unstuffing, the end of DATA only at CRLF.CRLF (the SMTP
+ * smuggling defence), long lines, sequence errors, RSET, SIZE, STARTTLS
+ * with the tests' self-signed certificate and the plaintext a client
+ * pipelines behind it dropped, AUTH PLAIN and LOGIN, a client that leaves
+ * mid-message, a half-closing client, handlers that throw or answer early.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import type net from 'node:net';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { IntakeServer, type IntakeHandlers, type IntakeReply, type IntakeSession } from '../../src/frontends/smtp-intake/intake-server.js';
+import { ROOT } from '../support/cli.js';
+import { dataBlock, RawSmtpClient, type SmtpReply } from '../support/smtp-client.js';
+
+const CERT = fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'localhost-cert.pem'));
+const KEY = fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'localhost-key.pem'));
+
+interface Received {
+  from: string;
+  to: string[];
+  message: Buffer;
+}
+
+interface Started {
+  port: number;
+  server: IntakeServer;
+  received: Received[];
+  /** What each onData's reading ended with: 'done' or the error's code. */
+  endings: string[];
+}
+
+async function startIntake(
+  t: TestContext,
+  options: { maxMessageSize?: number; tls?: boolean; auth?: boolean } = {},
+  handlers: Partial<IntakeHandlers> = {},
+): Promise<Started> {
+  const received: Received[] = [];
+  const endings: string[] = [];
+  const server = new IntakeServer(
+    {
+      name: 'intake.test',
+      banner: 'ready',
+      maxMessageSize: options.maxMessageSize ?? 100_000,
+      tls: options.tls ? { key: KEY, cert: CERT } : null,
+      auth: options.auth ?? false,
+    },
+    {
+      onMailFrom: () => null,
+      onRcptTo: (address) => (address.endsWith('@refused.example') ? { code: 550, text: 'no such user' } : null),
+      async onData(message: AsyncIterable<Buffer>, session: IntakeSession): Promise<IntakeReply> {
+        const chunks: Buffer[] = [];
+        try {
+          for await (const chunk of message) chunks.push(chunk);
+        } catch (err) {
+          endings.push((err as { code?: string }).code ?? 'error');
+          return { code: 451, text: 'not taken' };
+        }
+        endings.push('done');
+        received.push({ from: session.mailFrom as string, to: [...session.recipients], message: Buffer.concat(chunks) });
+        return { code: 250, text: `queued as m${received.length}` };
+      },
+      authenticate: (user, pass) => user === 'list' && pass === 's3cret',
+      ...handlers,
+    },
+  );
+  server.listen(0, '127.0.0.1');
+  await once(server.server, 'listening');
+  t.after(() => server.close(1_000));
+  const { port } = server.server.address() as net.AddressInfo;
+  return { port, server, received, endings };
+}
+
+async function connect(t: TestContext, port: number, ehlo = true): Promise<RawSmtpClient> {
+  const client = await RawSmtpClient.connect(port);
+  t.after(() => client.close());
+  const greeting = await client.reply();
+  assert.equal(greeting.code, 220);
+  assert.equal(greeting.text, 'intake.test ESMTP ready');
+  if (ehlo) assert.equal((await client.command('EHLO client.example')).code, 250);
+  return client;
+}
+
+async function replies(client: RawSmtpClient, count: number): Promise<SmtpReply[]> {
+  const all: SmtpReply[] = [];
+  for (let i = 0; i < count; i++) all.push(await client.reply());
+  return all;
+}
+
+test('pipelined commands and two pipelined messages are answered in order, each stored as sent', async (t) => {
+  const { port, received } = await startIntake(t);
+  const client = await RawSmtpClient.connect(port);
+  t.after(() => client.close());
+  // Everything in one write, before even the greeting is read.
+  await client.write(
+    'EHLO client.example\r\nMAIL FROM:<a@example.org> BODY=8BITMIME SMTPUTF8\r\nRCPT TO:<b@example.org>\r\n' +
+      'RCPT TO:<c@refused.example>\r\nRCPT TO:<B@example.org>\r\nDATA\r\n' +
+      'Subject: one\r\n\r\nfirst\r\n.\r\n' +
+      'MAIL FROM:<>\r\nRCPT TO:<d@example.org>\r\nDATA\r\nSubject: two\r\n\r\nsecond\r\n.\r\nQUIT\r\n',
+  );
+  const all = await replies(client, 13);
+  assert.deepEqual(
+    all.map((r) => r.code),
+    [220, 250, 250, 250, 550, 250, 354, 250, 250, 250, 354, 250, 221],
+  );
+  assert.equal(all[7]?.text, 'queued as m1');
+  assert.equal(all[11]?.text, 'queued as m2');
+  assert.ok(all[1]?.lines.some((l) => l === '250-PIPELINING'));
+  await client.waitClosed();
+  assert.deepEqual(
+    received.map((r) => [r.from, r.to, r.message.toString()]),
+    [
+      ['a@example.org', ['b@example.org'], 'Subject: one\r\n\r\nfirst\r\n'],
+      ['', ['d@example.org'], 'Subject: two\r\n\r\nsecond\r\n'],
+    ],
+  );
+});
+
+test('EHLO says what smtp-server said for the listener: PIPELINING, 8BITMIME, SMTPUTF8, SIZE; no STARTTLS or AUTH unless given', async (t) => {
+  const { port } = await startIntake(t, { maxMessageSize: 1234 });
+  const client = await connect(t, port, false);
+  const ehlo = await client.command('EHLO client.example');
+  assert.deepEqual(ehlo.lines, [
+    '250-intake.test Nice to meet you, [127.0.0.1]',
+    '250-PIPELINING',
+    '250-8BITMIME',
+    '250-SMTPUTF8',
+    '250 SIZE 1234',
+  ]);
+  assert.equal((await client.command('HELO client.example')).text, 'intake.test Nice to meet you, [127.0.0.1]');
+  assert.equal((await client.command('STARTTLS')).code, 500);
+  assert.equal((await client.command('AUTH PLAIN')).code, 500);
+  assert.equal((await client.command('HELP')).code, 214);
+  assert.equal((await client.command('VRFY someone')).code, 252);
+  assert.equal((await client.command('VRFY')).code, 501);
+  assert.equal((await client.command('NOOP')).code, 250);
+  assert.equal((await client.command('EHLO')).code, 501);
+  assert.equal((await client.command('QUIT')).code, 221);
+});
+
+test('dot-unstuffing: lines that start with "." and ".." arrive as sent, the message ends only at CRLF.CRLF', async (t) => {
+  const { port, received } = await startIntake(t);
+  const client = await connect(t, port);
+  const message = 'Subject: dots\r\n\r\n.leading dot\r\n..two dots\r\n.\r\n..\r\nlast\r\n';
+  assert.equal((await client.command('MAIL FROM:<a@example.org>')).code, 250);
+  assert.equal((await client.command('RCPT TO:<b@example.org>')).code, 250);
+  assert.equal((await client.command('DATA')).code, 354);
+  await client.write(dataBlock(message));
+  assert.equal((await client.reply()).code, 250);
+  assert.equal(received[0]?.message.toString(), message);
+});
+
+test('smuggling: "\\n.\\n" and "\\r\\n.\\n" inside DATA are text, so a second message hidden behind them is not taken', async (t) => {
+  const { port, received } = await startIntake(t);
+  const client = await connect(t, port);
+  assert.equal((await client.command('MAIL FROM:<a@example.org>')).code, 250);
+  assert.equal((await client.command('RCPT TO:<b@example.org>')).code, 250);
+  assert.equal((await client.command('DATA')).code, 354);
+  const hidden =
+    'Subject: one\r\n\r\nhi\n.\nMAIL FROM:<evil@example.org>\nRCPT TO:<victim@example.org>\nDATA\nSubject: forged\n\nx\r\n.\n' +
+    'RSET\r\n';
+  await client.write(`${hidden}.\r\n`);
+  const reply = await client.reply();
+  assert.equal(reply.code, 250);
+  assert.equal((await client.command('NOOP')).code, 250, 'no reply is owed to a hidden command');
+  assert.equal(received.length, 1);
+  // All of it is the one message; the dot of the line ".\n" (after a CRLF) is a leading dot, removed.
+  assert.equal(received[0]?.message.toString(), hidden.replace('x\r\n.\n', 'x\r\n\n'));
+  assert.deepEqual(received[0]?.to, ['b@example.org']);
+});
+
+test('sequence errors: 503 before EHLO, without MAIL, without RCPT, for a nested MAIL; 500 for unknown; RSET ends the transaction', async (t) => {
+  const { port } = await startIntake(t);
+  const client = await connect(t, port, false);
+  assert.equal((await client.command('MAIL FROM:<a@example.org>')).code, 503);
+  assert.equal((await client.command('EHLO client.example')).code, 250);
+  assert.equal((await client.command('RCPT TO:<b@example.org>')).code, 503);
+  assert.equal((await client.command('DATA')).code, 503);
+  assert.equal((await client.command('MAIL FROM:<a@example.org>')).code, 250);
+  assert.equal((await client.command('MAIL FROM:<a@example.org>')).code, 503);
+  assert.equal((await client.command('DATA')).code, 503, 'no recipient yet');
+  assert.equal((await client.command('RCPT TO:<b@example.org>')).code, 250);
+  assert.equal((await client.command('RSET')).code, 250);
+  assert.equal((await client.command('DATA')).code, 503, 'RSET dropped the transaction');
+  assert.equal((await client.command('MAIL FROM:a@example.org')).code, 501);
+  assert.equal((await client.command('MAIL FROM:<a@example.org> SIZE=1 SIZE=2')).code, 501);
+  assert.equal((await client.command('RCPT TO:<>')).code, 501);
+  assert.equal((await client.command('XYZZY')).code, 500);
+});
+
+test('ten unknown commands, or an HTTP request, get 421 and the connection is closed', async (t) => {
+  const { port } = await startIntake(t);
+  const client = await connect(t, port);
+  for (let i = 1; i < 10; i++) assert.equal((await client.command(`BOGUS${i}`)).code, 500);
+  assert.equal((await client.command('BOGUS10')).code, 421);
+  await client.waitClosed();
+  const web = await connect(t, port, false);
+  assert.equal((await web.command('GET / HTTP/1.1')).code, 421);
+  await web.waitClosed();
+});
+
+test('a command line over 16 KiB is answered 421 and closed, with or without its line end; a long DATA line is fine', async (t) => {
+  const { port, received } = await startIntake(t);
+  const withEnd = await connect(t, port);
+  assert.equal((await withEnd.command(`NOOP ${'x'.repeat(17 * 1024)}`)).code, 421);
+  await withEnd.waitClosed();
+  const endless = await connect(t, port);
+  await endless.write('x'.repeat(40 * 1024));
+  assert.equal((await endless.reply()).code, 421);
+  await endless.waitClosed();
+  const client = await connect(t, port);
+  assert.equal((await client.command('MAIL FROM:<a@example.org>')).code, 250);
+  assert.equal((await client.command('RCPT TO:<b@example.org>')).code, 250);
+  assert.equal((await client.command('DATA')).code, 354);
+  await client.write(dataBlock(`Subject: long\r\n\r\n${'y'.repeat(50_000)}\r\n`));
+  assert.equal((await client.reply()).code, 250);
+  assert.equal(received[0]?.message.length, 'Subject: long\r\n\r\n'.length + 50_002);
+});
+
+test('SIZE: over the limit at MAIL is 552; a message over it is 552 after its dot, its reader told E_TOO_BIG; the connection goes on', async (t) => {
+  const { port, received, endings } = await startIntake(t, { maxMessageSize: 1000 });
+  const client = await connect(t, port);
+  assert.equal((await client.command('MAIL FROM:<a@example.org> SIZE=1001')).code, 552);
+  assert.equal((await client.command('MAIL FROM:<a@example.org> SIZE=lots')).code, 501);
+  assert.equal((await client.command('MAIL FROM:<a@example.org> SIZE=1000')).code, 250);
+  assert.equal((await client.command('RCPT TO:<b@example.org>')).code, 250);
+  assert.equal((await client.command('DATA')).code, 354);
+  await client.write(dataBlock(`Subject: big\r\n\r\n${'z\r\n'.repeat(2000)}`));
+  const refused = await client.reply();
+  assert.equal(refused.code, 552);
+  assert.match(refused.text, /maximum message size 1000/);
+  assert.deepEqual(endings, ['E_TOO_BIG']);
+  assert.equal(received.length, 0);
+  assert.equal((await client.command('MAIL FROM:<a@example.org>')).code, 250);
+  assert.equal((await client.command('RCPT TO:<b@example.org>')).code, 250);
+  assert.equal((await client.command('DATA')).code, 354);
+  await client.write(dataBlock('Subject: small\r\n\r\nok\r\n'));
+  assert.equal((await client.reply()).code, 250);
+  assert.equal(received.length, 1);
+});
+
+test('STARTTLS: TLS with the self-signed certificate, EHLO again required, then AUTH offered; AUTH PLAIN with and without initial response, AUTH LOGIN', async (t) => {
+  const { port } = await startIntake(t, { tls: true, auth: true });
+  const plain = Buffer.from('\0list\0s3cret').toString('base64');
+  const wrong = Buffer.from('\0list\0nope').toString('base64');
+  const secure = async (): Promise<RawSmtpClient> => {
+    const client = await connect(t, port, false);
+    const ehlo = await client.command('EHLO client.example');
+    assert.ok(ehlo.lines.includes('250-STARTTLS'));
+    assert.equal(ehlo.lines.some((l) => l.includes('AUTH')), false, 'no AUTH before TLS');
+    assert.equal((await client.command(`AUTH PLAIN ${plain}`)).code, 538);
+    assert.equal((await client.command('STARTTLS')).code, 220);
+    await client.startTls({ ca: CERT, servername: 'localhost' });
+    assert.equal((await client.command('MAIL FROM:<a@example.org>')).code, 503, 'EHLO again after TLS');
+    const again = await client.command('EHLO client.example');
+    assert.ok(again.lines.some((l) => l.endsWith('AUTH PLAIN LOGIN')));
+    assert.equal(again.lines.some((l) => l.includes('STARTTLS')), false);
+    assert.equal((await client.command('STARTTLS')).code, 503);
+    return client;
+  };
+  const first = await secure();
+  assert.equal((await first.command(`AUTH PLAIN ${wrong}`)).code, 535);
+  assert.equal((await first.command(`AUTH PLAIN ${plain}`)).code, 235);
+  assert.equal((await first.command(`AUTH PLAIN ${plain}`)).code, 503, 'no identity change');
+  const withoutInitial = await secure();
+  assert.equal((await withoutInitial.command('AUTH PLAIN')).code, 334);
+  assert.equal((await withoutInitial.command(plain)).code, 235);
+  const login = await secure();
+  const user = await login.command('AUTH LOGIN');
+  assert.deepEqual([user.code, user.text], [334, 'VXNlcm5hbWU6']);
+  const pass = await login.command(Buffer.from('list').toString('base64'));
+  assert.deepEqual([pass.code, pass.text], [334, 'UGFzc3dvcmQ6']);
+  assert.equal((await login.command(Buffer.from('s3cret').toString('base64'))).code, 235);
+  const aborted = await secure();
+  assert.equal((await aborted.command('AUTH LOGIN')).code, 334);
+  assert.equal((await aborted.command('*')).code, 501);
+  assert.equal((await aborted.command('AUTH MD5')).code, 504);
+});
+
+test('STARTTLS: plaintext pipelined behind the command is dropped unanswered (CVE-2011-0411)', async (t) => {
+  const { port, received } = await startIntake(t, { tls: true });
+  const client = await connect(t, port);
+  await client.write('STARTTLS\r\nMAIL FROM:<evil@example.org>\r\nRCPT TO:<victim@example.org>\r\n');
+  assert.equal((await client.reply()).code, 220);
+  await client.startTls({ ca: CERT, servername: 'localhost' });
+  assert.equal((await client.command('EHLO client.example')).code, 250, 'the first reply over TLS is the one to EHLO');
+  assert.equal((await client.command('RCPT TO:<b@example.org>')).code, 503, 'the injected MAIL was never taken');
+  assert.equal((await client.command('MAIL FROM:<a@example.org>')).code, 250);
+  assert.equal((await client.command('RCPT TO:<b@example.org>')).code, 250);
+  assert.equal((await client.command('DATA')).code, 354);
+  await client.write(dataBlock('Subject: tls\r\n\r\nsecret\r\n'));
+  assert.equal((await client.reply()).code, 250);
+  assert.deepEqual(received.map((r) => [r.from, r.to]), [['a@example.org', ['b@example.org']]]);
+});
+
+test('a client that leaves mid-message: the reader is told E_CONNECTION_LOST, nothing is taken, the server serves the next', async (t) => {
+  const { port, received, endings } = await startIntake(t);
+  const client = await connect(t, port);
+  assert.equal((await client.command('MAIL FROM:<a@example.org>')).code, 250);
+  assert.equal((await client.command('RCPT TO:<b@example.org>')).code, 250);
+  assert.equal((await client.command('DATA')).code, 354);
+  await client.write('Subject: cut\r\n\r\nhalf a mes');
+  client.close();
+  while (endings.length === 0) await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(endings, ['E_CONNECTION_LOST']);
+  assert.equal(received.length, 0);
+  const next = await connect(t, port);
+  assert.equal((await next.command('NOOP')).code, 250);
+});
+
+test('a client that half-closes after its last command still gets every reply, the 250 after a slow reader included', async (t) => {
+  let release: () => void = () => {};
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const { port, received } = await startIntake(t, {}, {
+    async onData(message) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of message) chunks.push(chunk);
+      await gate;
+      received.push({ from: '', to: [], message: Buffer.concat(chunks) });
+      return { code: 250, text: 'queued late' };
+    },
+  });
+  const client = await connect(t, port);
+  await client.write('MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nSubject: x\r\n\r\ny\r\n.\r\nNOOP\r\nQUIT\r\n');
+  client.socket.end();
+  const early = await replies(client, 3);
+  assert.deepEqual(early.map((r) => r.code), [250, 250, 354]);
+  release();
+  const late = await replies(client, 3);
+  assert.deepEqual(late.map((r) => [r.code, r.text]), [[250, 'queued late'], [250, 'OK'], [221, 'Bye']]);
+  await client.waitClosed();
+  assert.equal(received.length, 1);
+});
+
+test('a reader that answers before the final dot: the rest is read and dropped, the reply comes after the dot, in order', async (t) => {
+  const { port } = await startIntake(t, { maxMessageSize: 1_000_000 }, {
+    onData: async () => ({ code: 554, text: 'not a message' }),
+  });
+  const client = await connect(t, port);
+  assert.equal((await client.command('MAIL FROM:<a@example.org>')).code, 250);
+  assert.equal((await client.command('RCPT TO:<b@example.org>')).code, 250);
+  assert.equal((await client.command('DATA')).code, 354);
+  await client.write('line one\r\n');
+  await client.write(`${'filler\r\n'.repeat(20_000)}.\r\nNOOP\r\n`);
+  assert.deepEqual(
+    (await replies(client, 2)).map((r) => r.code),
+    [554, 250],
+  );
+});
+
+test('handlers that throw: the command gets 451 (DATA too), the connection and the server go on', async (t) => {
+  const { port } = await startIntake(t, {}, {
+    onMailFrom: (address) => {
+      if (address === 'boom@example.org') throw new Error('handler bug');
+      return null;
+    },
+    onData: () => {
+      throw new Error('data handler bug');
+    },
+  });
+  const client = await connect(t, port);
+  assert.equal((await client.command('MAIL FROM:<boom@example.org>')).code, 451);
+  assert.equal((await client.command('MAIL FROM:<a@example.org>')).code, 250);
+  assert.equal((await client.command('RCPT TO:<b@example.org>')).code, 250);
+  assert.equal((await client.command('DATA')).code, 354);
+  await client.write(dataBlock('Subject: x\r\n\r\ny\r\n'));
+  assert.equal((await client.reply()).code, 451);
+  assert.equal((await client.command('NOOP')).code, 250);
+});
+
+test('close(): later commands get 421 Server shutting down, and the connection is closed', async (t) => {
+  const { port, server } = await startIntake(t);
+  const client = await connect(t, port);
+  const closed = server.close(5_000);
+  assert.equal((await client.command('NOOP')).code, 421);
+  await client.waitClosed();
+  await closed;
+});
