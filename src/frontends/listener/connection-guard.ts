@@ -15,72 +15,63 @@
  *     descriptors.
  * 421 tells a real client to come back later; nothing it sent is lost.
  */
-import type { SMTPServer, SMTPServerSession } from 'smtp-server';
+import type { IntakeSession } from '../smtp-intake/intake-server.js';
 
 export interface ConnectionLimits {
   maxConnections: number;
   idleTimeoutMs: number;
 }
 
-/** What this module uses of smtp-server's connection objects. */
-interface OpenConnection {
-  id: string;
-  send(code: number, message: string): void;
-  close(): void;
-}
-
 export class ConnectionGuard {
   /** Connections that have not started a transaction, oldest first (Map keeps insertion order). */
-  private readonly idle = new Map<string, NodeJS.Timeout>();
+  private readonly idle = new Map<IntakeSession, NodeJS.Timeout>();
 
   constructor(
-    private readonly server: SMTPServer,
+    /** Connections open now, the new one included. */
+    private readonly openConnections: () => number,
     private readonly limits: ConnectionLimits,
   ) {}
 
-  /** Bounds the descriptors the TCP server may hold; call once the server exists. */
-  bindSocketLimit(): void {
-    this.server.server.maxConnections = this.limits.maxConnections * 2;
+  /** The TCP server's own cap on descriptors (net.Server.maxConnections). */
+  socketLimit(): number {
+    return this.limits.maxConnections * 2;
   }
 
-  /** onConnect: makes room if it can; false when the new connection must be refused. */
-  admit(session: SMTPServerSession): boolean {
-    const open = this.server.connections.size;
-    if (open > this.limits.maxConnections) {
-      const victim = [...this.idle.keys()].find((id) => id !== session.id);
+  /** A new connection: makes room if it can; false when it must be refused. */
+  admit(session: IntakeSession): boolean {
+    if (this.openConnections() > this.limits.maxConnections) {
+      const victim = [...this.idle.keys()].find((other) => other !== session);
       if (victim === undefined) return false;
       this.closeIdle(victim, 'too many connections, closing idle ones; try again later');
     }
     const timer = setTimeout(
-      () => this.closeIdle(session.id, 'idle too long without a transaction, closing'),
+      () => this.closeIdle(session, 'idle too long without a transaction, closing'),
       this.limits.idleTimeoutMs,
     );
     timer.unref();
-    this.idle.set(session.id, timer);
+    this.idle.set(session, timer);
     return true;
   }
 
   /** MAIL FROM: the connection carries mail now and is neither timed out nor evicted. */
-  started(session: SMTPServerSession): void {
-    this.forget(session.id);
+  started(session: IntakeSession): void {
+    this.forget(session);
   }
 
-  closed(session: SMTPServerSession): void {
-    this.forget(session.id);
+  closed(session: IntakeSession): void {
+    this.forget(session);
   }
 
-  private forget(id: string): void {
-    const timer = this.idle.get(id);
-    if (timer !== undefined) clearTimeout(timer);
-    this.idle.delete(id);
+  private forget(session: IntakeSession): void {
+    const timer = this.idle.get(session);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.idle.delete(session);
   }
 
-  private closeIdle(id: string, why: string): void {
-    this.forget(id);
-    for (const connection of this.server.connections as Set<unknown> as Set<OpenConnection>) {
-      if (connection.id !== id) continue;
-      connection.send(421, `4.7.0 ${why}`);
-      connection.close();
-    }
+  private closeIdle(session: IntakeSession, why: string): void {
+    this.forget(session);
+    // A 421 closes the connection (the intake ends it after writing).
+    session.send(421, `4.7.0 ${why}`);
   }
 }

@@ -1,10 +1,11 @@
 /**
- * An smtp-server instance whose only destination is the spool: each DATA
- * is streamed through the header splitter straight into enqueueMessage and
- * answered 250 (with the queue id) only once the entry is durable.
+ * The listener's SMTP server: the intake (src/frontends/smtp-intake/) with
+ * the spool as its only destination. Each DATA is streamed through the
+ * header splitter straight into enqueueMessage and answered 250 (with the
+ * queue id) only once the entry is durable.
  *
  * Replies, by failure:
- *   552  over listener.maxMessageSize (SIZE); nothing stored
+ *   552  over listener.maxMessageSize (SIZE at MAIL, or the bytes); nothing stored
  *   554  not a message (no header/body separator, header block too long)
  *   452  the spool cannot take it now (disk full, unwritable); nothing stored
  *   451  anything unexpected; nothing stored
@@ -12,20 +13,18 @@
  *   530  AUTH is configured and the client has not authenticated
  *   421  the listener is shutting down; too many connections, or idle too
  *        long before MAIL (connection-guard.ts)
- * The message is stored exactly as received (smtp-server has already undone
- * the dot-stuffing; line endings are the client's CRLF). The 220 greeting
- * goes out as soon as the connection is accepted (prompt-greeting-server.ts).
+ * The message is stored exactly as received (the intake has undone the
+ * dot-stuffing; line endings are the client's). The 220 greeting goes out
+ * as soon as the connection is accepted.
  */
 import crypto from 'node:crypto';
 import os from 'node:os';
-import type { Readable } from 'node:stream';
-import type { SMTPServer, SMTPServerDataStream, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
 import { BulkmailerError, tempError } from '../../errors.js';
 import { isEnvelopeAddress } from '../../model/address.js';
 import { prepareMessage } from '../../message/prepare-message.js';
 import { enqueueMessage, nudgeFlusher, type Spool } from '../../spool/index.js';
 import type { ListenerSettings } from './listener-settings.js';
-import { PromptGreetingSMTPServer } from './prompt-greeting-server.js';
+import { IntakeServer, type IntakeReply, type IntakeSession } from '../smtp-intake/intake-server.js';
 import { ConnectionGuard } from './connection-guard.js';
 import { DEFAULT_CONFIG } from '../../config/schema.js';
 import { parseDuration } from '../../config/duration.js';
@@ -45,19 +44,13 @@ export interface SpoolSmtpHooks {
   /** Nudge a running agent after each accepted message (default true). */
   nudge?: boolean;
   /** Decides whether to serve a new connection (default: every one). */
-  acceptConnection?(session: SMTPServerSession): Promise<boolean>;
+  acceptConnection?(session: IntakeSession): Promise<boolean>;
 }
 
 export interface SpoolSmtpServer {
-  server: SMTPServer;
+  server: IntakeServer;
   /** DATA transactions whose reply is not decided yet. */
   inFlight: Set<Promise<void>>;
-}
-
-function smtpError(code: number, message: string): Error {
-  const err = new Error(message) as Error & { responseCode: number };
-  err.responseCode = code;
-  return err;
 }
 
 /** The SMTP reply for a failed enqueue: permanent only when the message itself is at fault. */
@@ -77,27 +70,14 @@ function sameSecret(given: string | null | undefined, expected: string): boolean
   return crypto.timingSafeEqual(a, b) && given === expected;
 }
 
-/** Reads the DATA stream without destroying it when we stop early (smtp-server drains the rest). */
-function chunksOf(stream: SMTPServerDataStream): AsyncIterable<Buffer> {
-  return (stream as Readable).iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>;
-}
-
-export function createSpoolSmtpServer(
-  spool: Spool,
-  settings: ListenerSettings,
-  hooks: SpoolSmtpHooks,
-  extraOptions: Partial<SMTPServerOptions> = {},
-): SpoolSmtpServer {
+export function createSpoolSmtpServer(spool: Spool, settings: ListenerSettings, hooks: SpoolSmtpHooks): SpoolSmtpServer {
   const inFlight = new Set<Promise<void>>();
-  const disabledCommands: string[] = [];
-  if (settings.auth === null) disabledCommands.push('AUTH');
-  if (settings.tls === null) disabledCommands.push('STARTTLS');
 
-  const accept = async (stream: SMTPServerDataStream, session: SMTPServerSession): Promise<AcceptedMessage> => {
+  const accept = async (message: AsyncIterable<Buffer>, session: IntakeSession): Promise<AcceptedMessage> => {
     if (hooks.isClosing()) throw tempError('the listener is shutting down', 'E_SHUTTING_DOWN');
-    const from = session.envelope.mailFrom === false ? '' : session.envelope.mailFrom.address;
-    const recipients = session.envelope.rcptTo.map((r) => r.address);
-    const prepared = await prepareMessage(chunksOf(stream));
+    const from = session.mailFrom ?? '';
+    const recipients = [...session.recipients];
+    const prepared = await prepareMessage(message);
     const result = await enqueueMessage(spool, {
       from,
       recipients,
@@ -109,99 +89,82 @@ export function createSpoolSmtpServer(
     return { id: result.id, from, recipients: result.state.recipients.length, size: result.size };
   };
 
-  const options: SMTPServerOptions = {
-    name: os.hostname(),
-    banner: 'bulkmailer ready',
-    logger: false,
-    disableReverseLookup: true,
-    size: settings.maxMessageSize,
-    rejectOversized: true,
-    hideREQUIRETLS: true,
-    disabledCommands,
-    authOptional: settings.auth === null,
-    authMethods: ['PLAIN', 'LOGIN'],
-    allowInsecureAuth: false,
-    ...(settings.tls === null ? {} : { key: settings.tls.key, cert: settings.tls.cert }),
-    onConnect(session, callback) {
-      if (!guard.admit(session)) return callback(smtpError(421, 'Error: too many connections, try again later'));
-      // AUTH is offered (and accepted) only once the session is encrypted.
-      if (settings.auth !== null && !session.secure) session.disabledCommands = [...disabledCommands, 'AUTH'];
-      if (!hooks.acceptConnection) return callback();
-      hooks.acceptConnection(session).then(
-        (ok) => callback(ok ? undefined : smtpError(554, 'Error: not your session')),
-        () => callback(smtpError(421, 'Error: try again later')),
-      );
+  const transaction = (message: AsyncIterable<Buffer>, session: IntakeSession): Promise<IntakeReply> =>
+    accept(message, session).then(
+      (accepted) => {
+        try {
+          hooks.onAccepted?.(accepted);
+        } catch {
+          // A throwing hook must not turn a stored message into an unanswered one.
+        }
+        if (hooks.nudge !== false) void nudgeFlusher(spool);
+        // The entry is durable: the client gets its 250 whatever a hook did.
+        return { code: 250, text: `Ok: queued as ${accepted.id}` };
+      },
+      (err: unknown) => {
+        const reply = replyForEnqueueError(err);
+        try {
+          hooks.onRejected?.(reply.code, err instanceof Error ? err.message : String(err));
+        } catch {
+          // As above: the reply must still go out.
+        }
+        return { code: reply.code, text: reply.message };
+      },
+    );
+
+  const server: IntakeServer = new IntakeServer(
+    {
+      name: os.hostname(),
+      banner: 'bulkmailer ready',
+      maxMessageSize: settings.maxMessageSize,
+      tls: settings.tls,
+      auth: settings.auth !== null,
     },
-    onSecure(_socket, session, callback) {
-      session.disabledCommands = disabledCommands;
-      callback();
+    {
+      onConnect(session): IntakeReply | null | Promise<IntakeReply | null> {
+        if (!guard.admit(session)) return { code: 421, text: 'Error: too many connections, try again later' };
+        if (!hooks.acceptConnection) return null;
+        return hooks.acceptConnection(session).then(
+          (ok) => (ok ? null : { code: 554, text: 'Error: not your session' }),
+          () => ({ code: 421, text: 'Error: try again later' }),
+        );
+      },
+      authenticate(username, password) {
+        const expected = settings.auth;
+        if (expected === null) return false;
+        const userOk = sameSecret(username, expected.user);
+        const passOk = sameSecret(password, expected.pass);
+        return userOk && passOk;
+      },
+      onMailFrom(address, session) {
+        if (hooks.isClosing()) return { code: 421, text: 'Error: shutting down, try again later' };
+        if (settings.auth !== null && session.user === null) {
+          return { code: 530, text: 'Error: authentication required (STARTTLS, then AUTH)' };
+        }
+        if (address !== '' && !isEnvelopeAddress(address)) return { code: 553, text: `Error: bad sender address ${address}` };
+        guard.started(session);
+        return null;
+      },
+      onRcptTo(address) {
+        if (!isEnvelopeAddress(address)) return { code: 553, text: `Error: bad recipient address ${address}` };
+        return null;
+      },
+      onData(message, session) {
+        const answer = transaction(message, session);
+        const settled = answer.then(() => {});
+        inFlight.add(settled);
+        void settled.finally(() => inFlight.delete(settled));
+        return answer;
+      },
+      onClose(session) {
+        guard.closed(session);
+      },
     },
-    onAuth(auth, _session, callback) {
-      const expected = settings.auth;
-      if (expected !== null && (auth.method === 'PLAIN' || auth.method === 'LOGIN')) {
-        const userOk = sameSecret(auth.username, expected.user);
-        const passOk = sameSecret(auth.password, expected.pass);
-        if (userOk && passOk) return callback(null, { user: expected.user });
-      }
-      callback(smtpError(535, 'Error: authentication failed'));
-    },
-    onMailFrom(address, session, callback) {
-      if (hooks.isClosing()) return callback(smtpError(421, 'Error: shutting down, try again later'));
-      // Enforced here too: smtp-server skips its own check while AUTH is hidden before STARTTLS.
-      if (settings.auth !== null && !session.user) {
-        return callback(smtpError(530, 'Error: authentication required (STARTTLS, then AUTH)'));
-      }
-      if (address.address !== '' && !isEnvelopeAddress(address.address)) {
-        return callback(smtpError(553, `Error: bad sender address ${address.address}`));
-      }
-      guard.started(session);
-      callback();
-    },
-    onRcptTo(address, _session, callback) {
-      if (!isEnvelopeAddress(address.address)) {
-        return callback(smtpError(553, `Error: bad recipient address ${address.address}`));
-      }
-      callback();
-    },
-    onData(stream, session, callback) {
-      const transaction = accept(stream, session).then(
-        (accepted) => {
-          // The entry is durable: the client gets its 250 whatever a hook does.
-          callback(null, `Ok: queued as ${accepted.id}`);
-          try {
-            hooks.onAccepted?.(accepted);
-          } catch {
-            // A throwing hook must not turn a stored message into an unanswered one.
-          }
-          if (hooks.nudge !== false) void nudgeFlusher(spool);
-        },
-        (err: unknown) => {
-          const reply = replyForEnqueueError(err);
-          try {
-            hooks.onRejected?.(reply.code, err instanceof Error ? err.message : String(err));
-          } catch {
-            // As above: the reply must still go out.
-          }
-          // Drain whatever the client still sends; smtp-server replies once the stream ends.
-          stream.on('data', () => {});
-          stream.resume();
-          callback(smtpError(reply.code, reply.message));
-        },
-      );
-      inFlight.add(transaction);
-      void transaction.finally(() => inFlight.delete(transaction));
-    },
-    onClose(session) {
-      guard.closed(session);
-    },
-    ...extraOptions,
-  };
-  // Greets at once: smtp-server's early-talker pause is for servers facing the internet.
-  const server = new PromptGreetingSMTPServer(options);
-  const guard = new ConnectionGuard(server, {
+  );
+  const guard: ConnectionGuard = new ConnectionGuard(() => server.connections.size, {
     maxConnections: settings.maxConnections ?? DEFAULT_CONFIG.listener.maxConnections,
     idleTimeoutMs: settings.idleTimeoutMs ?? parseDuration(DEFAULT_CONFIG.listener.idleTimeout),
   });
-  guard.bindSocketLimit();
+  server.server.maxConnections = guard.socketLimit();
   return { server, inFlight };
 }

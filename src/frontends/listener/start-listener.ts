@@ -46,7 +46,7 @@ export interface RunningListener {
   close(): Promise<void>;
 }
 
-/** Upper bound on waiting for a client to leave after our 421 (smtp-server then cuts it). */
+/** Upper bound on waiting for a client to leave after our 421 (the intake then cuts it). */
 const CLOSE_TIMEOUT_MS = 10_000;
 
 async function loadSettings(options: ListenerOptions): Promise<ListenerSettings> {
@@ -69,10 +69,6 @@ export async function startListener(options: ListenerOptions): Promise<RunningLi
     ...(options.onAccepted ? { onAccepted: options.onAccepted } : {}),
     ...(options.onRejected ? { onRejected: options.onRejected } : {}),
   });
-  server.options.closeTimeout = CLOSE_TIMEOUT_MS;
-  // Errors of single connections are the client's problem; keep serving.
-  server.on('error', () => {});
-
   const where = options.socket ?? `${settings.host}:${settings.port}`;
   if (options.socket !== undefined) await clearStaleSocket(options.socket);
   // The socket file is created by bind(2) with the umask's mode: make it 0600 from the start.
@@ -84,7 +80,7 @@ export async function startListener(options: ListenerOptions): Promise<RunningLi
         server.server.off('error', reject);
         resolve();
       };
-      if (options.socket !== undefined) server.listen(options.socket, done);
+      if (options.socket !== undefined) server.listen(options.socket, undefined, done);
       else server.listen(settings.port, settings.host.replace(/^\[|\]$/g, ''), done);
     });
   } catch (err) {
@@ -102,13 +98,13 @@ export async function startListener(options: ListenerOptions): Promise<RunningLi
   let closed: Promise<void> | null = null;
   const close = async () => {
     closing = true;
-    const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+    const serverClosed = server.close(CLOSE_TIMEOUT_MS);
     // Let every DATA in flight end with its reply before touching the connections.
     while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
     await new Promise((resolve) => setImmediate(resolve));
     for (const connection of [...server.connections]) {
+      // A 421 closes the connection once written.
       connection.send(421, 'bulkmailer shutting down, try again later');
-      connection.close();
     }
     await serverClosed;
     if (options.socket !== undefined) fs.rmSync(options.socket, { force: true });

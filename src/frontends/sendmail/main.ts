@@ -2,7 +2,7 @@
  * The sendmail-compatible command (bin/bulkmailer-sendmail, `bulkmailer
  * sendmail`): what mutt, git send-email, cron and scripts call once per
  * message. It parses its flags by hand and imports only what the flags
- * need (no commander, no conf; smtp-server only for -bs, the delivery code
+ * need (no commander, no conf; the SMTP intake only for -bs, the delivery code
  * only for -q/-odi), so queueing a message costs little more than Node's
  * own start-up.
  *

@@ -1,6 +1,6 @@
 /**
  * `sendmail -bs`: an SMTP session on stdin/stdout, served by the same
- * spool-backed smtp-server as the listener. smtp-server wants a socket, so
+ * spool-backed intake as the listener. The intake serves sockets, so
  * the session runs over a private loopback connection: a server on
  * 127.0.0.1 port 0 that serves exactly one connection, ours (any other
  * client that finds the port is refused), with stdin piped in and the
@@ -39,7 +39,6 @@ export async function runSmtpSessionOnStdio(
       acceptConnection: async (session) => session.remotePort === (await ourPortKnown),
     },
   );
-  server.on('error', () => {});
   server.listen(0, '127.0.0.1');
   await once(server.server, 'listening');
   const { port } = server.server.address() as net.AddressInfo;
@@ -49,8 +48,7 @@ export async function runSmtpSessionOnStdio(
   ourPort(socket.localPort as number);
   socket.on('error', () => {});
   socket.pipe(stdio.stdout, { end: false });
-  // smtp-server refuses early talkers: a client that pipes a whole session at once
-  // is only let through after the greeting.
+  // Input is handed over after the greeting (the intake would hold it until then anyway).
   const input = trackDataMode();
   let goAheads = 0; // 354 replies seen
   let replyTail = '';
@@ -64,7 +62,7 @@ export async function runSmtpSessionOnStdio(
     stdio.stdin.on('data', (chunk: Buffer | string) => input.feed(chunk));
     stdio.stdin.pipe(socket, { end: false });
     // End of stdin without QUIT: finish the commands already sent, then end the session.
-    // (Not a half-close: smtp-server would end its parser and drop the pipelined rest.)
+    // (QUIT rather than a half-close: the session ends with the 221 a client expects.)
     // In the middle of a message, QUIT would become message text: abandon the
     // session instead (the unfinished message is not stored, as with a dropped client).
     stdio.stdin.on('end', () => {
@@ -89,7 +87,7 @@ export async function runSmtpSessionOnStdio(
   await once(socket, 'close');
   stdio.stdin.unpipe(socket);
   if ('destroy' in stdio.stdin && typeof stdio.stdin.destroy === 'function') stdio.stdin.destroy();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await server.close();
   return 0;
 }
 
