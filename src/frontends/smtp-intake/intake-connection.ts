@@ -23,7 +23,8 @@
  * sent behind the command in plaintext is dropped unanswered (the command
  * injection of CVE-2011-0411), the socket is handed to a server-side
  * TLSSocket, and the session starts over (EHLO again, no identity). AUTH
- * PLAIN and LOGIN only over TLS, only when the server offers AUTH.
+ * PLAIN and LOGIN (sasl-exchange.ts) only over TLS, only when the server
+ * offers AUTH.
  *
  * Failure: socket errors end the connection only; a client that goes away
  * mid-message makes the reader's next read fail (E_CONNECTION_LOST), so
@@ -35,6 +36,7 @@ import { BulkmailerError, ExitCode, tempError } from '../../errors.js';
 import { checkMailParams, parseHeloName, parsePathCommand } from './command-syntax.js';
 import { DotDecoder } from './dot-decoder.js';
 import { HIGH_WATER_BYTES, MessageBody } from './message-body.js';
+import { startSasl, type SaslStep } from './sasl-exchange.js';
 import type { IntakeReply, IntakeServer, IntakeSession } from './intake-server.js';
 
 const LF = 0x0a;
@@ -483,56 +485,18 @@ export class IntakeConnection implements IntakeSession {
     if (!this.secure) return this.reply(538, 'Error: Must issue a STARTTLS command first');
     if (this.heloName === null) return this.reply(503, 'Error: send HELO/EHLO first');
     if (this.user !== null) return this.reply(503, 'Error: No identity changes permitted');
-    const words = line.trim().split(/\s+/);
-    const method = (words[1] ?? '').toUpperCase();
-    const args = words.slice(2);
-    if (method === 'PLAIN') {
-      if (args.length > 1) return this.reply(501, 'Error: syntax: AUTH PLAIN token');
-      if (args.length === 0) {
-        this.authStep = (token) => this.plainToken(token, true);
-        return this.reply(334, '');
-      }
-      return this.plainToken(args[0] as string, false);
+    this.sasl(startSasl(line.trim().split(/\s+/).slice(1)));
+  }
+
+  private sasl(step: SaslStep): void {
+    if ('reply' in step) {
+      const next = step.next;
+      if (next !== undefined) this.authStep = (line) => this.sasl(next(line));
+      return this.reply(step.reply.code, step.reply.text);
     }
-    if (method === 'LOGIN') {
-      if (args.length > 1) return this.reply(501, 'Error: syntax: AUTH LOGIN');
-      if (args.length === 0) {
-        this.authStep = (username) => this.loginUsername(username, true);
-        return this.reply(334, 'VXNlcm5hbWU6');
-      }
-      return this.loginUsername(args[0] as string, false);
-    }
-    this.reply(504, 'Error: Unrecognized authentication type');
-  }
-
-  private plainToken(raw: string, canAbort: boolean): void {
-    const token = raw.trim();
-    if (canAbort && token === '*') return this.reply(501, 'Authentication aborted');
-    const parts = Buffer.from(token, 'base64').toString('utf8').split('\x00');
-    if (parts.length !== 3) return this.reply(501, 'Error: invalid userdata');
-    // RFC 4616: authzid NUL authcid NUL passwd; clients that leave authcid empty put the user in authzid.
-    const username = (parts[1] as string) || (parts[0] as string);
-    this.verify(username, parts[2] as string);
-  }
-
-  private loginUsername(raw: string, canAbort: boolean): void {
-    const token = raw.trim();
-    if (canAbort && token === '*') return this.reply(501, 'Authentication aborted');
-    const username = Buffer.from(token, 'base64').toString('utf8');
-    if (username === '') return this.reply(501, 'Error: missing username');
-    this.authStep = (password) => {
-      const secret = password.trim();
-      if (secret === '*') return this.reply(501, 'Authentication aborted');
-      this.verify(username, Buffer.from(secret, 'base64').toString('utf8'));
-    };
-    this.reply(334, 'UGFzc3dvcmQ6');
-  }
-
-  private verify(username: string, password: string): void {
-    if (/[\x00-\x1f\x7f]/.test(username)) return this.reply(501, 'Error: invalid userdata');
-    const ok = this.server.handlers.authenticate?.(username, password, this) ?? false;
+    const ok = this.server.handlers.authenticate?.(step.username, step.password, this) ?? false;
     if (!ok) return this.reply(535, 'Error: authentication failed');
-    this.user = username;
+    this.user = step.username;
     this.reply(235, 'Authentication successful');
   }
 
