@@ -86,6 +86,19 @@ async function connect(t: TestContext, port: number, ehlo = true): Promise<RawSm
   return client;
 }
 
+/** MAIL from a@example.org, RCPT to b@example.org, DATA: each must be accepted. */
+async function beginData(client: RawSmtpClient): Promise<void> {
+  assert.deepEqual(
+    [await client.command('MAIL FROM:<a@example.org>'), await client.command('RCPT TO:<b@example.org>'), await client.command('DATA')].map((r) => r.code),
+    [250, 250, 354],
+  );
+}
+
+/** Sends each command in turn; each must get its code. */
+async function dialogue(client: RawSmtpClient, steps: Array<[string, number]>): Promise<void> {
+  for (const [command, code] of steps) assert.equal((await client.command(command)).code, code, command);
+}
+
 async function replies(client: RawSmtpClient, count: number): Promise<SmtpReply[]> {
   const all: SmtpReply[] = [];
   for (let i = 0; i < count; i++) all.push(await client.reply());
@@ -133,13 +146,15 @@ test('EHLO says what smtp-server said for the listener: PIPELINING, 8BITMIME, SM
     '250 SIZE 1234',
   ]);
   assert.equal((await client.command('HELO client.example')).text, 'intake.test Nice to meet you, [127.0.0.1]');
-  assert.equal((await client.command('STARTTLS')).code, 500);
-  assert.equal((await client.command('AUTH PLAIN')).code, 500);
-  assert.equal((await client.command('HELP')).code, 214);
-  assert.equal((await client.command('VRFY someone')).code, 252);
-  assert.equal((await client.command('VRFY')).code, 501);
-  assert.equal((await client.command('NOOP')).code, 250);
-  assert.equal((await client.command('EHLO')).code, 501);
+  await dialogue(client, [
+    ['STARTTLS', 500],
+    ['AUTH PLAIN', 500],
+    ['HELP', 214],
+    ['VRFY someone', 252],
+    ['VRFY', 501],
+    ['NOOP', 250],
+    ['EHLO', 501],
+  ]);
   assert.equal((await client.command('QUIT')).code, 221);
 });
 
@@ -147,9 +162,7 @@ test('dot-unstuffing: lines that start with "." and ".." arrive as sent, the mes
   const { port, received } = await startIntake(t);
   const client = await connect(t, port);
   const message = 'Subject: dots\r\n\r\n.leading dot\r\n..two dots\r\n.\r\n..\r\nlast\r\n';
-  assert.equal((await client.command('MAIL FROM:<a@example.org>')).code, 250);
-  assert.equal((await client.command('RCPT TO:<b@example.org>')).code, 250);
-  assert.equal((await client.command('DATA')).code, 354);
+  await beginData(client);
   await client.write(dataBlock(message));
   assert.equal((await client.reply()).code, 250);
   assert.equal(received[0]?.message.toString(), message);
@@ -158,9 +171,7 @@ test('dot-unstuffing: lines that start with "." and ".." arrive as sent, the mes
 test('smuggling: "\\n.\\n" and "\\r\\n.\\n" inside DATA are text, so a second message hidden behind them is not taken', async (t) => {
   const { port, received } = await startIntake(t);
   const client = await connect(t, port);
-  assert.equal((await client.command('MAIL FROM:<a@example.org>')).code, 250);
-  assert.equal((await client.command('RCPT TO:<b@example.org>')).code, 250);
-  assert.equal((await client.command('DATA')).code, 354);
+  await beginData(client);
   const hidden =
     'Subject: one\r\n\r\nhi\n.\nMAIL FROM:<evil@example.org>\nRCPT TO:<victim@example.org>\nDATA\nSubject: forged\n\nx\r\n.\n' +
     'RSET\r\n';
@@ -177,20 +188,22 @@ test('smuggling: "\\n.\\n" and "\\r\\n.\\n" inside DATA are text, so a second me
 test('sequence errors: 503 before EHLO, without MAIL, without RCPT, for a nested MAIL; 500 for unknown; RSET ends the transaction', async (t) => {
   const { port } = await startIntake(t);
   const client = await connect(t, port, false);
-  assert.equal((await client.command('MAIL FROM:<a@example.org>')).code, 503);
-  assert.equal((await client.command('EHLO client.example')).code, 250);
-  assert.equal((await client.command('RCPT TO:<b@example.org>')).code, 503);
-  assert.equal((await client.command('DATA')).code, 503);
-  assert.equal((await client.command('MAIL FROM:<a@example.org>')).code, 250);
-  assert.equal((await client.command('MAIL FROM:<a@example.org>')).code, 503);
-  assert.equal((await client.command('DATA')).code, 503, 'no recipient yet');
-  assert.equal((await client.command('RCPT TO:<b@example.org>')).code, 250);
-  assert.equal((await client.command('RSET')).code, 250);
-  assert.equal((await client.command('DATA')).code, 503, 'RSET dropped the transaction');
-  assert.equal((await client.command('MAIL FROM:a@example.org')).code, 501);
-  assert.equal((await client.command('MAIL FROM:<a@example.org> SIZE=1 SIZE=2')).code, 501);
-  assert.equal((await client.command('RCPT TO:<>')).code, 501);
-  assert.equal((await client.command('XYZZY')).code, 500);
+  await dialogue(client, [
+    ['MAIL FROM:<a@example.org>', 503],
+    ['EHLO client.example', 250],
+    ['RCPT TO:<b@example.org>', 503],
+    ['DATA', 503],
+    ['MAIL FROM:<a@example.org>', 250],
+    ['MAIL FROM:<a@example.org>', 503],
+    ['DATA', 503], // no recipient yet
+    ['RCPT TO:<b@example.org>', 250],
+    ['RSET', 250],
+    ['DATA', 503], // RSET dropped the transaction
+    ['MAIL FROM:a@example.org', 501],
+    ['MAIL FROM:<a@example.org> SIZE=1 SIZE=2', 501],
+    ['RCPT TO:<>', 501],
+    ['XYZZY', 500],
+  ]);
 });
 
 test('ten unknown commands, or an HTTP request, get 421 and the connection is closed', async (t) => {
@@ -214,9 +227,7 @@ test('a command line over 16 KiB is answered 421 and closed, with or without its
   assert.equal((await endless.reply()).code, 421);
   await endless.waitClosed();
   const client = await connect(t, port);
-  assert.equal((await client.command('MAIL FROM:<a@example.org>')).code, 250);
-  assert.equal((await client.command('RCPT TO:<b@example.org>')).code, 250);
-  assert.equal((await client.command('DATA')).code, 354);
+  await beginData(client);
   await client.write(dataBlock(`Subject: long\r\n\r\n${'y'.repeat(50_000)}\r\n`));
   assert.equal((await client.reply()).code, 250);
   assert.equal(received[0]?.message.length, 'Subject: long\r\n\r\n'.length + 50_002);
@@ -236,9 +247,7 @@ test('SIZE: over the limit at MAIL is 552; a message over it is 552 after its do
   assert.match(refused.text, /maximum message size 1000/);
   assert.deepEqual(endings, ['E_TOO_BIG']);
   assert.equal(received.length, 0);
-  assert.equal((await client.command('MAIL FROM:<a@example.org>')).code, 250);
-  assert.equal((await client.command('RCPT TO:<b@example.org>')).code, 250);
-  assert.equal((await client.command('DATA')).code, 354);
+  await beginData(client);
   await client.write(dataBlock('Subject: small\r\n\r\nok\r\n'));
   assert.equal((await client.reply()).code, 250);
   assert.equal(received.length, 1);
@@ -290,9 +299,7 @@ test('STARTTLS: plaintext pipelined behind the command is dropped unanswered (CV
   await client.startTls({ ca: CERT, servername: 'localhost' });
   assert.equal((await client.command('EHLO client.example')).code, 250, 'the first reply over TLS is the one to EHLO');
   assert.equal((await client.command('RCPT TO:<b@example.org>')).code, 503, 'the injected MAIL was never taken');
-  assert.equal((await client.command('MAIL FROM:<a@example.org>')).code, 250);
-  assert.equal((await client.command('RCPT TO:<b@example.org>')).code, 250);
-  assert.equal((await client.command('DATA')).code, 354);
+  await beginData(client);
   await client.write(dataBlock('Subject: tls\r\n\r\nsecret\r\n'));
   assert.equal((await client.reply()).code, 250);
   assert.deepEqual(received.map((r) => [r.from, r.to]), [['a@example.org', ['b@example.org']]]);
@@ -301,9 +308,7 @@ test('STARTTLS: plaintext pipelined behind the command is dropped unanswered (CV
 test('a client that leaves mid-message: the reader is told E_CONNECTION_LOST, nothing is taken, the server serves the next', async (t) => {
   const { port, received, endings } = await startIntake(t);
   const client = await connect(t, port);
-  assert.equal((await client.command('MAIL FROM:<a@example.org>')).code, 250);
-  assert.equal((await client.command('RCPT TO:<b@example.org>')).code, 250);
-  assert.equal((await client.command('DATA')).code, 354);
+  await beginData(client);
   await client.write('Subject: cut\r\n\r\nhalf a mes');
   client.close();
   while (endings.length === 0) await new Promise((resolve) => setImmediate(resolve));
@@ -342,9 +347,7 @@ test('a reader that answers before the final dot: the rest is read and dropped, 
     onData: async () => ({ code: 554, text: 'not a message' }),
   });
   const client = await connect(t, port);
-  assert.equal((await client.command('MAIL FROM:<a@example.org>')).code, 250);
-  assert.equal((await client.command('RCPT TO:<b@example.org>')).code, 250);
-  assert.equal((await client.command('DATA')).code, 354);
+  await beginData(client);
   await client.write('line one\r\n');
   await client.write(`${'filler\r\n'.repeat(20_000)}.\r\nNOOP\r\n`);
   assert.deepEqual(
@@ -365,9 +368,7 @@ test('handlers that throw: the command gets 451 (DATA too), the connection and t
   });
   const client = await connect(t, port);
   assert.equal((await client.command('MAIL FROM:<boom@example.org>')).code, 451);
-  assert.equal((await client.command('MAIL FROM:<a@example.org>')).code, 250);
-  assert.equal((await client.command('RCPT TO:<b@example.org>')).code, 250);
-  assert.equal((await client.command('DATA')).code, 354);
+  await beginData(client);
   await client.write(dataBlock('Subject: x\r\n\r\ny\r\n'));
   assert.equal((await client.reply()).code, 451);
   assert.equal((await client.command('NOOP')).code, 250);
