@@ -55,14 +55,16 @@ const MIB = 1024 * 1024;
 export const SEMI_SPACE_CAP_BYTES = 4 * MIB;
 
 /**
- * The young generation's cap for `bulkmailer listen`, whose work is small
- * messages arriving one by one: 2 MiB semi-spaces cost it no measurable
- * CPU per message and take ~2 MiB off its peak PSS over 300 messages (one
- * or eight clients), against issue 10's 60 MiB (docs/performance.md,
- * "`bulkmailer listen`'s start-up state"). 1 MiB would take 2 more and
- * cost ~10% of its CPU with one client.
+ * The long-running commands and their young generation's cap, set by the
+ * CLI before the command's modules load (src/cli/main.ts). `listen`'s
+ * work is small messages arriving one by one: 1 MiB semi-spaces, set
+ * before its modules load, take ~3-4 MiB off its peak PSS over 300
+ * messages (one or eight clients) against 4 MiB set after, for no
+ * measurable CPU per message (docs/performance.md, "`bulkmailer listen`'s
+ * start-up state"; issue 10's 60 MiB).
  */
-export const LISTEN_SEMI_SPACE_CAP_BYTES = 2 * MIB;
+export const YOUNG_GENERATION_CAPS = { flush: SEMI_SPACE_CAP_BYTES, agent: SEMI_SPACE_CAP_BYTES, listen: 1 * MIB } as const;
+export type LongRunningCommand = keyof typeof YOUNG_GENERATION_CAPS;
 
 /**
  * The old generation's headroom over the live heap after a full collection,
@@ -102,10 +104,11 @@ function steerYoungGeneration(): void {
 
 /**
  * Caps this process's heap for the rest of its life (the first call's cap
- * holds; later calls change nothing). Called by the long-running commands
- * as they start; the short ones (status, the sendmail command, enqueue)
- * end before V8 grows anything. `youngCapBytes`: one semi-space's cap, a
- * power of two from 1 MiB. Returns whether the cap is in force.
+ * holds; later calls change nothing). Called for the long-running
+ * commands (YOUNG_GENERATION_CAPS) before they load; the short ones
+ * (status, the sendmail command, enqueue) end before V8 grows anything.
+ * `youngCapBytes`: one semi-space's cap, a power of two from 1 MiB.
+ * Returns whether the cap is in force.
  */
 export function capHeap(youngCapBytes: number = SEMI_SPACE_CAP_BYTES): boolean {
   if (observer !== null) return true;

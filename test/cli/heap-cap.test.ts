@@ -21,7 +21,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ROOT, collect, spawnCli, untilListening } from '../support/cli.js';
 import type { TempHome } from '../support/home.js';
 import { agentTestHome, startAgent } from '../agent/agent-process.js';
-import { LISTEN_SEMI_SPACE_CAP_BYTES, SEMI_SPACE_CAP_BYTES, heapCapSupported } from '../../src/cli/heap-cap.js';
+import { SEMI_SPACE_CAP_BYTES, YOUNG_GENERATION_CAPS, heapCapSupported } from '../../src/cli/heap-cap.js';
 
 const PROBE = fileURLToPath(new URL('../support/young-generation-probe.mjs', import.meta.url));
 const HEAP_CAP_MODULE = pathToFileURL(path.join(ROOT, 'dist', 'cli', 'heap-cap.js')).href;
@@ -144,7 +144,7 @@ describe('the long-running commands cap the heap, the short ones do not', () => 
     const largest = await probeWhileUp(child, file);
     child.kill('SIGTERM');
     await result;
-    assert.ok(largest <= LISTEN_SEMI_SPACE_CAP_BYTES, `listen: ${mib(largest)}, expected at most ${mib(LISTEN_SEMI_SPACE_CAP_BYTES)}`);
+    assert.ok(largest <= YOUNG_GENERATION_CAPS.listen, `listen: ${mib(largest)}, expected at most ${mib(YOUNG_GENERATION_CAPS.listen)}`);
   });
 
   test('agent does', async () => {

@@ -22,7 +22,6 @@ import { Agent, AGENT_EVENTS, type ListenerStarter } from '../../agent/agent.js'
 import { openAgentLog } from '../../agent/agent-log.js';
 import { loadStoredConfig } from '../../config/store.js';
 import type { CommandContext } from '../context.js';
-import { capHeap } from '../heap-cap.js';
 
 // The listener nudges this agent directly (onAccepted), not through the trigger socket.
 export const startAgentListener: ListenerStarter = async (home, onAccepted) =>
@@ -57,7 +56,6 @@ function syslogSocket(home: string, flag: boolean | undefined): string | null {
 }
 
 export default async function agentCommand(ctx: CommandContext, options: { json?: boolean; syslog?: boolean } = {}): Promise<number> {
-  capHeap(); // a long-running command: src/cli/heap-cap.ts
   const log = openAgentLog(ctx.home, ctx.stderr, { syslogSocket: syslogSocket(ctx.home, options.syslog) });
   const agent = new Agent({ home: ctx.home, log: (line) => log.write(line), startListener: startAgentListener });
   if (options.json) relayEvents(agent, ctx.stdout);

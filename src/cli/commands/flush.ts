@@ -13,7 +13,6 @@ import { summarizeFlush } from '../../flush/flush-summary.js';
 import { isProviderPause } from '../../model/account-hold.js';
 import { flushQueue } from '../../flush/flush.js';
 import type { CommandContext } from '../context.js';
-import { capHeap } from '../heap-cap.js';
 import { attachFlushOutput } from '../progress.js';
 
 export interface FlushCommandOptions {
@@ -22,7 +21,6 @@ export interface FlushCommandOptions {
 }
 
 export default async function flush(ctx: CommandContext, options: FlushCommandOptions): Promise<number> {
-  capHeap(); // a long-running command: src/cli/heap-cap.ts
   const events = new FlushEvents();
   // Progress bar or log lines, warnings and quarantine notices (src/cli/progress.ts).
   const output = attachFlushOutput(events, ctx, { quiet: options.quiet, verbose: options.verbose });

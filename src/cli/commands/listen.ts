@@ -13,7 +13,6 @@ import path from 'node:path';
 import { usageError } from '../../errors.js';
 import { startListener } from '../../frontends/listener/start-listener.js';
 import type { CommandContext } from '../context.js';
-import { LISTEN_SEMI_SPACE_CAP_BYTES, capHeap } from '../heap-cap.js';
 import { plural } from '../../text.js';
 
 export interface ListenOptions {
@@ -33,7 +32,6 @@ function hostForDisplay(host: string): string {
 }
 
 export default async function listen(ctx: CommandContext, options: ListenOptions): Promise<number> {
-  capHeap(LISTEN_SEMI_SPACE_CAP_BYTES); // a long-running command: src/cli/heap-cap.ts
   if (options.socket !== undefined && (options.host !== undefined || options.port !== undefined)) {
     throw usageError('--socket and --host/--port exclude each other');
   }
