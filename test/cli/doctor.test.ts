@@ -12,7 +12,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeTempHome, writeConfig, type TempHome } from '../support/home.js';
-import { runCli } from '../support/cli.js';
+import { runCli, type RunResult } from '../support/cli.js';
 import { startCaptureServer, type CaptureServer } from '../support/capture-server.js';
 import { openSpool } from '../../src/spool/index.js';
 
@@ -48,9 +48,22 @@ async function startTlsSmarthost(): Promise<CaptureServer & { auths: string[] }>
   return Object.assign(server, { auths });
 }
 
+/**
+ * The report `doctor --json` printed. A run that printed none fails with
+ * its exit status and stderr: a bare "Unexpected end of JSON input" (a
+ * failure seen once under load) says nothing of why.
+ */
+function reportOf(run: RunResult): { ok: boolean; checks: Check[] } {
+  try {
+    return JSON.parse(run.stdout) as { ok: boolean; checks: Check[] };
+  } catch (err) {
+    return assert.fail(`doctor --json printed no JSON report (${(err as Error).message}): exit ${run.code}, signal ${run.signal}; stdout ${JSON.stringify(run.stdout)}; stderr ${JSON.stringify(run.stderr)}`);
+  }
+}
+
 async function doctor(home: string): Promise<{ code: number | null; checks: Check[]; ok: boolean; stdout: string; stderr: string }> {
   const run = await runCli(['doctor', '--json'], { home, env });
-  const report = JSON.parse(run.stdout) as { ok: boolean; checks: Check[] };
+  const report = reportOf(run);
   return { code: run.code, checks: report.checks, ok: report.ok, stdout: run.stdout, stderr: run.stderr };
 }
 
@@ -174,7 +187,7 @@ describe('doctor', () => {
     await fs.mkdir(userHome);
     // A user home of its own, and no crontab/systemctl on PATH: nothing of the real user is read.
     const run = await runCli(['doctor', '--json'], { home: home.home, env: { HOME: userHome, XDG_CONFIG_HOME: path.join(userHome, '.config'), PATH: path.dirname(process.execPath) } });
-    const report = JSON.parse(run.stdout) as { checks: Check[] };
+    const report = reportOf(run);
     const autostart = check(report.checks, 'autostart');
     assert.notEqual(autostart.status, 'fail');
     assert.equal(run.code, 0, run.stdout);
