@@ -17,6 +17,11 @@
  * (an unmount) long after its last enqueue; `releaseDirHandles()` closes
  * them at once.
  *
+ * Not for a one-shot process (the sendmail command, `bulkmailer enqueue`):
+ * its one enqueue opens, fsyncs and closes (EnqueueRequest.oneShot), since
+ * a kept handle would never be used again and its idle timer would be the
+ * process's first setTimeout.
+ *
  * A handle names the directory it was opened on. The spool's bucket
  * directories are never removed or replaced while a process runs
  * (spool-dirs.ts checks them once per process), so it stays the directory

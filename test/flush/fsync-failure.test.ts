@@ -11,7 +11,10 @@
  *    on, and its next run delivers;
  *  - sendmail: the state directory's fsync fails after the commit's
  *    rename; the entry is taken back out and the exit says so, so a caller
- *    that retries does not send twice.
+ *    that retries does not send twice;
+ *  - sendmail and `bulkmailer enqueue` (one-shot: each directory opened,
+ *    fsynced and closed, no handle kept): the message directory's fsync
+ *    fails; nothing is queued and the exit is 74, not 0.
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -138,4 +141,22 @@ test('sendmail: when the state directory cannot be fsynced after the rename, the
   assert.equal(ok.code, 0, ok.stderr);
   assert.equal((await runCli(['flush'], { home })).code, 0);
   assert.equal(server.messages.length, 1);
+});
+
+test('sendmail and `bulkmailer enqueue` (one-shot, no kept handles): when the message directory cannot be fsynced, the exit is 74 and nothing is queued', async (t) => {
+  const { server, home } = await smarthostAndHome(t, { from: 'list@example.org' });
+  const layout = spoolLayout(home);
+  const env = fault.env(`${layout.msg}/`);
+  const runs = [
+    await runCli(['-f', 'list@example.org', 'bob@example.net'], { home, bin: SENDMAIL, input: message(1), env }),
+    await runCli(['enqueue', '-f', 'list@example.org', 'bob@example.net'], { home, input: message(2), env }),
+  ];
+  for (const run of runs) {
+    assert.equal(run.code, 74, run.stderr);
+    assert.match(run.stderr, /input\/output error/i);
+    assert.equal(run.stdout, '', 'no queue id printed');
+  }
+  assert.deepEqual(await listEntryIds(await openSpool(home)), []);
+  assert.equal((await runCli(['flush'], { home })).code, 0);
+  assert.equal(server.messages.length, 0);
 });

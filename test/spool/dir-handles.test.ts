@@ -2,7 +2,9 @@
  * Directory handles kept open for the enqueue path's directory fsyncs
  * (src/spool/dir-handles.ts): one handle per directory however often it is
  * fsynced, a bound on how many stay open, and never a handle closed while
- * an fsync runs on it (its number could be reused by another file).
+ * an fsync runs on it (its number could be reused by another file). A
+ * one-shot enqueue (the sendmail command, `bulkmailer enqueue`) keeps none:
+ * it opens, fsyncs and closes.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +14,10 @@ import { DirHandles } from '../../src/spool/dir-handles.js';
 import os from 'node:os';
 import type { TestContext } from 'node:test';
 import { tick } from '../support/manual-fsync.js';
+import { makeTempHome } from '../support/home.js';
+import { enqueueMessage, listEntryIds, openSpool } from '../../src/spool/index.js';
+import { messageDir, stateDir } from '../../src/spool/paths.js';
+import { submitMessage } from '../../src/frontends/submit-message.js';
 
 /** The descriptors this process has open on `dir` (Linux's /proc). */
 function openHandlesOn(dir: string): number {
@@ -98,4 +104,33 @@ test('handles nobody has used for a while are closed, so an idle process holds n
   assert.equal(openHandlesOn(dir!), 1, 'opened again when needed');
   handles.release();
   assert.equal(openHandlesOn(dir!), 0, 'release() closes at once');
+});
+
+/** A fresh spool, and the real paths of the two bucket directories an entry went into. */
+async function spoolFor(t: TestContext) {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const spool = await openSpool(home);
+  const bucketDirs = (id: string) => [fs.realpathSync(messageDir(spool, id)), fs.realpathSync(stateDir(spool, id))];
+  return { home, spool, bucketDirs };
+}
+
+const MESSAGE = 'From: list@example.org\r\nSubject: one\r\n\r\nHello.\r\n';
+
+test('an enqueue keeps its two bucket directories open for the next one; a one-shot enqueue closes them before it resolves', async (t) => {
+  const kept = await spoolFor(t);
+  const plain = await enqueueMessage(kept.spool, { from: 'list@example.org', recipients: ['a@example.net'], message: MESSAGE });
+  assert.deepEqual(kept.bucketDirs(plain.id).map((dir) => openHandlesOn(dir)), [1, 1], 'kept for the next enqueue (the control)');
+
+  const once = await spoolFor(t);
+  const oneShot = await enqueueMessage(once.spool, { from: 'list@example.org', recipients: ['a@example.net'], message: MESSAGE, oneShot: true });
+  assert.deepEqual(once.bucketDirs(oneShot.id).map((dir) => openHandlesOn(dir)), [0, 0], 'nothing kept: no handle, no idle timer');
+  assert.deepEqual(await listEntryIds(once.spool), [oneShot.id], 'queued all the same');
+});
+
+test('the sendmail command and `bulkmailer enqueue` submit one-shot: their enqueue keeps no directory open', async (t) => {
+  const { home, spool, bucketDirs } = await spoolFor(t);
+  const result = await submitMessage({ home, sender: 'list@example.org', recipients: ['a@example.net'], message: MESSAGE, oneShot: true, nudge: false });
+  assert.deepEqual(bucketDirs(result.id).map((dir) => openHandlesOn(dir)), [0, 0]);
+  assert.deepEqual(await listEntryIds(spool), [result.id]);
 });
