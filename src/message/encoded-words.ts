@@ -4,11 +4,16 @@
  * rewritten. An encoded-word that cannot be decoded (unknown charset, bad
  * base64) is left as written; this never throws.
  *
- * Encoding (a display name we add, a DSN's Subject) is nodemailer's
- * mime-funcs: UTF-8 B words of at most 75 characters that never split a
- * character, the encoder every message nodemailer builds goes through.
+ * Encoding (a display name we add, a DSN's Subject): UTF-8 B words of at
+ * most 75 characters that never split a character, word for word what
+ * nodemailer's mime-funcs `encodeWord(text, 'B', 75)` gives (the encoder
+ * every message nodemailer builds goes through; test/message/headers.test.ts
+ * compares the two). Written here because importing mime-funcs for it
+ * loaded its MIME-type table and its other encoders into every process
+ * that prepares a message: ~0.5 MiB of heap kept for the life of
+ * `bulkmailer listen` (docs/performance.md, "`bulkmailer listen`'s
+ * start-up state").
  */
-import { encodeWord } from 'nodemailer/lib/mime-funcs';
 
 const ENCODED_WORD = /=\?([^?\s]+)\?([BbQq])\?([^?\s]*)\?=/g;
 // White space between two adjacent encoded-words is not displayed (RFC 2047 section 6.2).
@@ -57,12 +62,29 @@ export function encodeDisplayName(name: string): string {
   return encodedWords(name).join(' ');
 }
 
-/** The longest an encoded-word may be (RFC 2047 section 2). */
-const MAX_ENCODED_WORD = 75;
+/**
+ * The longest an encoded-word may be is 75 characters (RFC 2047 section 2):
+ * `=?UTF-8?B?` and `?=` leave 63 for base64, whole groups of 4, so 45 bytes.
+ */
+const WORD_BYTES = 45;
 
 /** UTF-8 B encoded-words for `text`, each at most 75 characters, whole characters only. */
 export function encodedWords(text: string): string[] {
   if (text === '') return [];
-  // B words contain no spaces: nodemailer joins the words it made with one.
-  return encodeWord(text, 'B', MAX_ENCODED_WORD).split(' ');
+  const chunks: string[] = [];
+  let chunk = '';
+  let bytes = 0;
+  // By code point: a surrogate pair stays whole (RFC 2047 6.3: an integral number of characters).
+  for (const character of text) {
+    const size = Buffer.byteLength(character);
+    if (bytes + size > WORD_BYTES && chunk !== '') {
+      chunks.push(chunk);
+      chunk = '';
+      bytes = 0;
+    }
+    chunk += character;
+    bytes += size;
+  }
+  chunks.push(chunk);
+  return chunks.map((part) => `=?UTF-8?B?${Buffer.from(part, 'utf8').toString('base64')}?=`);
 }

@@ -32,7 +32,7 @@ async function listenOnce(home: string, env: Record<string, string> = {}): Promi
   return result;
 }
 
-test('listen loads its own command only: no other command, no completion generator, no conf or ajv', async (t) => {
+test("listen loads its own command only: no other command, no completion generator, no conf or ajv, no nodemailer mime-funcs", async (t) => {
   const { home, cleanup } = await makeTempHome();
   t.after(cleanup);
   // A config.json to read and validate, as a user's listener has.
@@ -57,6 +57,8 @@ test('listen loads its own command only: no other command, no completion generat
   const isPackage = (name: string) => (f: string) => f.startsWith(path.join('node_modules', name) + path.sep);
   assert.deepEqual(files.filter(isPackage('conf')), [], 'conf (the config writer) was loaded');
   assert.deepEqual(files.filter(isPackage('ajv')), [], 'ajv was loaded');
+  // src/message/encoded-words.ts encodes without it (its MIME-type table alone is ~90 KB of source).
+  assert.deepEqual(files.filter(isPackage(path.join('nodemailer', 'dist', 'esm', 'mime-funcs'))), [], "nodemailer's mime-funcs was loaded");
 });
 
 test('listen with a broken config.json fails with exit 78 naming the file and the key, before binding', async (t) => {

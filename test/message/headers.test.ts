@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeEncodedWords, encodeDisplayName } from '../../src/message/encoded-words.js';
+import { encodeWord as nodemailerEncodeWord } from 'nodemailer/lib/mime-funcs';
+import { decodeEncodedWords, encodeDisplayName, encodedWords } from '../../src/message/encoded-words.js';
 import { findHeader, headerValues } from '../../src/message/header-fields.js';
 import { recipientsFromHeaders } from '../../src/message/header-recipients.js';
 import { formatFromValue, formatRfc5322Date, newMessageId } from '../../src/message/new-headers.js';
@@ -83,6 +84,19 @@ describe('header fields', () => {
     assert.equal(decodeEncodedWords(encoded), long);
     assert.equal(formatFromValue('a@x.org', 'Ada'), 'Ada <a@x.org>');
     assert.equal(formatFromValue('a@x.org', null), 'a@x.org');
+  });
+
+  it("encodes words exactly as nodemailer's encodeWord(text, 'B', 75) does", () => {
+    const samples = ['', 'a', 'Zoë', 'é'.repeat(16), 'é'.repeat(17), 'é'.repeat(23), 'é'.repeat(60), 'x'.repeat(33), 'x'.repeat(34), 'x'.repeat(45), 'x'.repeat(46), '€'.repeat(15), '€'.repeat(16), '😀'.repeat(11), '😀'.repeat(12), 'a😀'.repeat(20), '漢字テスト'.repeat(9), '\ud800', 'a\ud800b'.repeat(12), '\udc00\ud83d\ude00'.repeat(9)];
+    // Random strings of 1- to 4-byte characters and lone surrogates, from a fixed seed.
+    const alphabet = ['a', ' ', 'é', 'ß', '€', '漢', '😀', '𝄞', '\ud800', '\udfff'];
+    let seed = 42;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+    for (let n = 0; n < 400; n++) samples.push(Array.from({ length: 1 + (next() % 90) }, () => alphabet[next() % alphabet.length]).join(''));
+    for (const text of samples) {
+      const theirs = text === '' ? [] : nodemailerEncodeWord(text, 'B', 75).split(' ');
+      assert.deepEqual(encodedWords(text), theirs, JSON.stringify(text));
+    }
   });
 
   it('formats dates and message ids as RFC 5322 wants', () => {
