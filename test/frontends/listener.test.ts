@@ -339,6 +339,20 @@ describe('listener bind policy and AUTH', () => {
     }
   });
 
+  it('refuses TLS files that make no TLS context before binding (exit 78), not at the first STARTTLS', async () => {
+    const temp = await makeTempHome();
+    // The certificate where the key should be: both files read, no key in them.
+    await writeConfig(temp.home, { listener: { authUser: 'list', authPass: 's3cret', tlsKeyFile: CERT, tlsCertFile: CERT } });
+    try {
+      await assert.rejects(
+        startListener({ home: temp.home, port: 0 }),
+        (err: unknown) => err instanceof BulkmailerError && err.code === 'E_CONFIG' && err.exitCode === 78 && /tlsKeyFile/.test(err.message),
+      );
+    } finally {
+      await temp.cleanup();
+    }
+  });
+
   it('with AUTH configured: binds 0.0.0.0, offers AUTH only after STARTTLS, requires it, accepts the right password', async () => {
     const temp = await makeTempHome();
     await writeConfig(temp.home, {

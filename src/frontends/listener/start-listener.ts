@@ -13,11 +13,12 @@
  * one, or a path that is not a socket, is refused (exit 73), never removed.
  *
  * Fails before binding with E_CONFIG (exit 78) on a policy violation (see
- * listener-settings.ts), or with the bind error (EADDRINUSE: exit 73).
+ * listener-settings.ts) or TLS files that make no TLS context, or with the
+ * bind error (EADDRINUSE: exit 73).
  */
 import fs from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
-import { BulkmailerError, ExitCode } from '../../errors.js';
+import { BulkmailerError, configError, ExitCode } from '../../errors.js';
 import { openSpool } from '../../spool/index.js';
 import { checkListenerPolicy, resolveListenerSettings, type ListenerSettings } from './listener-settings.js';
 import { createSpoolSmtpServer, type AcceptedMessage } from './spool-smtp-server.js';
@@ -69,6 +70,12 @@ export async function startListener(options: ListenerOptions): Promise<RunningLi
     ...(options.onAccepted ? { onAccepted: options.onAccepted } : {}),
     ...(options.onRejected ? { onRejected: options.onRejected } : {}),
   });
+  if (settings.tls !== null) {
+    // A key and certificate that do not make a TLS context are refused before binding, not at the first STARTTLS.
+    await server.tlsParts().catch((err: unknown) => {
+      throw configError(`listener.tlsKeyFile/tlsCertFile: ${(err as Error).message}`, 'E_CONFIG', err);
+    });
+  }
   const where = options.socket ?? `${settings.host}:${settings.port}`;
   if (options.socket !== undefined) await clearStaleSocket(options.socket);
   // The socket file is created by bind(2) with the umask's mode: make it 0600 from the start.

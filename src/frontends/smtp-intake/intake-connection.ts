@@ -31,13 +31,13 @@
  * nothing is stored; a handler that throws gets its client a 451.
  */
 import type net from 'node:net';
-import tls from 'node:tls';
+import type tls from 'node:tls';
 import { BulkmailerError, ExitCode, tempError } from '../../errors.js';
 import { checkMailParams, parseHeloName, parsePathCommand } from './command-syntax.js';
 import { DotDecoder } from './dot-decoder.js';
 import { HIGH_WATER_BYTES, MessageBody } from './message-body.js';
 import { startSasl, type SaslStep } from './sasl-exchange.js';
-import type { IntakeReply, IntakeServer, IntakeSession } from './intake-server.js';
+import type { IntakeReply, IntakeServer, IntakeSession, TlsParts } from './intake-server.js';
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -451,6 +451,20 @@ export class IntakeConnection implements IntakeSession {
   private startTls(line: string): void {
     if (line.trim().split(/\s+/).length > 1) return this.reply(501, 'Error: syntax: STARTTLS');
     if (this.secure) return this.reply(503, 'Error: TLS already active');
+    // node:tls is loaded at the first STARTTLS; until then what the client sends is held (and then dropped).
+    this.busy = true;
+    this.server.tlsParts().then(
+      (parts) => this.upgrade(parts),
+      () => {
+        this.reply(454, 'TLS not available due to temporary reason');
+        this.resumeHeld();
+        this.flush();
+      },
+    );
+  }
+
+  private upgrade({ TLSSocket, context }: TlsParts): void {
+    if (this.closed || this.ending) return;
     this.reply(220, 'Ready to start TLS');
     this.flush();
     // Plaintext the client sent behind STARTTLS is dropped unanswered (CVE-2011-0411).
@@ -460,7 +474,7 @@ export class IntakeConnection implements IntakeSession {
     raw.removeListener('data', this.onData);
     raw.removeAllListeners('timeout');
     raw.setTimeout(0);
-    const secured = new tls.TLSSocket(raw, { isServer: true, secureContext: this.server.secureContext() });
+    const secured = new TLSSocket(raw, { isServer: true, secureContext: context });
     const fail = () => {
       secured.destroy();
       raw.destroy();
@@ -473,11 +487,16 @@ export class IntakeConnection implements IntakeSession {
       this.socket = secured;
       this.secure = true;
       this.upgrading = false;
+      this.busy = false;
       // RFC 3207 4.2: nothing learnt before TLS counts.
       this.heloName = null;
       this.user = null;
       this.resetTransaction();
       secured.on('data', this.onData);
+      if (this.heldPaused) {
+        this.heldPaused = false;
+        secured.resume();
+      }
     });
   }
 

@@ -21,7 +21,8 @@
  * only.
  */
 import net from 'node:net';
-import tls from 'node:tls';
+import type tls from 'node:tls';
+import { loadBuiltinModule } from '../../builtin-module.js';
 import { IntakeConnection } from './intake-connection.js';
 
 export interface IntakeReply {
@@ -84,6 +85,12 @@ export interface IntakeOptions {
   maxLineBytes: number;
 }
 
+/** What STARTTLS needs: node:tls's server-side socket and the context of our key and certificate. */
+export interface TlsParts {
+  TLSSocket: typeof tls.TLSSocket;
+  context: tls.SecureContext;
+}
+
 export const INTAKE_DEFAULTS = {
   socketTimeoutMs: 60_000,
   maxLineBytes: 16 * 1024,
@@ -95,7 +102,7 @@ export class IntakeServer {
   readonly options: IntakeOptions;
   /** close() was called: commands are answered 421. */
   closing = false;
-  private context: tls.SecureContext | null = null;
+  private tls: Promise<TlsParts> | null = null;
 
   constructor(
     options: Omit<IntakeOptions, keyof typeof INTAKE_DEFAULTS> & Partial<IntakeOptions>,
@@ -125,11 +132,17 @@ export class IntakeServer {
     }
   }
 
-  /** The TLS context for STARTTLS, made at the first use. */
-  secureContext(): tls.SecureContext {
+  /**
+   * node:tls and our context, at the first STARTTLS: a listener without TLS
+   * (the default, loopback) never loads the TLS stack.
+   */
+  tlsParts(): Promise<TlsParts> {
     const keys = this.options.tls;
-    if (keys === null) throw new Error('STARTTLS without a key and certificate');
-    return (this.context ??= tls.createSecureContext({ key: keys.key, cert: keys.cert }));
+    if (keys === null) return Promise.reject(new Error('STARTTLS without a key and certificate'));
+    return (this.tls ??= loadBuiltinModule<typeof tls>('node:tls', () => import('node:tls')).then((module) => ({
+      TLSSocket: module.TLSSocket,
+      context: module.createSecureContext({ key: keys.key, cert: keys.cert }),
+    })));
   }
 
   /** A port on `host`, or a unix socket's path (host omitted). */
