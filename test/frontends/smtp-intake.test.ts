@@ -382,3 +382,27 @@ test('close(): later commands get 421 Server shutting down, and the connection i
   await client.waitClosed();
   await closed;
 });
+
+test('an onConnect that answers later: input sent meanwhile is answered after the greeting; a refusal is the only reply', async (t) => {
+  let connections = 0;
+  const { port } = await startIntake(t, {}, {
+    // Every other connection is refused, the first one included.
+    onConnect: async () => {
+      const refuse = connections++ % 2 === 0;
+      await new Promise((resolve) => setImmediate(resolve));
+      return refuse ? { code: 554, text: 'not your session' } : null;
+    },
+  });
+  for (let i = 0; i < 4; i++) {
+    const client = await RawSmtpClient.connect(port);
+    t.after(() => client.close());
+    await client.write('EHLO early.example\r\nNOOP\r\n');
+    const first = await client.reply();
+    if (i % 2 === 1) {
+      assert.deepEqual([first.code, (await client.reply()).code, (await client.reply()).code], [220, 250, 250]);
+    } else {
+      assert.deepEqual([first.code, first.text], [554, 'not your session']);
+      await client.waitClosed();
+    }
+  }
+});

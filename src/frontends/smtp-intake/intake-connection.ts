@@ -45,7 +45,8 @@ const CR = 0x0d;
 const MAX_UNRECOGNIZED = 10;
 /** How long a connection we have ended may take to close its side before it is cut. */
 const HALF_CLOSE_MS = 5_000;
-const REPLY_CONTROL = /[\x00-\x1f\x7f]/g;
+const CONTROL = /[\x00-\x1f\x7f]/;
+const CONTROLS = /[\x00-\x1f\x7f]/g;
 const HTTP_REQUEST = /^(OPTIONS|GET|HEAD|POST|PUT|DELETE|TRACE|CONNECT) \/.* HTTP\/\d\.\d$/i;
 
 let connectionCount = 0;
@@ -90,8 +91,10 @@ export class IntakeConnection implements IntakeSession {
   private bodyPaused = false;
   private readonly onData = (chunk: Buffer): void => {
     if (this.closed || this.ending || this.upgrading) return;
-    this.consume(chunk);
-    this.flush();
+    this.guarded(() => {
+      this.consume(chunk);
+      this.flush();
+    });
   };
   private readonly pushPiece = (piece: Buffer): void => this.transaction?.body.push(piece);
 
@@ -120,8 +123,8 @@ export class IntakeConnection implements IntakeSession {
     }
     if (verdict instanceof Promise) {
       verdict.then(
-        (refusal) => this.greet(refusal),
-        () => this.greet({ code: 421, text: 'Error: try again later' }),
+        (refusal) => this.guarded(() => this.greet(refusal)),
+        () => this.guarded(() => this.greet({ code: 421, text: 'Error: try again later' })),
       );
     } else {
       this.greet(verdict);
@@ -143,6 +146,19 @@ export class IntakeConnection implements IntakeSession {
   /** Cuts the connection now (shutdown's last resort). */
   destroy(): void {
     this.socket.destroy();
+  }
+
+  /**
+   * Runs a step of this connection from an event or a promise: a bug in it
+   * cuts this connection, never the process (an exception from a 'data'
+   * listener would be uncaught, one from a then() an unhandled rejection).
+   */
+  private guarded(step: () => void): void {
+    try {
+      step();
+    } catch {
+      this.socket.destroy();
+    }
   }
 
   private greet(refusal: IntakeReply | null): void {
@@ -236,8 +252,7 @@ export class IntakeConnection implements IntakeSession {
   // ---- replies -----------------------------------------------------------
 
   private reply(code: number, text: string): void {
-    this.out += `${code} ${REPLY_CONTROL.test(text) ? text.replace(REPLY_CONTROL, ' ') : text}\r\n`;
-    REPLY_CONTROL.lastIndex = 0;
+    this.out += `${code} ${CONTROL.test(text) ? text.replace(CONTROLS, ' ') : text}\r\n`;
     // 421 closes the transmission channel (RFC 5321 3.8).
     if (code === 421) this.ending = true;
   }
@@ -385,8 +400,8 @@ export class IntakeConnection implements IntakeSession {
       answer = Promise.reject(err);
     }
     answer.then(
-      (reply) => this.dataAnswered(transaction, reply),
-      () => this.dataAnswered(transaction, { code: 451, text: 'Error: internal server error' }),
+      (reply) => this.guarded(() => this.dataAnswered(transaction, reply)),
+      () => this.guarded(() => this.dataAnswered(transaction, { code: 451, text: 'Error: internal server error' })),
     );
   }
 
@@ -454,12 +469,13 @@ export class IntakeConnection implements IntakeSession {
     // node:tls is loaded at the first STARTTLS; until then what the client sends is held (and then dropped).
     this.busy = true;
     this.server.tlsParts().then(
-      (parts) => this.upgrade(parts),
-      () => {
-        this.reply(454, 'TLS not available due to temporary reason');
-        this.resumeHeld();
-        this.flush();
-      },
+      (parts) => this.guarded(() => this.upgrade(parts)),
+      () =>
+        this.guarded(() => {
+          this.reply(454, 'TLS not available due to temporary reason');
+          this.resumeHeld();
+          this.flush();
+        }),
     );
   }
 
@@ -482,7 +498,7 @@ export class IntakeConnection implements IntakeSession {
     secured.on('error', fail);
     secured.once('close', () => this.closedBySocket());
     this.armTimeout(secured);
-    secured.once('secure', () => {
+    secured.once('secure', () => this.guarded(() => {
       if (this.closed) return;
       this.socket = secured;
       this.secure = true;
@@ -497,7 +513,7 @@ export class IntakeConnection implements IntakeSession {
         this.heldPaused = false;
         secured.resume();
       }
-    });
+    }));
   }
 
   private auth(line: string): void {
