@@ -37,7 +37,7 @@ interface Started {
 
 async function startIntake(
   t: TestContext,
-  options: { maxMessageSize?: number; tls?: boolean; auth?: boolean } = {},
+  options: { maxMessageSize?: number; tls?: boolean; auth?: boolean; bodyHighWaterBytes?: number } = {},
   handlers: Partial<IntakeHandlers> = {},
 ): Promise<Started> {
   const received: Received[] = [];
@@ -49,6 +49,7 @@ async function startIntake(
       maxMessageSize: options.maxMessageSize ?? 100_000,
       tls: options.tls ? { key: KEY, cert: CERT } : null,
       auth: options.auth ?? false,
+      ...(options.bodyHighWaterBytes === undefined ? {} : { bodyHighWaterBytes: options.bodyHighWaterBytes }),
     },
     {
       onMailFrom: () => null,
@@ -405,4 +406,27 @@ test('an onConnect that answers later: input sent meanwhile is answered after th
       await client.waitClosed();
     }
   }
+});
+
+test('a reader that stops with message pieces still queued (the socket paused for them) does not leave the connection deaf', { timeout: 60_000 }, async (t) => {
+  let open: () => void = () => {};
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  // The socket is paused as soon as one byte waits unread, whatever the reads' sizes.
+  const { port, server } = await startIntake(t, { bodyHighWaterBytes: 1 }, {
+    async onData(message) {
+      await gate;
+      // One piece, then give up without telling the iterator (no return(), unlike a for-await's break).
+      await message[Symbol.asyncIterator]().next();
+      return { code: 452, text: 'cannot store it now' };
+    },
+  });
+  const client = await connect(t, port);
+  await beginData(client);
+  // Lines that start with a dot: the message is several pieces (each removed dot splits it), so one read leaves some queued.
+  await client.write(dataBlock('Subject: queued\r\n\r\n.one\r\n.two\r\n.three\r\n'));
+  const [connection] = server.connections as Set<unknown> as Set<{ socket: net.Socket }>;
+  while (!connection?.socket.isPaused()) await new Promise((resolve) => setImmediate(resolve));
+  open();
+  assert.equal((await client.reply()).code, 452);
+  assert.equal((await client.command('NOOP')).code, 250, 'the socket is read again after the answer');
 });

@@ -387,6 +387,7 @@ export class IntakeConnection implements IntakeSession {
     const body = new MessageBody(
       () => this.pauseBody(true),
       () => this.pauseBody(false),
+      this.server.options.bodyHighWaterBytes,
     );
     const transaction: Transaction = { body, reply: null, oversized: false };
     this.transaction = transaction;
@@ -444,6 +445,8 @@ export class IntakeConnection implements IntakeSession {
   }
 
   private answerData(transaction: Transaction): void {
+    // A reader that stopped with pieces still queued would leave the socket paused: release it.
+    void transaction.body.return();
     const reply = transaction.reply as IntakeReply;
     const size = this.server.options.maxMessageSize;
     if (transaction.oversized && reply.code >= 300) {

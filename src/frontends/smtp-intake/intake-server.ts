@@ -24,6 +24,7 @@ import net from 'node:net';
 import type tls from 'node:tls';
 import { loadBuiltinModule } from '../../builtin-module.js';
 import { IntakeConnection } from './intake-connection.js';
+import { HIGH_WATER_BYTES } from './message-body.js';
 
 export interface IntakeReply {
   code: number;
@@ -83,6 +84,8 @@ export interface IntakeOptions {
   socketTimeoutMs: number;
   /** Longest command line taken (smtp-server's 16 KiB: long enough for AUTH, bounded). */
   maxLineBytes: number;
+  /** Unread message bytes past which the socket is paused (message-body.ts; smaller in tests). */
+  bodyHighWaterBytes: number;
 }
 
 /** What STARTTLS needs: node:tls's server-side socket and the context of our key and certificate. */
@@ -94,6 +97,7 @@ export interface TlsParts {
 export const INTAKE_DEFAULTS = {
   socketTimeoutMs: 60_000,
   maxLineBytes: 16 * 1024,
+  bodyHighWaterBytes: HIGH_WATER_BYTES,
 } as const;
 
 export class IntakeServer {

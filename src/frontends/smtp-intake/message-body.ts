@@ -33,6 +33,7 @@ export class MessageBody implements AsyncIterableIterator<Buffer> {
   constructor(
     private readonly pauseInput: () => void,
     private readonly resumeInput: () => void,
+    private readonly highWaterBytes = HIGH_WATER_BYTES,
   ) {}
 
   [Symbol.asyncIterator](): this {
@@ -49,7 +50,7 @@ export class MessageBody implements AsyncIterableIterator<Buffer> {
     }
     this.queue.push(piece);
     this.queuedBytes += piece.length;
-    if (!this.paused && this.queuedBytes > HIGH_WATER_BYTES) {
+    if (!this.paused && this.queuedBytes > this.highWaterBytes) {
       this.paused = true;
       this.pauseInput();
     }
