@@ -44,18 +44,25 @@ run() { # build clients -> one line of figures
   rm -rf "$home"; mkdir -m 700 "$home"
   printf '{"smarthost":"smtp://127.0.0.1:9","from":"bench@bench.localdomain"}' >"$home/config.json"
   chmod 600 "$home/config.json"
-  BULKMAILER_HOME=$home node "$1/bin/bulkmailer" listen --host 127.0.0.1 --port 0 >"$work/out" 2>/dev/null &
+  BULKMAILER_HOME=$home node "$1/bin/bulkmailer" listen --host 127.0.0.1 --port 0 >"$work/out" 2>"$work/err" &
   pid=$!
-  for _ in $(seq 1 200); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.05; done
+  for _ in $(seq 1 600); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.05; done
   port=$(sed -n 's/.*:\([0-9]*\)$/\1/p' "$work/out")
+  if [ -z "$port" ]; then
+    kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
+    echo "FAILED: no \"listening on\" within 30 s ($(tail -n 1 "$work/err"))"
+    return
+  fi
   sleep 0.5 # start-up's garbage settles
   idle=$(awk '/^Pss_Anon/{printf "%.1f", $2 / 1024}' "/proc/$pid/smaps_rollup")
   python3 -c "$sampler" "$pid" >"$work/peak" &
   sp=$!
   c0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
-  if ! python3 "$lib/smtpclient.py" --port "$port" --msgdir "$work/msgs" --conns "$2" >/dev/null 2>"$work/client.err"; then
+  local status=0
+  python3 "$lib/smtpclient.py" --port "$port" --msgdir "$work/msgs" --conns "$2" >/dev/null 2>"$work/client.err" || status=$?
+  if [ "$status" -ne 0 ]; then
     # Not counted: a run whose messages did not all go in measures nothing.
-    echo "FAILED: the client exited $? ($(tail -n 1 "$work/client.err"))"
+    echo "FAILED: the client exited $status ($(tail -n 1 "$work/client.err"))"
     kill "$sp" "$pid"; wait "$sp" "$pid" 2>/dev/null || true
     return
   fi
