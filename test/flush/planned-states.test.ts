@@ -32,10 +32,12 @@ test('a hold and a delete landing after the plan and before the entry\'s deliver
   const spool = await openSpool(home);
   // One session: the entries go one after another, in queue order.
   await writeConfig(home, { smarthost: server.url, concurrency: 1 });
-  const first = await enqueueMessage(spool, { from: 'list@example.org', recipients: ['a1@x.org', 'a2@y.org'], message: message('first') });
-  const held = await enqueueMessage(spool, { from: 'list@example.org', recipients: ['b1@x.org'], message: message('held') });
-  const deleted = await enqueueMessage(spool, { from: 'list@example.org', recipients: ['c1@x.org'], message: message('deleted') });
-  const last = await enqueueMessage(spool, { from: 'list@example.org', recipients: ['d1@x.org'], message: message('last') });
+  // A millisecond apart: ids made in the same one would sort by their random part, not in this order.
+  const now = Date.now();
+  const first = await enqueueMessage(spool, { from: 'list@example.org', recipients: ['a1@x.org', 'a2@y.org'], message: message('first'), now });
+  const held = await enqueueMessage(spool, { from: 'list@example.org', recipients: ['b1@x.org'], message: message('held'), now: now + 1 });
+  const deleted = await enqueueMessage(spool, { from: 'list@example.org', recipients: ['c1@x.org'], message: message('deleted'), now: now + 2 });
+  const last = await enqueueMessage(spool, { from: 'list@example.org', recipients: ['d1@x.org'], message: message('last'), now: now + 3 });
   assert.deepEqual(await listEntryIds(spool), [first.id, held.id, deleted.id, last.id]);
 
   const events = new FlushEvents();

@@ -101,8 +101,10 @@ test('an entry whose recipients sit in two MX bins is read once: its second bin 
 
 test('a hold and a delete landing after the plan and before their direct delivery are seen: neither entry is sent', async (t) => {
   const { net, home, spool } = await setup(t);
+  // A millisecond apart: ids made in the same one would sort by their random part, not in this order.
+  let now = Date.now();
   const queue = async (name: string) =>
-    (await enqueueMessage(spool, { from: 'list@club.example', recipients: [`${name}@club.example`], message: messageText(name) })).id;
+    (await enqueueMessage(spool, { from: 'list@club.example', recipients: [`${name}@club.example`], message: messageText(name), now: now++ })).id;
   const first = await queue('first');
   const held = await queue('held');
   const deleted = await queue('deleted');
