@@ -66,7 +66,9 @@ export async function runSmtpSessionOnStdio(
     // In the middle of a message, QUIT would become message text: abandon the
     // session instead (the unfinished message is not stored, as with a dropped client).
     stdio.stdin.on('end', () => {
-      if (socket.destroyed) return;
+      // Not writable: the intake already hung up (the client QUIT and closed
+      // its pipe after the 221): the session is over, nothing left to say.
+      if (socket.destroyed || !socket.writable) return;
       if (!input.inMessage()) {
         socket.write('QUIT\r\n');
         return;
