@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import fs from 'node:fs';
-import type net from 'node:net';
+import net from 'node:net';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { IntakeServer, type IntakeHandlers, type IntakeReply, type IntakeSession } from '../../src/frontends/smtp-intake/intake-server.js';
@@ -429,4 +429,67 @@ test('a reader that stops with message pieces still queued (the socket paused fo
   open();
   assert.equal((await client.reply()).code, 452);
   assert.equal((await client.command('NOOP')).code, 250, 'the socket is read again after the answer');
+});
+
+/** The server side of the intake's only connection, once it has one. */
+async function serverSocket(server: IntakeServer): Promise<net.Socket> {
+  while (server.connections.size === 0) await new Promise((resolve) => setImmediate(resolve));
+  const [connection] = server.connections as Set<unknown> as Set<{ socket: net.Socket }>;
+  return (connection as { socket: net.Socket }).socket;
+}
+
+/** Records the most the socket has kept unsent after any write. */
+function watchUnsent(socket: net.Socket): { most: number } {
+  const seen = { most: socket.writableLength };
+  const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+  socket.write = ((...args: unknown[]) => {
+    const flushed = write(...args);
+    seen.most = Math.max(seen.most, socket.writableLength);
+    return flushed;
+  }) as typeof socket.write;
+  return seen;
+}
+
+/** Every line `socket` receives until it closes, checked against `expected(index)`; resolves to the count. */
+function readLines(socket: net.Socket, expected: (index: number) => string): Promise<{ count: number; wrong: string | null }> {
+  return new Promise((resolve) => {
+    let carry = '';
+    let count = 0;
+    let wrong: string | null = null;
+    socket.setEncoding('latin1');
+    socket.on('data', (data: string) => {
+      const lines = (carry + data).split('\r\n');
+      carry = lines.pop() as string;
+      for (const line of lines) {
+        if (wrong === null && line !== expected(count)) wrong = `line ${count}: ${JSON.stringify(line)}, expected ${JSON.stringify(expected(count))}`;
+        count++;
+      }
+    });
+    socket.once('close', () => resolve({ count, wrong }));
+    socket.resume();
+  });
+}
+
+test('a client that pipelines commands and never reads the replies is not read either: what the server keeps for it stays bounded, and every reply comes in order once it reads', { timeout: 120_000 }, async (t) => {
+  const { port, server } = await startIntake(t);
+  const client = net.connect(port, '127.0.0.1');
+  client.on('error', () => {});
+  t.after(() => client.destroy());
+  // Nothing is read from the server until the end.
+  client.pause();
+  const socket = await serverSocket(server);
+  const unsent = watchUnsent(socket);
+  // 8 MiB of commands, ~14 MiB of replies: more than the kernel's buffers of both sides hold.
+  const pairs = 700_000;
+  let drained = false;
+  client.write('NOOP\r\nRSET\r\n'.repeat(pairs));
+  client.write('QUIT\r\n', () => {});
+  client.once('drain', () => (drained = true));
+  // Either the server stops reading (the mend), or it has read everything (so has written every reply somewhere).
+  while (!socket.isPaused() && !drained) await new Promise((resolve) => setImmediate(resolve));
+  const last = 2 * pairs + 1;
+  const got = await readLines(client, (i) => (i === 0 ? '220 intake.test ESMTP ready' : i === last ? '221 Bye' : i % 2 === 1 ? '250 OK' : '250 Flushed'));
+  assert.equal(got.wrong, null);
+  assert.equal(got.count, last + 1);
+  assert.ok(unsent.most < 1024 * 1024, `the server kept ${unsent.most} bytes of replies unsent`);
 });

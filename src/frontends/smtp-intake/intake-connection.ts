@@ -10,7 +10,10 @@
  * that waits for each reply gets each at once. While an answer is pending
  * (the 250 after the spool's fsyncs, an asynchronous onConnect) whatever
  * the client sends is held, unread past HIGH_WATER_BYTES, and handled after
- * that answer, so replies never overtake each other.
+ * that answer, so replies never overtake each other. A client that
+ * pipelines commands without reading the replies is not read either once
+ * the socket's write buffer is full, until it drains: what we keep for it
+ * stays bounded, as TCP's own push-back keeps the client's side.
  *
  * Limits: a command line over `maxLineBytes` is answered 421 and the
  * connection closed (nothing buffered beyond the limit); ten unrecognized
@@ -45,6 +48,15 @@ const CR = 0x0d;
 const MAX_UNRECOGNIZED = 10;
 /** How long a connection we have ended may take to close its side before it is cut. */
 const HALF_CLOSE_MS = 5_000;
+/**
+ * Why the socket is not being read (bits of `IntakeConnection.paused`): input
+ * held behind a pending answer, message pieces its reader has not taken,
+ * replies the client has not read (the socket's write() said its buffer is
+ * full: reading more commands would only make more replies to keep).
+ */
+const PAUSED_HELD = 1;
+const PAUSED_BODY = 2;
+const PAUSED_OUTPUT = 4;
 const CONTROL = /[\x00-\x1f\x7f]/;
 const CONTROLS = /[\x00-\x1f\x7f]/g;
 const HTTP_REQUEST = /^(OPTIONS|GET|HEAD|POST|PUT|DELETE|TRACE|CONNECT) \/.* HTTP\/\d\.\d$/i;
@@ -87,8 +99,8 @@ export class IntakeConnection implements IntakeSession {
   private closed = false;
   /** The client has ended its side: answer what it sent, then close. */
   private clientEnded = false;
-  private heldPaused = false;
-  private bodyPaused = false;
+  /** PAUSED_* bits: the socket is read only while this is 0 (updateReading()). */
+  private paused = 0;
   private readonly onData = (chunk: Buffer): void => {
     if (this.closed || this.ending || this.upgrading) return;
     this.guarded(() => {
@@ -96,6 +108,8 @@ export class IntakeConnection implements IntakeSession {
       this.flush();
     });
   };
+  /** What the client had not read has gone: read its commands again. */
+  private readonly onDrain = (): void => this.setPaused(PAUSED_OUTPUT, false);
   private readonly pushPiece = (piece: Buffer): void => this.transaction?.body.push(piece);
 
   constructor(
@@ -111,6 +125,7 @@ export class IntakeConnection implements IntakeSession {
   start(): void {
     const socket = this.socket;
     socket.on('data', this.onData);
+    socket.on('drain', this.onDrain);
     socket.on('error', () => {});
     socket.once('close', () => this.closedBySocket());
     socket.once('end', () => this.endedByClient());
@@ -224,10 +239,7 @@ export class IntakeConnection implements IntakeSession {
   /** Keeps input that arrives while an answer is pending; stops reading once it is a socket read's worth. */
   private hold(bytes: Buffer): void {
     this.held = this.held === null ? bytes : Buffer.concat([this.held, bytes]);
-    if (!this.heldPaused && this.held.length > HIGH_WATER_BYTES) {
-      this.heldPaused = true;
-      this.socket.pause();
-    }
+    if (this.held.length > HIGH_WATER_BYTES) this.setPaused(PAUSED_HELD, true);
   }
 
   /** The pending answer is out: handle what was held, read again. */
@@ -238,10 +250,23 @@ export class IntakeConnection implements IntakeSession {
       this.held = null;
       this.consume(held);
     }
-    if (this.heldPaused && !this.busy) {
-      this.heldPaused = false;
-      if (!this.bodyPaused) this.socket.resume();
-    }
+    if (!this.busy) this.setPaused(PAUSED_HELD, false);
+  }
+
+  /** Sets or clears one reason not to read the socket. */
+  private setPaused(reason: number, on: boolean): void {
+    const paused = on ? this.paused | reason : this.paused & ~reason;
+    if (paused === this.paused) return;
+    this.paused = paused;
+    this.updateReading();
+  }
+
+  /** Reads the socket while nothing stands in the way; the one place that pauses or resumes it. */
+  private updateReading(): void {
+    // During the TLS handshake the plain socket is TLS's; the secured one starts reading at 'secure'.
+    if (this.upgrading) return;
+    if (this.paused === 0) this.socket.resume();
+    else this.socket.pause();
   }
 
   private lineTooLong(): void {
@@ -259,7 +284,8 @@ export class IntakeConnection implements IntakeSession {
 
   private flush(): void {
     if (this.out !== '' && !this.closed && !this.socket.destroyed) {
-      this.socket.write(this.out);
+      // A client that does not read its replies is not read either until they have gone ('drain').
+      if (!this.socket.write(this.out)) this.setPaused(PAUSED_OUTPUT, true);
     }
     this.out = '';
     if (this.clientEnded && this.inData) {
@@ -407,9 +433,7 @@ export class IntakeConnection implements IntakeSession {
   }
 
   private pauseBody(pause: boolean): void {
-    this.bodyPaused = pause;
-    if (pause) this.socket.pause();
-    else if (!this.heldPaused) this.socket.resume();
+    this.setPaused(PAUSED_BODY, pause);
   }
 
   private checkSize(): void {
@@ -491,6 +515,7 @@ export class IntakeConnection implements IntakeSession {
     this.held = null;
     const raw = this.socket as net.Socket;
     raw.removeListener('data', this.onData);
+    raw.removeListener('drain', this.onDrain);
     raw.removeAllListeners('timeout');
     raw.setTimeout(0);
     const secured = new TLSSocket(raw, { isServer: true, secureContext: context });
@@ -511,11 +536,12 @@ export class IntakeConnection implements IntakeSession {
       this.heloName = null;
       this.user = null;
       this.resetTransaction();
+      // Nothing is held (dropped above), no message is open, and the client has read our 220
+      // (else it could not have made the handshake): no reason left not to read.
+      this.paused = 0;
       secured.on('data', this.onData);
-      if (this.heldPaused) {
-        this.heldPaused = false;
-        secured.resume();
-      }
+      secured.on('drain', this.onDrain);
+      this.updateReading();
     }));
   }
 
