@@ -37,7 +37,7 @@ interface Started {
 
 async function startIntake(
   t: TestContext,
-  options: { maxMessageSize?: number; tls?: boolean; auth?: boolean; bodyHighWaterBytes?: number } = {},
+  options: { maxMessageSize?: number; tls?: boolean; auth?: boolean; bodyHighWaterBytes?: number; socketTimeoutMs?: number } = {},
   handlers: Partial<IntakeHandlers> = {},
 ): Promise<Started> {
   const received: Received[] = [];
@@ -50,6 +50,7 @@ async function startIntake(
       tls: options.tls ? { key: KEY, cert: CERT } : null,
       auth: options.auth ?? false,
       ...(options.bodyHighWaterBytes === undefined ? {} : { bodyHighWaterBytes: options.bodyHighWaterBytes }),
+      ...(options.socketTimeoutMs === undefined ? {} : { socketTimeoutMs: options.socketTimeoutMs }),
     },
     {
       onMailFrom: () => null,
@@ -492,4 +493,32 @@ test('a client that pipelines commands and never reads the replies is not read e
   assert.equal(got.wrong, null);
   assert.equal(got.count, last + 1);
   assert.ok(unsent.most < 1024 * 1024, `the server kept ${unsent.most} bytes of replies unsent`);
+});
+
+test('a TLS client that half-closes after its commands gets every reply (the 250 after a slow reader too) and then the close, not the socket timeout\'s 421', { timeout: 60_000 }, async (t) => {
+  let release: () => void = () => {};
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  // Without 'end' watched on the TLS socket, the connection would sit until this timeout and end with its 421.
+  const { port, server } = await startIntake(t, { tls: true, socketTimeoutMs: 5_000 }, {
+    async onData(message) {
+      for await (const chunk of message) void chunk;
+      await gate;
+      return { code: 250, text: 'queued late' };
+    },
+  });
+  const client = await connect(t, port);
+  assert.equal((await client.command('STARTTLS')).code, 220);
+  await client.startTls({ ca: CERT, servername: 'localhost' });
+  await client.write('EHLO client.example\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nSubject: x\r\n\r\ny\r\n.\r\nNOOP\r\n');
+  client.socket.end();
+  // The answer to the dot comes only once the server has seen the client's end.
+  await serverSocket(server);
+  const [connection] = server.connections as Set<unknown> as Set<{ socket: net.Socket }>;
+  // (the connection's socket is the TLS one once the server has seen the handshake end)
+  while (!connection?.socket.readableEnded) await new Promise((resolve) => setImmediate(resolve));
+  release();
+  assert.deepEqual((await replies(client, 6)).map((r) => r.code), [250, 250, 250, 354, 250, 250]);
+  await client.waitClosed();
+  await assert.rejects(client.reply(), /connection closed/, 'nothing after the replies (no 421 Timeout)');
+  while (server.connections.size > 0) await new Promise((resolve) => setImmediate(resolve));
 });

@@ -525,6 +525,8 @@ export class IntakeConnection implements IntakeSession {
     };
     secured.on('error', fail);
     secured.once('close', () => this.closedBySocket());
+    // The plain socket's 'end' no longer comes: a client half-closing over TLS is noticed here.
+    secured.once('end', () => this.guarded(() => this.endedByClient()));
     this.armTimeout(secured);
     secured.once('secure', () => this.guarded(() => {
       if (this.closed) return;
