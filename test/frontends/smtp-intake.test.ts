@@ -14,6 +14,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { IntakeServer, type IntakeHandlers, type IntakeReply, type IntakeSession } from '../../src/frontends/smtp-intake/intake-server.js';
 import { ROOT } from '../support/cli.js';
 import { dataBlock, RawSmtpClient, type SmtpReply } from '../support/smtp-client.js';
@@ -521,4 +523,23 @@ test('a TLS client that half-closes after its commands gets every reply (the 250
   await client.waitClosed();
   await assert.rejects(client.reply(), /connection closed/, 'nothing after the replies (no 421 Timeout)');
   while (server.connections.size > 0) await new Promise((resolve) => setImmediate(resolve));
+});
+
+test('a connection that has closed is not kept (its half-close timer is cleared with the close)', async (t) => {
+  // A full collection on demand: the flag is set for this process, gc() taken from a fresh context.
+  v8.setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const { port, server } = await startIntake(t);
+  const client = await connect(t, port);
+  await serverSocket(server);
+  const kept = new WeakRef([...server.connections][0] as object);
+  assert.equal((await client.command('QUIT')).code, 221);
+  await client.waitClosed();
+  while (server.connections.size > 0) await new Promise((resolve) => setImmediate(resolve));
+  // A WeakRef's target lives at least to the end of the job that made it: collect in a later one.
+  await new Promise((resolve) => setImmediate(resolve));
+  gc();
+  await new Promise((resolve) => setImmediate(resolve));
+  gc();
+  assert.equal(kept.deref(), undefined, 'the closed connection is still referenced');
 });

@@ -99,6 +99,8 @@ export class IntakeConnection implements IntakeSession {
   private closed = false;
   /** The client has ended its side: answer what it sent, then close. */
   private clientEnded = false;
+  /** Cuts a connection we have ended whose client does not close its side; cleared at the close. */
+  private halfCloseTimer: NodeJS.Timeout | null = null;
   /** PAUSED_* bits: the socket is read only while this is 0 (updateReading()). */
   private paused = 0;
   private readonly onData = (chunk: Buffer): void => {
@@ -298,7 +300,8 @@ export class IntakeConnection implements IntakeSession {
       this.ended = true;
       this.socket.end();
       const socket = this.socket;
-      setTimeout(() => socket.destroy(), HALF_CLOSE_MS).unref();
+      this.halfCloseTimer = setTimeout(() => socket.destroy(), HALF_CLOSE_MS);
+      this.halfCloseTimer.unref();
     }
   }
 
@@ -587,6 +590,9 @@ export class IntakeConnection implements IntakeSession {
     if (this.closed) return;
     this.closed = true;
     this.authStep = null;
+    // The timer would keep the socket, and through its listeners this connection, for its 5 s.
+    if (this.halfCloseTimer !== null) clearTimeout(this.halfCloseTimer);
+    this.halfCloseTimer = null;
     if (this.inData && this.transaction !== null) {
       this.transaction.body.fail(tempError('the client closed the connection in the middle of the message', 'E_CONNECTION_LOST'));
     }
