@@ -543,3 +543,13 @@ test('a connection that has closed is not kept (its half-close timer is cleared 
   gc();
   assert.equal(kept.deref(), undefined, 'the closed connection is still referenced');
 });
+
+test('silence during the TLS handshake cuts the connection: no plaintext 421 inside the TLS stream', async (t) => {
+  const { port, server } = await startIntake(t, { tls: true, socketTimeoutMs: 200 });
+  const client = await connect(t, port);
+  assert.equal((await client.command('STARTTLS')).code, 220);
+  // No ClientHello: the server's socket timeout comes while it waits for the handshake.
+  await client.waitClosed();
+  await assert.rejects(client.reply(), /connection closed while waiting for a reply \(unparsed: ""\)/, 'not a byte after the 220');
+  while (server.connections.size > 0) await new Promise((resolve) => setImmediate(resolve));
+});

@@ -25,7 +25,9 @@
  * STARTTLS (when the server has TLS): after the 220, whatever the client
  * sent behind the command in plaintext is dropped unanswered (the command
  * injection of CVE-2011-0411), the socket is handed to a server-side
- * TLSSocket, and the session starts over (EHLO again, no identity). AUTH
+ * TLSSocket, and the session starts over (EHLO again, no identity). A 421
+ * due during the handshake (timeout, eviction, shutdown) cuts the
+ * connection instead: plaintext there would land in the TLS stream. AUTH
  * PLAIN and LOGIN (sasl-exchange.ts) only over TLS, only when the server
  * offers AUTH.
  *
@@ -92,6 +94,8 @@ export class IntakeConnection implements IntakeSession {
   private authStep: ((line: string) => void) | null = null;
   private unrecognized = 0;
   private upgrading = false;
+  /** The TLS socket while its handshake runs (this.socket is still the plain one). */
+  private handshaking: tls.TLSSocket | null = null;
   /** Close once what is written has gone (after QUIT, a 421). */
   private ending = false;
   /** socket.end() called. */
@@ -150,6 +154,8 @@ export class IntakeConnection implements IntakeSession {
 
   /** A reply outside the dialogue (the connection guard's, shutdown's 421): written at once. */
   send(code: number, text: string): void {
+    // During the TLS handshake a plaintext reply would land inside the TLS stream: cut instead.
+    if (this.upgrading) return this.destroy();
     this.reply(code, text);
     this.flush();
   }
@@ -162,6 +168,7 @@ export class IntakeConnection implements IntakeSession {
 
   /** Cuts the connection now (shutdown's last resort). */
   destroy(): void {
+    this.handshaking?.destroy();
     this.socket.destroy();
   }
 
@@ -522,6 +529,7 @@ export class IntakeConnection implements IntakeSession {
     raw.removeAllListeners('timeout');
     raw.setTimeout(0);
     const secured = new TLSSocket(raw, { isServer: true, secureContext: context });
+    this.handshaking = secured;
     const fail = () => {
       secured.destroy();
       raw.destroy();
@@ -534,6 +542,7 @@ export class IntakeConnection implements IntakeSession {
     secured.once('secure', () => this.guarded(() => {
       if (this.closed) return;
       this.socket = secured;
+      this.handshaking = null;
       this.secure = true;
       this.upgrading = false;
       this.busy = false;
