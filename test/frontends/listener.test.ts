@@ -353,7 +353,7 @@ describe('listener bind policy and AUTH', () => {
     }
   });
 
-  it('with AUTH configured: binds 0.0.0.0, offers AUTH only after STARTTLS, requires it, accepts the right password', async () => {
+  it('with AUTH configured: binds 0.0.0.0, offers AUTH only after STARTTLS, requires it (421 at the 10th command without it), accepts the right password', async () => {
     const temp = await makeTempHome();
     await writeConfig(temp.home, {
       listener: { authUser: 'list', authPass: 's3cret', tlsKeyFile: KEY, tlsCertFile: CERT },
@@ -366,7 +366,11 @@ describe('listener bind policy and AUTH', () => {
       assert.ok(ehlo.lines.some((l) => l.endsWith('STARTTLS')));
       assert.equal(ehlo.lines.some((l) => l.includes('AUTH')), false, 'no AUTH before TLS');
       assert.equal((await raw.command('MAIL FROM:<a@example.org>')).code, 530);
-      raw.close();
+      // smtp-server's limit, kept: the 10th command without AUTH (EHLO and MAIL were the first two) gets 421, and the close.
+      for (let i = 3; i < 10; i++) assert.equal((await raw.command('NOOP')).code, 250, `command ${i}`);
+      const tenth = await raw.command('NOOP');
+      assert.deepEqual([tenth.code, tenth.text], [421, 'Error: too many unauthenticated commands']);
+      await raw.waitClosed();
 
       const ca = await fs.readFile(CERT);
       const send = (pass: string) =>

@@ -18,7 +18,8 @@
  * Limits: a command line over `maxLineBytes` is answered 421 and the
  * connection closed (nothing buffered beyond the limit); ten unrecognized
  * commands, an HTTP request line, or silence for `socketTimeoutMs` end it
- * with 421 too. A message over `maxMessageSize` is refused with 552 after
+ * with 421 too, and so do `maxUnauthenticatedCommands` commands without
+ * AUTH when the server requires it. A message over `maxMessageSize` is refused with 552 after
  * its final dot; the reader gets an E_TOO_BIG error as soon as the limit is
  * passed, and the rest is read and discarded.
  *
@@ -93,6 +94,8 @@ export class IntakeConnection implements IntakeSession {
   private transaction: Transaction | null = null;
   private authStep: ((line: string) => void) | null = null;
   private unrecognized = 0;
+  /** Commands (AUTH aside) before authenticating, when AUTH is required. */
+  private unauthenticated = 0;
   private upgrading = false;
   /** The TLS socket while its handshake runs (this.socket is still the plain one). */
   private handshaking: tls.TLSSocket | null = null;
@@ -327,6 +330,12 @@ export class IntakeConnection implements IntakeSession {
     }
     const space = line.indexOf(' ');
     const verb = (space < 0 ? line : line.slice(0, space)).toUpperCase();
+    if (this.user === null && this.server.options.auth && verb !== 'AUTH') {
+      // AUTH is required: a client that keeps talking without it is not one of ours (smtp-server's limit).
+      if (++this.unauthenticated >= this.server.options.maxUnauthenticatedCommands) {
+        return this.reply(421, 'Error: too many unauthenticated commands');
+      }
+    }
     try {
       switch (verb) {
         case 'EHLO':

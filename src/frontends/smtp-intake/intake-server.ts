@@ -78,8 +78,10 @@ export interface IntakeOptions {
   maxMessageSize: number;
   /** STARTTLS is offered when set. */
   tls: { key: Buffer; cert: Buffer } | null;
-  /** AUTH PLAIN LOGIN is offered, over TLS only. */
+  /** AUTH PLAIN LOGIN is offered, over TLS only, and required: see maxUnauthenticatedCommands. */
   auth: boolean;
+  /** With `auth`: the command count (AUTH aside) before authenticating at which a client gets 421 (smtp-server's 10). */
+  maxUnauthenticatedCommands: number;
   /** Silence after which a connection is told 421 and closed (smtp-server's default, 60 s). */
   socketTimeoutMs: number;
   /** Longest command line taken (smtp-server's 16 KiB: long enough for AUTH, bounded). */
@@ -96,6 +98,7 @@ export interface TlsParts {
 
 export const INTAKE_DEFAULTS = {
   socketTimeoutMs: 60_000,
+  maxUnauthenticatedCommands: 10,
   maxLineBytes: 16 * 1024,
   bodyHighWaterBytes: HIGH_WATER_BYTES,
 } as const;
