@@ -287,6 +287,17 @@ describe('bulkmailer-sendmail', () => {
     assert.ok(Date.now() - started < 20_000, 'no wait for the socket timeout');
     assert.match(result.stdout, /^354 /m);
     assert.doesNotMatch(result.stdout, /^250 .*queued/im);
+    assert.equal(result.code, 65, 'the exit status says the message was not queued');
+    assert.match(result.stderr, /not queued/);
+    assert.equal(await entryCount(home), 0);
+  });
+
+  it('-bs: LF-only input ends a message only at CRLF.CRLF, as the listener does: its "." is text, so the message is abandoned at the end of stdin, exit 65', async () => {
+    const home = await freshHome();
+    const result = await sendmail(home, ['-bs'], 'HELO x\nMAIL FROM:<a@b.example>\nRCPT TO:<d@e.example>\nDATA\nSubject: x\n\nhi\n.\n');
+    assert.equal(result.code, 65, result.stderr);
+    assert.match(result.stderr, /not queued/);
+    assert.deepEqual(parseReplies(result.stdout).replies.map((r) => r.code), [220, 250, 250, 250, 354]);
     assert.equal(await entryCount(home), 0);
   });
 

@@ -5,12 +5,17 @@
  * 127.0.0.1 port 0 that serves exactly one connection, ours (any other
  * client that finds the port is refused), with stdin piped in and the
  * replies piped out. Ends when the client QUITs, or after the commands it
- * sent have been answered when stdin ends without QUIT.
+ * sent have been answered when stdin ends without QUIT (exit 0). When
+ * stdin ends inside a message (after DATA, before its CRLF.CRLF: a message
+ * ended by a dot on an LF-only line is not ended, as for the listener) the
+ * message is abandoned at once, nothing is stored, and the session fails
+ * with E_DATA_UNFINISHED (exit 65).
  *
  * The local user is trusted as with the sendmail command itself: no AUTH.
  */
 import { once } from 'node:events';
 import net from 'node:net';
+import { dataError } from '../../errors.js';
 import { openSpool } from '../../spool/index.js';
 import { createSpoolSmtpServer } from '../listener/spool-smtp-server.js';
 import type { SendmailConfig } from './read-config.js';
@@ -52,6 +57,7 @@ export async function runSmtpSessionOnStdio(
   const input = trackDataMode();
   let goAheads = 0; // 354 replies seen
   let replyTail = '';
+  let abandoned = false;
   socket.on('data', (chunk: Buffer) => {
     const text = replyTail + chunk.toString('latin1');
     const end = text.lastIndexOf('\n') + 1; // complete lines only; the rest waits for its end
@@ -74,6 +80,7 @@ export async function runSmtpSessionOnStdio(
         return;
       }
       // Let the client see the replies it is owed (up to the 354), then hang up.
+      abandoned = true;
       const hangUp = () => socket.destroy();
       const timer = setTimeout(hangUp, ABANDON_WAIT_MS);
       const check = () => {
@@ -90,17 +97,22 @@ export async function runSmtpSessionOnStdio(
   stdio.stdin.unpipe(socket);
   if ('destroy' in stdio.stdin && typeof stdio.stdin.destroy === 'function') stdio.stdin.destroy();
   await server.close();
+  if (abandoned) throw dataError('standard input ended in the middle of a message (no <CRLF>.<CRLF>): it was not queued', 'E_DATA_UNFINISHED');
   return 0;
 }
 
 /**
  * Follows the client's side of the dialogue line by line, just enough to
- * know whether it is in the middle of a message (after DATA, before the
- * lone dot).
+ * know whether it is in the middle of a message: after DATA, before the
+ * end the intake takes (dot-decoder.ts), a dot line ended by CRLF right
+ * after a CRLF. A "." ended by a bare LF is message text there, so it is
+ * here too (else the QUIT sent at the end of stdin would become text).
  */
 function trackDataMode(): { feed(chunk: Buffer | string): void; inMessage(): boolean; dataCommands(): number } {
   let partial = '';
   let inData = false;
+  /** In a message: the line before ended with CRLF (or the message has just begun). */
+  let lineStart = true;
   let commands = 0;
   return {
     feed(chunk) {
@@ -108,12 +120,17 @@ function trackDataMode(): { feed(chunk: Buffer | string): void; inMessage(): boo
       const lines = partial.split('\n');
       partial = lines.pop() ?? '';
       for (const raw of lines) {
-        const line = raw.replace(/\r$/, '');
-        if (!inData && /^data$/i.test(line.trim())) {
-          inData = true;
-          commands++;
+        if (!inData) {
+          if (/^data$/i.test(raw.trim())) {
+            inData = true;
+            lineStart = true;
+            commands++;
+          }
+        } else if (lineStart && raw === '.\r') {
+          inData = false;
+        } else {
+          lineStart = raw.endsWith('\r');
         }
-        else if (inData && line === '.') inData = false;
       }
     },
     inMessage: () => inData,
