@@ -6,7 +6,9 @@
  * smuggling defence), long lines, sequence errors, RSET, SIZE, STARTTLS
  * with the tests' self-signed certificate and the plaintext a client
  * pipelines behind it dropped, AUTH PLAIN and LOGIN, a client that leaves
- * mid-message, a half-closing client, handlers that throw or answer early.
+ * mid-message, a half-closing client (plaintext and TLS), handlers that
+ * throw or answer early, the socket timeout, and what is kept for a client
+ * that floods commands (unread replies, input held behind an answer).
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -552,4 +554,46 @@ test('silence during the TLS handshake cuts the connection: no plaintext 421 ins
   await client.waitClosed();
   await assert.rejects(client.reply(), /connection closed while waiting for a reply \(unparsed: ""\)/, 'not a byte after the 220');
   while (server.connections.size > 0) await new Promise((resolve) => setImmediate(resolve));
+});
+
+test('silence for socketTimeoutMs gets 421 Timeout, then the close', async (t) => {
+  const { port, server } = await startIntake(t, { socketTimeoutMs: 100 });
+  const client = await connect(t, port);
+  // Nothing more is sent.
+  const reply = await client.reply();
+  assert.deepEqual([reply.code, reply.text], [421, 'Timeout - closing connection']);
+  await client.waitClosed();
+  while (server.connections.size > 0) await new Promise((resolve) => setImmediate(resolve));
+});
+
+test('commands flooded while a DATA answer is pending are held, and the socket is not read past a bound; all are answered after it, in order', { timeout: 120_000 }, async (t) => {
+  let release: () => void = () => {};
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const { port, server } = await startIntake(t, {}, {
+    async onData(message) {
+      for await (const chunk of message) void chunk;
+      await gate;
+      return { code: 250, text: 'queued late' };
+    },
+  });
+  const client = net.connect(port, '127.0.0.1');
+  client.on('error', () => {});
+  t.after(() => client.destroy());
+  const socket = await serverSocket(server);
+  // 16 MiB of NOOP behind a message whose 250 waits: more than the kernel's buffers of both sides hold.
+  const noops = 2_800_000;
+  let drained = false;
+  client.write('HELO client.example\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nSubject: x\r\n\r\ny\r\n.\r\n');
+  client.write('NOOP\r\n'.repeat(noops));
+  client.write('QUIT\r\n', () => {});
+  client.once('drain', () => (drained = true));
+  // Either the server stops reading (it holds at most a read past its 64 KiB), or it has read what the kernel does not hold.
+  while (!socket.isPaused() && !drained) await new Promise((resolve) => setImmediate(resolve));
+  assert.ok(socket.bytesRead < 1024 * 1024, `the server read ${socket.bytesRead} bytes while its answer was pending`);
+  release();
+  const fixed = ['220 intake.test ESMTP ready', '250 intake.test Nice to meet you, [127.0.0.1]', '250 Accepted', '250 Accepted', '354 End data with <CR><LF>.<CR><LF>', '250 queued late'];
+  const last = fixed.length + noops;
+  const got = await readLines(client, (i) => (i < fixed.length ? (fixed[i] as string) : i === last ? '221 Bye' : '250 OK'));
+  assert.equal(got.wrong, null);
+  assert.equal(got.count, last + 1);
 });
