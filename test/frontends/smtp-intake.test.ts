@@ -597,3 +597,10 @@ test('commands flooded while a DATA answer is pending are held, and the socket i
   assert.equal(got.wrong, null);
   assert.equal(got.count, last + 1);
 });
+
+test('control characters in a reply, C1 (U+0080-U+009F) included, go out as spaces: one line, nothing for a terminal', async (t) => {
+  const { port } = await startIntake(t, {}, { onMailFrom: () => ({ code: 550, text: 'no\r\n250 fake\u009b[31m\u0085x' }) });
+  const client = await connect(t, port);
+  const reply = await client.command('MAIL FROM:<a@example.org>');
+  assert.deepEqual([reply.code, reply.lines], [550, ['550 no  250 fake [31m x']]);
+});

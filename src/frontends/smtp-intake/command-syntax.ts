@@ -8,9 +8,28 @@
  * read, never throws.
  */
 
-/** Control characters: they have no use in an address or a parameter and could split a reply or a log line. */
-const CONTROL = /[\x00-\x1f\x7f-\x9f]/;
+/**
+ * Control characters, C0, DEL and C1 (U+0080-U+009F, Unicode's other
+ * controls: U+009B is a terminal's CSI): they have no use in an address, a
+ * parameter, a host or user name or a reply, and could split a reply or
+ * a log line or drive the terminal that shows it. One definition for the
+ * intake (commands here, replies in intake-connection.ts, AUTH's user name
+ * in sasl-exchange.ts).
+ */
+export const CONTROL = /[\x00-\x1f\x7f-\x9f]/;
+/** The same, every occurrence (for replace()). */
+export const CONTROLS = new RegExp(CONTROL.source, 'g');
 const MAX_HELO_NAME = 300;
+
+/** A command line's words, as smtp-server split them (runs of white space, ends trimmed). */
+export function words(line: string): string[] {
+  return line.trim().split(/\s+/);
+}
+
+/** The 552 for a message over the limit, at MAIL's SIZE or after the final dot (smtp-server's text). */
+export function tooBig(maxSize: number): { code: number; text: string } {
+  return { code: 552, text: `Error: message exceeds fixed maximum message size ${maxSize}` };
+}
 
 export interface PathCommand {
   /** The address between the angle brackets, without a source route; '' for the null path <>. */
@@ -29,15 +48,15 @@ function decodeXtext(value: string): string {
 export function parsePathCommand(line: string, verb: 'MAIL FROM' | 'RCPT TO'): PathCommand | null {
   const colon = line.indexOf(':');
   if (colon < 0 || line.slice(0, colon).trim().toUpperCase() !== verb) return null;
-  const words = line.slice(colon + 1).trim().split(/\s+/);
-  const path = words[0] ?? '';
+  const parts = words(line.slice(colon + 1));
+  const path = parts[0] ?? '';
   if (path.length < 2 || path[0] !== '<' || path[path.length - 1] !== '>') return null;
   const address = path.slice(1, -1).replace(/^@[^\s,:@]+(?:,@[^\s,:@]+)*:/, '');
   if (address.includes('<') || address.includes('>') || CONTROL.test(address)) return null;
   const params = new Map<string, string | true>();
   let duplicate: string | null = null;
-  for (let i = 1; i < words.length; i++) {
-    const word = words[i] as string;
+  for (let i = 1; i < parts.length; i++) {
+    const word = parts[i] as string;
     const eq = word.indexOf('=');
     const key = (eq < 0 ? word : word.slice(0, eq)).toUpperCase();
     if (key === '') continue;
@@ -51,9 +70,9 @@ export function parsePathCommand(line: string, verb: 'MAIL FROM' | 'RCPT TO'): P
 
 /** The hostname of `EHLO name` / `HELO name`; null unless there is exactly one acceptable argument. */
 export function parseHeloName(line: string): string | null {
-  const words = line.trim().split(/\s+/);
-  if (words.length !== 2) return null;
-  const name = words[1] as string;
+  const parts = words(line);
+  if (parts.length !== 2) return null;
+  const name = parts[1] as string;
   return name.length <= MAX_HELO_NAME && !CONTROL.test(name) ? name : null;
 }
 
@@ -63,7 +82,7 @@ export function checkMailParams(params: Map<string, string | true>, maxSize: num
   if (size !== undefined) {
     if (size === true || !/^\d{1,20}$/.test(size)) return { code: 501, text: 'Error: Bad message size syntax' };
     if (maxSize > 0 && Number(size) > maxSize) {
-      return { code: 552, text: `Error: message exceeds fixed maximum message size ${maxSize}` };
+      return tooBig(maxSize);
     }
   }
   const body = params.get('BODY');

@@ -39,7 +39,7 @@
 import type net from 'node:net';
 import type tls from 'node:tls';
 import { BulkmailerError, ExitCode, tempError } from '../../errors.js';
-import { checkMailParams, parseHeloName, parsePathCommand } from './command-syntax.js';
+import { checkMailParams, CONTROL, CONTROLS, parseHeloName, parsePathCommand, tooBig, words } from './command-syntax.js';
 import { DotDecoder } from './dot-decoder.js';
 import { HIGH_WATER_BYTES, MessageBody } from './message-body.js';
 import { startSasl, type SaslStep } from './sasl-exchange.js';
@@ -60,8 +60,6 @@ const HALF_CLOSE_MS = 5_000;
 const PAUSED_HELD = 1;
 const PAUSED_BODY = 2;
 const PAUSED_OUTPUT = 4;
-const CONTROL = /[\x00-\x1f\x7f]/;
-const CONTROLS = /[\x00-\x1f\x7f]/g;
 const HTTP_REQUEST = /^(OPTIONS|GET|HEAD|POST|PUT|DELETE|TRACE|CONNECT) \/.* HTTP\/\d\.\d$/i;
 
 let connectionCount = 0;
@@ -359,7 +357,7 @@ export class IntakeConnection implements IntakeSession {
         case 'HELP':
           return this.reply(214, 'See https://tools.ietf.org/html/rfc5321 for details');
         case 'VRFY':
-          if (line.trim().split(/\s+/).length < 2) return this.reply(501, 'Error: Syntax: VRFY address');
+          if (words(line).length < 2) return this.reply(501, 'Error: Syntax: VRFY address');
           return this.reply(252, 'Try to send something. No promises though');
         case 'STARTTLS':
           if (this.server.options.tls !== null) return this.startTls(line);
@@ -380,8 +378,7 @@ export class IntakeConnection implements IntakeSession {
   private hello(verb: string, line: string): void {
     const name = parseHeloName(line);
     if (name === null) {
-      const words = line.trim().split(/\s+/).length;
-      if (words !== 2) return this.reply(501, verb === 'EHLO' ? 'Error: syntax: EHLO hostname' : 'Error: Syntax: HELO hostname');
+      if (words(line).length !== 2) return this.reply(501, verb === 'EHLO' ? 'Error: syntax: EHLO hostname' : 'Error: Syntax: HELO hostname');
       return this.reply(501, 'Error: Bad hostname syntax');
     }
     this.heloName = name.toLowerCase();
@@ -491,12 +488,8 @@ export class IntakeConnection implements IntakeSession {
     // A reader that stopped with pieces still queued would leave the socket paused: release it.
     void transaction.body.return();
     const reply = transaction.reply as IntakeReply;
-    const size = this.server.options.maxMessageSize;
-    if (transaction.oversized && reply.code >= 300) {
-      this.reply(552, `Error: message exceeds fixed maximum message size ${size}`);
-    } else {
-      this.reply(reply.code, reply.text);
-    }
+    const answer = transaction.oversized && reply.code >= 300 ? tooBig(this.server.options.maxMessageSize) : reply;
+    this.reply(answer.code, answer.text);
     this.resetTransaction();
   }
 
@@ -510,7 +503,7 @@ export class IntakeConnection implements IntakeSession {
   // ---- STARTTLS and AUTH -------------------------------------------------
 
   private startTls(line: string): void {
-    if (line.trim().split(/\s+/).length > 1) return this.reply(501, 'Error: syntax: STARTTLS');
+    if (words(line).length > 1) return this.reply(501, 'Error: syntax: STARTTLS');
     if (this.secure) return this.reply(503, 'Error: TLS already active');
     // node:tls is loaded at the first STARTTLS; until then what the client sends is held (and then dropped).
     this.busy = true;
@@ -572,7 +565,7 @@ export class IntakeConnection implements IntakeSession {
     if (!this.secure) return this.reply(538, 'Error: Must issue a STARTTLS command first');
     if (this.heloName === null) return this.reply(503, 'Error: send HELO/EHLO first');
     if (this.user !== null) return this.reply(503, 'Error: No identity changes permitted');
-    this.sasl(startSasl(line.trim().split(/\s+/).slice(1)));
+    this.sasl(startSasl(words(line).slice(1)));
   }
 
   private sasl(step: SaslStep): void {

@@ -6,6 +6,7 @@
  * good is the caller's question (the intake asks its handlers). Pure;
  * never throws.
  */
+import { CONTROL } from './command-syntax.js';
 import type { IntakeReply } from './intake-server.js';
 
 /** What the exchange needs next: a reply (and, with `next`, another line from the client), or the credentials. */
@@ -15,7 +16,6 @@ export type SaslStep =
 
 const ABORTED: SaslStep = { reply: { code: 501, text: 'Authentication aborted' } };
 const INVALID: SaslStep = { reply: { code: 501, text: 'Error: invalid userdata' } };
-const CONTROL = /[\x00-\x1f\x7f]/;
 
 function fromBase64(token: string): string {
   return Buffer.from(token, 'base64').toString('utf8');
