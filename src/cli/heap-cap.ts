@@ -39,34 +39,7 @@
  */
 import v8 from 'node:v8';
 import { PerformanceObserver } from 'node:perf_hooks';
-
-const MIB = 1024 * 1024;
-
-/**
- * The young generation's cap: the capacity of one semi-space, what
- * `--max-semi-space-size=4` would set (V8 reports the new space's size as
- * both semi-spaces together, and on Node 24 pages beyond them while a
- * scavenge runs; the capacity is what it uses plus what it has left).
- * Smaller costs CPU (more scavenges, more short-lived data promoted to the
- * old generation). With the headroom below, the cap costs a quiet
- * 20,000-entry flush ~9% of its CPU per message and ~6% of its rate, for
- * ~45 MiB less peak PSS (docs/performance.md, "The heap cap").
- */
-export const SEMI_SPACE_CAP_BYTES = 4 * MIB;
-
-/**
- * The long-running commands and their young generation's cap, set as the
- * CLI starts (capHeapForCommandLine, from bin/bulkmailer), else by the
- * command's action before its modules load (src/cli/main.ts). `listen`'s
- * work is small messages arriving one by one: 2 MiB semi-spaces take ~2
- * MiB off its peak PSS over 300 messages (one or eight clients) against
- * 4, for no measurable CPU per message (docs/performance.md,
- * "`bulkmailer listen`'s start-up state"; issue 10's 60 MiB). Not 1 MiB:
- * on Node 24 the young generation is past 1 MiB before the entry's first
- * module has run, and V8 does not shrink it (test/cli/heap-cap.test.ts).
- */
-export const YOUNG_GENERATION_CAPS = { flush: SEMI_SPACE_CAP_BYTES, agent: SEMI_SPACE_CAP_BYTES, listen: 2 * MIB } as const;
-export type LongRunningCommand = keyof typeof YOUNG_GENERATION_CAPS;
+import { SEMI_SPACE_CAP_BYTES } from './long-running.js';
 
 /**
  * The old generation's headroom over the live heap after a full collection,
@@ -107,7 +80,7 @@ function steerYoungGeneration(): void {
 /**
  * Caps this process's heap for the rest of its life (the first call's cap
  * holds; later calls change nothing). Called for the long-running
- * commands (YOUNG_GENERATION_CAPS) before they load; the short ones
+ * commands as the CLI starts (./long-running.ts); the short ones
  * (status, the sendmail command, enqueue) end before V8 grows anything.
  * `youngCapBytes`: one semi-space's cap, a power of two from 1 MiB.
  * Returns whether the cap is in force.
@@ -123,33 +96,3 @@ export function capHeap(youngCapBytes: number = SEMI_SPACE_CAP_BYTES): boolean {
   return true;
 }
 
-/**
- * The long-running command a command line names, if any: its first word
- * that is not an option (skipping `--home`'s value, the program's one
- * global option with a value). `bulkmailer --home H listen` -> 'listen'.
- */
-export function longRunningCommandOf(args: readonly string[]): LongRunningCommand | null {
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i] as string;
-    if (arg === '--home') {
-      i++;
-      continue;
-    }
-    if (arg.startsWith('-')) continue;
-    return Object.hasOwn(YOUNG_GENERATION_CAPS, arg) ? (arg as LongRunningCommand) : null;
-  }
-  return null;
-}
-
-/**
- * Caps the heap for the command `args` names, as the process starts (the
- * CLI's entry, bin/bulkmailer, calls it before it loads anything else).
- * Loading the CLI's modules allocates enough to grow the young generation
- * past 1 MiB on Node 24, and V8 does not shrink it again; the cap set by
- * the command's action (src/cli/main.ts) stays as the fallback, for a
- * command line this reading does not see through.
- */
-export function capHeapForCommandLine(args: readonly string[]): void {
-  const command = longRunningCommandOf(args);
-  if (command !== null) capHeap(YOUNG_GENERATION_CAPS[command]);
-}

@@ -11,7 +11,6 @@ import { Argument, Command, CommanderError, Option } from 'commander';
 import { SHELLS } from './shells.js';
 import { createContext, type CommandContext } from './context.js';
 import { runCommand } from './run-command.js';
-import type { LongRunningCommand } from './heap-cap.js';
 import { ExitCode } from '../errors.js';
 import { packageVersion } from '../version.js';
 import { EXIT_CODES, describeExitCodes, summarizeExitCodes } from '../exit-codes.js';
@@ -20,21 +19,12 @@ import { PRESET_NAMES } from '../config/presets.js';
 
 type Loader = () => Promise<{ default: (ctx: CommandContext, ...args: any[]) => Promise<number | void> }>;
 
-/**
- * `longRunning`: the command caps V8's heap (src/cli/heap-cap.ts) before its
- * modules load, whose allocation would otherwise grow the young generation
- * past the cap first (listen: ~1 MiB of anonymous memory, measured).
- */
-function action(load: Loader, longRunning?: LongRunningCommand) {
+function action(load: Loader) {
   return async (...args: unknown[]) => {
     const command = args[args.length - 1] as Command;
     const globals = command.optsWithGlobals() as { home?: string };
     await runCommand(async () => {
       const ctx = createContext(globals.home);
-      if (longRunning !== undefined) {
-        const { YOUNG_GENERATION_CAPS, capHeap } = await import('./heap-cap.js');
-        capHeap(YOUNG_GENERATION_CAPS[longRunning]);
-      }
       const module = await load();
       // commander passes (...positionals, options, command); drop the command.
       return module.default(ctx, ...args.slice(0, -1));
@@ -64,7 +54,7 @@ export function buildProgram(): Command {
     .description('deliver everything due, once, and exit (for cron)')
     .option('-q, --quiet', 'print nothing but errors')
     .option('-v, --verbose', 'print every transaction')
-    .action(action(() => import('./commands/flush.js'), 'flush'));
+    .action(action(() => import('./commands/flush.js')));
 
   program
     .command('status')
@@ -202,7 +192,7 @@ export function buildProgram(): Command {
     .description('run in the foreground: flush on schedule and whenever connectivity returns')
     .option('--json', "also write the agent's events to stdout, one JSON object per line")
     .option('--syslog', 'also log to syslog/journald (config agent.syslog; socket agent.syslogSocket)')
-    .action(action(() => import('./commands/agent.js'), 'agent'));
+    .action(action(() => import('./commands/agent.js')));
 
   program
     .command('autostart')
@@ -219,7 +209,7 @@ export function buildProgram(): Command {
     .option('--host <addr>', 'address to bind (default: config listener.host, 127.0.0.1)')
     .option('--port <n>', 'port (0 picks a free one and prints it)')
     .option('--socket <path>', 'listen on a unix socket instead, created 0600 (file permissions are the access control)')
-    .action(action(() => import('./commands/listen.js'), 'listen'));
+    .action(action(() => import('./commands/listen.js')));
 
   program
     .command('sendmail')

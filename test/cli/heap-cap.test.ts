@@ -21,7 +21,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ROOT, collect, spawnCli, untilListening } from '../support/cli.js';
 import type { TempHome } from '../support/home.js';
 import { agentTestHome, startAgent } from '../agent/agent-process.js';
-import { SEMI_SPACE_CAP_BYTES, YOUNG_GENERATION_CAPS, heapCapSupported } from '../../src/cli/heap-cap.js';
+import { heapCapSupported } from '../../src/cli/heap-cap.js';
+import { SEMI_SPACE_CAP_BYTES, YOUNG_GENERATION_CAPS } from '../../src/cli/long-running.js';
 
 const PROBE = fileURLToPath(new URL('../support/young-generation-probe.mjs', import.meta.url));
 const HEAP_CAP_MODULE = pathToFileURL(path.join(ROOT, 'dist', 'cli', 'heap-cap.js')).href;
