@@ -18,6 +18,7 @@ import net from 'node:net';
 import { dataError } from '../../errors.js';
 import { openSpool } from '../../spool/index.js';
 import { createSpoolSmtpServer } from '../listener/spool-smtp-server.js';
+import { DotDecoder } from '../smtp-intake/dot-decoder.js';
 import type { SendmailConfig } from './read-config.js';
 
 /** How long an abandoned message waits for the server's 354 before hanging up. */
@@ -102,34 +103,42 @@ export async function runSmtpSessionOnStdio(
 }
 
 /**
- * Follows the client's side of the dialogue line by line, just enough to
- * know whether it is in the middle of a message: after DATA, before the
- * end the intake takes (dot-decoder.ts), a dot line ended by CRLF right
- * after a CRLF. A "." ended by a bare LF is message text there, so it is
- * here too (else the QUIT sent at the end of stdin would become text).
+ * Follows the client's side of the dialogue, just enough to know whether
+ * it is in the middle of a message: after a DATA line, until the end the
+ * intake takes, found by the intake's own decoder (dot-decoder.ts: a dot
+ * line ended by CRLF right after a CRLF; a "." ended by a bare LF is
+ * message text there, so it is here too, else the QUIT sent at the end of
+ * stdin would become text).
  */
 function trackDataMode(): { feed(chunk: Buffer | string): void; inMessage(): boolean; dataCommands(): number } {
-  let partial = '';
+  const decoder = new DotDecoder();
+  const discard = () => {};
+  let partial = ''; // a command line not ended yet
   let inData = false;
-  /** In a message: the line before ended with CRLF (or the message has just begun). */
-  let lineStart = true;
   let commands = 0;
   return {
     feed(chunk) {
-      partial += typeof chunk === 'string' ? chunk : chunk.toString('latin1');
-      const lines = partial.split('\n');
-      partial = lines.pop() ?? '';
-      for (const raw of lines) {
-        if (!inData) {
-          if (/^data$/i.test(raw.trim())) {
-            inData = true;
-            lineStart = true;
-            commands++;
-          }
-        } else if (lineStart && raw === '.\r') {
+      let input = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk;
+      while (input.length > 0) {
+        if (inData) {
+          const rest = decoder.feed(input, discard);
+          if (rest === undefined) return;
           inData = false;
-        } else {
-          lineStart = raw.endsWith('\r');
+          input = rest;
+          continue;
+        }
+        const lf = input.indexOf(0x0a);
+        if (lf < 0) {
+          partial += input.toString('latin1');
+          return;
+        }
+        const line = partial + input.toString('latin1', 0, lf);
+        partial = '';
+        input = input.subarray(lf + 1);
+        if (/^data$/i.test(line.trim())) {
+          inData = true;
+          decoder.start();
+          commands++;
         }
       }
     },
