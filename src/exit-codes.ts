@@ -119,7 +119,7 @@ export const EXIT_CODES: Readonly<Record<string, readonly ExitCodeRow[]>> = {
     [ExitCode.dataErr, 'bad address, no recipient found by -t, empty or malformed message'],
     [ExitCode.cantCreate, 'the spool cannot take it (disk full, spool unusable); nothing half stored'],
     [ExitCode.noHost, '-q: held, the smarthost name does not resolve'],
-    [ExitCode.ioErr, 'the disk failed (EIO) while queueing: the entry was taken back out (the message says so), nothing will be sent; -q: as flush'],
+    [ExitCode.ioErr, 'the disk failed (EIO) while queueing: the entry was taken back out (the message says so), nothing will be sent; -q: as flush; -bs: standard input failed (a connection reset): the session was cut, messages answered 250 are queued, the one in progress is not'],
     [ExitCode.tempFail, '-q: something is still due (or the account is paused by its provider)'],
     [ExitCode.protocol, '-q: held, TLS with the smarthost failed'],
     [ExitCode.noPerm, 'permission: the spool is not yours (or a directory in it is a symbolic link); -q: the smarthost refused AUTH or the sender (mail held)'],

@@ -2,7 +2,7 @@
  * Runs the real executables in bin/ (built dist/ behind them) as child
  * processes, the way cron, a mail client or a user would.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -23,6 +23,8 @@ export interface RunOptions {
   env?: Record<string, string>;
   timeoutMs?: number;
   bin?: string;
+  /** For spawnCli: the child's stdio (default three pipes), e.g. a socket as stdin and stdout, as inetd gives them. */
+  stdio?: StdioOptions;
 }
 
 /**
@@ -34,11 +36,12 @@ export interface RunOptions {
 export function spawnCli(args: string[], options: RunOptions): ChildProcess {
   // No per-user sendmail snapshot (looked up in, or built into, the real ~/.cache) unless a test asks.
   const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', BULKMAILER_SNAPSHOT_CACHE: 'off', ...options.env, BULKMAILER_HOME: options.home };
+  const stdio = options.stdio ?? ['pipe', 'pipe', 'pipe'];
   if (options.bin === undefined || options.bin === BULKMAILER) {
-    return spawn(process.execPath, [BULKMAILER, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    return spawn(process.execPath, [BULKMAILER, ...args], { env, stdio });
   }
   env.PATH = `${path.dirname(process.execPath)}${path.delimiter}${env.PATH ?? ''}`;
-  return spawn(options.bin, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  return spawn(options.bin, args, { env, stdio });
 }
 
 /** Call right after spawning: output and the exit are only seen from then on. */

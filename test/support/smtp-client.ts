@@ -5,6 +5,7 @@
  * one, multi-line replies joined.
  */
 import net from 'node:net';
+import type { Readable } from 'node:stream';
 import tls from 'node:tls';
 
 export interface SmtpReply {
@@ -51,15 +52,29 @@ export class RawSmtpClient {
     this.wake();
   };
 
-  private constructor(public socket: net.Socket) {
-    this.listen(socket);
+  /** Writes go to `socket`; replies come from `replies`, the same socket unless made by over(). */
+  private constructor(
+    public socket: net.Socket,
+    replies: Readable = socket,
+  ) {
+    this.listen(replies);
   }
 
-  private listen(socket: net.Socket): void {
-    socket.setEncoding('latin1');
-    socket.on('data', this.onData);
-    socket.on('close', this.onClose);
+  private listen(replies: Readable): void {
+    replies.setEncoding('latin1');
+    replies.on('data', this.onData);
+    replies.on('close', this.onClose);
+    replies.on('error', () => {});
+  }
+
+  /**
+   * A client that writes to `socket` and reads the replies from another
+   * stream: `sendmail -bs` with a connection as its stdin (inetd) and its
+   * stdout a pipe.
+   */
+  static over(socket: net.Socket, replies: Readable): RawSmtpClient {
     socket.on('error', () => {});
+    return new RawSmtpClient(socket, replies);
   }
 
   /**

@@ -11,11 +11,22 @@
  * message is abandoned at once, nothing is stored, and the session fails
  * with E_DATA_UNFINISHED (exit 65).
  *
+ * Failures end it too, and always the same way: the private connection
+ * closes, then the server, so the process exits with a status that says
+ * what happened. stdin failing (a reset connection, under inetd) hangs up
+ * at once: E_INPUT, exit 74, and the intake drops a message without its
+ * final dot, as for a dropped client; the connection itself failing before
+ * the intake hung up is E_SESSION_LOST, 74. When the reader of stdout goes
+ * away (EPIPE) the session goes on without its replies, as every command
+ * finishes its work when its reader goes (src/output-stream.ts); another
+ * stdout error hangs up (E_OUTPUT, 74). A message whose final dot came
+ * before the end is committed, or not, before the status is decided.
+ *
  * The local user is trusted as with the sendmail command itself: no AUTH.
  */
 import { once } from 'node:events';
 import net from 'node:net';
-import { dataError } from '../../errors.js';
+import { BulkmailerError, dataError, ExitCode } from '../../errors.js';
 import { openSpool } from '../../spool/index.js';
 import { createSpoolSmtpServer } from '../listener/spool-smtp-server.js';
 import { DotDecoder } from '../smtp-intake/dot-decoder.js';
@@ -37,7 +48,7 @@ export async function runSmtpSessionOnStdio(
   const spool = await openSpool(home);
   let ourPort: (port: number) => void = () => {};
   const ourPortKnown = new Promise<number>((resolve) => (ourPort = resolve));
-  const { server } = createSpoolSmtpServer(
+  const { server, inFlight } = createSpoolSmtpServer(
     spool,
     { host: '127.0.0.1', port: 0, maxMessageSize: config.maxMessageSize, auth: null, tls: null },
     {
@@ -45,20 +56,65 @@ export async function runSmtpSessionOnStdio(
       acceptConnection: async (session) => session.remotePort === (await ourPortKnown),
     },
   );
-  server.listen(0, '127.0.0.1');
-  await once(server.server, 'listening');
-  const { port } = server.server.address() as net.AddressInfo;
+  let failure: BulkmailerError | null;
+  try {
+    server.listen(0, '127.0.0.1');
+    await once(server.server, 'listening');
+    const { port } = server.server.address() as net.AddressInfo;
+    const socket = net.connect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    ourPort(socket.localPort as number);
+    failure = await serveSession(socket, stdio);
+  } finally {
+    // Whatever ended the session, or failed before it began: the server's
+    // listening socket, and stdin, would keep the process from exiting.
+    if ('destroy' in stdio.stdin && typeof stdio.stdin.destroy === 'function') stdio.stdin.destroy();
+    await server.close();
+  }
+  // A message whose final dot came before the end is committed (or not) before the status is decided.
+  await Promise.all(inFlight);
+  if (failure !== null) throw failure;
+  return 0;
+}
 
-  const socket = net.connect(port, '127.0.0.1');
-  await once(socket, 'connect');
-  ourPort(socket.localPort as number);
-  socket.on('error', () => {});
+/**
+ * Relays the session between stdio and the private connection; resolves
+ * once that connection has closed, however it ended (it never rejects),
+ * with what the exit status must say, or null for a session that ended as
+ * it should (QUIT, or stdin's end after the last reply).
+ */
+function serveSession(socket: net.Socket, stdio: StdioStreams): Promise<BulkmailerError | null> {
+  let failure: BulkmailerError | null = null;
+  let abandoned = false;
+  let abandonTimer: NodeJS.Timeout | undefined;
+  // The intake has ended its side (after its 221 or a 421): the session is over for it, and
+  // a write failing from now on (text the client sent after QUIT) loses nothing.
+  let intakeEnded = false;
+  socket.on('end', () => (intakeEnded = true));
+  socket.on('error', (err: NodeJS.ErrnoException) => {
+    if (!intakeEnded) failure ??= ioFailure('E_SESSION_LOST', `the SMTP session's connection failed (${err.code ?? err.message})`, err);
+  });
+  // The client can no longer be heard: hang up at once (the intake drops a message without its final dot).
+  stdio.stdin.on('error', (err: NodeJS.ErrnoException) => {
+    failure ??= ioFailure('E_INPUT', `cannot read standard input (${err.code ?? err.message})`, err);
+    socket.destroy();
+  });
+  // The reader of the replies went away (`sendmail -bs | head -1`): the session goes on without
+  // them, as every command finishes its work when its output's reader goes (src/output-stream.ts).
+  // pipe() has unpiped and paused the connection: read it again, or the session would stall.
+  stdio.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    socket.unpipe(stdio.stdout);
+    socket.resume();
+    if (err.code !== 'EPIPE') {
+      failure ??= ioFailure('E_OUTPUT', `cannot write the replies to standard output (${err.code ?? err.message})`, err);
+      socket.destroy();
+    }
+  });
   socket.pipe(stdio.stdout, { end: false });
   // Input is handed over after the greeting (the intake would hold it until then anyway).
   const input = trackDataMode();
   let goAheads = 0; // 354 replies seen
   let replyTail = '';
-  let abandoned = false;
   socket.on('data', (chunk: Buffer) => {
     const text = replyTail + chunk.toString('latin1');
     const end = text.lastIndexOf('\n') + 1; // complete lines only; the rest waits for its end
@@ -83,10 +139,10 @@ export async function runSmtpSessionOnStdio(
       // Let the client see the replies it is owed (up to the 354), then hang up.
       abandoned = true;
       const hangUp = () => socket.destroy();
-      const timer = setTimeout(hangUp, ABANDON_WAIT_MS);
+      abandonTimer = setTimeout(hangUp, ABANDON_WAIT_MS);
       const check = () => {
         if (goAheads >= input.dataCommands()) {
-          clearTimeout(timer);
+          clearTimeout(abandonTimer);
           setImmediate(hangUp);
         }
       };
@@ -94,12 +150,24 @@ export async function runSmtpSessionOnStdio(
       check();
     });
   });
-  await once(socket, 'close');
-  stdio.stdin.unpipe(socket);
-  if ('destroy' in stdio.stdin && typeof stdio.stdin.destroy === 'function') stdio.stdin.destroy();
-  await server.close();
-  if (abandoned) throw dataError('standard input ended in the middle of a message (no <CRLF>.<CRLF>): it was not queued', 'E_DATA_UNFINISHED');
-  return 0;
+  return new Promise((resolve) =>
+    socket.once('close', () => {
+      clearTimeout(abandonTimer);
+      stdio.stdin.unpipe(socket);
+      if (failure === null && abandoned) {
+        failure = dataError('standard input ended in the middle of a message (no <CRLF>.<CRLF>): it was not queued', 'E_DATA_UNFINISHED');
+      }
+      resolve(failure);
+    }),
+  );
+}
+
+/** An I/O failure that cut the session (exit 74): what was answered 250 is queued, a message without its final dot is not. */
+function ioFailure(code: string, what: string, cause: unknown): BulkmailerError {
+  return new BulkmailerError(code, `${what}: the SMTP session was cut; messages answered 250 are queued, one not yet ended by its final dot is not`, {
+    exitCode: ExitCode.ioErr,
+    cause,
+  });
 }
 
 /**
