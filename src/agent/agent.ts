@@ -243,7 +243,7 @@ export class Agent extends EventEmitter<AgentEventMap> {
     try {
       // Crash journals are left to the first flush's repair, which reports them as flush events.
       const repair = await repairSpool(this.spool, Date.now(), { recoverJournals: false });
-      const repaired = repair.tmpRemoved + repair.orphanMessagesRemoved + repair.locksRemoved;
+      const repaired = repair.tmpRemoved + repair.commitsCompleted.length + repair.orphanMessagesRemoved + repair.locksRemoved;
       if (repaired > 0) this.log(`repaired the spool: ${JSON.stringify(repair)}`);
       const server = await listenForNudges(this.spool, () => this.onNudge());
       server.on('error', (err) => this.log(`trigger socket: ${err.message}`));

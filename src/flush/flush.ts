@@ -2,7 +2,7 @@
  * One flush: the engine under both `bulkmailer flush` (cron) and the agent.
  *
  *   1. take the instance lock, or answer 'busy' at once (promise 5)
- *   2. repair the traces of crashes (tmp files, orphans, dead locks)
+ *   2. repair the traces of crashes (tmp files, interrupted commits, orphans, dead locks)
  *   3. plan and deliver as a pipeline, a window of the queue at a time
  *      (PLAN_WINDOW entries): which entries have due recipients (nothing due
  *      in the whole queue: done, no network); the accounts (and direct
@@ -169,6 +169,7 @@ export async function flushQueue(options: FlushOptions): Promise<FlushResult> {
   try {
     const repair = await repairSpool(spool, now(), { onCrash: config.onCrash });
     for (const warning of repair.warnings) events.emit('warning', warning);
+    reportCommitsCompleted(repair.commitsCompleted, events);
     reportInterrupted(repair.interrupted, events);
     const result = await runPasses(spool, config, events, options, now, started, cleanups);
     result.quarantined = quarantined;
@@ -181,6 +182,13 @@ export async function flushQueue(options: FlushOptions): Promise<FlushResult> {
     events.off('corrupt', countQuarantine);
     events.off('unreadable', countUnreadable);
     instance?.release();
+  }
+}
+
+/** Enqueues a crash stopped just before their commit (possibly acknowledged already), which repair completed: a line each. */
+export function reportCommitsCompleted(ids: readonly string[], events: FlushEvents): void {
+  for (const id of ids) {
+    events.emit('warning', `a crash interrupted the queueing of ${id} after its message and envelope were on disk: repair completed it, and it is queued`);
   }
 }
 

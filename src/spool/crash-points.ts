@@ -8,9 +8,9 @@
  */
 
 export type CrashPoint =
-  | 'enqueue-after-message-fsync'
   | 'enqueue-after-message-rename'
-  | 'enqueue-after-state-rename'
+  | 'enqueue-after-fsync-round'
+  | 'enqueue-after-commit-rename'
   | 'flush-after-data'
   | 'flush-after-state-write'
   | 'flush-after-delay-warning-queued';

@@ -1,28 +1,36 @@
 /**
  * Enqueue: the one way a message enters the spool.
  *
- * Commit protocol (nullmailer's and qmail's, see docs/spool.md):
- *   1. stream the message into tmp/<id>.<pid>.msg
- *   2. write the state into tmp/<id>.<pid>.json
- *   3. rename the message into msg/<bucket>/<id>; fsync the message, the
- *      state and msg/<bucket> (all three in parallel)
- *   4. rename the state into state/<bucket>/<id>.json, fsync that directory
- * The state file appearing in state/ is the commit, and it is renamed only
- * once the message and its name are durable. A crash before 4 leaves at
- * most an orphan message that repair removes (it was never acknowledged);
- * after 4, the entry exists. Callers acknowledge (exit 0, 250) only after
- * this function resolves. An enqueuer never touches an existing entry.
+ * Commit protocol (nullmailer's and qmail's shape, one fsync round; see
+ * docs/spool.md, "Enqueue: the commit protocol"):
+ *   1. stream the message into tmp/<id>.<pid>.msg (its CRC-32 computed on
+ *      the way)
+ *   2. rename it into msg/<bucket>/<id> (a message without its state file
+ *      is invisible to every reader: an orphan at worst)
+ *   3. write the state into the pending commit tmp/<id>.<pid>.<crc>.commit
+ *   4. one fsync round, in parallel: the message, the pending commit,
+ *      msg/<bucket> and tmp/ (so the pending name is durable too)
+ *   5. rename the pending commit into state/<bucket>/<id>.json: the commit
+ * Callers acknowledge (exit 0, 250) once this function resolves, right after
+ * the rename and without an fsync of state/<bucket>: by then the message and
+ * the envelope (the pending commit, its data and its name) are durable, and
+ * on a journaling file system the rename is atomic across a crash, so after
+ * one either the entry exists or its pending commit does, which repair
+ * completes (repair.ts: the pid is dead, the message's size and CRC match).
+ * A crash before 2 leaves nothing repair keeps. One in 4, before the
+ * acknowledgement, leaves a pending commit that repair completes if its
+ * message reached the disk whole (after a kill -9 the kernel has it all):
+ * an entry the sender was not told about, a duplicate if it sends again,
+ * rather than a loss (qmail's choice). An enqueuer never touches an
+ * existing entry. Concurrent enqueues in one process share their directory
+ * fsyncs (./fsync-group.ts); a one-shot process opens and fsyncs each
+ * directory itself.
  *
- * Two rounds of fsyncs, not three: the message is renamed before its fsync
- * because a message without a state file is not an entry. Concurrent
- * enqueues in one process share their directory fsyncs
- * (./fsync-group.ts).
- *
- * Exit status and spool agree: a failure before the state's rename leaves
- * no entry; a failure after it (the state directory's fsync: EIO) takes the
- * entry back out (both files unlinked, under its busy lock so no flusher is
- * delivering it) and the error says so. The caller was told "not queued",
- * so nothing may be sent: a caller that retries must not send twice.
+ * Exit status and spool agree: every failure comes before the commit's
+ * rename, and the error path removes the pending commit and the message, so
+ * "not queued" is true. If the pending commit cannot be removed (nor the
+ * message, without which repair would remove it), repair may still complete
+ * it, and the error says so: do not send it again.
  */
 import fsSync from 'node:fs';
 import { newQueueId } from '../model/queue-id.js';
@@ -30,12 +38,10 @@ import { newEntryState, serializeEntryState, type EntryKind, type EntryState } f
 import { checkEnvelopeAddress, normalizeRecipients } from '../model/address.js';
 import { BulkmailerError, ExitCode, dataError, fromFsError } from '../errors.js';
 import { crashPoint } from './crash-points.js';
-import { fsyncDir, fsyncFd, writeAll, writeAllv } from './durable-fs.js';
-import { prepareEntryLockDir } from './entry-lock-dir.js';
+import { crc32 } from './crc32.js';
+import { fsyncDir, fsyncFd, removeIfExists, writeAll, writeAllv } from './durable-fs.js';
 import { joinCommitGroup, syncDirGrouped } from './fsync-group.js';
-import { tryLock } from './lock-file.js';
-import { entryBusyLockPath } from './lock-names.js';
-import { messageDir, messagePath, stateDir, statePath, tmpPath, type Spool } from './paths.js';
+import { messageDir, messagePath, pendingCommitPath, statePath, tmpPath, type Spool } from './paths.js';
 import { ensureBucketDirectories } from './spool-dirs.js';
 
 /**
@@ -82,9 +88,10 @@ export interface EnqueueResult {
  */
 const GATHER_BYTES = 16 * 1024;
 
-/** Writes the message to `fd` (not yet fsynced); resolves to its size. */
-async function writeMessage(fd: number, source: MessageSource, maxSize: number): Promise<number> {
+/** Writes the message to `fd` (not yet fsynced); resolves to its size and CRC-32 (./crc32.ts). */
+async function writeMessage(fd: number, source: MessageSource, maxSize: number): Promise<{ size: number; crc: number }> {
   let size = 0;
+  let crc = 0;
   let gathered: Uint8Array[] = [];
   let gatheredBytes = 0;
   const flush = () => {
@@ -97,6 +104,7 @@ async function writeMessage(fd: number, source: MessageSource, maxSize: number):
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     size += bytes.byteLength;
     if (size > maxSize) throw tooBig(maxSize);
+    crc = crc32(bytes, crc);
     if (gatheredBytes + bytes.byteLength > GATHER_BYTES) flush();
     if (bytes.byteLength >= GATHER_BYTES) writeAll(fd, bytes);
     else {
@@ -107,7 +115,7 @@ async function writeMessage(fd: number, source: MessageSource, maxSize: number):
   if (typeof source === 'string' || source instanceof Uint8Array) put(source);
   else for await (const chunk of source) put(chunk);
   flush();
-  return size;
+  return { size, crc };
 }
 
 function tooBig(maxSize: number): BulkmailerError {
@@ -144,16 +152,15 @@ async function commitEntry(
   id: string,
 ): Promise<EnqueueResult> {
   const tmpMessage = tmpPath(spool, id, 'msg');
-  const tmpState = tmpPath(spool, id, 'json');
+  let pending: string | null = null;
   let renamedMessage = false;
-  let renamedState = false;
   let messageFd: number | null = null;
   let stateFd: number | null = null;
   // Sharing an fsync with concurrent enqueues, through a kept handle; or, one-shot, a handle of its own.
   const syncDir = request.oneShot ? fsyncDir : syncDirGrouped;
   try {
     messageFd = fsSync.openSync(tmpMessage, 'wx', 0o600);
-    const size = await writeMessage(messageFd, request.message, request.maxSize ?? Number.POSITIVE_INFINITY);
+    const { size, crc } = await writeMessage(messageFd, request.message, request.maxSize ?? Number.POSITIVE_INFINITY);
     if (size === 0) throw dataError('empty message', 'E_EMPTY_MESSAGE');
     const state = newEntryState({
       id,
@@ -166,44 +173,45 @@ async function commitEntry(
       messageId: request.messageId ?? null,
       held: request.held ?? false,
     });
-    stateFd = fsSync.openSync(tmpState, 'wx', 0o600);
-    writeAll(stateFd, serializeEntryState(state));
     // Without its state file the message is invisible to every reader (an
-    // orphan at worst), so it takes its final name now and the two files'
-    // fsyncs and its directory's run together.
+    // orphan at worst), so it takes its final name now and everything is
+    // made durable in one round.
     fsSync.renameSync(tmpMessage, messagePath(spool, id));
     renamedMessage = true;
     crashPoint('enqueue-after-message-rename');
+    pending = pendingCommitPath(spool, id, crc);
+    stateFd = fsSync.openSync(pending, 'wx', 0o600);
+    writeAll(stateFd, serializeEntryState(state));
     // In parallel on libuv's thread pool, even in a one-shot process: ext4 batches parallel fsyncs
     // into one journal commit, where one after the other on this thread each waits for its own
-    // (measured 2.9 against 8.7 ms per enqueue on a busy disk; docs/performance.md).
-    await Promise.all([fsyncFd(messageFd), fsyncFd(stateFd), syncDir(messageDir(spool, id))]);
+    // (measured 2.9 against 8.7 ms per enqueue on a busy disk; docs/performance.md). tmp/ is
+    // shared by every bucket: grouped, concurrent sessions share its fsync as well.
+    await Promise.all([fsyncFd(messageFd), fsyncFd(stateFd), syncDir(messageDir(spool, id)), syncDir(spool.tmp)]);
     fsSync.closeSync(messageFd);
     fsSync.closeSync(stateFd);
     messageFd = stateFd = null;
-    crashPoint('enqueue-after-message-fsync');
-    fsSync.renameSync(tmpState, statePath(spool, id));
-    renamedState = true;
-    await syncDir(stateDir(spool, id));
-    crashPoint('enqueue-after-state-rename');
+    crashPoint('enqueue-after-fsync-round');
+    // The commit. No fsync of state/<bucket> follows: on a journaling file system the rename is
+    // atomic across a crash, and the pending name it replaces is durable, so repair finds one or
+    // the other (docs/spool.md). Nothing after this line can fail.
+    fsSync.renameSync(pending, statePath(spool, id));
+    crashPoint('enqueue-after-commit-rename');
     return { id, size, state };
   } catch (err) {
     if (messageFd !== null) fsSync.closeSync(messageFd);
     if (stateFd !== null) fsSync.closeSync(stateFd);
     // Nothing half-written stays behind: no state file means no entry.
     removeQuietly(tmpMessage);
-    removeQuietly(tmpState);
-    if (renamedState) {
-      const failure = err instanceof BulkmailerError ? err : fromFsError('cannot enqueue: the queue could not be made durable', err);
-      throw new BulkmailerError(failure.code, `${failure.message}; ${takeBack(spool, id)}`, {
-        exitCode: failure.exitCode,
-        temporary: failure.temporary,
-        cause: err,
-      });
-    }
-    if (renamedMessage) removeQuietly(messagePath(spool, id));
-    if (err instanceof BulkmailerError) throw err;
-    throw fromFsError('cannot enqueue', err);
+    const pendingLeft = pending === null ? null : removeReporting(pending);
+    const messageLeft = renamedMessage ? removeReporting(messagePath(spool, id)) : null;
+    const failure = err instanceof BulkmailerError ? err : fromFsError('cannot enqueue', err);
+    // A pending commit with its message is what repair completes once this process has exited.
+    if (pendingLeft === null || messageLeft === null) throw failure;
+    throw new BulkmailerError(
+      failure.code,
+      `${failure.message}; entry ${id} could not be taken back out of the queue (${pendingLeft}) and may still be sent; do not send it again`,
+      { exitCode: failure.exitCode, temporary: failure.temporary, cause: err },
+    );
   }
 }
 
@@ -220,36 +228,12 @@ function removeQuietly(file: string): void {
   }
 }
 
-/**
- * Removes an entry whose commit could not be made durable; says what
- * happened, in words for the error message. Under the entry's busy lock: a
- * flusher that found the entry in the moment since its rename and is
- * delivering it keeps it (and the message says so). The removal is not
- * fsynced: the directory's fsync has just failed, and without a power cut
- * the kernel keeps the unlink.
- */
-function takeBack(spool: Spool, id: string): string {
-  let busy: ReturnType<typeof tryLock>;
+/** Removes `file` if it is there; null when it is gone, else the error's code. */
+function removeReporting(file: string): string | null {
   try {
-    // An enqueue-only open left the entry lock directory unchecked (spool-dirs.ts).
-    prepareEntryLockDir(spool);
-    busy = tryLock(entryBusyLockPath(spool, id));
+    removeIfExists(file);
+    return null;
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? String(err);
-    return `entry ${id} could not be taken back out of the queue (its lock: ${code}) and may still be delivered; do not send it again`;
-  }
-  if (!busy.acquired) {
-    const pid = busy.owner?.pid;
-    return `entry ${id} stays queued: a flusher${pid === undefined ? '' : ` (pid ${pid})`} is delivering it already; do not send it again`;
-  }
-  try {
-    fsSync.rmSync(statePath(spool, id), { force: true });
-    fsSync.rmSync(messagePath(spool, id), { force: true });
-    return `entry ${id} was taken back out of the queue: nothing will be sent`;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? String(err);
-    return `entry ${id} could not be taken back out of the queue (${code}) and may still be delivered; do not send it again`;
-  } finally {
-    busy.lock.release();
+    return (err as NodeJS.ErrnoException).code ?? String(err);
   }
 }

@@ -19,7 +19,7 @@ export { listEntryIds, scanEntries, readEntryForScan, isEntryReadError, type Sca
 export { removeEntry, quarantineEntry, checkMessageOpens, messageStream, readMessageHead } from './entry-files.js';
 export { toLogRecords, DeliveryLogWriter, type DeliveryLogRecord } from './delivery-log.js';
 export { toDeletionRecord, appendDeletionLog, type DeletionRecord } from './deletion-log.js';
-export { repairSpool, type RepairReport, type RepairOptions } from './repair.js';
+export { repairSpool, countInterruptedCommits, type RepairReport, type RepairOptions } from './repair.js';
 export { tryLock, lockWithin, lockHolder, type HeldLock, type LockOwner } from './lock-file.js';
 export { instanceLockPath, entryBusyLockPath, entryStateLockPath, tokenRefreshLockPath } from './lock-names.js';
 export { DirSyncer } from './dir-syncer.js';

@@ -1,7 +1,8 @@
 /**
  * The spool's directory tree, and the only place that builds its paths.
  *
- *   spool/tmp/                  writes in progress (names carry the writer's pid)
+ *   spool/tmp/                  writes in progress (names carry the writer's pid), and enqueues'
+ *                               pending commits (<id>.<pid>.<crc>.commit)
  *   spool/msg/<bucket>/<id>     message bytes, immutable once queued
  *   spool/state/<bucket>/<id>.json   the entry: the commit record
  *   spool/lock/                 locks (lock-names.ts), the agent's trigger.sock
@@ -25,7 +26,7 @@
  * (repair, scan) join names to a directory given here.
  */
 import path from 'node:path';
-import { bucketOf } from '../model/queue-id.js';
+import { bucketOf, isQueueId } from '../model/queue-id.js';
 import { LEARNT_FIGURES, type LearntFigureKind } from '../model/learnt-figure.js';
 
 export interface Spool {
@@ -132,6 +133,32 @@ export function entryLockDir(spool: Spool): string {
 /** A unique temp name in tmp/ whose pid lets repair tell live writers from dead ones. */
 export function tmpPath(spool: Spool, id: string, suffix: string): string {
   return `${spool.tmp}${path.sep}${id}.${process.pid}.${suffix}`;
+}
+
+/**
+ * An enqueue's pending commit: the entry's state, in tmp/ until its rename
+ * into state/ commits it (enqueue.ts). The name carries the writer's pid (as
+ * every tmp/ name) and the CRC-32 of the message, 8 hex digits, with which
+ * repair checks the message before it completes a commit a crash
+ * interrupted (repair.ts).
+ */
+export function pendingCommitPath(spool: Spool, id: string, crc: number): string {
+  return tmpPath(spool, id, `${crc.toString(16).padStart(8, '0')}.commit`);
+}
+
+const PENDING_COMMIT_NAME = /^([0-9a-z]+)\.([1-9][0-9]*)\.([0-9a-f]{8})\.commit$/;
+
+export interface PendingCommitName {
+  id: string;
+  pid: number;
+  crc: number;
+}
+
+/** What a name in tmp/ says if it is a pending commit's (pendingCommitPath); null for any other name. */
+export function parsePendingCommitName(name: string): PendingCommitName | null {
+  const match = PENDING_COMMIT_NAME.exec(name);
+  if (match === null || !isQueueId(match[1]!)) return null;
+  return { id: match[1]!, pid: Number(match[2]), crc: Number.parseInt(match[3]!, 16) };
 }
 
 /** Per-account records (holds, sending-limit counts): one directory, names carry the account. */

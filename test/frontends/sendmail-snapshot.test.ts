@@ -125,10 +125,10 @@ test('the launcher hands every other mode to the plain bundle (--version, -bp); 
   assert.match(usage.stderr, /^bulkmailer-sendmail: unknown option -Z\n/);
 });
 
-test('exit 0 only after the commit: a crash inside the snapshot exits by the signal, before or after the state file lands', async (t) => {
+test('exit 0 only after the commit: a crash inside the snapshot exits by the signal, before or after the commit\'s rename', async (t) => {
   const { home, cleanup } = await makeTempHome();
   t.after(cleanup);
-  for (const [point, committed] of [['enqueue-after-message-fsync', 0], ['enqueue-after-state-rename', 1]] as const) {
+  for (const [point, committed] of [['enqueue-after-message-rename', 0], ['enqueue-after-fsync-round', 0], ['enqueue-after-commit-rename', 1]] as const) {
     const crashHome = path.join(home, point);
     const run = await runCli(ARGS, { home: crashHome, bin: SENDMAIL, input: MESSAGE, env: { BULKMAILER_CRASH_AT: point } });
     assert.equal(run.code, null, `${point}: exit ${run.code} ${run.stderr}`);

@@ -111,7 +111,7 @@ test('a writer killed between a group\'s fsyncs and its acknowledgement leaves o
     const spool = await openSpool(process.argv[1]);
     await Promise.all(Array.from({ length: 20 }, (_, i) =>
       enqueueMessage(spool, { from: 'a@x.org', recipients: ['b@x.org'], message: 'Subject: ' + i + '\\r\\n\\r\\n' + 'x'.repeat(5000) + '\\r\\n' })));`;
-  for (const point of ['enqueue-after-message-fsync', 'enqueue-after-state-rename'] as const) {
+  for (const point of ['enqueue-after-fsync-round', 'enqueue-after-commit-rename'] as const) {
     const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, home], {
       env: { ...process.env, BULKMAILER_CRASH_AT: point },
       cwd: ROOT,
@@ -119,17 +119,26 @@ test('a writer killed between a group\'s fsyncs and its acknowledgement leaves o
     const [, signal] = await once(child, 'exit');
     assert.equal(signal, 'SIGKILL', point);
     const ids = await listEntryIds(spool);
-    if (point === 'enqueue-after-message-fsync') assert.equal(ids.length, 0, 'no state renamed yet: no entry');
+    if (point === 'enqueue-after-fsync-round') assert.equal(ids.length, 0, 'no commit renamed yet: no entry');
     else assert.ok(ids.length >= 1 && ids.length <= 20, `${point}: ${ids.length} entries`);
     for (const id of ids) {
       const state = await readEntryState(spool, id);
       assert.ok(state, `${point}: ${id} readable`);
       assert.equal((await fs.stat(messagePath(spool, id))).size, state.size, `${point}: ${id} message whole`);
     }
-    await repairSpool(spool, Date.now() + 3_600_000);
+    // The pending commits of the group whose messages are whole are completed (the writer may have acknowledged
+    // some), the rest removed: every entry after repair is whole, and at least the one that reached the point is there.
+    const report = await repairSpool(spool, Date.now() + 3_600_000);
     assert.deepEqual(await fs.readdir(spool.tmp), [], `${point}: tmp/ cleaned`);
-    assert.equal((await listEntryIds(spool)).length, ids.length, `${point}: repair keeps committed entries`);
-    for (const id of ids) {
+    const after = await listEntryIds(spool);
+    assert.equal(after.length, ids.length + report.commitsCompleted.length, `${point}: repair keeps committed entries`);
+    assert.ok(after.length >= 1, `${point}: the enqueue that reached the point is queued`);
+    for (const id of after) {
+      const state = await readEntryState(spool, id);
+      assert.ok(state, `${point}: ${id} readable after repair`);
+      assert.equal((await fs.stat(messagePath(spool, id))).size, state.size, `${point}: ${id} message whole after repair`);
+    }
+    for (const id of after) {
       await fs.rm(statePath(spool, id));
       await fs.rm(messagePath(spool, id));
     }

@@ -107,17 +107,18 @@ test('a streamed message is written as it arrives', async (t) => {
   assert.equal((await fs.stat(messagePath(spool, id))).size, size);
 });
 
-test('crash points: killed before the state rename leaves no entry; after it, the entry exists', async (t) => {
+test('crash points: killed before the commit\'s rename leaves no entry (repair completes one whose fsync round ended); after it, the entry exists', async (t) => {
   const { home, cleanup } = await makeTempHome();
   t.after(cleanup);
   const spool = await openSpool(home);
   const script = `import { openSpool, enqueueMessage } from ${JSON.stringify(path.join(ROOT, 'src/spool/index.ts'))};
     const spool = await openSpool(process.argv[1]);
     await enqueueMessage(spool, { from: 'a@x.org', recipients: ['b@x.org'], message: 'Subject: x\\r\\n\\r\\nbody\\r\\n' });`;
-  for (const [point, entries] of [
-    ['enqueue-after-message-fsync', 0],
-    ['enqueue-after-message-rename', 0],
-    ['enqueue-after-state-rename', 1],
+  // [point, entries visible after the kill, entries after repair]
+  for (const [point, entries, repaired] of [
+    ['enqueue-after-message-rename', 0, 0],
+    ['enqueue-after-fsync-round', 0, 1],
+    ['enqueue-after-commit-rename', 1, 1],
   ] as const) {
     const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, home], {
       env: { ...process.env, BULKMAILER_CRASH_AT: point },
@@ -126,10 +127,14 @@ test('crash points: killed before the state rename leaves no entry; after it, th
     const [, signal] = await once(child, 'exit');
     assert.equal(signal, 'SIGKILL', point);
     assert.equal((await listEntryIds(spool)).length, entries, point);
-    // Repair clears what the dead writer left (orphans only when old enough).
-    await repairSpool(spool, Date.now() + 3_600_000);
+    // Repair clears what the dead writer left (orphans only when old enough), or completes its commit.
+    const report = await repairSpool(spool, Date.now() + 3_600_000);
     assert.deepEqual(await fs.readdir(spool.tmp), [], `${point}: tmp/ cleaned`);
-    assert.equal((await listEntryIds(spool)).length, entries, `${point}: after repair`);
+    assert.equal((await listEntryIds(spool)).length, repaired, `${point}: after repair`);
+    assert.equal(report.commitsCompleted.length, repaired - entries, `${point}: commits completed`);
+    for (const bucket of await fs.readdir(spool.msg)) {
+      for (const id of await fs.readdir(path.join(spool.msg, bucket))) assert.ok((await listEntryIds(spool)).includes(id), `${point}: no orphan left`);
+    }
     for (const id of await listEntryIds(spool)) await fs.rm(statePath(spool, id));
     await repairSpool(spool, Date.now() + 3_600_000);
   }
@@ -144,7 +149,7 @@ test('repair removes a message without a state file once it is old enough, and n
   const orphan = ids[17]!;
   await fs.rm(statePath(spool, orphan));
   const young = await repairSpool(spool, Date.now());
-  assert.equal(young.orphanMessagesRemoved, 0, 'an enqueue may be between its two renames');
+  assert.equal(young.orphanMessagesRemoved, 0, 'an enqueue may be between its message\'s rename and its commit');
   await fs.access(messagePath(spool, orphan));
   const old = await repairSpool(spool, Date.now() + 3_600_000);
   assert.equal(old.orphanMessagesRemoved, 1);

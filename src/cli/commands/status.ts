@@ -11,11 +11,22 @@
  * stderr as it is met and skipped, and the table ends with a line naming
  * every entry not listed: corrupt ones (the next flush quarantines them) and
  * ones that cannot be read (a permission, a link, EIO: left for you). One
- * bad entry never hides the rest. An entry that vanishes mid-listing
+ * bad entry never hides the rest. Enqueues a crash interrupted just before
+ * their commit (pending commits of dead writers in tmp/, which the next
+ * flush's repair completes) are counted on a line of their own. An entry that vanishes mid-listing
  * (delivered meanwhile) is simply not shown.
  */
 import type { EntryState } from '../../model/entry-state.js';
-import { openSpool, readEntryForScan, listEntryIds, listAccountHolds, readLearntFigure, type ScanOptions, type Spool } from '../../spool/index.js';
+import {
+  countInterruptedCommits,
+  openSpool,
+  readEntryForScan,
+  listEntryIds,
+  listAccountHolds,
+  readLearntFigure,
+  type ScanOptions,
+  type Spool,
+} from '../../spool/index.js';
 import { connectionsLine, loweredFigure } from '../format/learnt-figure.js';
 import { describeHold } from '../../flush/flush-summary.js';
 import { isProviderPause } from '../../model/account-hold.js';
@@ -180,6 +191,14 @@ async function writeTable(
     );
   }
   await write(ctx, totalLine(totals) + '\n');
+  // Possibly acknowledged already (docs/spool.md, "Enqueue: the commit protocol"): said, not hidden.
+  const interrupted = await countInterruptedCommits(spool);
+  if (interrupted > 0) {
+    await write(
+      ctx,
+      `${c.yellow('not listed yet')}: ${plural(interrupted, 'message')} whose queueing a crash interrupted just before its commit; the next flush completes it if its message is whole\n`,
+    );
+  }
   for (const hold of listAccountHolds(spool)) {
     // Expired holds are shown too until the next flush clears them: the reply is still the news.
     const line = describeHold(hold, now);
