@@ -106,31 +106,33 @@ test('handles nobody has used for a while are closed, so an idle process holds n
   assert.equal(openHandlesOn(dir!), 0, 'release() closes at once');
 });
 
-/** A fresh spool, and the real paths of the two bucket directories an entry went into. */
+/** A fresh spool, and the real paths of the two directories an enqueue fsyncs (its message's bucket, tmp/) and of its state's bucket. */
 async function spoolFor(t: TestContext) {
   const { home, cleanup } = await makeTempHome();
   t.after(cleanup);
   const spool = await openSpool(home);
-  const bucketDirs = (id: string) => [fs.realpathSync(messageDir(spool, id)), fs.realpathSync(stateDir(spool, id))];
-  return { home, spool, bucketDirs };
+  const syncedDirs = (id: string) => [fs.realpathSync(messageDir(spool, id)), fs.realpathSync(spool.tmp)];
+  const stateBucket = (id: string) => fs.realpathSync(stateDir(spool, id));
+  return { home, spool, syncedDirs, stateBucket };
 }
 
 const MESSAGE = 'From: list@example.org\r\nSubject: one\r\n\r\nHello.\r\n';
 
-test('an enqueue keeps its two bucket directories open for the next one; a one-shot enqueue closes them before it resolves', async (t) => {
+test('an enqueue keeps the two directories it fsyncs (msg/<b>, tmp/) open for the next one; a one-shot enqueue closes them before it resolves', async (t) => {
   const kept = await spoolFor(t);
   const plain = await enqueueMessage(kept.spool, { from: 'list@example.org', recipients: ['a@example.net'], message: MESSAGE });
-  assert.deepEqual(kept.bucketDirs(plain.id).map((dir) => openHandlesOn(dir)), [1, 1], 'kept for the next enqueue (the control)');
+  assert.deepEqual(kept.syncedDirs(plain.id).map((dir) => openHandlesOn(dir)), [1, 1], 'kept for the next enqueue (the control)');
+  assert.equal(openHandlesOn(kept.stateBucket(plain.id)), 0, 'the commit\'s rename into state/<b> is not fsynced');
 
   const once = await spoolFor(t);
   const oneShot = await enqueueMessage(once.spool, { from: 'list@example.org', recipients: ['a@example.net'], message: MESSAGE, oneShot: true });
-  assert.deepEqual(once.bucketDirs(oneShot.id).map((dir) => openHandlesOn(dir)), [0, 0], 'nothing kept: no handle, no idle timer');
+  assert.deepEqual(once.syncedDirs(oneShot.id).map((dir) => openHandlesOn(dir)), [0, 0], 'nothing kept: no handle, no idle timer');
   assert.deepEqual(await listEntryIds(once.spool), [oneShot.id], 'queued all the same');
 });
 
 test('the sendmail command and `bulkmailer enqueue` submit one-shot: their enqueue keeps no directory open', async (t) => {
-  const { home, spool, bucketDirs } = await spoolFor(t);
+  const { home, spool, syncedDirs } = await spoolFor(t);
   const result = await submitMessage({ home, sender: 'list@example.org', recipients: ['a@example.net'], message: MESSAGE, oneShot: true, nudge: false });
-  assert.deepEqual(bucketDirs(result.id).map((dir) => openHandlesOn(dir)), [0, 0]);
+  assert.deepEqual(syncedDirs(result.id).map((dir) => openHandlesOn(dir)), [0, 0]);
   assert.deepEqual(await listEntryIds(spool), [result.id]);
 });
