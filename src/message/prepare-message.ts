@@ -9,12 +9,20 @@
  * (smtp-line-limit.ts): lines over 998 octets are broken, a NUL byte refused.
  *
  * Fails through splitMessageHead and LineLengthLimiter (dataError, exit 65).
+ *
+ * No closure made here may capture the header fields: their `raw` bytes
+ * are views into the reads they came in (the SMTP intake's socket reads),
+ * and while a closure of this function's scope held `fields` (the result's
+ * -t getter did), a young-generation collection kept every message's reads,
+ * so the listener's Buffers piled up until the next full collection
+ * (docs/performance.md, "The listener's memory over thousands of
+ * messages"; test/message/prepare-message-memory.test.ts).
  */
 import { decodeEncodedWords } from './encoded-words.js';
 import { findHeader, hasHeader, isHeaderNamed, type HeaderField } from './header-fields.js';
 import { recipientsFromHeaders } from './header-recipients.js';
 import { formatRfc5322Date, newMessageId } from './new-headers.js';
-import { splitMessageHead, type MessageInput, type SplitOptions } from './split-head.js';
+import { splitMessageHead, type MessageInput, type MessageRest, type SplitOptions } from './split-head.js';
 import { LineLengthLimiter } from './smtp-line-limit.js';
 
 export interface PrepareOptions extends SplitOptions {
@@ -52,6 +60,30 @@ function headerLine(name: string, value: string, eol: string): Buffer {
   return Buffer.from(`${name}: ${value}${eol}`, 'utf8');
 }
 
+/** The result: a class, so that -t's lazy recipients are a prototype getter reading `fields`, not a closure over them. */
+class Prepared implements PreparedMessage {
+  private recipients: string[] | undefined = undefined;
+
+  constructor(
+    readonly message: AsyncIterable<Buffer>,
+    readonly subject: string | null,
+    readonly messageId: string | null,
+    readonly fields: HeaderField[],
+    readonly rewritten: boolean,
+    readonly empty: boolean,
+  ) {}
+
+  get headerRecipients(): string[] {
+    return (this.recipients ??= recipientsFromHeaders(this.fields));
+  }
+}
+
+/** The stored message, `head` then `body`, through the line limit: its closure holds the limiter only. */
+function limitedMessage(body: MessageRest, head: Buffer | null, eol: '\r\n' | '\n'): MessageRest {
+  const limiter = new LineLengthLimiter(eol);
+  return body.withHead(head, (chunk) => limiter.pass(chunk));
+}
+
 export async function prepareMessage(input: MessageInput, options: PrepareOptions = {}): Promise<PreparedMessage> {
   const split = await splitMessageHead(input, options);
   const { fields, eol } = split;
@@ -84,19 +116,13 @@ export async function prepareMessage(input: MessageInput, options: PrepareOption
   // One iterator from the header to the end of the body, with the line
   // limit applied chunk by chunk inside it: each layer of iterator costs
   // promises and turns of the microtask queue for every chunk.
-  const limiter = new LineLengthLimiter(eol);
-  const message = split.body.withHead(head.length === 0 ? null : head.length === 1 ? head[0]! : Buffer.concat(head), (chunk) => limiter.pass(chunk));
-
-  let headerRecipients: string[] | undefined;
-  return {
+  const message = limitedMessage(split.body, head.length === 0 ? null : head.length === 1 ? head[0]! : Buffer.concat(head), eol);
+  return new Prepared(
     message,
-    get headerRecipients() {
-      return (headerRecipients ??= recipientsFromHeaders(fields));
-    },
-    subject: subjectField ? decodeEncodedWords(subjectField.value) : null,
-    messageId: messageId === null || messageId === '' ? null : messageId,
+    subjectField ? decodeEncodedWords(subjectField.value) : null,
+    messageId === null || messageId === '' ? null : messageId,
     fields,
     rewritten,
-    empty: fields.length === 0 && split.separator === null,
-  };
+    fields.length === 0 && split.separator === null,
+  );
 }
