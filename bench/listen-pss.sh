@@ -3,15 +3,21 @@
 # alternating: for each round, each build in turn starts `listen` on a fresh
 # home, takes 300 messages (4 KB, 5 recipients; lib/genmsgs.py) from the
 # harness's own client (lib/smtpclient.py, its own process) over 1 and over
-# 8 connections, and is stopped. Sampled every 20 ms from
+# 8 connections, and is stopped. MESSAGES=N takes N messages instead of 300
+# (generated alike), MSGDIR=DIR the messages already in DIR (the harness's
+# format, e.g. genmsgs.py's output; their count is MESSAGES's default then),
+# CLIENTS="1 8" the connection counts. Sampled every 20 ms from
 # /proc/PID/smaps_rollup: the listener's anonymous PSS (its heap, malloc,
 # stacks: no other process shares them), idle after start-up and at the
 # peak, and its file-backed resident pages at the peak (Node's binary and
 # libraries: the harness counts them whole when no other Node runs; PSS on a
 # machine with other Node processes shares them out). Also the listener's
-# CPU per message (/proc/PID/stat). Prints each run and the medians.
+# CPU per message (/proc/PID/stat) and the messages per second the client
+# saw. Prints each run and the medians.
 #
 #   bench/listen-pss.sh ROUNDS BUILT_CHECKOUT...      # e.g. 5 /tmp/before .
+#   MESSAGES=2000 CLIENTS=8 bench/listen-pss.sh 3 /tmp/before .
+#   MSGDIR=/tmp/msgs20k bench/listen-pss.sh 3 /tmp/before .
 #
 # Needs the harness's lib/ (../shared/peers/lib beside the checkout, or PEERS_LIB=/path/to/peers/lib)
 # and python3; Linux only.
@@ -22,7 +28,14 @@ shift
 lib=${PEERS_LIB:-$(cd "$(dirname "$0")/.." && pwd)/../shared/peers/lib}
 work=$(mktemp -d "${TMPDIR:-/tmp}/bulkmailer-listen-pss.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-python3 "$lib/genmsgs.py" --n "${MESSAGES:-300}" --out "$work/msgs" >/dev/null
+if [ -n "${MSGDIR:-}" ]; then
+  msgs=$(cd "$MSGDIR" && pwd)
+  : "${MESSAGES:=$(find "$msgs" -maxdepth 1 -name '*.eml' | wc -l)}"
+else
+  msgs=$work/msgs
+  : "${MESSAGES:=300}"
+  python3 "$lib/genmsgs.py" --n "$MESSAGES" --out "$msgs" >/dev/null
+fi
 
 sampler='
 import sys, time, signal
@@ -58,17 +71,19 @@ run() { # build clients -> one line of figures
   python3 -c "$sampler" "$pid" >"$work/peak" &
   sp=$!
   c0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
-  local status=0
-  python3 "$lib/smtpclient.py" --port "$port" --msgdir "$work/msgs" --conns "$2" >/dev/null 2>"$work/client.err" || status=$?
+  local status=0 t0 t1
+  t0=$(date +%s.%N)
+  python3 "$lib/smtpclient.py" --port "$port" --msgdir "$msgs" --conns "$2" >/dev/null 2>"$work/client.err" || status=$?
   if [ "$status" -ne 0 ]; then
     # Not counted: a run whose messages did not all go in measures nothing.
     echo "FAILED: the client exited $status ($(tail -n 1 "$work/client.err"))"
     kill "$sp" "$pid"; wait "$sp" "$pid" 2>/dev/null || true
     return
   fi
-  cpu=$(awk -v c0="$c0" -v n="${MESSAGES:-300}" '{printf "%.2f", ($14 + $15 - c0) * 10 / n}' "/proc/$pid/stat")
+  t1=$(date +%s.%N)
+  cpu=$(awk -v c0="$c0" -v n="$MESSAGES" '{printf "%.2f", ($14 + $15 - c0) * 10 / n}' "/proc/$pid/stat")
   kill "$sp"; wait "$sp" || true
-  echo "cpu $cpu anonIdle $idle $(cat "$work/peak")"
+  echo "cpu $cpu rate $(awk -v a="$t0" -v b="$t1" -v n="$MESSAGES" 'BEGIN{printf "%.0f", n / (b - a)}') anonIdle $idle $(cat "$work/peak")"
   kill "$pid"; wait "$pid" 2>/dev/null || true
   # The spool's per-entry lock directory lives on tmpfs (src/spool/entry-lock-dir.ts): removed with the home.
   node -e "import(process.argv[1]).then((s) => s.removeEntryLockTarget(process.argv[2]))" "$1/dist/spool/index.js" "$home"
@@ -77,7 +92,7 @@ run() { # build clients -> one line of figures
 builds=()
 for build in "$@"; do builds+=("$(cd "$build" && pwd)"); done
 for round in $(seq 1 "$rounds"); do
-  for clients in 1 8; do
+  for clients in ${CLIENTS:-1 8}; do
     for build in "${builds[@]}"; do echo "$build clients=$clients $(run "$build" "$clients")" | tee -a "$work/runs"; done
   done
 done
@@ -90,7 +105,7 @@ for line in open(sys.argv[1]):
         print("not counted:", line.strip())
         continue
     key = line.split(" cpu ")[0]
-    for name, value in re.findall(r"(cpu|anonIdle|anonPeak|filePeak) ([0-9.]+)", line):
+    for name, value in re.findall(r"(cpu|rate|anonIdle|anonPeak|filePeak) ([0-9.]+)", line):
         rows[key][name].append(float(value))
 for key, figures in rows.items():
     print(key, " ".join(f"{n} {statistics.median(v):.2f} ({min(v):.2f}-{max(v):.2f})" for n, v in figures.items()))
