@@ -18,12 +18,20 @@
  * never fails the flush: the bar is stopped on `end` (and by `close()`, for
  * a flush that threw), so the cursor is always restored.
  */
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type { MultiBar, SingleBar } from 'cli-progress';
 import type { FlushEvents, FlushPlannedEvent, FlushStartEvent, TransactionEvent } from '../flush/flush-events.js';
 import type { CommandContext } from './context.js';
 import { palette } from './format/color.js';
 import { formatDuration } from '../config/duration.js';
 import { plural } from '../text.js';
+
+/**
+ * cli-progress and the string-width modules it loads (~10 ms of start-up),
+ * loaded only when a bar is drawn: a flush from cron (--quiet, or no
+ * terminal) never draws one.
+ */
+const loadCliProgress = (): typeof import('cli-progress') => createRequire(import.meta.url)('cli-progress') as typeof import('cli-progress');
 
 export interface FlushOutputOptions {
   quiet?: boolean;
@@ -88,8 +96,8 @@ export function attachFlushOutput(events: FlushEvents, ctx: CommandContext, opti
   const interval = options.intervalMs ?? DEFAULT_INTERVAL_MS;
   const c = palette(ctx.color);
   const tally: Tally = { total: 0, done: 0, sent: 0, deferred: 0, failed: 0, smarthost: '', startedAt: 0 };
-  let multibar: cliProgress.MultiBar | null = null;
-  let bar: cliProgress.SingleBar | null = null;
+  let multibar: MultiBar | null = null;
+  let bar: SingleBar | null = null;
   let lastLine = 0;
 
   /** A line for a human: above the bar when there is one. */
@@ -108,6 +116,7 @@ export function attachFlushOutput(events: FlushEvents, ctx: CommandContext, opti
     if (options.quiet) return;
     if (tty) {
       if (bar === null) {
+        const cliProgress = loadCliProgress();
         multibar = new cliProgress.MultiBar(
           {
             stream: ctx.stderr as NodeJS.WriteStream,

@@ -30,7 +30,7 @@ import type { Credentials } from '../config/credentials.js';
 import type { AccountSettings } from '../config/accounts.js';
 import type { RecipientOutcome } from '../model/transitions.js';
 import { needsSmtpUtf8 } from '../model/address.js';
-import { loginXOAuth2, type OAuth2Credentials } from './xoauth2-login.js';
+import type { OAuth2Credentials } from './xoauth2-login.js';
 import { corkUntilNextTurn, offeredExtensions, transactionSoFar, type TransactionSoFar } from './nodemailer-private.js';
 import { classifyFailure, classifySuccess, connectionUsableAfter, tooManySessions, type SendErrorLike } from './classify-reply.js';
 
@@ -193,6 +193,8 @@ export class SmtpSession implements TransactionSender {
     });
     if (credentials !== null && 'tokens' in credentials) {
       try {
+        // Loaded for OAuth2 accounts only (with nodemailer's XOAUTH2 module).
+        const { loginXOAuth2 } = await import('./xoauth2-login.js');
         await loginXOAuth2(connection, credentials, smarthost.display, { renewOnPlainRefusal: round === 0 });
       } catch (err) {
         connection.close();
@@ -337,11 +339,16 @@ export class SmtpSession implements TransactionSender {
  * streamed (large) message flows as it is read; only its end waits.
  */
 function heldUntil(connection: SMTPConnection, message: Buffer | Readable, ready: Promise<void>): Readable {
+  // The stream fails with an error of its own: nodemailer relabels the error it is given (code
+  // ESTREAM), and the journal's, which the caller reports, must keep its errno (EIO, ENOSPC...).
+  const notDurable = (err: unknown) => new Error('the transaction journal is not durable', { cause: err });
   if (!Buffer.isBuffer(message)) {
     return Readable.from(
       (async function* () {
         for await (const chunk of message) yield chunk as Buffer;
-        await ready;
+        await ready.catch((err: unknown) => {
+          throw notDurable(err);
+        });
       })(),
       { objectMode: false },
     );
@@ -366,7 +373,7 @@ function heldUntil(connection: SMTPConnection, message: Buffer | Readable, ready
       durable = true;
       if (asked) release();
     },
-    (err: unknown) => stream.destroy(err as Error),
+    (err: unknown) => stream.destroy(notDurable(err)),
   );
   return stream;
 }

@@ -20,6 +20,13 @@
  * commit, which measured about half the cost of one after an append.
  * Readers stop a line at the first NUL.
  *
+ * Opening returns once the file exists: its first fsync and its
+ * directory's run in the background (`ready`), while the batch's sessions
+ * connect, greet and say EHLO, and the first group fdatasync starts only
+ * after them, so no line counts as durable before the file's directory
+ * entry is. A failure there is the first transaction's failure, before
+ * its dot, like any failed fdatasync.
+ *
  * Nothing is written after the outcome: the state file is the record of
  * that, and recovery reads it. The journal is removed when the batch ends
  * with every outcome durable; a batch that failed leaves it for recovery.
@@ -63,6 +70,8 @@ export class TransactionJournal {
   private closed = false;
   /** fdatasyncs started so far (group commit makes this far fewer than transactions). */
   syncs = 0;
+  /** The file's first fsync and its directory's: settles (never rejects) once they are done, either way. */
+  private ready: Promise<void> = Promise.resolve();
 
   /** Where the next line goes. */
   private offset = 0;
@@ -81,20 +90,27 @@ export class TransactionJournal {
     this.allocated += zeros.length;
   }
 
-  /** Creates the journal file and makes its directory entry durable (once per batch). */
+  /**
+   * Creates the journal file (once per batch). Its preallocation and its
+   * directory entry are made durable in the background: the first group
+   * fdatasync waits for them, so the first transaction's line is durable
+   * only once the file is. A file that cannot be created throws here.
+   */
   static async open(spool: Spool): Promise<TransactionJournal> {
     const file = journalPath(spool, `${process.pid}.${++journalsOpened}.${Date.now().toString(36)}`);
     const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
     const journal = new TransactionJournal(fd, file);
     try {
       journal.preallocate();
-      await fsyncFd(fd);
-      await fsyncDir(spool.journal);
     } catch (err) {
       fs.closeSync(fd);
       fs.rmSync(file, { force: true });
       throw err;
     }
+    journal.ready = (async () => {
+      await fsyncFd(fd);
+      await fsyncDir(spool.journal);
+    })().catch((err: unknown) => void (journal.failure ??= err));
     return journal;
   }
 
@@ -133,14 +149,19 @@ export class TransactionJournal {
     const batch = this.waiting;
     this.waiting = [];
     this.syncs++;
-    this.syncing = new Promise<void>((done) =>
-      fs.fdatasync(this.fd, (err) => {
-        this.syncing = null;
-        if (err) this.failure ??= err;
-        for (const w of batch) (this.failure === null ? w.resolve() : w.reject(this.failure));
-        done();
-        this.kick();
-      }),
+    const settle = (err: unknown) => {
+      this.syncing = null;
+      if (err) this.failure ??= err;
+      for (const w of batch) (this.failure === null ? w.resolve() : w.reject(this.failure));
+      this.kick();
+    };
+    // The first round waits for the file's own fsyncs (open): until then no line is durable.
+    this.syncing = this.ready.then(
+      () =>
+        new Promise<void>((done) => {
+          if (this.failure !== null) return (settle(null), done());
+          fs.fdatasync(this.fd, (err) => (settle(err), done()));
+        }),
     );
   }
 
@@ -153,7 +174,8 @@ export class TransactionJournal {
   async close(complete: boolean): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    // A transaction refused at its envelope never waited for its line: its fdatasync may still run.
+    // A transaction refused at its envelope never waited for its line: its fdatasync may still run (and the open's fsyncs).
+    await this.ready;
     while (this.syncing !== null) await this.syncing;
     fs.closeSync(this.fd);
     if (complete) fs.rmSync(this.file, { force: true });
