@@ -10,23 +10,15 @@ import path from 'node:path';
 import { once } from 'node:events';
 import { spawn } from 'node:child_process';
 import { makeTempHome } from '../support/home.js';
-import { runCli, spawnCli } from '../support/cli.js';
-import { RawSmtpClient, dataBlock } from '../support/smtp-client.js';
+import { runCli, startListen } from '../support/cli.js';
+import { openRaw, sendRawMessage } from '../support/smtp-client.js';
 import { listEntryIds, openSpool, readEntryState } from '../../src/spool/index.js';
 
+/** `listen --socket PATH`, once it says it listens there. */
 async function startSocketListener(home: string, socket: string) {
-  const child = spawnCli(['listen', '--socket', socket], { home });
-  let stdout = '';
-  let stderr = '';
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  await new Promise<void>((resolve, reject) => {
-    child.stdout?.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-      if (stdout.includes(`listening on ${socket}`)) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`listen exited ${code}: ${stderr}`)));
-  });
-  return child;
+  const started = await startListen(['--socket', socket], { home });
+  assert.equal(started.address, socket);
+  return started.child;
 }
 
 test('listen --socket: created 0600, takes a message into the spool, removed on SIGTERM', async (t) => {
@@ -39,14 +31,9 @@ test('listen --socket: created 0600, takes a message into the spool, removed on 
   assert.ok(stat.isSocket());
   assert.equal(stat.mode & 0o777, 0o600);
 
-  const client = await RawSmtpClient.connect(socket);
-  assert.equal((await client.reply()).code, 220);
-  assert.equal((await client.command('EHLO script.local')).code, 250);
-  assert.equal((await client.command('MAIL FROM:<list@club.example>')).code, 250);
-  assert.equal((await client.command('RCPT TO:<ann@club.example>')).code, 250);
-  assert.equal((await client.command('DATA')).code, 354);
-  await client.write(dataBlock('From: list@club.example\r\nSubject: by socket\r\n\r\nHi.\r\n'));
-  assert.equal((await client.reply()).code, 250);
+  const client = await openRaw(socket, { ehlo: 'script.local' });
+  const reply = await sendRawMessage(client, 'list@club.example', ['ann@club.example'], 'From: list@club.example\r\nSubject: by socket\r\n\r\nHi.\r\n');
+  assert.equal(reply.code, 250, reply.text);
   await client.command('QUIT');
   client.close();
 

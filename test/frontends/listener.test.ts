@@ -21,8 +21,8 @@ import { isLoopbackHost } from '../../src/config/smarthost.js';
 import { BulkmailerError } from '../../src/errors.js';
 import { listenForNudges, listEntryIds, messagePath, openSpool, readEntryState, type Spool } from '../../src/spool/index.js';
 import { makeTempHome, writeConfig, type TempHome } from '../support/home.js';
-import { dataBlock, RawSmtpClient } from '../support/smtp-client.js';
-import { ROOT, runCli, spawnCli } from '../support/cli.js';
+import { dataBlock, openRaw, RawSmtpClient, sendRawMessage } from '../support/smtp-client.js';
+import { ROOT, runCli, startListen } from '../support/cli.js';
 
 const CERT = path.join(ROOT, 'test', 'fixtures', 'localhost-cert.pem');
 const KEY = path.join(ROOT, 'test', 'fixtures', 'localhost-key.pem');
@@ -39,23 +39,6 @@ async function storedMessage(spool: Spool, id: string): Promise<Buffer> {
 
 async function tmpFiles(spool: Spool): Promise<string[]> {
   return fs.readdir(spool.tmp);
-}
-
-/** One message through a raw client: MAIL, RCPTs, DATA; returns the reply to the final dot. */
-async function sendRaw(client: RawSmtpClient, from: string, to: string[], message: string | Buffer) {
-  assert.equal((await client.command(`MAIL FROM:<${from}>`)).code, 250);
-  for (const rcpt of to) assert.equal((await client.command(`RCPT TO:<${rcpt}>`)).code, 250);
-  assert.equal((await client.command('DATA')).code, 354);
-  await client.write(dataBlock(message));
-  return client.reply();
-}
-
-async function openRaw(port: number): Promise<RawSmtpClient> {
-  const client = await RawSmtpClient.connect(port);
-  assert.equal((await client.reply()).code, 220);
-  const ehlo = await client.command('EHLO client.example.org');
-  assert.equal(ehlo.code, 250);
-  return client;
 }
 
 describe('SMTP listener on loopback', () => {
@@ -160,10 +143,10 @@ describe('SMTP listener on loopback', () => {
     const client = await openRaw(listener.port);
     assert.equal((await client.command('MAIL FROM:<a@example.org> SIZE=300000')).code, 552);
     const big = `Subject: big\r\n\r\n${'y'.repeat(998)}\r\n`.repeat(1).concat(`${'z'.repeat(998)}\r\n`.repeat(250));
-    const reply = await sendRaw(client, 'a@example.org', ['b@example.org'], big);
+    const reply = await sendRawMessage(client, 'a@example.org', ['b@example.org'], big);
     assert.equal(reply.code, 552, reply.text);
     // The connection goes on.
-    const ok = await sendRaw(client, 'a@example.org', ['b@example.org'], 'Subject: small\r\n\r\nok\r\n');
+    const ok = await sendRawMessage(client, 'a@example.org', ['b@example.org'], 'Subject: small\r\n\r\nok\r\n');
     assert.equal(ok.code, 250);
     client.close();
     const after = await listEntryIds(spool);
@@ -178,7 +161,7 @@ describe('SMTP listener on loopback', () => {
     assert.equal((await client.command('MAIL FROM:<a@example.org>')).code, 250);
     assert.ok((await client.command('RCPT TO:<nodomain>')).code >= 500);
     assert.equal((await client.command('RSET')).code, 250);
-    const reply = await sendRaw(client, 'a@example.org', ['b@example.org'], 'no header here\r\n\r\nbody\r\n');
+    const reply = await sendRawMessage(client, 'a@example.org', ['b@example.org'], 'no header here\r\n\r\nbody\r\n');
     assert.equal(reply.code, 554, reply.text);
     client.close();
     assert.deepEqual(await listEntryIds(spool), before);
@@ -192,14 +175,14 @@ describe('SMTP listener on loopback', () => {
     await fs.writeFile(spool.tmp, 'not a directory');
     const client = await openRaw(listener.port);
     try {
-      const reply = await sendRaw(client, 'a@example.org', ['b@example.org'], 'Subject: x\r\n\r\nbody\r\n');
+      const reply = await sendRawMessage(client, 'a@example.org', ['b@example.org'], 'Subject: x\r\n\r\nbody\r\n');
       assert.equal(reply.code, 452, reply.text);
       assert.deepEqual(await listEntryIds(spool), before);
     } finally {
       await fs.rm(spool.tmp);
       await fs.rename(`${spool.tmp}.away`, spool.tmp);
     }
-    const retry = await sendRaw(client, 'a@example.org', ['b@example.org'], 'Subject: x\r\n\r\nbody\r\n');
+    const retry = await sendRawMessage(client, 'a@example.org', ['b@example.org'], 'Subject: x\r\n\r\nbody\r\n');
     assert.equal(retry.code, 250);
     client.close();
   });
@@ -214,7 +197,7 @@ describe('SMTP listener on loopback', () => {
     });
     try {
       const client = await openRaw(listener.port);
-      assert.equal((await sendRaw(client, 'a@example.org', ['b@example.org'], 'Subject: n\r\n\r\nb\r\n')).code, 250);
+      assert.equal((await sendRawMessage(client, 'a@example.org', ['b@example.org'], 'Subject: n\r\n\r\nb\r\n')).code, 250);
       client.close();
       await nudgeSeen;
       assert.ok(nudges >= 1);
@@ -231,10 +214,10 @@ describe('SMTP listener on loopback', () => {
     const quick = await startListener({ home: fresh.home, port: 0, nudge: false, onAccepted: thrower, onRejected: thrower });
     try {
       const client = await openRaw(quick.port);
-      const reply = await sendRaw(client, 'a@example.org', ['b@example.org'], 'Subject: hook\r\n\r\nbody\r\n');
+      const reply = await sendRawMessage(client, 'a@example.org', ['b@example.org'], 'Subject: hook\r\n\r\nbody\r\n');
       assert.equal(reply.code, 250, reply.text);
       assert.deepEqual(await listEntryIds(await openSpool(fresh.home)), [queuedId(reply.text)]);
-      const refused = await sendRaw(client, 'a@example.org', ['b@example.org'], 'not a header\r\n');
+      const refused = await sendRawMessage(client, 'a@example.org', ['b@example.org'], 'not a header\r\n');
       assert.equal(refused.code, 554, refused.text);
       client.close();
     } finally {
@@ -395,25 +378,9 @@ describe('listener bind policy and AUTH', () => {
 });
 
 describe('bulkmailer listen (child process)', () => {
-  async function startChild(home: string) {
-    const child = spawnCli(['listen', '--port', '0'], { home });
-    let stdout = '';
-    let stderr = '';
-    child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const port = await new Promise<number>((resolve, reject) => {
-      child.stdout?.setEncoding('utf8').on('data', (d: string) => {
-        stdout += d;
-        const match = /listening on 127\.0\.0\.1:(\d+)/.exec(stdout);
-        if (match) resolve(Number(match[1]));
-      });
-      child.once('exit', (code) => reject(new Error(`listen exited ${code}: ${stderr}`)));
-    });
-    return { child, port, stderr: () => stderr };
-  }
-
   it('on SIGTERM stops accepting, finishes the message in flight with 250, then exits 0', async () => {
     const temp = await makeTempHome();
-    const { child, port, stderr } = await startChild(temp.home);
+    const { child, port, stderr } = await startListen(['--port', '0'], { home: temp.home });
     try {
       const client = await openRaw(port);
       assert.equal((await client.command('MAIL FROM:<a@example.org>')).code, 250);

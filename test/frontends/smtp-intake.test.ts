@@ -20,7 +20,7 @@ import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { IntakeServer, type IntakeHandlers, type IntakeReply, type IntakeSession } from '../../src/frontends/smtp-intake/intake-server.js';
 import { ROOT } from '../support/cli.js';
-import { dataBlock, RawSmtpClient, type SmtpReply } from '../support/smtp-client.js';
+import { dataBlock, openRaw, RawSmtpClient, type SmtpReply } from '../support/smtp-client.js';
 
 const CERT = fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'localhost-cert.pem'));
 const KEY = fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'localhost-key.pem'));
@@ -82,14 +82,9 @@ async function startIntake(
   return { port, server, received, endings };
 }
 
-async function connect(t: TestContext, port: number, ehlo = true): Promise<RawSmtpClient> {
-  const client = await RawSmtpClient.connect(port);
-  t.after(() => client.close());
-  const greeting = await client.reply();
-  assert.equal(greeting.code, 220);
-  assert.equal(greeting.text, 'intake.test ESMTP ready');
-  if (ehlo) assert.equal((await client.command('EHLO client.example')).code, 250);
-  return client;
+/** A raw client past this intake's greeting (its text checked) and, unless `ehlo` is false, EHLO; closed when the test ends. */
+function connect(t: TestContext, port: number, ehlo = true): Promise<RawSmtpClient> {
+  return openRaw(port, { closeAfter: t, greeting: 'intake.test ESMTP ready', ehlo: ehlo ? 'client.example' : false });
 }
 
 /** MAIL from a@example.org, RCPT to b@example.org, DATA: each must be accepted. */

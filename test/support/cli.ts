@@ -71,18 +71,41 @@ export function runCli(args: string[], options: RunOptions): Promise<RunResult> 
 }
 
 /**
- * For `bulkmailer listen` spawned with spawnCli: resolves with the port once
- * it has printed "listening on 127.0.0.1:PORT"; rejects if it exits first.
- * `result` is the collect() of the same child.
+ * For `bulkmailer listen` spawned with spawnCli: resolves with where it
+ * listens once it has printed its "listening on" line ("127.0.0.1:PORT", or
+ * a unix socket's path); rejects if it exits first. `result` is the
+ * collect() of the same child.
  */
-export function untilListening(child: ChildProcess, result: Promise<RunResult>): Promise<number> {
-  return new Promise<number>((resolve, reject) => {
+export function untilListening(child: ChildProcess, result: Promise<RunResult>): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
     let stdout = '';
     child.stdout?.on('data', (d: string) => {
       stdout += d;
-      const match = /listening on 127\.0\.0\.1:(\d+)/.exec(stdout);
-      if (match) resolve(Number(match[1]));
+      const match = /^listening on (.+)\n/m.exec(stdout);
+      if (match) resolve(match[1] as string);
     });
     result.then((r) => reject(new Error(`listen exited ${r.code} before listening: ${r.stderr}`)), reject);
   });
+}
+
+export interface ListeningChild {
+  child: ChildProcess;
+  /** Its exit and all it printed (collect()). */
+  result: Promise<RunResult>;
+  /** Where it said it listens: "127.0.0.1:PORT", or a unix socket's path. */
+  address: string;
+  /** The port of a TCP address (NaN for a unix socket). */
+  port: number;
+  /** What it has printed on stderr so far. */
+  stderr(): string;
+}
+
+/** Spawns `bulkmailer listen ARGS` and resolves once it listens (untilListening); rejects if it exits first. */
+export async function startListen(args: string[], options: RunOptions): Promise<ListeningChild> {
+  const child = spawnCli(['listen', ...args], options);
+  const result = collect(child, undefined, options.timeoutMs);
+  let stderr = '';
+  child.stderr?.on('data', (d: string) => (stderr += d));
+  const address = await untilListening(child, result);
+  return { child, result, address, port: Number(address.slice(address.lastIndexOf(':') + 1)), stderr: () => stderr };
 }

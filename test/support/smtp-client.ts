@@ -1,9 +1,12 @@
 /**
- * A raw SMTP client for byte-exact and edge-case tests of the listener and
- * of `sendmail -bs`: it writes exactly what a test gives it (pipelined
- * commands, unusual bytes, a message cut in half) and reads replies one by
- * one, multi-line replies joined.
+ * The raw SMTP client of every test that speaks SMTP byte by byte (the
+ * intake, the listener, `sendmail -bs`): it writes exactly what a test
+ * gives it (pipelined commands, unusual bytes, a message cut in half) and
+ * reads replies one by one, multi-line replies joined. openRaw() is a
+ * client past the greeting and EHLO, sendRawMessage() one whole
+ * transaction; both assert each reply they expect.
  */
+import assert from 'node:assert/strict';
 import net from 'node:net';
 import type { Readable } from 'node:stream';
 import tls from 'node:tls';
@@ -151,26 +154,44 @@ export function dataBlock(message: string | Buffer): Buffer {
   return Buffer.from(`${stuffed}${stuffed.endsWith('\r\n') ? '' : '\r\n'}.\r\n`, 'latin1');
 }
 
-/** A raw client past the greeting and EHLO. */
-export async function openRaw(port: number): Promise<RawSmtpClient> {
+export interface OpenRawOptions {
+  /** The name sent with EHLO (default client.example.org); false: stop after the greeting. */
+  ehlo?: string | false;
+  /** The greeting's text, when a test checks it. */
+  greeting?: string;
+  /** A test (its TestContext) that closes the client when it ends. */
+  closeAfter?: { after(fn: () => void): void };
+}
+
+/**
+ * A raw client on a port of 127.0.0.1 (or a unix socket's path) past the
+ * greeting, which must be 220, and, unless told otherwise, EHLO, which must
+ * be 250.
+ */
+export async function openRaw(port: number | string, options: OpenRawOptions = {}): Promise<RawSmtpClient> {
   const client = await RawSmtpClient.connect(port);
+  options.closeAfter?.after(() => client.close());
   const greeting = await client.reply();
-  if (greeting.code !== 220) throw new Error(`greeting ${greeting.code} ${greeting.text}`);
-  const ehlo = await client.command('EHLO client.example.org');
-  if (ehlo.code !== 250) throw new Error(`EHLO ${ehlo.code} ${ehlo.text}`);
+  assert.equal(greeting.code, 220, greeting.text);
+  if (options.greeting !== undefined) assert.equal(greeting.text, options.greeting);
+  const name = options.ehlo ?? 'client.example.org';
+  if (name !== false) {
+    const ehlo = await client.command(`EHLO ${name}`);
+    assert.equal(ehlo.code, 250, ehlo.text);
+  }
   return client;
 }
 
-/** MAIL, RCPTs, DATA and the message; the reply to the final dot (or to the first refused command). */
+/** MAIL, the RCPTs (each must get 250), DATA (354) and the message; the reply to the final dot. */
 export async function sendRawMessage(client: RawSmtpClient, from: string, to: string[], message: string | Buffer): Promise<SmtpReply> {
   const mail = await client.command(`MAIL FROM:<${from}>`);
-  if (mail.code !== 250) return mail;
+  assert.equal(mail.code, 250, mail.text);
   for (const rcpt of to) {
     const reply = await client.command(`RCPT TO:<${rcpt}>`);
-    if (reply.code !== 250) return reply;
+    assert.equal(reply.code, 250, reply.text);
   }
   const data = await client.command('DATA');
-  if (data.code !== 354) return data;
+  assert.equal(data.code, 354, data.text);
   await client.write(dataBlock(message));
   return client.reply();
 }
