@@ -2,21 +2,24 @@
  * Group commit for concurrent enqueues in one process (the listener's
  * parallel sessions, a library caller's parallel enqueues).
  *
- * Each enqueue needs the directories it renamed into fsynced before it may
- * acknowledge. `syncDirGrouped(dir)` resolves once an fsync of `dir` that
- * began after the call has completed; callers that arrive while an fsync of
- * the same directory runs share the next one (shared-runs.ts, also behind
- * the trigger's nudges). So N sessions committing at
- * the same moment cost one fsync per directory, not N, and none is
- * acknowledged before its own rename is durable (promise 1).
+ * Each enqueue needs two directories fsynced before it may acknowledge:
+ * msg/<bucket>, which its message was renamed into, and tmp/, which holds
+ * its pending commit (enqueue.ts). `syncDirGrouped(dir)` resolves once an
+ * fsync of `dir` that began after the call has completed; callers that
+ * arrive while an fsync of the same directory runs share the next one
+ * (shared-runs.ts, also behind the trigger's nudges). So N sessions
+ * committing at the same moment cost one fsync per directory, not N, and
+ * none is acknowledged before its own names are durable (promise 1).
  *
- * Sharing needs a shared directory: `joinCommitGroup()` gives enqueues that
- * overlap in time the same bucket (ids are drawn in it), a fresh random one
- * whenever nobody is enqueueing, and at most GROUP_ENTRIES entries per
- * bucket in a row, so a long burst still spreads over all buckets.
+ * tmp/ is one directory for every bucket, so every enqueue of the process
+ * shares its fsyncs. For msg/<bucket>, sharing needs a shared bucket:
+ * `joinCommitGroup()` gives enqueues that overlap in time the same bucket
+ * (ids are drawn in it), a fresh random one whenever nobody is enqueueing,
+ * and at most GROUP_ENTRIES entries per bucket in a row, so a long burst
+ * still spreads over all buckets.
  *
  * Fails as fsync fails: every caller sharing a failed fsync gets its error
- * (their renames are not known to be durable, so none may acknowledge).
+ * (their names are not known to be durable, so none may acknowledge).
  */
 import { randomInt } from 'node:crypto';
 import { BUCKET_COUNT } from '../model/queue-id.js';
