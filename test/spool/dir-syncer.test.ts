@@ -3,12 +3,16 @@
  * fails (issue 11 item 2), through its fsync seam: a round the timer
  * started reports to onFailure instead of rejecting unhandled, every caller
  * waiting on a failed round gets the error, and no later round fsyncs
- * again or inherits a rejection by accident. The real failure, through the
+ * again or inherits a rejection by accident; by default, through handles
+ * kept open from one round to the next. The real failure, through the
  * real binaries, is in test/flush/fsync-failure.test.ts.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { DirSyncer } from '../../src/spool/dir-syncer.js';
+import { releaseDirHandles } from '../../src/spool/dir-handles.js';
+import { makeTempHome } from '../support/home.js';
 import { BulkmailerError } from '../../src/errors.js';
 import { manualFsync, tick } from '../support/manual-fsync.js';
 
@@ -107,4 +111,39 @@ test('rounds that succeed resolve in order, each after its own fsyncs', async ()
     poll();
   });
   assert.deepEqual(timedDirs, ['/t']);
+});
+
+/** The descriptors of this process open on `dir` (Linux: /proc/self/fd). */
+function fdsOn(dir: string): string[] {
+  return fs.readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return fs.readlinkSync(`/proc/self/fd/${fd}`) === dir;
+    } catch {
+      return false; // the directory listing's own descriptor, closed meanwhile
+    }
+  });
+}
+
+test('by default each round fsyncs through a handle kept open for the next round, one per directory, and the fsync fails as fsync(2) does', async () => {
+  const { home, cleanup } = await makeTempHome();
+  try {
+    const dir = fs.realpathSync(home);
+    const syncer = new DirSyncer();
+    syncer.markDirty(dir);
+    await syncer.sync();
+    const kept = fdsOn(dir);
+    assert.equal(kept.length, 1, 'the directory was not kept open after its fsync');
+    syncer.markDirty(dir);
+    await syncer.sync();
+    assert.deepEqual(fdsOn(dir), kept, 'the next round opened the directory again');
+    releaseDirHandles();
+    assert.deepEqual(fdsOn(dir), []);
+    // A directory that is not there fails the round with the file system's error.
+    const failing = new DirSyncer();
+    failing.markDirty(`${dir}/gone`);
+    await assert.rejects(failing.sync(), /fsync of .*gone.*not what the spool expects/);
+  } finally {
+    releaseDirHandles();
+    await cleanup();
+  }
 });
