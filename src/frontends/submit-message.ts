@@ -46,9 +46,9 @@ export interface SubmitRequest {
    * The process queues this one message and exits (the sendmail command,
    * `bulkmailer enqueue`): the spool is opened for enqueueing only, checking
    * the directories the enqueue writes into and leaving the rest to the
-   * flusher (src/spool/open-spool.ts, spool-dirs.ts); and the enqueue
-   * opens, fsyncs and closes its directories instead of keeping their
-   * handles (EnqueueRequest.oneShot). Same durability before this resolves.
+   * flusher (src/spool/open-spool.ts, spool-dirs.ts); and the enqueue into
+   * that spool opens, fsyncs and closes its directories instead of keeping
+   * their handles (Spool.oneShot). Same durability before this resolves.
    */
   oneShot?: boolean;
 }
@@ -156,7 +156,6 @@ export async function submitMessage(request: SubmitRequest): Promise<SubmitResul
     subject: prepared.subject,
     messageId: prepared.messageId,
     ...(request.maxSize === undefined ? {} : { maxSize: request.maxSize }),
-    ...(request.oneShot ? { oneShot: true } : {}),
   });
   const nudged = request.nudge === false ? false : await nudgeFlusher(spool);
   return { ...result, nudged };

@@ -18,7 +18,7 @@
  * them at once.
  *
  * Not for a one-shot process (the sendmail command, `bulkmailer enqueue`):
- * its one enqueue opens, fsyncs and closes (EnqueueRequest.oneShot), since
+ * its one enqueue opens, fsyncs and closes (Spool.oneShot), since
  * a kept handle would never be used again and its idle timer would be the
  * process's first setTimeout.
  *

@@ -63,15 +63,6 @@ export interface EnqueueRequest {
   /** Refuse (E_TOO_BIG, exit 65) once the message grows past this many bytes. */
   maxSize?: number;
   now?: number;
-  /**
-   * The process queues this one message and exits (the sendmail command,
-   * `bulkmailer enqueue`): each directory is opened, fsynced and closed.
-   * Kept handles (./dir-handles.ts) pay off from the second enqueue on,
-   * which never comes here, and their idle timer would be the process's
-   * first setTimeout (~0.4 ms, docs/performance.md). Same fsyncs, same
-   * order, same durability before this resolves.
-   */
-  oneShot?: boolean;
 }
 
 export interface EnqueueResult {
@@ -156,8 +147,8 @@ async function commitEntry(
   let renamedMessage = false;
   let messageFd: number | null = null;
   let stateFd: number | null = null;
-  // Sharing an fsync with concurrent enqueues, through a kept handle; or, one-shot, a handle of its own.
-  const syncDir = request.oneShot ? fsyncDir : syncDirGrouped;
+  // Sharing an fsync with concurrent enqueues, through a kept handle; or, one-shot (Spool.oneShot), a handle of its own.
+  const syncDir = spool.oneShot ? fsyncDir : syncDirGrouped;
   try {
     messageFd = fsSync.openSync(tmpMessage, 'wx', 0o600);
     const { size, crc } = await writeMessage(messageFd, request.message, request.maxSize ?? Number.POSITIVE_INFINITY);

@@ -20,7 +20,10 @@ import { spoolLayout, type Spool } from './paths.js';
 import { ensureEnqueueDirectories, ensureSpoolDirectories } from './spool-dirs.js';
 
 export interface OpenSpoolOptions {
-  /** 'enqueue': check only what an enqueue uses (see the header). */
+  /**
+   * 'enqueue': check only what an enqueue uses (see the header); the spool
+   * returned is then `oneShot` (paths.ts), and so is its enqueue.
+   */
   only?: 'enqueue';
 }
 
@@ -53,7 +56,12 @@ function statOrNull(file: string): fs.Stats | null {
 }
 
 export async function openSpool(home: string, options: OpenSpoolOptions = {}): Promise<Spool> {
-  return openSpoolSync(home, options.only === 'enqueue' ? 'enqueue' : 'full');
+  if (options.only !== 'enqueue') return openSpoolSync(home, 'full');
+  // How it was opened, carried by the spool (each open returns a new layout): however deeply
+  // this process had checked it before, this caller queues one message and exits.
+  const spool = openSpoolSync(home, 'enqueue');
+  spool.oneShot = true;
+  return spool;
 }
 
 function openSpoolSync(home: string, depth: Depth): Spool {

@@ -39,6 +39,16 @@ export interface Spool {
   corrupt: string;
   journal: string;
   logDir: string;
+  /**
+   * Opened for a process that queues one message and exits (the sendmail
+   * command, `bulkmailer enqueue`: openSpool's `only: 'enqueue'`). Its
+   * enqueue opens, fsyncs and closes each directory: kept handles
+   * (./dir-handles.ts) pay off from the second enqueue on, which never
+   * comes, and their idle timer would be the process's first setTimeout
+   * (~0.4 ms, docs/performance.md). Same fsyncs, same order, same
+   * durability before the enqueue resolves.
+   */
+  oneShot?: true;
 }
 
 export function spoolLayout(home: string): Spool {

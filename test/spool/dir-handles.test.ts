@@ -118,14 +118,18 @@ async function spoolFor(t: TestContext) {
 
 const MESSAGE = 'From: list@example.org\r\nSubject: one\r\n\r\nHello.\r\n';
 
-test('an enqueue keeps the two directories it fsyncs (msg/<b>, tmp/) open for the next one; a one-shot enqueue closes them before it resolves', async (t) => {
+test('an enqueue keeps the two directories it fsyncs (msg/<b>, tmp/) open for the next one; an enqueue into a spool opened for enqueueing only (one-shot) closes them before it resolves', async (t) => {
   const kept = await spoolFor(t);
   const plain = await enqueueMessage(kept.spool, { from: 'list@example.org', recipients: ['a@example.net'], message: MESSAGE });
   assert.deepEqual(kept.syncedDirs(plain.id).map((dir) => openHandlesOn(dir)), [1, 1], 'kept for the next enqueue (the control)');
   assert.equal(openHandlesOn(kept.stateBucket(plain.id)), 0, 'the commit\'s rename into state/<b> is not fsynced');
 
+  // One-shot: the spool says so, as it was opened for enqueueing only (the request need not).
   const once = await spoolFor(t);
-  const oneShot = await enqueueMessage(once.spool, { from: 'list@example.org', recipients: ['a@example.net'], message: MESSAGE, oneShot: true });
+  const enqueueOnly = await openSpool(once.home, { only: 'enqueue' });
+  assert.equal(enqueueOnly.oneShot, true);
+  assert.equal(once.spool.oneShot, undefined, 'a full open is not one-shot');
+  const oneShot = await enqueueMessage(enqueueOnly, { from: 'list@example.org', recipients: ['a@example.net'], message: MESSAGE });
   assert.deepEqual(once.syncedDirs(oneShot.id).map((dir) => openHandlesOn(dir)), [0, 0], 'nothing kept: no handle, no idle timer');
   assert.deepEqual(await listEntryIds(once.spool), [oneShot.id], 'queued all the same');
 });
