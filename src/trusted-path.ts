@@ -107,7 +107,8 @@ function walkUp(target: string, uid: number | null, known: Set<string> | null): 
   return null;
 }
 
-function currentUid(): number | null {
+/** This process's uid (null where there are none): read at each use, never kept at module load, where the sendmail snapshot's build would freeze the builder's (docs/performance.md). */
+export function currentUid(): number | null {
   return typeof process.getuid === 'function' ? process.getuid() : null;
 }
 

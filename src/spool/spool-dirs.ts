@@ -31,6 +31,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { allBuckets } from '../model/queue-id.js';
 import { BulkmailerError, ExitCode, fromFsError } from '../errors.js';
+import { currentUid } from '../trusted-path.js';
 import { accountsDir, messageBucketDir, recordsDir, stateBucketDir, type Spool } from './paths.js';
 import { prepareEntryLockDir } from './entry-lock-dir.js';
 import { fsyncDirSync } from './durable-fs.js';
@@ -54,8 +55,6 @@ function optionalDirs(spool: Spool): string[] {
   return [accountsDir(spool), recordsDir(spool)];
 }
 
-const ourUid = typeof process.getuid === 'function' ? process.getuid() : null;
-
 function checkDirStat(dir: string, stat: fs.Stats): void {
   if (stat.isSymbolicLink()) {
     let target = '?';
@@ -75,6 +74,8 @@ function checkDirStat(dir: string, stat: fs.Stats): void {
       exitCode: ExitCode.cantCreate,
     });
   }
+  // Read now, not at module load: the sendmail snapshot evaluates this module when it is built, maybe as root.
+  const ourUid = currentUid();
   if (ourUid !== null && stat.uid !== ourUid) {
     throw new BulkmailerError('E_SPOOL_OWNER', `spool directory ${dir} belongs to uid ${stat.uid}, not to you (uid ${ourUid})`, {
       exitCode: ExitCode.noPerm,

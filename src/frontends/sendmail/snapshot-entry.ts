@@ -21,7 +21,12 @@
  * group, the directory handles kept open: a descriptor number captured in
  * the image would name some other file in the run) is as empty in the
  * image as at a fresh start. Environment, time
- * zone, pid and randomness are the run's own (Node refreshes them).
+ * zone, pid, cwd and randomness are the run's own (Node refreshes them);
+ * nothing else of the process or machine may be computed at module load
+ * in code this imports (uid, host name, paths from the environment...):
+ * it would be the builder's in every run, and the dist blob is often built
+ * by root (docs/performance.md; test/frontends/sendmail-snapshot-build-
+ * state.test.ts builds one under another uid, host and environment).
  *
  * The launcher gives this process /dev/null as fd 2 (Node's complaint about
  * a blob it cannot load must not reach the user) and the real stderr as
