@@ -25,6 +25,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { collect, ROOT, SENDMAIL, type RunResult } from '../support/cli.js';
 import { makeTempHome } from '../support/home.js';
+import { removeEntryLockTarget } from '../../src/spool/index.js';
 
 const SCRIPT = path.join(ROOT, 'dist', 'bundle', 'sendmail', 'snapshot.cjs');
 const FROM_SNAPSHOT = 'started from the start-up snapshot';
@@ -128,7 +129,11 @@ async function assertQueuesTwice(blob: string, as: RunAs, user: string): Promise
 
 test('a blob built under another uid, gid, host name, HOME, XDG_DATA_HOME, BULKMAILER_HOME, time zone and cwd queues twice with the run\'s own (no root needed)', async (t) => {
   const { home: base, cleanup } = await makeTempHome();
-  t.after(cleanup);
+  // First the spool's entry-lock directory in /dev/shm: deeper in the home than makeTempHome's cleanup looks.
+  t.after(async () => {
+    removeEntryLockTarget(path.join(base, 'home', '.local', 'share', 'bulkmailer'));
+    await cleanup();
+  });
   const uid = process.getuid?.() ?? 1000;
   const gid = process.getgid?.() ?? 1000;
   const blob = await buildBlob(base, pretendPreamble(uid + 1, gid + 1));
@@ -141,7 +146,11 @@ test(isRoot
   ? 'as root: a blob built by root queues twice for uid 65534 in their own home'
   : 'not root (CI runs as root, then a real second uid): a blob built as another uid queues twice for this one', async (t) => {
   const { home: base, cleanup } = await makeTempHome();
-  t.after(cleanup);
+  // First the spool's entry-lock directory in /dev/shm: deeper in the home than makeTempHome's cleanup looks.
+  t.after(async () => {
+    removeEntryLockTarget(path.join(base, 'home', '.local', 'share', 'bulkmailer'));
+    await cleanup();
+  });
   const home = path.join(base, 'home');
   await fs.mkdir(home, { mode: 0o700 });
   if (isRoot) {
