@@ -10,7 +10,7 @@
 export type CrashPoint =
   | 'enqueue-after-message-rename'
   | 'enqueue-after-fsync-round'
-  | 'enqueue-after-commit-rename'
+  | 'enqueue-after-commit-link'
   | 'flush-after-data'
   | 'flush-after-state-write'
   | 'flush-after-delay-warning-queued';

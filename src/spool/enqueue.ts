@@ -41,7 +41,8 @@ import { crashPoint } from './crash-points.js';
 import { crc32 } from './crc32.js';
 import { fsyncDir, fsyncFd, removeIfExists, writeAll, writeAllv } from './durable-fs.js';
 import { joinCommitGroup, syncDirGrouped } from './fsync-group.js';
-import { messageDir, messagePath, pendingCommitPath, statePath, tmpPath, type Spool } from './paths.js';
+import { bootTag } from './lock-file.js';
+import { messageDir, messagePath, pendingCommitPath, stateDir, statePath, tmpPath, type Spool } from './paths.js';
 import { ensureBucketDirectories } from './spool-dirs.js';
 
 /**
@@ -145,6 +146,8 @@ async function commitEntry(
   const tmpMessage = tmpPath(spool, id, 'msg');
   let pending: string | null = null;
   let renamedMessage = false;
+  // Set once the entry's name exists (ours, or, EEXIST, someone's): the error path must not remove its message.
+  let entryExists = false;
   let messageFd: number | null = null;
   let stateFd: number | null = null;
   // Sharing an fsync with concurrent enqueues, through a kept handle; or, one-shot (Spool.oneShot), a handle of its own.
@@ -170,32 +173,52 @@ async function commitEntry(
     fsSync.renameSync(tmpMessage, messagePath(spool, id));
     renamedMessage = true;
     crashPoint('enqueue-after-message-rename');
-    pending = pendingCommitPath(spool, id, crc);
+    pending = pendingCommitPath(spool, id, bootTag(), crc);
     stateFd = fsSync.openSync(pending, 'wx', 0o600);
     writeAll(stateFd, serializeEntryState(state));
     // In parallel on libuv's thread pool, even in a one-shot process: ext4 batches parallel fsyncs
     // into one journal commit, where one after the other on this thread each waits for its own
     // (measured 2.9 against 8.7 ms per enqueue on a busy disk; docs/performance.md). tmp/ is
     // shared by every bucket: grouped, concurrent sessions share its fsync as well.
-    await Promise.all([fsyncFd(messageFd), fsyncFd(stateFd), syncDir(messageDir(spool, id)), syncDir(spool.tmp)]);
-    fsSync.closeSync(messageFd);
-    fsSync.closeSync(stateFd);
+    // allSettled: no descriptor is closed while an fsync on the pool may still use it (its number
+    // could be reused by another open meanwhile, as dir-handles.ts explains).
+    const round = await Promise.allSettled([fsyncFd(messageFd), fsyncFd(stateFd), syncDir(messageDir(spool, id)), syncDir(spool.tmp)]);
+    // Each forgotten before its close: a close that throws is not tried again by the error path.
+    const fds = [messageFd, stateFd];
     messageFd = stateFd = null;
+    for (const fd of fds) fsSync.closeSync(fd);
+    const failed = round.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
     crashPoint('enqueue-after-fsync-round');
-    // The commit. No fsync of state/<bucket> follows: on a journaling file system the rename is
-    // atomic across a crash, and the pending name it replaces is durable, so repair finds one or
-    // the other (docs/spool.md). Nothing after this line can fail.
-    fsSync.renameSync(pending, statePath(spool, id));
-    crashPoint('enqueue-after-commit-rename');
+    const committed = linkEntry(spool, pending, id);
+    entryExists = true;
+    if (committed === 'renamed') {
+      // A file system without hard links: the rename took the pending name away, so the entry's
+      // name must be durable before the acknowledgement (the safe two-round order).
+      pending = null;
+      await syncDir(stateDir(spool, id));
+    }
+    crashPoint('enqueue-after-commit-link');
+    if (committed === 'linked' && !request.oneShot && pending !== null) finishCommit(spool, id, pending);
+    // One-shot (the sendmail command, `bulkmailer enqueue`): the pending name stays for the next
+    // flush's repair, which fsyncs state/<bucket> and removes it (docs/spool.md says why).
     return { id, size, state };
   } catch (err) {
-    if (messageFd !== null) fsSync.closeSync(messageFd);
-    if (stateFd !== null) fsSync.closeSync(stateFd);
+    if (messageFd !== null) closeQuietly(messageFd);
+    if (stateFd !== null) closeQuietly(stateFd);
     // Nothing half-written stays behind: no state file means no entry.
     removeQuietly(tmpMessage);
-    const pendingLeft = pending === null ? null : removeReporting(pending);
-    const messageLeft = renamedMessage ? removeReporting(messagePath(spool, id)) : null;
     const failure = err instanceof BulkmailerError ? err : fromFsError('cannot enqueue', err);
+    if (entryExists) {
+      // Only the fsync of state/ failed (a file system without hard links): the entry is there.
+      throw new BulkmailerError(failure.code, `${failure.message}; entry ${id} is in the queue but not known to be on disk, and may still be sent`, {
+        exitCode: failure.exitCode,
+        temporary: failure.temporary,
+        cause: err,
+      });
+    }
+    const pendingLeft = pending === null ? null : removeReporting(pending);
+    const messageLeft = renamedMessage && !(err instanceof PendingCommitGone) ? removeReporting(messagePath(spool, id)) : null;
     // A pending commit with its message is what repair completes once this process has exited.
     if (pendingLeft === null || messageLeft === null) throw failure;
     throw new BulkmailerError(
@@ -203,6 +226,82 @@ async function commitEntry(
       `${failure.message}; entry ${id} could not be taken back out of the queue (${pendingLeft}) and may still be sent; do not send it again`,
       { exitCode: failure.exitCode, temporary: failure.temporary, cause: err },
     );
+  }
+}
+
+/** Errors of link(2) that say the file system has no hard links (some FUSE and SMB mounts). */
+const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EXDEV']);
+
+/** The pending commit vanished before its link: another process's repair took it (not queued). */
+class PendingCommitGone extends BulkmailerError {}
+
+/**
+ * The commit: the entry's name, a hard link to the pending commit, whose
+ * durable name stays until the entry's is durable too (finishCommit).
+ * 'renamed' where the file system has no hard links: the pending name is
+ * gone then, and the caller must fsync state/<bucket> before it
+ * acknowledges. A fresh id's entry cannot exist: EEXIST is an error.
+ */
+function linkEntry(spool: Spool, pending: string, id: string): 'linked' | 'renamed' {
+  const entry = statePath(spool, id);
+  try {
+    fsSync.linkSync(pending, entry);
+    return 'linked';
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (code === 'EEXIST') {
+      throw new BulkmailerError('E_IO', `cannot enqueue: entry ${id} exists already (queue ids must be fresh)`, { exitCode: ExitCode.ioErr, temporary: true, cause: err });
+    }
+    if (code === 'ENOENT') {
+      // A repair of another process removed the pending name: after completing it (the entry is
+      // there, queued), or as abandoned (not queued: its message is an orphan for a later repair).
+      if (fsSync.existsSync(entry)) return 'linked';
+      throw new PendingCommitGone('E_IO', `cannot enqueue: another process's repair removed this enqueue's pending commit (${id}): not queued`, {
+        exitCode: ExitCode.ioErr,
+        temporary: true,
+        cause: err,
+      });
+    }
+    if (!NO_LINKS.has(code)) throw err;
+    fsSync.renameSync(pending, entry);
+    return 'renamed';
+  }
+}
+
+/**
+ * After the acknowledgement, off its path: state/<bucket> fsynced (shared
+ * with concurrent sessions), then the pending name removed, only now that
+ * the entry's own name is durable. A failure keeps the pending name, which
+ * the next repair finishes (the entry exists: it fsyncs state/<bucket> and
+ * removes it); nothing is logged (a path names a user's queue id, and the
+ * caller was answered already) and no rejection is left unhandled.
+ */
+function finishCommit(spool: Spool, id: string, pending: string): void {
+  const done = syncDirGrouped(stateDir(spool, id)).then(() => fsSync.unlinkSync(pending));
+  const tracked = done.then(
+    () => undefined,
+    () => undefined,
+  );
+  unfinished.add(tracked);
+  void tracked.then(() => unfinished.delete(tracked));
+}
+
+const unfinished = new Set<Promise<void>>();
+
+/**
+ * Resolves once every commit of this process has finished its after-work
+ * (state/<bucket> fsynced, pending name removed, or left for repair after
+ * a failure). For a library caller about to exit, and for tests.
+ */
+export async function settleCommits(): Promise<void> {
+  while (unfinished.size > 0) await Promise.all([...unfinished]);
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    fsSync.closeSync(fd);
+  } catch {
+    /* already reported by the error being thrown */
   }
 }
 

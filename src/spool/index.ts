@@ -13,7 +13,7 @@ export {
   triggerSocketPath,
   type Spool,
 } from './paths.js';
-export { enqueueMessage, type EnqueueRequest, type EnqueueResult, type MessageSource } from './enqueue.js';
+export { enqueueMessage, settleCommits, type EnqueueRequest, type EnqueueResult, type MessageSource } from './enqueue.js';
 export { readEntryState, writeEntryState, updateEntryState, isStateCurrent, REMOVE_ENTRY, type EntryChange } from './state-store.js';
 export { listEntryIds, scanEntries, readEntryForScan, isEntryReadError, type ScanOptions } from './scan.js';
 export { removeEntry, quarantineEntry, checkMessageOpens, messageStream, readMessageHead } from './entry-files.js';

@@ -42,7 +42,12 @@ const TAKEOVER_GUARD_STALE_MS = 5_000;
 
 let cachedBoot: string | undefined;
 
-/** An identifier of the current boot: Linux's boot_id, else the boot time to the minute. */
+/**
+ * An identifier of the current boot: Linux's boot_id, else the boot time to
+ * the minute. Cached for the process; the sendmail command's start-up
+ * snapshot calls forgetBootId() when it is deserialized, so a value read
+ * while the image was built (another boot, maybe) is never used at run time.
+ */
 export function currentBootId(): string {
   if (cachedBoot !== undefined) return cachedBoot;
   try {
@@ -51,6 +56,25 @@ export function currentBootId(): string {
     cachedBoot = `t${Math.round((Date.now() / 1000 - os.uptime()) / 60)}`;
   }
   return cachedBoot;
+}
+
+/** Drops the cached boot id (a start-up snapshot being deserialized: it may be another boot's). */
+export function forgetBootId(): void {
+  cachedBoot = undefined;
+}
+
+/** What a pending commit's name says of a boot whose boot_id is unknown. */
+export const UNKNOWN_BOOT = 'unknown';
+
+/**
+ * The current boot as a pending commit's name carries it (paths.ts): the
+ * first 8 hex digits of boot_id (random per boot: 32 bits tell two boots
+ * apart well enough), or UNKNOWN_BOOT where there is no boot_id (the boot
+ * time from the uptime is not stable enough to compare in a name).
+ */
+export function bootTag(): string {
+  const id = currentBootId().replace(/-/g, '').toLowerCase();
+  return /^[0-9a-f]{8}/.test(id) ? id.slice(0, 8) : UNKNOWN_BOOT;
 }
 
 function sameBoot(a: string, b: string): boolean {

@@ -2,7 +2,9 @@
  * The spool's directory tree, and the only place that builds its paths.
  *
  *   spool/tmp/                  writes in progress (names carry the writer's pid), and enqueues'
- *                               pending commits (<id>.<pid>.<crc>.commit)
+ *                               pending commits (<id>.<pid>.<boot>.<crc>.commit): an entry's
+ *                               state before its link into state/, and after it until
+ *                               state/<bucket> is fsynced
  *   spool/msg/<bucket>/<id>     message bytes, immutable once queued
  *   spool/state/<bucket>/<id>.json   the entry: the commit record
  *   spool/lock/                 locks (lock-names.ts), the agent's trigger.sock
@@ -146,21 +148,24 @@ export function tmpPath(spool: Spool, id: string, suffix: string): string {
 }
 
 /**
- * An enqueue's pending commit: the entry's state, in tmp/ until its rename
- * into state/ commits it (enqueue.ts). The name carries the writer's pid (as
- * every tmp/ name) and the CRC-32 of the message, 8 hex digits, with which
- * repair checks the message before it completes a commit a crash
- * interrupted (repair.ts).
+ * An enqueue's pending commit: the entry's state, in tmp/ until its link
+ * into state/ commits it, and after that until state/<bucket> is fsynced
+ * (enqueue.ts). The name carries the writer's pid (as every tmp/ name), its
+ * boot (bootTag, lock-file.ts: a pid means something only within its boot)
+ * and the CRC-32 of the message, 8 hex digits, with which repair checks the
+ * message before it completes a commit a crash interrupted (repair.ts).
  */
-export function pendingCommitPath(spool: Spool, id: string, crc: number): string {
-  return tmpPath(spool, id, `${crc.toString(16).padStart(8, '0')}.commit`);
+export function pendingCommitPath(spool: Spool, id: string, boot: string, crc: number): string {
+  return tmpPath(spool, id, `${boot}.${crc.toString(16).padStart(8, '0')}.commit`);
 }
 
-const PENDING_COMMIT_NAME = /^([0-9a-z]+)\.([1-9][0-9]*)\.([0-9a-f]{8})\.commit$/;
+const PENDING_COMMIT_NAME = /^([0-9a-z]+)\.([1-9][0-9]*)\.([0-9a-f]{8}|unknown)\.([0-9a-f]{8})\.commit$/;
 
 export interface PendingCommitName {
   id: string;
   pid: number;
+  /** 8 hex digits of the writer's boot_id, or 'unknown' (UNKNOWN_BOOT). */
+  boot: string;
   crc: number;
 }
 
@@ -168,7 +173,7 @@ export interface PendingCommitName {
 export function parsePendingCommitName(name: string): PendingCommitName | null {
   const match = PENDING_COMMIT_NAME.exec(name);
   if (match === null || !isQueueId(match[1]!)) return null;
-  return { id: match[1]!, pid: Number(match[2]), crc: Number.parseInt(match[3]!, 16) };
+  return { id: match[1]!, pid: Number(match[2]), boot: match[3]!, crc: Number.parseInt(match[4]!, 16) };
 }
 
 /** Per-account records (holds, sending-limit counts): one directory, names carry the account. */

@@ -5,10 +5,12 @@
  *  - first, the spool's directories are checked again (spool-dirs.ts): a
  *    symbolic link among them stops the flush (exit 77) before any entry is
  *    read; an untrusted entry lock directory is replaced (a warning)
- *  - tmp/ files of dead writers (or older than a day): unfinished writes,
- *    except enqueues' pending commits that can be completed (below)
- *  - messages without a state file, older than ORPHAN_MIN_AGE_MS: enqueues
- *    that crashed before their commit, never acknowledged
+ *  - enqueues' pending commits (below), each on its own: one that cannot be
+ *    handled (EIO) is a warning in the report and the flush goes on
+ *  - other tmp/ files of dead writers (or older than a day): unfinished writes
+ *  - messages without a state file whose rename into msg/ is older than
+ *    ORPHAN_MIN_AGE_MS (its ctime) and without a pending commit left in
+ *    tmp/: enqueues that crashed before their commit, never acknowledged
  *  - state files without their message: quarantined (scan does this)
  *  - locks of dead processes (the sweep: lock-names.ts says which files are
  *    locks, lock-file.ts decides whether one is stale)
@@ -16,43 +18,42 @@
  *    unrecorded transactions' recipients are marked possible duplicates
  *    (journal-recovery.ts)
  *
- * A pending commit (tmp/<id>.<pid>.<crc>.commit, enqueue.ts) whose writer
- * is dead is an enqueue that a crash stopped after or during its fsync
- * round: it may have been acknowledged (the commit's rename is not fsynced,
- * so a power cut can undo it). If its entry exists (the rename happened and
- * both names survived, as on a file system without a journal) it is
- * removed; if it parses as that entry's state and its message is there with
- * the state's size and the CRC-32 in the name, the commit is completed
- * (renamed into state/, the directory fsynced); otherwise it is removed:
- * that enqueue never finished its fsync round, so it was never
- * acknowledged, and its message is an orphan for the rule below. The CRC
- * tells a whole message from one a crash left with its size but unwritten
- * (zeroed) blocks, which ext4 without a journal or with data=writeback can
- * do. This pass runs before the orphans' so that a completed commit's
- * message is not taken for one.
- *
- * A writer is dead when its pid is not alive or when its file was written
- * before this boot (after a reboot the pid may be another process's). The
- * boot time comes from the wall clock and the uptime: a clock stepped
- * forward since boot can make a file a live writer wrote just before the
- * step look older, which costs at worst that writer's enqueue (it finds its
- * pending commit gone and reports failure; the entry, with its message
- * removed by that failure, is quarantined as corrupt).
- *
- * The age limit on orphans matters: an enqueuer in another process may be
- * between its message's rename and its commit right now.
+ * A pending commit (tmp/<id>.<pid>.<boot>.<crc>.commit, enqueue.ts) is
+ * judged by pendingCommitFate, the one rule `status` counts by too:
+ *  - its entry exists: the commit's link ran (and may have been
+ *    acknowledged) but its writer did not see state/<bucket> fsynced; repair
+ *    fsyncs it (once per bucket) and only then removes the pending name, so a
+ *    durable name is there at every instant;
+ *  - of this boot, its writer alive: an enqueue in progress, left alone
+ *    (removed past a day);
+ *  - of this boot, its writer dead, no entry: the link never ran, so it was
+ *    never acknowledged: removed (its message is an orphan for the rule
+ *    above), and a kill -9 does not turn an unacknowledged message into a
+ *    queued one;
+ *  - of another boot (or one whose boot_id is unknown and whose pid is not
+ *    alive): a power cut may have undone an acknowledged link, so it is
+ *    completed if whole (it parses as that entry's state, the message has
+ *    the state's size and the CRC-32 in the name): the message, msg/<bucket>
+ *    and the pending commit are fsynced first (after a crash the page cache
+ *    may hold what the disk does not), then linked into state/, state/<bucket>
+ *    fsynced, the pending name removed; not whole, it is removed: that
+ *    enqueue never finished its fsync round, so it was never acknowledged.
+ *    The CRC tells a whole message from one a crash left with its size but
+ *    unwritten (zeroed) blocks, as ext4 without a journal can.
+ * The boot is the name's, not a time: a clock stepped since boot cannot
+ * make a live writer look dead.
  */
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { parseEntryState } from '../model/entry-state.js';
 import { allBuckets, isQueueId } from '../model/queue-id.js';
 import { crc32 } from './crc32.js';
 import { fsyncDir, READ_NOFOLLOW } from './durable-fs.js';
-import { isProcessAlive, removeLockIfStale } from './lock-file.js';
+import { bootTag, isProcessAlive, removeLockIfStale, UNKNOWN_BOOT } from './lock-file.js';
 import { lockDirectories } from './lock-names.js';
 import {
   messageBucketDir,
+  messageDir,
   messagePath,
   parsePendingCommitName,
   stateBucketDir,
@@ -75,7 +76,7 @@ export interface RepairReport {
   locksRemoved: number;
   /** Transactions a crash interrupted before their outcome was recorded: possible duplicates. */
   interrupted: RecoveredTransaction[];
-  /** What the flusher should say (an entry lock directory that could not be trusted). */
+  /** What the flusher should say (an entry lock directory that could not be trusted, a pending commit it could not handle). */
   warnings: string[];
 }
 
@@ -92,30 +93,39 @@ function tmpWriterPid(name: string): number | null {
   return Number.isInteger(pid) && pid > 0 ? pid : null;
 }
 
-/** When this boot began, by the wall clock (not a caller's `now`, which tests move to age orphans). */
-function currentBootTime(): number {
-  return Date.now() - os.uptime() * 1000;
-}
+/** What repair does with a pending commit (see the header). */
+export type PendingCommitFate = 'finish' | 'leave' | 'remove' | 'complete';
 
-/** Whether the writer of a tmp/ file is gone: its pid is not alive, or the file is from before this boot. */
-function isWriterGone(name: string, mtimeMs: number, bootTime: number): boolean {
-  const pid = tmpWriterPid(name);
-  return pid === null || !isProcessAlive(pid) || mtimeMs < bootTime;
+/**
+ * The one rule for a pending commit, for repair and `status` alike: read
+ * only (an lstat of the entry; the state and message read when another boot
+ * wrote it). `ageMs` is how long ago it was written (the day limit).
+ */
+export async function pendingCommitFate(spool: Spool, file: string, pending: PendingCommitName, ageMs: number): Promise<PendingCommitFate> {
+  if (await exists(statePath(spool, pending.id))) return 'finish';
+  const alive = isProcessAlive(pending.pid);
+  const boot = bootTag();
+  if (pending.boot === boot && boot !== UNKNOWN_BOOT) return alive && ageMs <= TMP_MAX_AGE_MS ? 'leave' : 'remove';
+  // Without a boot_id the pid is all there is: alive, it is most likely the writer at work.
+  if (pending.boot === UNKNOWN_BOOT && boot === UNKNOWN_BOOT && alive && ageMs <= TMP_MAX_AGE_MS) return 'leave';
+  return (await isWhole(spool, file, pending)) ? 'complete' : 'remove';
 }
 
 /**
- * How many pending commits in tmp/ have a writer that is gone: enqueues a
- * crash interrupted, invisible until the next flusher's repair completes
- * (or drops) them. For `status`, read-only: one listing of tmp/, a stat per
- * pending commit.
+ * How many pending commits repair would complete: enqueues a power cut (or
+ * a crash of another boot's writer) interrupted after their fsync round,
+ * invisible until the next flusher's repair completes them. For `status`,
+ * read-only, by repair's own rule (pendingCommitFate).
  */
-export async function countInterruptedCommits(spool: Spool): Promise<number> {
-  const bootTime = currentBootTime();
+export async function countInterruptedCommits(spool: Spool, now: number = Date.now()): Promise<number> {
   let count = 0;
   for (const name of await fs.readdir(spool.tmp).catch(() => [] as string[])) {
-    if (parsePendingCommitName(name) === null) continue;
-    const stat = await fs.stat(path.join(spool.tmp, name)).catch(() => null);
-    if (stat !== null && isWriterGone(name, stat.mtimeMs, bootTime)) count++;
+    const pending = parsePendingCommitName(name);
+    if (pending === null) continue;
+    const file = path.join(spool.tmp, name);
+    const stat = await fs.stat(file).catch(() => null);
+    if (stat === null) continue;
+    if ((await pendingCommitFate(spool, file, pending, now - stat.mtimeMs).catch(() => null)) === 'complete') count++;
   }
   return count;
 }
@@ -124,19 +134,31 @@ export async function repairSpool(spool: Spool, now: number = Date.now(), option
   // The agent opened the spool long ago: what it checked then is checked again now, once per flush.
   const warnings = ensureSpoolDirectories(spool);
   const report: RepairReport = { tmpRemoved: 0, commitsCompleted: [], orphanMessagesRemoved: 0, locksRemoved: 0, interrupted: [], warnings };
-  const bootTime = currentBootTime();
+  // Ids whose pending commit stays in tmp/ (in progress, or not handled): their messages are not orphans.
+  const pendingLeft = new Set<string>();
+  const syncedStateDirs = new Set<string>();
   for (const name of await fs.readdir(spool.tmp).catch(() => [] as string[])) {
     const file = path.join(spool.tmp, name);
-    const stat = await fs.stat(file).catch(() => null);
-    if (stat === null) continue;
-    if (!isWriterGone(name, stat.mtimeMs, bootTime) && now - stat.mtimeMs <= TMP_MAX_AGE_MS) continue;
     const pending = parsePendingCommitName(name);
-    if (pending !== null && (await completeCommit(spool, file, pending))) {
-      report.commitsCompleted.push(pending.id);
-      continue;
+    try {
+      const stat = await fs.stat(file);
+      if (pending !== null) {
+        const outcome = await repairPendingCommit(spool, file, pending, now - stat.mtimeMs, syncedStateDirs);
+        if (outcome === 'leave') pendingLeft.add(pending.id);
+        else if (outcome === 'complete') report.commitsCompleted.push(pending.id);
+        else report.tmpRemoved++;
+        continue;
+      }
+      const pid = tmpWriterPid(name);
+      if (pid !== null && isProcessAlive(pid) && now - stat.mtimeMs <= TMP_MAX_AGE_MS) continue;
+      await fs.rm(file, { force: true });
+      report.tmpRemoved++;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') continue; // gone meanwhile (its writer finished)
+      if (pending !== null) pendingLeft.add(pending.id);
+      report.warnings.push(`could not repair tmp/${name} (${code ?? String(err)}); the next flush tries again`);
     }
-    await fs.rm(file, { force: true });
-    report.tmpRemoved++;
   }
   for (const bucket of allBuckets()) {
     const dir = messageBucketDir(spool, bucket);
@@ -146,12 +168,13 @@ export async function repairSpool(spool: Spool, now: number = Date.now(), option
     // entries those stats kept the first delivery waiting for seconds.
     const states = new Set(await fs.readdir(stateBucketDir(spool, bucket)).catch(() => [] as string[]));
     for (const id of messages) {
-      if (!isQueueId(id) || states.has(`${id}.json`)) continue;
+      if (!isQueueId(id) || states.has(`${id}.json`) || pendingLeft.has(id)) continue;
       // Not listed: its state may have been committed since the listing; look again.
-      const hasState = await fs.stat(statePath(spool, id)).then(() => true, () => false);
-      if (hasState) continue;
+      if (await exists(statePath(spool, id))) continue;
       const stat = await fs.stat(path.join(dir, id)).catch(() => null);
-      if (stat !== null && now - stat.mtimeMs > ORPHAN_MIN_AGE_MS) {
+      // ctime, not mtime: the rename into msg/ sets it, where mtime is the last write, which a slow
+      // sender's last chunk may have made long before (or a stepped clock put in the past).
+      if (stat !== null && now - stat.ctimeMs > ORPHAN_MIN_AGE_MS) {
         await fs.rm(path.join(dir, id), { force: true });
         report.orphanMessagesRemoved++;
       }
@@ -163,25 +186,67 @@ export async function repairSpool(spool: Spool, now: number = Date.now(), option
   return report;
 }
 
-/**
- * Completes a pending commit whose writer is dead, if its entry does not
- * exist yet and its state and message are whole; true when it did (false:
- * the caller removes the file).
- */
-async function completeCommit(spool: Spool, file: string, pending: PendingCommitName): Promise<boolean> {
+/** Does with one pending commit what its fate says; returns the fate. Fails as the file system does. */
+async function repairPendingCommit(
+  spool: Spool,
+  file: string,
+  pending: PendingCommitName,
+  ageMs: number,
+  syncedStateDirs: Set<string>,
+): Promise<PendingCommitFate> {
+  const fate = await pendingCommitFate(spool, file, pending, ageMs);
+  if (fate === 'leave') return fate;
+  if (fate === 'remove') {
+    await fs.rm(file, { force: true });
+    return fate;
+  }
   const { id } = pending;
-  const committed = statePath(spool, id);
-  if (await fs.lstat(committed).then(() => true, () => false)) return false;
+  if (fate === 'complete') {
+    // What the checks read may be the page cache's after a crash: on disk before it becomes visible.
+    await fsyncFile(messagePath(spool, id));
+    await fsyncDir(messageDir(spool, id));
+    await fsyncFile(file);
+    await fs.link(file, statePath(spool, id)).catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EEXIST') return;
+      if (err.code !== 'EPERM' && err.code !== 'ENOTSUP' && err.code !== 'EOPNOTSUPP' && err.code !== 'EXDEV') throw err;
+      await fs.rename(file, statePath(spool, id)); // no hard links here: the safe order (fsync below)
+    });
+  }
+  // The entry's name durable before the pending one goes: one fsync per bucket per repair.
+  const dir = stateDir(spool, id);
+  if (fate === 'complete' || !syncedStateDirs.has(dir)) {
+    await fsyncDir(dir);
+    syncedStateDirs.add(dir);
+  }
+  await fs.rm(file, { force: true });
+  return fate;
+}
+
+/** Whether a pending commit parses as its entry's state and its message is whole (size and CRC-32). */
+async function isWhole(spool: Spool, file: string, pending: PendingCommitName): Promise<boolean> {
   let size: number;
   try {
-    size = parseEntryState(await fs.readFile(file, { encoding: 'utf8', flag: READ_NOFOLLOW }), id).size;
+    size = parseEntryState(await fs.readFile(file, { encoding: 'utf8', flag: READ_NOFOLLOW }), pending.id).size;
   } catch {
     return false; // torn or unreadable: that enqueue never finished its fsync round
   }
-  if ((await messageCheck(spool, id, size)) !== pending.crc) return false;
-  await fs.rename(file, committed);
-  await fsyncDir(stateDir(spool, id));
-  return true;
+  return (await messageCheck(spool, pending.id, size)) === pending.crc;
+}
+
+async function fsyncFile(file: string): Promise<void> {
+  const handle = await fs.open(file, READ_NOFOLLOW);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  return fs.lstat(file).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** The CRC-32 of the entry's message if it is `size` bytes long; null if it is not, or cannot be read. */

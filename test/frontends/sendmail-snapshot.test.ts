@@ -128,13 +128,27 @@ test('the launcher hands every other mode to the plain bundle (--version, -bp); 
 test('exit 0 only after the commit: a crash inside the snapshot exits by the signal, before or after the commit\'s rename', async (t) => {
   const { home, cleanup } = await makeTempHome();
   t.after(cleanup);
-  for (const [point, committed] of [['enqueue-after-message-rename', 0], ['enqueue-after-fsync-round', 0], ['enqueue-after-commit-rename', 1]] as const) {
+  for (const [point, committed] of [['enqueue-after-message-rename', 0], ['enqueue-after-fsync-round', 0], ['enqueue-after-commit-link', 1]] as const) {
     const crashHome = path.join(home, point);
     const run = await runCli(ARGS, { home: crashHome, bin: SENDMAIL, input: MESSAGE, env: { BULKMAILER_CRASH_AT: point } });
     assert.equal(run.code, null, `${point}: exit ${run.code} ${run.stderr}`);
     assert.equal(run.signal, 'SIGKILL', point);
     assert.equal((await listEntryIds(await openSpool(crashHome))).length, committed, point);
   }
+});
+
+test('run from its snapshot, the command names its pending commit with the current boot; the image holds no boot id of its build', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const bootId = (await fs.readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
+  // The warm-up reads the boot id (to compile that path): its value must not be written into the image.
+  assert.equal((await fs.readFile(BLOB)).includes(bootId), false, 'the boot id of the build is not in the image');
+  const run = await runCli(ARGS, { home, bin: SENDMAIL, input: MESSAGE, env: { BULKMAILER_CRASH_AT: 'enqueue-after-fsync-round' } });
+  assert.equal(run.signal, 'SIGKILL', `exit ${run.code} ${run.stderr}`);
+  assert.ok(run.stderr.includes(FROM_SNAPSHOT), run.stderr);
+  const tmp = await fs.readdir((await openSpool(home)).tmp);
+  assert.equal(tmp.length, 1, tmp.join(' '));
+  assert.equal(tmp[0]!.split('.')[2], bootId.replace(/-/g, '').slice(0, 8), tmp[0]);
 });
 
 /** The pids whose parent is `pid` (Linux /proc). */

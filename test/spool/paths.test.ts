@@ -40,14 +40,16 @@ test('the per-entry paths equal path.join of their parts, for every bucket and a
   }
 });
 
-test('a pending commit\'s name carries the id, the writer\'s pid and the CRC-32, and reads back; no other tmp/ name passes for one', () => {
+test('a pending commit\'s name carries the id, the writer\'s pid and boot, and the CRC-32, and reads back; no other tmp/ name passes for one', () => {
   const spool = spoolLayout('/home/ada/mail');
   const id = newQueueId(Date.now(), 'c');
-  for (const crc of [0, 0x0000_00ff, 0xcbf4_3926, 0xffff_ffff]) {
-    const file = pendingCommitPath(spool, id, crc);
-    assert.equal(path.dirname(file), spool.tmp);
-    assert.match(path.basename(file), /^[0-9a-z]+\.\d+\.[0-9a-f]{8}\.commit$/);
-    assert.deepEqual(parsePendingCommitName(path.basename(file)), { id, pid: process.pid, crc });
+  for (const boot of ['0a1b2c3d', 'unknown']) {
+    for (const crc of [0, 0x0000_00ff, 0xcbf4_3926, 0xffff_ffff]) {
+      const file = pendingCommitPath(spool, id, boot, crc);
+      assert.equal(path.dirname(file), spool.tmp);
+      assert.match(path.basename(file), /^[0-9a-z]+\.\d+\.([0-9a-f]{8}|unknown)\.[0-9a-f]{8}\.commit$/);
+      assert.deepEqual(parsePendingCommitName(path.basename(file)), { id, pid: process.pid, boot, crc });
+    }
   }
   // The other writers' temp names in tmp/ (enqueue's message, state rewrites, records) and near misses.
   for (const name of [
@@ -55,6 +57,9 @@ test('a pending commit\'s name carries the id, the writer\'s pid and the CRC-32,
     `${id}.${process.pid}.a1b2c3.state`,
     `mx-cache_json.${process.pid}.a1b2c3.tmp`,
     `${id}.${process.pid}.cbf4392.commit`,
+    `${id}.${process.pid}.cbf43926.commit`,
+    `${id}.${process.pid}.0a1b2c3.cbf43926.commit`,
+    `${id}.${process.pid}.other.cbf43926.commit`,
     `${id}.${process.pid}.CBF43926.commit`,
     `${id}.0.cbf43926.commit`,
     `${id}.x.cbf43926.commit`,

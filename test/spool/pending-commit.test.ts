@@ -1,24 +1,29 @@
 /**
- * The enqueue's commit in one fsync round (src/spool/enqueue.ts) and its
- * repair (src/spool/repair.ts): a real `bulkmailer enqueue` killed with
- * SIGKILL at the crash points around the fsync round, then a real flush to
- * a capture smarthost; and pending commits as a crash leaves them, spoiled
- * the ways a crash can spoil them (a short message, unwritten blocks, a
- * torn state), of a live writer, of a writer from before this boot, and
- * one whose rename both names survived.
+ * The enqueue's commit in one fsync round, by hard link with the pending
+ * name removed once the entry's name is durable (src/spool/enqueue.ts), and
+ * its repair (src/spool/repair.ts): a real `bulkmailer enqueue` killed with
+ * SIGKILL at the crash points around the link, then a real flush to a
+ * capture smarthost; pending commits as a power cut leaves them (another
+ * boot's), whole or spoiled the ways a crash can spoil them (a short
+ * message, unwritten blocks, a torn state); a live writer's; one whose entry
+ * exists; the fallback where link(2) is refused; the orphan rule's ctime;
+ * the listener's after-work.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { runCli } from '../support/cli.js';
 import { smarthostAndHome } from '../support/smarthost-home.js';
 import { makeTempHome } from '../support/home.js';
+import fsSync from 'node:fs';
 import { crc32 } from '../../src/spool/crc32.js';
-import { enqueueMessage, listEntryIds, messagePath, openSpool, readEntryState, repairSpool, statePath, type Spool } from '../../src/spool/index.js';
+import { bootTag } from '../../src/spool/lock-file.js';
+import { startListener } from '../../src/frontends/listener/start-listener.js';
+import { openRaw, sendRawMessage } from '../support/smtp-client.js';
+import { enqueueMessage, listEntryIds, messagePath, openSpool, readEntryState, repairSpool, settleCommits, statePath, type Spool } from '../../src/spool/index.js';
 
 /** CRLF lines, a body past the 16 KiB gathering threshold, a line that needs dot-stuffing, 8-bit bytes. */
 const MESSAGE = Buffer.concat([
@@ -46,72 +51,93 @@ async function deadPid(): Promise<number> {
   return child.pid!;
 }
 
-/** Turns a committed entry back into what a crash just before the commit's rename leaves: its state as a pending commit of `pid`. */
-async function uncommit(spool: Spool, id: string, pid: number): Promise<string> {
+/** A boot tag that is not this boot's: a pending commit a power cut left before the reboot. */
+const OTHER_BOOT = bootTag() === '0badb007' ? '1badb007' : '0badb007';
+
+/** Turns a committed entry back into what a crash just before the commit's link leaves: its state as a pending commit of `pid` in `boot`. */
+async function uncommit(spool: Spool, id: string, pid: number, boot: string): Promise<string> {
+  await settleCommits();
   const crc = crc32(await fs.readFile(messagePath(spool, id)));
-  const pending = path.join(spool.tmp, `${id}.${pid}.${crc.toString(16).padStart(8, '0')}.commit`);
+  const pending = path.join(spool.tmp, `${id}.${pid}.${boot}.${crc.toString(16).padStart(8, '0')}.commit`);
   await fs.rename(statePath(spool, id), pending);
   return pending;
 }
 
-test('killed after the fsync round, before the commit\'s rename: no entry; the next flush completes the commit and delivers the message once, byte for byte', async (t) => {
+const PENDING = /^([0-9a-z]+)\.(\d+)\.([0-9a-f]{8}|unknown)\.[0-9a-f]{8}\.commit$/;
+
+test('killed after the fsync round, before the commit\'s link (never acknowledged): the flush queues nothing, sends nothing, and empties tmp/', async (t) => {
   const { server, home } = await smarthostAndHome(t);
   const crashed = await runCli(ENQUEUE, { home, input: MESSAGE, env: { BULKMAILER_CRASH_AT: 'enqueue-after-fsync-round' } });
   assert.equal(crashed.signal, 'SIGKILL', `exit ${crashed.code}: ${crashed.stderr}`);
   assert.equal(crashed.stdout, '', 'no queue id printed');
   const spool = await openSpool(home);
-  assert.deepEqual(await listEntryIds(spool), [], 'no entry visible before repair');
+  assert.deepEqual(await listEntryIds(spool), [], 'no entry');
   const tmp = await filesIn(spool.tmp);
   assert.equal(tmp.length, 1, tmp.join(' '));
-  assert.match(tmp[0]!, /^[0-9a-z]+\.\d+\.[0-9a-f]{8}\.commit$/);
-  const id = tmp[0]!.split('.')[0]!;
-  assert.deepEqual(await allMessages(spool), [id]);
-  assert.ok((await fs.readFile(messagePath(spool, id))).equals(MESSAGE), 'stored as given (it has its Date and Message-ID)');
+  const name = PENDING.exec(tmp[0]!);
+  assert.ok(name, tmp[0]);
+  assert.equal(name[3], bootTag(), 'named with this boot');
   const status = await runCli(['status'], { home });
   assert.equal(status.code, 0, status.stderr);
-  assert.match(status.stdout + status.stderr, /1 message whose queueing a crash interrupted/);
+  assert.doesNotMatch(status.stdout + status.stderr, /not listed yet/, 'status counts by repair\'s rule: this one is not queued');
 
-  const flushed = await runCli(['flush'], { home });
-  assert.equal(flushed.code, 0, flushed.stdout + flushed.stderr);
-  assert.match(flushed.stderr, new RegExp(`a crash interrupted the queueing of ${id} .*repair completed it, and it is queued`));
-  assert.equal(server.messages.length, 1);
-  assert.equal(server.messages[0]!.from, 'list@example.org');
-  assert.deepEqual(server.messages[0]!.to, ['bob@example.net']);
-  assert.ok(server.messages[0]!.raw.equals(MESSAGE), 'the message arrives byte for byte');
-  assert.deepEqual(await listEntryIds(spool), []);
-  assert.deepEqual(await filesIn(spool.tmp), []);
-
-  const again = await runCli(['flush'], { home });
-  assert.equal(again.code, 0, again.stderr);
-  assert.equal(server.messages.length, 1, 'sent once');
-});
-
-test('killed before the fsync round (after the message\'s rename): nothing is queued, tmp/ is empty, nothing is sent', async (t) => {
-  const { server, home } = await smarthostAndHome(t);
-  const crashed = await runCli(ENQUEUE, { home, input: MESSAGE, env: { BULKMAILER_CRASH_AT: 'enqueue-after-message-rename' } });
-  assert.equal(crashed.signal, 'SIGKILL', `exit ${crashed.code}: ${crashed.stderr}`);
-  const spool = await openSpool(home);
-  assert.equal((await allMessages(spool)).length, 1, 'the message took its name');
   const flushed = await runCli(['flush'], { home });
   assert.equal(flushed.code, 0, flushed.stdout + flushed.stderr);
   assert.doesNotMatch(flushed.stderr, /interrupted the queueing/);
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.equal(server.messages.length, 0, 'nothing sent');
+  assert.deepEqual(await listEntryIds(spool), [], 'nothing queued');
   assert.deepEqual(await filesIn(spool.tmp), []);
-  assert.equal(server.messages.length, 0);
-  // Its message is an orphan, removed once old enough (an enqueue in another process may sit before its commit).
+  // Its message is an orphan, removed once its rename is old enough.
   const report = await repairSpool(spool, Date.now() + 3_600_000);
   assert.equal(report.orphanMessagesRemoved, 1);
   assert.deepEqual(await allMessages(spool), []);
 });
 
-test('a pending commit whose message is short, whose CRC does not match, or whose state is torn is removed; a whole one beside them is completed', async (t) => {
+test('killed after the commit\'s link, before its after-work: the entry is queued, delivered once, and repair removes the pending name', async (t) => {
+  const { server, home } = await smarthostAndHome(t);
+  const crashed = await runCli(ENQUEUE, { home, input: MESSAGE, env: { BULKMAILER_CRASH_AT: 'enqueue-after-commit-link' } });
+  assert.equal(crashed.signal, 'SIGKILL', `exit ${crashed.code}: ${crashed.stderr}`);
+  const spool = await openSpool(home);
+  const ids = await listEntryIds(spool);
+  assert.equal(ids.length, 1);
+  const tmp = await filesIn(spool.tmp);
+  assert.equal(tmp.length, 1, 'the pending name stays until state/<bucket> is fsynced');
+  assert.equal(PENDING.exec(tmp[0]!)?.[1], ids[0]);
+
+  const flushed = await runCli(['flush'], { home });
+  assert.equal(flushed.code, 0, flushed.stdout + flushed.stderr);
+  assert.doesNotMatch(flushed.stderr, /interrupted the queueing/, 'nothing to complete: it was queued');
+  assert.equal(server.messages.length, 1);
+  assert.ok(server.messages[0]!.raw.equals(MESSAGE), 'the message arrives byte for byte');
+  assert.deepEqual(await filesIn(spool.tmp), []);
+  assert.deepEqual(await listEntryIds(spool), []);
+  assert.equal((await runCli(['flush'], { home })).code, 0);
+  assert.equal(server.messages.length, 1, 'sent once');
+});
+
+test('a one-shot enqueue leaves its pending name (its entry exists) for the next flush, which removes it and sends once', async (t) => {
+  const { server, home } = await smarthostAndHome(t);
+  const run = await runCli(ENQUEUE, { home, input: MESSAGE });
+  assert.equal(run.code, 0, run.stderr);
+  const spool = await openSpool(home);
+  const [id] = await listEntryIds(spool);
+  assert.deepEqual((await filesIn(spool.tmp)).map((n) => PENDING.exec(n)?.[1]), [id]);
+  const status = await runCli(['status'], { home });
+  assert.doesNotMatch(status.stdout + status.stderr, /not listed yet/, 'listed already');
+  const flushed = await runCli(['flush'], { home });
+  assert.equal(flushed.code, 0, flushed.stdout + flushed.stderr);
+  assert.equal(server.messages.length, 1);
+  assert.deepEqual(await filesIn(spool.tmp), []);
+});
+
+test('a pending commit of another boot with a whole message is completed and delivered once; a short, a bad-CRC and a torn one are removed and nothing of them is sent', async (t) => {
   const { server, home } = await smarthostAndHome(t);
   const spool = await openSpool(home);
-  const dead = await deadPid();
   const ids: string[] = [];
   for (let i = 0; i < 4; i++) ids.push((await enqueueMessage(spool, { from: 'list@example.org', recipients: [`r${i}@example.net`], message: MESSAGE })).id);
   const [whole, short, zeroed, torn] = ids as [string, string, string, string];
-  for (const id of ids) await uncommit(spool, id, dead);
+  // Its pid may be anyone's after the reboot: ours, alive, must not keep it waiting.
+  for (const id of ids) await uncommit(spool, id, process.pid, OTHER_BOOT);
   // The size on disk short of the state's (a crash before the last blocks' metadata reached the disk).
   await fs.truncate(messagePath(spool, short), MESSAGE.length - 1);
   // The right size, one block never written (zeros where ext4 without a journal left no data).
@@ -123,61 +149,67 @@ test('a pending commit whose message is short, whose CRC does not match, or whos
   const text = await fs.readFile(path.join(spool.tmp, tornFile), 'utf8');
   await fs.writeFile(path.join(spool.tmp, tornFile), text.slice(0, Math.floor(text.length / 2)));
   assert.deepEqual(await listEntryIds(spool), []);
+  const status = await runCli(['status'], { home });
+  assert.match(status.stdout + status.stderr, /not listed yet: 1 message whose queueing/, 'the whole one only, by repair\'s rule');
 
   const flushed = await runCli(['flush'], { home });
   assert.equal(flushed.code, 0, flushed.stdout + flushed.stderr);
   assert.deepEqual(server.messages.map((m) => m.to), [['r0@example.net']], 'only the whole one is sent');
   assert.ok(server.messages[0]!.raw.equals(MESSAGE));
-  assert.match(flushed.stderr, new RegExp(`queueing of ${whole} `));
+  assert.match(flushed.stderr, new RegExp(`a crash interrupted the queueing of ${whole} .*repair completed it, and it is queued`));
   for (const id of [short, zeroed, torn]) assert.doesNotMatch(flushed.stderr, new RegExp(id));
   assert.deepEqual(await filesIn(spool.tmp), []);
   assert.deepEqual(await listEntryIds(spool), []);
+  assert.equal((await runCli(['flush'], { home })).code, 0);
+  assert.equal(server.messages.length, 1, 'sent once');
   // Their messages are orphans now, removed by the existing rule.
   const report = await repairSpool(spool, Date.now() + 3_600_000);
   assert.equal(report.orphanMessagesRemoved, 3);
   assert.deepEqual(await allMessages(spool), []);
 });
 
-test('a pending commit of a live writer is left alone; written before this boot, or older than a day, it is completed though its pid lives', async (t) => {
+test('a live writer\'s pending commit (this boot, its pid alive) is left alone, its message too; past a day it is removed, not completed', async (t) => {
   const { home, cleanup } = await makeTempHome();
   t.after(cleanup);
   const spool = await openSpool(home);
-  const ids: string[] = [];
-  for (let i = 0; i < 2; i++) ids.push((await enqueueMessage(spool, { from: 'a@example.org', recipients: [`r${i}@example.net`], message: MESSAGE })).id);
-  const [beforeBoot, old] = ids as [string, string];
-  const states = await Promise.all(ids.map((id) => readEntryState(spool, id)));
-  // Ours: this test's process is alive.
-  const pendings = [await uncommit(spool, beforeBoot, process.pid), await uncommit(spool, old, process.pid)];
-
-  const live = await repairSpool(spool, Date.now());
+  const { id } = await enqueueMessage(spool, { from: 'a@example.org', recipients: ['b@example.net'], message: MESSAGE });
+  await uncommit(spool, id, process.pid, bootTag());
+  // An hour on: past the orphan age, but its message belongs to an enqueue in progress.
+  const live = await repairSpool(spool, Date.now() + 3_600_000);
   assert.deepEqual(live.commitsCompleted, []);
   assert.equal(live.tmpRemoved, 0);
-  assert.deepEqual((await filesIn(spool.tmp)).length, 2, 'left alone');
+  assert.equal(live.orphanMessagesRemoved, 0, 'its message is not an orphan');
+  assert.equal((await filesIn(spool.tmp)).length, 1, 'left alone');
+  assert.deepEqual(await allMessages(spool), [id]);
   assert.deepEqual(await listEntryIds(spool), []);
 
-  // Its pid may belong to another process after a reboot: a file from before this boot has a dead writer.
-  const bootTime = Date.now() - os.uptime() * 1000;
-  const then = new Date(bootTime - 3_600_000);
-  await fs.utimes(pendings[0]!, then, then);
-  const afterBoot = await repairSpool(spool, Date.now());
-  assert.deepEqual(afterBoot.commitsCompleted, [beforeBoot]);
-  assert.deepEqual(await listEntryIds(spool), [beforeBoot]);
-  assert.deepEqual(await readEntryState(spool, beforeBoot), states[0], 'the state, unchanged');
-
-  // Past the day limit, as every tmp/ file.
   const late = await repairSpool(spool, Date.now() + 25 * 3_600_000);
-  assert.deepEqual(late.commitsCompleted, [old]);
-  assert.deepEqual((await listEntryIds(spool)).sort(), [beforeBoot, old].sort());
+  assert.deepEqual(late.commitsCompleted, []);
+  assert.equal(late.tmpRemoved, 1);
+  assert.deepEqual(await filesIn(spool.tmp), []);
+  assert.deepEqual(await listEntryIds(spool), []);
+});
+
+test('a dead writer\'s pending commit of this boot without its entry is removed, not completed (its link never ran: never acknowledged)', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const spool = await openSpool(home);
+  const { id } = await enqueueMessage(spool, { from: 'a@example.org', recipients: ['b@example.net'], message: MESSAGE });
+  await uncommit(spool, id, await deadPid(), bootTag());
+  const report = await repairSpool(spool, Date.now());
+  assert.deepEqual(report.commitsCompleted, []);
+  assert.equal(report.tmpRemoved, 1);
+  assert.deepEqual(await listEntryIds(spool), []);
   assert.deepEqual(await filesIn(spool.tmp), []);
 });
 
-test('a pending commit whose entry exists (both names survived the rename) is removed, and the entry is left as it is', async (t) => {
+test('a pending commit whose entry exists is removed, and the entry is left as it is', async (t) => {
   const { home, cleanup } = await makeTempHome();
   t.after(cleanup);
   const spool = await openSpool(home);
   const { id } = await enqueueMessage(spool, { from: 'a@example.org', recipients: ['b@example.net'], message: MESSAGE });
   const state = await fs.readFile(statePath(spool, id), 'utf8');
-  const pending = await uncommit(spool, id, await deadPid());
+  const pending = await uncommit(spool, id, await deadPid(), OTHER_BOOT);
   await fs.copyFile(pending, statePath(spool, id));
   // The entry moved on since (a flush recorded an attempt): the pending state is older, and must not come back.
   const moved = state.replace('"attempts":0', '"attempts":1');
@@ -188,4 +220,80 @@ test('a pending commit whose entry exists (both names survived the rename) is re
   assert.equal(report.tmpRemoved, 1);
   assert.deepEqual(await filesIn(spool.tmp), []);
   assert.equal(await fs.readFile(statePath(spool, id), 'utf8'), moved);
+});
+
+test('where link(2) is refused (EPERM, as some FUSE and SMB mounts do), the commit falls back to a rename: the entry is queued and no pending name stays', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const spool = await openSpool(home);
+  const calls: string[] = [];
+  t.mock.method(fsSync, 'linkSync', (from: string) => {
+    calls.push(path.basename(from));
+    throw Object.assign(new Error('EPERM: operation not permitted, link'), { code: 'EPERM' });
+  });
+  const { id } = await enqueueMessage(spool, { from: 'a@example.org', recipients: ['b@example.net'], message: MESSAGE });
+  assert.equal(calls.length, 1, 'the link was tried');
+  assert.equal(PENDING.exec(calls[0]!)?.[1], id);
+  assert.deepEqual(await listEntryIds(spool), [id]);
+  assert.deepEqual(await filesIn(spool.tmp), [], 'renamed, so nothing is left for the after-work');
+  assert.ok((await fs.readFile(messagePath(spool, id))).equals(MESSAGE));
+});
+
+test('a pending commit removed by another process\'s repair before the link: the enqueue fails clearly, nothing is queued', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const spool = await openSpool(home);
+  const real = fsSync.linkSync;
+  t.mock.method(fsSync, 'linkSync', (from: string, to: string) => {
+    fsSync.unlinkSync(from);
+    return real(from, to);
+  });
+  await assert.rejects(
+    enqueueMessage(spool, { from: 'a@example.org', recipients: ['b@example.net'], message: MESSAGE }),
+    /another process's repair removed this enqueue's pending commit .*: not queued/,
+  );
+  assert.deepEqual(await listEntryIds(spool), []);
+});
+
+test('an orphan is aged by its rename into msg/ (ctime), not its last write: an old mtime does not get it removed', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const crashed = await runCli(ENQUEUE, { home, input: MESSAGE, env: { BULKMAILER_CRASH_AT: 'enqueue-after-message-rename' } });
+  assert.equal(crashed.signal, 'SIGKILL', `exit ${crashed.code}: ${crashed.stderr}`);
+  const spool = await openSpool(home);
+  const [id] = await allMessages(spool);
+  // A slow sender's last chunk written an hour before its end of data, the rename just now.
+  const hourAgo = new Date(Date.now() - 3_600_000);
+  await fs.utimes(messagePath(spool, id!), hourAgo, hourAgo);
+  const report = await repairSpool(spool, Date.now());
+  assert.equal(report.orphanMessagesRemoved, 0);
+  assert.deepEqual(await allMessages(spool), [id]);
+  const later = await repairSpool(spool, Date.now() + 3_600_000);
+  assert.equal(later.orphanMessagesRemoved, 1);
+});
+
+test('after many listener enqueues, once the listener is idle, tmp/ holds no pending name (the after-work ran) and every entry is whole', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const listener = await startListener({
+    home,
+    settings: { host: '127.0.0.1', port: 0, maxMessageSize: 1_000_000, auth: null, tls: null, maxConnections: 20, idleTimeoutMs: 60_000 },
+    nudge: false,
+  });
+  t.after(() => listener.close());
+  const sessions = await Promise.all(Array.from({ length: 6 }, () => openRaw(listener.port, { closeAfter: t })));
+  await Promise.all(
+    sessions.map(async (client, s) => {
+      for (let i = 0; i < 10; i++) {
+        const reply = await sendRawMessage(client, 'ada@example.org', [`r${s}-${i}@example.net`], `Subject: ${s}-${i}\r\n\r\nhello ${s} ${i}\r\n`);
+        assert.equal(reply.code, 250, reply.text);
+      }
+    }),
+  );
+  await settleCommits();
+  const spool = await openSpool(home);
+  assert.deepEqual(await filesIn(spool.tmp), []);
+  const ids = await listEntryIds(spool);
+  assert.equal(ids.length, 60);
+  for (const id of ids) assert.equal((await fs.stat(messagePath(spool, id))).size, (await readEntryState(spool, id))!.size);
 });

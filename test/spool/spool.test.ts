@@ -107,7 +107,7 @@ test('a streamed message is written as it arrives', async (t) => {
   assert.equal((await fs.stat(messagePath(spool, id))).size, size);
 });
 
-test('crash points: killed before the commit\'s rename leaves no entry (repair completes one whose fsync round ended); after it, the entry exists', async (t) => {
+test('crash points: killed before the commit\'s link leaves no entry, and repair queues nothing (never acknowledged); after it, the entry exists and repair removes its pending name', async (t) => {
   const { home, cleanup } = await makeTempHome();
   t.after(cleanup);
   const spool = await openSpool(home);
@@ -117,8 +117,8 @@ test('crash points: killed before the commit\'s rename leaves no entry (repair c
   // [point, entries visible after the kill, entries after repair]
   for (const [point, entries, repaired] of [
     ['enqueue-after-message-rename', 0, 0],
-    ['enqueue-after-fsync-round', 0, 1],
-    ['enqueue-after-commit-rename', 1, 1],
+    ['enqueue-after-fsync-round', 0, 0],
+    ['enqueue-after-commit-link', 1, 1],
   ] as const) {
     const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, home], {
       env: { ...process.env, BULKMAILER_CRASH_AT: point },
@@ -127,7 +127,7 @@ test('crash points: killed before the commit\'s rename leaves no entry (repair c
     const [, signal] = await once(child, 'exit');
     assert.equal(signal, 'SIGKILL', point);
     assert.equal((await listEntryIds(spool)).length, entries, point);
-    // Repair clears what the dead writer left (orphans only when old enough), or completes its commit.
+    // Repair clears what the dead writer left (orphans only when old enough), or finishes its commit.
     const report = await repairSpool(spool, Date.now() + 3_600_000);
     assert.deepEqual(await fs.readdir(spool.tmp), [], `${point}: tmp/ cleaned`);
     assert.equal((await listEntryIds(spool)).length, repaired, `${point}: after repair`);

@@ -11,9 +11,10 @@
  * stderr as it is met and skipped, and the table ends with a line naming
  * every entry not listed: corrupt ones (the next flush quarantines them) and
  * ones that cannot be read (a permission, a link, EIO: left for you). One
- * bad entry never hides the rest. Enqueues a crash interrupted just before
- * their commit (pending commits of dead writers in tmp/, which the next
- * flush's repair completes) are counted on a line of their own. An entry that vanishes mid-listing
+ * bad entry never hides the rest. Enqueues a crash of an earlier boot
+ * interrupted after their fsync round (pending commits the next flush's
+ * repair completes, by repair's own rule: pendingCommitFate) are counted on
+ * a line of their own. An entry that vanishes mid-listing
  * (delivered meanwhile) is simply not shown.
  */
 import type { EntryState } from '../../model/entry-state.js';
@@ -196,7 +197,7 @@ async function writeTable(
   if (interrupted > 0) {
     await write(
       ctx,
-      `${c.yellow('not listed yet')}: ${plural(interrupted, 'message')} whose queueing a crash interrupted just before its commit; the next flush completes it if its message is whole\n`,
+      `${c.yellow('not listed yet')}: ${plural(interrupted, 'message')} whose queueing a crash of an earlier boot interrupted after its fsync round (it may have been accepted); the next flush completes it\n`,
     );
   }
   for (const hold of listAccountHolds(spool)) {

@@ -38,6 +38,7 @@ import { Writable } from 'node:stream';
 import { startupSnapshot } from 'node:v8';
 import { resolveHome } from '../../config/home.js';
 import { resolveStoredConfig } from '../../config/store.js';
+import { bootTag, forgetBootId } from '../../spool/lock-file.js';
 import { newEntryState, serializeEntryState } from '../../model/entry-state.js';
 import { normalizeRecipients } from '../../model/address.js';
 import { newQueueId } from '../../model/queue-id.js';
@@ -133,6 +134,8 @@ async function warmUp(): Promise<void> {
   const { prepared, recipients } = await prepareSubmission(request, envelope);
   let size = 0;
   for await (const chunk of prepared.message) size += chunk.length;
+  // The pending commit's name reads the boot id: compiled here, its value dropped before the image is written.
+  bootTag();
   serializeEntryState(newEntryState({
     id: newQueueId(0, '0'),
     from: envelope.sender,
@@ -147,6 +150,8 @@ async function warmUp(): Promise<void> {
 if (startupSnapshot.isBuildingSnapshot()) {
   // A failed warm-up fails the build (the unhandled rejection exits non-zero): better than an image that half works.
   void warmUp();
+  // A boot id the build read (the warm-up) is the build's boot, maybe not a run's: never in the image.
+  startupSnapshot.addSerializeCallback(forgetBootId);
   startupSnapshot.setDeserializeMainFunction(async () => {
     useLauncherStderr();
     // Queueing writes nothing to stdout, and touching process.stdout would build its stream (~0.5 ms).
