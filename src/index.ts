@@ -72,5 +72,7 @@ export async function* listQueue(options: ListQueueOptions = {}): AsyncGenerator
 export type QueueEntry = EntryState;
 export type { EntryState, RecipientState, RecipientStatus } from './model/entry-state.js';
 export { BulkmailerError, ExitCode, isBulkmailerError } from './errors.js';
+/** Resolves once every enqueue of this process has fsynced its state directory and removed its pending name. */
+export { settleCommits } from './spool/index.js';
 export { startListener, type ListenerOptions, type RunningListener } from './frontends/listener/start-listener.js';
 export type { AcceptedMessage } from './frontends/listener/spool-smtp-server.js';

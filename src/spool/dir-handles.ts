@@ -1,8 +1,9 @@
 /**
  * Directory handles kept open for the per-message directory fsyncs of the
- * enqueue path. Every enqueue fsyncs its two bucket directories (msg/<b>,
- * state/<b>); opening and closing each one around its fsync was four
- * syscalls per message on the listener's busiest path. A spool has 32 such
+ * enqueue path (msg/<b> and tmp/ in its fsync round, state/<b> after its
+ * commit; enqueue.ts) and of the flush's grouped removals; opening and
+ * closing each one around its fsync was two syscalls more per directory
+ * and message on the listener's busiest path. A spool has 33 such
  * directories, so a process keeps their handles instead.
  *
  * Bounded: a library caller (or the test suite) may enqueue into many

@@ -1,36 +1,39 @@
 /**
  * Enqueue: the one way a message enters the spool.
  *
- * Commit protocol (nullmailer's and qmail's shape, one fsync round; see
- * docs/spool.md, "Enqueue: the commit protocol"):
+ * Commit protocol (one fsync round; see docs/spool.md, "Enqueue: the commit
+ * protocol"):
  *   1. stream the message into tmp/<id>.<pid>.msg (its CRC-32 computed on
  *      the way)
  *   2. rename it into msg/<bucket>/<id> (a message without its state file
  *      is invisible to every reader: an orphan at worst)
- *   3. write the state into the pending commit tmp/<id>.<pid>.<crc>.commit
+ *   3. write the state into the pending commit
+ *      tmp/<id>.<pid>.<boot>.<crc>.commit
  *   4. one fsync round, in parallel: the message, the pending commit,
  *      msg/<bucket> and tmp/ (so the pending name is durable too)
- *   5. rename the pending commit into state/<bucket>/<id>.json: the commit
- * Callers acknowledge (exit 0, 250) once this function resolves, right after
- * the rename and without an fsync of state/<bucket>: by then the message and
- * the envelope (the pending commit, its data and its name) are durable, and
- * on a journaling file system the rename is atomic across a crash, so after
- * one either the entry exists or its pending commit does, which repair
- * completes (repair.ts: the pid is dead, the message's size and CRC match).
- * A crash before 2 leaves nothing repair keeps. One in 4, before the
- * acknowledgement, leaves a pending commit that repair completes if its
- * message reached the disk whole (after a kill -9 the kernel has it all):
- * an entry the sender was not told about, a duplicate if it sends again,
- * rather than a loss (qmail's choice). An enqueuer never touches an
- * existing entry. Concurrent enqueues in one process share their directory
- * fsyncs (./fsync-group.ts); a one-shot process opens and fsyncs each
- * directory itself.
+ *   5. link the pending commit to state/<bucket>/<id>.json: the commit
+ *   6. after the acknowledgement: state/<bucket> fsynced (grouped), then the
+ *      pending name unlinked; a one-shot process leaves this to repair
+ * Callers acknowledge (exit 0, 250) once this function resolves, right
+ * after the link. The link adds the entry's name without taking the
+ * pending one away, and the pending name goes only once the entry's is
+ * durable: a durable name of the envelope exists at every instant, on any
+ * file system, journaling or not, and repair (repair.ts) finishes what a
+ * crash interrupts. Where link(2) is refused (some FUSE and SMB mounts) the
+ * commit is a rename with state/<bucket> fsynced before this resolves.
+ * A crash before 5 leaves nothing repair keeps in this boot (never
+ * acknowledged: no duplicate); a power cut after 4 leaves a pending commit
+ * of an earlier boot, which repair completes if its message is whole. An
+ * enqueuer never touches an existing entry. Concurrent enqueues in one
+ * process share their directory fsyncs (./fsync-group.ts); a one-shot
+ * process opens and fsyncs each directory itself.
  *
  * Exit status and spool agree: every failure comes before the commit's
- * rename, and the error path removes the pending commit and the message, so
+ * link, and the error path removes the pending commit and the message, so
  * "not queued" is true. If the pending commit cannot be removed (nor the
  * message, without which repair would remove it), repair may still complete
- * it, and the error says so: do not send it again.
+ * it, and the error says so: do not send it again. Step 6 failing keeps the
+ * pending name for repair and rejects nothing (the caller was answered).
  */
 import fsSync from 'node:fs';
 import { newQueueId } from '../model/queue-id.js';

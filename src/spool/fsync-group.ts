@@ -4,12 +4,15 @@
  *
  * Each enqueue needs two directories fsynced before it may acknowledge:
  * msg/<bucket>, which its message was renamed into, and tmp/, which holds
- * its pending commit (enqueue.ts). `syncDirGrouped(dir)` resolves once an
- * fsync of `dir` that began after the call has completed; callers that
- * arrive while an fsync of the same directory runs share the next one
- * (shared-runs.ts, also behind the trigger's nudges). So N sessions
- * committing at the same moment cost one fsync per directory, not N, and
- * none is acknowledged before its own names are durable (promise 1).
+ * its pending commit; and one after it, state/<bucket>, which its commit
+ * linked the entry into, before the pending name may go (enqueue.ts).
+ * `syncDirGrouped(dir)` resolves once an fsync of `dir` that began after
+ * the call has completed; callers that arrive while an fsync of the same
+ * directory runs share the next one (shared-runs.ts, also behind the
+ * trigger's nudges). So N sessions committing at the same moment cost one
+ * fsync per directory, not N, and none is acknowledged before its message
+ * and pending commit are durable, nor removes its pending name before its
+ * entry's name is (promise 1).
  *
  * tmp/ is one directory for every bucket, so every enqueue of the process
  * shares its fsyncs. For msg/<bucket>, sharing needs a shared bucket:

@@ -20,7 +20,7 @@ export { removeEntry, quarantineEntry, checkMessageOpens, messageStream, readMes
 export { toLogRecords, DeliveryLogWriter, type DeliveryLogRecord } from './delivery-log.js';
 export { toDeletionRecord, appendDeletionLog, type DeletionRecord } from './deletion-log.js';
 export { repairSpool, countInterruptedCommits, type RepairReport, type RepairOptions } from './repair.js';
-export { tryLock, lockWithin, lockHolder, type HeldLock, type LockOwner } from './lock-file.js';
+export { tryLock, lockWithin, lockHolder, bootTag, forgetBootId, type HeldLock, type LockOwner } from './lock-file.js';
 export { instanceLockPath, entryBusyLockPath, entryStateLockPath, tokenRefreshLockPath } from './lock-names.js';
 export { DirSyncer } from './dir-syncer.js';
 export { readWholeFileSync } from './durable-fs.js';

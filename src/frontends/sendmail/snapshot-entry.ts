@@ -38,7 +38,7 @@ import { Writable } from 'node:stream';
 import { startupSnapshot } from 'node:v8';
 import { resolveHome } from '../../config/home.js';
 import { resolveStoredConfig } from '../../config/store.js';
-import { bootTag, forgetBootId } from '../../spool/lock-file.js';
+import { bootTag, forgetBootId } from '../../spool/index.js';
 import { newEntryState, serializeEntryState } from '../../model/entry-state.js';
 import { normalizeRecipients } from '../../model/address.js';
 import { newQueueId } from '../../model/queue-id.js';
