@@ -202,7 +202,7 @@ async function commitEntry(
       await syncDir(stateDir(spool, id));
     }
     crashPoint('enqueue-after-commit-link');
-    if (committed === 'linked' && !request.oneShot && pending !== null) finishCommit(spool, id, pending);
+    if (committed === 'linked' && !spool.oneShot && pending !== null) finishCommit(spool, id, pending);
     // One-shot (the sendmail command, `bulkmailer enqueue`): the pending name stays for the next
     // flush's repair, which fsyncs state/<bucket> and removes it (docs/spool.md says why).
     return { id, size, state };
