@@ -19,7 +19,7 @@ import nodemailer from 'nodemailer';
 import { startListener, type RunningListener } from '../../src/frontends/listener/start-listener.js';
 import { isLoopbackHost } from '../../src/config/smarthost.js';
 import { BulkmailerError } from '../../src/errors.js';
-import { listenForNudges, listEntryIds, messagePath, openSpool, readEntryState, type Spool } from '../../src/spool/index.js';
+import { listenForNudges, listEntryIds, messagePath, openSpool, readEntryState, settleCommits, type Spool } from '../../src/spool/index.js';
 import { makeTempHome, writeConfig, type TempHome } from '../support/home.js';
 import { dataBlock, openRaw, RawSmtpClient, sendRawMessage } from '../support/smtp-client.js';
 import { ROOT, runCli, startListen } from '../support/cli.js';
@@ -37,7 +37,9 @@ async function storedMessage(spool: Spool, id: string): Promise<Buffer> {
   return fs.readFile(messagePath(spool, id));
 }
 
+/** tmp/ once the listener's commits have finished their after-work (a pending name stays until state/<b> is fsynced). */
 async function tmpFiles(spool: Spool): Promise<string[]> {
+  await settleCommits();
   return fs.readdir(spool.tmp);
 }
 

@@ -15,7 +15,7 @@ import os from 'node:os';
 import type { TestContext } from 'node:test';
 import { tick } from '../support/manual-fsync.js';
 import { makeTempHome } from '../support/home.js';
-import { enqueueMessage, listEntryIds, openSpool } from '../../src/spool/index.js';
+import { enqueueMessage, listEntryIds, openSpool, settleCommits } from '../../src/spool/index.js';
 import { messageDir, stateDir } from '../../src/spool/paths.js';
 import { submitMessage } from '../../src/frontends/submit-message.js';
 
@@ -122,7 +122,9 @@ test('an enqueue keeps the two directories it fsyncs (msg/<b>, tmp/) open for th
   const kept = await spoolFor(t);
   const plain = await enqueueMessage(kept.spool, { from: 'list@example.org', recipients: ['a@example.net'], message: MESSAGE });
   assert.deepEqual(kept.syncedDirs(plain.id).map((dir) => openHandlesOn(dir)), [1, 1], 'kept for the next enqueue (the control)');
-  assert.equal(openHandlesOn(kept.stateBucket(plain.id)), 0, 'the commit\'s rename into state/<b> is not fsynced');
+  // After the acknowledgement, state/<b> is fsynced (then the pending name removed) through a kept handle too.
+  await settleCommits();
+  assert.equal(openHandlesOn(kept.stateBucket(plain.id)), 1, 'state/<b>, fsynced after the commit\'s link, kept too');
 
   // One-shot: the spool says so, as it was opened for enqueueing only (the request need not).
   const once = await spoolFor(t);
@@ -130,7 +132,8 @@ test('an enqueue keeps the two directories it fsyncs (msg/<b>, tmp/) open for th
   assert.equal(enqueueOnly.oneShot, true);
   assert.equal(once.spool.oneShot, undefined, 'a full open is not one-shot');
   const oneShot = await enqueueMessage(enqueueOnly, { from: 'list@example.org', recipients: ['a@example.net'], message: MESSAGE });
-  assert.deepEqual(once.syncedDirs(oneShot.id).map((dir) => openHandlesOn(dir)), [0, 0], 'nothing kept: no handle, no idle timer');
+  await settleCommits();
+  assert.deepEqual([...once.syncedDirs(oneShot.id), once.stateBucket(oneShot.id)].map((dir) => openHandlesOn(dir)), [0, 0, 0], 'nothing kept: no handle, no idle timer');
   assert.deepEqual(await listEntryIds(once.spool), [oneShot.id], 'queued all the same');
 });
 

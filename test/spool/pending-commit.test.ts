@@ -63,6 +63,16 @@ async function uncommit(spool: Spool, id: string, pid: number, boot: string): Pr
   return pending;
 }
 
+/** A fresh spool with one entry turned back into a pending commit of `pid` in `boot`. */
+async function oneUncommitted(t: { after(fn: () => Promise<void>): void }, pid: number, boot: string) {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const spool = await openSpool(home);
+  const { id } = await enqueueMessage(spool, { from: 'a@example.org', recipients: ['b@example.net'], message: MESSAGE });
+  const state = await fs.readFile(statePath(spool, id), 'utf8');
+  return { spool, id, state, pending: await uncommit(spool, id, pid, boot) };
+}
+
 const PENDING = /^([0-9a-z]+)\.(\d+)\.([0-9a-f]{8}|unknown)\.[0-9a-f]{8}\.commit$/;
 
 test('killed after the fsync round, before the commit\'s link (never acknowledged): the flush queues nothing, sends nothing, and empties tmp/', async (t) => {
@@ -169,11 +179,7 @@ test('a pending commit of another boot with a whole message is completed and del
 });
 
 test('a live writer\'s pending commit (this boot, its pid alive) is left alone, its message too; past a day it is removed, not completed', async (t) => {
-  const { home, cleanup } = await makeTempHome();
-  t.after(cleanup);
-  const spool = await openSpool(home);
-  const { id } = await enqueueMessage(spool, { from: 'a@example.org', recipients: ['b@example.net'], message: MESSAGE });
-  await uncommit(spool, id, process.pid, bootTag());
+  const { spool, id } = await oneUncommitted(t, process.pid, bootTag());
   // An hour on: past the orphan age, but its message belongs to an enqueue in progress.
   const live = await repairSpool(spool, Date.now() + 3_600_000);
   assert.deepEqual(live.commitsCompleted, []);
@@ -191,11 +197,7 @@ test('a live writer\'s pending commit (this boot, its pid alive) is left alone, 
 });
 
 test('a dead writer\'s pending commit of this boot without its entry is removed, not completed (its link never ran: never acknowledged)', async (t) => {
-  const { home, cleanup } = await makeTempHome();
-  t.after(cleanup);
-  const spool = await openSpool(home);
-  const { id } = await enqueueMessage(spool, { from: 'a@example.org', recipients: ['b@example.net'], message: MESSAGE });
-  await uncommit(spool, id, await deadPid(), bootTag());
+  const { spool } = await oneUncommitted(t, await deadPid(), bootTag());
   const report = await repairSpool(spool, Date.now());
   assert.deepEqual(report.commitsCompleted, []);
   assert.equal(report.tmpRemoved, 1);
@@ -204,12 +206,7 @@ test('a dead writer\'s pending commit of this boot without its entry is removed,
 });
 
 test('a pending commit whose entry exists is removed, and the entry is left as it is', async (t) => {
-  const { home, cleanup } = await makeTempHome();
-  t.after(cleanup);
-  const spool = await openSpool(home);
-  const { id } = await enqueueMessage(spool, { from: 'a@example.org', recipients: ['b@example.net'], message: MESSAGE });
-  const state = await fs.readFile(statePath(spool, id), 'utf8');
-  const pending = await uncommit(spool, id, await deadPid(), OTHER_BOOT);
+  const { spool, id, state, pending } = await oneUncommitted(t, await deadPid(), OTHER_BOOT);
   await fs.copyFile(pending, statePath(spool, id));
   // The entry moved on since (a flush recorded an attempt): the pending state is older, and must not come back.
   const moved = state.replace('"attempts":0', '"attempts":1');
