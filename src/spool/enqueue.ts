@@ -189,7 +189,15 @@ async function commitEntry(
     // Each forgotten before its close: a close that throws is not tried again by the error path.
     const fds = [messageFd, stateFd];
     messageFd = stateFd = null;
-    for (const fd of fds) fsSync.closeSync(fd);
+    let closeError: unknown = null;
+    for (const fd of fds) {
+      try {
+        fsSync.closeSync(fd);
+      } catch (err) {
+        closeError ??= err;
+      }
+    }
+    if (closeError !== null) throw closeError;
     const failed = round.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed !== undefined) throw failed.reason;
     crashPoint('enqueue-after-fsync-round');
@@ -221,7 +229,9 @@ async function commitEntry(
       });
     }
     const pendingLeft = pending === null ? null : removeReporting(pending);
-    const messageLeft = renamedMessage && !(err instanceof PendingCommitGone) ? removeReporting(messagePath(spool, id)) : null;
+    // Not when the link found the entry's name taken (the message's name is that entry's too) or
+    // the pending commit gone (a repair may be completing it): the orphan rule decides later.
+    const messageLeft = renamedMessage && !(err instanceof LinkRefused) ? removeReporting(messagePath(spool, id)) : null;
     // A pending commit with its message is what repair completes once this process has exited.
     if (pendingLeft === null || messageLeft === null) throw failure;
     throw new BulkmailerError(
@@ -235,8 +245,8 @@ async function commitEntry(
 /** Errors of link(2) that say the file system has no hard links (some FUSE and SMB mounts). */
 const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EXDEV']);
 
-/** The pending commit vanished before its link: another process's repair took it (not queued). */
-class PendingCommitGone extends BulkmailerError {}
+/** The commit's link found the entry there already, or its pending commit gone: not queued, and the message left alone. */
+class LinkRefused extends BulkmailerError {}
 
 /**
  * The commit: the entry's name, a hard link to the pending commit, whose
@@ -253,13 +263,13 @@ function linkEntry(spool: Spool, pending: string, id: string): 'linked' | 'renam
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? '';
     if (code === 'EEXIST') {
-      throw new BulkmailerError('E_IO', `cannot enqueue: entry ${id} exists already (queue ids must be fresh)`, { exitCode: ExitCode.ioErr, temporary: true, cause: err });
+      throw new LinkRefused('E_IO', `cannot enqueue: entry ${id} exists already (queue ids must be fresh)`, { exitCode: ExitCode.ioErr, temporary: true, cause: err });
     }
     if (code === 'ENOENT') {
       // A repair of another process removed the pending name: after completing it (the entry is
       // there, queued), or as abandoned (not queued: its message is an orphan for a later repair).
       if (fsSync.existsSync(entry)) return 'linked';
-      throw new PendingCommitGone('E_IO', `cannot enqueue: another process's repair removed this enqueue's pending commit (${id}): not queued`, {
+      throw new LinkRefused('E_IO', `cannot enqueue: another process's repair removed this enqueue's pending commit (${id}): not queued`, {
         exitCode: ExitCode.ioErr,
         temporary: true,
         cause: err,

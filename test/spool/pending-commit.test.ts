@@ -252,6 +252,18 @@ test('a pending commit removed by another process\'s repair before the link: the
   assert.deepEqual(await listEntryIds(spool), []);
 });
 
+test('a link that finds the entry\'s name taken (EEXIST) fails the enqueue and removes the pending commit, not the message under that name', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const spool = await openSpool(home);
+  t.mock.method(fsSync, 'linkSync', () => {
+    throw Object.assign(new Error('EEXIST: file already exists, link'), { code: 'EEXIST' });
+  });
+  await assert.rejects(enqueueMessage(spool, { from: 'a@example.org', recipients: ['b@example.net'], message: MESSAGE }), /exists already/);
+  assert.deepEqual(await filesIn(spool.tmp), []);
+  assert.equal((await allMessages(spool)).length, 1, 'the message under the taken name is left');
+});
+
 test('an orphan is aged by its rename into msg/ (ctime), not its last write: an old mtime does not get it removed', async (t) => {
   const { home, cleanup } = await makeTempHome();
   t.after(cleanup);
