@@ -21,6 +21,7 @@ import {
   tryLock,
   updateEntryState,
   REMOVE_ENTRY,
+  settleCommits,
 } from '../../src/spool/index.js';
 import { setHeld } from '../../src/model/transitions.js';
 import { ROOT } from '../support/cli.js';
@@ -45,6 +46,8 @@ test('enqueue commits message and state privately; the state file is the entry',
   assert.equal((await fs.stat(spool.root)).mode & 0o777, 0o700);
   assert.equal((await fs.stat(statePath(spool, id))).mode & 0o777, 0o600);
   assert.equal((await fs.stat(messagePath(spool, id))).mode & 0o777, 0o600);
+  // Once the after-work ran (state/<b> fsynced, then the pending name removed).
+  await settleCommits();
   assert.deepEqual(await fs.readdir(spool.tmp), [], 'nothing left in tmp/');
   assert.deepEqual(await listEntryIds(spool), [id]);
 });
