@@ -43,6 +43,7 @@ import {
   REMOVE_ENTRY,
   updateEntryState,
   repairSpool,
+  settleCommits,
   tryLock,
   type HeldLock,
   type RepairReport,
@@ -183,6 +184,8 @@ export async function flushQueue(options: FlushOptions): Promise<FlushResult> {
     result.quarantined = quarantined;
     result.unreadable = unreadable;
     if (result.exitCode === 0 && unreadableExit !== null) result.exitCode = unreadableExit;
+    // The commits of the DSNs it queued finish their after-work (docs/spool.md, step 6) before it ends.
+    await settleCommits();
     events.emit('end', result);
     return result;
   } finally {

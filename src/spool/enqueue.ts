@@ -12,8 +12,9 @@
  *   4. one fsync round, in parallel: the message, the pending commit,
  *      msg/<bucket> and tmp/ (so the pending name is durable too)
  *   5. link the pending commit to state/<bucket>/<id>.json: the commit
- *   6. after the acknowledgement: state/<bucket> fsynced (grouped), then the
- *      pending name unlinked; a one-shot process leaves this to repair
+ *   6. after the acknowledgement, gathered over 100 ms: each state/<bucket>
+ *      fsynced once (grouped), then the pending names unlinked; a one-shot
+ *      process leaves this to repair
  * Callers acknowledge (exit 0, 250) once this function resolves, right
  * after the link. The link adds the entry's name without taking the
  * pending one away, and the pending name goes only once the entry's is
@@ -282,31 +283,65 @@ function linkEntry(spool: Spool, pending: string, id: string): 'linked' | 'renam
 }
 
 /**
- * After the acknowledgement, off its path: state/<bucket> fsynced (shared
- * with concurrent sessions), then the pending name removed, only now that
- * the entry's own name is durable. A failure keeps the pending name, which
- * the next repair finishes (the entry exists: it fsyncs state/<bucket> and
- * removes it); nothing is logged (a path names a user's queue id, and the
- * caller was answered already) and no rejection is left unhandled.
+ * After the acknowledgement, off its path: state/<bucket> fsynced, then the
+ * pending name removed, only once the entry's own name is durable. Not one
+ * by one: the commits of the next AFTER_WORK_DELAY_MS are gathered, and each
+ * state directory among them is fsynced once (shared with concurrent
+ * sessions) before its pending names go. One fsync and one wake-up per
+ * commit, run beside the next message's fsync round, cost the listener
+ * with one client more than the round this protocol saved (docs/
+ * performance.md, "The enqueue's commit in one fsync round"). Waiting
+ * costs no safety: until its directory is fsynced the pending name stays,
+ * durable, and repair finds one name or the other. A failure keeps the
+ * pending names, which the next repair finishes (the entry exists: it
+ * fsyncs state/<bucket> and removes them); nothing is logged (a path names
+ * a user's queue id, and the caller was answered already) and no rejection
+ * is left unhandled.
  */
 function finishCommit(spool: Spool, id: string, pending: string): void {
-  const done = syncDirGrouped(stateDir(spool, id)).then(() => fsSync.unlinkSync(pending));
-  const tracked = done.then(
-    () => undefined,
-    () => undefined,
-  );
-  unfinished.add(tracked);
-  void tracked.then(() => unfinished.delete(tracked));
+  const dir = stateDir(spool, id);
+  const names = awaitingSync.get(dir);
+  if (names === undefined) awaitingSync.set(dir, [pending]);
+  else names.push(pending);
+  if (afterWorkTimer === null) {
+    afterWorkTimer = setTimeout(runAfterWork, AFTER_WORK_DELAY_MS);
+    // A process that has nothing else to do exits: its pending names are repair's.
+    afterWorkTimer.unref();
+  }
 }
 
+/** How long commits gather before their state directories are fsynced and their pending names removed. */
+const AFTER_WORK_DELAY_MS = 100;
+/** Pending names by the state directory whose fsync they wait for. */
+const awaitingSync = new Map<string, string[]>();
+let afterWorkTimer: NodeJS.Timeout | null = null;
 const unfinished = new Set<Promise<void>>();
+
+function runAfterWork(): void {
+  afterWorkTimer = null;
+  const batch = [...awaitingSync];
+  awaitingSync.clear();
+  for (const [dir, names] of batch) {
+    const tracked = syncDirGrouped(dir).then(
+      () => names.forEach(unlinkQuietly),
+      () => undefined,
+    );
+    unfinished.add(tracked);
+    void tracked.then(() => unfinished.delete(tracked));
+  }
+}
 
 /**
  * Resolves once every commit of this process has finished its after-work
  * (state/<bucket> fsynced, pending name removed, or left for repair after
- * a failure). For a library caller about to exit, and for tests.
+ * a failure), starting what still waits for its delay. For a library
+ * caller about to exit, the listener's close, and tests.
  */
 export async function settleCommits(): Promise<void> {
+  if (afterWorkTimer !== null) {
+    clearTimeout(afterWorkTimer);
+    runAfterWork();
+  }
   while (unfinished.size > 0) await Promise.all([...unfinished]);
 }
 
@@ -323,6 +358,15 @@ function closeQuietly(fd: number): void {
  * otherwise. (Synchronous, like the rest: the sendmail command's start-up
  * snapshot then carries no fs/promises, see docs/performance.md.)
  */
+/** One unlink(2), errors left to repair (a pending name that stays is finished by the next one). */
+function unlinkQuietly(file: string): void {
+  try {
+    fsSync.unlinkSync(file);
+  } catch {
+    /* repair removes it */
+  }
+}
+
 function removeQuietly(file: string): void {
   try {
     fsSync.rmSync(file, { force: true });

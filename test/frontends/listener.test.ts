@@ -404,6 +404,8 @@ describe('bulkmailer listen (child process)', () => {
       const spool = await openSpool(temp.home);
       const id = queuedId(reply.text);
       assert.equal((await storedMessage(spool, id)).toString(), 'Subject: in flight\r\n\r\nfirst half\r\nsecond half\r\n');
+      // Its commit's after-work ran before the exit (close settles it): no pending name is left for repair.
+      assert.deepEqual((await fs.readdir(spool.tmp)).filter((name) => name.endsWith('.commit')), []);
       // New connections are refused once it has stopped.
       await assert.rejects(RawSmtpClient.connect(port).then((c) => c.reply()));
     } finally {

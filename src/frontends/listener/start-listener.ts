@@ -19,7 +19,7 @@
 import fs from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { BulkmailerError, configError, ExitCode } from '../../errors.js';
-import { openSpool } from '../../spool/index.js';
+import { openSpool, settleCommits } from '../../spool/index.js';
 import { checkListenerPolicy, resolveListenerSettings, type ListenerSettings } from './listener-settings.js';
 import { createSpoolSmtpServer, type AcceptedMessage } from './spool-smtp-server.js';
 
@@ -114,6 +114,8 @@ export async function startListener(options: ListenerOptions): Promise<RunningLi
       connection.send(421, 'bulkmailer shutting down, try again later');
     }
     await serverClosed;
+    // The commits' after-work (state/<bucket> fsynced, pending names removed), so tmp/ is left clean.
+    await settleCommits();
     if (options.socket !== undefined) fs.rmSync(options.socket, { force: true });
   };
 

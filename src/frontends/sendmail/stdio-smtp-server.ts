@@ -27,7 +27,7 @@
 import { once } from 'node:events';
 import net from 'node:net';
 import { BulkmailerError, dataError, ExitCode } from '../../errors.js';
-import { openSpool } from '../../spool/index.js';
+import { openSpool, settleCommits } from '../../spool/index.js';
 import { createSpoolSmtpServer } from '../listener/spool-smtp-server.js';
 import { DotDecoder } from '../smtp-intake/dot-decoder.js';
 import type { SendmailConfig } from './read-config.js';
@@ -73,6 +73,8 @@ export async function runSmtpSessionOnStdio(
   }
   // A message whose final dot came before the end is committed (or not) before the status is decided.
   await Promise.all(inFlight);
+  // Their commits' after-work too (state/<bucket> fsynced, pending names removed): tmp/ is left clean.
+  await settleCommits();
   if (failure !== null) throw failure;
   return 0;
 }
