@@ -45,8 +45,9 @@ let cachedBoot: string | undefined;
 /**
  * An identifier of the current boot: Linux's boot_id, else the boot time to
  * the minute. Cached for the process; the sendmail command's start-up
- * snapshot calls forgetBootId() when it is deserialized, so a value read
- * while the image was built (another boot, maybe) is never used at run time.
+ * snapshot calls forgetBootId() just before the image is written, so a value
+ * read while it was built (another boot, maybe) is neither in the image nor
+ * used at run time.
  */
 export function currentBootId(): string {
   if (cachedBoot !== undefined) return cachedBoot;
