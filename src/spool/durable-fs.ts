@@ -103,6 +103,13 @@ async function replaceDurably(temp: string, target: string, targetDir: string, d
   return stamp;
 }
 
+/** Errors of link(2) that say the file system has no hard links (some FUSE and SMB mounts): the caller renames instead. */
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EXDEV']);
+
+export function isNoHardLinksError(err: unknown): boolean {
+  return NO_HARD_LINKS.has((err as NodeJS.ErrnoException).code ?? '');
+}
+
 export function removeIfExists(file: string): boolean {
   try {
     fs.unlinkSync(file);

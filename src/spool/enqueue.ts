@@ -43,7 +43,7 @@ import { checkEnvelopeAddress, normalizeRecipients } from '../model/address.js';
 import { BulkmailerError, ExitCode, dataError, fromFsError } from '../errors.js';
 import { crashPoint } from './crash-points.js';
 import { crc32 } from './crc32.js';
-import { fsyncDir, fsyncFd, removeIfExists, writeAll, writeAllv } from './durable-fs.js';
+import { fsyncDir, fsyncFd, isNoHardLinksError, removeIfExists, writeAll, writeAllv } from './durable-fs.js';
 import { joinCommitGroup, syncDirGrouped } from './fsync-group.js';
 import { bootTag } from './lock-file.js';
 import { messageDir, messagePath, pendingCommitPath, stateDir, statePath, tmpPath, type Spool } from './paths.js';
@@ -243,9 +243,6 @@ async function commitEntry(
   }
 }
 
-/** Errors of link(2) that say the file system has no hard links (some FUSE and SMB mounts). */
-const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EXDEV']);
-
 /** The commit's link found the entry there already, or its pending commit gone: not queued, and the message left alone. */
 class LinkRefused extends BulkmailerError {}
 
@@ -276,7 +273,7 @@ function linkEntry(spool: Spool, pending: string, id: string): 'linked' | 'renam
         cause: err,
       });
     }
-    if (!NO_LINKS.has(code)) throw err;
+    if (!isNoHardLinksError(err)) throw err;
     fsSync.renameSync(pending, entry);
     return 'renamed';
   }

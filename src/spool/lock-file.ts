@@ -41,6 +41,7 @@ export type LockAttempt = { acquired: true; lock: HeldLock } | { acquired: false
 const TAKEOVER_GUARD_STALE_MS = 5_000;
 
 let cachedBoot: string | undefined;
+let cachedTag: string | undefined;
 
 /**
  * An identifier of the current boot: Linux's boot_id, else the boot time to
@@ -62,6 +63,7 @@ export function currentBootId(): string {
 /** Drops the cached boot id (a start-up snapshot being deserialized: it may be another boot's). */
 export function forgetBootId(): void {
   cachedBoot = undefined;
+  cachedTag = undefined;
 }
 
 /** What a pending commit's name says of a boot whose boot_id is unknown. */
@@ -74,9 +76,12 @@ export const UNKNOWN_BOOT = 'unknown';
  * time from the uptime is not stable enough to compare in a name).
  */
 export function bootTag(): string {
+  if (cachedTag !== undefined) return cachedTag;
   const id = currentBootId().replace(/-/g, '').toLowerCase();
-  return /^[0-9a-f]{8}/.test(id) ? id.slice(0, 8) : UNKNOWN_BOOT;
+  // Derived once per process (every enqueue names its pending commit with it); forgotten with the boot id.
+  return (cachedTag = /^[0-9a-f]{8}/.test(id) ? id.slice(0, 8) : UNKNOWN_BOOT);
 }
+
 
 function sameBoot(a: string, b: string): boolean {
   if (a === b) return true;

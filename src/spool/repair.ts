@@ -48,7 +48,7 @@ import path from 'node:path';
 import { parseEntryState } from '../model/entry-state.js';
 import { allBuckets, isQueueId } from '../model/queue-id.js';
 import { crc32 } from './crc32.js';
-import { fsyncDir, READ_NOFOLLOW } from './durable-fs.js';
+import { fsyncDir, isNoHardLinksError, READ_NOFOLLOW } from './durable-fs.js';
 import { bootTag, isProcessAlive, removeLockIfStale, UNKNOWN_BOOT } from './lock-file.js';
 import { lockDirectories } from './lock-names.js';
 import {
@@ -208,7 +208,7 @@ async function repairPendingCommit(
     await fsyncFile(file);
     await fs.link(file, statePath(spool, id)).catch(async (err: NodeJS.ErrnoException) => {
       if (err.code === 'EEXIST') return;
-      if (err.code !== 'EPERM' && err.code !== 'ENOTSUP' && err.code !== 'EOPNOTSUPP' && err.code !== 'EXDEV') throw err;
+      if (!isNoHardLinksError(err)) throw err;
       await fs.rename(file, statePath(spool, id)); // no hard links here: the safe order (fsync below)
     });
   }
