@@ -11,8 +11,18 @@
  *
  * The bucket is derived from the random part, not the time, so entries
  * created in a burst still spread over all buckets.
+ *
+ * The random bytes come from a pool refilled RANDOM_POOL_BYTES at a time,
+ * as Node's own randomUUID does: one call into OpenSSL per id cost the
+ * listener ~15-20 us of its main thread per message (with a getpid(2):
+ * OpenSSL's fork check), its caches cold between messages, where a refill
+ * every ~80 ids costs about what one call did. Ids are not secrets (they
+ * are file names and are told to clients), only unpredictable enough not
+ * to collide. A pool captured in the sendmail command's start-up snapshot
+ * would give every run the same bytes: snapshot-entry.ts empties it with
+ * forgetRandomPool() before the image is written.
  */
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
 const TIME_DIGITS = 9;
 const RANDOM_CHARS = 8;
@@ -23,8 +33,29 @@ const QUEUE_ID_PATTERN = /^[0-9a-z]{9}[a-z2-7]{8}$/;
 /** Number of spool buckets; a power of two, named by one hex digit. */
 export const BUCKET_COUNT = 16;
 
-/** Random bytes per randomBytes call for an id in a given bucket: four draws of 8 (each accepted with p = 2/3 on average). */
-const BYTES_PER_BUCKET_CALL = 32;
+/** Refilled whole: 128 draws of 8 bytes, ~85 ids in a given bucket (a draw is accepted with p = 2/3 on average). */
+const RANDOM_POOL_BYTES = 1024;
+let pool: Buffer | null = null;
+/** Bytes of `pool` already used; a refill starts it at 0 again. */
+let poolUsed = RANDOM_POOL_BYTES;
+
+/** The offset in `pool` of RANDOM_CHARS bytes never handed out before. */
+function drawRandom(): number {
+  if (poolUsed + RANDOM_CHARS > RANDOM_POOL_BYTES) {
+    pool ??= Buffer.allocUnsafe(RANDOM_POOL_BYTES);
+    randomFillSync(pool);
+    poolUsed = 0;
+  }
+  const at = poolUsed;
+  poolUsed += RANDOM_CHARS;
+  return at;
+}
+
+/** Drops the pool's bytes: the next id refills it (for the start-up snapshot, see above). */
+export function forgetRandomPool(): void {
+  pool = null;
+  poolUsed = RANDOM_POOL_BYTES;
+}
 
 /** Base32 characters by their code's residue mod 16 (one to three each): the last characters that complete a bucket. */
 const LAST_BY_RESIDUE: readonly string[][] = Array.from({ length: BUCKET_COUNT }, (_, residue) =>
@@ -62,18 +93,16 @@ export function randomPartInBucket(bytes: Uint8Array, at: number, bucket: number
 export function newQueueId(now: number = Date.now(), bucket?: string): string {
   const time = now.toString(36).padStart(TIME_DIGITS, '0');
   if (bucket === undefined) {
-    const bytes = randomBytes(RANDOM_CHARS);
+    const at = drawRandom();
     let random = '';
-    for (let i = 0; i < RANDOM_CHARS; i++) random += BASE32[bytes[i]! & 31];
+    for (let i = at; i < at + RANDOM_CHARS; i++) random += BASE32[pool![i]! & 31];
     return time + random;
   }
   const target = parseInt(bucket, 16);
   for (;;) {
-    const bytes = randomBytes(BYTES_PER_BUCKET_CALL);
-    for (let at = 0; at < BYTES_PER_BUCKET_CALL; at += RANDOM_CHARS) {
-      const random = randomPartInBucket(bytes, at, target);
-      if (random !== null) return time + random;
-    }
+    const at = drawRandom();
+    const random = randomPartInBucket(pool!, at, target);
+    if (random !== null) return time + random;
   }
 }
 

@@ -11,8 +11,9 @@
  * made to look like another machine (uid and gid one above ours, another
  * host name, HOME, XDG_DATA_HOME, BULKMAILER_HOME, LOGNAME, time zone and
  * working directory: stubbed or set before the script runs, the stubs put
- * back by a deserialize callback) must queue twice, as us, where we are:
- * needs no root. And, as root (CI runs the suite as root), the real thing:
+ * back by a deserialize callback) must queue twice, as us, where we are,
+ * each run with random bytes of its own (the two queue ids' random parts
+ * differ): needs no root. And, as root (CI runs the suite as root), the real thing:
  * a blob built by root, run twice as uid 65534 on a home of theirs; without
  * root, the same blob run twice as this uid instead (still a blob built by
  * another uid, as far as its code can tell).
@@ -97,12 +98,12 @@ async function sendThroughBlob(blob: string, as: RunAs): Promise<RunResult> {
 }
 
 /** The queued entries' states and messages, read as files (as root, openSpool would refuse another user's spool). */
-async function queued(spoolRoot: string): Promise<Array<{ state: { from: string }; message: string }>> {
+async function queued(spoolRoot: string): Promise<Array<{ state: { id: string; from: string }; message: string }>> {
   const found = [];
   for (const bucket of await fs.readdir(path.join(spoolRoot, 'state'))) {
     for (const name of await fs.readdir(path.join(spoolRoot, 'state', bucket))) {
       const id = name.replace(/\.[^.]*$/, '');
-      const state = JSON.parse(await fs.readFile(path.join(spoolRoot, 'state', bucket, name), 'utf8')) as { from: string };
+      const state = JSON.parse(await fs.readFile(path.join(spoolRoot, 'state', bucket, name), 'utf8')) as { id: string; from: string };
       const messages = (await fs.readdir(path.join(spoolRoot, 'msg', bucket))).filter((m) => m.startsWith(id));
       assert.equal(messages.length, 1, `${id}: ${messages.join(', ')}`);
       found.push({ state, message: await fs.readFile(path.join(spoolRoot, 'msg', bucket, messages[0]!), 'utf8') });
@@ -120,6 +121,9 @@ async function assertQueuesTwice(blob: string, as: RunAs, user: string): Promise
   }
   const entries = await queued(path.join(as.home, '.local', 'share', 'bulkmailer', 'spool'));
   assert.equal(entries.length, 2);
+  // Random bytes drawn at build time (the warm-up's queue id) are not in the image: each run draws its own.
+  const [first, second] = entries.map(({ state }) => state.id.slice(9, 16));
+  assert.notEqual(first, second, 'the two ids share their random part: the build\'s random bytes were in the image');
   for (const { state, message } of entries) {
     assert.equal(state.from, `${user}@${os.hostname()}`);
     assert.match(message, /^Date: .* \+0000$/m, 'the run\'s time zone (UTC), not the build\'s (+1400)');

@@ -11,13 +11,21 @@ import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { createHash, randomBytes, randomInt } from '../../src/frontends/sendmail/snapshot-crypto.js';
+import { createHash, randomBytes, randomFillSync, randomInt } from '../../src/frontends/sendmail/snapshot-crypto.js';
 import { ROOT } from '../support/cli.js';
 
 test('randomBytes gives the bytes asked for, different each call', () => {
   for (const size of [0, 1, 8, 12, 256]) assert.equal(randomBytes(size).length, size);
   const seen = new Set(Array.from({ length: 50 }, () => randomBytes(16).toString('hex')));
   assert.equal(seen.size, 50);
+});
+
+test('randomFillSync fills the whole buffer it is given and returns it', () => {
+  const bytes = Buffer.alloc(1024);
+  assert.equal(randomFillSync(bytes), bytes);
+  // 1,024 zero bytes left by a fill that stopped short would show as a long run of zeros.
+  assert.ok(!bytes.includes(Buffer.alloc(16)), 'a run of 16 zero bytes');
+  assert.notDeepEqual(randomFillSync(Buffer.alloc(64)), randomFillSync(Buffer.alloc(64)));
 });
 
 test('randomInt draws within [0, max) or [min, max), reaches every value, and refuses an empty or too wide range', () => {

@@ -22,11 +22,15 @@ import type { Hash } from 'node:crypto';
 
 /** `size` random bytes, as crypto.randomBytes(size). */
 export function randomBytes(size: number): Buffer {
-  const bytes = Buffer.allocUnsafe(size);
+  return randomFillSync(Buffer.allocUnsafe(size));
+}
+
+/** Fills `bytes` with random bytes and returns it, as crypto.randomFillSync(bytes) (the queue id's pool). */
+export function randomFillSync<T extends Uint8Array>(bytes: T): T {
   const fd = fs.openSync('/dev/urandom', fs.constants.O_RDONLY);
   try {
-    for (let got = 0; got < size; ) {
-      const n = fs.readSync(fd, bytes, got, size - got, null);
+    for (let got = 0; got < bytes.length; ) {
+      const n = fs.readSync(fd, bytes, got, bytes.length - got, null);
       if (n === 0) throw new Error('/dev/urandom gave no bytes');
       got += n;
     }

@@ -21,7 +21,9 @@
  * group, the directory handles kept open: a descriptor number captured in
  * the image would name some other file in the run) is as empty in the
  * image as at a fresh start. Environment, time
- * zone, pid, cwd and randomness are the run's own (Node refreshes them);
+ * zone, pid, cwd and randomness are the run's own (Node refreshes them;
+ * the queue ids' pool of random bytes is emptied before the image is
+ * written, as the boot id is forgotten);
  * nothing else of the process or machine may be computed at module load
  * in code this imports (uid, host name, paths from the environment...):
  * it would be the builder's in every run, and the dist blob is often built
@@ -41,7 +43,7 @@ import { resolveStoredConfig } from '../../config/store.js';
 import { bootTag, forgetBootId } from '../../spool/index.js';
 import { newEntryState, serializeEntryState } from '../../model/entry-state.js';
 import { normalizeRecipients } from '../../model/address.js';
-import { newQueueId } from '../../model/queue-id.js';
+import { forgetRandomPool, newQueueId } from '../../model/queue-id.js';
 import { endQuietlyWhenReaderGoes } from '../../output-stream.js';
 import { reportError } from '../../report-error.js';
 import { checkSubmissionEnvelope, prepareSubmission } from '../submit-message.js';
@@ -152,6 +154,8 @@ if (startupSnapshot.isBuildingSnapshot()) {
   void warmUp();
   // A boot id the build read (the warm-up) is the build's boot, maybe not a run's: never in the image.
   startupSnapshot.addSerializeCallback(forgetBootId);
+  // The queue id's random bytes the warm-up drew: in the image, every run would draw the same ones.
+  startupSnapshot.addSerializeCallback(forgetRandomPool);
   startupSnapshot.setDeserializeMainFunction(async () => {
     useLauncherStderr();
     // Queueing writes nothing to stdout, and touching process.stdout would build its stream (~0.5 ms).
