@@ -380,7 +380,7 @@ describe('listener bind policy and AUTH', () => {
 });
 
 describe('bulkmailer listen (child process)', () => {
-  it('on SIGTERM stops accepting, finishes the message in flight with 250, then exits 0', async () => {
+  it('on SIGTERM stops accepting, finishes the message in flight with 250 and its log line, then exits 0', async () => {
     const temp = await makeTempHome();
     const { child, port, stderr } = await startListen(['--port', '0'], { home: temp.home });
     try {
@@ -389,7 +389,8 @@ describe('bulkmailer listen (child process)', () => {
       assert.equal((await client.command('RCPT TO:<b@example.org>')).code, 250);
       assert.equal((await client.command('DATA')).code, 354);
       await client.write('Subject: in flight\r\n\r\nfirst half\r\n');
-      const exited = once(child, 'exit');
+      // 'close': the process has exited and everything it wrote to stderr has been read.
+      const exited = once(child, 'close');
       child.kill('SIGTERM');
       // Wait until the listener has taken the signal (it says so), then finish the message.
       while (!stderr().includes('SIGTERM')) await new Promise((resolve) => child.stderr?.once('data', resolve));
@@ -404,6 +405,8 @@ describe('bulkmailer listen (child process)', () => {
       const spool = await openSpool(temp.home);
       const id = queuedId(reply.text);
       assert.equal((await storedMessage(spool, id)).toString(), 'Subject: in flight\r\n\r\nfirst half\r\nsecond half\r\n');
+      // Its log line, written after the 250, still came before the exit.
+      assert.match(stderr(), new RegExp(`^bulkmailer: queued ${id} from <a@example\\.org> for 1 recipient, 47 bytes$`, 'm'));
       // Its commit's after-work ran before the exit (close settles it): no pending name is left for repair.
       assert.deepEqual((await fs.readdir(spool.tmp)).filter((name) => name.endsWith('.commit')), []);
       // New connections are refused once it has stopped.

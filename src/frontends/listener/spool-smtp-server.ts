@@ -16,6 +16,12 @@
  * The message is stored exactly as received (the intake has undone the
  * dot-stuffing; line endings are the client's). The 220 greeting goes out
  * as soon as the connection is accepted.
+ *
+ * After a 250, the onAccepted hook (`bulkmailer listen`'s log line, a
+ * write(2)) and the nudge to a running agent (an access(2) at least) run
+ * once the 250 has been written, not before: a client that waits for
+ * each reply waits for nothing but the entry's commit. Shutdown waits for
+ * them as for the message (`inFlight`).
  */
 import crypto from 'node:crypto';
 import os from 'node:os';
@@ -89,16 +95,37 @@ export function createSpoolSmtpServer(spool: Spool, settings: ListenerSettings, 
     return { id: result.id, from, recipients: result.state.recipients.length, size: result.size };
   };
 
+  /**
+   * Runs `work` after the reply being decided now has been written: the
+   * intake writes it from a then() of this turn's microtasks, and an
+   * immediate runs after them. Shutdown waits for it (inFlight).
+   */
+  const afterReply = (work: () => void): void => {
+    const done = new Promise<void>((resolve) =>
+      setImmediate(() => {
+        try {
+          work();
+        } finally {
+          resolve();
+        }
+      }),
+    );
+    inFlight.add(done);
+    void done.finally(() => inFlight.delete(done));
+  };
+
   const transaction = (message: AsyncIterable<Buffer>, session: IntakeSession): Promise<IntakeReply> =>
     accept(message, session).then(
       (accepted) => {
-        try {
-          hooks.onAccepted?.(accepted);
-        } catch {
-          // A throwing hook must not turn a stored message into an unanswered one.
-        }
-        if (hooks.nudge !== false) void nudgeFlusher(spool);
-        // The entry is durable: the client gets its 250 whatever a hook did.
+        afterReply(() => {
+          try {
+            hooks.onAccepted?.(accepted);
+          } catch {
+            // A hook that throws has no one to tell: the message is stored and answered.
+          }
+          if (hooks.nudge !== false) void nudgeFlusher(spool);
+        });
+        // The entry is durable: the client gets its 250 whatever a hook does.
         return { code: 250, text: `Ok: queued as ${accepted.id}` };
       },
       (err: unknown) => {
