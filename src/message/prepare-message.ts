@@ -92,10 +92,11 @@ export async function prepareMessage(input: MessageInput, options: PrepareOption
     : fields;
 
   const added: Buffer[] = [];
-  const now = options.now ?? new Date();
   let messageId = findHeader(fields, 'Message-ID')?.value ?? null;
   if (options.fromValue != null && !hasHeader(fields, 'From')) added.push(headerLine('From', options.fromValue, eol));
   if (options.addDateAndMessageId) {
+    // The clock is read only here: the listener adds no header and needs no time.
+    const now = options.now ?? new Date();
     if (!hasHeader(fields, 'Date')) added.push(headerLine('Date', formatRfc5322Date(now), eol));
     if (messageId === null) {
       messageId = newMessageId(options.messageIdDomain ?? '', now.getTime());

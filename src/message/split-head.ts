@@ -51,6 +51,9 @@ export interface SplitMessage {
   unterminatedLastLine: boolean;
 }
 
+/** What `buffered` starts as: one for all, as nothing ever writes into it (only a chunk replaces it). */
+const NOTHING_BUFFERED = Buffer.alloc(0);
+
 function toBuffer(chunk: Uint8Array | string): Buffer {
   return typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
 }
@@ -78,7 +81,7 @@ export async function splitMessageHead(input: MessageInput, options: SplitOption
   const fields: HeaderField[] = [];
   let current: { name: string; lines: Buffer[] } | null = null;
   let eol: '\r\n' | '\n' | null = null;
-  let buffered: Buffer = Buffer.alloc(0);
+  let buffered: Buffer = NOTHING_BUFFERED;
   let lineStart = 0;
   let headBytes = 0;
   let lineNumber = 0;
