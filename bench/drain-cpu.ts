@@ -15,7 +15,8 @@
  * e.g. `--bin 'small=bin/bulkmailer --max-semi-space-size=1'`.
  *
  * Prints per-run figures (with the flush's drain rate, start-up included,
- * and peak PSS, sampled from /proc/PID/smaps_rollup every 20 ms) and, per
+ * the time from the flush's spawn to the sink's last message, as the peer
+ * harness times a drain, and peak PSS, sampled from /proc/PID/smaps_rollup every 20 ms) and, per
  * build, the median CPU per message, rate and peak PSS and their spread
  * (min-max). Fails when a flush
  * leaves anything in the spool.
@@ -77,7 +78,11 @@ function samplePss(timePid: number, done: Promise<unknown>): Promise<number> {
 }
 
 /** One flush of a fresh copy of the template: its CPU seconds (user, system), wall seconds and peak PSS (KiB). */
-async function oneRun(bin: string, nodeFlags: string[], home: string): Promise<{ user: number; sys: number; wall: number; pssKb: number }> {
+async function oneRun(
+  bin: string,
+  nodeFlags: string[],
+  home: string,
+): Promise<{ user: number; sys: number; wall: number; last: number; pssKb: number }> {
   const sink = await startSinkProcess();
   try {
     execFileSync('cp', ['-a', template, home]);
@@ -88,6 +93,7 @@ async function oneRun(bin: string, nodeFlags: string[], home: string): Promise<{
     // PROFILE_DIR: also write a V8 CPU profile of each flush there (node --cpu-prof).
     const profile = process.env.PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.PROFILE_DIR] : [];
     const started = performance.now();
+    const startedAt = performance.timeOrigin + started;
     const child = spawn('/usr/bin/time', ['-f', 'CPU %U %S', process.execPath, ...nodeFlags, ...profile, bin, 'flush', '--quiet'], {
       env: { ...process.env, BULKMAILER_HOME: home },
       stdio: ['ignore', 'inherit', 'pipe'],
@@ -104,7 +110,9 @@ async function oneRun(bin: string, nodeFlags: string[], home: string): Promise<{
     if (code !== 0 || m === null || left > 0 || counts.messages !== messages) {
       throw new Error(`flush exit ${code}, ${counts.messages} messages at the sink, ${left} entries left: ${err}`);
     }
-    return { user: Number(m[1]), sys: Number(m[2]), wall, pssKb };
+    // As the peer harness times a drain: from just before the flush command to the sink's last message.
+    const last = (counts.lastAt! - startedAt) / 1000;
+    return { user: Number(m[1]), sys: Number(m[2]), wall, last, pssKb };
   } finally {
     removeEntryLockTarget(home);
     await fs.rm(home, { recursive: true, force: true });
@@ -113,18 +121,21 @@ async function oneRun(bin: string, nodeFlags: string[], home: string): Promise<{
 
 try {
   await makeTemplate();
-  const results = new Map<string, { cpu: number[]; rate: number[]; pss: number[] }>(bins.map((b) => [b.name, { cpu: [], rate: [], pss: [] }]));
+  const results = new Map<string, { cpu: number[]; rate: number[]; last: number[]; pss: number[] }>(
+    bins.map((b) => [b.name, { cpu: [], rate: [], last: [], pss: [] }]),
+  );
   for (let run = 1; run <= runs; run++) {
     for (const { name, bin, nodeFlags } of run % 2 === 1 ? bins : [...bins].reverse()) {
-      const { user, sys, wall, pssKb } = await oneRun(bin, nodeFlags, path.join(base, `run-${name}-${run}`));
+      const { user, sys, wall, last, pssKb } = await oneRun(bin, nodeFlags, path.join(base, `run-${name}-${run}`));
       const perMessage = ((user + sys) / messages) * 1000;
       results.get(name)!.cpu.push(perMessage);
       results.get(name)!.rate.push(messages / wall);
+      results.get(name)!.last.push(last * 1000);
       results.get(name)!.pss.push(pssKb / 1024);
       const load = os.loadavg()[0]!.toFixed(1);
       console.log(
         `run ${run} ${name}: user ${user.toFixed(2)} s, sys ${sys.toFixed(2)} s => ${perMessage.toFixed(3)} ms CPU/message, ` +
-          `${(messages / wall).toFixed(0)} msg/s (start-up included), ` +
+          `${(messages / wall).toFixed(0)} msg/s (start-up included), last delivery at ${(last * 1000).toFixed(0)} ms, ` +
           `peak PSS ${(pssKb / 1024).toFixed(0)} MiB (load ${load})`,
       );
     }
@@ -133,9 +144,9 @@ try {
     const sorted = [...list].sort((a, b) => a - b);
     return `median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(digits)}, spread ${sorted[0]!.toFixed(digits)}-${sorted[sorted.length - 1]!.toFixed(digits)}`;
   };
-  for (const [name, { cpu, rate, pss }] of results) {
+  for (const [name, { cpu, rate, last, pss }] of results) {
     console.log(
-      `${name}: ${spread(cpu, 3)} ms CPU/message; ${spread(rate, 0)} msg/s; peak PSS ${spread(pss, 0)} MiB ` +
+      `${name}: ${spread(cpu, 3)} ms CPU/message; ${spread(rate, 0)} msg/s; last delivery ${spread(last, 0)} ms; peak PSS ${spread(pss, 0)} MiB ` +
         `(${messages} x ${recipients}, ${runs} runs, node ${process.version})`,
     );
   }

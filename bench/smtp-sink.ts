@@ -3,14 +3,16 @@
  * accepts everything, supports PIPELINING, counts messages and recipients,
  * keeps nothing. Runs as its own process so the flusher under test does not
  * share its event loop. Prints `port N` when listening; on SIGTERM prints a
- * JSON line of counts and exits.
+ * JSON line of counts and exits; `firstAt` and `lastAt` are when the first
+ * and the last message was accepted (ms since the epoch, fractional), so a
+ * benchmark can time a drain to its last delivery, as the peer harness does.
  *
  * Loopback only: it binds 127.0.0.1, or SINK_HOST (another 127/8 address,
  * an MX host of the direct delivery bench).
  */
 import net from 'node:net';
 
-const counts = { connections: 0, messages: 0, recipients: 0, bytes: 0 };
+const counts = { connections: 0, messages: 0, recipients: 0, bytes: 0, firstAt: 0, lastAt: 0 };
 
 const server = net.createServer((socket) => {
   counts.connections++;
@@ -37,6 +39,8 @@ const server = net.createServer((socket) => {
         buffer = buffer.slice(end + 5);
         inData = false;
         counts.messages++;
+        counts.lastAt = performance.timeOrigin + performance.now();
+        if (counts.firstAt === 0) counts.firstAt = counts.lastAt;
         out += '250 2.0.0 Ok: queued\r\n';
         continue;
       }

@@ -21,7 +21,7 @@ import type { Smarthost } from '../config/smarthost.js';
 import { BulkmailerError, fromFsError, type ExitCode } from '../errors.js';
 import type { FinalOutcome, RecipientOutcome } from '../model/transitions.js';
 import type { EntryState } from '../model/entry-state.js';
-import { DeliveryLogWriter, DirSyncer, TransactionJournal, type Spool } from '../spool/index.js';
+import { DeliveryLogWriter, DirSyncer, FinishedEntries, TransactionJournal, type Spool } from '../spool/index.js';
 import { deliverEntry, type EntryDeliveryContext } from './deliver-entry.js';
 import type { AccountRefusal, AccountReplyRule } from './account-replies.js';
 import type { SendingLimiter } from './sending-limiter.js';
@@ -96,6 +96,7 @@ export function entryContextBase(
     log: DeliveryLogWriter;
     syncer: DirSyncer;
     journal: TransactionJournal;
+    finished: FinishedEntries;
     attempted: Map<string, Set<string>>;
     stopping: () => boolean;
     callbacks: BatchCallbacks;
@@ -111,6 +112,7 @@ export function entryContextBase(
     log: shared.log,
     syncer: shared.syncer,
     journal: shared.journal,
+    finished: shared.finished,
     now: settings.now,
     attempted: shared.attempted,
     stopping: shared.stopping,
@@ -136,12 +138,12 @@ export async function deliverBatch(
   // A failed group fsync (even one the timer started) stops the batch like any fatal error.
   const records = await openBatchRecords(spool, (err) => (fatal ??= err));
   if ('fatal' in records) return { lost: false, fatal: records.fatal, refused: null };
-  const { log, syncer, journal } = records;
+  const { log, syncer, journal, finished } = records;
   let lost = false;
   let refused: AccountRefusal | null = null;
   const stopping = () => stopped() || fatal !== null || lost || refused !== null;
   const ctx: Omit<EntryDeliveryContext, 'session'> = {
-    ...entryContextBase(settings, { log, syncer, journal, attempted, stopping, callbacks }),
+    ...entryContextBase(settings, { log, syncer, journal, finished, attempted, stopping, callbacks }),
     ...(settings.account === undefined ? {} : { maxRecipients: settings.account.maxRecipientsPerTransaction, account: settings.account.name }),
     recipientsPerTransaction: settings.recipientsPerTransaction,
     onWarning: callbacks.onWarning,
@@ -247,11 +249,16 @@ export async function deliverBatch(
   return { lost, fatal, refused };
 }
 
-/** What one batch writes through: the delivery log, the group fsync of state directories, the transaction journal. */
+/**
+ * What one batch writes through: the delivery log, the group fsync of state
+ * directories, the transaction journal, and the finished entries recorded
+ * in it and removed later.
+ */
 export interface BatchRecords {
   log: DeliveryLogWriter;
   syncer: DirSyncer;
   journal: TransactionJournal;
+  finished: FinishedEntries;
 }
 
 /**
@@ -261,7 +268,9 @@ export interface BatchRecords {
 export async function openBatchRecords(spool: Spool, onSyncFailure: (err: unknown) => void): Promise<BatchRecords | { fatal: unknown }> {
   const log = await DeliveryLogWriter.open(spool);
   try {
-    return { log, syncer: new DirSyncer({ onFailure: onSyncFailure }), journal: await TransactionJournal.open(spool) };
+    const syncer = new DirSyncer({ onFailure: onSyncFailure });
+    const journal = await TransactionJournal.open(spool);
+    return { log, syncer, journal, finished: new FinishedEntries(spool, journal, syncer) };
   } catch (err) {
     await log.close();
     return { fatal: fromFsError('cannot create the transaction journal', err) };
@@ -269,13 +278,19 @@ export async function openBatchRecords(spool: Spool, onSyncFailure: (err: unknow
 }
 
 /**
- * Closes a batch's records once every session has finished. The journal goes
- * only once every recorded outcome is durable; kept, the next flush reads it.
+ * Closes a batch's records once every session has finished: the finished
+ * entries are removed, then their state directories fsynced. The journal
+ * goes only once every recorded outcome is durable and every finished entry
+ * removed; kept, the next flush reads it.
  * Returns the batch's first error: `fatal` if set, else one met here.
  */
 export async function closeBatchRecords(records: BatchRecords, fatal: unknown): Promise<unknown> {
   let first = fatal;
   let durable = true;
+  await records.finished.settle().catch((err: unknown) => {
+    durable = false;
+    first ??= err;
+  });
   await records.syncer.sync().catch((err: unknown) => {
     durable = false;
     first ??= err;

@@ -38,6 +38,7 @@ import {
   updateEntryState,
   type DeliveryLogWriter,
   type DirSyncer,
+  type FinishedEntries,
   type Spool,
   type TransactionJournal,
 } from '../spool/index.js';
@@ -77,6 +78,13 @@ export interface EntryDeliveryContext {
   log: DeliveryLogWriter;
   /** Group fsync of the removals that record an entry's last transaction. */
   syncer: DirSyncer;
+  /**
+   * Where an entry whose last transaction left every recipient final is
+   * recorded (a journal line) and removed later, off the transactions'
+   * path; absent, or refusing (a failed journal): the entry is removed at
+   * once, the removal its record.
+   */
+  finished?: Pick<FinishedEntries, 'finish'>;
   /** Where each transaction is recorded, durably before its final dot (group commit): possible duplicates after a crash. */
   journal: TransactionRecorder;
   now: () => number;
@@ -245,12 +253,14 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
           const result = applyOutcomes(current, outcomes, now, ctx.policy);
           finals = result.finals;
           if (!isEntryComplete(result.state)) return result.state;
-          // The last transaction is recorded by removing the entry (group
-          // fsync), not by a state write that would be deleted a moment later.
-          // The log line goes first: the removal must not outlive it.
+          // The last transaction is recorded by the journal's done line (the
+          // entry is removed when the batch ends: src/spool/finished-entries.ts),
+          // or by removing the entry (group fsync), never by a state write that
+          // would be deleted a moment later. The log line goes first: the
+          // record must not outlive it.
           completed = result.state;
           ctx.log.write(toLogRecords(result.state, finals, ctx.smarthostDisplay, now, ctx.account));
-          return REMOVE_ENTRY;
+          return ctx.finished?.finish(id, current.size) === true ? null : REMOVE_ENTRY;
         },
         // The state this loop holds is what it read or wrote: the file is read again only if someone replaced it since.
         { syncer: ctx.syncer, known: state },

@@ -91,11 +91,11 @@ export async function deliverMxBatch(
   let fatal: unknown = null;
   const records = await openBatchRecords(spool, (err) => (fatal ??= err));
   if ('fatal' in records) return { fatal: records.fatal, down: [], connections: 0 };
-  const { log, syncer, journal } = records;
+  const { log, syncer, journal, finished } = records;
   const down: string[] = [];
   let connections = 0;
   const stopping = () => stopped() || fatal !== null;
-  const base = entryContextBase(settings, { log, syncer, journal, attempted, stopping, callbacks });
+  const base = entryContextBase(settings, { log, syncer, journal, finished, attempted, stopping, callbacks });
   const byKey = new Map(bins.map((b) => [b.key, b]));
   const sign = dkimSigner(config.dkim);
   const scheduler = new ChannelScheduler(

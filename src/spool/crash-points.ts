@@ -13,7 +13,8 @@ export type CrashPoint =
   | 'enqueue-after-commit-link'
   | 'flush-after-data'
   | 'flush-after-state-write'
-  | 'flush-after-delay-warning-queued';
+  | 'flush-after-delay-warning-queued'
+  | 'flush-before-finished-removal';
 
 export function crashPoint(name: CrashPoint): void {
   if (process.env.BULKMAILER_CRASH_AT === name) process.kill(process.pid, 'SIGKILL');

@@ -15,7 +15,7 @@ export {
 } from './paths.js';
 export { enqueueMessage, settleCommits, type EnqueueRequest, type EnqueueResult, type MessageSource } from './enqueue.js';
 export { readEntryState, writeEntryState, updateEntryState, isStateCurrent, REMOVE_ENTRY, type EntryChange } from './state-store.js';
-export { listEntryIds, scanEntries, readEntryForScan, isEntryReadError, type ScanOptions } from './scan.js';
+export { listEntryIds, listQueuedIds, scanEntries, readEntryForScan, isEntryReadError, type ScanOptions } from './scan.js';
 export { removeEntry, quarantineEntry, checkMessageOpens, messageStream, readMessageHead } from './entry-files.js';
 export { toLogRecords, DeliveryLogWriter, type DeliveryLogRecord } from './delivery-log.js';
 export { toDeletionRecord, appendDeletionLog, type DeletionRecord } from './deletion-log.js';
@@ -45,7 +45,8 @@ export { readLearntFigure, writeLearntFigure } from './learnt-figures.js';
 export { nudgeFlusher, touchTrigger, listenForNudges } from './trigger.js';
 export { crashPoint, type CrashPoint } from './crash-points.js';
 export { TransactionJournal, type JournalRecipient } from './transaction-journal.js';
-export { recoverJournals, type RecoveredTransaction, type CrashPolicy } from './journal-recovery.js';
+export { recoverJournals, finishedEntryIds, type RecoveredTransaction, type CrashPolicy } from './journal-recovery.js';
+export { FinishedEntries } from './finished-entries.js';
 export { SendLedger, readSendLedger } from './send-ledger.js';
 export {
   readOAuthToken,

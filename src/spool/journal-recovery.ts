@@ -10,10 +10,15 @@
  * recorded: the smarthost may have accepted it. They are marked "possible
  * duplicate" (markInterruptedByCrash), and with `onCrash: hold` the entry is
  * held for review. An entry gone, or recipients moved on, need nothing.
+ * An entry named by a done line (its recipients all final, its removal
+ * left for later: finished-entries.ts) is removed, and its transaction
+ * lines are not read as possible duplicates: they were recorded.
  *
  * Crash safety: each entry is updated durably (updateEntryState) before the
  * journal is removed; a crash in between repeats the recovery, which then
- * finds the attempts moved on and changes nothing. A torn last line (a power
+ * finds the attempts moved on and changes nothing; the removals of finished
+ * entries are made durable (their state directories fsynced) before the
+ * journal goes. A torn last line (a power
  * cut during its write) is skipped: its fdatasync never finished, so its dot
  * was never sent. A journal that cannot be read stops the recovery with an
  * error rather than being removed unread.
@@ -25,8 +30,10 @@ import { isQueueId } from '../model/queue-id.js';
 import { BulkmailerError, fromFsError } from '../errors.js';
 import { updateEntryState } from './state-store.js';
 import type { Spool } from './paths.js';
-import { readWholeFileSync } from './durable-fs.js';
-import type { JournalRecord } from './transaction-journal.js';
+import { fsyncDir, readWholeFileSync } from './durable-fs.js';
+import type { JournalDone, JournalRecord } from './transaction-journal.js';
+import { removeFinishedEntry } from './state-store.js';
+import { stateDir } from './paths.js';
 
 /** `onCrash`: resend possible duplicates with the rest (default), or hold their entry for review. */
 export type CrashPolicy = 'resend' | 'hold';
@@ -54,7 +61,15 @@ export async function recoverJournals(spool: Spool, policy: CrashPolicy): Promis
     } catch (err) {
       throw fromFsError(`cannot read the transaction journal ${file}`, err);
     }
-    for (const record of parseJournal(text)) {
+    const { records, done } = parseJournal(text);
+    const removedIn = new Set<string>();
+    for (const id of done) {
+      await removeFinishedEntry(spool, id);
+      removedIn.add(stateDir(spool, id));
+    }
+    for (const dir of removedIn) await fsyncDir(dir);
+    for (const record of records) {
+      if (done.has(record.id)) continue;
       let marked: string[] = [];
       let held = false;
       try {
@@ -76,8 +91,30 @@ export async function recoverJournals(spool: Spool, policy: CrashPolicy): Promis
   return recovered;
 }
 
-function parseJournal(text: string): JournalRecord[] {
+/** The ids of the entries a journal's done lines name: finished, to be removed (status lists them no more). */
+export function finishedEntryIds(spool: Spool): Set<string> {
+  const done = new Set<string>();
+  let names: string[];
+  try {
+    names = fs.readdirSync(spool.journal).filter((n) => n.endsWith('.jsonl'));
+  } catch {
+    return done; // no journal directory: no batch
+  }
+  for (const name of names) {
+    let text: string;
+    try {
+      text = readWholeFileSync(path.join(spool.journal, name)).toString('utf8');
+    } catch {
+      continue; // removed meanwhile (its batch ended), or unreadable: its entries are listed as their state files say
+    }
+    for (const id of parseJournal(text).done) done.add(id);
+  }
+  return done;
+}
+
+function parseJournal(text: string): { records: JournalRecord[]; done: Set<string> } {
   const records: JournalRecord[] = [];
+  const done = new Set<string>();
   for (const raw of text.split('\n')) {
     // The preallocated zeros after the last line (transaction-journal.ts).
     const nul = raw.indexOf('\0');
@@ -90,8 +127,13 @@ function parseJournal(text: string): JournalRecord[] {
       continue; // torn by a power cut: never durable, so its dot was never sent
     }
     if (isJournalRecord(value)) records.push(value);
+    else if (isJournalDone(value)) done.add(value.done);
   }
-  return records;
+  return { records, done };
+}
+
+function isJournalDone(value: unknown): value is JournalDone {
+  return typeof value === 'object' && value !== null && typeof (value as Record<string, unknown>).done === 'string' && isQueueId((value as JournalDone).done);
 }
 
 function isJournalRecord(value: unknown): value is JournalRecord {

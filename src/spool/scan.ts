@@ -19,6 +19,7 @@ import type { EntryState } from '../model/entry-state.js';
 import { BulkmailerError } from '../errors.js';
 import { messageExists, quarantineEntry } from './entry-files.js';
 import { readEntryState } from './state-store.js';
+import { finishedEntryIds } from './journal-recovery.js';
 import { stateBucketDir, type Spool } from './paths.js';
 
 export async function listEntryIds(spool: Spool): Promise<string[]> {
@@ -35,6 +36,18 @@ export async function listEntryIds(spool: Spool): Promise<string[]> {
     }
   }
   return ids.sort();
+}
+
+/**
+ * The entries still queued, as a reader shows them: listEntryIds without
+ * those a running (or crashed) flush recorded as finished in its journal
+ * but has not removed yet (src/spool/finished-entries.ts): their recipients
+ * are all final, whatever their state files still say.
+ */
+export async function listQueuedIds(spool: Spool): Promise<string[]> {
+  const ids = await listEntryIds(spool);
+  const finished = finishedEntryIds(spool);
+  return finished.size === 0 ? ids : ids.filter((id) => !finished.has(id));
 }
 
 export interface ScanOptions {

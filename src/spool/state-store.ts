@@ -112,6 +112,22 @@ export interface UpdateOptions {
 }
 
 /**
+ * Removes the entry under its state lock, whatever its state file says: for
+ * an entry recorded as finished elsewhere (its transaction journal's done
+ * line, src/spool/finished-entries.ts), so nothing reads the file. The lock
+ * keeps a concurrent `hold` or `retry` from writing the state back after
+ * the removal. An entry already gone is no error.
+ */
+export async function removeFinishedEntry(spool: Spool, id: string, options: { syncer?: DirSyncer } = {}): Promise<void> {
+  const lock = await lockWithin(entryStateLockPath(spool, id), STATE_LOCK_WAIT_MS, `entry ${id}`);
+  try {
+    await removeEntry(spool, id, options);
+  } finally {
+    lock.release();
+  }
+}
+
+/**
  * Read-modify-write under the entry's state lock. `change` returns the new
  * state, null to leave the file untouched, or REMOVE_ENTRY to remove the
  * entry (under the same lock, so a concurrent `hold` or `retry` can never

@@ -27,9 +27,14 @@
  * entry is. A failure there is the first transaction's failure, before
  * its dot, like any failed fdatasync.
  *
- * Nothing is written after the outcome: the state file is the record of
- * that, and recovery reads it. The journal is removed when the batch ends
- * with every outcome durable; a batch that failed leaves it for recovery.
+ * After the outcome, one thing only: an entry whose last transaction left
+ * every recipient final gets a `{"done":"<id>"}` line (`finish`) instead of
+ * being removed at once (src/spool/finished-entries.ts removes it later);
+ * the line is its record, as the removal was: recovery and `status` treat
+ * the entry as gone. Every other outcome is recorded in the state file,
+ * which recovery reads. The journal is removed when the batch ends with
+ * every outcome durable and every finished entry removed; a batch that
+ * failed leaves it for recovery.
  *
  * Failures: an append or fdatasync error rejects the waiting transactions
  * (their dot is never sent) and every later one; the caller stops the batch.
@@ -44,7 +49,12 @@ export interface JournalRecipient {
   attempts: number;
 }
 
-/** One line of the journal. */
+/** A journal line saying that the entry's recipients are all final: it is to be removed (a finished entry). */
+export interface JournalDone {
+  done: string;
+}
+
+/** One transaction's line of the journal. */
 export interface JournalRecord {
   /** Entry id. */
   id: string;
@@ -122,21 +132,45 @@ export class TransactionJournal {
   begin(id: string, recipients: readonly JournalRecipient[], now: number): Promise<void> {
     if (this.failure !== null) return rejected(this.failure);
     const record: JournalRecord = { id, at: new Date(now).toISOString(), rcpt: recipients.map((r) => [r.address, r.attempts]) };
-    const line = Buffer.from(JSON.stringify(record) + '\n');
-    try {
-      // Past the zeros, more zeros: that one fdatasync also commits the new size.
-      if (this.offset + line.length > this.allocated) this.preallocate();
-      let written = 0;
-      while (written < line.length) written += fs.writeSync(this.fd, line, written, line.length - written, this.offset + written);
-      this.offset += line.length;
-    } catch (err) {
-      this.failure = err;
-      return rejected(err);
-    }
+    if (!this.append(Buffer.from(JSON.stringify(record) + '\n'))) return rejected(this.failure);
+    return this.sync();
+  }
+
+  /**
+   * Appends the line that records an entry as finished (every recipient
+   * final): from here on it counts as removed, for recovery and `status`.
+   * Synchronous, like a transaction's line: once it returns, the line is
+   * in the kernel and survives a kill -9; it becomes durable with the next
+   * group fdatasync (the next transaction's, or `sync`). False when the
+   * journal has failed (nothing recorded: the caller removes the entry
+   * itself).
+   */
+  finish(id: string): boolean {
+    return this.failure === null && this.append(Buffer.from(JSON.stringify({ done: id } satisfies JournalDone) + '\n'));
+  }
+
+  /** Resolves once every line written so far is durable (one group fdatasync); rejects with the journal's failure. */
+  sync(): Promise<void> {
+    if (this.failure !== null) return rejected(this.failure);
     const durable = new Promise<void>((resolve, reject) => this.waiting.push({ resolve, reject }));
     durable.catch(() => {});
     this.kick();
     return durable;
+  }
+
+  /** Writes one line at the end of the lines; false (and the journal failed) if it could not. */
+  private append(line: Buffer): boolean {
+    try {
+      // Past the zeros, more zeros: the next fdatasync also commits the new size.
+      if (this.offset + line.length > this.allocated) this.preallocate();
+      let written = 0;
+      while (written < line.length) written += fs.writeSync(this.fd, line, written, line.length - written, this.offset + written);
+      this.offset += line.length;
+      return true;
+    } catch (err) {
+      this.failure = err;
+      return false;
+    }
   }
 
   /** The first error met, if any: the batch must stop. */

@@ -1,0 +1,110 @@
+/**
+ * The finished entries of one delivery batch (every recipient final after
+ * its last transaction): recorded by a line in the batch's transaction
+ * journal, removed later, in rounds, off the transactions' path.
+ *
+ * Why: removing an entry is two unlinks on the thread pool (each freeing
+ * ext4 blocks while the journal's fdatasyncs run), a lock cycle and a share
+ * of a directory fsync; done as each entry finished, that work competed
+ * with the transactions still running for the two cores, and no promise
+ * needs it there. The journal line (`TransactionJournal.finish`: one write,
+ * in the kernel once it returns) records the entry as finished as the
+ * removal did: after a kill -9 or a power cut, recovery removes every entry
+ * a done line names instead of marking its recipients possible duplicates
+ * (journal-recovery.ts), and `status` does not list it (finishedEntryIds).
+ *
+ * When: a round starts once ROUND_ENTRIES entries or ROUND_BYTES of their
+ * messages wait (the disk space a large drain holds back stays bounded),
+ * and `settle`, when the batch ends, removes the rest. A round removes
+ * PARALLEL entries at a time, so the pool keeps threads for the journal's
+ * fdatasyncs. Each removal takes the entry's state lock (a `hold` or
+ * `retry` meanwhile never writes a state back after it) and joins the
+ * batch's group fsync of state directories.
+ *
+ * How it fails: a removal that fails (EIO) does not stop the others of its
+ * round; the first failure is kept and `settle` rejects with it, and the
+ * batch then keeps its journal, whose done lines make the next flusher's
+ * recovery remove what is left. A journal that has failed records nothing:
+ * `finish` answers false and the caller removes the entry itself, the
+ * removal being its record as before.
+ */
+import { BulkmailerError, fromFsError } from '../errors.js';
+import type { DirSyncer } from './dir-syncer.js';
+import type { Spool } from './paths.js';
+import { removeFinishedEntry } from './state-store.js';
+import type { TransactionJournal } from './transaction-journal.js';
+import { crashPoint } from './crash-points.js';
+
+/** A round of removals starts when this many finished entries wait... */
+const ROUND_ENTRIES = 4096;
+/** ...or when their messages hold this much disk. */
+const ROUND_BYTES = 64 * 1024 * 1024;
+/** Removals in flight at once in a round (the pool has four threads by default; fdatasyncs need one). */
+const PARALLEL = 2;
+
+export class FinishedEntries {
+  private pending: string[] = [];
+  private pendingBytes = 0;
+  /** The rounds so far, chained; never rejects (a failure is kept in `failure`). */
+  private rounds: Promise<void> = Promise.resolve();
+  private failure: unknown = null;
+  /** Entries removed so far. */
+  removed = 0;
+
+  constructor(
+    private readonly spool: Spool,
+    private readonly journal: Pick<TransactionJournal, 'finish' | 'sync'>,
+    private readonly syncer: DirSyncer,
+  ) {}
+
+  /**
+   * Records the entry as finished (its journal line) and queues its
+   * removal. False when nothing could be recorded (the journal has failed):
+   * the caller removes the entry now.
+   */
+  finish(id: string, messageBytes: number): boolean {
+    if (!this.journal.finish(id)) return false;
+    this.pending.push(id);
+    this.pendingBytes += messageBytes;
+    if (this.pending.length >= ROUND_ENTRIES || this.pendingBytes >= ROUND_BYTES) this.startRound();
+    return true;
+  }
+
+  /**
+   * Removes every entry finished so far, once their done lines are durable
+   * (for a batch that fails after this, its kept journal must name them);
+   * rejects with the first failure of any round.
+   */
+  async settle(): Promise<void> {
+    // A journal that failed: its lines are not known durable, but the removals still record the entries.
+    await this.journal.sync().catch(() => {});
+    crashPoint('flush-before-finished-removal');
+    this.startRound();
+    await this.rounds;
+    if (this.failure !== null) throw this.failure;
+  }
+
+  private startRound(): void {
+    const ids = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    if (ids.length === 0) return;
+    this.rounds = this.rounds.then(() => this.removeAll(ids));
+  }
+
+  private async removeAll(ids: readonly string[]): Promise<void> {
+    let next = 0;
+    const worker = async () => {
+      while (next < ids.length) {
+        const id = ids[next++]!;
+        try {
+          await removeFinishedEntry(this.spool, id, { syncer: this.syncer });
+          this.removed++;
+        } catch (err) {
+          this.failure ??= err instanceof BulkmailerError ? err : fromFsError(`cannot remove the delivered entry ${id}`, err);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PARALLEL, ids.length) }, worker));
+  }
+}
