@@ -17,7 +17,7 @@
  * messages wait (the disk space a large drain holds back stays bounded),
  * and `settle`, when the batch ends, removes the rest. A round removes
  * PARALLEL entries at a time, so the pool keeps threads for the journal's
- * fdatasyncs. Each removal takes the entry's state lock (a `hold` or
+ * fdatasyncs (PARALLEL_AT_END at the batch's end). Each removal takes the entry's state lock (a `hold` or
  * `retry` meanwhile never writes a state back after it) and joins the
  * batch's group fsync of state directories.
  *
@@ -39,8 +39,10 @@ import { crashPoint } from './crash-points.js';
 const ROUND_ENTRIES = 4096;
 /** ...or when their messages hold this much disk. */
 const ROUND_BYTES = 64 * 1024 * 1024;
-/** Removals in flight at once in a round (the pool has four threads by default; fdatasyncs need one). */
+/** Removals in flight at once in a round while transactions run (the pool has four threads by default; fdatasyncs need one)... */
 const PARALLEL = 2;
+/** ...and at the batch's end, when nothing else waits for the pool. */
+const PARALLEL_AT_END = 8;
 
 export class FinishedEntries {
   private pending: string[] = [];
@@ -79,20 +81,20 @@ export class FinishedEntries {
     // A journal that failed: its lines are not known durable, but the removals still record the entries.
     await this.journal.sync().catch(() => {});
     crashPoint('flush-before-finished-removal');
-    this.startRound();
+    this.startRound(PARALLEL_AT_END);
     await this.rounds;
     if (this.failure !== null) throw this.failure;
   }
 
-  private startRound(): void {
+  private startRound(parallel = PARALLEL): void {
     const ids = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
     if (ids.length === 0) return;
-    this.rounds = this.rounds.then(() => this.removeAll(ids));
+    this.rounds = this.rounds.then(() => this.removeAll(ids, parallel));
   }
 
-  private async removeAll(ids: readonly string[]): Promise<void> {
+  private async removeAll(ids: readonly string[], parallel: number): Promise<void> {
     let next = 0;
     const worker = async () => {
       while (next < ids.length) {
@@ -105,6 +107,6 @@ export class FinishedEntries {
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(PARALLEL, ids.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(parallel, ids.length) }, worker));
   }
 }
