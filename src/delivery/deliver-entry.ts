@@ -33,6 +33,7 @@ import {
   readEntryForScan,
   readWholeFileSync,
   REMOVE_ENTRY,
+  removeFinishedEntry,
   toLogRecords,
   tryLock,
   updateEntryState,
@@ -243,9 +244,25 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
         if (outcomes.length === 0) break;
       }
       crashPoint('flush-after-data');
+      const now = ctx.now();
+      if (ctx.finished !== undefined) {
+        // A transaction that finishes the entry, on the state this loop holds while the file is still
+        // that version, is recorded by the journal's done line alone, without the state lock: nothing
+        // is written to the state file, a `hold` or `retry` after this changes nothing the line
+        // records, and the removal takes the lock. The log line goes first: the record must not outlive it.
+        const result = applyOutcomes(state, outcomes, now, ctx.policy);
+        if (isEntryComplete(result.state) && isStateCurrent(ctx.spool, state)) {
+          ctx.log.write(toLogRecords(result.state, result.finals, ctx.smarthostDisplay, now, ctx.account));
+          // A journal that failed records nothing: the removal is the record, now.
+          if (!ctx.finished.finish(id, state.size)) await removeFinishedEntry(ctx.spool, id, { syncer: ctx.syncer });
+          crashPoint('flush-after-state-write');
+          ctx.onTransaction(id, outcomes, result.finals);
+          ctx.onRemoved(id);
+          return;
+        }
+      }
       let finals: FinalOutcome[] = [];
       let completed: EntryState | null = null;
-      const now = ctx.now();
       const updated: EntryState | null = await updateEntryState(
         ctx.spool,
         id,

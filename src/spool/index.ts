@@ -14,7 +14,15 @@ export {
   type Spool,
 } from './paths.js';
 export { enqueueMessage, settleCommits, type EnqueueRequest, type EnqueueResult, type MessageSource } from './enqueue.js';
-export { readEntryState, writeEntryState, updateEntryState, isStateCurrent, REMOVE_ENTRY, type EntryChange } from './state-store.js';
+export {
+  readEntryState,
+  writeEntryState,
+  updateEntryState,
+  isStateCurrent,
+  removeFinishedEntry,
+  REMOVE_ENTRY,
+  type EntryChange,
+} from './state-store.js';
 export { listEntryIds, listQueuedIds, scanEntries, readEntryForScan, isEntryReadError, type ScanOptions } from './scan.js';
 export { removeEntry, quarantineEntry, checkMessageOpens, messageStream, readMessageHead } from './entry-files.js';
 export { toLogRecords, DeliveryLogWriter, type DeliveryLogRecord } from './delivery-log.js';
