@@ -230,7 +230,8 @@ test('killed after its entries finished, before their removal: status lists none
 });
 
 test('a real kill -9 mid-drain: no recipient is delivered twice except from a transaction in flight, and all are delivered', async (t) => {
-  const server = await startCaptureServer();
+  // Each dot answered after 20 ms: 300 messages over 4 sessions take well over a second, so the kill lands mid-drain.
+  const server = await startCaptureServer({ dataDelayMs: 20 });
   t.after(() => server.close());
   const { home, spool } = await setup(t);
   await writeConfig(home, { smarthost: server.url, concurrency: 4 });
@@ -243,7 +244,9 @@ test('a real kill -9 mid-drain: no recipient is delivered twice except from a tr
   const child = spawnCli(['flush'], { home });
   const done = collect(child);
   // Killed once a third is delivered: finished entries recorded, not removed (their batch has not ended).
-  while (server.messages.length < 100) await new Promise((resolve) => setTimeout(resolve, 5));
+  let exited = false;
+  void done.then(() => (exited = true));
+  while (server.messages.length < 100 && !exited) await new Promise((resolve) => setTimeout(resolve, 5));
   child.kill('SIGKILL');
   assert.equal((await done).signal, 'SIGKILL');
   const before = server.messages.length;
