@@ -15,6 +15,11 @@
  *   6. after the acknowledgement, gathered over 100 ms: each state/<bucket>
  *      fsynced once (grouped), then the pending names unlinked; a one-shot
  *      process leaves this to repair
+ * In a spool opened with `spareFiles` (the listener), the files of 1 and 3
+ * are spares (./spare-files.ts) made during the previous enqueue's round
+ * when available: the message written into one, the other renamed to the
+ * pending commit's name; an enqueue alone in flight makes the next ones
+ * while its round runs. Same names, data, fsyncs and order at every step.
  * Callers acknowledge (exit 0, 250) once this function resolves, right
  * after the link. The link adds the entry's name without taking the
  * pending one away, and the pending name goes only once the entry's is
@@ -44,9 +49,10 @@ import { BulkmailerError, ExitCode, dataError, fromFsError } from '../errors.js'
 import { crashPoint } from './crash-points.js';
 import { crc32 } from './crc32.js';
 import { fsyncDir, fsyncFd, isNoHardLinksError, removeIfExists, writeAll, writeAllv } from './durable-fs.js';
-import { joinCommitGroup, syncDirGrouped } from './fsync-group.js';
+import { enqueuesInFlight, joinCommitGroup, syncDirGrouped } from './fsync-group.js';
 import { bootTag } from './lock-file.js';
 import { messageDir, messagePath, pendingCommitPath, stateDir, statePath, tmpPath, type Spool } from './paths.js';
+import { createFromSpare, makeSpareFiles, releaseSpareFiles, takeSpareFile } from './spare-files.js';
 import { ensureBucketDirectories } from './spool-dirs.js';
 
 /**
@@ -147,7 +153,7 @@ async function commitEntry(
   now: number,
   id: string,
 ): Promise<EnqueueResult> {
-  const tmpMessage = tmpPath(spool, id, 'msg');
+  let tmpMessage = tmpPath(spool, id, 'msg');
   let pending: string | null = null;
   let renamedMessage = false;
   // Set once the entry's name exists (ours, or, EEXIST, someone's): the error path must not remove its message.
@@ -157,7 +163,10 @@ async function commitEntry(
   // Sharing an fsync with concurrent enqueues, through a kept handle; or, one-shot (Spool.oneShot), a handle of its own.
   const syncDir = spool.oneShot ? fsyncDir : syncDirGrouped;
   try {
-    messageFd = fsSync.openSync(tmpMessage, 'wx', 0o600);
+    // A spare made during the previous enqueue's round (spare-files.ts): the O_CREAT is off this path.
+    const spare = spool.spareFiles ? takeSpareFile(spool) : null;
+    if (spare === null) messageFd = fsSync.openSync(tmpMessage, 'wx', 0o600);
+    else ({ path: tmpMessage, fd: messageFd } = spare);
     const { size, crc } = await writeMessage(messageFd, request.message, request.maxSize ?? Number.POSITIVE_INFINITY);
     if (size === 0) throw dataError('empty message', 'E_EMPTY_MESSAGE');
     const state = newEntryState({
@@ -178,7 +187,7 @@ async function commitEntry(
     renamedMessage = true;
     crashPoint('enqueue-after-message-rename');
     pending = pendingCommitPath(spool, id, bootTag(), crc);
-    stateFd = fsSync.openSync(pending, 'wx', 0o600);
+    stateFd = spool.spareFiles ? createFromSpare(spool, pending) : fsSync.openSync(pending, 'wx', 0o600);
     writeAll(stateFd, serializeEntryState(state));
     // In parallel on libuv's thread pool, even in a one-shot process: ext4 batches parallel fsyncs
     // into one journal commit, where one after the other on this thread each waits for its own
@@ -186,7 +195,12 @@ async function commitEntry(
     // shared by every bucket: grouped, concurrent sessions share its fsync as well.
     // allSettled: no descriptor is closed while an fsync on the pool may still use it (its number
     // could be reused by another open meanwhile, as dir-handles.ts explains).
-    const round = await Promise.allSettled([fsyncFd(messageFd), fsyncFd(stateFd), syncDir(messageDir(spool, id)), syncDir(spool.tmp)]);
+    const roundDone = Promise.allSettled([fsyncFd(messageFd), fsyncFd(stateFd), syncDir(messageDir(spool, id)), syncDir(spool.tmp)]);
+    // The round is a wait on the disk: the next enqueue's files are made meanwhile, on this thread
+    // (idle until the round ends). Not beside concurrent enqueues: the main thread is their shared
+    // bottleneck, and their rounds are shared already.
+    if (spool.spareFiles && enqueuesInFlight() === 1) makeSpareFiles(spool);
+    const round = await roundDone;
     // Each forgotten before its close: a close that throws is not tried again by the error path.
     const fds = [messageFd, stateFd];
     messageFd = stateFd = null;
@@ -331,10 +345,12 @@ function runAfterWork(): void {
 /**
  * Resolves once every commit of this process has finished its after-work
  * (state/<bucket> fsynced, pending name removed, or left for repair after
- * a failure), starting what still waits for its delay. For a library
- * caller about to exit, the listener's close, and tests.
+ * a failure), starting what still waits for its delay; the spare files
+ * (spare-files.ts) are closed and removed first. For a library caller
+ * about to exit, the listener's close, and tests.
  */
 export async function settleCommits(): Promise<void> {
+  releaseSpareFiles();
   if (afterWorkTimer !== null) {
     clearTimeout(afterWorkTimer);
     runAfterWork();

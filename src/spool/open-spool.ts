@@ -25,6 +25,11 @@ export interface OpenSpoolOptions {
    * returned is then `oneShot` (paths.ts), and so is its enqueue.
    */
   only?: 'enqueue';
+  /**
+   * For a process that enqueues one message after another (the listener):
+   * the spool returned is `spareFiles` (paths.ts, spare-files.ts).
+   */
+  spareFiles?: boolean;
 }
 
 type Depth = 'full' | 'enqueue';
@@ -56,7 +61,11 @@ function statOrNull(file: string): fs.Stats | null {
 }
 
 export async function openSpool(home: string, options: OpenSpoolOptions = {}): Promise<Spool> {
-  if (options.only !== 'enqueue') return openSpoolSync(home, 'full');
+  if (options.only !== 'enqueue') {
+    const spool = openSpoolSync(home, 'full');
+    if (options.spareFiles === true) spool.spareFiles = true;
+    return spool;
+  }
   // How it was opened, carried by the spool (each open returns a new layout): however deeply
   // this process had checked it before, this caller queues one message and exits.
   const spool = openSpoolSync(home, 'enqueue');

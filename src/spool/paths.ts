@@ -51,6 +51,13 @@ export interface Spool {
    * durability before the enqueue resolves.
    */
   oneShot?: true;
+  /**
+   * Opened for a process that enqueues one message after another (the
+   * listener: openSpool's `spareFiles`): each enqueue that is alone in
+   * flight makes the next one's two temp files while it waits for its fsync
+   * round (./spare-files.ts). Same files, fsyncs and order otherwise.
+   */
+  spareFiles?: true;
 }
 
 export function spoolLayout(home: string): Spool {

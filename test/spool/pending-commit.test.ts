@@ -7,7 +7,9 @@
  * boot's), whole or spoiled the ways a crash can spoil them (a short
  * message, unwritten blocks, a torn state); a live writer's; one whose entry
  * exists; the fallback where link(2) is refused; the orphan rule's ctime;
- * the listener's after-work.
+ * the listener's after-work; the listener's spare files (spare-files.ts):
+ * used, dropped when stale or removed, and a real `bulkmailer listen`
+ * killed at the crash points of its second enqueue, the one that uses them.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,7 +17,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { runCli } from '../support/cli.js';
+import { runCli, startListen } from '../support/cli.js';
 import { smarthostAndHome } from '../support/smarthost-home.js';
 import { makeTempHome } from '../support/home.js';
 import fsSync from 'node:fs';
@@ -24,6 +26,7 @@ import { bootTag } from '../../src/spool/lock-file.js';
 import { startListener } from '../../src/frontends/listener/start-listener.js';
 import { openRaw, sendRawMessage } from '../support/smtp-client.js';
 import { enqueueMessage, listEntryIds, messagePath, openSpool, readEntryState, repairSpool, settleCommits, statePath, type Spool } from '../../src/spool/index.js';
+import { makeSpareFiles, takeSpareFile } from '../../src/spool/spare-files.js';
 
 /** CRLF lines, a body past the 16 KiB gathering threshold, a line that needs dot-stuffing, 8-bit bytes. */
 const MESSAGE = Buffer.concat([
@@ -306,3 +309,112 @@ test('after many listener enqueues, once the listener is idle, tmp/ holds no pen
   assert.equal(ids.length, 60);
   for (const id of ids) assert.equal((await fs.stat(messagePath(spool, id))).size, (await readEntryState(spool, id))!.size);
 });
+
+/** A spare file's name (spare-files.ts): tmp/spare-<n>.<pid>.spare. */
+const SPARE = /^spare-[0-9a-z]+\.(\d+)\.spare$/;
+
+async function inode(file: string): Promise<number> {
+  return (await fs.stat(file)).ino;
+}
+
+test('a spool opened with spareFiles: an enqueue makes the next one\'s two files during its round, the next writes its message into one and renames the other to its pending commit; settleCommits removes the rest; a plain spool makes none', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const spool = await openSpool(home, { spareFiles: true });
+  const first = await enqueueMessage(spool, { from: 'a@example.org', recipients: ['b@example.net'], message: MESSAGE });
+  const spares = (await filesIn(spool.tmp)).filter((n) => SPARE.test(n));
+  assert.equal(spares.length, 2, (await filesIn(spool.tmp)).join(' '));
+  assert.equal(SPARE.exec(spares[0]!)?.[1], String(process.pid), 'named with the writer\'s pid, for repair');
+  for (const name of spares) {
+    const stat = await fs.stat(path.join(spool.tmp, name));
+    assert.equal(stat.size, 0);
+    assert.equal(stat.mode & 0o777, 0o600);
+  }
+  const spareInodes = await Promise.all(spares.map((n) => inode(path.join(spool.tmp, n))));
+  assert.ok(!spareInodes.includes(await inode(messagePath(spool, first.id))), 'the first enqueue had no spare');
+
+  const second = await enqueueMessage(spool, { from: 'a@example.org', recipients: ['c@example.net'], message: MESSAGE });
+  const used = [await inode(messagePath(spool, second.id)), await inode(statePath(spool, second.id))];
+  assert.deepEqual(used.sort(), spareInodes.sort(), 'the message written into one spare, the entry\'s state into the other');
+  const next = (await filesIn(spool.tmp)).filter((n) => SPARE.test(n));
+  assert.equal(next.length, 2, 'the second enqueue made the third one\'s');
+  assert.deepEqual(next.filter((n) => spares.includes(n)), []);
+  for (const { id } of [first, second]) {
+    assert.ok((await fs.readFile(messagePath(spool, id))).equals(MESSAGE));
+    assert.equal((await readEntryState(spool, id))!.size, MESSAGE.length);
+  }
+  await settleCommits();
+  assert.deepEqual(await filesIn(spool.tmp), [], 'no pending name, no spare');
+
+  // A library caller's spool (and a flush's, for its DSNs): no spare, ever.
+  const plain = await openSpool(home);
+  await enqueueMessage(plain, { from: 'a@example.org', recipients: ['d@example.net'], message: MESSAGE });
+  await enqueueMessage(plain, { from: 'a@example.org', recipients: ['e@example.net'], message: MESSAGE });
+  assert.deepEqual((await filesIn(plain.tmp)).filter((n) => SPARE.test(n)), []);
+  await settleCommits();
+  assert.equal((await listEntryIds(spool)).length, 4);
+});
+
+test('spares whose files were removed under the process (a repair) are not written to: the enqueue creates its own files and succeeds; stale spares are dropped, not used', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const spool = await openSpool(home, { spareFiles: true });
+  await enqueueMessage(spool, { from: 'a@example.org', recipients: ['b@example.net'], message: MESSAGE });
+  const spares = (await filesIn(spool.tmp)).filter((n) => SPARE.test(n));
+  assert.equal(spares.length, 2);
+  for (const name of spares) await fs.rm(path.join(spool.tmp, name));
+  const { id } = await enqueueMessage(spool, { from: 'a@example.org', recipients: ['c@example.net'], message: MESSAGE });
+  assert.ok((await fs.readFile(messagePath(spool, id))).equals(MESSAGE));
+  assert.equal((await readEntryState(spool, id))!.size, MESSAGE.length);
+  await settleCommits();
+  assert.deepEqual(await filesIn(spool.tmp), []);
+
+  // Made two hours ago (a listener idle since): past the age a spare is kept, far below repair's day.
+  const twoHoursAgo = Date.now() - 2 * 3_600_000;
+  makeSpareFiles(spool, twoHoursAgo);
+  assert.equal((await filesIn(spool.tmp)).length, 2);
+  assert.equal(takeSpareFile(spool), null, 'stale: not handed out');
+  assert.deepEqual(await filesIn(spool.tmp), [], 'and removed');
+  makeSpareFiles(spool);
+  const fresh = takeSpareFile(spool);
+  assert.ok(fresh !== null && SPARE.test(path.basename(fresh.path)));
+  fsSync.closeSync(fresh.fd);
+  await fs.rm(fresh.path);
+  await settleCommits();
+  assert.deepEqual(await filesIn(spool.tmp), []);
+});
+
+for (const [point, queued] of [
+  ['enqueue-after-message-rename', false],
+  ['enqueue-after-fsync-round', false],
+  ['enqueue-after-commit-link', true],
+] as const) {
+  test(`a real listener killed at ${point} of its second message (spares in use): the first is delivered once, the second ${queued ? 'once (its link ran)' : 'never (never acknowledged)'}, and repair leaves tmp/ empty`, async (t) => {
+    const { server, home } = await smarthostAndHome(t);
+    const listener = await startListen(['--port', '0'], { home, env: { BULKMAILER_CRASH_AT: `${point}@2` } });
+    t.after(() => void listener.child.kill('SIGKILL'));
+    const client = await openRaw(listener.port, { closeAfter: t });
+    const first = await sendRawMessage(client, 'list@example.org', ['one@example.net'], MESSAGE);
+    assert.equal(first.code, 250, first.text);
+    await assert.rejects(sendRawMessage(client, 'list@example.org', ['two@example.net'], MESSAGE), /connection closed/);
+    const ended = await listener.result;
+    assert.equal(ended.signal, 'SIGKILL', `exit ${ended.code}: ${ended.stderr}`);
+    const spool = await openSpool(home);
+    const left = await filesIn(spool.tmp);
+    assert.ok(left.some((n) => SPARE.exec(n)?.[1] === String(listener.child.pid)), `the killed listener's spares are there: ${left.join(' ')}`);
+
+    const flushed = await runCli(['flush'], { home });
+    assert.equal(flushed.code, 0, flushed.stdout + flushed.stderr);
+    assert.doesNotMatch(flushed.stderr, /interrupted the queueing/);
+    const sent = server.messages.map((m) => m.to.join(' ')).sort();
+    assert.deepEqual(sent, queued ? ['one@example.net', 'two@example.net'] : ['one@example.net']);
+    for (const m of server.messages) assert.ok(m.raw.equals(MESSAGE), 'byte for byte');
+    assert.deepEqual(await filesIn(spool.tmp), [], 'spares and pending names removed (their writer is dead)');
+    assert.deepEqual(await listEntryIds(spool), []);
+    assert.equal((await runCli(['flush'], { home })).code, 0);
+    assert.equal(server.messages.length, sent.length, 'each sent once');
+    // The unacknowledged message is an orphan, removed once its rename is old enough.
+    await repairSpool(spool, Date.now() + 3_600_000);
+    assert.deepEqual(await allMessages(spool), []);
+  });
+}

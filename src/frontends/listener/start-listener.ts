@@ -62,7 +62,8 @@ async function loadSettings(options: ListenerOptions): Promise<ListenerSettings>
 
 export async function startListener(options: ListenerOptions): Promise<RunningListener> {
   const settings = await loadSettings(options);
-  const spool = await openSpool(options.home);
+  // One enqueue after another: each makes the next one's temp files during its fsync round.
+  const spool = await openSpool(options.home, { spareFiles: true });
   let closing = false;
   const { server, inFlight } = createSpoolSmtpServer(spool, settings, {
     isClosing: () => closing,
