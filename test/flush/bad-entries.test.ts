@@ -19,7 +19,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { smarthostAndHome } from '../support/smarthost-home.js';
 import { BULKMAILER, collect, SENDMAIL, type RunResult } from '../support/cli.js';
-import { enqueueMessage, listEntryIds, messagePath, openSpool, removeEntryLockTarget, spoolLayout, statePath } from '../../src/spool/index.js';
+import { enqueueMessage, listEntryIds, messagePath, openSpool, removeEntryLockTarget, settleCommits, spoolLayout, statePath } from '../../src/spool/index.js';
 import { entryLockDir } from '../../src/spool/paths.js';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -60,6 +60,8 @@ async function sixEntries(home: string): Promise<Record<string, string>> {
   for (const name of ['a', 'b', 'c', 'd', 'e', 'f']) {
     ids[name] = (await enqueueMessage(spool, { from: 'list@example.org', recipients: [`${name}@x.test`], message: message(name) })).id;
   }
+  // The enqueues' after-work (pending names unlinked within 100 ms) done before the test walks tmp/ (handOver).
+  await settleCommits();
   return ids;
 }
 
