@@ -85,7 +85,7 @@ export interface EntryDeliveryContext {
    * path; absent, or refusing (a failed journal): the entry is removed at
    * once, the removal its record.
    */
-  finished?: Pick<FinishedEntries, 'finish'>;
+  finished?: Pick<FinishedEntries, 'finish' | 'whenRoom'>;
   /** Where each transaction is recorded, durably before its final dot (group commit): possible duplicates after a crash. */
   journal: TransactionRecorder;
   now: () => number;
@@ -258,6 +258,8 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
           crashPoint('flush-after-state-write');
           ctx.onTransaction(id, outcomes, result.finals);
           ctx.onRemoved(id);
+          // The removals behind by two rounds: this session waits for the oldest before its next entry.
+          await ctx.finished.whenRoom();
           return;
         }
       }
@@ -286,6 +288,7 @@ export async function deliverEntry(ctx: EntryDeliveryContext, id: string): Promi
         crashPoint('flush-after-state-write');
         ctx.onTransaction(id, outcomes, finals);
         ctx.onRemoved(id);
+        await ctx.finished?.whenRoom();
         return;
       }
       crashPoint('flush-after-state-write');

@@ -14,8 +14,10 @@
  * (journal-recovery.ts), and `status` does not list it (finishedEntryIds).
  *
  * When: a round starts once ROUND_ENTRIES entries or ROUND_BYTES of their
- * messages wait (the disk space a large drain holds back stays bounded),
- * and `settle`, when the batch ends, removes the rest. A round removes
+ * messages wait, and `settle`, when the batch ends, removes the rest. A
+ * drain that finishes entries faster than the disk removes them waits
+ * (`whenRoom`) while two rounds are outstanding, so the entries waiting
+ * for removal, and the ids held, stay a few rounds at most. A round removes
  * PARALLEL entries at a time, so the pool keeps threads for the journal's
  * fdatasyncs (PARALLEL_AT_END at the batch's end). Each removal takes the entry's state lock (a `hold` or
  * `retry` meanwhile never writes a state back after it) and joins the
@@ -43,12 +45,16 @@ const ROUND_BYTES = 64 * 1024 * 1024;
 const PARALLEL = 2;
 /** ...and at the batch's end, when nothing else waits for the pool. */
 const PARALLEL_AT_END = 8;
+/** Rounds started and not done beyond which deliveries wait (`whenRoom`): one running, one queued behind it. */
+const ROUNDS_OUTSTANDING = 2;
 
 export class FinishedEntries {
   private pending: string[] = [];
   private pendingBytes = 0;
   /** The rounds so far, chained; never rejects (a failure is kept in `failure`). */
   private rounds: Promise<void> = Promise.resolve();
+  /** The rounds started and not done, oldest first (they end in that order: they are chained). */
+  private outstanding: Promise<void>[] = [];
   private failure: unknown = null;
   /** Entries removed so far. */
   removed = 0;
@@ -73,6 +79,16 @@ export class FinishedEntries {
   }
 
   /**
+   * Null while the removals keep up; else (ROUNDS_OUTSTANDING rounds started
+   * and not done) the end of the oldest round, which a delivery awaits
+   * before it takes another entry: in a drain faster than the disk's
+   * removals the finished entries waiting stay about three rounds at most.
+   */
+  whenRoom(): Promise<void> | null {
+    return this.outstanding.length >= ROUNDS_OUTSTANDING ? this.outstanding[0]! : null;
+  }
+
+  /**
    * Removes every entry finished so far, once their done lines are durable
    * (for a batch that fails after this, its kept journal must name them);
    * rejects with the first failure of any round.
@@ -91,7 +107,10 @@ export class FinishedEntries {
     this.pending = [];
     this.pendingBytes = 0;
     if (ids.length === 0) return;
-    this.rounds = this.rounds.then(() => this.removeAll(ids, parallel));
+    const round = this.rounds.then(() => this.removeAll(ids, parallel));
+    this.rounds = round;
+    this.outstanding.push(round);
+    void round.then(() => this.outstanding.shift());
   }
 
   private async removeAll(ids: readonly string[], parallel: number): Promise<void> {

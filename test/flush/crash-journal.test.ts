@@ -266,7 +266,7 @@ test('a real kill -9 mid-drain: no recipient is delivered twice except from a tr
   assert.deepEqual(await listEntryIds(spool), []);
 });
 
-test('journal: a done line makes recovery remove its entry and not mark its transaction; removal rounds start before the batch ends when the messages held are large', async (t) => {
+test('journal: a done line makes recovery remove its entry and not mark its transaction; removal rounds start before the batch ends when the messages held are large, and deliveries wait while two are outstanding', async (t) => {
   const { spool } = await setup(t);
   const first = await enqueueMessage(spool, { from: 'list@example.org', recipients: ['a@x.org', 'b@x.org'], message: message('one') });
   const second = await enqueueMessage(spool, { from: 'list@example.org', recipients: ['c@x.org'], message: message('two') });
@@ -287,6 +287,16 @@ test('journal: a done line makes recovery remove its entry and not mark its tran
   assert.equal(finished.finish(second.id, 64 * 1024 * 1024), true);
   while (finished.removed === 0) await new Promise((resolve) => setTimeout(resolve, 5));
   assert.equal(await readEntryState(spool, second.id), null);
+  assert.equal(finished.whenRoom(), null, 'no round outstanding: deliveries go on');
+  // Two rounds outstanding: a delivery waits for the oldest, and then its entry is gone.
+  const three = [];
+  for (let i = 0; i < 3; i++) three.push((await enqueueMessage(spool, { from: 'list@example.org', recipients: [`r${i}@x.org`], message: message(`r${i}`) })).id);
+  for (const id of three) assert.equal(finished.finish(id, 64 * 1024 * 1024), true);
+  const room = finished.whenRoom();
+  assert.notEqual(room, null);
+  await room;
+  assert.equal(await readEntryState(spool, three[0]!), null);
   await finished.settle();
+  assert.deepEqual(await listEntryIds(spool), []);
   await big.close(true);
 });
