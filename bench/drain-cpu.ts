@@ -15,8 +15,8 @@
  * e.g. `--bin 'small=bin/bulkmailer --max-semi-space-size=1'`.
  *
  * Prints per-run figures (with the flush's drain rate, start-up included,
- * the time from the flush's spawn to the sink's last message, as the peer
- * harness times a drain, and peak PSS, sampled from /proc/PID/smaps_rollup every 20 ms) and, per
+ * the time from the flush's spawn to the sink's first and last message (the
+ * last as the peer harness times a drain), and peak PSS, sampled from /proc/PID/smaps_rollup every 20 ms) and, per
  * build, the median CPU per message, rate and peak PSS and their spread
  * (min-max). Fails when a flush
  * leaves anything in the spool.
@@ -82,7 +82,7 @@ async function oneRun(
   bin: string,
   nodeFlags: string[],
   home: string,
-): Promise<{ user: number; sys: number; wall: number; last: number; pssKb: number }> {
+): Promise<{ user: number; sys: number; wall: number; first: number; last: number; pssKb: number }> {
   const sink = await startSinkProcess();
   try {
     execFileSync('cp', ['-a', template, home]);
@@ -111,8 +111,9 @@ async function oneRun(
       throw new Error(`flush exit ${code}, ${counts.messages} messages at the sink, ${left} entries left: ${err}`);
     }
     // As the peer harness times a drain: from just before the flush command to the sink's last message.
+    const first = (counts.firstAt! - startedAt) / 1000;
     const last = (counts.lastAt! - startedAt) / 1000;
-    return { user: Number(m[1]), sys: Number(m[2]), wall, last, pssKb };
+    return { user: Number(m[1]), sys: Number(m[2]), wall, first, last, pssKb };
   } finally {
     removeEntryLockTarget(home);
     await fs.rm(home, { recursive: true, force: true });
@@ -126,7 +127,7 @@ try {
   );
   for (let run = 1; run <= runs; run++) {
     for (const { name, bin, nodeFlags } of run % 2 === 1 ? bins : [...bins].reverse()) {
-      const { user, sys, wall, last, pssKb } = await oneRun(bin, nodeFlags, path.join(base, `run-${name}-${run}`));
+      const { user, sys, wall, first, last, pssKb } = await oneRun(bin, nodeFlags, path.join(base, `run-${name}-${run}`));
       const perMessage = ((user + sys) / messages) * 1000;
       results.get(name)!.cpu.push(perMessage);
       results.get(name)!.rate.push(messages / wall);
@@ -135,7 +136,7 @@ try {
       const load = os.loadavg()[0]!.toFixed(1);
       console.log(
         `run ${run} ${name}: user ${user.toFixed(2)} s, sys ${sys.toFixed(2)} s => ${perMessage.toFixed(3)} ms CPU/message, ` +
-          `${(messages / wall).toFixed(0)} msg/s (start-up included), last delivery at ${(last * 1000).toFixed(0)} ms, ` +
+          `${(messages / wall).toFixed(0)} msg/s (start-up included), first / last delivery at ${(first * 1000).toFixed(0)} / ${(last * 1000).toFixed(0)} ms, ` +
           `peak PSS ${(pssKb / 1024).toFixed(0)} MiB (load ${load})`,
       );
     }
