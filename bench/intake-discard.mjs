@@ -1,5 +1,5 @@
 /**
- * The listener's JavaScript without its spool, for bench/intake-discard.sh:
+ * The listener's JavaScript without its spool, for bench/listen-latency.sh (SERVER=discard):
  * a given build's SMTP intake with the listener's address checks, each
  * message through prepareMessage, a queue id, its entry state built and
  * serialized, then dropped (no file is written). The CPU it takes per
