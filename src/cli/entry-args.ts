@@ -4,11 +4,13 @@
  * so a typo in the third id changes nothing.
  *
  * Fails with E_NO_ENTRY (exit 65, "no such entry") or E_AMBIGUOUS_ID
- * (exit 64) naming the id as typed.
+ * (exit 64) naming the id as typed. An entry a flush's journal records as
+ * finished (delivered to its last recipient, its removal still to come:
+ * src/spool/finished-entries.ts) is no entry here, as it is not in `status`.
  */
 import { BulkmailerError, ExitCode, dataError } from '../errors.js';
 import { isQueueId } from '../model/queue-id.js';
-import { listEntryIds, readEntryState, type Spool } from '../spool/index.js';
+import { finishedEntryIds, listQueuedIds, readEntryState, type Spool } from '../spool/index.js';
 import { plural } from '../text.js';
 
 /** The spool's ids, listed once per command and only if a prefix was typed. */
@@ -16,13 +18,14 @@ type IdList = () => Promise<string[]>;
 
 function lazyIdList(spool: Spool): IdList {
   let ids: Promise<string[]> | null = null;
-  return () => (ids ??= listEntryIds(spool));
+  return () => (ids ??= listQueuedIds(spool));
 }
 
 async function resolveOne(spool: Spool, typed: string, allIds: IdList): Promise<string> {
   if (isQueueId(typed)) {
     // A state file that cannot be read or is corrupt is still an entry: the command says what is wrong with it.
-    if (await readEntryState(spool, typed).then((state) => state !== null, () => true)) return typed;
+    const exists = await readEntryState(spool, typed).then((state) => state !== null, () => true);
+    if (exists && !finishedEntryIds(spool).has(typed)) return typed;
     throw noSuchEntry(typed);
   }
   const matches = typed === '' ? [] : (await allIds()).filter((candidate) => candidate.startsWith(typed));

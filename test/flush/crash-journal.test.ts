@@ -186,7 +186,7 @@ test('journal: concurrent transactions share fdatasyncs; recovery marks only unr
   assert.equal((await readEntryState(spool, id))!.held, false);
 });
 
-test('killed after its entries finished, before their removal: status lists none, a hold meanwhile changes nothing, the next flush removes them and sends nothing again', async (t) => {
+test('killed after its entries finished, before their removal: status, show and delete know none, a hold meanwhile changes nothing, the next flush removes them and sends nothing again', async (t) => {
   const server = await startCaptureServer();
   t.after(() => server.close());
   const { home, spool } = await setup(t);
@@ -214,8 +214,14 @@ test('killed after its entries finished, before their removal: status lists none
   const mailq = spawnSync(SENDMAIL, ['-bp'], { env: { ...process.env, BULKMAILER_HOME: home }, encoding: 'utf8' });
   assert.equal(mailq.stdout, 'Mail queue is empty\n', mailq.stderr);
 
-  // A `hold` between the crash and the recovery writes a state file back under the state lock; the done line still wins.
-  assert.equal((await runCli(['hold', ids[0]!], { home })).code, 0);
+  // The entry commands know no finished entry either.
+  const shown = await runCli(['show', ids[0]!], { home });
+  assert.equal(shown.code, 65);
+  assert.match(shown.stderr, /no such entry/);
+  assert.equal((await runCli(['delete', ids[1]!.slice(0, 10)], { home })).code, 65);
+  // A `hold` that raced the done line (written after its check) rewrote the state under the state lock: the line still wins.
+  const { updateEntryState } = await import('../../src/spool/index.js');
+  await updateEntryState(spool, ids[0]!, (current) => ({ ...current, held: true }));
 
   const resumed = await runCli(['flush'], { home });
   assert.equal(resumed.code, 0, resumed.stderr);
