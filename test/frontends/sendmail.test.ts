@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseSendmailArgs } from '../../src/frontends/sendmail/parse-args.js';
 import { BulkmailerError } from '../../src/errors.js';
-import { listEntryIds, messagePath, openSpool, readEntryState } from '../../src/spool/index.js';
+import { listEntryIds, listenForNudges, messagePath, openSpool, readEntryState } from '../../src/spool/index.js';
 import type { EntryState } from '../../src/model/entry-state.js';
 import { startCaptureServer, type CaptureServer } from '../support/capture-server.js';
 import { makeTempHome, writeConfig, type TempHome } from '../support/home.js';
@@ -278,6 +278,24 @@ describe('bulkmailer-sendmail', () => {
     assert.equal(state.from, 'ada@example.org');
     assert.deepEqual(state.recipients.map((r) => r.address), ['bob@example.net', 'carol@example.net']);
     assert.ok(result.stdout.includes(`queued as ${state.id}`));
+  });
+
+  // The timeout fails a nudge that never comes (the wait below would otherwise hang), it times nothing.
+  it('-bs nudges a running agent once its message is queued (after the 250, before the exit)', { timeout: 60_000 }, async () => {
+    const home = await freshHome();
+    let nudges = 0;
+    const trigger = await listenForNudges(await openSpool(home), () => nudges++);
+    try {
+      const session = 'HELO x\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nSubject: s\r\n\r\nbody\r\n.\r\nQUIT\r\n';
+      const result = await sendmail(home, ['-bs'], session);
+      assert.equal(result.code, 0, result.stderr);
+      assert.deepEqual(parseReplies(result.stdout).replies.map((r) => r.code), [220, 250, 250, 250, 354, 250, 221]);
+      // The nudge's byte may reach the agent's side just after the command has exited.
+      while (nudges === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.equal(nudges, 1);
+    } finally {
+      await new Promise((resolve) => trigger.close(resolve));
+    }
   });
 
   it('-bs: stdin ending in the middle of a message abandons it at once, storing nothing', async () => {

@@ -71,8 +71,9 @@ export async function runSmtpSessionOnStdio(
     if ('destroy' in stdio.stdin && typeof stdio.stdin.destroy === 'function') stdio.stdin.destroy();
     await server.close();
   }
-  // A message whose final dot came before the end is committed (or not) before the status is decided.
-  await Promise.all(inFlight);
+  // A message whose final dot came before the end is committed (or not) before the status is decided,
+  // and what follows its 250 (the nudge) has run: that joins inFlight as the 250 is decided, so the set is read again.
+  while (inFlight.size > 0) await Promise.all([...inFlight]);
   // Their commits' after-work too (state/<bucket> fsynced, pending names removed): tmp/ is left clean.
   await settleCommits();
   if (failure !== null) throw failure;
