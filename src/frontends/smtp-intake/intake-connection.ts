@@ -82,7 +82,8 @@ export class IntakeConnection implements IntakeSession {
   recipients: string[] = [];
   socket: net.Socket | tls.TLSSocket;
 
-  private readonly recipientKeys = new Set<string>();
+  /** This transaction's recipients compared without case; a fresh Set per transaction (resetTransaction says why). */
+  private recipientKeys: Set<string> | null = null;
   private out = '';
   private held: Buffer | null = null;
   /** An answer is pending: input is held, not handled. */
@@ -416,8 +417,9 @@ export class IntakeConnection implements IntakeSession {
     if (verdict !== null) return this.reply(verdict.code, verdict.text);
     // A repeated recipient (compared without case, as smtp-server did) is accepted once.
     const key = parsed.address.toLowerCase();
-    if (!this.recipientKeys.has(key)) {
-      this.recipientKeys.add(key);
+    const keys = (this.recipientKeys ??= new Set());
+    if (!keys.has(key)) {
+      keys.add(key);
       this.recipients.push(parsed.address);
     }
     this.reply(250, 'Accepted');
@@ -496,7 +498,7 @@ export class IntakeConnection implements IntakeSession {
   private resetTransaction(): void {
     this.mailFrom = null;
     this.recipients = [];
-    this.recipientKeys.clear();
+    this.recipientKeys = null;
     this.transaction = null;
   }
 
