@@ -27,26 +27,50 @@ function waiters<T>(): Waiters<T> {
   return { promise, resolve, reject };
 }
 
+interface KeyState<T> {
+  running: boolean;
+  /** The callers waiting for the run after this one. */
+  next: Waiters<T> | null;
+}
+
+/** Idle keys are forgotten only past this many keys (see `keys`). */
+const KEPT_KEYS = 256;
+
 export class SharedRuns<T> {
-  /** Keys with a run in progress, and the callers waiting for the run after it. */
-  private running = new Map<string, { next: Waiters<T> | null }>();
+  /**
+   * Every key run lately, running or not. A key is kept when its run ends,
+   * not deleted: a Map that has keys deleted and set again on every run
+   * reallocates its table every few runs, and V8 links each replaced table
+   * to its successor; once one of them is in the old generation, every
+   * later table, with the promises and waiters its entries held, outlives
+   * the young generation's collections and is promoted. That was a good
+   * part of what the listener promoted per message (docs/performance.md,
+   * "The listener's promotions"). Idle keys are dropped only once there
+   * are KEPT_KEYS of them (a library caller enqueueing into many spools).
+   */
+  private keys = new Map<string, KeyState<T>>();
 
   constructor(private readonly operation: (key: string) => Promise<T>) {}
 
   /** Resolves with the outcome of a run of the operation on `key` that began after this call. */
   run(key: string): Promise<T> {
-    const current = this.running.get(key);
-    if (current !== undefined) {
-      current.next ??= waiters<T>();
-      return current.next.promise;
+    let state = this.keys.get(key);
+    if (state?.running === true) {
+      state.next ??= waiters<T>();
+      return state.next.promise;
+    }
+    if (state === undefined) {
+      if (this.keys.size >= KEPT_KEYS) this.forgetIdle();
+      state = { running: false, next: null };
+      this.keys.set(key, state);
     }
     const batch = waiters<T>();
-    this.start(key, { next: null }, batch);
+    this.start(key, state, batch);
     return batch.promise;
   }
 
-  private start(key: string, state: { next: Waiters<T> | null }, batch: Waiters<T>): void {
-    this.running.set(key, state);
+  private start(key: string, state: KeyState<T>, batch: Waiters<T>): void {
+    state.running = true;
     let done: Promise<T>;
     try {
       done = this.operation(key);
@@ -57,7 +81,11 @@ export class SharedRuns<T> {
       const following = state.next;
       state.next = null;
       if (following !== null) this.start(key, state, following);
-      else this.running.delete(key);
+      else state.running = false;
     });
+  }
+
+  private forgetIdle(): void {
+    for (const [key, state] of this.keys) if (!state.running) this.keys.delete(key);
   }
 }
