@@ -36,11 +36,20 @@ const IDLE_MS = 1000;
 interface Handle {
   fd: number;
   inUse: number;
+  /** When it was last used, in fsyncs of this DirHandles (for the least recently used). */
+  lastUse: number;
 }
 
 export class DirHandles {
-  /** In recency order: the first entries are the least recently used. */
+  /**
+   * By directory. Recency is a counter in each handle, not the Map's order:
+   * deleting and setting a key on every fsync made V8 reallocate the Map's
+   * table every few fsyncs, and each replaced table, linked to the next,
+   * was promoted to the old generation with its successors (the listener's
+   * memory per message: docs/performance.md, "The listener's promotions").
+   */
   private handles = new Map<string, Handle>();
+  private uses = 0;
   private idleTimer: NodeJS.Timeout | null = null;
   private usedSinceTimer = false;
 
@@ -54,12 +63,11 @@ export class DirHandles {
   async fsyncDir(dir: string): Promise<void> {
     let handle = this.handles.get(dir);
     if (handle === undefined) {
-      handle = { fd: openDirectory(dir), inUse: 0 };
+      handle = { fd: openDirectory(dir), inUse: 0, lastUse: 0 };
       this.closeIdlePastBound();
-    } else {
-      this.handles.delete(dir); // set again below: now the most recently used
+      this.handles.set(dir, handle);
     }
-    this.handles.set(dir, handle);
+    handle.lastUse = ++this.uses;
     this.usedSinceTimer = true;
     this.idleTimer ??= setTimeout(() => this.onIdleTimer(), this.idleMs).unref();
     handle.inUse++;
@@ -93,9 +101,10 @@ export class DirHandles {
 
   /** Makes room for one more: closes the least recently used idle handles past the bound. */
   private closeIdlePastBound(): void {
-    for (const [dir, handle] of this.handles) {
+    if (this.handles.size < this.max) return;
+    const idle = [...this.handles].filter(([, handle]) => handle.inUse === 0).sort(([, a], [, b]) => a.lastUse - b.lastUse);
+    for (const [dir, handle] of idle) {
       if (this.handles.size < this.max) return;
-      if (handle.inUse > 0) continue;
       this.handles.delete(dir);
       fs.closeSync(handle.fd);
     }
