@@ -32,6 +32,7 @@ import { enqueueMessage, nudgeFlusher, type Spool } from '../../spool/index.js';
 import type { ListenerSettings } from './listener-settings.js';
 import { IntakeServer, type IntakeReply, type IntakeSession } from '../smtp-intake/intake-server.js';
 import { ConnectionGuard } from './connection-guard.js';
+import { InFlight } from './in-flight.js';
 import { DEFAULT_CONFIG } from '../../config/schema.js';
 import { parseDuration } from '../../config/duration.js';
 
@@ -56,7 +57,7 @@ export interface SpoolSmtpHooks {
 export interface SpoolSmtpServer {
   server: IntakeServer;
   /** DATA transactions whose reply is not decided yet. */
-  inFlight: Set<Promise<void>>;
+  inFlight: InFlight;
 }
 
 /** The SMTP reply for a failed enqueue: permanent only when the message itself is at fault. */
@@ -77,7 +78,7 @@ function sameSecret(given: string | null | undefined, expected: string): boolean
 }
 
 export function createSpoolSmtpServer(spool: Spool, settings: ListenerSettings, hooks: SpoolSmtpHooks): SpoolSmtpServer {
-  const inFlight = new Set<Promise<void>>();
+  const inFlight = new InFlight();
 
   const accept = async (message: AsyncIterable<Buffer>, session: IntakeSession): Promise<AcceptedMessage> => {
     if (hooks.isClosing()) throw tempError('the listener is shutting down', 'E_SHUTTING_DOWN');
@@ -110,8 +111,7 @@ export function createSpoolSmtpServer(spool: Spool, settings: ListenerSettings, 
         }
       }),
     );
-    inFlight.add(done);
-    void done.finally(() => inFlight.delete(done));
+    inFlight.track(done);
   };
 
   const transaction = (message: AsyncIterable<Buffer>, session: IntakeSession): Promise<IntakeReply> =>
@@ -178,9 +178,7 @@ export function createSpoolSmtpServer(spool: Spool, settings: ListenerSettings, 
       },
       onData(message, session) {
         const answer = transaction(message, session);
-        const settled = answer.then(() => {});
-        inFlight.add(settled);
-        void settled.finally(() => inFlight.delete(settled));
+        inFlight.track(answer);
         return answer;
       },
       onClose(session) {

@@ -108,7 +108,7 @@ export async function startListener(options: ListenerOptions): Promise<RunningLi
     closing = true;
     const serverClosed = server.close(CLOSE_TIMEOUT_MS);
     // Let every DATA in flight end with its reply before touching the connections.
-    while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+    await inFlight.settled();
     await new Promise((resolve) => setImmediate(resolve));
     for (const connection of [...server.connections]) {
       // A 421 closes the connection once written.

@@ -72,8 +72,9 @@ export async function runSmtpSessionOnStdio(
     await server.close();
   }
   // A message whose final dot came before the end is committed (or not) before the status is decided,
-  // and what follows its 250 (the nudge) has run: that joins inFlight as the 250 is decided, so the set is read again.
-  while (inFlight.size > 0) await Promise.all([...inFlight]);
+  // and what follows its 250 (the nudge) has run: it joins inFlight before the 250 settles, so the
+  // count does not reach 0 in between.
+  await inFlight.settled();
   // Their commits' after-work too (state/<bucket> fsynced, pending names removed): tmp/ is left clean.
   await settleCommits();
   if (failure !== null) throw failure;
