@@ -24,8 +24,15 @@
  *    callbacks, not inside a collection, so a long synchronous burst of
  *    allocation could grow it one step past the cap before it is frozen;
  *    the commands' work is short callbacks, where it lands on the cap
- *    (measured: docs/performance.md). V8 may shrink it when allocation
- *    slows; the observer lets it grow back to the cap.
+ *    (measured: docs/performance.md). Once it is at the cap the observer
+ *    is disconnected and the size looked at every AT_CAP_CHECK_MS instead:
+ *    Node makes an entry for every collection while anyone observes them
+ *    (with deprecated accessors, a Map, new hidden classes), ~4 KB in the
+ *    old generation per scavenge, a tenth of what the listener promoted
+ *    per message (docs/performance.md, "The listener's promotions"); and
+ *    at the cap there is nothing to steer after each collection, growth
+ *    being off. V8 may shrink it when allocation slows; the look every
+ *    AT_CAP_CHECK_MS notices, lets it grow back and observes again.
  *  - `--heap-growing-percent`: the old generation's next limit, after each
  *    full collection, is the live heap plus this percentage, instead of
  *    V8's factor of 1.1 to 4 chosen for speed.
@@ -55,7 +62,14 @@ export function heapCapSupported(v8Version: string = process.versions.v8): boole
   return CHECKED_V8_MAJORS.has(Number(v8Version.split('.')[0]));
 }
 
+/** How often the young generation's size is looked at while it is at its cap. */
+const AT_CAP_CHECK_MS = 1000;
+
+let capped = false;
+/** Observes every collection while the young generation is below its cap. */
 let observer: PerformanceObserver | null = null;
+/** Looks now and then while it is at its cap. */
+let atCapTimer: NodeJS.Timeout | null = null;
 let growthFactor = 2;
 let semiSpaceCap = SEMI_SPACE_CAP_BYTES;
 
@@ -71,10 +85,37 @@ export function semiSpaceBytes(): number {
  * reports is a little below them (page headers), hence the 3/4.
  */
 function steerYoungGeneration(): void {
-  const wanted = semiSpaceBytes() <= (semiSpaceCap * 3) / 4 ? 2 : 1;
-  if (wanted === growthFactor) return;
-  v8.setFlagsFromString(`--semi-space-growth-factor=${wanted}`);
-  growthFactor = wanted;
+  const belowCap = semiSpaceBytes() <= (semiSpaceCap * 3) / 4;
+  const wanted = belowCap ? 2 : 1;
+  if (wanted !== growthFactor) {
+    v8.setFlagsFromString(`--semi-space-growth-factor=${wanted}`);
+    growthFactor = wanted;
+  }
+  if (belowCap) watchEveryCollection();
+  else watchNowAndThen();
+}
+
+/** Below the cap any scavenge may grow the young generation: look after each one. */
+function watchEveryCollection(): void {
+  if (atCapTimer !== null) {
+    clearInterval(atCapTimer);
+    atCapTimer = null;
+  }
+  if (observer !== null) return;
+  observer = new PerformanceObserver(steerYoungGeneration);
+  observer.observe({ entryTypes: ['gc'] });
+}
+
+/** At the cap it cannot grow (factor 1); only a shrink by V8 changes it. */
+function watchNowAndThen(): void {
+  if (observer !== null) {
+    observer.disconnect();
+    observer = null;
+  }
+  if (atCapTimer !== null) return;
+  atCapTimer = setInterval(steerYoungGeneration, AT_CAP_CHECK_MS);
+  // It keeps no process alive.
+  atCapTimer.unref();
 }
 
 /**
@@ -86,13 +127,12 @@ function steerYoungGeneration(): void {
  * Returns whether the cap is in force.
  */
 export function capHeap(youngCapBytes: number = SEMI_SPACE_CAP_BYTES): boolean {
-  if (observer !== null) return true;
+  if (capped) return true;
   if (!heapCapSupported()) return false;
+  capped = true;
   semiSpaceCap = youngCapBytes;
   v8.setFlagsFromString(`--heap-growing-percent=${OLD_GENERATION_GROWING_PERCENT}`);
   steerYoungGeneration();
-  observer = new PerformanceObserver(steerYoungGeneration);
-  observer.observe({ entryTypes: ['gc'] });
   return true;
 }
 
