@@ -18,8 +18,7 @@
  * drain that finishes entries faster than the disk removes them waits
  * (`whenRoom`) while two rounds are outstanding, so the entries waiting
  * for removal, and the ids held, stay a few rounds at most. A round removes
- * PARALLEL entries at a time, so the pool keeps threads for the journal's
- * fdatasyncs (PARALLEL_AT_END at the batch's end). Each removal takes the entry's state lock (a `hold` or
+ * PARALLEL entries at a time. Each removal takes the entry's state lock (a `hold` or
  * `retry` meanwhile never writes a state back after it) and joins the
  * batch's group fsync of state directories.
  *
@@ -41,10 +40,15 @@ import { crashPoint } from './crash-points.js';
 const ROUND_ENTRIES = 4096;
 /** ...or when their messages hold this much disk. */
 const ROUND_BYTES = 64 * 1024 * 1024;
-/** Removals in flight at once in a round while transactions run (the pool has four threads by default; fdatasyncs need one)... */
-const PARALLEL = 2;
-/** ...and at the batch's end, when nothing else waits for the pool. */
-const PARALLEL_AT_END = 8;
+/**
+ * Removals in flight at once in a round. Each has at most one unlink on the
+ * pool at a time, so the journal's fdatasync waits behind a few of them at
+ * most; fewer (two, tried) made a 100,000-entry drain wait on its rounds,
+ * each removal's pool round trip being slow while the main thread is busy
+ * with the sessions (about as many removals were in flight before, one per
+ * session).
+ */
+const PARALLEL = 16;
 /** Rounds started and not done beyond which deliveries wait (`whenRoom`): one running, one queued behind it. */
 const ROUNDS_OUTSTANDING = 2;
 
@@ -97,23 +101,23 @@ export class FinishedEntries {
     // A journal that failed: its lines are not known durable, but the removals still record the entries.
     await this.journal.sync().catch(() => {});
     crashPoint('flush-before-finished-removal');
-    this.startRound(PARALLEL_AT_END);
+    this.startRound();
     await this.rounds;
     if (this.failure !== null) throw this.failure;
   }
 
-  private startRound(parallel = PARALLEL): void {
+  private startRound(): void {
     const ids = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
     if (ids.length === 0) return;
-    const round = this.rounds.then(() => this.removeAll(ids, parallel));
+    const round = this.rounds.then(() => this.removeAll(ids));
     this.rounds = round;
     this.outstanding.push(round);
     void round.then(() => this.outstanding.shift());
   }
 
-  private async removeAll(ids: readonly string[], parallel: number): Promise<void> {
+  private async removeAll(ids: readonly string[]): Promise<void> {
     let next = 0;
     const worker = async () => {
       while (next < ids.length) {
@@ -126,6 +130,6 @@ export class FinishedEntries {
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(parallel, ids.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(PARALLEL, ids.length) }, worker));
   }
 }
