@@ -12,8 +12,10 @@
  * host name, HOME, XDG_DATA_HOME, BULKMAILER_HOME, LOGNAME, time zone and
  * working directory: stubbed or set before the script runs, the stubs put
  * back by a deserialize callback) must queue twice, as us, where we are,
- * each run with random bytes of its own (the two queue ids' random parts
- * differ): needs no root. And, as root (CI runs the suite as root), the real thing:
+ * each run with random bytes of its own (no queue id's random part is one
+ * the build's bytes from /dev/urandom could have made: the build records
+ * every byte it read there, so a pool kept in the image is caught whatever
+ * bucket each run draws its id in): needs no root. And, as root (CI runs the suite as root), the real thing:
  * a blob built by root, run twice as uid 65534 on a home of theirs; without
  * root, the same blob run twice as this uid instead (still a blob built by
  * another uid, as far as its code can tell).
@@ -33,6 +35,10 @@ const FROM_SNAPSHOT = 'started from the start-up snapshot';
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const NOBODY = 65534;
 const BUILD_HOST = 'build-host.invalid';
+/** The file in a blob's directory with the random bytes its build read (recordBuildRandom). */
+const BUILD_RANDOM = 'build-random.hex';
+/** The queue id's random alphabet (queue-id.ts): a byte gives BASE32[byte & 31]. */
+const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 
 /**
  * Runs before dist's snapshot script in the build: the builder reports
@@ -55,10 +61,62 @@ function pretendPreamble(uid: number, gid: number): string {
 `;
 }
 
+/**
+ * Runs before dist's snapshot script in the build: every byte the build
+ * reads from /dev/urandom (the snapshot's node:crypto, snapshot-crypto.ts)
+ * is written to `file`, one read per line in hex, when the image is
+ * written; fs is given back its own functions then, so no run records.
+ */
+function recordBuildRandom(file: string): string {
+  return `(() => {
+  const v8 = require('node:v8');
+  const fs = require('node:fs');
+  const real = { openSync: fs.openSync, readSync: fs.readSync, closeSync: fs.closeSync };
+  const urandom = new Set();
+  const reads = [];
+  fs.openSync = (...args) => {
+    const fd = real.openSync(...args);
+    if (args[0] === '/dev/urandom') urandom.add(fd);
+    return fd;
+  };
+  fs.readSync = (fd, buffer, offset, length, ...rest) => {
+    const n = real.readSync(fd, buffer, offset, length, ...rest);
+    if (urandom.has(fd)) reads.push(Buffer.from(buffer.subarray(offset ?? 0, (offset ?? 0) + n)).toString('hex'));
+    return n;
+  };
+  fs.closeSync = (fd) => {
+    urandom.delete(fd);
+    return real.closeSync(fd);
+  };
+  v8.startupSnapshot.addSerializeCallback(() => {
+    Object.assign(fs, real);
+    fs.writeFileSync(${JSON.stringify(file)}, reads.join('\\n'));
+  });
+})();
+`;
+}
+
+/** Every 7-character start of a queue id's random part the build's random bytes (recordBuildRandom) could give: one per byte offset. */
+async function buildRandomPrefixes(file: string): Promise<Set<string>> {
+  const reads = (await fs.readFile(file, 'utf8')).split('\n').filter((line) => line !== '');
+  // At least the queue id pool's refill (1024 bytes) by the warm-up: else the recording saw nothing and proves nothing.
+  assert.ok(reads.some((hex) => hex.length >= 2048), `the build read no queue id pool from /dev/urandom: ${reads.length} reads`);
+  const prefixes = new Set<string>();
+  for (const hex of reads) {
+    const bytes = Buffer.from(hex, 'hex');
+    for (let at = 0; at + 7 <= bytes.length; at++) {
+      let prefix = '';
+      for (let i = at; i < at + 7; i++) prefix += BASE32[bytes[i]! & 31];
+      prefixes.add(prefix);
+    }
+  }
+  return prefixes;
+}
+
 /** `node --build-snapshot` on dist's snapshot script (after `preamble`), in `dir`, with a builder's environment unlike the run's. */
 async function buildBlob(dir: string, preamble: string): Promise<string> {
   const script = path.join(dir, 'snapshot.cjs');
-  await fs.writeFile(script, preamble + (await fs.readFile(SCRIPT, 'utf8')));
+  await fs.writeFile(script, recordBuildRandom(path.join(dir, BUILD_RANDOM)) + preamble + (await fs.readFile(SCRIPT, 'utf8')));
   const blob = path.join(dir, 'snapshot.blob');
   const buildCwd = path.join(dir, 'build-cwd');
   await fs.mkdir(buildCwd);
@@ -122,8 +180,14 @@ async function assertQueuesTwice(blob: string, as: RunAs, user: string): Promise
   const entries = await queued(path.join(as.home, '.local', 'share', 'bulkmailer', 'spool'));
   assert.equal(entries.length, 2);
   // Random bytes drawn at build time (the warm-up's queue id) are not in the image: each run draws its own.
+  // Comparing the two runs' ids alone would not do: with the build's pool in the image both draw from
+  // the same bytes, but each in a bucket of its own, whose acceptance of a draw differs (queue-id.ts).
+  const fromBuild = await buildRandomPrefixes(path.join(path.dirname(blob), BUILD_RANDOM));
   const [first, second] = entries.map(({ state }) => state.id.slice(9, 16));
-  assert.notEqual(first, second, 'the two ids share their random part: the build\'s random bytes were in the image');
+  for (const prefix of [first!, second!]) {
+    assert.ok(!fromBuild.has(prefix), `an id's random part ${prefix} comes from the build's random bytes: they were in the image`);
+  }
+  assert.notEqual(first, second, 'the two ids share their random part');
   for (const { state, message } of entries) {
     assert.equal(state.from, `${user}@${os.hostname()}`);
     assert.match(message, /^Date: .* \+0000$/m, 'the run\'s time zone (UTC), not the build\'s (+1400)');
