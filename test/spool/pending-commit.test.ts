@@ -8,7 +8,8 @@
  * message, unwritten blocks, a torn state); a live writer's; one whose entry
  * exists; the fallback where link(2) is refused; the orphan rule's ctime;
  * the listener's after-work; the listener's spare files (spare-files.ts):
- * used, dropped when stale or removed, and a real `bulkmailer listen`
+ * used, dropped when stale or removed, none made beside a concurrent
+ * enqueue, and a real `bulkmailer listen`
  * killed at the crash points of its second enqueue, the one that uses them.
  */
 import { test } from 'node:test';
@@ -353,6 +354,27 @@ test('a spool opened with spareFiles: an enqueue makes the next one\'s two files
   assert.deepEqual((await filesIn(plain.tmp)).filter((n) => SPARE.test(n)), []);
   await settleCommits();
   assert.equal((await listEntryIds(spool)).length, 4);
+});
+
+test('a spool opened with spareFiles: two concurrent enqueues make no spare (their rounds are shared already), and both commit', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const spool = await openSpool(home, { spareFiles: true });
+  // Streamed: each enqueue awaits its message's chunks, so both have joined before either reaches its
+  // fsync round, and neither has left (its round is on the thread pool) when the other reaches its own.
+  async function* streamed(): AsyncGenerator<Buffer> {
+    yield MESSAGE;
+  }
+  const results = await Promise.all(
+    ['b@example.net', 'c@example.net'].map((to) => enqueueMessage(spool, { from: 'a@example.org', recipients: [to], message: streamed() })),
+  );
+  assert.deepEqual((await filesIn(spool.tmp)).filter((n) => SPARE.test(n)), [], 'no spare made beside a concurrent enqueue');
+  for (const { id } of results) {
+    assert.ok((await fs.readFile(messagePath(spool, id))).equals(MESSAGE));
+    assert.equal((await readEntryState(spool, id))!.size, MESSAGE.length);
+  }
+  await settleCommits();
+  assert.deepEqual(await filesIn(spool.tmp), []);
 });
 
 test('spares whose files were removed under the process (a repair) are not written to: the enqueue creates its own files and succeeds; stale spares are dropped, not used', async (t) => {
