@@ -16,16 +16,24 @@
  *
  * What survives a crash: spares are named tmp/spare-<n>.<pid>.spare, so
  * repair's rule for tmp/ (remove a dead writer's file, or any older than a
- * day) removes what a killed process left; they hold nothing. A live
+ * day) removes what a killed process left: empty files, or the one taken
+ * for a message partly written (a kill while it streams in). A live
  * process drops a spare older than SPARE_MAX_AGE_MS (far below that day) or
  * one whose name is gone (nlink 0: removed under it) instead of using it,
  * so a stock that sat through a long idle spell is never written to a name
  * that repair took away.
  *
- * How it fails: never. A spare that cannot be made (a full disk, too many
- * open files) is simply not there, and the next enqueue creates its own
- * files as before, where the error is reported; one that cannot be renamed
- * is closed and its file removed, and the caller creates its own.
+ * How it fails: making spares never fails: one that cannot be made (a full
+ * disk, too many open files) is simply not there, and the next enqueue
+ * creates its own files as before, where the error is reported. The
+ * pending commit's spare (createFromSpare) falls back too: one that cannot
+ * be renamed is closed and its file removed, and the caller creates its
+ * own. The message's spare (takeSpareFile) has no fallback: it is checked
+ * (nlink) when the enqueue starts but renamed into msg/ only after the
+ * whole DATA has streamed, so a name removed meanwhile fails that rename
+ * and the enqueue (451/452, nothing stored). Only another process's repair
+ * removes it, a day after a live writer made it (a spare is used within
+ * SPARE_MAX_AGE_MS): unreachable in practice.
  */
 import fsSync from 'node:fs';
 import { tmpPath, type Spool } from './paths.js';
@@ -91,6 +99,7 @@ export function createFromSpare(spool: Spool, target: string, now: number = Date
   const spare = takeSpareFile(spool, now);
   if (spare !== null) {
     try {
+      // Replaces an existing `target` where open(O_EXCL) refused it: a fresh id and this pid, so only a repeated id could collide, and the commit's link still refuses an existing entry.
       fsSync.renameSync(spare.path, target);
       return spare.fd;
     } catch {
