@@ -5,8 +5,9 @@
  * for any other reply. Covers dot-stuffing, 8-bit and UTF-8, over-long
  * lines, pipelining, SIZE (552), malformed messages (554), spool failure
  * (452), throwing hooks, 20 clients x 50 messages, the bind policy (also
- * for ready settings), AUTH over TLS, the nudge to the agent, and graceful
- * shutdown on SIGTERM (child process). The greeting without a pause:
+ * for ready settings), AUTH over TLS, the nudge to the agent, the work
+ * after each 250 counted in inFlight until it has run (what shutdown awaits),
+ * and graceful shutdown on SIGTERM (child process). The greeting without a pause:
  * listener-greeting.test.ts; memory while streaming a big message:
  * listener-memory.test.ts.
  */
@@ -17,6 +18,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import nodemailer from 'nodemailer';
 import { startListener, type RunningListener } from '../../src/frontends/listener/start-listener.js';
+import { createSpoolSmtpServer } from '../../src/frontends/listener/spool-smtp-server.js';
 import { isLoopbackHost } from '../../src/config/smarthost.js';
 import { BulkmailerError } from '../../src/errors.js';
 import { listenForNudges, listEntryIds, messagePath, openSpool, readEntryState, settleCommits, type Spool } from '../../src/spool/index.js';
@@ -376,6 +378,41 @@ describe('listener bind policy and AUTH', () => {
       await listener.close();
       await temp.cleanup();
     }
+  });
+});
+
+describe('the listener\'s server: what follows each 250', () => {
+  // The log line and the nudge run after the 250 is written (afterReply); whoever waits for the
+  // server's work (the listener's close, sendmail -bs) waits on inFlight.settled(), so they must count in it from
+  // the moment the 250 is decided until they have run, not only the DATA whose reply they follow.
+  it('counts in inFlight until it has run: a wait for inFlight.settled() begun while the message streams ends with its log line written', async (t) => {
+    const temp = await makeTempHome();
+    t.after(() => temp.cleanup());
+    const spool = await openSpool(temp.home);
+    const logged: string[] = [];
+    const { server, inFlight } = createSpoolSmtpServer(
+      spool,
+      { host: '127.0.0.1', port: 0, maxMessageSize: 1_000_000, auth: null, tls: null },
+      { isClosing: () => false, nudge: false, onAccepted: (accepted) => logged.push(accepted.id) },
+    );
+    server.listen(0, '127.0.0.1');
+    await once(server.server, 'listening');
+    const client = await openRaw((server.server.address() as { port: number }).port);
+    t.after(() => {
+      client.close();
+      return server.close();
+    });
+    assert.equal((await client.command('MAIL FROM:<a@example.org>')).code, 250);
+    assert.equal((await client.command('RCPT TO:<b@example.org>')).code, 250);
+    assert.equal((await client.command('DATA')).code, 354);
+    assert.equal(inFlight.size, 1, 'the DATA is in flight');
+    // The wait start-listener.ts's close and stdio-smtp-server.ts do (without the close's later turn).
+    const drained = inFlight.settled().then(() => [...logged]);
+    await client.write('Subject: after the reply\r\n\r\nbody\r\n.\r\n');
+    const reply = await client.reply();
+    assert.equal(reply.code, 250, reply.text);
+    assert.deepEqual(await drained, [queuedId(reply.text)], 'inFlight settled before the log line was written');
+    await settleCommits();
   });
 });
 

@@ -56,7 +56,7 @@ export interface SpoolSmtpHooks {
 
 export interface SpoolSmtpServer {
   server: IntakeServer;
-  /** DATA transactions whose reply is not decided yet. */
+  /** DATA transactions whose reply is not decided yet, and the work after each 250 (afterReply) until it has run. */
   inFlight: InFlight;
 }
 
