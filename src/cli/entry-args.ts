@@ -10,7 +10,7 @@
  */
 import { BulkmailerError, ExitCode, dataError } from '../errors.js';
 import { isQueueId } from '../model/queue-id.js';
-import { finishedEntryIds, listQueuedIds, readEntryState, type Spool } from '../spool/index.js';
+import { isFinishedEntry, listQueuedIds, readEntryState, type Spool } from '../spool/index.js';
 import { plural } from '../text.js';
 
 /** The spool's ids, listed once per command and only if a prefix was typed. */
@@ -25,7 +25,7 @@ async function resolveOne(spool: Spool, typed: string, allIds: IdList): Promise<
   if (isQueueId(typed)) {
     // A state file that cannot be read or is corrupt is still an entry: the command says what is wrong with it.
     const exists = await readEntryState(spool, typed).then((state) => state !== null, () => true);
-    if (exists && !finishedEntryIds(spool).has(typed)) return typed;
+    if (exists && !isFinishedEntry(spool, typed)) return typed;
     throw noSuchEntry(typed);
   }
   const matches = typed === '' ? [] : (await allIds()).filter((candidate) => candidate.startsWith(typed));

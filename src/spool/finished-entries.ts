@@ -11,7 +11,7 @@
  * in the kernel once it returns) records the entry as finished as the
  * removal did: after a kill -9 or a power cut, recovery removes every entry
  * a done line names instead of marking its recipients possible duplicates
- * (journal-recovery.ts), and `status` does not list it (finishedEntryIds).
+ * (journal-recovery.ts), and `status` does not list it (journal-done-lines.ts).
  *
  * When: a round starts once ROUND_ENTRIES entries or ROUND_BYTES of their
  * messages wait, and `settle`, when the batch ends, removes the rest. A

@@ -91,27 +91,6 @@ export async function recoverJournals(spool: Spool, policy: CrashPolicy): Promis
   return recovered;
 }
 
-/** The ids of the entries a journal's done lines name: finished, to be removed (status lists them no more). */
-export function finishedEntryIds(spool: Spool): Set<string> {
-  const done = new Set<string>();
-  let names: string[];
-  try {
-    names = fs.readdirSync(spool.journal).filter((n) => n.endsWith('.jsonl'));
-  } catch {
-    return done; // no journal directory: no batch
-  }
-  for (const name of names) {
-    let text: string;
-    try {
-      text = readWholeFileSync(path.join(spool.journal, name)).toString('utf8');
-    } catch {
-      continue; // removed meanwhile (its batch ended), or unreadable: its entries are listed as their state files say
-    }
-    for (const id of parseJournal(text).done) done.add(id);
-  }
-  return done;
-}
-
 function parseJournal(text: string): { records: JournalRecord[]; done: Set<string> } {
   const records: JournalRecord[] = [];
   const done = new Set<string>();

@@ -19,7 +19,7 @@ import type { EntryState } from '../model/entry-state.js';
 import { BulkmailerError } from '../errors.js';
 import { messageExists, quarantineEntry } from './entry-files.js';
 import { readEntryState } from './state-store.js';
-import { finishedEntryIds } from './journal-recovery.js';
+import { forEachDoneId } from './journal-done-lines.js';
 import { stateBucketDir, type Spool } from './paths.js';
 
 export async function listEntryIds(spool: Spool): Promise<string[]> {
@@ -46,8 +46,28 @@ export async function listEntryIds(spool: Spool): Promise<string[]> {
  */
 export async function listQueuedIds(spool: Spool): Promise<string[]> {
   const ids = await listEntryIds(spool);
-  const finished = finishedEntryIds(spool);
-  return finished.size === 0 ? ids : ids.filter((id) => !finished.has(id));
+  if (ids.length === 0) return ids;
+  // A flag per listed id, found by binary search (ids are sorted): no set of the done ids, which a large drain's journal holds by the hundred thousand.
+  let finished: Uint8Array | null = null;
+  forEachDoneId(spool, (id) => {
+    const at = sortedIndexOf(ids, id);
+    if (at >= 0) (finished ??= new Uint8Array(ids.length))[at] = 1;
+  });
+  const flags: Uint8Array | null = finished;
+  return flags === null ? ids : ids.filter((_, i) => flags[i] === 0);
+}
+
+function sortedIndexOf(sorted: readonly string[], value: string): number {
+  let low = 0;
+  let high = sorted.length - 1;
+  while (low <= high) {
+    const middle = (low + high) >>> 1;
+    const at = sorted[middle]!;
+    if (at === value) return middle;
+    if (at < value) low = middle + 1;
+    else high = middle - 1;
+  }
+  return -1;
 }
 
 export interface ScanOptions {

@@ -1,0 +1,112 @@
+/**
+ * The done lines of the transaction journals (`{"done":"<id>"}`:
+ * finished-entries.ts), read for the queue's readers (`status`, `mailq`,
+ * the entry arguments of show, hold, ...) in memory that does not grow
+ * with the journals.
+ *
+ * Why not parse the journal: a large drain's journal holds a line per
+ * transaction and one per finished entry (26 MB for 100,000 entries of
+ * five recipients); reading it whole and parsing every line cost `status`
+ * about its size in memory, where docs/cli.md promises a big queue's
+ * status the memory of a small one. A done line has one fixed form
+ * (JSON.stringify of `{done: id}`, the id of fixed length), so each
+ * journal is read in fixed-size chunks and only the first bytes of each
+ * line are kept, enough to tell a done line; transaction lines are never
+ * decoded.
+ *
+ * As recovery's parser (journal-recovery.ts): a line ends at its newline,
+ * its content at its first NUL (the preallocated zeros after the last
+ * line), a last line without a newline counts if whole, anything else
+ * (torn, not a valid queue id) is no done line.
+ *
+ * Failures: a journal that vanished (its batch ended) or cannot be read is
+ * skipped: its entries are listed as their state files say. A missing
+ * journal directory means no batch.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { QUEUE_ID_LENGTH, isQueueId } from '../model/queue-id.js';
+import { READ_NOFOLLOW } from './durable-fs.js';
+import type { Spool } from './paths.js';
+
+const PREFIX = Buffer.from('{"done":"');
+const SUFFIX = Buffer.from('"}');
+/** The content of a done line, without its newline. */
+const DONE_LINE_LENGTH = PREFIX.length + QUEUE_ID_LENGTH + SUFFIX.length;
+const NEWLINE = 0x0a;
+
+/** Bytes read at a time: the only buffer that grows with nothing. */
+export const DEFAULT_CHUNK_BYTES = 64 * 1024;
+
+/** Calls `onDone` with each id a journal of the spool names in a done line (an id may come more than once). */
+export function forEachDoneId(spool: Spool, onDone: (id: string) => void): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(spool.journal).filter((n) => n.endsWith('.jsonl'));
+  } catch {
+    return; // no journal directory: no batch
+  }
+  for (const name of names) {
+    try {
+      readDoneIds(path.join(spool.journal, name), onDone);
+    } catch {
+      continue; // removed meanwhile (its batch ended), or unreadable: its entries are listed as their state files say
+    }
+  }
+}
+
+/** Whether a journal of the spool names the entry in a done line (finished: its removal still to come). */
+export function isFinishedEntry(spool: Spool, id: string): boolean {
+  let found = false;
+  forEachDoneId(spool, (done) => (found ||= done === id));
+  return found;
+}
+
+/** Calls `onDone` with the id of each done line of one journal file, reading it `chunkBytes` at a time. */
+export function readDoneIds(file: string, onDone: (id: string) => void, chunkBytes = DEFAULT_CHUNK_BYTES): void {
+  const fd = fs.openSync(file, READ_NOFOLLOW);
+  try {
+    const chunk = Buffer.allocUnsafe(chunkBytes);
+    // The current line's first bytes: one more than a done line's, to see what follows it.
+    const head = Buffer.alloc(DONE_LINE_LENGTH + 1);
+    let kept = 0;
+    let lineLength = 0;
+    const endLine = () => {
+      if (lineLength >= DONE_LINE_LENGTH && (lineLength === DONE_LINE_LENGTH || head[DONE_LINE_LENGTH] === 0)) {
+        const id = doneId(head);
+        if (id !== null) onDone(id);
+      }
+      kept = 0;
+      lineLength = 0;
+    };
+    let position = 0;
+    for (;;) {
+      const read = fs.readSync(fd, chunk, 0, chunk.length, position);
+      if (read === 0) break;
+      position += read;
+      const bytes = read === chunk.length ? chunk : chunk.subarray(0, read);
+      let start = 0;
+      while (start < read) {
+        const newline = bytes.indexOf(NEWLINE, start);
+        const end = newline < 0 ? read : newline;
+        if (kept < head.length) kept += bytes.copy(head, kept, start, Math.min(end, start + head.length - kept));
+        lineLength += end - start;
+        if (end === read) break; // the line goes on in the next chunk
+        endLine();
+        start = end + 1;
+      }
+    }
+    endLine(); // a last line without its newline
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** The id of a done line's first DONE_LINE_LENGTH bytes, or null if they are not one. */
+function doneId(head: Buffer): string | null {
+  if (head.compare(PREFIX, 0, PREFIX.length, 0, PREFIX.length) !== 0) return null;
+  const idEnd = PREFIX.length + QUEUE_ID_LENGTH;
+  if (head.compare(SUFFIX, 0, SUFFIX.length, idEnd, idEnd + SUFFIX.length) !== 0) return null;
+  const id = head.toString('latin1', PREFIX.length, idEnd);
+  return isQueueId(id) ? id : null;
+}

@@ -1,0 +1,163 @@
+/**
+ * The done lines read for the queue's readers (src/spool/journal-done-lines.ts):
+ * exactly the ids of the done lines among many transaction lines, whatever
+ * the chunk boundaries cut (a done line split across two chunks, one byte
+ * per chunk), a torn last line, the preallocated zeros, lines that only
+ * look like done lines; listQueuedIds and isFinishedEntry on a real spool;
+ * and the memory of reading a 40 MB journal (a child process on the built
+ * dist/: its peak RSS grows far less than the file, which reading it whole,
+ * as before, cannot do).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { newQueueId } from '../../src/model/queue-id.js';
+import { readDoneIds } from '../../src/spool/journal-done-lines.js';
+import { enqueueMessage, isFinishedEntry, listEntryIds, listQueuedIds, openSpool } from '../../src/spool/index.js';
+import { ROOT, collect } from '../support/cli.js';
+import { makeTempHome } from '../support/home.js';
+import { messageText } from '../support/spool-fixtures.js';
+
+function transactionLine(id: string, n: number): string {
+  const rcpt = Array.from({ length: 5 }, (_, i) => [`someone-${n}-${i}@example.net`, n % 3]);
+  return JSON.stringify({ id, at: new Date(1_700_000_000_000 + n).toISOString(), rcpt }) + '\n';
+}
+
+const doneLine = (id: string) => JSON.stringify({ done: id }) + '\n';
+
+async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  return home;
+}
+
+function idsOf(file: string, chunkBytes?: number): string[] {
+  const ids: string[] = [];
+  readDoneIds(file, (id) => ids.push(id), chunkBytes);
+  return ids;
+}
+
+test('a journal of many transaction lines and a few done lines gives exactly the done ids, at any chunk size', async (t) => {
+  const dir = await tempDir(t);
+  const done = Array.from({ length: 5 }, () => newQueueId());
+  let text = '';
+  for (let n = 0; n < 400; n++) {
+    text += transactionLine(newQueueId(), n);
+    if (n % 97 === 13) text += doneLine(done[(n - 13) / 97]!);
+  }
+  text += doneLine(done[4]!);
+  const file = path.join(dir, 'j.jsonl');
+  // The preallocated zeros after the last line, as a journal has them.
+  fs.writeFileSync(file, Buffer.concat([Buffer.from(text), Buffer.alloc(3000)]));
+  for (const chunk of [1, 2, 7, 13, 21, 31, 64, 1000, 65536]) {
+    assert.deepEqual(idsOf(file, chunk), done, `chunk of ${chunk} bytes`);
+  }
+});
+
+test('a done line split at every possible chunk boundary is found once', async (t) => {
+  const dir = await tempDir(t);
+  const id = newQueueId();
+  const before = transactionLine(newQueueId(), 1);
+  const file = path.join(dir, 'j.jsonl');
+  fs.writeFileSync(file, before + doneLine(id) + transactionLine(newQueueId(), 2));
+  for (let chunk = before.length + 1; chunk <= before.length + doneLine(id).length + 1; chunk++) {
+    assert.deepEqual(idsOf(file, chunk), [id], `chunk of ${chunk} bytes`);
+  }
+});
+
+test('a torn last line is no done line; a whole one without its newline, or ended by the zeros, is', async (t) => {
+  const dir = await tempDir(t);
+  const [a, b, c] = [newQueueId(), newQueueId(), newQueueId()];
+  const file = path.join(dir, 'j.jsonl');
+  const torn = doneLine(b).slice(0, 20);
+  fs.writeFileSync(file, doneLine(a) + torn);
+  assert.deepEqual(idsOf(file, 8), [a]);
+  fs.writeFileSync(file, Buffer.concat([Buffer.from(doneLine(a) + torn), Buffer.alloc(100)]));
+  assert.deepEqual(idsOf(file, 8), [a]);
+  fs.writeFileSync(file, doneLine(a) + doneLine(c).trimEnd());
+  assert.deepEqual(idsOf(file, 8), [a, c]);
+  fs.writeFileSync(file, Buffer.concat([Buffer.from(doneLine(a) + doneLine(c).trimEnd()), Buffer.alloc(100)]));
+  assert.deepEqual(idsOf(file, 8), [a, c]);
+});
+
+test('lines that only look like done lines are not: longer, shorter, not a queue id, not at the line start', async (t) => {
+  const dir = await tempDir(t);
+  const id = newQueueId();
+  const file = path.join(dir, 'j.jsonl');
+  fs.writeFileSync(
+    file,
+    [
+      `{"done":"${id}","more":1}`,
+      `{"done":"${id.slice(1)}"}`,
+      `{"done":"${id}x"}`,
+      `{"done":"${id.toUpperCase()}"}`,
+      ` {"done":"${id}"}`,
+      `{"done":"${'_'.repeat(id.length)}"}`,
+      `{"id":"${id}","at":"x","rcpt":[["{\\"done\\":\\"${id}\\"}",0]]}`,
+      '',
+    ].join('\n'),
+  );
+  assert.deepEqual(idsOf(file, 5), []);
+  assert.deepEqual(idsOf(file), []);
+});
+
+test('listQueuedIds leaves out the entries a journal names in a done line; isFinishedEntry names them', async (t) => {
+  const home = await tempDir(t);
+  const spool = await openSpool(home);
+  const ids: string[] = [];
+  for (let i = 0; i < 6; i++) {
+    ids.push((await enqueueMessage(spool, { from: 'a@example.org', recipients: ['b@example.net'], message: messageText(`m${i}`) })).id);
+  }
+  ids.sort();
+  fs.mkdirSync(spool.journal, { recursive: true, mode: 0o700 });
+  // Two journals, as two batches (one crashed) leave; done lines of entries long gone too.
+  fs.writeFileSync(path.join(spool.journal, '1.1.a.jsonl'), transactionLine(ids[1]!, 1) + doneLine(ids[1]!) + doneLine(newQueueId()));
+  fs.writeFileSync(path.join(spool.journal, '2.1.b.jsonl'), Buffer.concat([Buffer.from(doneLine(newQueueId()) + doneLine(ids[4]!) + transactionLine(ids[5]!, 2)), Buffer.alloc(64)]));
+  assert.deepEqual(await listEntryIds(spool), ids);
+  assert.deepEqual(await listQueuedIds(spool), [ids[0], ids[2], ids[3], ids[5]]);
+  assert.equal(isFinishedEntry(spool, ids[1]!), true);
+  assert.equal(isFinishedEntry(spool, ids[4]!), true);
+  assert.equal(isFinishedEntry(spool, ids[5]!), false);
+});
+
+test('reading a 40 MB journal for its done lines keeps the memory of a small one (a child process)', async (t) => {
+  const dir = await tempDir(t);
+  const file = path.join(dir, 'big.jsonl');
+  const fd = fs.openSync(file, 'w', 0o600);
+  const wanted: string[] = [];
+  let size = 0;
+  for (let n = 0; size < 40 * 1024 * 1024; n++) {
+    let block = '';
+    for (let k = 0; k < 1000; k++) {
+      block += transactionLine(newQueueId(), n * 1000 + k);
+      if (k === 500 && n % 10 === 0) {
+        const id = newQueueId();
+        wanted.push(id);
+        block += doneLine(id);
+      }
+    }
+    size += fs.writeSync(fd, block);
+  }
+  fs.closeSync(fd);
+  const moduleUrl = pathToFileURL(path.join(ROOT, 'dist', 'spool', 'journal-done-lines.js')).href;
+  const script = `
+    const { readDoneIds } = await import(${JSON.stringify(moduleUrl)});
+    globalThis.gc();
+    const base = process.resourceUsage().maxRSS;
+    const ids = [];
+    readDoneIds(${JSON.stringify(file)}, (id) => ids.push(id));
+    const peak = process.resourceUsage().maxRSS;
+    process.stdout.write(JSON.stringify({ ids, growthKiB: peak - base }));
+  `;
+  const child = spawn(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const result = await collect(child);
+  assert.equal(result.code, 0, result.stderr);
+  const report = JSON.parse(result.stdout) as { ids: string[]; growthKiB: number };
+  assert.deepEqual(report.ids, wanted);
+  assert.ok(size >= 40 * 1024 * 1024);
+  // Reading the file whole would add its 40 MB (and its string twice that): the bound is half of it.
+  assert.ok(report.growthKiB < 20 * 1024, `peak RSS grew ${report.growthKiB} KiB reading ${size} bytes`);
+});
