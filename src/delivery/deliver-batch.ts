@@ -282,7 +282,8 @@ export async function openBatchRecords(spool: Spool, onSyncFailure: (err: unknow
  * entries are removed, then their state directories fsynced. The journal
  * goes only once every recorded outcome is durable and every finished entry
  * removed; kept, the next flush reads it.
- * Returns the batch's first error: `fatal` if set, else one met here.
+ * Returns the batch's first error: `fatal` if set, else one met here (a
+ * journal that failed included, once the removals are durable; it is kept).
  */
 export async function closeBatchRecords(records: BatchRecords, fatal: unknown): Promise<unknown> {
   let first = fatal;
@@ -295,6 +296,12 @@ export async function closeBatchRecords(records: BatchRecords, fatal: unknown): 
     durable = false;
     first ??= err;
   });
+  // A journal that failed after the last transaction (its last done line's write, or the fdatasync
+  // `settle` waits for) stopped nothing: the entries it could not record were removed at once, and
+  // the removals are durable now. Nothing is lost, but the disk failed: the flush says so.
+  if (records.journal.error !== null && first === null) {
+    first = fromFsError(`the transaction journal ${records.journal.file} failed (the delivered entries were removed: nothing lost)`, records.journal.error);
+  }
   await records.journal.close(durable && first === null).catch((err: unknown) => (first ??= err));
   await records.log.close();
   return first;

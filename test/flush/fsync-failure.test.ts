@@ -21,6 +21,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
 import { smarthostAndHome } from '../support/smarthost-home.js';
@@ -70,6 +71,29 @@ test('flush: a failed fsync of the removals stops the flush with exit 74 and a s
   const to = server.messages.map((m) => m.to[0]).sort();
   assert.deepEqual(to, ['r0@example.net', 'r1@example.net', 'r2@example.net'], 'each once: no duplicate, nothing lost');
   assert.deepEqual(await listEntryIds(spool), []);
+});
+
+test('flush: the transaction journal\'s last fdatasync fails after the last transaction: exit 74 with a sentence, the delivered entry removed, nothing sent again', async (t) => {
+  // The fault turns on when the smarthost has the message (its dot came after the transaction's fdatasync): the next
+  // fdatasync of the journal is the one the batch's end waits for before removing the finished entry.
+  const flag = path.join(fault.dir, `journal-fails-${process.pid}`);
+  t.after(() => fs.rm(flag, { force: true }));
+  const { server, home } = await smarthostAndHome(t, { concurrency: 1 }, { dataReply: () => (writeFileSync(flag, ''), null) });
+  const spool = await openSpool(home);
+  await enqueueMessage(spool, { from: 'list@example.org', recipients: ['r0@example.net'], message: message(0) });
+
+  const failed = await runCli(['flush'], { home, env: fault.env(`${spoolLayout(home).journal}/`, flag, { files: true }) });
+  assert.equal(failed.code, 74, failed.stdout + failed.stderr);
+  assert.match(failed.stderr, /the transaction journal .*spool\/journal\/.*\.jsonl failed \(the delivered entries were removed: nothing lost\): input\/output error/);
+  assert.doesNotMatch(failed.stderr, /internal error|\n\s+at |Unhandled|triggerUncaughtException/);
+  assert.equal(server.messages.length, 1);
+  assert.deepEqual(await listEntryIds(spool), [], 'the delivered entry is removed');
+
+  await fs.rm(flag);
+  const next = await runCli(['flush'], { home });
+  assert.equal(next.code, 0, next.stdout + next.stderr);
+  assert.equal(server.messages.length, 1, 'nothing sent again');
+  assert.deepEqual(await filesIn(spoolLayout(home).journal), [], 'the kept journal was read and removed');
 });
 
 test('agent: a failed fsync is logged and the flush ends; the agent and its listener live on, and the next run delivers', async (t) => {
