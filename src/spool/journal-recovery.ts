@@ -21,7 +21,8 @@
  * journal goes. A torn last line (a power
  * cut during its write) is skipped: its fdatasync never finished, so its dot
  * was never sent. A journal that cannot be read stops the recovery with an
- * error rather than being removed unread.
+ * error rather than being removed unread; so does a finished entry that
+ * cannot be removed (the error names it and its journal, which stays).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -64,7 +65,12 @@ export async function recoverJournals(spool: Spool, policy: CrashPolicy): Promis
     const { records, done } = parseJournal(text);
     const removedIn = new Set<string>();
     for (const id of done) {
-      await removeFinishedEntry(spool, id);
+      try {
+        await removeFinishedEntry(spool, id);
+      } catch (err) {
+        // The journal stays: the next start tries again.
+        throw err instanceof BulkmailerError ? err : fromFsError(`cannot remove ${id}, finished in ${file}`, err);
+      }
       removedIn.add(stateDir(spool, id));
     }
     for (const dir of removedIn) await fsyncDir(dir);

@@ -28,6 +28,7 @@ import {
   TransactionJournal,
   recoverJournals,
 } from '../../src/spool/index.js';
+import { BulkmailerError } from '../../src/errors.js';
 
 function message(subject: string): string {
   return `From: list@example.org\r\nTo: members@example.org\r\nSubject: ${subject}\r\n\r\nHello.\r\n`;
@@ -305,4 +306,25 @@ test('journal: a done line makes recovery remove its entry and not mark its tran
   await finished.settle();
   assert.deepEqual(await listEntryIds(spool), []);
   await big.close(true);
+});
+
+test('journal: a finished entry recovery cannot remove (a directory in its state file\'s place) fails with a sentence naming it and its journal, exit 74; the journal is kept', async (t) => {
+  const { spool } = await setup(t);
+  const { id } = await enqueueMessage(spool, { from: 'list@example.org', recipients: ['a@x.org'], message: message('one') });
+  const journal = await TransactionJournal.open(spool);
+  await journal.begin(id, [{ address: 'a@x.org', attempts: 0 }], Date.now());
+  assert.equal(journal.finish(id), true);
+  await journal.close(false);
+  const [name] = await fs.readdir(spool.journal);
+  const state = (await fs.readdir(spool.state, { recursive: true })).find((n) => n.endsWith(`${id}.json`))!;
+  const statePath = path.join(spool.state, state);
+  await fs.rm(statePath);
+  await fs.mkdir(path.join(statePath, 'inside'), { recursive: true });
+  await assert.rejects(recoverJournals(spool, 'resend'), (err: unknown) => {
+    assert.ok(err instanceof BulkmailerError, String(err));
+    assert.equal(err.exitCode, 74);
+    assert.match(err.message, new RegExp(`^cannot remove ${id}, finished in .*journal/${name!.replace(/\./g, '\\.')}: `));
+    return true;
+  });
+  assert.deepEqual(await fs.readdir(spool.journal), [name], 'the journal stays for the next start');
 });
