@@ -21,7 +21,7 @@ import type { Smarthost } from '../config/smarthost.js';
 import { BulkmailerError, fromFsError, type ExitCode } from '../errors.js';
 import type { FinalOutcome, RecipientOutcome } from '../model/transitions.js';
 import type { EntryState } from '../model/entry-state.js';
-import { DeliveryLogWriter, DirSyncer, FinishedEntries, TransactionJournal, type Spool } from '../spool/index.js';
+import { DeliveryLogWriter, DirSyncer, FinishedEntries, TransactionJournal, roundLimits, type Spool } from '../spool/index.js';
 import { deliverEntry, type EntryDeliveryContext } from './deliver-entry.js';
 import type { AccountRefusal, AccountReplyRule } from './account-replies.js';
 import type { SendingLimiter } from './sending-limiter.js';
@@ -270,7 +270,7 @@ export async function openBatchRecords(spool: Spool, onSyncFailure: (err: unknow
   try {
     const syncer = new DirSyncer({ onFailure: onSyncFailure });
     const journal = await TransactionJournal.open(spool);
-    return { log, syncer, journal, finished: new FinishedEntries(spool, journal, syncer) };
+    return { log, syncer, journal, finished: new FinishedEntries(spool, journal, syncer, roundLimits()) };
   } catch (err) {
     await log.close();
     return { fatal: fromFsError('cannot create the transaction journal', err) };

@@ -13,8 +13,8 @@
  * a done line names instead of marking its recipients possible duplicates
  * (journal-recovery.ts), and `status` does not list it (journal-done-lines.ts).
  *
- * When: a round starts once ROUND_ENTRIES entries or ROUND_BYTES of their
- * messages wait, and `settle`, when the batch ends, removes the rest. A
+ * When: a round starts once 4,096 entries or 64 MiB of their messages wait
+ * (RoundLimits), and `settle`, when the batch ends, removes the rest. A
  * drain that finishes entries faster than the disk removes them waits
  * (`whenRoom`) while two rounds are outstanding, so the entries waiting
  * for removal, and the ids held, stay a few rounds at most. A round removes
@@ -36,10 +36,24 @@ import { removeFinishedEntry } from './state-store.js';
 import type { TransactionJournal } from './transaction-journal.js';
 import { crashPoint } from './crash-points.js';
 
-/** A round of removals starts when this many finished entries wait... */
-const ROUND_ENTRIES = 4096;
-/** ...or when their messages hold this much disk. */
-const ROUND_BYTES = 64 * 1024 * 1024;
+/** When a round of removals starts: once this many finished entries wait, or their messages hold this many bytes. */
+export interface RoundLimits {
+  entries: number;
+  bytes: number;
+}
+
+export const DEFAULT_ROUND_LIMITS: Readonly<RoundLimits> = { entries: 4096, bytes: 64 * 1024 * 1024 };
+
+/**
+ * A batch's round limits: the defaults, unless BULKMAILER_REMOVAL_ROUND
+ * (for the tests, as BULKMAILER_CRASH_AT: unset in normal use) gives a
+ * number of entries, so that a test's removals, and a failure of their
+ * fsync, come between two transactions of a small batch. Read per batch.
+ */
+export function roundLimits(): RoundLimits {
+  const entries = Number(process.env.BULKMAILER_REMOVAL_ROUND);
+  return Number.isInteger(entries) && entries > 0 ? { ...DEFAULT_ROUND_LIMITS, entries } : { ...DEFAULT_ROUND_LIMITS };
+}
 /**
  * Removals in flight at once in a round. Each has at most one unlink on the
  * pool at a time, so the journal's fdatasync waits behind a few of them at
@@ -67,6 +81,7 @@ export class FinishedEntries {
     private readonly spool: Spool,
     private readonly journal: Pick<TransactionJournal, 'finish' | 'sync'>,
     private readonly syncer: DirSyncer,
+    private readonly limits: Readonly<RoundLimits> = DEFAULT_ROUND_LIMITS,
   ) {}
 
   /**
@@ -78,7 +93,7 @@ export class FinishedEntries {
     if (!this.journal.finish(id)) return false;
     this.pending.push(id);
     this.pendingBytes += messageBytes;
-    if (this.pending.length >= ROUND_ENTRIES || this.pendingBytes >= ROUND_BYTES) this.startRound();
+    if (this.pending.length >= this.limits.entries || this.pendingBytes >= this.limits.bytes) this.startRound();
     return true;
   }
 

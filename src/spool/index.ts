@@ -54,7 +54,7 @@ export { nudgeFlusher, touchTrigger, listenForNudges } from './trigger.js';
 export { crashPoint, type CrashPoint } from './crash-points.js';
 export { TransactionJournal, type JournalRecipient } from './transaction-journal.js';
 export { recoverJournals, type RecoveredTransaction, type CrashPolicy } from './journal-recovery.js';
-export { FinishedEntries } from './finished-entries.js';
+export { FinishedEntries, roundLimits, DEFAULT_ROUND_LIMITS, type RoundLimits } from './finished-entries.js';
 export { isFinishedEntry } from './journal-done-lines.js';
 export { SendLedger, readSendLedger } from './send-ledger.js';
 export {

@@ -292,7 +292,12 @@ test('journal: a done line makes recovery remove its entry and not mark its tran
   const big = await TransactionJournal.open(spool);
   const finished = new FinishedEntries(spool, big, new DirSyncer());
   assert.equal(finished.finish(second.id, 64 * 1024 * 1024), true);
-  while (finished.removed === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+  // A deadline, so that rounds that never start fail the test instead of hanging it.
+  const deadline = Date.now() + 20_000;
+  while (finished.removed === 0) {
+    assert.ok(Date.now() < deadline, 'the round started by 64 MiB of messages removed nothing within 20 s');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
   assert.equal(await readEntryState(spool, second.id), null);
   assert.equal(finished.whenRoom(), null, 'no round outstanding: deliveries go on');
   // Two rounds outstanding: a delivery waits for the oldest, and then its entry is gone.

@@ -4,7 +4,8 @@
  * real binaries.
  *
  *  - flush: the group fsync of removals fails in the timer's round while a
- *    transaction is in flight; the flush stops deliberately (exit 74, one
+ *    transaction is in flight (a removal round per finished entry:
+ *    BULKMAILER_REMOVAL_ROUND=1), and the batch starts no other; the flush stops deliberately (exit 74, one
  *    sentence, no stack), releases its locks, and the next flush delivers
  *    the rest, with no duplicate;
  *  - agent: the same failure is logged, the agent and its listener live
@@ -42,7 +43,9 @@ async function filesIn(dir: string): Promise<string[]> {
 }
 
 test('flush: a failed fsync of the removals stops the flush with exit 74 and a sentence, locks released; the next flush sends the rest once', async (t) => {
-  // Each dot waits 500 ms for its reply: the removals' timer round (50 ms) runs while the next transaction is in flight.
+  // Each dot waits 500 ms for its reply, and each finished entry is a removal round of its own (the test seam
+  // BULKMAILER_REMOVAL_ROUND; 4,096 entries by default): the removals' timer round (50 ms) fails while the next
+  // transaction is in flight, and the batch starts no other.
   const { server, home } = await smarthostAndHome(t, { concurrency: 1 }, { dataDelayMs: 500 });
   const spool = await openSpool(home);
   for (let n = 0; n < 3; n++) {
@@ -50,7 +53,7 @@ test('flush: a failed fsync of the removals stops the flush with exit 74 and a s
   }
   const state = spoolLayout(home).state;
 
-  const failed = await runCli(['flush'], { home, env: fault.env(`${state}/`) });
+  const failed = await runCli(['flush'], { home, env: { ...fault.env(`${state}/`), BULKMAILER_REMOVAL_ROUND: '1' } });
   assert.equal(failed.code, 74, failed.stdout + failed.stderr);
   assert.match(
     failed.stderr,
@@ -63,6 +66,7 @@ test('flush: a failed fsync of the removals stops the flush with exit 74 and a s
   assert.deepEqual(await filesIn(path.join(spool.lock, 'entries')), []);
   const firstRun = server.messages.length;
   assert.ok(firstRun >= 1, 'the first transaction went out before the failure');
+  assert.ok(firstRun < 3, `the batch stopped starting transactions (${firstRun} sent)`);
   // What was sent left the spool; what was not is still queued.
   assert.equal((await listEntryIds(spool)).length, 3 - firstRun);
 
