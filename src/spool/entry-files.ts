@@ -13,9 +13,10 @@ import { corruptPath, messagePath, stateDir, statePath, type Spool } from './pat
  * removal. A crash after it leaves an orphan message, which repair deletes;
  * the reverse order could leave a state without its message.
  *
- * `syncer` is given when the removal itself records a transaction's outcome
- * (the last transaction of an entry is recorded by removing the entry, not
- * by a final state write that would be deleted a moment later): the state
+ * `syncer` is given when the removal records a transaction's outcome (a
+ * finished entry: its journal's done line recorded it, or, the journal
+ * having failed, the removal itself does; src/spool/finished-entries.ts),
+ * not a final state write that would be deleted a moment later: the state
  * directory joins the next group fsync (src/spool/dir-syncer.ts). Removing an
  * entry whose final state is already on disk needs no fsync at all: if that
  * removal is lost, the next flush finds the entry complete and removes it.
