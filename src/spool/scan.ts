@@ -125,8 +125,9 @@ async function reportCorrupt(spool: Spool, id: string, reason: string, options: 
   if (options.quarantine) await quarantineEntry(spool, id, reason);
 }
 
+/** The entries still queued (listQueuedIds: not those a journal records as finished), one at a time. */
 export async function* scanEntries(spool: Spool, options: ScanOptions = {}): AsyncGenerator<EntryState> {
-  for (const id of await listEntryIds(spool)) {
+  for (const id of await listQueuedIds(spool)) {
     const state = await readEntryForScan(spool, id, options);
     if (state !== null) yield state;
   }

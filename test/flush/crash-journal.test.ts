@@ -187,7 +187,7 @@ test('journal: concurrent transactions share fdatasyncs; recovery marks only unr
   assert.equal((await readEntryState(spool, id))!.held, false);
 });
 
-test('killed after its entries finished, before their removal: status, show and delete know none, a hold meanwhile changes nothing, the next flush removes them and sends nothing again', async (t) => {
+test('killed after its entries finished, before their removal: status, show, delete, doctor, account and listQueue know none, a hold meanwhile changes nothing, the next flush removes them and sends nothing again', async (t) => {
   const server = await startCaptureServer();
   t.after(() => server.close());
   const { home, spool } = await setup(t);
@@ -214,6 +214,17 @@ test('killed after its entries finished, before their removal: status, show and 
   assert.deepEqual(JSON.parse(status.stdout), [], 'finished entries are not listed as queued');
   const mailq = spawnSync(SENDMAIL, ['-bp'], { env: { ...process.env, BULKMAILER_HOME: home }, encoding: 'utf8' });
   assert.equal(mailq.stdout, 'Mail queue is empty\n', mailq.stderr);
+  // Nor do doctor, account and the library's listQueue count them.
+  const { checkSpool } = await import('../../src/doctor/check-spool.js');
+  const entriesCheck = (await checkSpool(home)).find((c) => c.id === 'spool.entries');
+  assert.equal(entriesCheck?.detail, '0 entries', JSON.stringify(entriesCheck));
+  const account = await runCli(['account', 'show', 'default', '--json'], { home });
+  assert.equal(account.code, 0, account.stderr);
+  assert.equal(JSON.parse(account.stdout).queued, 0);
+  const { listQueue } = await import('../../src/index.js');
+  const listed: string[] = [];
+  for await (const entry of listQueue({ home })) listed.push(entry.id);
+  assert.deepEqual(listed, []);
 
   // The entry commands know no finished entry either.
   const shown = await runCli(['show', ids[0]!], { home });
