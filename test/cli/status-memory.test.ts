@@ -3,7 +3,11 @@
  * command's peak resident set (VmHWM, read from /proc at its exit by a
  * preloaded hook) stays within a fixed margin of its peak on a 1,000-entry
  * spool, for the table and for --json. Loading every entry at once would
- * add tens of megabytes (the --json output alone is ~15 MB).
+ * add tens of megabytes (the --json output alone is ~15 MB). And a large
+ * drain's transaction journal (40 MB here, a few done lines among its
+ * transaction lines) costs status no memory beyond a fixed margin: only
+ * its done lines are picked out, a chunk at a time (reading it whole, as
+ * before, added ~80 MB).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +16,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { makeTempHome, type TempHome } from '../support/home.js';
+import { spoolLayout } from '../../src/spool/index.js';
 import { BULKMAILER } from '../support/cli.js';
 import { makeLargeSpool } from '../support/spool-fixtures.js';
 
@@ -85,4 +90,46 @@ describe('status on a 20,000-entry spool stays bounded in memory', () => {
       assert.ok(b.peakKb - a.peakKb < MARGIN_KB, report);
     });
   }
+});
+
+describe('status beside a 40 MB transaction journal stays bounded in memory', () => {
+  let home: TempHome;
+  let ids: string[];
+
+  before(async () => {
+    home = await makeTempHome();
+    ids = await makeLargeSpool(home.home, 1_000);
+  });
+  after(async () => {
+    await home?.cleanup();
+  });
+
+  test('status --json: the entries named by the journal\'s done lines are not listed, and the peak RSS grows less than half the journal', async (t) => {
+    const without = await measure(home.home, ['status', '--json']);
+    assert.equal(without.code, 0);
+    assert.equal(without.lines, 1_002);
+    const journal = spoolLayout(home.home).journal;
+    await fs.mkdir(journal, { recursive: true, mode: 0o700 });
+    const handle = await fs.open(path.join(journal, `99999.1.${Date.now().toString(36)}.jsonl`), 'w', 0o600);
+    const finished = ids.slice(0, 10);
+    let size = 0;
+    for (let block = 0; size < 40 * 1024 * 1024; block++) {
+      let text = '';
+      for (let k = 0; k < 1000; k++) {
+        const id = ids[(block * 1000 + k) % ids.length]!;
+        const rcpt = Array.from({ length: 5 }, (_, i) => [`member-${k}-${i}@example.net`, 0]);
+        text += JSON.stringify({ id, at: new Date().toISOString(), rcpt }) + '\n';
+      }
+      if (block < finished.length) text += JSON.stringify({ done: finished[block] }) + '\n';
+      size += (await handle.write(text)).bytesWritten;
+    }
+    await handle.write(Buffer.alloc(64 * 1024)); // the preallocated zeros
+    await handle.close();
+    const beside = await measure(home.home, ['status', '--json']);
+    assert.equal(beside.code, 0);
+    assert.equal(beside.lines, 1_002 - finished.length, 'the finished entries are not listed');
+    const report = `peak RSS ${Math.round(without.peakKb / 1024)} MB without the journal, ${Math.round(beside.peakKb / 1024)} MB beside ${Math.round(size / 1024 / 1024)} MB of it`;
+    t.diagnostic(report);
+    assert.ok(beside.peakKb - without.peakKb < 20 * 1024, report);
+  });
 });
