@@ -15,7 +15,7 @@ import { execFileSync } from 'node:child_process';
 import { makeTempHome, writeConfig } from '../support/home.js';
 import { runCli } from '../support/cli.js';
 import { startCaptureServer } from '../support/capture-server.js';
-import { enqueueMessage, listEntryIds, openSpool, readEntryState, removeEntryLockTarget } from '../../src/spool/index.js';
+import { enqueueMessage, listEntryIds, openSpool, readEntryState, removeEntryLockTarget, settleCommits } from '../../src/spool/index.js';
 import { releaseDirHandles } from '../../src/spool/dir-handles.js';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -53,6 +53,9 @@ test('a full disk: enqueue exits 73 leaving nothing; a flush refuses with 73, se
   for (let i = 0; i < 3; i++) {
     await enqueueMessage(spool, { from: 'list@example.org', recipients, message: `Subject: full ${i}\r\n\r\nbody\r\n` });
   }
+  // This process's enqueues leave their pending names in tmp/ for up to 100 ms (the after-work,
+  // enqueue.ts): settled first, so that what tmp/ holds below is the failed enqueue's alone.
+  await settleCommits();
   const filler = fillDisk(spoolDir);
 
   const enqueue = await runCli(['enqueue', '-f', 'list@example.org', 'z@x.org'], { home, input: 'Subject: no room\n\nbody\n' });
