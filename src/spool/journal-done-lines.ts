@@ -9,7 +9,7 @@
  * five recipients); reading it whole and parsing every line cost `status`
  * about its size in memory, where docs/cli.md promises a big queue's
  * status the memory of a small one. A done line has one fixed form
- * (JSON.stringify of `{done: id}`, the id of fixed length), so each
+ * (doneLine: `{"done":"<id>"}`, the id of fixed length), so each
  * journal is read in fixed-size chunks and only the first bytes of each
  * line are kept, enough to tell a done line; transaction lines are never
  * decoded.
@@ -29,11 +29,22 @@ import { QUEUE_ID_LENGTH, isQueueId } from '../model/queue-id.js';
 import { READ_NOFOLLOW } from './durable-fs.js';
 import type { Spool } from './paths.js';
 
-const PREFIX = Buffer.from('{"done":"');
-const SUFFIX = Buffer.from('"}');
+const PREFIX_TEXT = '{"done":"';
+const SUFFIX_TEXT = '"}';
+const PREFIX = Buffer.from(PREFIX_TEXT);
+const SUFFIX = Buffer.from(SUFFIX_TEXT);
 /** The content of a done line, without its newline. */
 const DONE_LINE_LENGTH = PREFIX.length + QUEUE_ID_LENGTH + SUFFIX.length;
 const NEWLINE = 0x0a;
+
+/**
+ * The done line of a queue id, newline included: the one form this
+ * module reads (TransactionJournal.finish writes it), valid JSON for
+ * recovery's parser, `{"done":"<id>"}`.
+ */
+export function doneLine(id: string): Buffer {
+  return Buffer.from(`${PREFIX_TEXT}${id}${SUFFIX_TEXT}\n`, 'latin1');
+}
 
 /** Bytes read at a time: the only buffer that grows with nothing. */
 export const DEFAULT_CHUNK_BYTES = 64 * 1024;

@@ -42,6 +42,7 @@
 import fs from 'node:fs';
 import { fsyncDir, fsyncFd } from './durable-fs.js';
 import { journalPath, type Spool } from './paths.js';
+import { doneLine } from './journal-done-lines.js';
 
 export interface JournalRecipient {
   address: string;
@@ -146,7 +147,7 @@ export class TransactionJournal {
    * itself).
    */
   finish(id: string): boolean {
-    return this.failure === null && this.append(Buffer.from(JSON.stringify({ done: id } satisfies JournalDone) + '\n'));
+    return this.failure === null && this.append(doneLine(id));
   }
 
   /** Resolves once every line written so far is durable (one group fdatasync); rejects with the journal's failure. */
