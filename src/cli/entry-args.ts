@@ -10,7 +10,7 @@
  */
 import { BulkmailerError, ExitCode, dataError } from '../errors.js';
 import { isQueueId } from '../model/queue-id.js';
-import { isFinishedEntry, listQueuedIds, readEntryState, type Spool } from '../spool/index.js';
+import { isFinishedEntry, listEntryIds, readEntryState, type Spool } from '../spool/index.js';
 import { plural } from '../text.js';
 
 /** The spool's ids, listed once per command and only if a prefix was typed. */
@@ -18,7 +18,7 @@ type IdList = () => Promise<string[]>;
 
 function lazyIdList(spool: Spool): IdList {
   let ids: Promise<string[]> | null = null;
-  return () => (ids ??= listQueuedIds(spool));
+  return () => (ids ??= listEntryIds(spool));
 }
 
 async function resolveOne(spool: Spool, typed: string, allIds: IdList): Promise<string> {

@@ -9,7 +9,7 @@
 import fs from 'node:fs/promises';
 import { constants } from 'node:fs';
 import path from 'node:path';
-import { inspectSpoolDirectories, listQueuedIds, readEntryForScan, spoolLayout, type Spool } from '../spool/index.js';
+import { inspectSpoolDirectories, listEntryIds, readEntryForScan, spoolLayout, type Spool } from '../spool/index.js';
 import { fail, pass, warn, type CheckResult } from './check.js';
 import { plural } from '../text.js';
 
@@ -82,7 +82,7 @@ async function checkEntries(spool: Spool): Promise<CheckResult[]> {
   const corrupt: string[] = [];
   let ids: string[];
   try {
-    ids = await listQueuedIds(spool); // not the entries a flush's journal records as finished (as status)
+    ids = await listEntryIds(spool); // not the entries a flush's journal records as finished (as status)
   } catch (err) {
     return [fail('spool.entries', title, `cannot list the queue: ${(err as Error).message}`, `check the permissions of ${spool.state}`)];
   }

@@ -37,7 +37,7 @@ import { BulkmailerError, ExitCode } from '../errors.js';
 import { dueRecipients, isEntryComplete, isFinalStatus, recipientsAwaitingDsn, type EntryState } from '../model/entry-state.js';
 import {
   instanceLockPath,
-  listEntryIds,
+  listStateFileIdsIncludingFinished,
   openSpool,
   readEntryForScan,
   REMOVE_ENTRY,
@@ -325,7 +325,7 @@ async function planWindow(
  * which V8 also counts when it decides how far to let the heap grow.
  */
 async function* windowsOf(spool: Spool, size: number, firstSize: number): AsyncGenerator<string[]> {
-  const packed = (await listEntryIds(spool)).join('');
+  const packed = (await listStateFileIdsIncludingFinished(spool)).join('');
   const count = packed.length / QUEUE_ID_LENGTH;
   for (let first = 0; first < count; ) {
     const end = Math.min(count, first + (first === 0 ? Math.min(size, firstSize) : size));

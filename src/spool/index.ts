@@ -23,7 +23,7 @@ export {
   REMOVE_ENTRY,
   type EntryChange,
 } from './state-store.js';
-export { listEntryIds, listQueuedIds, scanEntries, readEntryForScan, isEntryReadError, type ScanOptions } from './scan.js';
+export { listEntryIds, listStateFileIdsIncludingFinished, scanEntries, readEntryForScan, isEntryReadError, type ScanOptions } from './scan.js';
 export { removeEntry, quarantineEntry, checkMessageOpens, messageStream, readMessageHead } from './entry-files.js';
 export { toLogRecords, DeliveryLogWriter, type DeliveryLogRecord } from './delivery-log.js';
 export { toDeletionRecord, appendDeletionLog, type DeletionRecord } from './deletion-log.js';

@@ -22,7 +22,38 @@ import { readEntryState } from './state-store.js';
 import { forEachDoneId } from './journal-done-lines.js';
 import { stateBucketDir, type Spool } from './paths.js';
 
+/**
+ * The entries still queued, as every reader shows them (status, mailq,
+ * doctor, the entry arguments of show, hold, retry...): the state files
+ * without those a running (or crashed) flush recorded as finished by a
+ * `{"done":"<id>"}` line in its journal but has not removed yet
+ * (src/spool/finished-entries.ts): their recipients are all final,
+ * whatever their state files still say. Sorted: oldest first.
+ */
 export async function listEntryIds(spool: Spool): Promise<string[]> {
+  const ids = await listStateFileIdsIncludingFinished(spool);
+  if (ids.length === 0) return ids;
+  // A flag per listed id, found by binary search (ids are sorted): no set of the done ids, which a large drain's journal holds by the hundred thousand.
+  let finished: Uint8Array | null = null;
+  forEachDoneId(spool, (id) => {
+    const at = sortedIndexOf(ids, id);
+    if (at >= 0) (finished ??= new Uint8Array(ids.length))[at] = 1;
+  });
+  const flags: Uint8Array | null = finished;
+  return flags === null ? ids : ids.filter((_, i) => flags[i] === 0);
+}
+
+/**
+ * Every state file's id, finished entries included: a finished entry's
+ * state file stays until its removal and still says what it said before
+ * its last transaction, so a reader listing this would show delivered mail
+ * as queued. Only the flusher uses it (src/flush/flush.ts, enforced by
+ * test/spool/queued-listing.test.ts): it lists after its own recovery
+ * (repairSpool, under the instance lock), which removed every entry a
+ * leftover journal's done line names, and before its pass's batches start,
+ * so no journal is there to read. Sorted: oldest first.
+ */
+export async function listStateFileIdsIncludingFinished(spool: Spool): Promise<string[]> {
   const ids: string[] = [];
   for (const bucket of allBuckets()) {
     const names = await fs.readdir(stateBucketDir(spool, bucket)).catch((err: NodeJS.ErrnoException) => {
@@ -36,25 +67,6 @@ export async function listEntryIds(spool: Spool): Promise<string[]> {
     }
   }
   return ids.sort();
-}
-
-/**
- * The entries still queued, as a reader shows them: listEntryIds without
- * those a running (or crashed) flush recorded as finished in its journal
- * but has not removed yet (src/spool/finished-entries.ts): their recipients
- * are all final, whatever their state files still say.
- */
-export async function listQueuedIds(spool: Spool): Promise<string[]> {
-  const ids = await listEntryIds(spool);
-  if (ids.length === 0) return ids;
-  // A flag per listed id, found by binary search (ids are sorted): no set of the done ids, which a large drain's journal holds by the hundred thousand.
-  let finished: Uint8Array | null = null;
-  forEachDoneId(spool, (id) => {
-    const at = sortedIndexOf(ids, id);
-    if (at >= 0) (finished ??= new Uint8Array(ids.length))[at] = 1;
-  });
-  const flags: Uint8Array | null = finished;
-  return flags === null ? ids : ids.filter((_, i) => flags[i] === 0);
 }
 
 function sortedIndexOf(sorted: readonly string[], value: string): number {
@@ -125,9 +137,9 @@ async function reportCorrupt(spool: Spool, id: string, reason: string, options: 
   if (options.quarantine) await quarantineEntry(spool, id, reason);
 }
 
-/** The entries still queued (listQueuedIds: not those a journal records as finished), one at a time. */
+/** The entries still queued (listEntryIds: not those a journal records as finished), one at a time. */
 export async function* scanEntries(spool: Spool, options: ScanOptions = {}): AsyncGenerator<EntryState> {
-  for (const id of await listQueuedIds(spool)) {
+  for (const id of await listEntryIds(spool)) {
     const state = await readEntryForScan(spool, id, options);
     if (state !== null) yield state;
   }

@@ -16,7 +16,7 @@ import { parseSmarthostUrl } from '../../src/config/smarthost.js';
 import type { FlushOptions } from '../../src/flush/flush.js';
 import { emptyFlushResult, type FlushOutcome, type FlushResult } from '../../src/flush/flush-events.js';
 import { Agent, type FlushReason } from '../../src/agent/agent.js';
-import { listEntryIds, nudgeFlusher, openSpool, triggerSocketPath } from '../../src/spool/index.js';
+import { listStateFileIdsIncludingFinished, nudgeFlusher, openSpool, triggerSocketPath } from '../../src/spool/index.js';
 import { startAgentListener } from '../../src/cli/commands/agent.js';
 import { makeTempHome, writeConfig, type TempHome } from '../support/home.js';
 
@@ -316,7 +316,7 @@ test("the agent command's listener calls the agent back after each message and n
     }
     assert.equal(accepted, 2, 'one call back per accepted message');
     assert.equal(triggerConnections, 0, 'no nudge through the trigger socket');
-    assert.equal((await listEntryIds(spool)).length, 2);
+    assert.equal((await listStateFileIdsIncludingFinished(spool)).length, 2);
   } finally {
     await new Promise((resolve) => trigger.close(resolve));
     await listenerHome.cleanup();

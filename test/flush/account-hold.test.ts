@@ -15,7 +15,7 @@ import { startCaptureServer } from '../support/capture-server.js';
 import { writeConfig } from '../support/home.js';
 import { homeWithSpool, queuePosts } from '../support/spool-fixtures.js';
 import { runCli } from '../support/cli.js';
-import { listEntryIds, readAccountHold, readEntryState, statePath, type Spool } from '../../src/spool/index.js';
+import { listStateFileIdsIncludingFinished, readAccountHold, readEntryState, statePath, type Spool } from '../../src/spool/index.js';
 import { flushQueue } from '../../src/flush/flush.js';
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
@@ -23,7 +23,7 @@ const GMAIL_LIMIT = { code: 550, message: '5.4.5 Daily user sending limit exceed
 
 /** Every entry still queued: recipients untouched (pending, no attempt, no reply), and no DSN among them. */
 async function assertUntouched(spool: Spool, expectedEntries: number): Promise<void> {
-  const ids = await listEntryIds(spool);
+  const ids = await listStateFileIdsIncludingFinished(spool);
   assert.equal(ids.length, expectedEntries);
   for (const id of ids) {
     const state = await readEntryState(spool, id);
@@ -85,7 +85,7 @@ test('Gmail daily limit after 20 messages over 5 connections: nothing failed, no
   assert.equal(resumed.code, 0, resumed.stderr);
   assert.equal(server.messages.length, 50);
   assert.deepEqual([...server.deliveriesByRecipient().values()].filter((n) => n !== 1), [], 'nothing sent twice');
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
 });
 
 test('a pause ends by itself when the provider\'s window is over (injected clock)', async (t) => {
@@ -244,6 +244,6 @@ test('accountReplies from the config: a provider\'s own wording pauses the accou
   assert.equal(held.outcome, 'held');
   assert.equal(held.hold?.kind, 'throttle');
   assert.equal(held.hold?.rule, 'config-0');
-  const states = await Promise.all((await listEntryIds(spool)).map((id) => readEntryState(spool, id)));
+  const states = await Promise.all((await listStateFileIdsIncludingFinished(spool)).map((id) => readEntryState(spool, id)));
   assert.deepEqual(states.map((st) => st?.recipients[0]?.attempts).sort(), [0, 1], 'the held transaction counted nothing');
 });

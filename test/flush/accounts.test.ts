@@ -15,7 +15,7 @@ import { startCaptureServer, type CaptureServer } from '../support/capture-serve
 import { writeConfig } from '../support/home.js';
 import { homeWithSpool, messageText } from '../support/spool-fixtures.js';
 import { runCli } from '../support/cli.js';
-import { enqueueMessage, listEntryIds, readAccountHold, readEntryState, readLearntFigure } from '../../src/spool/index.js';
+import { enqueueMessage, listStateFileIdsIncludingFinished, readAccountHold, readEntryState, readLearntFigure } from '../../src/spool/index.js';
 import { flushQueue } from '../../src/flush/flush.js';
 import { FlushEvents } from '../../src/flush/flush-events.js';
 
@@ -100,7 +100,7 @@ test('one account paused by its provider while the others deliver; the next flus
   assert.deepEqual(first.holds.map((h) => [h.account, h.kind]), [['club', 'quota']]);
   assert.deepEqual(held, ['club']);
   assert.equal(readAccountHold(spool, 'default'), null);
-  const ids = await listEntryIds(spool);
+  const ids = await listStateFileIdsIncludingFinished(spool);
   assert.equal(ids.length, 3, 'only the club\'s mail is left');
   for (const id of ids) {
     const state = await readEntryState(spool, id);
@@ -151,7 +151,7 @@ test('a route may name an account: one entry split over two accounts by recipien
   assert.equal(result.sent, 2);
   assert.deepEqual(partner!.messages.map((m) => m.to), [['x@partner.example']]);
   assert.deepEqual(main!.messages.map((m) => m.to), [['y@other.example']]);
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
   const bad = await runCli(['config', 'set', 'routes', 'partner.example=nobody'], { home });
   assert.equal(bad.code, 78);
   assert.match(bad.stderr, /known: smarthost, mx, default, relay/);
@@ -183,7 +183,7 @@ test('only the accounts mail needs are probed: an account down holds only its ma
   assert.equal(mixed.outcome, 'pending');
   assert.equal(main.messages.length, 2);
   assert.ok(warnings.some((w) => /account club: no smarthost answered; its recipients wait/.test(w)), warnings.join('\n'));
-  const left = await listEntryIds(spool);
+  const left = await listStateFileIdsIncludingFinished(spool);
   assert.equal(left.length, 1);
   const state = await readEntryState(spool, left[0]!);
   assert.deepEqual(state!.recipients.map((r) => [r.status, r.attempts]), [['pending', 0]], 'offline is not failure');
@@ -262,7 +262,7 @@ test('an account that cannot authenticate as configured (OAuth2 preset without a
   const alone = await runCli(['flush'], { home });
   assert.equal(alone.code, 78, alone.stderr);
   assert.match(alone.stderr, /accounts\.gm\.oauth2\.clientId/);
-  const [left] = await listEntryIds(spool);
+  const [left] = await listStateFileIdsIncludingFinished(spool);
   const state = await readEntryState(spool, left!);
   assert.deepEqual(state!.recipients.map((r) => [r.status, r.attempts]), [['pending', 0]]);
 });

@@ -19,7 +19,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { smarthostAndHome } from '../support/smarthost-home.js';
 import { BULKMAILER, collect, SENDMAIL, type RunResult } from '../support/cli.js';
-import { enqueueMessage, listEntryIds, messagePath, openSpool, removeEntryLockTarget, settleCommits, spoolLayout, statePath } from '../../src/spool/index.js';
+import { enqueueMessage, listStateFileIdsIncludingFinished, messagePath, openSpool, removeEntryLockTarget, settleCommits, spoolLayout, statePath } from '../../src/spool/index.js';
 import { entryLockDir } from '../../src/spool/paths.js';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -101,7 +101,7 @@ test('a chmod 000 state file and a garbage one: the other four are delivered, th
   // The corrupt entry is in corrupt/ whole (message, state, note); the unreadable one is where it was.
   const quarantined = (await fs.readdir(spool.corrupt)).filter((n) => n.startsWith(corrupt)).map((n) => n.replace(/^\w+\.\d+\./, ''));
   assert.deepEqual(quarantined.sort(), ['json', 'msg', 'reason.txt']);
-  assert.deepEqual(await listEntryIds(spool), [locked]);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), [locked]);
   await fs.access(messagePath(spool, locked));
 
   const after = await run(home, ['status']);
@@ -143,7 +143,7 @@ test('a directory or a symbolic link where a state or message file belongs: skip
   assert.deepEqual(server.messages.map((m) => m.to[0]).sort(), ['d@x.test', 'e@x.test', 'f@x.test']);
   assert.ok(server.messages.every((m) => !m.raw.toString().includes('not-ours')), 'no bytes through a link');
   for (const name of ['a', 'b', 'c'] as const) assert.match(flush.stderr, new RegExp(`skipped ${ids[name]}, left in the queue`));
-  assert.deepEqual((await listEntryIds(spool)).sort(), [ids.a, ids.b, ids.c].sort());
+  assert.deepEqual((await listStateFileIdsIncludingFinished(spool)).sort(), [ids.a, ids.b, ids.c].sort());
   const status = await run(home, ['status']);
   assert.equal(status.code, 0, status.stderr);
   assert.match(status.stdout.trimEnd().split('\n').at(-1)!, /^not listed: 2 entries: /);

@@ -18,7 +18,7 @@ import { startCaptureServer, type Reply } from '../support/capture-server.js';
 import { writeConfig } from '../support/home.js';
 import { homeWithSpool, messageText } from '../support/spool-fixtures.js';
 import { runCli } from '../support/cli.js';
-import { enqueueMessage, listEntryIds, readLearntFigure, writeLearntFigure, type Spool } from '../../src/spool/index.js';
+import { enqueueMessage, listStateFileIdsIncludingFinished, readLearntFigure, writeLearntFigure, type Spool } from '../../src/spool/index.js';
 import { flushQueue } from '../../src/flush/flush.js';
 import { FlushEvents } from '../../src/flush/flush-events.js';
 
@@ -93,7 +93,7 @@ for (const reply of [
     assert.equal(first.outcome, 'done', JSON.stringify(first));
     assert.equal(first.sent, 80);
     assert.equal(first.deferred, 0, 'a refused connection defers nobody');
-    assert.deepEqual(await listEntryIds(spool), [], 'everything went in this flush, over the sessions that remained');
+    assert.deepEqual(await listStateFileIdsIncludingFinished(spool), [], 'everything went in this flush, over the sessions that remained');
     assert.ok(refused() >= 1, 'the server refused at least one session');
     assert.equal(most(), 3);
     assert.ok([...server.deliveriesByRecipient().values()].every((n) => n === 1), 'nothing sent twice');
@@ -160,7 +160,7 @@ test('the kept figure climbs back by one an hour: used as kept within the hour, 
   const record = readLearntFigure(spool, 'default', 'connections')!;
   assert.equal(record.max, 4, 'lowered again by the refusal, and kept');
   assert.ok(Date.now() - Date.parse(record.learnedAt) < hour, 'the climb starts again from this lesson');
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
   assert.ok([...server.deliveriesByRecipient().values()].every((n) => n === 1), 'nothing sent twice');
 });
 
@@ -194,7 +194,7 @@ test('432 4.3.2 to MAIL FROM on a fourth session (Exchange Online): the account 
   assert.equal(result.sent, 60);
   assert.equal(result.deferred, 0, 'nobody deferred: the refusal was about the session');
   assert.ok(refused >= 1, 'the server refused at least one session');
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
   assert.ok([...server.deliveriesByRecipient().values()].every((n) => n === 1), 'nothing sent twice');
   assert.deepEqual([...new Set((await logLines(home)).map((l) => l.attempts))], [1], 'the refusals counted nothing');
   const record = readLearntFigure(spool, 'default', 'connections');
@@ -212,7 +212,7 @@ test('421 at the greeting beyond 3 connections: the account comes down to the se
   const first = await flushQueue({ home });
   assert.equal(first.outcome, 'done', JSON.stringify(first));
   assert.equal(first.sent, 80);
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
   assert.ok(server.refusedConnections >= 1);
   assert.ok([...server.deliveriesByRecipient().values()].every((n) => n === 1), 'nothing sent twice');
   assert.deepEqual([...new Set((await logLines(home)).map((l) => l.attempts))], [1], 'the refusals counted nothing');
@@ -266,7 +266,7 @@ test('a connection refused with 421 when no other session is open teaches nothin
   assert.notEqual(result.outcome, 'done');
   assert.equal(server.messages.length, 0);
   assert.equal(readLearntFigure(spool, 'default', 'connections'), null, 'no figure learnt from a server that took no connection');
-  const ids = await listEntryIds(spool);
+  const ids = await listStateFileIdsIncludingFinished(spool);
   assert.equal(ids.length, 3, 'everything waits');
   const log = await fs.readFile(path.join(home, 'log', 'deliveries.jsonl'), 'utf8').catch(() => '');
   assert.equal(log, '', 'no recipient became final');
@@ -283,5 +283,5 @@ test('a session refused as one too many costs nothing against a sending limit: t
   assert.ok(server.refusedConnections >= 1, 'the server refused a session');
   assert.equal(result.sent, 8, JSON.stringify(result));
   assert.equal(result.outcome, 'done', 'no hold by the limit: the refused sessions reserved nothing');
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
 });

@@ -23,8 +23,12 @@ import {
   FinishedEntries,
   enqueueMessage,
   listEntryIds,
+  listStateFileIdsIncludingFinished,
   openSpool,
   readEntryState,
+  statePath,
+  updateEntryState,
+  writeEntryState,
   TransactionJournal,
   recoverJournals,
 } from '../../src/spool/index.js';
@@ -66,7 +70,7 @@ test('killed between the dot and the record (crash point): the next flush marks 
   const resumed = await runCli(['flush'], { home });
   assert.equal(resumed.code, 0, resumed.stderr);
   assert.match(resumed.stderr + resumed.stdout, new RegExp(`crash interrupted a transaction of ${id}: ${inFlight.join(', ')} may have received it already \\(possible duplicate\\); sending again`));
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
   assert.deepEqual(await fs.readdir(spool.journal), [], 'recovered journals are removed, and a clean batch removes its own');
   const log = await logLines(home);
   assert.deepEqual(
@@ -146,7 +150,7 @@ test('a real kill -9 with transactions waiting for their reply: every transactio
   const marked = new Set(log.filter((l) => l.possibleDuplicate).map((l) => l.recipient));
   for (const address of dotted) assert.ok(marked.has(address), `${address} reached the dot before the kill: marked`);
   assert.deepEqual(log.map((l) => l.recipient).sort(), [...all].sort(), 'every recipient delivered once the flush resumed');
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
 });
 
 test('journal: concurrent transactions share fdatasyncs; recovery marks only unrecorded recipients, once', async (t) => {
@@ -163,7 +167,6 @@ test('journal: concurrent transactions share fdatasyncs; recovery marks only unr
   // b's outcome was recorded (attempts moved on); c never was.
   journal.begin(id, [{ address: 'b@x.org', attempts: 0 }, { address: 'c@x.org', attempts: 0 }], Date.now());
   await journal.close(false);
-  const { writeEntryState } = await import('../../src/spool/index.js');
   await writeEntryState(spool, {
     ...state,
     recipients: state.recipients.map((r) => (r.address === 'b@x.org' ? { ...r, status: 'deferred', attempts: 1, lastReply: '451 later' } : r)),
@@ -202,7 +205,7 @@ test('killed after its entries finished, before their removal: status, show, del
   assert.equal(crashed.signal, 'SIGKILL', crashed.stderr);
   assert.equal(server.messages.length, 3);
   // Delivered, recorded only by the journal's done lines: the state files still say pending.
-  assert.deepEqual(await listEntryIds(spool), [...ids].sort());
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), [...ids].sort());
   for (const id of ids) assert.ok((await readEntryState(spool, id))!.recipients.every((r) => r.status === 'pending'));
   const journals = await fs.readdir(spool.journal);
   assert.equal(journals.length, 1);
@@ -232,19 +235,94 @@ test('killed after its entries finished, before their removal: status, show, del
   assert.match(shown.stderr, /no such entry/);
   assert.equal((await runCli(['delete', ids[1]!.slice(0, 10)], { home })).code, 65);
   // A `hold` that raced the done line (written after its check) rewrote the state under the state lock: the line still wins.
-  const { updateEntryState } = await import('../../src/spool/index.js');
   await updateEntryState(spool, ids[0]!, (current) => ({ ...current, held: true }));
 
   const resumed = await runCli(['flush'], { home });
   assert.equal(resumed.code, 0, resumed.stderr);
   assert.equal(server.messages.length, 3, 'nothing is sent again');
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
   assert.deepEqual(await fs.readdir(spool.journal), []);
   const messages = (await fs.readdir(spool.msg, { recursive: true, withFileTypes: true })).filter((e) => e.isFile());
   assert.deepEqual(messages, [], 'no message left behind');
   const log = await logLines(home);
   assert.equal(log.length, 6);
   assert.equal(log.filter((l) => l.possibleDuplicate).length, 0);
+});
+
+test('finished entries beside a queued one: every reader and entry command shows the queued entry alone, and changes no finished entry (status, mailq, -bp, doctor, account, listQueue, show, hold, release, retry, retry --all, delete)', async (t) => {
+  const server = await startCaptureServer();
+  t.after(() => server.close());
+  const { home, spool } = await setup(t);
+  await writeConfig(home, { smarthost: server.url, concurrency: 1 });
+  // One finished entry's state file still says a recipient is deferred (due): retry --all over the raw listing would count it.
+  const first = await enqueueMessage(spool, { from: 'list@example.org', recipients: ['a@x.example.net', 'b@y.example.net'], message: message('first') });
+  await writeEntryState(spool, {
+    ...first.state,
+    recipients: first.state.recipients.map((r) =>
+      r.address === 'b@y.example.net' ? { ...r, status: 'deferred' as const, attempts: 1, lastReply: '451 4.3.0 later', nextAttemptAt: new Date(Date.now() - 60_000).toISOString() } : r,
+    ),
+  });
+  const second = await enqueueMessage(spool, { from: 'list@example.org', recipients: ['c@x.example.net'], message: message('second') });
+  const queued = await enqueueMessage(spool, { from: 'list@example.org', recipients: ['q@x.example.net'], message: message('queued') });
+  await updateEntryState(spool, queued.id, (current) => ({ ...current, held: true }));
+  const finished = [first.id, second.id];
+
+  const crashed = await runCli(['flush'], { home, env: { BULKMAILER_CRASH_AT: 'flush-before-finished-removal' } });
+  assert.equal(crashed.signal, 'SIGKILL', crashed.stderr);
+  assert.equal(server.messages.length, 2);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), [...finished, queued.id].sort(), 'the finished entries\' state files are still there');
+  const stateFiles = async () => Promise.all(finished.map((id) => fs.readFile(statePath(spool, id), 'utf8')));
+  const before = await stateFiles();
+  assert.deepEqual(await listEntryIds(spool), [queued.id]);
+
+  const shows = (text: string) => [queued.id, ...finished].filter((id) => text.includes(id));
+  const status = await runCli(['status', '--json'], { home });
+  assert.equal(status.code, 0, status.stderr);
+  assert.deepEqual((JSON.parse(status.stdout) as { id: string }[]).map((e) => e.id), [queued.id]);
+  const table = await runCli(['status'], { home });
+  assert.equal(table.code, 0, table.stderr);
+  assert.deepEqual(shows(table.stdout), [queued.id]);
+  const mailq = await runCli(['mailq'], { home });
+  assert.equal(mailq.code, 0, mailq.stderr);
+  assert.deepEqual(shows(mailq.stdout.replace(/\s+/g, ' ')), [queued.id], mailq.stdout);
+  const bp = spawnSync(SENDMAIL, ['-bp'], { env: { ...process.env, BULKMAILER_HOME: home }, encoding: 'utf8' });
+  assert.equal(bp.status, 0, bp.stderr);
+  assert.equal(bp.stdout, mailq.stdout);
+  const { checkSpool } = await import('../../src/doctor/check-spool.js');
+  assert.equal((await checkSpool(home)).find((c) => c.id === 'spool.entries')?.detail, '1 entry');
+  const account = await runCli(['account', 'show', 'default', '--json'], { home });
+  assert.equal(account.code, 0, account.stderr);
+  assert.equal(JSON.parse(account.stdout).queued, 1);
+  const { listQueue } = await import('../../src/index.js');
+  const listed: string[] = [];
+  for await (const entry of listQueue({ home })) listed.push(entry.id);
+  assert.deepEqual(listed, [queued.id]);
+
+  // The entry commands: a finished entry is no entry, by its full id or a prefix of it.
+  for (const args of [
+    ['show', first.id],
+    ['show', second.id.slice(0, 12)],
+    ['hold', first.id],
+    ['hold', second.id.slice(0, 12)],
+    ['release', first.id],
+    ['retry', first.id],
+    ['retry', first.id.slice(0, 12)],
+    ['delete', second.id],
+  ]) {
+    const run = await runCli(args, { home });
+    assert.equal(run.code, 65, `${args.join(' ')}: ${run.stdout}${run.stderr}`);
+    assert.match(run.stderr, /no such entry/, args.join(' '));
+  }
+  const all = await runCli(['retry', '--all'], { home });
+  assert.equal(all.code, 0, all.stderr);
+  assert.match(all.stdout, /^0 deferred recipients in 0 entries due now$/m);
+  assert.deepEqual(await stateFiles(), before, 'no command rewrote a finished entry\'s state file');
+
+  const resumed = await runCli(['flush'], { home });
+  assert.equal(resumed.code, 0, resumed.stderr);
+  assert.equal(server.messages.length, 2, 'nothing is sent again');
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), [queued.id]);
+  assert.deepEqual(await fs.readdir(spool.journal), []);
 });
 
 test('a real kill -9 mid-drain: no recipient is delivered twice except from a transaction in flight, and all are delivered', async (t) => {
@@ -268,7 +346,7 @@ test('a real kill -9 mid-drain: no recipient is delivered twice except from a tr
   child.kill('SIGKILL');
   assert.equal((await done).signal, 'SIGKILL');
   const before = server.messages.length;
-  assert.ok((await listEntryIds(spool)).length > 300 - before, 'some delivered entries were still in the spool at the kill');
+  assert.ok((await listStateFileIdsIncludingFinished(spool)).length > 300 - before, 'some delivered entries were still in the spool at the kill');
 
   const resumed = await runCli(['flush'], { home });
   assert.equal(resumed.code, 0, resumed.stderr);
@@ -281,7 +359,7 @@ test('a real kill -9 mid-drain: no recipient is delivered twice except from a tr
   assert.ok(twice.length <= 4 * 2, `sent twice: ${twice.length}`);
   const marked = new Set((await logLines(home)).filter((l) => l.possibleDuplicate).map((l) => l.recipient));
   for (const address of twice) assert.ok(marked.has(address), `${address} went twice and is marked a possible duplicate`);
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
 });
 
 test('journal: a done line makes recovery remove its entry and not mark its transaction; removal rounds start before the batch ends when the messages held are large, and deliveries wait while two are outstanding', async (t) => {
@@ -296,7 +374,7 @@ test('journal: a done line makes recovery remove its entry and not mark its tran
   // The second's transaction was never recorded: a possible duplicate; the first is finished: removed, unmarked.
   assert.deepEqual(await recoverJournals(spool, 'resend'), [{ id: second.id, recipients: ['c@x.org'], held: false }]);
   assert.equal(await readEntryState(spool, first.id), null);
-  assert.deepEqual(await listEntryIds(spool), [second.id]);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), [second.id]);
   assert.deepEqual(await fs.readdir(spool.journal), []);
 
   // 64 MiB of messages waiting is a round of its own, started at once, not at settle().
@@ -320,7 +398,7 @@ test('journal: a done line makes recovery remove its entry and not mark its tran
   await room;
   assert.equal(await readEntryState(spool, three[0]!), null);
   await finished.settle();
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
   await big.close(true);
 });
 

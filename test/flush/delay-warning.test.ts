@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { startCaptureServer, type CaptureServer } from '../support/capture-server.js';
 import { makeTempHome, writeConfig } from '../support/home.js';
 import { runCli } from '../support/cli.js';
-import { enqueueMessage, listEntryIds, openSpool, readEntryState, writeEntryState, type Spool } from '../../src/spool/index.js';
+import { enqueueMessage, listStateFileIdsIncludingFinished, openSpool, readEntryState, writeEntryState, type Spool } from '../../src/spool/index.js';
 
 const HOUR = 3_600_000;
 
@@ -110,7 +110,7 @@ test('killed after the warning is queued but before it is recorded: the warning 
   assert.equal(crashed.signal, 'SIGKILL');
   assert.equal(warnings(server).length, 0);
   assert.equal((await readEntryState(spool, id))?.delayWarned, undefined, 'not recorded yet');
-  assert.equal((await listEntryIds(spool)).length, 2, 'the warning is in the spool');
+  assert.equal((await listStateFileIdsIncludingFinished(spool)).length, 2, 'the warning is in the spool');
   await runCli(['flush'], { home });
   assert.equal(warnings(server).length, 1, 'delivered after the crash');
 });

@@ -13,14 +13,14 @@ import { startCaptureServer, type CaptureOptions, type CaptureServer } from '../
 import { writeConfig } from '../support/home.js';
 import { homeWithSpool, messageText } from '../support/spool-fixtures.js';
 import { partnerRoutedHome } from '../support/smarthost-home.js';
-import { enqueueMessage, listEntryIds, readEntryState, type Spool } from '../../src/spool/index.js';
+import { enqueueMessage, listStateFileIdsIncludingFinished, readEntryState, type Spool } from '../../src/spool/index.js';
 import { flushQueue } from '../../src/flush/flush.js';
 import { FlushEvents } from '../../src/flush/flush-events.js';
 
 /** Recipients not final in the spool, as address -> status. */
 async function waiting(spool: Spool): Promise<Record<string, string>> {
   const left: Record<string, string> = {};
-  for (const id of await listEntryIds(spool)) {
+  for (const id of await listStateFileIdsIncludingFinished(spool)) {
     for (const r of (await readEntryState(spool, id))!.recipients) if (r.status === 'pending' || r.status === 'deferred') left[r.address] = r.status;
   }
   return left;

@@ -25,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { ROOT, runCli } from '../support/cli.js';
 import { smarthostAndHome } from '../support/smarthost-home.js';
 import { fsyncFaultForTests } from '../support/fsync-fault.js';
-import { enqueueMessage, listEntryIds, openSpool, spoolLayout } from '../../src/spool/index.js';
+import { enqueueMessage, listStateFileIdsIncludingFinished, openSpool, spoolLayout } from '../../src/spool/index.js';
 
 const RECORDER = path.join(ROOT, 'test', 'support', 'record-modules.mjs');
 const fault = fsyncFaultForTests();
@@ -74,7 +74,7 @@ test('a queue longer than the first planning window is delivered whole, each mes
   const to = server.messages.map((m) => m.to[0]!);
   assert.equal(to.length, count);
   assert.equal(new Set(to).size, count, 'a message went twice');
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
 });
 
 test("the journal's directory fsync failing: no message reaches the smarthost, a sentence, and the next flush sends each once", async (t) => {
@@ -88,10 +88,10 @@ test("the journal's directory fsync failing: no message reaches the smarthost, a
   assert.match(failed.stderr, /journal.*input\/output error/);
   assert.doesNotMatch(failed.stderr, /internal error|\n\s+at |Unhandled|triggerUncaughtException/);
   assert.equal(server.messages.length, 0, 'a message was sent before its journal line was durable');
-  assert.equal((await listEntryIds(spool)).length, 3);
+  assert.equal((await listStateFileIdsIncludingFinished(spool)).length, 3);
 
   const again = await runCli(['flush', '--quiet'], { home });
   assert.equal(again.code, 0, again.stdout + again.stderr);
   assert.deepEqual(server.messages.map((m) => m.to[0]).sort(), ['r0@example.net', 'r1@example.net', 'r2@example.net']);
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
 });

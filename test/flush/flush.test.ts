@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import { startCaptureServer } from '../support/capture-server.js';
 import { makeTempHome, writeConfig } from '../support/home.js';
 import { collect, runCli, spawnCli } from '../support/cli.js';
-import { enqueueMessage, listEntryIds, openSpool, readEntryState, statePath, instanceLockPath } from '../../src/spool/index.js';
+import { enqueueMessage, listStateFileIdsIncludingFinished, openSpool, readEntryState, statePath, instanceLockPath } from '../../src/spool/index.js';
 import { flushQueue } from '../../src/flush/flush.js';
 import { FlushEvents } from '../../src/flush/flush-events.js';
 import { formatClock } from '../../src/text.js';
@@ -45,7 +45,7 @@ test('round trip: envelope and bytes reach the smarthost, the entry leaves the s
   assert.equal(server.messages[0]?.from, 'list@example.org');
   assert.deepEqual(server.messages[0]?.to, ['a@x.org', 'b@y.org']);
   assert.equal(server.messages[0]?.raw.toString(), body);
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
   const log = (await fs.readFile(path.join(home, 'log', 'deliveries.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
   assert.deepEqual(log.map((r) => [r.id, r.recipient, r.status]), [[id, 'a@x.org', 'sent'], [id, 'b@y.org', 'sent']]);
   // An empty queue: exit 0, no network needed.
@@ -76,7 +76,7 @@ test('smarthost down: exit 75 at once, nothing counted; back up: everything deli
   const up = await runCli(['flush'], { home });
   assert.equal(up.code, 0, up.stderr);
   assert.equal(server.messages.length, 5);
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
 });
 
 test('a partial batch resumes: the connection drops mid-DATA, the next flush sends only the rest', async (t) => {
@@ -105,7 +105,7 @@ test('a partial batch resumes: the connection drops mid-DATA, the next flush sen
   const secondDelivered = healthy.messages.flatMap((m) => m.to);
   assert.equal(secondDelivered.length, 200);
   assert.deepEqual([...firstDelivered, ...secondDelivered].sort(), [...list].sort(), 'each member exactly once');
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
 });
 
 test('a drop after the final dot is recorded as a possible duplicate', async (t) => {
@@ -181,7 +181,7 @@ test('no DSN is made for a bounce: a failed null-sender entry just leaves', asyn
   await enqueueMessage(spool, { from: '', recipients: ['x@y.org'], message: message('bounce') });
   const result = await runCli(['flush'], { home });
   assert.equal(result.code, 0);
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
   assert.equal(server.transactions, 0);
 });
 
@@ -249,7 +249,7 @@ test('kill -9 in the middle of a 200-message drain: the next flush completes it,
   assert.equal(bySubject.size, 200, 'every message reached every recipient at least once');
   const duplicates = [...bySubject.values()].filter((n) => n > 1).length;
   assert.ok(duplicates <= concurrency, `duplicates (${duplicates}) only from the ${concurrency} transactions in flight`);
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
 });
 
 test('enqueues from several processes during a flush: distinct ids, all delivered', async (t) => {
@@ -277,7 +277,7 @@ test('enqueues from several processes during a flush: distinct ids, all delivere
   const next = await runCli(['flush'], { home });
   assert.equal(next.code, 0, next.stderr);
   assert.equal(server.messages.length, 50);
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
 });
 
 test('a corrupt state file is quarantined with a warning and the rest is delivered', async (t) => {
@@ -309,7 +309,7 @@ test('a missing smarthost or a broken config is a config error (78), not a crash
   const torn = await runCli(['flush'], { home });
   assert.equal(torn.code, 78);
   assert.match(torn.stderr, /not valid JSON/);
-  assert.equal((await listEntryIds(spool)).length, 1, 'the queue is intact');
+  assert.equal((await listStateFileIdsIncludingFinished(spool)).length, 1, 'the queue is intact');
 });
 
 test('crash points in a flush: killed after the dot resends only that transaction; killed after recording resends nothing', async (t) => {
@@ -332,7 +332,7 @@ test('crash points in a flush: killed after the dot resends only that transactio
     const received = server.messages.flatMap((m) => m.to);
     assert.deepEqual([...new Set(received)].sort(), [...list].sort(), `${point}: everyone received it`);
     assert.equal(received.length - list.length, expectedDuplicates, `${point}: duplicates only from the unrecorded transaction`);
-    assert.deepEqual(await listEntryIds(spool), []);
+    assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
   }
 });
 
@@ -384,7 +384,7 @@ test('the smarthost going away mid-drain: exit 75, the result says so, recipient
   assert.equal(result.exitCode, 75);
   assert.equal(result.outcome, 'pending');
   assert.equal(result.smarthostLost, true);
-  const states = await Promise.all((await listEntryIds(spool)).map((id) => readEntryState(spool, id)));
+  const states = await Promise.all((await listStateFileIdsIncludingFinished(spool)).map((id) => readEntryState(spool, id)));
   const untouched = states.filter((s) => s?.recipients[0]?.attempts === 0).length;
   assert.ok(untouched >= 20, `most entries were never tried and carry no attempt (${untouched})`);
   assert.ok(states.every((s) => (s?.recipients[0]?.attempts ?? 0) <= 1));

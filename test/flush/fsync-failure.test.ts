@@ -28,7 +28,7 @@ import nodemailer from 'nodemailer';
 import { smarthostAndHome } from '../support/smarthost-home.js';
 import { runCli, SENDMAIL } from '../support/cli.js';
 import { fsyncFaultForTests } from '../support/fsync-fault.js';
-import { enqueueMessage, listEntryIds, openSpool, spoolLayout } from '../../src/spool/index.js';
+import { enqueueMessage, listStateFileIdsIncludingFinished, openSpool, spoolLayout } from '../../src/spool/index.js';
 import { killAll, nudge, startAgent } from '../agent/agent-process.js';
 
 // Agents first, then the library's directory (hooks run in the order registered).
@@ -68,13 +68,13 @@ test('flush: a failed fsync of the removals stops the flush with exit 74 and a s
   assert.ok(firstRun >= 1, 'the first transaction went out before the failure');
   assert.ok(firstRun < 4, `the batch stopped starting transactions: ${firstRun} of 4 sent (the failure comes ~50 ms into the second)`);
   // What was sent left the spool; what was not is still queued.
-  assert.equal((await listEntryIds(spool)).length, 4 - firstRun);
+  assert.equal((await listStateFileIdsIncludingFinished(spool)).length, 4 - firstRun);
 
   const next = await runCli(['flush'], { home });
   assert.equal(next.code, 0, next.stdout + next.stderr);
   const to = server.messages.map((m) => m.to[0]).sort();
   assert.deepEqual(to, ['r0@example.net', 'r1@example.net', 'r2@example.net', 'r3@example.net'], 'each once: no duplicate, nothing lost');
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
 });
 
 test('flush: the transaction journal\'s last fdatasync fails after the last transaction: exit 74 with a sentence, the delivered entry removed, nothing sent again', async (t) => {
@@ -91,7 +91,7 @@ test('flush: the transaction journal\'s last fdatasync fails after the last tran
   assert.match(failed.stderr, /the transaction journal .*spool\/journal\/.*\.jsonl failed \(the delivered entries were removed: nothing lost\): input\/output error/);
   assert.doesNotMatch(failed.stderr, /internal error|\n\s+at |Unhandled|triggerUncaughtException/);
   assert.equal(server.messages.length, 1);
-  assert.deepEqual(await listEntryIds(spool), [], 'the delivered entry is removed');
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), [], 'the delivered entry is removed');
 
   await fs.rm(flag);
   const next = await runCli(['flush'], { home });
@@ -157,7 +157,7 @@ test('sendmail: when tmp/ (the pending commit\'s name) cannot be fsynced, nothin
   assert.match(failed.stderr, /cannot enqueue: .*input\/output error/);
   assert.doesNotMatch(failed.stderr, /internal error|\n\s+at |may still be sent/);
   const spool = await openSpool(home);
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
   for (const dir of [layout.tmp, ...'0123456789abcdef'.split('').map((b) => path.join(layout.msg, b))]) {
     assert.deepEqual(await filesIn(dir), [], `${dir} is empty`);
   }
@@ -184,7 +184,7 @@ test('sendmail and `bulkmailer enqueue` (one-shot, no kept handles): when the me
     assert.match(run.stderr, /input\/output error/i);
     assert.equal(run.stdout, '', 'no queue id printed');
   }
-  assert.deepEqual(await listEntryIds(await openSpool(home)), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(await openSpool(home)), []);
   assert.equal((await runCli(['flush'], { home })).code, 0);
   assert.equal(server.messages.length, 0);
 });

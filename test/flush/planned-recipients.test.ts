@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { partnerRoutedHome, smarthostAndHome } from '../support/smarthost-home.js';
-import { listEntryIds, openSpool } from '../../src/spool/index.js';
+import { listStateFileIdsIncludingFinished, openSpool } from '../../src/spool/index.js';
 import { flushWithRetryAfterPlan } from '../support/retry-after-plan.js';
 
 test('a recipient of another account made due between the plan and the delivery is not sent by the account the entry went to', async (t) => {
@@ -20,7 +20,7 @@ test('a recipient of another account made due between the plan and the delivery 
   assert.deepEqual(relay.messages.map((m) => m.to), [['x@partner.example']], 'the next pass gave x to its own account');
   assert.equal(result.outcome, 'done');
   assert.equal(result.sent, 2);
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
 });
 
 test('with one smarthost too, a batch takes only what the plan counted: a recipient made due after the plan goes in the next pass', async (t) => {

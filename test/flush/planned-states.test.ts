@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { startCaptureServer } from '../support/capture-server.js';
 import { makeTempHome, writeConfig } from '../support/home.js';
 import { BULKMAILER } from '../support/cli.js';
-import { enqueueMessage, listEntryIds, openSpool, readEntryState } from '../../src/spool/index.js';
+import { enqueueMessage, listStateFileIdsIncludingFinished, openSpool, readEntryState } from '../../src/spool/index.js';
 import { flushQueue } from '../../src/flush/flush.js';
 import { FlushEvents } from '../../src/flush/flush-events.js';
 
@@ -38,7 +38,7 @@ test('a hold and a delete landing after the plan and before the entry\'s deliver
   const held = await enqueueMessage(spool, { from: 'list@example.org', recipients: ['b1@x.org'], message: message('held'), now: now + 1 });
   const deleted = await enqueueMessage(spool, { from: 'list@example.org', recipients: ['c1@x.org'], message: message('deleted'), now: now + 2 });
   const last = await enqueueMessage(spool, { from: 'list@example.org', recipients: ['d1@x.org'], message: message('last'), now: now + 3 });
-  assert.deepEqual(await listEntryIds(spool), [first.id, held.id, deleted.id, last.id]);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), [first.id, held.id, deleted.id, last.id]);
 
   const events = new FlushEvents();
   let changed = false;
@@ -54,7 +54,7 @@ test('a hold and a delete landing after the plan and before the entry\'s deliver
   assert.equal(changed, true);
   const sent = server.messages.flatMap((m) => m.to).sort();
   assert.deepEqual(sent, ['a1@x.org', 'a2@y.org', 'd1@x.org']);
-  assert.deepEqual(await listEntryIds(spool), [held.id]);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), [held.id]);
   const state = (await readEntryState(spool, held.id))!;
   assert.equal(state.held, true);
   assert.equal(state.recipients[0]!.attempts, 0);

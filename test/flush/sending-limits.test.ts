@@ -11,7 +11,7 @@ import { startCaptureServer } from '../support/capture-server.js';
 import { writeConfig } from '../support/home.js';
 import { homeWithSpool, messageText, queuePosts } from '../support/spool-fixtures.js';
 import { collect, runCli, spawnCli } from '../support/cli.js';
-import { enqueueMessage, listEntryIds, readAccountHold, readEntryState, readSendLedger } from '../../src/spool/index.js';
+import { enqueueMessage, listStateFileIdsIncludingFinished, readAccountHold, readEntryState, readSendLedger } from '../../src/spool/index.js';
 import { flushQueue } from '../../src/flush/flush.js';
 import { capacityNow, parseLimits, resumeAt } from '../../src/model/sending-limits.js';
 
@@ -132,5 +132,5 @@ test('real processes: a second flush does not reset the count; kill -9 mid-flush
   const third = await runCli(['flush'], { home });
   assert.equal(third.code, 75);
   assert.ok(server.messages.length <= 12, 'a third process does not reset the count either');
-  assert.ok((await listEntryIds(spool)).length >= 18, 'the rest waits');
+  assert.ok((await listStateFileIdsIncludingFinished(spool)).length >= 18, 'the rest waits');
 });

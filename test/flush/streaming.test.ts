@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { startCaptureServer } from '../support/capture-server.js';
 import { writeConfig } from '../support/home.js';
 import { homeWithSpool, messageText } from '../support/spool-fixtures.js';
-import { enqueueMessage, listEntryIds } from '../../src/spool/index.js';
+import { enqueueMessage, listStateFileIdsIncludingFinished } from '../../src/spool/index.js';
 import { flushQueue } from '../../src/flush/flush.js';
 import { FlushEvents } from '../../src/flush/flush-events.js';
 
@@ -70,7 +70,7 @@ test('a queue of many windows is delivered whole, once each, with delivery under
   assert.equal(planned, entries, 'every entry planned once, in the first pass');
   assert.equal(plannedRecipients, entries * 2);
   assertOnceEach(server.deliveriesByRecipient(), recipients);
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
   // The first window is delivered from before the planner reads the second.
   assert.equal(order[0], 'start 0');
   assert.ok(order.indexOf('transaction') < order.indexOf('planned 0'), order.join(', '));
@@ -113,7 +113,7 @@ test('an account first needed in a later window is prepared then, and its mail g
   assert.equal(clubConnectionsAtFirstSend, 0, 'the club account was not contacted before the planner met its mail');
   assertOnceEach(main.deliveriesByRecipient(), mainRecipients);
   assertOnceEach(club.deliveriesByRecipient(), ['c1@y.example', 'c2@y.example']);
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
 });
 
 test('a stop mid-stream leaves the rest queued, counted, and nothing is sent twice when the next flush finishes it', async (t) => {
@@ -142,11 +142,11 @@ test('a stop mid-stream leaves the rest queued, counted, and nothing is sent twi
   assert.equal(server.messages.length, WINDOW + 1);
   assert.ok(stopped.remaining > 0);
   assert.equal(stopped.remaining, stopped.due - stopped.sent);
-  assert.equal((await listEntryIds(spool)).length, entries - (WINDOW + 1));
+  assert.equal((await listStateFileIdsIncludingFinished(spool)).length, entries - (WINDOW + 1));
 
   const rest = await flushQueue({ home, planWindow: WINDOW });
   assert.equal(rest.outcome, 'done');
   assert.equal(rest.sent, entries - (WINDOW + 1));
   assertOnceEach(server.deliveriesByRecipient(), recipients);
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
 });

@@ -13,7 +13,7 @@ import https from 'node:https';
 import path from 'node:path';
 import { once } from 'node:events';
 import { mxMatchesPolicy, parseStsPolicy, parseStsRecord } from '../../src/mx/mta-sts.js';
-import { enqueueMessage, listEntryIds, openSpool, readEntryState } from '../../src/spool/index.js';
+import { enqueueMessage, listStateFileIdsIncludingFinished, openSpool, readEntryState } from '../../src/spool/index.js';
 import { flushQueue } from '../../src/flush/flush.js';
 import { FlushEvents } from '../../src/flush/flush-events.js';
 import { startMxNetwork } from '../support/mx-network.js';
@@ -161,5 +161,5 @@ test('opportunistic (the default): no policy is asked for, the best MX takes the
   assert.equal(bob.status, 'deferred', 'a temporary failure (RFC 8461 section 5): retried later, never sent elsewhere');
   assert.match(bob.lastReply ?? '', /451 4\.7\.5 the MTA-STS policy of secure\.example .* names none of its MX hosts/);
   assert.equal(net.sink('127.0.0.3').messages.length, 1, 'nothing more went to the MX the policy does not name');
-  assert.deepEqual(await listEntryIds(spool), [id]);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), [id]);
 });

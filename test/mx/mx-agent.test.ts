@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { Agent } from '../../src/agent/agent.js';
-import { enqueueMessage, listEntryIds, nudgeFlusher, openSpool } from '../../src/spool/index.js';
+import { enqueueMessage, listStateFileIdsIncludingFinished, nudgeFlusher, openSpool } from '../../src/spool/index.js';
 import { startMxNetwork } from '../support/mx-network.js';
 import { makeTempHome, writeConfig } from '../support/home.js';
 
@@ -44,7 +44,7 @@ test('the agent delivers by MX with no smarthost configured; a smarthost route w
   await nudgeFlusher(spool);
   await secondEnd;
   assert.deepEqual(net.sink('127.0.0.2').messages.map((m) => m.to), [['ann@club.example'], ['bob@club.example']]);
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
   await agent.stop();
 
   // Mail routed to a smarthost that is not configured: the agent says so at start (exit 78 for the command).

@@ -12,7 +12,7 @@ import { startMxNetwork } from '../support/mx-network.js';
 import { startCaptureServer } from '../support/capture-server.js';
 import { makeTempHome, writeConfig } from '../support/home.js';
 import { ROOT, runCli, spawnCli } from '../support/cli.js';
-import { enqueueMessage, listEntryIds, openSpool, readEntryState } from '../../src/spool/index.js';
+import { enqueueMessage, listStateFileIdsIncludingFinished, openSpool, readEntryState } from '../../src/spool/index.js';
 import { flushQueue } from '../../src/flush/flush.js';
 import { FlushEvents } from '../../src/flush/flush-events.js';
 import type { Zone } from '../support/dns-server.js';
@@ -57,7 +57,7 @@ test('MX by preference: the best MX takes the mail; when it is down, the next on
   const second = await runCli(['flush'], { home });
   assert.equal(second.code, 0, second.stderr);
   assert.deepEqual(net.sink('127.0.0.3').messages.map((m) => m.to), [['cy@club.example']]);
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
 });
 
 test('implicit MX: a domain with only an A record gets its mail there', async (t) => {
@@ -183,7 +183,7 @@ test('an MX that refuses our sender holds its destination, not its recipients: n
   const refused = (await readEntryState(spool, id))!.recipients.find((r) => r.address === 'a@plain.example')!;
   assert.equal(refused.status, 'pending', 'a refusal of the sender is no verdict on the recipient');
   assert.equal(refused.attempts, 0);
-  assert.deepEqual(await listEntryIds(spool), [id], 'no bounce was queued');
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), [id], 'no bounce was queued');
   const status = await runCli(['status'], { home });
   assert.match(status.stdout, /plain\.example.*down until.*Sender address rejected/s);
 });
@@ -225,7 +225,7 @@ test('mixed routes: one message, its recipients delivered per route, per-recipie
   assert.equal(result.code, 0, result.stderr);
   assert.deepEqual(net.sink('127.0.0.2').messages.map((m) => m.to), [['a@club.example', 'c@club.example']]);
   assert.deepEqual(smarthost.messages.map((m) => m.to), [['b@elsewhere.example']]);
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
 });
 
 test('mixed routes over many planning windows: every recipient once, by its route, in one pass', async (t) => {
@@ -260,7 +260,7 @@ test('mixed routes over many planning windows: every recipient once, by its rout
   };
   once(net.sink('127.0.0.2').deliveriesByRecipient(), direct);
   once(smarthost.deliveriesByRecipient(), relayed);
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
 });
 
 test('offline in MX mode: resolvers that do not answer make a flush that counts nothing', async (t) => {
@@ -304,7 +304,7 @@ test('kill -9 mid-drain in MX mode: the next flush completes it, duplicates only
     const duplicates = [...bySubject.values()].filter((n) => n > 1).length;
     assert.ok(duplicates <= concurrency, `duplicates (${duplicates}) only from the ${concurrency} transactions in flight`);
   }
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
 });
 
 test('STARTTLS: used when an MX offers it (certificate not checked by default), plain when not; mx.tls verify refuses an unverifiable MX', async (t) => {

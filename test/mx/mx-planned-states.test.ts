@@ -19,7 +19,7 @@ import { makeTempHome, writeConfig } from '../support/home.js';
 import { BULKMAILER } from '../support/cli.js';
 import { messageText } from '../support/spool-fixtures.js';
 import { flushWithRetryAfterPlan } from '../support/retry-after-plan.js';
-import { enqueueMessage, listEntryIds, openSpool, readEntryState, statePath, type Spool } from '../../src/spool/index.js';
+import { enqueueMessage, listStateFileIdsIncludingFinished, openSpool, readEntryState, statePath, type Spool } from '../../src/spool/index.js';
 import { flushQueue } from '../../src/flush/flush.js';
 import { FlushEvents } from '../../src/flush/flush-events.js';
 
@@ -60,7 +60,7 @@ test('direct delivery reads each state file once: the plan\'s reading', async (t
   assert.equal(result.outcome, 'done');
   assert.equal(net.sink('127.0.0.2').messages.length, 3);
   assert.equal(stateOpens, 3, 'one reading per entry, by the planner');
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
 });
 
 test('an entry split between an account and direct delivery is read once: its MX part takes the state its account\'s delivery left', async (t) => {
@@ -73,7 +73,7 @@ test('an entry split between an account and direct delivery is read once: its MX
   assert.deepEqual(smarthost.messages.flatMap((m) => m.to).sort(), ['o0@elsewhere.example', 'o1@elsewhere.example', 'o2@elsewhere.example']);
   assert.deepEqual(net.sink('127.0.0.2').messages.flatMap((m) => m.to).sort(), ['m0@club.example', 'm1@club.example', 'm2@club.example']);
   assert.equal(stateOpens, 3, 'one reading per entry, by the planner, for both of its deliveries');
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
 });
 
 test('an entry whose recipients sit in two MX bins is read once: its second bin takes the state its first left', async (t) => {
@@ -96,7 +96,7 @@ test('an entry whose recipients sit in two MX bins is read once: its second bin 
   assert.deepEqual(net.sink('127.0.0.2').messages.flatMap((m) => m.to).sort(), ['m0@club.example', 'm1@club.example', 'm2@club.example']);
   assert.deepEqual(net.sink('127.0.0.3').messages.flatMap((m) => m.to).sort(), ['o0@other.example', 'o1@other.example', 'o2@other.example']);
   assert.equal(stateOpens, 3, 'one reading per entry, by the planner, for both of its bins');
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
 });
 
 test('a hold and a delete landing after the plan and before their direct delivery are seen: neither entry is sent', async (t) => {
@@ -123,7 +123,7 @@ test('a hold and a delete landing after the plan and before their direct deliver
   const result = await flushQueue({ home, events });
   assert.equal(changed, true);
   assert.deepEqual(net.sink('127.0.0.2').messages.flatMap((m) => m.to).sort(), ['first@club.example', 'last@club.example']);
-  assert.deepEqual(await listEntryIds(spool), [held]);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), [held]);
   const state = (await readEntryState(spool, held))!;
   assert.equal(state.held, true);
   assert.equal(state.recipients[0]!.attempts, 0);
@@ -136,5 +136,5 @@ test('a bin takes only the recipients planned for direct delivery: one of its do
   assert.deepEqual(net.sink('127.0.0.2').messages.map((m) => m.to), [['y@club.example'], ['x@club.example']], 'y as planned, x in the next pass');
   assert.equal(result.outcome, 'done');
   assert.equal(result.remaining, 0);
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
 });

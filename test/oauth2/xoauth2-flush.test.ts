@@ -18,7 +18,7 @@ import { startOAuth2Server, type OAuth2TestServer } from '../support/oauth2-serv
 import { writeConfig } from '../support/home.js';
 import { homeWithSpool, queuePosts } from '../support/spool-fixtures.js';
 import { runCli, spawnCli, collect } from '../support/cli.js';
-import { listEntryIds, readAccountHold, readEntryState, readOAuthToken, writeOAuthToken, type Spool } from '../../src/spool/index.js';
+import { listStateFileIdsIncludingFinished, readAccountHold, readEntryState, readOAuthToken, writeOAuthToken, type Spool } from '../../src/spool/index.js';
 import { loginRecord } from '../../src/oauth2/access-tokens.js';
 import { resolveOAuth2Settings } from '../../src/oauth2/settings.js';
 
@@ -117,7 +117,7 @@ for (const style of ['google', 'microsoft'] as const) {
     assert.equal(flush.code, 0, flush.stderr);
     assert.match(flush.stdout, /40 sent, 0 deferred, 0 failed/);
     assertDeliveredOnce(smtp, 40);
-    assert.deepEqual(await listEntryIds(spool), []);
+    assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
     assert.equal(oauth.refreshCount(), 1, 'the sessions shared one refresh');
     // Sessions authenticated with it, and once it expired mid-flush, a session that came back with
     // it was refused (how many sessions opened before the expiry depends on timing; that one did not).
@@ -177,7 +177,7 @@ test('revoked refresh token: the account is held, "needs `bulkmailer account log
   assert.equal(flush.code, 77, flush.stderr);
   assert.match(flush.stderr, /account default held: .*needs `bulkmailer account login default`.*invalid_grant/);
   assert.equal(smtp.messages.length, 0);
-  const ids = await listEntryIds(spool);
+  const ids = await listStateFileIdsIncludingFinished(spool);
   assert.equal(ids.length, 6);
   for (const id of ids) {
     const state = await readEntryState(spool, id);
@@ -310,7 +310,7 @@ test('a token endpoint that cannot be reached is like being offline: exit 75, no
   assert.match(flush.stderr, /cannot refresh its OAuth2 access token: cannot get an answer from the OAuth2 endpoint http:\/\/127\.0\.0\.1:\d+\/token: ECONNREFUSED/);
   assert.equal(smtp.messages.length, 0);
   assert.equal(readAccountHold(spool, 'default'), null, 'no hold: waiting for the network is not the user\'s to fix');
-  for (const id of await listEntryIds(spool)) {
+  for (const id of await listStateFileIdsIncludingFinished(spool)) {
     const state = await readEntryState(spool, id);
     for (const r of state!.recipients) assert.deepEqual([r.status, r.attempts], ['pending', 0]);
   }

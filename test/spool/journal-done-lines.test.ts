@@ -3,7 +3,8 @@
  * exactly the ids of the done lines among many transaction lines, whatever
  * the chunk boundaries cut (a done line split across two chunks, one byte
  * per chunk), a torn last line, the preallocated zeros, lines that only
- * look like done lines; listQueuedIds and isFinishedEntry on a real spool;
+ * look like done lines; listEntryIds (the queued view) and isFinishedEntry
+ * on a real spool;
  * and the memory of reading a 40 MB journal (a child process on the built
  * dist/: its peak RSS grows far less than the file, which reading it whole,
  * as before, cannot do).
@@ -16,7 +17,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { newQueueId } from '../../src/model/queue-id.js';
 import { readDoneIds } from '../../src/spool/journal-done-lines.js';
-import { enqueueMessage, isFinishedEntry, listEntryIds, listQueuedIds, openSpool } from '../../src/spool/index.js';
+import { enqueueMessage, isFinishedEntry, listEntryIds, listStateFileIdsIncludingFinished, openSpool } from '../../src/spool/index.js';
 import { ROOT, collect } from '../support/cli.js';
 import { makeTempHome } from '../support/home.js';
 import { messageText } from '../support/spool-fixtures.js';
@@ -104,7 +105,7 @@ test('lines that only look like done lines are not: longer, shorter, not a queue
   assert.deepEqual(idsOf(file), []);
 });
 
-test('listQueuedIds leaves out the entries a journal names in a done line; isFinishedEntry names them', async (t) => {
+test('listEntryIds leaves out the entries a journal names in a done line; isFinishedEntry names them', async (t) => {
   const home = await tempDir(t);
   const spool = await openSpool(home);
   const ids: string[] = [];
@@ -116,8 +117,8 @@ test('listQueuedIds leaves out the entries a journal names in a done line; isFin
   // Two journals, as two batches (one crashed) leave; done lines of entries long gone too.
   fs.writeFileSync(path.join(spool.journal, '1.1.a.jsonl'), transactionLine(ids[1]!, 1) + doneLine(ids[1]!) + doneLine(newQueueId()));
   fs.writeFileSync(path.join(spool.journal, '2.1.b.jsonl'), Buffer.concat([Buffer.from(doneLine(newQueueId()) + doneLine(ids[4]!) + transactionLine(ids[5]!, 2)), Buffer.alloc(64)]));
-  assert.deepEqual(await listEntryIds(spool), ids);
-  assert.deepEqual(await listQueuedIds(spool), [ids[0], ids[2], ids[3], ids[5]]);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), ids);
+  assert.deepEqual(await listEntryIds(spool), [ids[0], ids[2], ids[3], ids[5]]);
   assert.equal(isFinishedEntry(spool, ids[1]!), true);
   assert.equal(isFinishedEntry(spool, ids[4]!), true);
   assert.equal(isFinishedEntry(spool, ids[5]!), false);

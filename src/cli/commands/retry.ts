@@ -11,7 +11,7 @@
  */
 import { makeDueNow } from '../../model/transitions.js';
 import { usageError } from '../../errors.js';
-import { clearAccountHolds, listQueuedIds, nudgeFlusher, openSpool, updateEntryState } from '../../spool/index.js';
+import { clearAccountHolds, listEntryIds, nudgeFlusher, openSpool, updateEntryState } from '../../spool/index.js';
 import { isProviderPause } from '../../model/account-hold.js';
 import type { CommandContext } from '../context.js';
 import { resolveEntryArgs } from '../entry-args.js';
@@ -22,7 +22,7 @@ export default async function retry(ctx: CommandContext, typed: string[], option
   if (options.all && typed.length > 0) throw usageError('give entry ids or --all, not both');
   if (!options.all && typed.length === 0) throw usageError('which entries? give their ids, or --all');
   const spool = await openSpool(ctx.home);
-  const ids = options.all ? await listQueuedIds(spool) : await resolveEntryArgs(spool, typed);
+  const ids = options.all ? await listEntryIds(spool) : await resolveEntryArgs(spool, typed);
   let recipients = 0;
   let entries = 0;
   for (const id of ids) {

@@ -16,14 +16,14 @@
  * repair completes, by repair's own rule: pendingCommitFate) are counted on
  * a line of their own. An entry that vanishes mid-listing
  * (delivered meanwhile) is simply not shown, nor one a flush's journal
- * records as finished before its removal (listQueuedIds).
+ * records as finished before its removal (listEntryIds).
  */
 import type { EntryState } from '../../model/entry-state.js';
 import {
   countInterruptedCommits,
   openSpool,
   readEntryForScan,
-  listQueuedIds,
+  listEntryIds,
   listAccountHolds,
   readLearntFigure,
   type ScanOptions,
@@ -108,7 +108,7 @@ function skippedLine(skipped: readonly SkippedEntry[], c: Palette): string | nul
 
 export default async function status(ctx: CommandContext, options: { json?: boolean }): Promise<number> {
   const spool = await openSpool(ctx.home);
-  const ids = await listQueuedIds(spool);
+  const ids = await listEntryIds(spool);
   const accounts = loadAccountLookup(ctx.home);
   const skipped: SkippedEntry[] = [];
   const scan = skippingScan(ctx, skipped);

@@ -21,7 +21,7 @@
  * cannot be read is reported on stderr and skipped.
  */
 import type { EntryState } from '../../model/entry-state.js';
-import { listQueuedIds, openSpool, readEntryForScan } from '../../spool/index.js';
+import { listEntryIds, openSpool, readEntryForScan } from '../../spool/index.js';
 import { writeWithBackPressure } from '../../output-stream.js';
 import { DAYS, MONTHS, pad2, plural } from '../../text.js';
 
@@ -63,7 +63,7 @@ export async function writeMailq(home: string, stdout: NodeJS.WritableStream, st
   const onCorrupt = (id: string, reason: string) => stderr.write(`mailq: warning: ${reason} (entry ${id})\n`);
   let count = 0;
   let bytes = 0;
-  for (const id of await listQueuedIds(spool)) {
+  for (const id of await listEntryIds(spool)) {
     const state = await readEntryForScan(spool, id, { onCorrupt, onUnreadable: onCorrupt });
     if (state === null) continue;
     const heading = count === 0 ? stringLine('-Queue ID-', '--Size--', '----Arrival Time----', '-Sender/Recipient-------') : '\n';
