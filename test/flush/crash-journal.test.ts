@@ -53,6 +53,18 @@ async function logLines(home: string): Promise<{ id: string; recipient: string; 
   return text.trim().split('\n').map((l) => JSON.parse(l));
 }
 
+/** What doctor's entries check, `account show`'s queued count and the library's listQueue see of the queue. */
+async function countedElsewhere(home: string): Promise<{ doctor: string | undefined; accountQueued: number; listQueue: string[] }> {
+  const { checkSpool } = await import('../../src/doctor/check-spool.js');
+  const doctor = (await checkSpool(home)).find((c) => c.id === 'spool.entries')?.detail;
+  const account = await runCli(['account', 'show', 'default', '--json'], { home });
+  assert.equal(account.code, 0, account.stderr);
+  const { listQueue } = await import('../../src/index.js');
+  const listed: string[] = [];
+  for await (const entry of listQueue({ home })) listed.push(entry.id);
+  return { doctor, accountQueued: JSON.parse(account.stdout).queued, listQueue: listed };
+}
+
 test('killed between the dot and the record (crash point): the next flush marks that transaction\'s recipients possible duplicates, resends them, and says so in the log', async (t) => {
   const server = await startCaptureServer();
   t.after(() => server.close());
@@ -218,16 +230,7 @@ test('killed after its entries finished, before their removal: status, show, del
   const mailq = spawnSync(SENDMAIL, ['-bp'], { env: { ...process.env, BULKMAILER_HOME: home }, encoding: 'utf8' });
   assert.equal(mailq.stdout, 'Mail queue is empty\n', mailq.stderr);
   // Nor do doctor, account and the library's listQueue count them.
-  const { checkSpool } = await import('../../src/doctor/check-spool.js');
-  const entriesCheck = (await checkSpool(home)).find((c) => c.id === 'spool.entries');
-  assert.equal(entriesCheck?.detail, '0 entries', JSON.stringify(entriesCheck));
-  const account = await runCli(['account', 'show', 'default', '--json'], { home });
-  assert.equal(account.code, 0, account.stderr);
-  assert.equal(JSON.parse(account.stdout).queued, 0);
-  const { listQueue } = await import('../../src/index.js');
-  const listed: string[] = [];
-  for await (const entry of listQueue({ home })) listed.push(entry.id);
-  assert.deepEqual(listed, []);
+  assert.deepEqual(await countedElsewhere(home), { doctor: '0 entries', accountQueued: 0, listQueue: [] });
 
   // The entry commands know no finished entry either.
   const shown = await runCli(['show', ids[0]!], { home });
@@ -288,15 +291,7 @@ test('finished entries beside a queued one: every reader and entry command shows
   const bp = spawnSync(SENDMAIL, ['-bp'], { env: { ...process.env, BULKMAILER_HOME: home }, encoding: 'utf8' });
   assert.equal(bp.status, 0, bp.stderr);
   assert.equal(bp.stdout, mailq.stdout);
-  const { checkSpool } = await import('../../src/doctor/check-spool.js');
-  assert.equal((await checkSpool(home)).find((c) => c.id === 'spool.entries')?.detail, '1 entry');
-  const account = await runCli(['account', 'show', 'default', '--json'], { home });
-  assert.equal(account.code, 0, account.stderr);
-  assert.equal(JSON.parse(account.stdout).queued, 1);
-  const { listQueue } = await import('../../src/index.js');
-  const listed: string[] = [];
-  for await (const entry of listQueue({ home })) listed.push(entry.id);
-  assert.deepEqual(listed, [queued.id]);
+  assert.deepEqual(await countedElsewhere(home), { doctor: '1 entry', accountQueued: 1, listQueue: [queued.id] });
 
   // The entry commands: a finished entry is no entry, by its full id or a prefix of it.
   for (const args of [
