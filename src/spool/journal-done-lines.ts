@@ -9,15 +9,13 @@
  * five recipients); reading it whole and parsing every line cost `status`
  * about its size in memory, where docs/cli.md promises a big queue's
  * status the memory of a small one. A done line has one fixed form
- * (doneLine: `{"done":"<id>"}`, the id of fixed length), so each
- * journal is read in fixed-size chunks and only the first bytes of each
- * line are kept, enough to tell a done line; transaction lines are never
- * decoded.
+ * (doneLine: `{"done":"<id>"}`, the id of fixed length).
  *
- * As recovery's parser (journal-recovery.ts): a line ends at its newline,
- * its content at its first NUL (the preallocated zeros after the last
- * line), a last line without a newline counts if whole, anything else
- * (torn, not a valid queue id) is no done line.
+ * The lines are read by journalLines (journal-lines.ts), recovery's
+ * reader too: one definition of a line (its newline, its first NUL, a last
+ * line without a newline), each journal read a chunk at a time and only
+ * the first bytes of each line kept, enough to tell a done line;
+ * transaction lines are never decoded.
  *
  * Failures: a journal that vanished (its batch ended) or cannot be read is
  * skipped: its entries are listed as their state files say. A missing
@@ -26,7 +24,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { QUEUE_ID_LENGTH, isQueueId } from '../model/queue-id.js';
-import { READ_NOFOLLOW } from './durable-fs.js';
+import { journalLines } from './journal-lines.js';
 import type { Spool } from './paths.js';
 
 const PREFIX_TEXT = '{"done":"';
@@ -35,7 +33,6 @@ const PREFIX = Buffer.from(PREFIX_TEXT);
 const SUFFIX = Buffer.from(SUFFIX_TEXT);
 /** The content of a done line, without its newline. */
 const DONE_LINE_LENGTH = PREFIX.length + QUEUE_ID_LENGTH + SUFFIX.length;
-const NEWLINE = 0x0a;
 
 /**
  * The done line of a queue id, newline included: the one form this
@@ -45,9 +42,6 @@ const NEWLINE = 0x0a;
 export function doneLine(id: string): Buffer {
   return Buffer.from(`${PREFIX_TEXT}${id}${SUFFIX_TEXT}\n`, 'latin1');
 }
-
-/** Bytes read at a time: the only buffer that grows with nothing. */
-export const DEFAULT_CHUNK_BYTES = 64 * 1024;
 
 /** Calls `onDone` with each id a journal of the spool names in a done line (an id may come more than once). */
 export function forEachDoneId(spool: Spool, onDone: (id: string) => void): void {
@@ -73,43 +67,12 @@ export function isFinishedEntry(spool: Spool, id: string): boolean {
   return found;
 }
 
-/** Calls `onDone` with the id of each done line of one journal file, reading it `chunkBytes` at a time. */
-export function readDoneIds(file: string, onDone: (id: string) => void, chunkBytes = DEFAULT_CHUNK_BYTES): void {
-  const fd = fs.openSync(file, READ_NOFOLLOW);
-  try {
-    const chunk = Buffer.allocUnsafe(chunkBytes);
-    // The current line's first bytes: one more than a done line's, to see what follows it.
-    const head = Buffer.alloc(DONE_LINE_LENGTH + 1);
-    let kept = 0;
-    let lineLength = 0;
-    const endLine = () => {
-      if (lineLength >= DONE_LINE_LENGTH && (lineLength === DONE_LINE_LENGTH || head[DONE_LINE_LENGTH] === 0)) {
-        const id = doneId(head);
-        if (id !== null) onDone(id);
-      }
-      kept = 0;
-      lineLength = 0;
-    };
-    let position = 0;
-    for (;;) {
-      const read = fs.readSync(fd, chunk, 0, chunk.length, position);
-      if (read === 0) break;
-      position += read;
-      const bytes = read === chunk.length ? chunk : chunk.subarray(0, read);
-      let start = 0;
-      while (start < read) {
-        const newline = bytes.indexOf(NEWLINE, start);
-        const end = newline < 0 ? read : newline;
-        if (kept < head.length) kept += bytes.copy(head, kept, start, Math.min(end, start + head.length - kept));
-        lineLength += end - start;
-        if (end === read) break; // the line goes on in the next chunk
-        endLine();
-        start = end + 1;
-      }
-    }
-    endLine(); // a last line without its newline
-  } finally {
-    fs.closeSync(fd);
+/** Calls `onDone` with the id of each done line of one journal file, reading it a chunk at a time (`chunkBytes`: the tests' small ones). */
+export function readDoneIds(file: string, onDone: (id: string) => void, chunkBytes?: number): void {
+  for (const line of journalLines(file, { chunkBytes, keep: DONE_LINE_LENGTH })) {
+    if (line.length !== DONE_LINE_LENGTH) continue;
+    const id = doneId(line.bytes);
+    if (id !== null) onDone(id);
   }
 }
 
