@@ -8,7 +8,7 @@
  * one; a cache directory or blob the launcher would not trust says why.
  */
 import fs from 'node:fs';
-import { cacheDirProblem, cachedBlobFor, cachedBlobProblem, distBlobPath, readBundleId, snapshotCacheDir, SNAPSHOT_CACHE_ENV } from '../sendmail-snapshot/cache.js';
+import { blobSeed, cacheDirProblem, cachedBlobFor, cachedBlobProblem, distBlobPath, readBundleId, snapshotCacheDir, SNAPSHOT_CACHE_ENV } from '../sendmail-snapshot/cache.js';
 import { lastBuildFailure, tryBlob } from '../sendmail-snapshot/build.js';
 import { pass, skip, warn, type CheckResult } from './check.js';
 
@@ -28,7 +28,7 @@ export function checkSendmailSnapshot(env: NodeJS.ProcessEnv = process.env): Che
       if (problem !== null) return warn(ID, TITLE, `not using ${blob}: ${problem.problem}`, problem.fix);
       const blobProblem = cachedBlobProblem(blob);
       if (blobProblem !== null) return warn(ID, TITLE, `not using ${blob}: ${blobProblem}`, `rm ${blob}; then ${BUILD}`);
-      const tried = tryBlob(blob, env);
+      const tried = tryBlob(blob, blobSeed(blob), env);
       if (tried === 'loads') return pass(ID, TITLE, `${blob} (per-user, for Node ${process.version})`);
       notes.push(`${blob}: ${tried}`);
     }
@@ -37,7 +37,7 @@ export function checkSendmailSnapshot(env: NodeJS.ProcessEnv = process.env): Che
   }
   const dist = distBlobPath();
   if (fs.existsSync(dist)) {
-    const tried = tryBlob(dist, env);
+    const tried = tryBlob(dist, blobSeed(dist), env);
     if (tried === 'loads') return pass(ID, TITLE, `${dist} (built with the install, for Node ${process.version})`);
     notes.push(`${dist}: ${tried}`);
   }

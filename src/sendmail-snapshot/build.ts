@@ -2,7 +2,10 @@
  * Builds the sendmail command's per-user start-up snapshot (./cache.ts says
  * where and why): `node --build-snapshot` on dist/bundle/sendmail/
  * snapshot.cjs with the Node that runs this (the `node` the launcher
- * starts), into a temp file in the cache directory, checked by loading it
+ * starts) and a V8 hash seed drawn at random for this blob (./hash-seed.ts;
+ * the blob's name carries it and the launcher runs it with
+ * `--hash-seed=<seed> --no-rehash-snapshot`), into a temp file in
+ * the cache directory, checked by loading it
  * once (a usage error it must report itself, exit 64), fsynced, then
  * renamed into place, its `.node` link to this Node binary (./cache.ts)
  * first: a concurrent or interrupted build never leaves a torn blob under
@@ -34,6 +37,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BulkmailerError, ExitCode } from '../errors.js';
 import { cacheDirProblem, cachedBlobFor, cachedBlobName, cachedBlobPrefix, nodeLinkOf, readBundleId, sameFile, snapshotCacheDir, snapshotScriptPath, SNAPSHOT_CACHE_ENV } from './cache.js';
+import { hashSeedFlags, randomHashSeed } from './hash-seed.js';
 
 const MARKER_STALE_MS = 10 * 60_000;
 const FAILED_RETRY_MS = 24 * 3_600_000;
@@ -43,6 +47,8 @@ const TEMP_STALE_MS = 3_600_000;
 export interface BuiltSnapshot {
   path: string;
   bytes: number;
+  /** The V8 hash seed it is run with. */
+  seed: string;
 }
 
 interface Place {
@@ -104,14 +110,17 @@ function withoutNodeOptions(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 }
 
 /**
- * Whether this Node loads `file` as the sendmail snapshot: started with an
- * unknown option, the snapshot answers it itself (64) without reading or
- * touching anything; a blob Node refuses exits 14. 'loads' or why not.
+ * Whether this Node loads `file` as the sendmail snapshot, run as the
+ * launcher runs it (with the hash seed it was built with, `seed`; null: the
+ * launcher would not use it): started with an unknown option, the
+ * snapshot answers it itself (64) without reading or touching anything; a
+ * blob Node refuses exits 14. 'loads' or why not.
  */
-export function tryBlob(file: string, env: NodeJS.ProcessEnv = process.env): 'loads' | string {
-  const tried = spawnSync(process.execPath, ['--snapshot-blob', file, 'bulkmailer-sendmail', '-Z'], { env: withoutNodeOptions(env), stdio: 'ignore' });
+export function tryBlob(file: string, seed: string | null, env: NodeJS.ProcessEnv = process.env): 'loads' | string {
+  if (seed === null) return 'no valid V8 hash seed recorded for it (built by an older bulkmailer?)';
+  const tried = spawnSync(process.execPath, [...hashSeedFlags(seed), '--snapshot-blob', file, 'bulkmailer-sendmail', '-Z'], { env: withoutNodeOptions(env), stdio: 'ignore' });
   if (tried.status === ExitCode.usage) return 'loads';
-  if (tried.status === 14) return `${process.version} refuses it (built by another Node)`;
+  if (tried.status === 14) return `${process.version} refuses it (built by another Node, or with another hash seed)`;
   return tried.error?.message ?? `node ${tried.status !== null ? `exited ${tried.status}` : `died of ${tried.signal}`}`;
 }
 
@@ -122,9 +131,10 @@ function buildBlob(place: Place, env: NodeJS.ProcessEnv): BuiltSnapshot {
     throw new BulkmailerError('E_SNAPSHOT_BUILD', `cannot build the sendmail start-up snapshot with ${process.execPath} (${process.version}): ${why}`, { exitCode: ExitCode.software });
   };
   const clean = withoutNodeOptions(env);
-  const made = spawnSync(process.execPath, ['--snapshot-blob', temp, '--build-snapshot', snapshotScriptPath()], { env: clean, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  const seed = randomHashSeed();
+  const made = spawnSync(process.execPath, [...hashSeedFlags(seed), '--snapshot-blob', temp, '--build-snapshot', snapshotScriptPath()], { env: clean, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
   if (made.status !== 0) fail(made.error?.message ?? `node exited ${made.status ?? made.signal}: ${(made.stderr ?? '').trim().split('\n').slice(-3).join(' ')}`);
-  const tried = tryBlob(temp, env);
+  const tried = tryBlob(temp, seed, env);
   if (tried !== 'loads') fail(`the blob it built does not load (${tried})`);
   const fd = fs.openSync(temp, 'r+');
   let bytes: number;
@@ -135,7 +145,7 @@ function buildBlob(place: Place, env: NodeJS.ProcessEnv): BuiltSnapshot {
   } finally {
     fs.closeSync(fd);
   }
-  const target = path.join(place.dir, cachedBlobName(place.bundleId, bytes));
+  const target = path.join(place.dir, cachedBlobName(place.bundleId, seed, bytes));
   // The link first: a blob the launcher can find always has it (the blob without it is pruned, never chosen).
   const tempLink = `${temp}.node`;
   try {
@@ -147,7 +157,7 @@ function buildBlob(place: Place, env: NodeJS.ProcessEnv): BuiltSnapshot {
     fail(`cannot link it to ${process.execPath}: ${(err as Error).message}`);
   }
   fs.renameSync(temp, target);
-  return { path: target, bytes };
+  return { path: target, bytes, seed };
 }
 
 /**

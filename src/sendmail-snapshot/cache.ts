@@ -7,12 +7,15 @@
  *
  * A blob only loads into the Node binary that built it, and it holds the
  * code of one bundle, so a cached blob is named by both:
- * `sendmail-<bundle id>-<node version>-<arch>-<binary>-<bytes>.blob`, the
+ * `sendmail-<bundle id>-<node version>-<arch>-<binary>-seed<seed>-<bytes>.blob`, the
  * bundle id being the hash of dist/bundle/sendmail/snapshot.cjs that the
  * build writes to snapshot.id, <binary> a hash of the real path of the
  * Node binary (two copies of one Node version, nvm's and the system's,
  * each keep their own blob, where they shared a name and took it from each
- * other in turn), and the size there because Node does not check
+ * other in turn), <seed> the V8 hash seed it was built with and must run
+ * with (`--hash-seed=<seed> --no-rehash-snapshot`, ./hash-seed.ts; dist's
+ * blob has its seed in snapshot.seed beside it; a blob without a valid
+ * seed is not used), and the size there because Node does not check
  * one: a truncated blob kills Node (SIGSEGV) instead of being refused
  * (exit 14), so a blob of any other size is not loaded. bin/bulkmailer-sendmail keeps the same rules in shell: the
  * names, the lookup, the order (cached blob first, then dist's) and the
@@ -47,6 +50,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findUntrustedPath } from '../trusted-path.js';
+import { isHashSeed } from './hash-seed.js';
 
 /** Set to `off` to make the sendmail command neither look for nor build a per-user blob. */
 export const SNAPSHOT_CACHE_ENV = 'BULKMAILER_SNAPSHOT_CACHE';
@@ -64,6 +68,30 @@ export function distBlobPath(dir = bundleDir()): string {
 /** The snapshot script a blob is built from. */
 export function snapshotScriptPath(dir = bundleDir()): string {
   return path.join(dir, 'snapshot.cjs');
+}
+
+/** The file beside dist's blob that holds the V8 hash seed it was built with (scripts/bundle-sendmail.mjs writes it). */
+export function distSeedPath(dir = bundleDir()): string {
+  return path.join(dir, 'snapshot.seed');
+}
+
+/**
+ * The V8 hash seed `blob` was built with, as the launcher finds it: for
+ * dist's blob (snapshot.blob) the first line of snapshot.seed beside it,
+ * for a cached blob the `seed<digits>` part of its name; null when there is
+ * none that isHashSeed accepts (the launcher then does not use the blob).
+ */
+export function blobSeed(blob: string): string | null {
+  if (path.basename(blob) === 'snapshot.blob') {
+    try {
+      const seed = fs.readFileSync(distSeedPath(path.dirname(blob)), 'utf8').split('\n')[0]!;
+      return isHashSeed(seed) ? seed : null;
+    } catch {
+      return null;
+    }
+  }
+  const m = /-seed([^-]*)-\d+\.blob$/.exec(path.basename(blob));
+  return m && isHashSeed(m[1]!) ? m[1]! : null;
 }
 
 /** The bundle's id (written by scripts/bundle-sendmail.mjs), or null without one. */
@@ -114,9 +142,9 @@ export function cachedBlobPrefix(bundleId: string, node: NodeIdentity = currentN
   return `sendmail-${bundleId}-${node.version}-${node.arch}-${node.binary}-`;
 }
 
-/** sendmail-<bundle id>-<node version>-<arch>-<binary>-<bytes>.blob */
-export function cachedBlobName(bundleId: string, bytes: number, node: NodeIdentity = currentNode()): string {
-  return `${cachedBlobPrefix(bundleId, node)}${bytes}.blob`;
+/** sendmail-<bundle id>-<node version>-<arch>-<binary>-seed<seed>-<bytes>.blob */
+export function cachedBlobName(bundleId: string, seed: string, bytes: number, node: NodeIdentity = currentNode()): string {
+  return `${cachedBlobPrefix(bundleId, node)}seed${seed}-${bytes}.blob`;
 }
 
 /** The link beside a blob to the Node binary that built it: the blob's name with `.node` for `.blob`. */
@@ -167,6 +195,7 @@ export function cachedBlobProblem(file: string): string | null {
   const uid = typeof process.getuid === 'function' ? process.getuid() : null;
   if (uid !== null && stat.uid !== uid) return `${file} is owned by uid ${stat.uid}, not by you`;
   if ((stat.mode & 0o022) !== 0) return `${file} is writable by others (mode ${(stat.mode & 0o7777).toString(8).padStart(4, '0')})`;
+  if (blobSeed(file) === null) return `${file} has no V8 hash seed in its name (built by an older bulkmailer)`;
   if (stat.size !== namedSize(file)) return `${file} is ${stat.size} bytes, not the ${namedSize(file) ?? '?'} its name says (cut short)`;
   return null;
 }

@@ -174,7 +174,8 @@ test('a registry install: the first message queues through the plain bundle, a b
   assert.equal((await storedMessages(spool)).length, 1, 'queued before any blob exists');
   const blob = await builtBlob(install);
   const stat = await fs.stat(blob);
-  assert.equal(path.basename(blob), `${THIS_NODE}${stat.size}.blob`);
+  // Named by its V8 hash seed too (src/sendmail-snapshot/hash-seed.ts), which the launcher runs it with.
+  assert.match(path.basename(blob), new RegExp(`^${THIS_NODE.replaceAll('.', '\\.')}seed[1-9][0-9]{0,17}-${stat.size}\\.blob$`));
   assert.equal(stat.mode & 0o777, 0o600);
   assert.equal((await fs.stat(install.cache)).mode & 0o777, 0o700);
   assert.deepEqual(await cacheFiles(install), [path.basename(blob), path.basename(linkOf(blob))], 'no marker or temp file left');
@@ -262,6 +263,75 @@ test('a blob cut short or from another Node falls back to the plain bundle, queu
     assert.equal((await send(install, spool)).fromSnapshot, true, `${name}: rebuilt`);
     count++;
   }
+  const stored = await storedMessages(spool);
+  assert.equal(stored.length, count);
+  for (const m of stored) assert.ok(m.endsWith(`\n\n${BODY}`), m);
+});
+
+/** The V8 hash seed in a per-user blob's name (src/sendmail-snapshot/cache.ts), or null. */
+function seedInName(blob: string): string | null {
+  return /-seed([1-9][0-9]{0,17})-\d+\.blob$/.exec(blob)?.[1] ?? null;
+}
+
+/** Renames a blob and its .node link to `name` (the link made anew: it names this Node). */
+async function renameBlob(blob: string, name: string): Promise<string> {
+  const renamed = path.join(path.dirname(blob), name);
+  await fs.rename(blob, renamed);
+  await fs.rm(linkOf(blob));
+  await fs.symlink(process.execPath, linkOf(renamed));
+  return renamed;
+}
+
+test('a per-user blob carries its V8 hash seed in its name and starts with it; under another seed Node 20 refuses it, without one it is not started; each rebuilt, each message queued once', async (t) => {
+  const { home, install, spool, made: [nodeDir] } = await freshInstall(t, 'node-bin');
+  let count = 0;
+  assert.equal((await send(install, spool)).fromSnapshot, false, 'no blob yet: the plain bundle');
+  count++;
+  // The background build's blob: its seed in its name.
+  let blob = await builtBlob(install);
+  const seed = seedInName(blob);
+  assert.ok(seed !== null, blob);
+  // Started with that seed, not rehashed: a `node` first on PATH notes its arguments, the blob's link names it.
+  const starts = path.join(home, 'starts');
+  const noting = path.join(nodeDir!, 'node');
+  await fs.writeFile(noting, `#!/bin/sh\necho "$*" >>'${starts}'\nexec '${process.execPath}' "$@"\n`, { mode: 0o755 });
+  await fs.rm(linkOf(blob));
+  await fs.symlink(noting, linkOf(blob));
+  assert.equal((await send(install, spool, nodeDir)).fromSnapshot, true);
+  count++;
+  assert.deepEqual((await fs.readFile(starts, 'utf8')).trim().split('\n'), [`--hash-seed=${seed} --no-rehash-snapshot --snapshot-blob ${blob} ${install.sendmail} ${ARGS.join(' ')}`]);
+  await fs.rm(linkOf(blob));
+  await fs.symlink(process.execPath, linkOf(blob));
+
+  // Renamed to another valid seed: Node 20 refuses it (exit 14: its flags' hash is in it), the plain bundle queues and a
+  // rebuild follows; Node 22 and 24 load it, hashing with the seed inside it (no rehash), so it stays.
+  const size = (await fs.stat(blob)).size;
+  const other = await renameBlob(blob, `${THIS_NODE}seed${BigInt(seed!) + 1n}-${size}.blob`);
+  const node20 = process.versions.node.startsWith('20.');
+  assert.equal((await send(install, spool)).fromSnapshot, !node20, 'another seed');
+  count++;
+  assert.equal((await storedMessages(spool)).length, count, 'another seed: queued exactly once');
+  if (node20) {
+    blob = await builtBlob(install, other);
+    assert.notEqual(blob, other);
+    assert.ok(seedInName(blob) !== null, blob);
+    assert.equal((await send(install, spool)).fromSnapshot, true, 'rebuilt');
+    count++;
+  } else {
+    blob = other;
+  }
+
+  // Renamed without a seed (the name an older bulkmailer gave it): not started, and doctor says why; rebuilt with one.
+  const unseeded = await renameBlob(blob, `${THIS_NODE}${size}.blob`);
+  assert.match(doctorLine(install, spool), /has no V8 hash seed in its name/);
+  assert.equal((await send(install, spool)).fromSnapshot, false, 'no seed');
+  count++;
+  assert.equal((await storedMessages(spool)).length, count, 'no seed: queued exactly once');
+  blob = await builtBlob(install, unseeded);
+  assert.ok(seedInName(blob) !== null, blob);
+  await waitFor(async () => !(await cacheFiles(install)).includes(path.basename(unseeded)), 'the unseeded blob pruned');
+  assert.equal((await send(install, spool)).fromSnapshot, true, 'rebuilt with a seed');
+  count++;
   const stored = await storedMessages(spool);
   assert.equal(stored.length, count);
   for (const m of stored) assert.ok(m.endsWith(`\n\n${BODY}`), m);
@@ -379,7 +449,8 @@ test('-bp, --version and mailq with a per-user blob and dist\'s: the snapshot de
   // A `node` first on PATH that notes each start, and the per-user blob's link naming it (the launcher's test -ef).
   const starts = path.join(home, 'starts');
   const node = path.join(nodeDir!, 'node');
-  await fs.writeFile(node, `#!/bin/sh\necho "$1" >>'${starts}'\nexec '${process.execPath}' "$@"\n`, { mode: 0o755 });
+  // (Its first argument after the hash seed's two flags, which start from a blob always comes with.)
+  await fs.writeFile(node, `#!/bin/sh\nfor a; do case $a in --hash-seed=*|--no-rehash-snapshot) ;; *) echo "$a" >>'${starts}'; break ;; esac; done\nexec '${process.execPath}' "$@"\n`, { mode: 0o755 });
   await fs.rm(linkOf(blob));
   await fs.symlink(node, linkOf(blob));
   const run = async (args: string[], input?: string): Promise<string[]> => {

@@ -17,12 +17,16 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { parseSendmailArgs } from '../../src/frontends/sendmail/parse-args.js';
 import { DECLINED, runFromSnapshot, snapshotRuns } from '../../src/frontends/sendmail/snapshot-entry.js';
+import { hashSeedFlags, isHashSeed } from '../../src/sendmail-snapshot/hash-seed.js';
 import { listEntryIds, listenForNudges, messagePath, openSpool } from '../../src/spool/index.js';
 import { collect, ROOT, runCli, SENDMAIL } from '../support/cli.js';
 import { pretendOtherNodeVersion } from '../support/snapshot-blob.js';
 import { makeTempHome, writeConfig } from '../support/home.js';
 
 const BLOB = path.join(ROOT, 'dist', 'bundle', 'sendmail', 'snapshot.blob');
+/** The V8 flags dist's blob was built with and must run with (its seed in snapshot.seed). */
+const BLOB_SEED = (await fs.readFile(path.join(ROOT, 'dist', 'bundle', 'sendmail', 'snapshot.seed'), 'utf8')).trim();
+const BLOB_FLAGS = hashSeedFlags(BLOB_SEED);
 const FROM_SNAPSHOT = 'started from the start-up snapshot';
 const BODY = 'The body, which must arrive whole.\n';
 const MESSAGE = `Subject: snapshot\n\n${BODY}`;
@@ -74,7 +78,7 @@ test('npm run build made a blob for this Node, and the launcher queues from it',
 test('started by hand (node --snapshot-blob, no launcher), the snapshot writes to Node\'s own stderr', async (t) => {
   const { home, cleanup } = await makeTempHome();
   t.after(cleanup);
-  const child = spawn(process.execPath, ['--snapshot-blob', BLOB, SENDMAIL, ...ARGS], { env: { ...process.env, BULKMAILER_HOME: home }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...BLOB_FLAGS, '--snapshot-blob', BLOB, SENDMAIL, ...ARGS], { env: { ...process.env, BULKMAILER_HOME: home }, stdio: ['pipe', 'pipe', 'pipe'] });
   const run = await collect(child, MESSAGE);
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stderr, new RegExp(`^bulkmailer-sendmail: ${FROM_SNAPSHOT}\n`));
@@ -106,6 +110,85 @@ test('a blob that is missing or from another Node version: the plain bundle queu
   const stored = await storedMessages(spoolHome);
   assert.equal(stored.length, cases.length);
   for (const message of stored) assert.ok(message.endsWith(`\n\n${BODY}`), message);
+});
+
+/** A `node` in `dir`, for the front of PATH, that notes the arguments of each start (a line each) in `log`, then runs this Node. */
+async function notingNode(dir: string, log: string): Promise<void> {
+  await fs.mkdir(dir, { recursive: true });
+  await fs.writeFile(path.join(dir, 'node'), `#!/bin/sh\necho "$*" >>'${log}'\nexec '${process.execPath}' "$@"\n`, { mode: 0o755 });
+}
+
+/** dist's blob as the launcher `bin` names it (from its own directory). */
+function launcherBlob(bin: string): string {
+  return `${path.dirname(bin)}/../dist/bundle/sendmail/snapshot.blob`;
+}
+
+/** Sends MESSAGE through the launcher `bin` with `nodeDir` first on PATH (runCli would put this Node's directory first). */
+async function sendWithNode(bin: string, home: string, nodeDir: string): Promise<{ code: number | null; stderr: string }> {
+  const env = { ...process.env, BULKMAILER_HOME: home, BULKMAILER_SNAPSHOT_CACHE: 'off', PATH: `${nodeDir}${path.delimiter}${process.env.PATH ?? ''}` };
+  return collect(spawn(bin, ARGS, { env, stdio: ['pipe', 'pipe', 'pipe'] }), MESSAGE);
+}
+
+test('npm run build drew a V8 hash seed for dist\'s blob (snapshot.seed), and the launcher starts the blob with it, not rehashed', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  assert.ok(isHashSeed(BLOB_SEED), BLOB_SEED);
+  const starts = path.join(home, 'starts');
+  await notingNode(path.join(home, 'node-bin'), starts);
+  const run = await sendWithNode(SENDMAIL, path.join(home, 'spool'), path.join(home, 'node-bin'));
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stderr, new RegExp(FROM_SNAPSHOT));
+  assert.deepEqual((await fs.readFile(starts, 'utf8')).split('\n'), [`--hash-seed=${BLOB_SEED} --no-rehash-snapshot --snapshot-blob ${launcherBlob(SENDMAIL)} ${SENDMAIL} ${ARGS.join(' ')}`, '']);
+  assert.equal((await storedMessages(path.join(home, 'spool'))).length, 1);
+  // The blob is refused without its seed on Node 20 (its flags' hash is in it); 22 and 24 do not compare flags.
+  const bare = spawn(process.execPath, ['--snapshot-blob', BLOB, SENDMAIL, '-Z'], { stdio: 'ignore' });
+  const bareCode = await new Promise((resolve) => bare.on('close', resolve));
+  assert.equal(bareCode, process.versions.node.startsWith('20.') ? 14 : 64);
+});
+
+test('dist\'s blob with a missing, garbage or out-of-range seed is not started; with another valid seed Node 20 refuses it; the message is queued once every time', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const starts = path.join(home, 'starts');
+  const nodeDir = path.join(home, 'node-bin');
+  await notingNode(nodeDir, starts);
+  const install = await copyInstall(path.join(home, 'install'));
+  const seedFile = path.join(path.dirname(install.blob), 'snapshot.seed');
+  const spool = path.join(home, 'spool');
+  const planted = path.join(home, 'planted');
+  const plain = `${install.bin} ${ARGS.join(' ')}`;
+  const fromBlob = (seed: string) => `--hash-seed=${seed} --no-rehash-snapshot --snapshot-blob ${launcherBlob(install.bin)} ${plain}`;
+  const other = String(BigInt(BLOB_SEED) + 1n);
+  const node20 = process.versions.node.startsWith('20.');
+  const cases: { name: string; content: string | null; starts: string[]; snapshot: boolean }[] = [
+    { name: 'no seed file', content: null, starts: [plain], snapshot: false },
+    { name: 'an empty one', content: '', starts: [plain], snapshot: false },
+    { name: '0, V8\'s "random"', content: '0\n', starts: [plain], snapshot: false },
+    { name: 'a leading zero', content: `0${BLOB_SEED}\n`, starts: [plain], snapshot: false },
+    { name: '19 digits (V8 reads above 2^63-1 as random)', content: '9223372036854775808\n', starts: [plain], snapshot: false },
+    { name: 'letters', content: 'forty\n', starts: [plain], snapshot: false },
+    { name: 'another flag after it', content: `${BLOB_SEED} --eval=process.exit(3)\n`, starts: [plain], snapshot: false },
+    { name: 'a command substitution', content: `${BLOB_SEED}$(touch ${planted})\n`, starts: [plain], snapshot: false },
+    // Node 20 refuses a blob run with flags other than its build's (exit 14): the plain bundle follows. Node 22 and 24 load it
+    // with its own seed: without the rehash, V8 hashes with the secrets in the blob, not the flag's.
+    { name: 'another valid seed', content: `${other}\n`, starts: node20 ? [fromBlob(other), plain] : [fromBlob(other)], snapshot: !node20 },
+    { name: 'its own seed, without a newline', content: BLOB_SEED, starts: [fromBlob(BLOB_SEED)], snapshot: true },
+  ];
+  let queued = 0;
+  for (const c of cases) {
+    if (c.content === null) await fs.rm(seedFile, { force: true });
+    else await fs.writeFile(seedFile, c.content);
+    await fs.rm(starts, { force: true });
+    const run = await sendWithNode(install.bin, spool, nodeDir);
+    assert.equal(run.code, 0, `${c.name}: ${run.stderr}`);
+    assert.equal(run.stderr.includes(FROM_SNAPSHOT), c.snapshot, `${c.name}: ${run.stderr}`);
+    assert.deepEqual(run.stderr.split('\n').filter((l) => l !== '' && !l.startsWith('bulkmailer-sendmail: ')), [], `${c.name}: ${run.stderr}`);
+    assert.deepEqual((await fs.readFile(starts, 'utf8')).trim().split('\n'), c.starts, c.name);
+    queued++;
+    assert.equal((await storedMessages(spool)).length, queued, `${c.name}: queued once`);
+  }
+  await assert.rejects(fs.access(planted), 'nothing in the seed file is run');
+  for (const message of await storedMessages(spool)) assert.ok(message.endsWith(`\n\n${BODY}`), message);
 });
 
 test('the launcher hands every other mode to the plain bundle (--version, -bp); a usage error is the same from the snapshot', async (t) => {
