@@ -10,7 +10,10 @@
 #
 #   bare          node -e 0
 #   empty         node --snapshot-blob with an empty user snapshot (Node's cost for any user snapshot)
+#   empty-seeded  the same, built and run with --hash-seed=<random> --no-rehash-snapshot (what our blobs now are)
 #   declined      our blob, -bp: declined at once (exit 15): our heap's deserialization and the main's start
+#                 (our blobs are run with the hash seed in their name, as the launcher runs them; a BEFORE
+#                 build's blob without one, as it was)
 #   queue-tmpfs   our blob, queueing into a home on /dev/shm: the work without the disk's fsync waits
 #   queue         our blob, queueing into a home on disk (TMPDIR): what `node --snapshot-blob` costs
 #   launcher      bin/bulkmailer-sendmail with dist's blob (BULKMAILER_SNAPSHOT_CACHE=off): + the shell
@@ -40,28 +43,39 @@ done
 } >"$work/msg"
 echo 'require("node:v8").startupSnapshot.setDeserializeMainFunction(() => {});' >"$work/empty.cjs"
 node --snapshot-blob "$work/empty.blob" --build-snapshot "$work/empty.cjs"
+empty_seed=$(($(od -An -N4 -tu4 /dev/urandom | tr -d ' ') + 1))
+node --hash-seed=$empty_seed --no-rehash-snapshot --snapshot-blob "$work/empty-seeded.blob" --build-snapshot "$work/empty.cjs"
 # Per-user blobs, each build in its own cache ($XDG_CACHE_HOME).
 blob_of() { # CHECKOUT CACHE -> builds a per-user blob there, prints its path
   mkdir -m 700 -p "$2"
   XDG_CACHE_HOME=$2 node "$1/bin/bulkmailer" sendmail-snapshot >/dev/null
   ls "$2"/bulkmailer/*.blob
 }
+flags_of() { # BLOB -> the V8 flags it runs with: its name's hash seed (none in a blob from before seeds)
+  s=${1%-*}
+  s=${s##*-seed}
+  case $s in '' | *[!0-9]*) ;; *) echo "--hash-seed=$s --no-rehash-snapshot" ;; esac
+}
 ours=$(blob_of "$here" "$work/cache")
+ours="$(flags_of "$ours") --snapshot-blob $ours"
 rows=(
   bare "node -e 0"
   empty "node --snapshot-blob $work/empty.blob x"
-  declined "node --snapshot-blob $ours $here/bin/bulkmailer-sendmail -bp"
+  empty-seeded "node --hash-seed=$empty_seed --no-rehash-snapshot --snapshot-blob $work/empty-seeded.blob x"
+  declined "node $ours $here/bin/bulkmailer-sendmail -bp"
 )
-[ -z "$shm" ] || rows+=(queue-tmpfs "BULKMAILER_HOME=$shm/home node --snapshot-blob $ours $here/bin/bulkmailer-sendmail @RCPTS")
+[ -z "$shm" ] || rows+=(queue-tmpfs "BULKMAILER_HOME=$shm/home node $ours $here/bin/bulkmailer-sendmail @RCPTS")
 rows+=(
-  queue "node --snapshot-blob $ours $here/bin/bulkmailer-sendmail @RCPTS"
+  queue "node $ours $here/bin/bulkmailer-sendmail @RCPTS"
   launcher "BULKMAILER_SNAPSHOT_CACHE=off $here/bin/bulkmailer-sendmail @RCPTS"
   launcher-user "XDG_CACHE_HOME=$work/cache $here/bin/bulkmailer-sendmail @RCPTS"
 )
 if [ -n "${BEFORE:-}" ]; then
   theirs=$(blob_of "$BEFORE" "$work/cache-before")
+  theirs="$(flags_of "$theirs") --snapshot-blob $theirs"
   rows+=(
-    before-queue "node --snapshot-blob $theirs $BEFORE/bin/bulkmailer-sendmail @RCPTS"
+    before-declined "node $theirs $BEFORE/bin/bulkmailer-sendmail -bp"
+    before-queue "node $theirs $BEFORE/bin/bulkmailer-sendmail @RCPTS"
     before-launcher "BULKMAILER_SNAPSHOT_CACHE=off $BEFORE/bin/bulkmailer-sendmail @RCPTS"
     before-launcher-user "XDG_CACHE_HOME=$work/cache-before $BEFORE/bin/bulkmailer-sendmail @RCPTS"
   )
@@ -80,7 +94,7 @@ for name, line in zip(sys.argv[4::2], sys.argv[5::2]):
     rows.append((name, [w for word in words for w in (rcpts if word == '@RCPTS' else [word])], env))
 # The exit each row must give: 15 for -bp (declined by the snapshot, the launcher's cue for the plain bundle), 0 for every
 # other row: a queueing row that exits 15 (declined), 14 (blob refused) or anything else has timed something else.
-expected = {'declined': 15}
+expected = {'declined': 15, 'before-declined': 15}
 devnull = os.open(os.devnull, os.O_WRONLY)
 wall = {name: [] for name, _, _ in rows}
 cpu = {name: [] for name, _, _ in rows}
