@@ -18,6 +18,8 @@
 #   queue         our blob, queueing into a home on disk (TMPDIR): what `node --snapshot-blob` costs
 #   launcher      bin/bulkmailer-sendmail with dist's blob (BULKMAILER_SNAPSHOT_CACHE=off): + the shell
 #   launcher-user bin/bulkmailer-sendmail with a per-user blob: + its trust check (one `find`)
+#   launcher-ca   the launcher row with NODE_EXTRA_CA_CERTS=$CA_BUNDLE (default the system's bundle; the row is left
+#                 out when it is not a readable file): what that variable costs the command
 #
 # Every row must exit 0, apart from declined's 15; the first run that does not stops the bench with the row's name
 # and command (a queueing row the snapshot declined would time a Node start, not a message queued).
@@ -70,6 +72,8 @@ rows+=(
   launcher "BULKMAILER_SNAPSHOT_CACHE=off $here/bin/bulkmailer-sendmail @RCPTS"
   launcher-user "XDG_CACHE_HOME=$work/cache $here/bin/bulkmailer-sendmail @RCPTS"
 )
+ca=${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
+[ ! -r "$ca" ] || rows+=(launcher-ca "NODE_EXTRA_CA_CERTS=$ca BULKMAILER_SNAPSHOT_CACHE=off $here/bin/bulkmailer-sendmail @RCPTS")
 if [ -n "${BEFORE:-}" ]; then
   theirs=$(blob_of "$BEFORE" "$work/cache-before")
   theirs="$(flags_of "$theirs") --snapshot-blob $theirs"
@@ -79,6 +83,7 @@ if [ -n "${BEFORE:-}" ]; then
     before-launcher "BULKMAILER_SNAPSHOT_CACHE=off $BEFORE/bin/bulkmailer-sendmail @RCPTS"
     before-launcher-user "XDG_CACHE_HOME=$work/cache-before $BEFORE/bin/bulkmailer-sendmail @RCPTS"
   )
+  [ ! -r "$ca" ] || rows+=(before-launcher-ca "NODE_EXTRA_CA_CERTS=$ca BULKMAILER_SNAPSHOT_CACHE=off $BEFORE/bin/bulkmailer-sendmail @RCPTS")
 fi
 echo "node $(node --version), $rounds rounds of $per runs per row, bulkmailer=$here${BEFORE:+ before=$BEFORE}, $(uptime | sed 's/.*load/load/')"
 BULKMAILER_HOME=$work/home python3 - "$rounds" "$per" "$work/msg" "${rows[@]}" <<'PY'

@@ -16,7 +16,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { parseSendmailArgs } from '../../src/frontends/sendmail/parse-args.js';
-import { DECLINED, runFromSnapshot, snapshotRuns } from '../../src/frontends/sendmail/snapshot-entry.js';
+import { DECLINED, EXTRA_CA_CERTS_ENV, runFromSnapshot, snapshotRuns } from '../../src/frontends/sendmail/snapshot-entry.js';
 import { hashSeedFlags, isHashSeed } from '../../src/sendmail-snapshot/hash-seed.js';
 import { listEntryIds, listenForNudges, messagePath, openSpool } from '../../src/spool/index.js';
 import { collect, ROOT, runCli, SENDMAIL } from '../support/cli.js';
@@ -189,6 +189,47 @@ test('dist\'s blob with a missing, garbage or out-of-range seed is not started; 
   }
   await assert.rejects(fs.access(planted), 'nothing in the seed file is run');
   for (const message of await storedMessages(spool)) assert.ok(message.endsWith(`\n\n${BODY}`), message);
+});
+
+test('NODE_EXTRA_CA_CERTS: the snapshot\'s Node starts without it (Node 20 parses the CA store at start-up) and puts it back for what it starts; the plain bundle gets it back', async (t) => {
+  // What runFromSnapshot does first, whatever the mode.
+  const env: NodeJS.ProcessEnv = { [EXTRA_CA_CERTS_ENV]: '/etc/corporate-ca.pem', OTHER: 'x' };
+  assert.equal(await runFromSnapshot(['-bp'], '/usr/bin/sendmail', env), DECLINED);
+  assert.deepEqual(env, { NODE_EXTRA_CA_CERTS: '/etc/corporate-ca.pem', OTHER: 'x' });
+  const none: NodeJS.ProcessEnv = { OTHER: 'x' };
+  assert.equal(await runFromSnapshot(['-bp'], '/usr/bin/sendmail', none), DECLINED);
+  assert.deepEqual(none, { OTHER: 'x' });
+
+  // The launcher: a `node` first on PATH notes, for each start, its first argument and the two variables.
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const starts = path.join(home, 'starts');
+  const nodeDir = path.join(home, 'node-bin');
+  await fs.mkdir(nodeDir);
+  await fs.writeFile(path.join(nodeDir, 'node'), `#!/bin/sh\necho "$1 \${NODE_EXTRA_CA_CERTS-unset} \${${EXTRA_CA_CERTS_ENV}-unset}" >>'${starts}'\nexec '${process.execPath}' "$@"\n`, { mode: 0o755 });
+  const spool = path.join(home, 'spool');
+  const ca = path.join(home, 'ca.pem');
+  await fs.writeFile(ca, '');
+  const run = async (args: string[], vars: Record<string, string>, input = ''): Promise<{ stderr: string; starts: string[] }> => {
+    await fs.rm(starts, { force: true });
+    const base: NodeJS.ProcessEnv = { ...process.env };
+    delete base.NODE_EXTRA_CA_CERTS;
+    const childEnv = { ...base, ...vars, BULKMAILER_HOME: spool, BULKMAILER_SNAPSHOT_CACHE: 'off', PATH: `${nodeDir}${path.delimiter}${process.env.PATH ?? ''}` };
+    const done = await collect(spawn(SENDMAIL, args, { env: childEnv, stdio: ['pipe', 'pipe', 'pipe'] }), input);
+    assert.equal(done.code, 0, `${args.join(' ')}: ${done.stderr}`);
+    return { stderr: done.stderr, starts: (await fs.readFile(starts, 'utf8')).trim().split('\n') };
+  };
+  const queued = await run(ARGS, { NODE_EXTRA_CA_CERTS: ca }, MESSAGE);
+  assert.match(queued.stderr, new RegExp(FROM_SNAPSHOT));
+  assert.deepEqual(queued.starts, [`${BLOB_FLAGS[0]} unset ${ca}`], 'queueing: the snapshot starts without it, given it under our name');
+  // -bp: the snapshot declines, the plain bundle runs with it back (and without our name).
+  assert.deepEqual((await run(['-bp'], { NODE_EXTRA_CA_CERTS: ca })).starts, [`${BLOB_FLAGS[0]} unset ${ca}`, `${SENDMAIL} ${ca} unset`]);
+  // Set but empty is passed on as set.
+  assert.deepEqual((await run(['-bp'], { NODE_EXTRA_CA_CERTS: '' })).starts, [`${BLOB_FLAGS[0]} unset `, `${SENDMAIL}  unset`]);
+  // Not set: neither is, anywhere; our name inherited from elsewhere is dropped, not turned into NODE_EXTRA_CA_CERTS.
+  assert.deepEqual((await run(['-bp'], {})).starts, [`${BLOB_FLAGS[0]} unset unset`, `${SENDMAIL} unset unset`]);
+  assert.deepEqual((await run(['-bp'], { [EXTRA_CA_CERTS_ENV]: '/planted.pem' })).starts, [`${BLOB_FLAGS[0]} unset unset`, `${SENDMAIL} unset unset`]);
+  assert.equal((await storedMessages(spool)).length, 1);
 });
 
 test('the launcher hands every other mode to the plain bundle (--version, -bp); a usage error is the same from the snapshot', async (t) => {

@@ -33,7 +33,10 @@
  * The launcher gives this process /dev/null as fd 2 (Node's complaint about
  * a blob it cannot load must not reach the user) and the real stderr as
  * the fd named by $BULKMAILER_STDERR_FD, which becomes process.stderr here,
- * first thing.
+ * first thing. It also starts it without NODE_EXTRA_CA_CERTS (Node 20
+ * parses its CA store at start-up when that is set; queueing makes no TLS
+ * connection), passed as BULKMAILER_NODE_EXTRA_CA_CERTS instead, which
+ * runFromSnapshot puts back first thing, for any process this one starts.
  */
 import { writeSync } from 'node:fs';
 import { Writable } from 'node:stream';
@@ -77,6 +80,20 @@ export const DECLINED = 15;
  */
 export const STDERR_FD_ENV = 'BULKMAILER_STDERR_FD';
 
+/**
+ * Where bin/bulkmailer-sendmail passes NODE_EXTRA_CA_CERTS to the snapshot,
+ * which Node would otherwise read at start-up (keep the two in step).
+ */
+export const EXTRA_CA_CERTS_ENV = 'BULKMAILER_NODE_EXTRA_CA_CERTS';
+
+/** Puts NODE_EXTRA_CA_CERTS back from where the launcher passed it, so that what this process starts has it. */
+export function restoreExtraCaCerts(env: NodeJS.ProcessEnv = process.env): void {
+  const value = env[EXTRA_CA_CERTS_ENV];
+  if (value === undefined) return;
+  delete env[EXTRA_CA_CERTS_ENV];
+  env.NODE_EXTRA_CA_CERTS = value;
+}
+
 /** process.stderr writes to the fd named in `env[STDERR_FD_ENV]` (synchronously, as Node's stderr does), if any. */
 export function useLauncherStderr(env: NodeJS.ProcessEnv = process.env): void {
   const value = env[STDERR_FD_ENV];
@@ -101,8 +118,9 @@ export function snapshotRuns(args: SendmailArgs, persona: SendmailPersona): bool
   return persona === 'sendmail' && args.mode === 'deliver' && args.deliveryMode === 'queue';
 }
 
-/** The snapshot's main: argv as given to the command, scriptPath as it was called ($0, for the mailq name). */
-export async function runFromSnapshot(argv: string[], scriptPath: string | undefined): Promise<number> {
+/** The snapshot's main: argv as given to the command, scriptPath as it was called ($0, for the mailq name); env: the process's (a test's own). */
+export async function runFromSnapshot(argv: string[], scriptPath: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  restoreExtraCaCerts(env);
   let args: SendmailArgs;
   try {
     args = parseSendmailArgs(argv);
