@@ -6,7 +6,10 @@
  * FSYNC_FAIL_FLAG is set, only while that file exists (so a test turns the
  * fault on and off under a running process). Files are failed too only
  * when asked (FSYNC_FAIL_FILES=1, `env(match, flag, { files: true })`: the
- * send ledger's appends); otherwise only the directory fsyncs.
+ * send ledger's appends); otherwise only the directory fsyncs. With
+ * FSYNC_FAIL_WRITES=1 (`{ writes: true }`) the writes to a matching regular
+ * file fail too (write, pwrite, writev, pwritev and their 64-bit names:
+ * EIO): a journal whose line cannot be written.
  *
  * It works on the real binaries (flush, agent, sendmail) with no seam in
  * the product code. Node's fsync goes through libuv's thread pool to the
@@ -32,9 +35,12 @@ const SOURCE = String.raw`
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
-static int should_fail(int fd) {
+/* Whether the fd's path matches (and the flag file, if any, exists); fsyncs of files only when asked. */
+static int should_fail_path(int fd, int is_write) {
   const char *match = getenv("FSYNC_FAIL_MATCH");
   const char *flag = getenv("FSYNC_FAIL_FLAG");
   const char *files = getenv("FSYNC_FAIL_FILES");
@@ -43,7 +49,7 @@ static int should_fail(int fd) {
   ssize_t n;
   if (match == NULL || match[0] == 0) return 0;
   if (fstat(fd, &st) != 0) return 0;
-  if (!S_ISDIR(st.st_mode) && (files == NULL || strcmp(files, "1") != 0)) return 0;
+  if (!is_write && !S_ISDIR(st.st_mode) && (files == NULL || strcmp(files, "1") != 0)) return 0;
   snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
   n = readlink(link, target, sizeof target - 1);
   if (n < 0) return 0;
@@ -51,6 +57,35 @@ static int should_fail(int fd) {
   if (strstr(target, match) == NULL) return 0;
   if (flag != NULL && flag[0] != 0 && access(flag, F_OK) != 0) return 0;
   return 1;
+}
+
+/* Writes: only regular files, only when asked; the check costs a getenv otherwise. */
+static int should_fail_write(int fd) {
+  const char *writes = getenv("FSYNC_FAIL_WRITES");
+  struct stat st;
+  if (writes == NULL || strcmp(writes, "1") != 0) return 0;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return 0;
+  return should_fail_path(fd, 1);
+}
+
+#define FAIL_WRITE(name, params, args) \
+  ssize_t name params { \
+    static ssize_t (*real) params; \
+    if (real == NULL) real = (ssize_t (*) params)dlsym(RTLD_NEXT, #name); \
+    if (should_fail_write(fd)) { errno = EIO; return -1; } \
+    return real args; \
+  }
+
+FAIL_WRITE(write, (int fd, const void *buf, size_t count), (fd, buf, count))
+FAIL_WRITE(pwrite, (int fd, const void *buf, size_t count, off_t offset), (fd, buf, count, offset))
+FAIL_WRITE(pwrite64, (int fd, const void *buf, size_t count, off64_t offset), (fd, buf, count, offset))
+FAIL_WRITE(writev, (int fd, const struct iovec *iov, int iovcnt), (fd, iov, iovcnt))
+FAIL_WRITE(pwritev, (int fd, const struct iovec *iov, int iovcnt, off_t offset), (fd, iov, iovcnt, offset))
+FAIL_WRITE(pwritev64, (int fd, const struct iovec *iov, int iovcnt, off64_t offset), (fd, iov, iovcnt, offset))
+FAIL_WRITE(pwritev2, (int fd, const struct iovec *iov, int iovcnt, off_t offset, int flags), (fd, iov, iovcnt, offset, flags))
+
+static int should_fail(int fd) {
+  return should_fail_path(fd, 0);
 }
 
 int fsync(int fd) {
@@ -68,15 +103,22 @@ int fdatasync(int fd) {
 }
 `;
 
+export interface FaultOptions {
+  /** File fsyncs fail too, not only directories'. */
+  files?: boolean;
+  /** Writes to matching regular files fail (EIO). */
+  writes?: boolean;
+}
+
 export interface FsyncFault {
   /** The shared library's path. */
   library: string;
   /**
    * The environment for a child process: directory fsyncs whose path
    * contains `match` fail with EIO (while `flag` exists, when given), and
-   * file fsyncs too with `files`.
+   * file fsyncs too with `files`, writes to matching regular files with `writes`.
    */
-  env(match: string, flag?: string, options?: { files?: boolean }): Record<string, string>;
+  env(match: string, flag?: string, options?: FaultOptions): Record<string, string>;
 }
 
 /** Compiles the library into `dir` and proves it works; throws otherwise. */
@@ -85,12 +127,13 @@ export async function buildFsyncFault(dir: string): Promise<FsyncFault> {
   const library = path.join(dir, 'fsync-fault.so');
   await fs.writeFile(source, SOURCE);
   execFileSync('gcc', ['-shared', '-fPIC', '-O2', '-o', library, source, '-ldl'], { stdio: 'pipe' });
-  const env = (match: string, flag?: string, options: { files?: boolean } = {}): Record<string, string> => ({
+  const env = (match: string, flag?: string, options: FaultOptions = {}): Record<string, string> => ({
     LD_PRELOAD: library,
     UV_USE_IO_URING: '0',
     FSYNC_FAIL_MATCH: match,
     ...(flag === undefined ? {} : { FSYNC_FAIL_FLAG: flag }),
     ...(options.files === true ? { FSYNC_FAIL_FILES: '1' } : {}),
+    ...(options.writes === true ? { FSYNC_FAIL_WRITES: '1' } : {}),
   });
   const probeDir = path.join(dir, 'fsync-fault-probe');
   await fs.mkdir(probeDir, { recursive: true });
@@ -105,6 +148,23 @@ export async function buildFsyncFault(dir: string): Promise<FsyncFault> {
   `;
   const run = (extra: Record<string, string>, target = probeDir) =>
     spawnSync(process.execPath, ['-e', script, target], { env: { ...process.env, ...extra }, encoding: 'utf8' }).stdout.trim();
+  // Writes: synchronous at an offset (the journal's), appended, and through the thread pool.
+  const writeScript = `
+    const fs = require('node:fs');
+    const fd = fs.openSync(process.argv[1], 'r+');
+    const codes = [];
+    for (const write of [() => fs.writeSync(fd, Buffer.from('x'), 0, 1, 0), () => fs.writeSync(fd, 'x'), () => fs.writevSync(fd, [Buffer.from('a'), Buffer.from('b')], 0)]) {
+      try { write(); codes.push('ok'); } catch (e) { codes.push(e.code); }
+    }
+    fs.write(fd, Buffer.from('x'), 0, 1, 0, (e) => { console.log(codes.join(' ') + ' ' + (e ? e.code : 'ok')); });
+  `;
+  const runWrites = (extra: Record<string, string>) =>
+    spawnSync(process.execPath, ['-e', writeScript, probeFile], { env: { ...process.env, ...extra }, encoding: 'utf8' }).stdout.trim();
+  const writesFailing = runWrites(env('fsync-fault-probe', undefined, { writes: true }));
+  const writesSpared = runWrites(env('fsync-fault-probe', undefined, { files: true }));
+  if (writesFailing !== 'EIO EIO EIO EIO' || writesSpared !== 'ok ok ok ok') {
+    throw new Error(`the LD_PRELOAD write fault does not work here (failing: "${writesFailing}", spared: "${writesSpared}")`);
+  }
   const failing = run(env('fsync-fault-probe'));
   const passing = run(env('no-such-directory'));
   const fileSpared = run(env('fsync-fault-probe'), probeFile);
