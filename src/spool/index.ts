@@ -51,7 +51,7 @@ export {
 } from './account-holds.js';
 export { readLearntFigure, writeLearntFigure } from './learnt-figures.js';
 export { nudgeFlusher, touchTrigger, listenForNudges } from './trigger.js';
-export { crashPoint, type CrashPoint } from './crash-points.js';
+export { crashPoint, forgetCrashSetting, type CrashPoint } from './crash-points.js';
 export { TransactionJournal, type JournalRecipient } from './transaction-journal.js';
 export { recoverJournals, type RecoveredTransaction, type CrashPolicy } from './journal-recovery.js';
 export { FinishedEntries, roundLimits, DEFAULT_ROUND_LIMITS, type RoundLimits } from './finished-entries.js';

@@ -43,7 +43,7 @@ import { Writable } from 'node:stream';
 import { startupSnapshot } from 'node:v8';
 import { resolveHome } from '../../config/home.js';
 import { resolveStoredConfig } from '../../config/store.js';
-import { bootTag, forgetBootId } from '../../spool/index.js';
+import { bootTag, forgetBootId, forgetCrashSetting } from '../../spool/index.js';
 import { newEntryState, serializeEntryState } from '../../model/entry-state.js';
 import { normalizeRecipients } from '../../model/address.js';
 import { forgetRandomPool, newQueueId } from '../../model/queue-id.js';
@@ -174,6 +174,8 @@ if (startupSnapshot.isBuildingSnapshot()) {
   startupSnapshot.addSerializeCallback(forgetBootId);
   // The queue id's random bytes the warm-up drew: in the image, every run would draw the same ones.
   startupSnapshot.addSerializeCallback(forgetRandomPool);
+  // BULKMAILER_CRASH_AT, had the warm-up met a crash point: a run reads its own (crash-points.ts).
+  startupSnapshot.addSerializeCallback(forgetCrashSetting);
   startupSnapshot.setDeserializeMainFunction(async () => {
     useLauncherStderr();
     // Queueing writes nothing to stdout, and touching process.stdout would build its stream (~0.5 ms).
