@@ -337,6 +337,21 @@ test('a per-user blob carries its V8 hash seed in its name and starts with it; u
   for (const m of stored) assert.ok(m.endsWith(`\n\n${BODY}`), m);
 });
 
+test('doctor tries dist\'s blob with its seed from snapshot.seed: loads; without a valid seed it says so; with another seed Node 20 refuses it', async (t) => {
+  const { install, spool } = await freshInstall(t);
+  const bundle = path.join(install.root, 'dist', 'bundle', 'sendmail');
+  await fs.copyFile(path.join(ROOT, 'dist', 'bundle', 'sendmail', 'snapshot.blob'), path.join(bundle, 'snapshot.blob'));
+  const seed = (await fs.readFile(path.join(bundle, 'snapshot.seed'), 'utf8')).trim();
+  const off = { ...install, env: { ...install.env, BULKMAILER_SNAPSHOT_CACHE: 'off' } };
+  const dist = path.join(bundle, 'snapshot.blob').replaceAll('.', '\\.');
+  assert.match(doctorLine(off, spool), new RegExp(`\\[ok  \\] sendmail start-up snapshot: ${dist} \\(built with the install`));
+  await fs.writeFile(path.join(bundle, 'snapshot.seed'), 'garbage\n');
+  assert.match(doctorLine(off, spool), /\[warn\] sendmail start-up snapshot: none usable.*no valid V8 hash seed recorded for it/);
+  await fs.writeFile(path.join(bundle, 'snapshot.seed'), `${BigInt(seed) + 1n}\n`);
+  if (process.versions.node.startsWith('20.')) assert.match(doctorLine(off, spool), /\[warn\] sendmail start-up snapshot: none usable.*refuses it \(built by another Node, or with another hash seed\)/);
+  else assert.match(doctorLine(off, spool), /\[ok  \] sendmail start-up snapshot: .*built with the install/, 'Node 22 and 24 load it with any seed');
+});
+
 test('a cache reached through a symbolic link above it (/home -> /data/home) is judged by what the link names, and used', async (t) => {
   const { home, cleanup } = await makeTempHome();
   t.after(cleanup);
