@@ -14,7 +14,10 @@
  *    its reply): the lockless path, which needs the file to be the version
  *    the delivery holds, gives way to the locked one; no recipient is
  *    lost, held recipients stay held (the entry's next transaction is not
- *    started), nothing is sent twice.
+ *    started), nothing is sent twice; and which path ran is seen through
+ *    the entry's state lock, which the test holds from the dot: the
+ *    delivery of the rewritten entry waits for it before its next entry,
+ *    that of an untouched one does not.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,7 +28,17 @@ import path from 'node:path';
 import { smarthostAndHome } from '../support/smarthost-home.js';
 import { BULKMAILER, runCli } from '../support/cli.js';
 import { fsyncFaultForTests } from '../support/fsync-fault.js';
-import { enqueueMessage, listStateFileIdsIncludingFinished, openSpool, readEntryState, writeEntryState } from '../../src/spool/index.js';
+import {
+  entryStateLockPath,
+  enqueueMessage,
+  listStateFileIdsIncludingFinished,
+  openSpool,
+  readEntryState,
+  spoolLayout,
+  tryLock,
+  writeEntryState,
+  type HeldLock,
+} from '../../src/spool/index.js';
 
 const fault = fsyncFaultForTests();
 
@@ -166,4 +179,64 @@ test('a hold or retry rewrites the state file while the entry\'s transaction is 
   assert.deepEqual(sent, [...server.dots.flat()].sort(), 'each recipient logged once, as sent once');
   assert.equal(new Set(sent).size, sent.length);
   assert.equal(log.filter((l) => l.possibleDuplicate).length, 0);
+});
+
+test('which path records the finishing transaction, seen through the state lock held from its dot: after a hold rewrote the state the delivery waits for the lock (the locked path); on an untouched entry it goes on without it', async (t) => {
+  // At the first entry's dot `hold` rewrites its state; at the first two entries' dots the test takes their
+  // state locks. What the smarthost sees at each MAIL FROM: which of those locks the test still holds.
+  const locks = new Map<string, HeldLock>();
+  const names = new Map<string, string>();
+  const seen: string[] = [];
+  let home = '';
+  let rewritten = '';
+  let untouched = '';
+  const release = (id: string) => {
+    locks.get(id)?.release();
+    locks.delete(id);
+  };
+  const { server, home: created } = await smarthostAndHome(
+    t,
+    { concurrency: 1 },
+    {
+      dataReply: (_n, to) => {
+        const id = to[0] === 'a1@example.net' ? rewritten : to[0] === 'a2@example.net' ? untouched : null;
+        if (id === null) return null;
+        if (id === rewritten) {
+          const run = spawnSync(process.execPath, [BULKMAILER, 'hold', id], { env: { ...process.env, BULKMAILER_HOME: home, NO_COLOR: '1' }, encoding: 'utf8' });
+          seen.push(`hold: ${run.status} ${run.stdout.trim()}`);
+          // The locked path waits for the lock (up to 10 s): released a moment later, whatever the flusher does meanwhile.
+          setTimeout(() => release(id), 500);
+        }
+        const taken = tryLock(entryStateLockPath(spoolLayout(home), id));
+        if (taken.acquired) locks.set(id, taken.lock);
+        else seen.push(`lock of ${names.get(id)} not taken`);
+        return null;
+      },
+      mailFromReply: (sender) => {
+        seen.push(`${sender}: ${[...locks.keys()].map((id) => names.get(id)).join(' ') || 'no lock held'}`);
+        // The untouched entry's lock goes once the next entry has begun: its removal, at the batch's end, takes it.
+        if (sender === 'three@example.org') release(untouched);
+        return null;
+      },
+    },
+  );
+  home = created;
+  t.after(() => [...locks.keys()].forEach(release));
+  const spool = await openSpool(home);
+  const queue = (from: string, to: string) => enqueueMessage(spool, { from, recipients: [to], message: message(from.length) });
+  rewritten = (await queue('one@example.org', 'a1@example.net')).id;
+  untouched = (await queue('two@example.org', 'a2@example.net')).id;
+  await queue('three@example.org', 'a3@example.net');
+  names.set(rewritten, 'one').set(untouched, 'two');
+
+  const flushed = await runCli(['flush'], { home });
+  assert.equal(flushed.code, 0, flushed.stdout + flushed.stderr);
+  assert.deepEqual(seen, [
+    'one@example.org: no lock held',
+    `hold: 0 ${rewritten}: held`,
+    'two@example.org: no lock held', // the rewritten entry's delivery waited for its lock
+    'three@example.org: two', // the untouched entry's did not take it
+  ]);
+  assert.deepEqual(server.dots, [['a1@example.net'], ['a2@example.net'], ['a3@example.net']]);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), [], 'each finished and removed, the held one too');
 });
