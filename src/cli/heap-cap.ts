@@ -11,8 +11,9 @@
  * eight clients (docs/performance.md, "The heap cap").
  *
  * Why at run time: `--max-semi-space-size` and friends are read once, when
- * V8 sets its heap up, and bin/bulkmailer is `#!/usr/bin/env node`, which
- * cannot pass flags portably. Two V8 flags are read again each time V8
+ * V8 sets its heap up, and the commands also run as `node bin/bulkmailer`
+ * (autostart's units and cron lines, the tests), where bin/bulkmailer's
+ * shell part does not run to pass them. Two V8 flags are read again each time V8
  * uses them, and Node leaves flags writable after start-up
  * (`--no-freeze-flags-after-init`), so `v8.setFlagsFromString` changes them:
  *

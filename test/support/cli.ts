@@ -25,23 +25,27 @@ export interface RunOptions {
   bin?: string;
   /** For spawnCli: the child's stdio (default three pipes), e.g. a socket as stdin and stdout, as inetd gives them. */
   stdio?: StdioOptions;
+  /** Execute bin/bulkmailer as a program (its shell part first), as a user's shell does, instead of under this Node. */
+  asProgram?: boolean;
 }
 
 /**
- * bin/bulkmailer runs under this test's Node. Any other `bin` (the sendmail
- * command, a symlink to a command) is executed as a program, as cron or a
- * mail client would: the sendmail command's launcher is a shell script that
- * starts `node` from PATH, which gets this Node's directory first.
+ * bin/bulkmailer runs under this test's Node (unless `asProgram`). Any
+ * other `bin` (the sendmail command, a symlink to a command) is executed as
+ * a program, as cron or a mail client would: the launchers are shell
+ * scripts that start `node` from PATH, which gets this Node's directory
+ * first.
  */
 export function spawnCli(args: string[], options: RunOptions): ChildProcess {
   // No per-user sendmail snapshot (looked up in, or built into, the real ~/.cache) unless a test asks.
   const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', BULKMAILER_SNAPSHOT_CACHE: 'off', ...options.env, BULKMAILER_HOME: options.home };
   const stdio = options.stdio ?? ['pipe', 'pipe', 'pipe'];
-  if (options.bin === undefined || options.bin === BULKMAILER) {
+  const bin = options.bin ?? BULKMAILER;
+  if (bin === BULKMAILER && options.asProgram !== true) {
     return spawn(process.execPath, [BULKMAILER, ...args], { env, stdio });
   }
   env.PATH = `${path.dirname(process.execPath)}${path.delimiter}${env.PATH ?? ''}`;
-  return spawn(options.bin, args, { env, stdio });
+  return spawn(bin, args, { env, stdio });
 }
 
 /** Call right after spawning: output and the exit are only seen from then on. */
