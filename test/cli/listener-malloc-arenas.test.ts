@@ -22,7 +22,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { collect, spawnCli, startListen } from '../support/cli.js';
+import { ROOT, collect, spawnCli, startListen } from '../support/cli.js';
 import { makeTempHome, writeConfig } from '../support/home.js';
 import { openRaw, sendRawMessage } from '../support/smtp-client.js';
 import { longRunningCommandOf } from '../../src/cli/long-running.js';
@@ -119,14 +119,18 @@ test('the launcher finds the command as longRunningCommandOf does', async (t) =>
     ['--no-color', 'listen', '--help'],
     ['status'],
     ['--home', temp.home, 'status'],
+    // A home named `listen`, relative: run in the temp home (below) so it is made there, not in the checkout.
     ['--home', 'listen', 'status'],
     ['status', 'listen'],
     ['--version'],
   ];
   for (const args of cases) {
-    const result = await collect(spawnCli(args, { home: temp.home, env: { NODE_OPTIONS: `--import=${report}` }, asProgram: true }));
+    const result = await collect(spawnCli(args, { home: temp.home, cwd: temp.home, env: { NODE_OPTIONS: `--import=${report}` }, asProgram: true }));
     const seen = /^MALLOC_ARENA_MAX=(.*)$/m.exec(result.stderr)?.[1];
     const expected = longRunningCommandOf(args) === 'listen' ? '1' : 'unset';
     assert.equal(seen, expected, `bulkmailer ${args.join(' ')}: exit ${result.code}, ${result.stderr}`);
   }
+  // `--home listen` made its spool in the temp home, the working directory, and nothing in the checkout.
+  assert.ok((await fs.stat(path.join(temp.home, 'listen', 'spool'))).isDirectory());
+  await assert.rejects(fs.lstat(path.join(ROOT, 'listen')), { code: 'ENOENT' }, 'the test wrote ./listen into the checkout');
 });

@@ -27,6 +27,8 @@ export interface RunOptions {
   stdio?: StdioOptions;
   /** Execute bin/bulkmailer as a program (its shell part first), as a user's shell does, instead of under this Node. */
   asProgram?: boolean;
+  /** The child's working directory (default: this test process's, the checkout): for arguments that are relative paths. */
+  cwd?: string;
 }
 
 /**
@@ -42,10 +44,10 @@ export function spawnCli(args: string[], options: RunOptions): ChildProcess {
   const stdio = options.stdio ?? ['pipe', 'pipe', 'pipe'];
   const bin = options.bin ?? BULKMAILER;
   if (bin === BULKMAILER && options.asProgram !== true) {
-    return spawn(process.execPath, [BULKMAILER, ...args], { env, stdio });
+    return spawn(process.execPath, [BULKMAILER, ...args], { env, stdio, cwd: options.cwd });
   }
   env.PATH = `${path.dirname(process.execPath)}${path.delimiter}${env.PATH ?? ''}`;
-  return spawn(bin, args, { env, stdio });
+  return spawn(bin, args, { env, stdio, cwd: options.cwd });
 }
 
 /** Call right after spawning: output and the exit are only seen from then on. */
