@@ -1,7 +1,10 @@
 /**
  * Starts the real `bulkmailer listen --port 0` of a checkout as a child
  * process for the listener benchmarks and waits for its port. Rejects if
- * the listener exits first. The caller kills it.
+ * the listener exits first. The caller kills it. Without Node flags the
+ * command is executed as a program, as a user starts it (bin/bulkmailer's
+ * shell part gives `listen` its malloc setting; `node` from PATH, this
+ * Node's directory first); with flags, Node runs the file itself.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
@@ -12,8 +15,10 @@ export interface ListenerChild {
 }
 
 export function startListenerChild(root: string, home: string, nodeFlags: string[] = []): Promise<ListenerChild> {
-  const child = spawn(process.execPath, [...nodeFlags, path.join(root, 'bin', 'bulkmailer'), 'listen', '--port', '0'], {
-    env: { ...process.env, BULKMAILER_HOME: home },
+  const bin = path.join(root, 'bin', 'bulkmailer');
+  const [file, args] = nodeFlags.length === 0 ? [bin, []] : [process.execPath, [...nodeFlags, bin]];
+  const child = spawn(file, [...args, 'listen', '--port', '0'], {
+    env: { ...process.env, BULKMAILER_HOME: home, PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}` },
     // stderr carries one log line per accepted message: not part of the measurement.
     stdio: ['ignore', 'pipe', 'ignore'],
   });
