@@ -23,11 +23,13 @@
  * version (and V8 flags) that built it, which is why `npm test` rebuilds
  * it on each version and bin/bulkmailer-sendmail falls back to the plain
  * bundle when Node refuses it. Built without NODE_OPTIONS, so that it
- * matches a Node started without V8 flags other than the two it is built
- * and run with: `--hash-seed=<seed> --no-rehash-snapshot`, the seed chosen
- * here, per build, from crypto randomness (dist/sendmail-snapshot/hash-seed.js,
- * compiled by the tsc step before this one) and written to snapshot.seed,
- * where bin/bulkmailer-sendmail reads it. Fails (exit 1) when the bundle
+ * matches a Node started without V8 flags other than the hash seed's:
+ * built with `--hash-seed=<seed>`, the seed chosen here, per build, from
+ * crypto randomness (dist/sendmail-snapshot/hash-seed.js, compiled by the
+ * tsc step before this one), then loaded once to learn how this Node runs
+ * it (with --no-rehash-snapshot where it allows, dist/sendmail-snapshot/
+ * build.js's runTokenFor); that seed token goes to snapshot.seed, where
+ * bin/bulkmailer-sendmail reads it. Fails (exit 1) when the bundle
  * imports anything but built-ins, uses import.meta, or Node cannot build
  * the blob. Last, snapshot.id: the script's hash, which names the
  * per-user blobs built from this same script after install
@@ -40,7 +42,8 @@ import { isBuiltin } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { hashSeedFlags, randomHashSeed } from '../dist/sendmail-snapshot/hash-seed.js';
+import { runTokenFor } from '../dist/sendmail-snapshot/build.js';
+import { chooseHashSeed, hashSeedBuildFlags } from '../dist/sendmail-snapshot/hash-seed.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = path.join(root, 'dist', 'bundle', 'sendmail');
@@ -150,17 +153,23 @@ const env = { ...process.env };
 delete env.NODE_OPTIONS;
 const partial = `${snapshotBlob}.${process.pid}.tmp`;
 // This build's V8 hash seed: never a constant of ours (docs/performance.md, "V8's hash seed for the sendmail command's snapshot").
-const seed = randomHashSeed();
-const made = spawnSync(process.execPath, [...hashSeedFlags(seed), '--snapshot-blob', partial, '--build-snapshot', snapshotScript], { stdio: 'inherit', env });
+const seed = chooseHashSeed();
+const made = spawnSync(process.execPath, [...hashSeedBuildFlags(seed), '--snapshot-blob', partial, '--build-snapshot', snapshotScript], { stdio: 'inherit', env });
 if (made.status !== 0) {
   fs.rmSync(partial, { force: true });
   process.stderr.write(`bundle-sendmail: node --build-snapshot failed (${made.error?.message ?? `exit ${made.status ?? made.signal}`})\n`);
   process.exit(1);
 }
+const run = runTokenFor(partial, seed, env);
+if (!('token' in run)) {
+  fs.rmSync(partial, { force: true });
+  process.stderr.write(`bundle-sendmail: the blob node --build-snapshot made does not load (${run.problem})\n`);
+  process.exit(1);
+}
 // The seed before the blob: a blob and a seed that disagree (a build cut short between the two) make
 // Node refuse the blob (exit 14), and the launcher goes on to the next one.
 const seedFile = path.join(outdir, 'snapshot.seed');
-fs.writeFileSync(`${seedFile}.${process.pid}.tmp`, `${seed}\n`);
+fs.writeFileSync(`${seedFile}.${process.pid}.tmp`, `${run.token}\n`);
 fs.renameSync(`${seedFile}.${process.pid}.tmp`, seedFile);
 fs.renameSync(partial, snapshotBlob);
 // What a per-user blob is built from, named (src/sendmail-snapshot/cache.ts): a blob

@@ -2,10 +2,11 @@
  * Builds the sendmail command's per-user start-up snapshot (./cache.ts says
  * where and why): `node --build-snapshot` on dist/bundle/sendmail/
  * snapshot.cjs with the Node that runs this (the `node` the launcher
- * starts) and a V8 hash seed drawn at random for this blob (./hash-seed.ts;
- * the blob's name carries it and the launcher runs it with
- * `--hash-seed=<seed> --no-rehash-snapshot`), into a temp file in
- * the cache directory, checked by loading it
+ * starts) and `--hash-seed=<seed>`, a seed drawn for this blob
+ * (./hash-seed.ts: random, cheap for V8's start-up), into a temp file in
+ * the cache directory, checked by loading it (without rehashing where this
+ * Node allows: its name then carries the seed token the launcher runs it
+ * with)
  * once (a usage error it must report itself, exit 64), fsynced, then
  * renamed into place, its `.node` link to this Node binary (./cache.ts)
  * first: a concurrent or interrupted build never leaves a torn blob under
@@ -37,7 +38,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BulkmailerError, ExitCode } from '../errors.js';
 import { cacheDirProblem, cachedBlobFor, cachedBlobName, cachedBlobPrefix, nodeLinkOf, readBundleId, sameFile, snapshotCacheDir, snapshotScriptPath, SNAPSHOT_CACHE_ENV } from './cache.js';
-import { hashSeedFlags, randomHashSeed } from './hash-seed.js';
+import { chooseHashSeed, hashSeedBuildFlags, seedToken, seedTokenFlags } from './hash-seed.js';
 
 const MARKER_STALE_MS = 10 * 60_000;
 const FAILED_RETRY_MS = 24 * 3_600_000;
@@ -47,8 +48,8 @@ const TEMP_STALE_MS = 3_600_000;
 export interface BuiltSnapshot {
   path: string;
   bytes: number;
-  /** The V8 hash seed it is run with. */
-  seed: string;
+  /** Its seed token (./hash-seed.ts): the V8 hash seed and whether it runs without rehashing. */
+  token: string;
 }
 
 interface Place {
@@ -111,17 +112,30 @@ function withoutNodeOptions(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 
 /**
  * Whether this Node loads `file` as the sendmail snapshot, run as the
- * launcher runs it (with the hash seed it was built with, `seed`; null: the
+ * launcher runs it (with the flags of its seed token, `token`; null: the
  * launcher would not use it): started with an unknown option, the
  * snapshot answers it itself (64) without reading or touching anything; a
  * blob Node refuses exits 14. 'loads' or why not.
  */
-export function tryBlob(file: string, seed: string | null, env: NodeJS.ProcessEnv = process.env): 'loads' | string {
-  if (seed === null) return 'no valid V8 hash seed recorded for it (built by an older bulkmailer?)';
-  const tried = spawnSync(process.execPath, [...hashSeedFlags(seed), '--snapshot-blob', file, 'bulkmailer-sendmail', '-Z'], { env: withoutNodeOptions(env), stdio: 'ignore' });
+export function tryBlob(file: string, token: string | null, env: NodeJS.ProcessEnv = process.env): 'loads' | string {
+  if (token === null) return 'no valid V8 hash seed recorded for it (built by an older bulkmailer?)';
+  const tried = spawnSync(process.execPath, [...seedTokenFlags(token), '--snapshot-blob', file, 'bulkmailer-sendmail', '-Z'], { env: withoutNodeOptions(env), stdio: 'ignore' });
   if (tried.status === ExitCode.usage) return 'loads';
   if (tried.status === 14) return `${process.version} refuses it (built by another Node, or with another hash seed)`;
   return tried.error?.message ?? `node ${tried.status !== null ? `exited ${tried.status}` : `died of ${tried.signal}`}`;
+}
+
+/**
+ * The seed token a blob built with `--hash-seed=<seed>` runs with on this
+ * Node: `<seed>n` (no rehash) when it loads that way (Node 22, 24), else
+ * `<seed>` (Node 20, which loads a blob only with its build's flags); or
+ * why it loads neither way.
+ */
+export function runTokenFor(file: string, seed: string, env: NodeJS.ProcessEnv = process.env): { token: string } | { problem: string } {
+  const fast = tryBlob(file, seedToken(seed, false), env);
+  if (fast === 'loads') return { token: seedToken(seed, false) };
+  const tried = tryBlob(file, seedToken(seed, true), env);
+  return tried === 'loads' ? { token: seedToken(seed, true) } : { problem: tried };
 }
 
 function buildBlob(place: Place, env: NodeJS.ProcessEnv): BuiltSnapshot {
@@ -131,11 +145,12 @@ function buildBlob(place: Place, env: NodeJS.ProcessEnv): BuiltSnapshot {
     throw new BulkmailerError('E_SNAPSHOT_BUILD', `cannot build the sendmail start-up snapshot with ${process.execPath} (${process.version}): ${why}`, { exitCode: ExitCode.software });
   };
   const clean = withoutNodeOptions(env);
-  const seed = randomHashSeed();
-  const made = spawnSync(process.execPath, [...hashSeedFlags(seed), '--snapshot-blob', temp, '--build-snapshot', snapshotScriptPath()], { env: clean, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  const seed = chooseHashSeed();
+  const made = spawnSync(process.execPath, [...hashSeedBuildFlags(seed), '--snapshot-blob', temp, '--build-snapshot', snapshotScriptPath()], { env: clean, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
   if (made.status !== 0) fail(made.error?.message ?? `node exited ${made.status ?? made.signal}: ${(made.stderr ?? '').trim().split('\n').slice(-3).join(' ')}`);
-  const tried = tryBlob(temp, seed, env);
-  if (tried !== 'loads') fail(`the blob it built does not load (${tried})`);
+  const run = runTokenFor(temp, seed, env);
+  if ('problem' in run) fail(`the blob it built does not load (${run.problem})`);
+  const token = (run as { token: string }).token;
   const fd = fs.openSync(temp, 'r+');
   let bytes: number;
   try {
@@ -145,7 +160,7 @@ function buildBlob(place: Place, env: NodeJS.ProcessEnv): BuiltSnapshot {
   } finally {
     fs.closeSync(fd);
   }
-  const target = path.join(place.dir, cachedBlobName(place.bundleId, seed, bytes));
+  const target = path.join(place.dir, cachedBlobName(place.bundleId, token, bytes));
   // The link first: a blob the launcher can find always has it (the blob without it is pruned, never chosen).
   const tempLink = `${temp}.node`;
   try {
@@ -157,7 +172,7 @@ function buildBlob(place: Place, env: NodeJS.ProcessEnv): BuiltSnapshot {
     fail(`cannot link it to ${process.execPath}: ${(err as Error).message}`);
   }
   fs.renameSync(temp, target);
-  return { path: target, bytes, seed };
+  return { path: target, bytes, token };
 }
 
 /**

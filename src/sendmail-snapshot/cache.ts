@@ -7,15 +7,15 @@
  *
  * A blob only loads into the Node binary that built it, and it holds the
  * code of one bundle, so a cached blob is named by both:
- * `sendmail-<bundle id>-<node version>-<arch>-<binary>-seed<seed>-<bytes>.blob`, the
+ * `sendmail-<bundle id>-<node version>-<arch>-<binary>-seed<token>-<bytes>.blob`, the
  * bundle id being the hash of dist/bundle/sendmail/snapshot.cjs that the
  * build writes to snapshot.id, <binary> a hash of the real path of the
  * Node binary (two copies of one Node version, nvm's and the system's,
  * each keep their own blob, where they shared a name and took it from each
- * other in turn), <seed> the V8 hash seed it was built with and must run
- * with (`--hash-seed=<seed> --no-rehash-snapshot`, ./hash-seed.ts; dist's
- * blob has its seed in snapshot.seed beside it; a blob without a valid
- * seed is not used), and the size there because Node does not check
+ * other in turn), <token> the V8 hash seed it was built with and how it
+ * runs (`<seed>`: `--hash-seed=<seed>`; `<seed>n`: with
+ * --no-rehash-snapshot too; ./hash-seed.ts; dist's blob has its token in
+ * snapshot.seed beside it; a blob without a valid one is not used), and the size there because Node does not check
  * one: a truncated blob kills Node (SIGSEGV) instead of being refused
  * (exit 14), so a blob of any other size is not loaded. bin/bulkmailer-sendmail keeps the same rules in shell: the
  * names, the lookup, the order (cached blob first, then dist's) and the
@@ -50,7 +50,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findUntrustedPath } from '../trusted-path.js';
-import { isHashSeed } from './hash-seed.js';
+import { isSeedToken } from './hash-seed.js';
 
 /** Set to `off` to make the sendmail command neither look for nor build a per-user blob. */
 export const SNAPSHOT_CACHE_ENV = 'BULKMAILER_SNAPSHOT_CACHE';
@@ -70,28 +70,29 @@ export function snapshotScriptPath(dir = bundleDir()): string {
   return path.join(dir, 'snapshot.cjs');
 }
 
-/** The file beside dist's blob that holds the V8 hash seed it was built with (scripts/bundle-sendmail.mjs writes it). */
+/** The file beside dist's blob that holds its seed token (scripts/bundle-sendmail.mjs writes it). */
 export function distSeedPath(dir = bundleDir()): string {
   return path.join(dir, 'snapshot.seed');
 }
 
 /**
- * The V8 hash seed `blob` was built with, as the launcher finds it: for
- * dist's blob (snapshot.blob) the first line of snapshot.seed beside it,
- * for a cached blob the `seed<digits>` part of its name; null when there is
- * none that isHashSeed accepts (the launcher then does not use the blob).
+ * The seed token of `blob` (./hash-seed.ts: its V8 hash seed and whether it
+ * runs without rehashing), as the launcher finds it: for dist's blob
+ * (snapshot.blob) the first line of snapshot.seed beside it, for a cached
+ * blob the `seed<token>` part of its name; null when there is none that
+ * isSeedToken accepts (the launcher then does not use the blob).
  */
 export function blobSeed(blob: string): string | null {
   if (path.basename(blob) === 'snapshot.blob') {
     try {
-      const seed = fs.readFileSync(distSeedPath(path.dirname(blob)), 'utf8').split('\n')[0]!;
-      return isHashSeed(seed) ? seed : null;
+      const token = fs.readFileSync(distSeedPath(path.dirname(blob)), 'utf8').split('\n')[0]!;
+      return isSeedToken(token) ? token : null;
     } catch {
       return null;
     }
   }
   const m = /-seed([^-]*)-\d+\.blob$/.exec(path.basename(blob));
-  return m && isHashSeed(m[1]!) ? m[1]! : null;
+  return m && isSeedToken(m[1]!) ? m[1]! : null;
 }
 
 /** The bundle's id (written by scripts/bundle-sendmail.mjs), or null without one. */
@@ -142,9 +143,9 @@ export function cachedBlobPrefix(bundleId: string, node: NodeIdentity = currentN
   return `sendmail-${bundleId}-${node.version}-${node.arch}-${node.binary}-`;
 }
 
-/** sendmail-<bundle id>-<node version>-<arch>-<binary>-seed<seed>-<bytes>.blob */
-export function cachedBlobName(bundleId: string, seed: string, bytes: number, node: NodeIdentity = currentNode()): string {
-  return `${cachedBlobPrefix(bundleId, node)}seed${seed}-${bytes}.blob`;
+/** sendmail-<bundle id>-<node version>-<arch>-<binary>-seed<token>-<bytes>.blob (<token>: ./hash-seed.ts's seed token) */
+export function cachedBlobName(bundleId: string, token: string, bytes: number, node: NodeIdentity = currentNode()): string {
+  return `${cachedBlobPrefix(bundleId, node)}seed${token}-${bytes}.blob`;
 }
 
 /** The link beside a blob to the Node binary that built it: the blob's name with `.node` for `.blob`. */

@@ -31,6 +31,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { parseSendmailArgs } from '../../src/frontends/sendmail/parse-args.js';
 import { nodeBinaryTag } from '../../src/sendmail-snapshot/cache.js';
+import { makeSecretWork, seedTokenFlags } from '../../src/sendmail-snapshot/hash-seed.js';
 import { listEntryIds, messagePath, openSpool } from '../../src/spool/index.js';
 import { collect, ROOT, runCli } from '../support/cli.js';
 import { otherNodeVersion, pretendOtherNodeVersion } from '../support/snapshot-blob.js';
@@ -175,7 +176,7 @@ test('a registry install: the first message queues through the plain bundle, a b
   const blob = await builtBlob(install);
   const stat = await fs.stat(blob);
   // Named by its V8 hash seed too (src/sendmail-snapshot/hash-seed.ts), which the launcher runs it with.
-  assert.match(path.basename(blob), new RegExp(`^${THIS_NODE.replaceAll('.', '\\.')}seed[1-9][0-9]{0,17}-${stat.size}\\.blob$`));
+  assert.match(path.basename(blob), new RegExp(`^${THIS_NODE.replaceAll('.', '\\.')}seed[1-9][0-9]{0,17}n?-${stat.size}\\.blob$`));
   assert.equal(stat.mode & 0o777, 0o600);
   assert.equal((await fs.stat(install.cache)).mode & 0o777, 0o700);
   assert.deepEqual(await cacheFiles(install), [path.basename(blob), path.basename(linkOf(blob))], 'no marker or temp file left');
@@ -268,9 +269,9 @@ test('a blob cut short or from another Node falls back to the plain bundle, queu
   for (const m of stored) assert.ok(m.endsWith(`\n\n${BODY}`), m);
 });
 
-/** The V8 hash seed in a per-user blob's name (src/sendmail-snapshot/cache.ts), or null. */
+/** The seed token in a per-user blob's name (src/sendmail-snapshot/cache.ts), or null. */
 function seedInName(blob: string): string | null {
-  return /-seed([1-9][0-9]{0,17})-\d+\.blob$/.exec(blob)?.[1] ?? null;
+  return /-seed([1-9][0-9]{0,17}n?)-\d+\.blob$/.exec(blob)?.[1] ?? null;
 }
 
 /** Renames a blob and its .node link to `name` (the link made anew: it names this Node). */
@@ -291,6 +292,15 @@ test('a per-user blob carries its V8 hash seed in its name and starts with it; u
   let blob = await builtBlob(install);
   const seed = seedInName(blob);
   assert.ok(seed !== null, blob);
+  const node20 = process.versions.node.startsWith('20.');
+  assert.equal(seed.endsWith('n'), !node20, 'not rehashed but on Node 20');
+  // Its hash secrets are its seed's (not those of Node's own snapshot, shared by every copy of this Node).
+  const bytes = await fs.readFile(blob);
+  for (const secret of makeSecretWork(BigInt(seed.replace(/n$/, ''))).secrets) {
+    const word = Buffer.alloc(8);
+    word.writeBigUInt64LE(secret);
+    assert.ok(bytes.includes(word), `secret ${secret.toString(16)} of ${seed} in the blob`);
+  }
   // Started with that seed, not rehashed: a `node` first on PATH notes its arguments, the blob's link names it.
   const starts = path.join(home, 'starts');
   const noting = path.join(nodeDir!, 'node');
@@ -299,15 +309,14 @@ test('a per-user blob carries its V8 hash seed in its name and starts with it; u
   await fs.symlink(noting, linkOf(blob));
   assert.equal((await send(install, spool, nodeDir)).fromSnapshot, true);
   count++;
-  assert.deepEqual((await fs.readFile(starts, 'utf8')).trim().split('\n'), [`--hash-seed=${seed} --no-rehash-snapshot --snapshot-blob ${blob} ${install.sendmail} ${ARGS.join(' ')}`]);
+  assert.deepEqual((await fs.readFile(starts, 'utf8')).trim().split('\n'), [`${seedTokenFlags(seed).join(' ')} --snapshot-blob ${blob} ${install.sendmail} ${ARGS.join(' ')}`]);
   await fs.rm(linkOf(blob));
   await fs.symlink(process.execPath, linkOf(blob));
 
   // Renamed to another valid seed: Node 20 refuses it (exit 14: its flags' hash is in it), the plain bundle queues and a
   // rebuild follows; Node 22 and 24 load it, hashing with the seed inside it (no rehash), so it stays.
   const size = (await fs.stat(blob)).size;
-  const other = await renameBlob(blob, `${THIS_NODE}seed${BigInt(seed!) + 1n}-${size}.blob`);
-  const node20 = process.versions.node.startsWith('20.');
+  const other = await renameBlob(blob, `${THIS_NODE}seed${BigInt(seed.replace(/n$/, '')) + 1n}${seed.endsWith('n') ? 'n' : ''}-${size}.blob`);
   assert.equal((await send(install, spool)).fromSnapshot, !node20, 'another seed');
   count++;
   assert.equal((await storedMessages(spool)).length, count, 'another seed: queued exactly once');
@@ -341,13 +350,13 @@ test('doctor tries dist\'s blob with its seed from snapshot.seed: loads; without
   const { install, spool } = await freshInstall(t);
   const bundle = path.join(install.root, 'dist', 'bundle', 'sendmail');
   await fs.copyFile(path.join(ROOT, 'dist', 'bundle', 'sendmail', 'snapshot.blob'), path.join(bundle, 'snapshot.blob'));
-  const seed = (await fs.readFile(path.join(bundle, 'snapshot.seed'), 'utf8')).trim();
+  const token = (await fs.readFile(path.join(bundle, 'snapshot.seed'), 'utf8')).trim();
   const off = { ...install, env: { ...install.env, BULKMAILER_SNAPSHOT_CACHE: 'off' } };
   const dist = path.join(bundle, 'snapshot.blob').replaceAll('.', '\\.');
   assert.match(doctorLine(off, spool), new RegExp(`\\[ok  \\] sendmail start-up snapshot: ${dist} \\(built with the install`));
   await fs.writeFile(path.join(bundle, 'snapshot.seed'), 'garbage\n');
   assert.match(doctorLine(off, spool), /\[warn\] sendmail start-up snapshot: none usable.*no valid V8 hash seed recorded for it/);
-  await fs.writeFile(path.join(bundle, 'snapshot.seed'), `${BigInt(seed) + 1n}\n`);
+  await fs.writeFile(path.join(bundle, 'snapshot.seed'), `${BigInt(token.replace(/n$/, '')) + 1n}${token.endsWith('n') ? 'n' : ''}\n`);
   if (process.versions.node.startsWith('20.')) assert.match(doctorLine(off, spool), /\[warn\] sendmail start-up snapshot: none usable.*refuses it \(built by another Node, or with another hash seed\)/);
   else assert.match(doctorLine(off, spool), /\[ok  \] sendmail start-up snapshot: .*built with the install/, 'Node 22 and 24 load it with any seed');
 });

@@ -17,7 +17,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { parseSendmailArgs } from '../../src/frontends/sendmail/parse-args.js';
 import { DECLINED, EXTRA_CA_CERTS_ENV, runFromSnapshot, snapshotRuns } from '../../src/frontends/sendmail/snapshot-entry.js';
-import { hashSeedFlags, isHashSeed } from '../../src/sendmail-snapshot/hash-seed.js';
+import { isSeedToken, makeSecretWork, seedTokenFlags } from '../../src/sendmail-snapshot/hash-seed.js';
 import { listEntryIds, listenForNudges, messagePath, openSpool } from '../../src/spool/index.js';
 import { collect, ROOT, runCli, SENDMAIL } from '../support/cli.js';
 import { pretendOtherNodeVersion } from '../support/snapshot-blob.js';
@@ -25,8 +25,11 @@ import { makeTempHome, writeConfig } from '../support/home.js';
 
 const BLOB = path.join(ROOT, 'dist', 'bundle', 'sendmail', 'snapshot.blob');
 /** The V8 flags dist's blob was built with and must run with (its seed in snapshot.seed). */
-const BLOB_SEED = (await fs.readFile(path.join(ROOT, 'dist', 'bundle', 'sendmail', 'snapshot.seed'), 'utf8')).trim();
-const BLOB_FLAGS = hashSeedFlags(BLOB_SEED);
+/** dist's blob's seed token (src/sendmail-snapshot/hash-seed.ts), its seed, and the V8 flags it runs with. */
+const BLOB_TOKEN = (await fs.readFile(path.join(ROOT, 'dist', 'bundle', 'sendmail', 'snapshot.seed'), 'utf8')).trim();
+const BLOB_SEED = BLOB_TOKEN.replace(/n$/, '');
+const BLOB_FLAGS = seedTokenFlags(BLOB_TOKEN);
+const NODE20 = process.versions.node.startsWith('20.');
 const FROM_SNAPSHOT = 'started from the start-up snapshot';
 const BODY = 'The body, which must arrive whole.\n';
 const MESSAGE = `Subject: snapshot\n\n${BODY}`;
@@ -129,24 +132,34 @@ async function sendWithNode(bin: string, home: string, nodeDir: string): Promise
   return collect(spawn(bin, ARGS, { env, stdio: ['pipe', 'pipe', 'pipe'] }), MESSAGE);
 }
 
-test('npm run build drew a V8 hash seed for dist\'s blob (snapshot.seed), and the launcher starts the blob with it, not rehashed', async (t) => {
+test('npm run build drew a V8 hash seed for dist\'s blob (snapshot.seed): the blob holds that seed\'s secrets, and the launcher starts it with the seed (not rehashed but on Node 20)', async (t) => {
   const { home, cleanup } = await makeTempHome();
   t.after(cleanup);
-  assert.ok(isHashSeed(BLOB_SEED), BLOB_SEED);
+  assert.ok(isSeedToken(BLOB_TOKEN), BLOB_TOKEN);
+  // Node 20 runs a blob only with its build's flags (--hash-seed alone, so the blob is rehashed); 22 and 24 without the rehash.
+  assert.equal(BLOB_TOKEN.endsWith('n'), !NODE20, BLOB_TOKEN);
+  // The blob's hash secrets are its seed's (V8's read-only roots keep them as 64-bit words), not those of Node's own
+  // snapshot, which every copy of this Node shares: a blob built with --no-rehash-snapshot would hold those.
+  const bytes = await fs.readFile(BLOB);
+  for (const secret of makeSecretWork(BigInt(BLOB_SEED)).secrets) {
+    const word = Buffer.alloc(8);
+    word.writeBigUInt64LE(secret);
+    assert.ok(bytes.includes(word), `secret ${secret.toString(16)} of seed ${BLOB_SEED} in the blob`);
+  }
   const starts = path.join(home, 'starts');
   await notingNode(path.join(home, 'node-bin'), starts);
   const run = await sendWithNode(SENDMAIL, path.join(home, 'spool'), path.join(home, 'node-bin'));
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stderr, new RegExp(FROM_SNAPSHOT));
-  assert.deepEqual((await fs.readFile(starts, 'utf8')).split('\n'), [`--hash-seed=${BLOB_SEED} --no-rehash-snapshot --snapshot-blob ${launcherBlob(SENDMAIL)} ${SENDMAIL} ${ARGS.join(' ')}`, '']);
+  assert.deepEqual((await fs.readFile(starts, 'utf8')).split('\n'), [`${BLOB_FLAGS.join(' ')} --snapshot-blob ${launcherBlob(SENDMAIL)} ${SENDMAIL} ${ARGS.join(' ')}`, '']);
   assert.equal((await storedMessages(path.join(home, 'spool'))).length, 1);
   // The blob is refused without its seed on Node 20 (its flags' hash is in it); 22 and 24 do not compare flags.
   const bare = spawn(process.execPath, ['--snapshot-blob', BLOB, SENDMAIL, '-Z'], { stdio: 'ignore' });
   const bareCode = await new Promise((resolve) => bare.on('close', resolve));
-  assert.equal(bareCode, process.versions.node.startsWith('20.') ? 14 : 64);
+  assert.equal(bareCode, NODE20 ? 14 : 64);
 });
 
-test('dist\'s blob with a missing, garbage or out-of-range seed is not started; with another valid seed Node 20 refuses it; the message is queued once every time', async (t) => {
+test('dist\'s blob with a missing, garbage or out-of-range seed token is not started; with another valid one Node 20 refuses it; the message is queued once every time', async (t) => {
   const { home, cleanup } = await makeTempHome();
   t.after(cleanup);
   const starts = path.join(home, 'starts');
@@ -157,22 +170,27 @@ test('dist\'s blob with a missing, garbage or out-of-range seed is not started; 
   const spool = path.join(home, 'spool');
   const planted = path.join(home, 'planted');
   const plain = `${install.bin} ${ARGS.join(' ')}`;
-  const fromBlob = (seed: string) => `--hash-seed=${seed} --no-rehash-snapshot --snapshot-blob ${launcherBlob(install.bin)} ${plain}`;
-  const other = String(BigInt(BLOB_SEED) + 1n);
-  const node20 = process.versions.node.startsWith('20.');
+  const fromBlob = (token: string) => `${seedTokenFlags(token).join(' ')} --snapshot-blob ${launcherBlob(install.bin)} ${plain}`;
+  const suffix = BLOB_TOKEN.endsWith('n') ? 'n' : '';
+  const other = `${BigInt(BLOB_SEED) + 1n}${suffix}`;
+  // The same seed, run the other way (with a rehash where the blob is not, or the reverse).
+  const otherWay = suffix === 'n' ? BLOB_SEED : `${BLOB_SEED}n`;
   const cases: { name: string; content: string | null; starts: string[]; snapshot: boolean }[] = [
     { name: 'no seed file', content: null, starts: [plain], snapshot: false },
     { name: 'an empty one', content: '', starts: [plain], snapshot: false },
     { name: '0, V8\'s "random"', content: '0\n', starts: [plain], snapshot: false },
-    { name: 'a leading zero', content: `0${BLOB_SEED}\n`, starts: [plain], snapshot: false },
+    { name: 'a leading zero', content: `0${BLOB_TOKEN}\n`, starts: [plain], snapshot: false },
+    { name: 'two n', content: `${BLOB_TOKEN}nn\n`, starts: [plain], snapshot: false },
+    { name: 'n alone', content: 'n\n', starts: [plain], snapshot: false },
     { name: '19 digits (V8 reads above 2^63-1 as random)', content: '9223372036854775808\n', starts: [plain], snapshot: false },
     { name: 'letters', content: 'forty\n', starts: [plain], snapshot: false },
-    { name: 'another flag after it', content: `${BLOB_SEED} --eval=process.exit(3)\n`, starts: [plain], snapshot: false },
-    { name: 'a command substitution', content: `${BLOB_SEED}$(touch ${planted})\n`, starts: [plain], snapshot: false },
-    // Node 20 refuses a blob run with flags other than its build's (exit 14): the plain bundle follows. Node 22 and 24 load it
-    // with its own seed: without the rehash, V8 hashes with the secrets in the blob, not the flag's.
-    { name: 'another valid seed', content: `${other}\n`, starts: node20 ? [fromBlob(other), plain] : [fromBlob(other)], snapshot: !node20 },
-    { name: 'its own seed, without a newline', content: BLOB_SEED, starts: [fromBlob(BLOB_SEED)], snapshot: true },
+    { name: 'another flag after it', content: `${BLOB_TOKEN} --eval=process.exit(3)\n`, starts: [plain], snapshot: false },
+    { name: 'a command substitution', content: `${BLOB_TOKEN}$(touch ${planted})\n`, starts: [plain], snapshot: false },
+    // Node 20 refuses a blob run with flags other than its build's (exit 14): the plain bundle follows. Node 22 and 24 load it:
+    // without the rehash V8 hashes with the secrets in the blob, not the flag's; with it, with the flag's seed, rehashed.
+    { name: 'another valid seed', content: `${other}\n`, starts: NODE20 ? [fromBlob(other), plain] : [fromBlob(other)], snapshot: !NODE20 },
+    { name: 'its seed, run the other way', content: `${otherWay}\n`, starts: NODE20 ? [fromBlob(otherWay), plain] : [fromBlob(otherWay)], snapshot: !NODE20 },
+    { name: 'its own token, without a newline', content: BLOB_TOKEN, starts: [fromBlob(BLOB_TOKEN)], snapshot: true },
   ];
   let queued = 0;
   for (const c of cases) {
