@@ -10,9 +10,10 @@
 #
 #   bare          node -e 0
 #   empty         node --snapshot-blob with an empty user snapshot (Node's cost for any user snapshot)
-#   empty-seeded  the same, built and run with --hash-seed=<random> --no-rehash-snapshot (what our blobs now are)
+#   empty-seeded  the same, built with --hash-seed=<a seed chosen as our builds choose it> and run as our blobs are
+#                 (with --no-rehash-snapshot where this Node loads it so, Node 22 and 24)
 #   declined      our blob, -bp: declined at once (exit 15): our heap's deserialization and the main's start
-#                 (our blobs are run with the hash seed in their name, as the launcher runs them; a BEFORE
+#                 (our blobs are run with the seed token in their name, as the launcher runs them; a BEFORE
 #                 build's blob without one, as it was)
 #   queue-tmpfs   our blob, queueing into a home on /dev/shm: the work without the disk's fsync waits
 #   queue         our blob, queueing into a home on disk (TMPDIR): what `node --snapshot-blob` costs
@@ -45,25 +46,27 @@ done
 } >"$work/msg"
 echo 'require("node:v8").startupSnapshot.setDeserializeMainFunction(() => {});' >"$work/empty.cjs"
 node --snapshot-blob "$work/empty.blob" --build-snapshot "$work/empty.cjs"
-empty_seed=$(($(od -An -N4 -tu4 /dev/urandom | tr -d ' ') + 1))
-node --hash-seed=$empty_seed --no-rehash-snapshot --snapshot-blob "$work/empty-seeded.blob" --build-snapshot "$work/empty.cjs"
+empty_seed=$(node --input-type=module -e "import { chooseHashSeed } from '$here/dist/sendmail-snapshot/hash-seed.js'; console.log(chooseHashSeed())")
+node --hash-seed="$empty_seed" --snapshot-blob "$work/empty-seeded.blob" --build-snapshot "$work/empty.cjs"
+empty_flags="--hash-seed=$empty_seed --no-rehash-snapshot"
+node $empty_flags --snapshot-blob "$work/empty-seeded.blob" x 2>/dev/null || empty_flags="--hash-seed=$empty_seed"
 # Per-user blobs, each build in its own cache ($XDG_CACHE_HOME).
 blob_of() { # CHECKOUT CACHE -> builds a per-user blob there, prints its path
   mkdir -m 700 -p "$2"
   XDG_CACHE_HOME=$2 node "$1/bin/bulkmailer" sendmail-snapshot >/dev/null
   ls "$2"/bulkmailer/*.blob
 }
-flags_of() { # BLOB -> the V8 flags it runs with: its name's hash seed (none in a blob from before seeds)
+flags_of() { # BLOB -> the V8 flags it runs with: its name's seed token (none in a blob from before seeds)
   s=${1%-*}
   s=${s##*-seed}
-  case $s in '' | *[!0-9]*) ;; *) echo "--hash-seed=$s --no-rehash-snapshot" ;; esac
+  case $s in '' | *[!0-9n]*) ;; *n) echo "--hash-seed=${s%n} --no-rehash-snapshot" ;; *) echo "--hash-seed=$s" ;; esac
 }
 ours=$(blob_of "$here" "$work/cache")
 ours="$(flags_of "$ours") --snapshot-blob $ours"
 rows=(
   bare "node -e 0"
   empty "node --snapshot-blob $work/empty.blob x"
-  empty-seeded "node --hash-seed=$empty_seed --no-rehash-snapshot --snapshot-blob $work/empty-seeded.blob x"
+  empty-seeded "node $empty_flags --snapshot-blob $work/empty-seeded.blob x"
   declined "node $ours $here/bin/bulkmailer-sendmail -bp"
 )
 [ -z "$shm" ] || rows+=(queue-tmpfs "BULKMAILER_HOME=$shm/home node $ours $here/bin/bulkmailer-sendmail @RCPTS")
