@@ -11,7 +11,7 @@ import fs from 'node:fs/promises';
 import net from 'node:net';
 import { test } from 'node:test';
 import { spoolAndFlush } from '../../bench/spool-and-flush.js';
-import { listEntryIds, openSpool } from '../../src/spool/index.js';
+import { listStateFileIdsIncludingFinished, openSpool } from '../../src/spool/index.js';
 import { startCaptureServer } from '../support/capture-server.js';
 
 test('spoolAndFlush: spools N messages, one real flush delivers them to the recipients asked for, the home goes afterwards', async (t) => {
@@ -25,7 +25,7 @@ test('spoolAndFlush: spools N messages, one real flush delivers them to the reci
     recipientsOf: (i) => [`a${i}@example.net`, `b${i}@example.org`],
     afterFlush: async (home) => {
       seen = home;
-      return (await listEntryIds(await openSpool(home))).length;
+      return (await listStateFileIdsIncludingFinished(await openSpool(home))).length;
     },
   });
   assert.equal(drained.code, 0);
@@ -50,7 +50,7 @@ test('spoolAndFlush: a flush that reaches no smarthost answers its exit code (75
     recipientsOf: () => ['a@example.net'],
     afterFlush: async (home) => {
       seen = home;
-      return (await listEntryIds(await openSpool(home))).length;
+      return (await listStateFileIdsIncludingFinished(await openSpool(home))).length;
     },
   });
   assert.equal(drained.code, 75);

@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import nodemailer from 'nodemailer';
 import { startListener } from '../../src/frontends/listener/start-listener.js';
 import { flushQueue } from '../../src/flush/flush.js';
-import { listEntryIds, openSpool } from '../../src/spool/index.js';
+import { listEntryIds, listStateFileIdsIncludingFinished, openSpool } from '../../src/spool/index.js';
 import { startCaptureServer } from '../support/capture-server.js';
 import { makeTempHome, writeConfig } from '../support/home.js';
 
@@ -43,7 +43,7 @@ describe('list post through the listener', () => {
         assert.equal(message.from, 'announce-bounces@lists.example.org');
         assert.equal(message.raw.toString(), raw);
       }
-      assert.deepEqual(await listEntryIds(spool), []);
+      assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
     } finally {
       await listener.close();
       await smarthost.close();

@@ -15,7 +15,7 @@ import { execFileSync } from 'node:child_process';
 import { makeTempHome, writeConfig } from '../support/home.js';
 import { runCli } from '../support/cli.js';
 import { startCaptureServer } from '../support/capture-server.js';
-import { enqueueMessage, listEntryIds, openSpool, readEntryState, removeEntryLockTarget, settleCommits } from '../../src/spool/index.js';
+import { enqueueMessage, listEntryIds, listStateFileIdsIncludingFinished, openSpool, readEntryState, removeEntryLockTarget, settleCommits } from '../../src/spool/index.js';
 import { releaseDirHandles } from '../../src/spool/dir-handles.js';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -78,7 +78,7 @@ test('a full disk: enqueue exits 73 leaving nothing; a flush refuses with 73, se
   fs.rmSync(filler);
   const resumed = await runCli(['flush'], { home });
   assert.equal(resumed.code, 0, resumed.stderr);
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
   const received = server.deliveriesByRecipient();
   for (const r of recipients) assert.ok((received.get(r) ?? 0) >= 3, `${r} got all three messages`);
   const duplicates = server.messages.length - 9;

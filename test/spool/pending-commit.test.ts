@@ -26,7 +26,7 @@ import { crc32 } from '../../src/spool/crc32.js';
 import { bootTag } from '../../src/spool/lock-file.js';
 import { startListener } from '../../src/frontends/listener/start-listener.js';
 import { openRaw, sendRawMessage } from '../support/smtp-client.js';
-import { enqueueMessage, listEntryIds, messagePath, openSpool, readEntryState, repairSpool, settleCommits, statePath, type Spool } from '../../src/spool/index.js';
+import { enqueueMessage, listEntryIds, listStateFileIdsIncludingFinished, messagePath, openSpool, readEntryState, repairSpool, settleCommits, statePath, type Spool } from '../../src/spool/index.js';
 import { makeSpareFiles, takeSpareFile } from '../../src/spool/spare-files.js';
 
 /** CRLF lines, a body past the 16 KiB gathering threshold, a line that needs dot-stuffing, 8-bit bytes. */
@@ -85,7 +85,7 @@ test('killed after the fsync round, before the commit\'s link (never acknowledge
   assert.equal(crashed.signal, 'SIGKILL', `exit ${crashed.code}: ${crashed.stderr}`);
   assert.equal(crashed.stdout, '', 'no queue id printed');
   const spool = await openSpool(home);
-  assert.deepEqual(await listEntryIds(spool), [], 'no entry');
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), [], 'no entry');
   const tmp = await filesIn(spool.tmp);
   assert.equal(tmp.length, 1, tmp.join(' '));
   const name = PENDING.exec(tmp[0]!);
@@ -99,7 +99,7 @@ test('killed after the fsync round, before the commit\'s link (never acknowledge
   assert.equal(flushed.code, 0, flushed.stdout + flushed.stderr);
   assert.doesNotMatch(flushed.stderr, /interrupted the queueing/);
   assert.equal(server.messages.length, 0, 'nothing sent');
-  assert.deepEqual(await listEntryIds(spool), [], 'nothing queued');
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), [], 'nothing queued');
   assert.deepEqual(await filesIn(spool.tmp), []);
   // Its message is an orphan, removed once its rename is old enough.
   const report = await repairSpool(spool, Date.now() + 3_600_000);
@@ -124,7 +124,7 @@ test('killed after the commit\'s link, before its after-work: the entry is queue
   assert.equal(server.messages.length, 1);
   assert.ok(server.messages[0]!.raw.equals(MESSAGE), 'the message arrives byte for byte');
   assert.deepEqual(await filesIn(spool.tmp), []);
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
   assert.equal((await runCli(['flush'], { home })).code, 0);
   assert.equal(server.messages.length, 1, 'sent once');
 });
@@ -162,7 +162,7 @@ test('a pending commit of another boot with a whole message is completed and del
   const tornFile = (await filesIn(spool.tmp)).find((n) => n.startsWith(torn))!;
   const text = await fs.readFile(path.join(spool.tmp, tornFile), 'utf8');
   await fs.writeFile(path.join(spool.tmp, tornFile), text.slice(0, Math.floor(text.length / 2)));
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
   const status = await runCli(['status'], { home });
   assert.match(status.stdout + status.stderr, /not listed yet: 1 message whose queueing/, 'the whole one only, by repair\'s rule');
 
@@ -173,7 +173,7 @@ test('a pending commit of another boot with a whole message is completed and del
   assert.match(flushed.stderr, new RegExp(`a crash interrupted the queueing of ${whole} .*repair completed it, and it is queued`));
   for (const id of [short, zeroed, torn]) assert.doesNotMatch(flushed.stderr, new RegExp(id));
   assert.deepEqual(await filesIn(spool.tmp), []);
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
   assert.equal((await runCli(['flush'], { home })).code, 0);
   assert.equal(server.messages.length, 1, 'sent once');
   // Their messages are orphans now, removed by the existing rule.
@@ -191,13 +191,13 @@ test('a live writer\'s pending commit (this boot, its pid alive) is left alone, 
   assert.equal(live.orphanMessagesRemoved, 0, 'its message is not an orphan');
   assert.equal((await filesIn(spool.tmp)).length, 1, 'left alone');
   assert.deepEqual(await allMessages(spool), [id]);
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
 
   const late = await repairSpool(spool, Date.now() + 25 * 3_600_000);
   assert.deepEqual(late.commitsCompleted, []);
   assert.equal(late.tmpRemoved, 1);
   assert.deepEqual(await filesIn(spool.tmp), []);
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
 });
 
 test('a dead writer\'s pending commit of this boot without its entry is removed, not completed (its link never ran: never acknowledged)', async (t) => {
@@ -205,7 +205,7 @@ test('a dead writer\'s pending commit of this boot without its entry is removed,
   const report = await repairSpool(spool, Date.now());
   assert.deepEqual(report.commitsCompleted, []);
   assert.equal(report.tmpRemoved, 1);
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
   assert.deepEqual(await filesIn(spool.tmp), []);
 });
 
@@ -253,7 +253,7 @@ test('a pending commit removed by another process\'s repair before the link: the
     enqueueMessage(spool, { from: 'a@example.org', recipients: ['b@example.net'], message: MESSAGE }),
     /another process's repair removed this enqueue's pending commit .*: not queued/,
   );
-  assert.deepEqual(await listEntryIds(spool), []);
+  assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
 });
 
 test('a link that finds the entry\'s name taken (EEXIST) fails the enqueue and removes the pending commit, not the message under that name', async (t) => {
@@ -432,7 +432,7 @@ for (const [point, queued] of [
     assert.deepEqual(sent, queued ? ['one@example.net', 'two@example.net'] : ['one@example.net']);
     for (const m of server.messages) assert.ok(m.raw.equals(MESSAGE), 'byte for byte');
     assert.deepEqual(await filesIn(spool.tmp), [], 'spares and pending names removed (their writer is dead)');
-    assert.deepEqual(await listEntryIds(spool), []);
+    assert.deepEqual(await listStateFileIdsIncludingFinished(spool), []);
     assert.equal((await runCli(['flush'], { home })).code, 0);
     assert.equal(server.messages.length, sent.length, 'each sent once');
     // The unacknowledged message is an orphan, removed once its rename is old enough.
