@@ -17,12 +17,23 @@
  * the first bytes of each line kept, enough to tell a done line;
  * transaction lines are never decoded.
  *
- * Failures: a journal that vanished (its batch ended) or cannot be read is
- * skipped: its entries are listed as their state files say. A missing
- * journal directory means no batch.
+ * Failures: a journal that vanished (its batch ended) is skipped, and a
+ * missing journal directory means no batch. Any other error reading the
+ * directory or a journal (EIO, EACCES, something not a file in a
+ * journal's place) throws, a BulkmailerError naming the file (fromFsError:
+ * 74 for I/O, 77 for permissions). Why fail rather than warn: skipping it
+ * would list the entries its done lines record as still queued, so
+ * `status` and `mailq` would show delivered mail as waiting and `hold` or
+ * `retry` by id would accept and rewrite finished entries; a listing the
+ * user cannot trust is worse than none, and the cause (a failing disk, a
+ * permission changed by hand) needs their attention anyway. `doctor` turns
+ * the error into its failed check "every queued entry readable", naming
+ * the journal; the flusher does not read done lines this way (its
+ * recovery reads the journals itself).
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { fromFsError } from '../errors.js';
 import { QUEUE_ID_LENGTH, isQueueId } from '../model/queue-id.js';
 import { journalLines } from './journal-lines.js';
 import type { Spool } from './paths.js';
@@ -48,14 +59,17 @@ export function forEachDoneId(spool: Spool, onDone: (id: string) => void): void 
   let names: string[];
   try {
     names = fs.readdirSync(spool.journal).filter((n) => n.endsWith('.jsonl'));
-  } catch {
-    return; // no journal directory: no batch
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // no journal directory: no batch
+    throw fromFsError(`cannot read the journal directory ${spool.journal}, whose done lines say which entries are finished`, err);
   }
   for (const name of names) {
+    const file = path.join(spool.journal, name);
     try {
-      readDoneIds(path.join(spool.journal, name), onDone);
-    } catch {
-      continue; // removed meanwhile (its batch ended), or unreadable: its entries are listed as their state files say
+      readDoneIds(file, onDone);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // removed meanwhile: its batch ended, its entries with it
+      throw fromFsError(`cannot read the journal ${file}, whose done lines say which entries are finished`, err);
     }
   }
 }

@@ -4,7 +4,8 @@
  * the chunk boundaries cut (a done line split across two chunks, one byte
  * per chunk), a torn last line, the preallocated zeros, lines that only
  * look like done lines; listEntryIds (the queued view) and isFinishedEntry
- * on a real spool;
+ * on a real spool; a journal that cannot be read (a directory in its
+ * place) failing the listing and the commands on it with 74;
  * and the memory of reading a 40 MB journal (a child process on the built
  * dist/: its peak RSS grows far less than the file, which reading it whole,
  * as before, cannot do).
@@ -17,9 +18,10 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { newQueueId } from '../../src/model/queue-id.js';
 import { readDoneIds } from '../../src/spool/journal-done-lines.js';
-import { enqueueMessage, isFinishedEntry, listEntryIds, listStateFileIdsIncludingFinished, openSpool } from '../../src/spool/index.js';
-import { ROOT, collect } from '../support/cli.js';
-import { makeTempHome } from '../support/home.js';
+import { enqueueMessage, isFinishedEntry, listEntryIds, listStateFileIdsIncludingFinished, openSpool, readEntryState } from '../../src/spool/index.js';
+import { BulkmailerError } from '../../src/errors.js';
+import { ROOT, collect, runCli } from '../support/cli.js';
+import { makeTempHome, writeConfig } from '../support/home.js';
 import { messageText } from '../support/spool-fixtures.js';
 
 function transactionLine(id: string, n: number): string {
@@ -122,6 +124,39 @@ test('listEntryIds leaves out the entries a journal names in a done line; isFini
   assert.equal(isFinishedEntry(spool, ids[1]!), true);
   assert.equal(isFinishedEntry(spool, ids[4]!), true);
   assert.equal(isFinishedEntry(spool, ids[5]!), false);
+});
+
+test('a journal that is there but cannot be read fails the listing with a clear I/O error (74), not a listing that shows finished entries as queued', async (t) => {
+  const home = await tempDir(t);
+  await writeConfig(home, { smarthost: 'smtp://127.0.0.1:9', from: 'a@example.org' });
+  const spool = await openSpool(home);
+  const ids: string[] = [];
+  for (let i = 0; i < 2; i++) {
+    ids.push((await enqueueMessage(spool, { from: 'a@example.org', recipients: ['b@example.net'], message: messageText(`m${i}`) })).id);
+  }
+  ids.sort();
+  fs.mkdirSync(spool.journal, { recursive: true, mode: 0o700 });
+  fs.writeFileSync(path.join(spool.journal, '1.1.a.jsonl'), doneLine(ids[0]!));
+  // Read errors other than a vanished file: a directory in a journal's place (EISDIR; tests run as root, where chmod 000 does not stop a read).
+  const broken = path.join(spool.journal, '2.1.b.jsonl');
+  fs.mkdirSync(broken, { mode: 0o700 });
+  const unreadable = (err: unknown) => {
+    assert.ok(err instanceof BulkmailerError, String(err));
+    assert.equal(err.exitCode, 74);
+    assert.match(err.message, new RegExp(`cannot read the journal ${broken.replaceAll('.', '\\.')}.*EISDIR`));
+    return true;
+  };
+  await assert.rejects(listEntryIds(spool), unreadable);
+  assert.throws(() => isFinishedEntry(spool, ids[0]!), unreadable);
+  for (const args of [['status'], ['mailq'], ['hold', ids[0]!], ['retry', ids[1]!]]) {
+    const run = await runCli(args, { home });
+    assert.equal(run.code, 74, `${args.join(' ')}: ${run.stdout}${run.stderr}`);
+    assert.match(run.stderr, /cannot read the journal .*2\.1\.b\.jsonl/, args.join(' '));
+  }
+  // A journal that vanished (its batch ended) is no error: the other one's done line still counts.
+  fs.rmdirSync(broken);
+  assert.deepEqual(await listEntryIds(spool), [ids[1]]);
+  assert.equal((await readEntryState(spool, ids[0]!))?.held ?? false, false, 'the refused hold wrote nothing');
 });
 
 test('reading a 40 MB journal for its done lines keeps the memory of a small one (a child process)', async (t) => {
