@@ -184,6 +184,8 @@ test('dist\'s blob with a missing, garbage or out-of-range seed token is not sta
     { name: 'n alone', content: 'n\n', starts: [plain], snapshot: false },
     { name: '19 digits (V8 reads above 2^63-1 as random)', content: '9223372036854775808\n', starts: [plain], snapshot: false },
     { name: 'letters', content: 'forty\n', starts: [plain], snapshot: false },
+    // `IFS= read -r`: the line as doctor reads it (blobSeed), spaces and all, so the two agree on what is not a token.
+    { name: 'spaces around it', content: `  ${BLOB_TOKEN}  \n`, starts: [plain], snapshot: false },
     { name: 'another flag after it', content: `${BLOB_TOKEN} --eval=process.exit(3)\n`, starts: [plain], snapshot: false },
     { name: 'a command substitution', content: `${BLOB_TOKEN}$(touch ${planted})\n`, starts: [plain], snapshot: false },
     // Node 20 refuses a blob run with flags other than its build's (exit 14): the plain bundle follows. Node 22 and 24 load it:
