@@ -18,7 +18,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { newQueueId } from '../../src/model/queue-id.js';
 import { readDoneIds } from '../../src/spool/journal-done-lines.js';
-import { enqueueMessage, isFinishedEntry, listEntryIds, listStateFileIdsIncludingFinished, openSpool, readEntryState } from '../../src/spool/index.js';
+import { enqueueMessage, isFinishedEntry, listEntryIds, listStateFileIdsIncludingFinished, openSpool, readEntryState, type Spool } from '../../src/spool/index.js';
 import { BulkmailerError } from '../../src/errors.js';
 import { ROOT, collect, runCli } from '../support/cli.js';
 import { makeTempHome, writeConfig } from '../support/home.js';
@@ -107,15 +107,21 @@ test('lines that only look like done lines are not: longer, shorter, not a queue
   assert.deepEqual(idsOf(file), []);
 });
 
-test('listEntryIds leaves out the entries a journal names in a done line; isFinishedEntry names them', async (t) => {
-  const home = await tempDir(t);
+/** A spool of `count` queued entries (their ids sorted) and its journal directory, for journals written by hand. */
+async function spoolWithJournalDir(home: string, count: number): Promise<{ spool: Spool; ids: string[] }> {
   const spool = await openSpool(home);
   const ids: string[] = [];
-  for (let i = 0; i < 6; i++) {
+  for (let i = 0; i < count; i++) {
     ids.push((await enqueueMessage(spool, { from: 'a@example.org', recipients: ['b@example.net'], message: messageText(`m${i}`) })).id);
   }
   ids.sort();
   fs.mkdirSync(spool.journal, { recursive: true, mode: 0o700 });
+  return { spool, ids };
+}
+
+test('listEntryIds leaves out the entries a journal names in a done line; isFinishedEntry names them', async (t) => {
+  const home = await tempDir(t);
+  const { spool, ids } = await spoolWithJournalDir(home, 6);
   // Two journals, as two batches (one crashed) leave; done lines of entries long gone too.
   fs.writeFileSync(path.join(spool.journal, '1.1.a.jsonl'), transactionLine(ids[1]!, 1) + doneLine(ids[1]!) + doneLine(newQueueId()));
   fs.writeFileSync(path.join(spool.journal, '2.1.b.jsonl'), Buffer.concat([Buffer.from(doneLine(newQueueId()) + doneLine(ids[4]!) + transactionLine(ids[5]!, 2)), Buffer.alloc(64)]));
@@ -129,13 +135,7 @@ test('listEntryIds leaves out the entries a journal names in a done line; isFini
 test('a journal that is there but cannot be read fails the listing with a clear I/O error (74), not a listing that shows finished entries as queued', async (t) => {
   const home = await tempDir(t);
   await writeConfig(home, { smarthost: 'smtp://127.0.0.1:9', from: 'a@example.org' });
-  const spool = await openSpool(home);
-  const ids: string[] = [];
-  for (let i = 0; i < 2; i++) {
-    ids.push((await enqueueMessage(spool, { from: 'a@example.org', recipients: ['b@example.net'], message: messageText(`m${i}`) })).id);
-  }
-  ids.sort();
-  fs.mkdirSync(spool.journal, { recursive: true, mode: 0o700 });
+  const { spool, ids } = await spoolWithJournalDir(home, 2);
   fs.writeFileSync(path.join(spool.journal, '1.1.a.jsonl'), doneLine(ids[0]!));
   // Read errors other than a vanished file: a directory in a journal's place (EISDIR; tests run as root, where chmod 000 does not stop a read).
   const broken = path.join(spool.journal, '2.1.b.jsonl');
