@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import path from 'node:path';
 import { makeTempHome } from '../support/home.js';
 import { openSpool, tryLock, entryBusyLockPath } from '../../src/spool/index.js';
 import { prepareEntryLockDir } from '../../src/spool/entry-lock-dir.js';
@@ -46,4 +47,15 @@ test('a tmpfs directory that is not private (or not ours) is not trusted: a real
   const lock = tryLock(entryBusyLockPath(spool, '0mx1rl36i6fyothr3'));
   assert.ok(lock.acquired);
   if (lock.acquired) lock.lock.release();
+});
+
+test('a temp home’s cleanup removes the tmpfs lock directories of the homes made in it, one named `spool` too (tests leave nothing in /dev/shm)', async () => {
+  const { home, cleanup } = await makeTempHome();
+  const homes = [home, path.join(home, 'a'), path.join(home, 'spool'), path.join(home, 'install', 'b')];
+  const targets: string[] = [];
+  for (const dir of homes) targets.push(fs.readlinkSync(entryLockDir(await openSpool(dir))));
+  assert.equal(new Set(targets).size, homes.length);
+  for (const target of targets) assert.ok(fs.statSync(target).isDirectory());
+  await cleanup();
+  for (const [i, target] of targets.entries()) assert.equal(fs.existsSync(target), false, `the lock directory of ${homes[i]} is left in /dev/shm`);
 });

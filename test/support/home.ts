@@ -23,13 +23,20 @@ export async function makeTempHome(prefix = 'bulkmailer-test-'): Promise<TempHom
   };
 }
 
-/** Tests make homes inside homes: remove the tmpfs lock directory of each (see entry-lock-dir.ts). */
+/**
+ * Tests make homes inside homes: remove the tmpfs lock directory of each
+ * (see entry-lock-dir.ts). A directory named `spool` is not descended into
+ * (a home's spool holds no home), but may itself be a home (tests name a
+ * home `spool`), so its lock target goes too.
+ */
 async function removeLockTargetsBelow(dir: string, depth: number): Promise<void> {
   removeEntryLockTarget(dir);
   if (depth === 0) return;
   const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
   for (const entry of entries) {
-    if (entry.isDirectory() && entry.name !== 'spool') await removeLockTargetsBelow(path.join(dir, entry.name), depth - 1);
+    if (!entry.isDirectory()) continue;
+    if (entry.name === 'spool') removeEntryLockTarget(path.join(dir, entry.name));
+    else await removeLockTargetsBelow(path.join(dir, entry.name), depth - 1);
   }
 }
 
