@@ -38,7 +38,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BulkmailerError, ExitCode } from '../errors.js';
 import { cacheDirProblem, cachedBlobFor, cachedBlobName, cachedBlobPrefix, nodeLinkOf, readBundleId, sameFile, snapshotCacheDir, snapshotScriptPath, SNAPSHOT_CACHE_ENV } from './cache.js';
-import { chooseHashSeed, hashSeedBuildFlags, seedToken, seedTokenFlags } from './hash-seed.js';
+import { chooseHashSeed, hashSeedBuildFlags, holdsSecretsOf, seedToken, seedTokenFlags } from './hash-seed.js';
 
 const MARKER_STALE_MS = 10 * 60_000;
 const FAILED_RETRY_MS = 24 * 3_600_000;
@@ -127,13 +127,16 @@ export function tryBlob(file: string, token: string | null, env: NodeJS.ProcessE
 
 /**
  * The seed token a blob built with `--hash-seed=<seed>` runs with on this
- * Node: `<seed>n` (no rehash) when it loads that way (Node 22, 24), else
- * `<seed>` (Node 20, which loads a blob only with its build's flags); or
- * why it loads neither way.
+ * Node: `<seed>n` (no rehash) when it loads that way (Node 22, 24) and
+ * holds its seed's secrets, else `<seed>` (Node 20, which loads a blob only
+ * with its build's flags); or why it loads neither way. Without the
+ * rehash V8 hashes with the secrets stored in the blob, whatever
+ * --hash-seed says: a blob whose builder did not rehash (some Node build)
+ * holds Node's own, shared by every copy of that Node, and is run rehashed.
  */
 export function runTokenFor(file: string, seed: string, env: NodeJS.ProcessEnv = process.env): { token: string } | { problem: string } {
   const fast = tryBlob(file, seedToken(seed, false), env);
-  if (fast === 'loads') return { token: seedToken(seed, false) };
+  if (fast === 'loads' && holdsSecretsOf(fs.readFileSync(file), seed)) return { token: seedToken(seed, false) };
   const tried = tryBlob(file, seedToken(seed, true), env);
   return tried === 'loads' ? { token: seedToken(seed, true) } : { problem: tried };
 }

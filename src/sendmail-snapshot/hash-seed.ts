@@ -194,6 +194,22 @@ export function seedTokenFlags(token: string): string[] {
   return token.endsWith('n') ? [`--hash-seed=${token.slice(0, -1)}`, '--no-rehash-snapshot'] : [`--hash-seed=${token}`];
 }
 
+/**
+ * Whether a blob's bytes hold the string-hash secrets of `seed` (V8's
+ * read-only roots keep them as three little-endian 64-bit words). A blob
+ * whose builder did not rehash (built with --no-rehash-snapshot, or a Node
+ * build that does not rehash during --build-snapshot) holds the secrets of
+ * Node's own built-in snapshot instead, shared by every copy of that Node:
+ * such a blob must not run without rehashing (./build.ts, runTokenFor).
+ */
+export function holdsSecretsOf(blob: Buffer, seed: string): boolean {
+  return makeSecretWork(BigInt(seed)).secrets.every((secret) => {
+    const word = Buffer.alloc(8);
+    word.writeBigUInt64LE(secret);
+    return blob.includes(word);
+  });
+}
+
 /** The V8 flags a blob with this seed is built with. */
 export function hashSeedBuildFlags(seed: string): string[] {
   return [`--hash-seed=${seed}`];

@@ -3,13 +3,19 @@
  * rapidhash_make_secret finds the secrets V8 finds, with the work V8 does;
  * the seed chooser takes the cheapest of its random candidates, in the
  * range V8 takes as it is (1 to 18 digits: not 0, V8's "random", nor above
- * 2^63-1, which V8 replaces by a random seed); seed tokens and their flags.
+ * 2^63-1, which V8 replaces by a random seed); seed tokens and their flags;
+ * a blob holds its seed's secrets only when rehashed at build, and only
+ * then runs without rehashing.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
-import { chooseHashSeed, HASH_SEED_CANDIDATES, hashSeedBuildFlags, isHashSeed, isSeedToken, makeSecretWork, seedToken, seedTokenFlags } from '../../src/sendmail-snapshot/hash-seed.js';
+import { runTokenFor } from '../../src/sendmail-snapshot/build.js';
+import { chooseHashSeed, HASH_SEED_CANDIDATES, hashSeedBuildFlags, holdsSecretsOf, isHashSeed, isSeedToken, makeSecretWork, seedToken, seedTokenFlags } from '../../src/sendmail-snapshot/hash-seed.js';
 
 /**
  * Known answers. Obtained on 2026-12-01 by compiling
@@ -100,4 +106,31 @@ test('V8 takes the largest seed isHashSeed allows as it is, and complains of one
   const run = (seed: string) => spawnSync(process.execPath, [`--hash-seed=${seed}`, '-e', '0'], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
   assert.equal(run('999999999999999999').stderr, '');
   assert.match(run('9223372036854775808').stderr, /out of bounds/);
+});
+
+test('holdsSecretsOf tells a blob built with --hash-seed (its seed\'s secrets) from one built with --no-rehash-snapshot too (Node\'s own); runTokenFor runs the latter rehashed or not at all, never as <seed>n', async (t) => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'bulkmailer-hash-seed-'));
+  t.after(() => fs.rm(dir, { recursive: true, force: true }));
+  // A snapshot that answers as the sendmail snapshot answers runTokenFor's probe: a usage error, exit 64.
+  const script = path.join(dir, 'snapshot.cjs');
+  await fs.writeFile(script, "require('v8').startupSnapshot.setDeserializeMainFunction(() => process.exit(64));\n");
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  const build = (blob: string, flags: string[]) => {
+    const made = spawnSync(process.execPath, [...flags, '--snapshot-blob', blob, '--build-snapshot', script], { env, encoding: 'utf8' });
+    assert.equal(made.status, 0, made.stderr);
+  };
+  const seeded = path.join(dir, 'seeded.blob');
+  const shared = path.join(dir, 'shared.blob');
+  build(seeded, hashSeedBuildFlags('40'));
+  build(shared, [...hashSeedBuildFlags('40'), '--no-rehash-snapshot']);
+  assert.equal(holdsSecretsOf(await fs.readFile(seeded), '40'), true);
+  assert.equal(holdsSecretsOf(await fs.readFile(seeded), '18'), false, 'another seed\'s secrets are not in it');
+  assert.equal(holdsSecretsOf(await fs.readFile(shared), '40'), false, 'not rehashed at build: Node\'s own secrets');
+  // The blob built without the rehash loads as <seed>n (on Node 20 too: its flags are its build's), holding Node's own
+  // secrets: never given that token. Node 20 then refuses it with --hash-seed alone (flags differ); 22 and 24 rehash it.
+  const run = runTokenFor(shared, '40', env);
+  assert.ok(!('token' in run) || run.token === '40', JSON.stringify(run));
+  assert.equal('token' in run, !process.versions.node.startsWith('20.'), JSON.stringify(run));
+  assert.deepEqual(runTokenFor(seeded, '40', env), { token: process.versions.node.startsWith('20.') ? '40' : '40n' });
 });
