@@ -29,7 +29,8 @@
  *
  * Fails with E_UNTRUSTED_PATH (77) when the cache directory may not be
  * trusted, E_SNAPSHOT_BUSY (75) when another build holds the marker,
- * E_SNAPSHOT_BUILD (70) when Node cannot build or load the blob, and
+ * E_SNAPSHOT_BUILD (70) when Node cannot build or load the blob (or takes
+ * over BUILD_TIMEOUT_MS to: killed), and
  * E_SNAPSHOT_BUNDLE (69) when this install has no snapshot script.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -44,6 +45,13 @@ const MARKER_STALE_MS = 10 * 60_000;
 const FAILED_RETRY_MS = 24 * 3_600_000;
 const OTHER_BUNDLE_KEPT_MS = 7 * 24 * 3_600_000;
 const TEMP_STALE_MS = 3_600_000;
+/**
+ * How long a build or a load of a blob may take before its Node is killed
+ * (SIGKILL) and the build counts as failed (the failure marker): a hung
+ * background build would hold its marker, and after MARKER_STALE_MS every
+ * further message would start another beside it. A build takes ~1-3 s.
+ */
+export const BUILD_TIMEOUT_MS = 60_000;
 
 export interface BuiltSnapshot {
   path: string;
@@ -117,12 +125,18 @@ function withoutNodeOptions(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
  * snapshot answers it itself (64) without reading or touching anything; a
  * blob Node refuses exits 14. 'loads' or why not.
  */
-export function tryBlob(file: string, token: string | null, env: NodeJS.ProcessEnv = process.env): 'loads' | string {
+export function tryBlob(file: string, token: string | null, env: NodeJS.ProcessEnv = process.env, timeoutMs = BUILD_TIMEOUT_MS): 'loads' | string {
   if (token === null) return 'no valid V8 hash seed recorded for it (built by an older bulkmailer?)';
-  const tried = spawnSync(process.execPath, [...seedTokenFlags(token), '--snapshot-blob', file, 'bulkmailer-sendmail', '-Z'], { env: withoutNodeOptions(env), stdio: 'ignore' });
+  const tried = spawnSync(process.execPath, [...seedTokenFlags(token), '--snapshot-blob', file, 'bulkmailer-sendmail', '-Z'], { env: withoutNodeOptions(env), stdio: 'ignore', timeout: timeoutMs, killSignal: 'SIGKILL' });
   if (tried.status === ExitCode.usage) return 'loads';
   if (tried.status === 14) return `${process.version} refuses it (built by another Node, or with another hash seed)`;
-  return tried.error?.message ?? `node ${tried.status !== null ? `exited ${tried.status}` : `died of ${tried.signal}`}`;
+  return spawnFailure(tried, timeoutMs);
+}
+
+/** Why a spawnSync of Node that did not do what was asked ended: not started, timed out (and killed), its exit code or signal. */
+function spawnFailure(result: { error?: Error; status: number | null; signal: NodeJS.Signals | null }, timeoutMs: number): string {
+  if ((result.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT') return `node did not finish in ${timeoutMs / 1000} s (killed)`;
+  return result.error?.message ?? `node ${result.status !== null ? `exited ${result.status}` : `died of ${result.signal}`}`;
 }
 
 /**
@@ -134,14 +148,14 @@ export function tryBlob(file: string, token: string | null, env: NodeJS.ProcessE
  * --hash-seed says: a blob whose builder did not rehash (some Node build)
  * holds Node's own, shared by every copy of that Node, and is run rehashed.
  */
-export function runTokenFor(file: string, seed: string, env: NodeJS.ProcessEnv = process.env): { token: string } | { problem: string } {
-  const fast = tryBlob(file, seedToken(seed, false), env);
+export function runTokenFor(file: string, seed: string, env: NodeJS.ProcessEnv = process.env, timeoutMs = BUILD_TIMEOUT_MS): { token: string } | { problem: string } {
+  const fast = tryBlob(file, seedToken(seed, false), env, timeoutMs);
   if (fast === 'loads' && holdsSecretsOf(fs.readFileSync(file), seed)) return { token: seedToken(seed, false) };
-  const tried = tryBlob(file, seedToken(seed, true), env);
+  const tried = tryBlob(file, seedToken(seed, true), env, timeoutMs);
   return tried === 'loads' ? { token: seedToken(seed, true) } : { problem: tried };
 }
 
-function buildBlob(place: Place, env: NodeJS.ProcessEnv): BuiltSnapshot {
+function buildBlob(place: Place, env: NodeJS.ProcessEnv, timeoutMs: number): BuiltSnapshot {
   const temp = path.join(place.dir, `.${place.prefix}${process.pid}.tmp`);
   const fail = (why: string): never => {
     fs.rmSync(temp, { force: true });
@@ -149,9 +163,9 @@ function buildBlob(place: Place, env: NodeJS.ProcessEnv): BuiltSnapshot {
   };
   const clean = withoutNodeOptions(env);
   const seed = chooseHashSeed();
-  const made = spawnSync(process.execPath, [...hashSeedBuildFlags(seed), '--snapshot-blob', temp, '--build-snapshot', snapshotScriptPath()], { env: clean, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
-  if (made.status !== 0) fail(made.error?.message ?? `node exited ${made.status ?? made.signal}: ${(made.stderr ?? '').trim().split('\n').slice(-3).join(' ')}`);
-  const run = runTokenFor(temp, seed, env);
+  const made = spawnSync(process.execPath, [...hashSeedBuildFlags(seed), '--snapshot-blob', temp, '--build-snapshot', snapshotScriptPath()], { env: clean, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: timeoutMs, killSignal: 'SIGKILL' });
+  if (made.status !== 0) fail(`${spawnFailure(made, timeoutMs)}${made.error === undefined ? `: ${(made.stderr ?? '').trim().split('\n').slice(-3).join(' ')}` : ''}`);
+  const run = runTokenFor(temp, seed, env, timeoutMs);
   if ('problem' in run) fail(`the blob it built does not load (${run.problem})`);
   const token = (run as { token: string }).token;
   const fd = fs.openSync(temp, 'r+');
@@ -215,8 +229,9 @@ function prune(place: Place, kept: string, now = Date.now()): void {
 /**
  * Builds this install's blob for this Node into the cache directory, now.
  * `markerHeld`: the caller (the background build) already holds the marker.
+ * `timeoutMs`: how long its build and each load may take (BUILD_TIMEOUT_MS).
  */
-export function buildCachedSnapshot(env: NodeJS.ProcessEnv = process.env, options: { markerHeld?: boolean } = {}): BuiltSnapshot {
+export function buildCachedSnapshot(env: NodeJS.ProcessEnv = process.env, options: { markerHeld?: boolean; timeoutMs?: number } = {}): BuiltSnapshot {
   const place = placeOf(env);
   if (!options.markerHeld) {
     prepareDir(place.dir);
@@ -226,7 +241,7 @@ export function buildCachedSnapshot(env: NodeJS.ProcessEnv = process.env, option
   }
   try {
     if (options.markerHeld) prepareDir(place.dir); // checked again: time passed since the sendmail command looked
-    const built = buildBlob(place, env);
+    const built = buildBlob(place, env, options.timeoutMs ?? BUILD_TIMEOUT_MS);
     fs.rmSync(place.failed, { force: true });
     prune(place, built.path);
     return built;

@@ -20,7 +20,8 @@
  * listed (0755 passes, as in the launcher); -bp, --version and mailq with
  * a per-user blob and dist's start Node twice, not three times (the
  * snapshot declines with 15, which no other blob is tried after); the
- * build is decided from the arguments sendmailMain parsed.
+ * build is decided from the arguments sendmailMain parsed; a build or a
+ * load of the blob that hangs is killed and fails the build.
  * Runs on each Node CI runs (.ci/with-node 22|24 npx tsx --test ...).
  */
 import assert from 'node:assert/strict';
@@ -203,6 +204,43 @@ test('one build at a time: the O_EXCL marker turns a second start away, a built 
   await builtBlob(install);
   assert.equal(build.startBackgroundBuild(env), false, 'a blob built since this process started');
   assert.equal((await cacheFiles(install)).length, 2, 'the blob and its link');
+});
+
+/** The processes whose command line mentions `text` (a killed build must leave none). */
+async function processesNaming(text: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const name of await fs.readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const cmdline = await fs.readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.includes(text)) found.push(`${name}: ${cmdline.replace(/\0/g, ' ')}`);
+  }
+  return found;
+}
+
+test('a build or a load of the blob that hangs is killed after the timeout and fails the build: the failure marker, no temp file, no marker held, no process left', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const install = await registryInstall(path.join(home, 'install'));
+  const build = (await import(path.join(install.root, 'dist', 'sendmail-snapshot', 'build.js'))) as BuildModule;
+  const env = { ...process.env, ...install.env };
+  const script = path.join(install.root, 'dist', 'bundle', 'sendmail', 'snapshot.cjs');
+  const cases = [
+    { name: 'node --build-snapshot never ends', script: 'for (;;);\n' },
+    { name: 'the built blob, loaded, never ends', script: "require('v8').startupSnapshot.setDeserializeMainFunction(() => { for (;;); });\n" },
+  ];
+  for (const c of cases) {
+    await fs.writeFile(script, c.script);
+    // The hang never ends: the outcome does not depend on the machine's speed, only the test's length does.
+    assert.throws(() => build.buildCachedSnapshot(env, { timeoutMs: 2_000 }), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'E_SNAPSHOT_BUILD', c.name);
+      assert.match(err.message, /node did not finish in 2 s \(killed\)/, c.name);
+      return true;
+    });
+    assert.deepEqual(await cacheFiles(install), [`${THIS_NODE}failed`], c.name);
+    assert.match(await fs.readFile(path.join(install.cache, `${THIS_NODE}failed`), 'utf8'), /did not finish in 2 s/, c.name);
+    assert.deepEqual(await processesNaming(install.cache), [], c.name);
+  }
+  assert.equal(build.BUILD_TIMEOUT_MS, 60_000);
 });
 
 test('a blob is not loaded from a cache directory, or below one, writable by others, nor when it is writable by others itself', async (t) => {
