@@ -168,14 +168,18 @@ function buildBlob(place: Place, env: NodeJS.ProcessEnv, timeoutMs: number): Bui
   const run = runTokenFor(temp, seed, env, timeoutMs);
   if ('problem' in run) fail(`the blob it built does not load (${run.problem})`);
   const token = (run as { token: string }).token;
-  const fd = fs.openSync(temp, 'r+');
-  let bytes: number;
+  let bytes = 0;
+  let fd: number | null = null;
   try {
+    fd = fs.openSync(temp, 'r+');
     fs.fchmodSync(fd, 0o600);
     fs.fsyncSync(fd);
     bytes = fs.fstatSync(fd).size;
+  } catch (err) {
+    // ENOSPC or EIO at fsync: the temp blob goes now, not at a later build's prune.
+    fail(`cannot write it out: ${(err as Error).message}`);
   } finally {
-    fs.closeSync(fd);
+    if (fd !== null) fs.closeSync(fd);
   }
   const target = path.join(place.dir, cachedBlobName(place.bundleId, token, bytes));
   // The link first: a blob the launcher can find always has it (the blob without it is pruned, never chosen).

@@ -21,7 +21,8 @@
  * a per-user blob and dist's start Node twice, not three times (the
  * snapshot declines with 15, which no other blob is tried after); the
  * build is decided from the arguments sendmailMain parsed; a build or a
- * load of the blob that hangs is killed and fails the build.
+ * load of the blob that hangs is killed and fails the build, and one that
+ * cannot be written out (fsync's ENOSPC) leaves no temp file.
  * Runs on each Node CI runs (.ci/with-node 22|24 npx tsx --test ...).
  */
 import assert from 'node:assert/strict';
@@ -241,6 +242,24 @@ test('a build or a load of the blob that hangs is killed after the timeout and f
     assert.deepEqual(await processesNaming(install.cache), [], c.name);
   }
   assert.equal(build.BUILD_TIMEOUT_MS, 60_000);
+});
+
+test('a blob that cannot be written out (fsync fails: ENOSPC) fails the build and leaves no temp file', async (t) => {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const install = await registryInstall(path.join(home, 'install'));
+  const build = (await import(path.join(install.root, 'dist', 'sendmail-snapshot', 'build.js'))) as BuildModule;
+  const env = { ...process.env, ...install.env };
+  // build.js calls node:fs's fsyncSync, the one this process shares: the file system's answer when it is full.
+  const fsyncs = t.mock.method(fsSync, 'fsyncSync', () => {
+    throw Object.assign(new Error('ENOSPC: no space left on device, fsync'), { code: 'ENOSPC' });
+  });
+  assert.throws(() => build.buildCachedSnapshot(env), /cannot write it out: ENOSPC/);
+  assert.equal(fsyncs.mock.callCount(), 1);
+  assert.deepEqual(await cacheFiles(install), [`${THIS_NODE}failed`]);
+  fsyncs.mock.restore();
+  assert.ok(build.buildCachedSnapshot(env).bytes > 0, 'space back: it builds');
+  assert.equal((await cacheFiles(install)).length, 2, 'the blob and its link');
 });
 
 test('a blob is not loaded from a cache directory, or below one, writable by others, nor when it is writable by others itself', async (t) => {
