@@ -190,12 +190,17 @@ test('a registry install: the first message queues through the plain bundle, a b
   for (const m of stored) assert.ok(m.endsWith(`\n\n${BODY}`), m);
 });
 
-test('one build at a time: the O_EXCL marker turns a second start away, a built blob a third', async (t) => {
+/** A registry install in a temp home, its own dist/sendmail-snapshot/build.js loaded, and the environment that points it at its cache. */
+async function installWithBuild(t: { after: (fn: () => Promise<void>) => void }): Promise<{ install: Install; build: BuildModule; env: NodeJS.ProcessEnv }> {
   const { home, cleanup } = await makeTempHome();
   t.after(cleanup);
   const install = await registryInstall(path.join(home, 'install'));
   const build = (await import(path.join(install.root, 'dist', 'sendmail-snapshot', 'build.js'))) as BuildModule;
-  const env = { ...process.env, ...install.env };
+  return { install, build, env: { ...process.env, ...install.env } };
+}
+
+test('one build at a time: the O_EXCL marker turns a second start away, a built blob a third', async (t) => {
+  const { install, build, env } = await installWithBuild(t);
   assert.equal(build.startBackgroundBuild(env), true);
   // What each message of a burst runs while the build does: two stats (the failure and build markers), no listing.
   const { result: second, seen } = listingsAndStats(() => build.startBackgroundBuild(env));
@@ -219,11 +224,7 @@ async function processesNaming(text: string): Promise<string[]> {
 }
 
 test('a build or a load of the blob that hangs is killed after the timeout and fails the build: the failure marker, no temp file, no marker held, no process left', async (t) => {
-  const { home, cleanup } = await makeTempHome();
-  t.after(cleanup);
-  const install = await registryInstall(path.join(home, 'install'));
-  const build = (await import(path.join(install.root, 'dist', 'sendmail-snapshot', 'build.js'))) as BuildModule;
-  const env = { ...process.env, ...install.env };
+  const { install, build, env } = await installWithBuild(t);
   const script = path.join(install.root, 'dist', 'bundle', 'sendmail', 'snapshot.cjs');
   const cases = [
     { name: 'node --build-snapshot never ends', script: 'for (;;);\n' },
@@ -245,11 +246,7 @@ test('a build or a load of the blob that hangs is killed after the timeout and f
 });
 
 test('a blob that cannot be written out (fsync fails: ENOSPC) fails the build and leaves no temp file', async (t) => {
-  const { home, cleanup } = await makeTempHome();
-  t.after(cleanup);
-  const install = await registryInstall(path.join(home, 'install'));
-  const build = (await import(path.join(install.root, 'dist', 'sendmail-snapshot', 'build.js'))) as BuildModule;
-  const env = { ...process.env, ...install.env };
+  const { install, build, env } = await installWithBuild(t);
   // build.js calls node:fs's fsyncSync, the one this process shares: the file system's answer when it is full.
   const fsyncs = t.mock.method(fsSync, 'fsyncSync', () => {
     throw Object.assign(new Error('ENOSPC: no space left on device, fsync'), { code: 'ENOSPC' });
