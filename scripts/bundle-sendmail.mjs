@@ -166,8 +166,10 @@ if (!('token' in run)) {
   process.stderr.write(`bundle-sendmail: the blob node --build-snapshot made does not load (${run.problem})\n`);
   process.exit(1);
 }
-// The seed before the blob: a blob and a seed that disagree (a build cut short between the two) make
-// Node refuse the blob (exit 14), and the launcher goes on to the next one.
+// The seed before the blob: a blob and a seed that disagree (a build cut short between the two): Node 20
+// refuses the blob (exit 14: its flags differ from the build's), and the launcher goes on to the next one;
+// 22 and 24 (an `n` token) load it with any seed, harmless: not rehashed, V8 hashes with the secrets the blob
+// holds (its own seed's, runTokenFor checked), and the flag's seed is not used.
 const seedFile = path.join(outdir, 'snapshot.seed');
 fs.writeFileSync(`${seedFile}.${process.pid}.tmp`, `${run.token}\n`);
 fs.renameSync(`${seedFile}.${process.pid}.tmp`, seedFile);
