@@ -5,8 +5,12 @@
  * loading would otherwise grow V8's young generation past the cap first
  * (on Node 24 past 1 MiB; V8 does not shrink it again). Pure apart from
  * that call, which loads ./heap-cap.ts (node:v8, node:perf_hooks) only
- * for a long-running command: the short ones pay nothing.
+ * for a long-running command: the short ones pay nothing. Called as
+ * sendmail or mailq (through a symlink), the program is the sendmail
+ * command and its arguments are sendmail's: there is no command word to
+ * find in them (`sendmail -i listen` mails a local user named listen).
  */
+import { personaCalledAs } from '../frontends/sendmail/persona.js';
 
 const MIB = 1024 * 1024;
 
@@ -39,8 +43,11 @@ export type LongRunningCommand = keyof typeof YOUNG_GENERATION_CAPS;
  * The long-running command a command line names, if any: its first word
  * that is not an option (skipping `--home`'s value, the program's one
  * global option with a value). `bulkmailer --home H listen` -> 'listen'.
+ * None when the program was called as sendmail or mailq (`scriptPath`,
+ * argv[1]; ../frontends/sendmail/persona.ts): those arguments are sendmail's.
  */
-export function longRunningCommandOf(args: readonly string[]): LongRunningCommand | null {
+export function longRunningCommandOf(scriptPath: string | undefined, args: readonly string[]): LongRunningCommand | null {
+  if (personaCalledAs(scriptPath) !== null) return null;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] as string;
     if (arg === '--home') {
@@ -53,9 +60,9 @@ export function longRunningCommandOf(args: readonly string[]): LongRunningComman
   return null;
 }
 
-/** Caps the heap for the long-running command `args` name, if they name one (./heap-cap.ts). */
-export async function capHeapForCommandLine(args: readonly string[]): Promise<void> {
-  const command = longRunningCommandOf(args);
+/** Caps the heap for the long-running command a process's argv (process.argv) names, if it names one (./heap-cap.ts). */
+export async function capHeapForCommandLine(argv: readonly string[]): Promise<void> {
+  const command = longRunningCommandOf(argv[1], argv.slice(2));
   if (command === null) return;
   const { capHeap } = await import('./heap-cap.js');
   capHeap(YOUNG_GENERATION_CAPS[command]);

@@ -6,7 +6,6 @@
  *
  * Usage errors exit 64; every other error goes through run-command.ts.
  */
-import path from 'node:path';
 import { Argument, Command, CommanderError, Option } from 'commander';
 import { SHELLS } from './shells.js';
 import { createContext, type CommandContext } from './context.js';
@@ -16,6 +15,7 @@ import { packageVersion } from '../version.js';
 import { EXIT_CODES, describeExitCodes, summarizeExitCodes } from '../exit-codes.js';
 import { describeConfigKeys } from './format/config-keys.js';
 import { PRESET_NAMES } from '../config/presets.js';
+import { personaCalledAs } from '../frontends/sendmail/persona.js';
 
 type Loader = () => Promise<{ default: (ctx: CommandContext, ...args: any[]) => Promise<number | void> }>;
 
@@ -263,10 +263,10 @@ function addExitCodeHelp(program: Command): void {
 
 export async function main(argv: string[] = process.argv): Promise<void> {
   // Called through a symlink named sendmail or mailq: the sendmail interface (argv[0], as MTAs do).
-  const invokedAs = path.basename(argv[1] ?? '');
-  if (invokedAs === 'sendmail' || invokedAs === 'mailq') {
-    const { personaOf, sendmailMain } = await import('../frontends/sendmail/main.js');
-    process.exitCode = await sendmailMain(argv.slice(2), undefined, personaOf(argv[1]));
+  const persona = personaCalledAs(argv[1]);
+  if (persona !== null) {
+    const { sendmailMain } = await import('../frontends/sendmail/main.js');
+    process.exitCode = await sendmailMain(argv.slice(2), undefined, persona);
     return;
   }
   const program = buildProgram();

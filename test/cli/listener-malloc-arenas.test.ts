@@ -22,7 +22,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { ROOT, collect, spawnCli, startListen } from '../support/cli.js';
+import { BULKMAILER, ROOT, collect, spawnCli, startListen } from '../support/cli.js';
 import { makeTempHome, writeConfig } from '../support/home.js';
 import { openRaw, sendRawMessage } from '../support/smtp-client.js';
 import { longRunningCommandOf } from '../../src/cli/long-running.js';
@@ -127,7 +127,7 @@ test('the launcher finds the command as longRunningCommandOf does', async (t) =>
   for (const args of cases) {
     const result = await collect(spawnCli(args, { home: temp.home, cwd: temp.home, env: { NODE_OPTIONS: `--import=${report}` }, asProgram: true }));
     const seen = /^MALLOC_ARENA_MAX=(.*)$/m.exec(result.stderr)?.[1];
-    const expected = longRunningCommandOf(args) === 'listen' ? '1' : 'unset';
+    const expected = longRunningCommandOf(BULKMAILER, args) === 'listen' ? '1' : 'unset';
     assert.equal(seen, expected, `bulkmailer ${args.join(' ')}: exit ${result.code}, ${result.stderr}`);
   }
   // `--home listen` made its spool in the temp home, the working directory, and nothing in the checkout.
