@@ -259,6 +259,19 @@ test('a blob that cannot be written out (fsync fails: ENOSPC) fails the build an
   assert.equal((await cacheFiles(install)).length, 2, 'the blob and its link');
 });
 
+test('with a V8 flag in NODE_OPTIONS (which Node 20 refuses a blob under) messages are queued from the per-user blob, and none starts a rebuild', async (t) => {
+  const { install, spool } = await freshInstall(t);
+  assert.equal((await send(install, spool)).fromSnapshot, false, 'no blob yet: the plain bundle');
+  const blob = await builtBlob(install);
+  const before = await cacheFiles(install);
+  const flagged = { ...install, env: { ...install.env, NODE_OPTIONS: '--max-old-space-size=200' } };
+  for (let i = 0; i < 3; i++) assert.equal((await send(flagged, spool)).fromSnapshot, true, `message ${i + 1}`);
+  // A rebuild would have taken the marker (and, done, replaced the blob): the cache is as it was.
+  assert.deepEqual(await cacheFiles(install), before);
+  assert.ok(before.includes(path.basename(blob)));
+  assert.equal((await storedMessages(spool)).length, 4);
+});
+
 test('a blob is not loaded from a cache directory, or below one, writable by others, nor when it is writable by others itself', async (t) => {
   const { home, cleanup } = await makeTempHome();
   t.after(cleanup);

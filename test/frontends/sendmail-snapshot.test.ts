@@ -5,7 +5,10 @@
  * (bin/bulkmailer-sendmail, a shell script): the real launcher queues from
  * the snapshot; falls back to the plain bundle, silently and with stdin
  * intact, when the blob is missing or was built by another Node version
- * (and, on Node 20, under V8 flags in NODE_OPTIONS); hands every other mode to the plain
+ * (and, on Node 20, under another seed); starts the snapshot's Node
+ * without NODE_EXTRA_CA_CERTS and NODE_OPTIONS (a V8 flag in it no longer
+ * sends every message to the plain bundle), put back for what it starts
+ * and for the plain bundle; hands every other mode to the plain
  * bundle; exits 0 only after the commit (crash points inside the
  * snapshot); passes a SIGTERM on to Node, which then queues nothing; and
  * nudges a running agent from the snapshot (node:net loaded only then).
@@ -16,7 +19,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { parseSendmailArgs } from '../../src/frontends/sendmail/parse-args.js';
-import { DECLINED, EXTRA_CA_CERTS_ENV, runFromSnapshot, snapshotRuns } from '../../src/frontends/sendmail/snapshot-entry.js';
+import { DECLINED, EXTRA_CA_CERTS_ENV, NODE_OPTIONS_ENV, runFromSnapshot, snapshotRuns } from '../../src/frontends/sendmail/snapshot-entry.js';
 import { isSeedToken, makeSecretWork, seedTokenFlags } from '../../src/sendmail-snapshot/hash-seed.js';
 import { listEntryIds, listenForNudges, messagePath, openSpool } from '../../src/spool/index.js';
 import { collect, ROOT, runCli, SENDMAIL } from '../support/cli.js';
@@ -250,6 +253,46 @@ test('NODE_EXTRA_CA_CERTS: the snapshot\'s Node starts without it (Node 20 parse
   assert.deepEqual((await run(['-bp'], {})).starts, [`${BLOB_FLAGS[0]} unset unset`, `${SENDMAIL} unset unset`]);
   assert.deepEqual((await run(['-bp'], { [EXTRA_CA_CERTS_ENV]: '/planted.pem' })).starts, [`${BLOB_FLAGS[0]} unset unset`, `${SENDMAIL} unset unset`]);
   assert.equal((await storedMessages(spool)).length, 1);
+});
+
+test('NODE_OPTIONS: the snapshot\'s Node starts without it (a V8 flag in it makes Node 20 refuse every blob) and puts it back for what it starts; the plain bundle gets it back', async (t) => {
+  // What runFromSnapshot does first, whatever the mode: both passed variables back under their own names.
+  const env: NodeJS.ProcessEnv = { [NODE_OPTIONS_ENV]: '--max-old-space-size=200', [EXTRA_CA_CERTS_ENV]: '', OTHER: 'x' };
+  assert.equal(await runFromSnapshot(['-bp'], '/usr/bin/sendmail', env), DECLINED);
+  assert.deepEqual(env, { NODE_OPTIONS: '--max-old-space-size=200', NODE_EXTRA_CA_CERTS: '', OTHER: 'x' });
+
+  // The launcher: a `node` first on PATH notes, for each start, its first argument and the two variables.
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const starts = path.join(home, 'starts');
+  const nodeDir = path.join(home, 'node-bin');
+  await fs.mkdir(nodeDir);
+  await fs.writeFile(path.join(nodeDir, 'node'), `#!/bin/sh\necho "$1 \${NODE_OPTIONS-unset} \${${NODE_OPTIONS_ENV}-unset}" >>'${starts}'\nexec '${process.execPath}' "$@"\n`, { mode: 0o755 });
+  const spool = path.join(home, 'spool');
+  const run = async (args: string[], vars: Record<string, string>, input = ''): Promise<{ stderr: string; starts: string[] }> => {
+    await fs.rm(starts, { force: true });
+    const base: NodeJS.ProcessEnv = { ...process.env };
+    delete base.NODE_OPTIONS;
+    const childEnv = { ...base, ...vars, BULKMAILER_HOME: spool, BULKMAILER_SNAPSHOT_CACHE: 'off', PATH: `${nodeDir}${path.delimiter}${process.env.PATH ?? ''}` };
+    const done = await collect(spawn(SENDMAIL, args, { env: childEnv, stdio: ['pipe', 'pipe', 'pipe'] }), input);
+    assert.equal(done.code, 0, `${args.join(' ')}: ${done.stderr}`);
+    assert.deepEqual(done.stderr.split('\n').filter((l) => l !== '' && !l.startsWith('bulkmailer-sendmail: ')), [], done.stderr);
+    return { stderr: done.stderr, starts: (await fs.readFile(starts, 'utf8')).trim().split('\n') };
+  };
+  // A V8 flag (Node 20 refused the blob with it: exit 14, the plain bundle for every message): queued from the snapshot.
+  const flag = '--max-old-space-size=200';
+  for (let i = 0; i < 2; i++) {
+    const queued = await run(ARGS, { NODE_OPTIONS: flag }, MESSAGE);
+    assert.match(queued.stderr, new RegExp(FROM_SNAPSHOT));
+    assert.deepEqual(queued.starts, [`${BLOB_FLAGS[0]} unset ${flag}`], 'queueing: the snapshot starts without it, given it under our name');
+  }
+  // -bp: the snapshot declines, the plain bundle runs with it back (and without our name).
+  assert.deepEqual((await run(['-bp'], { NODE_OPTIONS: flag })).starts, [`${BLOB_FLAGS[0]} unset ${flag}`, `${SENDMAIL} ${flag} unset`]);
+  // Set but empty is passed on as set; not set: neither is, anywhere; our name inherited from elsewhere is dropped.
+  assert.deepEqual((await run(['-bp'], { NODE_OPTIONS: '' })).starts, [`${BLOB_FLAGS[0]} unset `, `${SENDMAIL}  unset`]);
+  assert.deepEqual((await run(['-bp'], {})).starts, [`${BLOB_FLAGS[0]} unset unset`, `${SENDMAIL} unset unset`]);
+  assert.deepEqual((await run(['-bp'], { [NODE_OPTIONS_ENV]: '--require=/planted.cjs' })).starts, [`${BLOB_FLAGS[0]} unset unset`, `${SENDMAIL} unset unset`]);
+  assert.equal((await storedMessages(spool)).length, 2);
 });
 
 test('the launcher hands every other mode to the plain bundle (--version, -bp); a usage error is the same from the snapshot', async (t) => {

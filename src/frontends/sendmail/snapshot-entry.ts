@@ -35,8 +35,10 @@
  * the fd named by $BULKMAILER_STDERR_FD, which becomes process.stderr here,
  * first thing. It also starts it without NODE_EXTRA_CA_CERTS (Node 20
  * parses its CA store at start-up when that is set; queueing makes no TLS
- * connection), passed as BULKMAILER_NODE_EXTRA_CA_CERTS instead, which
- * runFromSnapshot puts back first thing, for any process this one starts.
+ * connection) and NODE_OPTIONS (on Node 20 a V8 flag in it makes Node
+ * refuse the blob), passed as BULKMAILER_NODE_EXTRA_CA_CERTS and
+ * BULKMAILER_NODE_OPTIONS instead, which runFromSnapshot puts back first
+ * thing, for any process this one starts.
  */
 import { writeSync } from 'node:fs';
 import { Writable } from 'node:stream';
@@ -81,17 +83,25 @@ export const DECLINED = 15;
 export const STDERR_FD_ENV = 'BULKMAILER_STDERR_FD';
 
 /**
- * Where bin/bulkmailer-sendmail passes NODE_EXTRA_CA_CERTS to the snapshot,
- * which Node would otherwise read at start-up (keep the two in step).
+ * Where bin/bulkmailer-sendmail passes NODE_EXTRA_CA_CERTS and NODE_OPTIONS
+ * to the snapshot, which Node would otherwise read at start-up (keep the
+ * two in step).
  */
 export const EXTRA_CA_CERTS_ENV = 'BULKMAILER_NODE_EXTRA_CA_CERTS';
+export const NODE_OPTIONS_ENV = 'BULKMAILER_NODE_OPTIONS';
+const PASSED_ENV: readonly (readonly [string, string])[] = [
+  [EXTRA_CA_CERTS_ENV, 'NODE_EXTRA_CA_CERTS'],
+  [NODE_OPTIONS_ENV, 'NODE_OPTIONS'],
+];
 
-/** Puts NODE_EXTRA_CA_CERTS back from where the launcher passed it, so that what this process starts has it. */
-export function restoreExtraCaCerts(env: NodeJS.ProcessEnv = process.env): void {
-  const value = env[EXTRA_CA_CERTS_ENV];
-  if (value === undefined) return;
-  delete env[EXTRA_CA_CERTS_ENV];
-  env.NODE_EXTRA_CA_CERTS = value;
+/** Puts NODE_EXTRA_CA_CERTS and NODE_OPTIONS back from where the launcher passed them, so that what this process starts has them. */
+export function restorePassedEnv(env: NodeJS.ProcessEnv = process.env): void {
+  for (const [passed, name] of PASSED_ENV) {
+    const value = env[passed];
+    if (value === undefined) continue;
+    delete env[passed];
+    env[name] = value;
+  }
 }
 
 /** process.stderr writes to the fd named in `env[STDERR_FD_ENV]` (synchronously, as Node's stderr does), if any. */
@@ -120,7 +130,7 @@ export function snapshotRuns(args: SendmailArgs, persona: SendmailPersona): bool
 
 /** The snapshot's main: argv as given to the command, scriptPath as it was called ($0, for the mailq name); env: the process's (a test's own). */
 export async function runFromSnapshot(argv: string[], scriptPath: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  restoreExtraCaCerts(env);
+  restorePassedEnv(env);
   let args: SendmailArgs;
   try {
     args = parseSendmailArgs(argv);
