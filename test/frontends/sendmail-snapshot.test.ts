@@ -17,7 +17,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { parseSendmailArgs } from '../../src/frontends/sendmail/parse-args.js';
 import { DECLINED, EXTRA_CA_CERTS_ENV, NODE_OPTIONS_ENV, runFromSnapshot, snapshotRuns } from '../../src/frontends/sendmail/snapshot-entry.js';
 import { isSeedToken, makeSecretWork, seedTokenFlags } from '../../src/sendmail-snapshot/hash-seed.js';
@@ -214,6 +214,44 @@ test('dist\'s blob with a missing, garbage or out-of-range seed token is not sta
   for (const message of await storedMessages(spool)) assert.ok(message.endsWith(`\n\n${BODY}`), message);
 });
 
+/**
+ * The launcher with a `node` first on PATH that notes, for each start, its first argument, `name` and `ourName`
+ * (the name the launcher passes `name` under), then runs the real Node; `run` sends through the launcher
+ * (exit 0 and nothing on stderr but our own lines asserted) with `name` only as `vars` set it.
+ */
+async function launcherNotingVariable(t: TestContext, name: string, ourName: string) {
+  const { home, cleanup } = await makeTempHome();
+  t.after(cleanup);
+  const starts = path.join(home, 'starts');
+  const nodeDir = path.join(home, 'node-bin');
+  await fs.mkdir(nodeDir);
+  await fs.writeFile(path.join(nodeDir, 'node'), `#!/bin/sh\necho "$1 \${${name}-unset} \${${ourName}-unset}" >>'${starts}'\nexec '${process.execPath}' "$@"\n`, { mode: 0o755 });
+  const spool = path.join(home, 'spool');
+  const run = async (args: string[], vars: Record<string, string>, input = ''): Promise<{ stderr: string; starts: string[] }> => {
+    await fs.rm(starts, { force: true });
+    const base: NodeJS.ProcessEnv = { ...process.env };
+    delete base[name];
+    const childEnv = { ...base, ...vars, BULKMAILER_HOME: spool, BULKMAILER_SNAPSHOT_CACHE: 'off', PATH: `${nodeDir}${path.delimiter}${process.env.PATH ?? ''}` };
+    const done = await collect(spawn(SENDMAIL, args, { env: childEnv, stdio: ['pipe', 'pipe', 'pipe'] }), input);
+    assert.equal(done.code, 0, `${args.join(' ')}: ${done.stderr}`);
+    assert.deepEqual(done.stderr.split('\n').filter((l) => l !== '' && !l.startsWith('bulkmailer-sendmail: ')), [], done.stderr);
+    return { stderr: done.stderr, starts: (await fs.readFile(starts, 'utf8')).trim().split('\n') };
+  };
+  return { home, spool, run };
+}
+
+/**
+ * With `-bp` (the snapshot declines, the plain bundle runs): the snapshot's Node starts without `name` and the plain
+ * bundle gets it back (as `value`, or set but empty), without `ourName`; unset, it is set nowhere, and `ourName`
+ * inherited from elsewhere (`planted`) is dropped, not turned into `name`.
+ */
+async function assertPassedBackByLauncher(run: Awaited<ReturnType<typeof launcherNotingVariable>>['run'], name: string, ourName: string, value: string, planted: string) {
+  assert.deepEqual((await run(['-bp'], { [name]: value })).starts, [`${BLOB_FLAGS[0]} unset ${value}`, `${SENDMAIL} ${value} unset`]);
+  assert.deepEqual((await run(['-bp'], { [name]: '' })).starts, [`${BLOB_FLAGS[0]} unset `, `${SENDMAIL}  unset`]);
+  assert.deepEqual((await run(['-bp'], {})).starts, [`${BLOB_FLAGS[0]} unset unset`, `${SENDMAIL} unset unset`]);
+  assert.deepEqual((await run(['-bp'], { [ourName]: planted })).starts, [`${BLOB_FLAGS[0]} unset unset`, `${SENDMAIL} unset unset`]);
+}
+
 test('NODE_EXTRA_CA_CERTS: the snapshot\'s Node starts without it (Node 20 parses the CA store at start-up) and puts it back for what it starts; the plain bundle gets it back', async (t) => {
   // What runFromSnapshot does first, whatever the mode.
   const env: NodeJS.ProcessEnv = { [EXTRA_CA_CERTS_ENV]: '/etc/corporate-ca.pem', OTHER: 'x' };
@@ -223,35 +261,13 @@ test('NODE_EXTRA_CA_CERTS: the snapshot\'s Node starts without it (Node 20 parse
   assert.equal(await runFromSnapshot(['-bp'], '/usr/bin/sendmail', none), DECLINED);
   assert.deepEqual(none, { OTHER: 'x' });
 
-  // The launcher: a `node` first on PATH notes, for each start, its first argument and the two variables.
-  const { home, cleanup } = await makeTempHome();
-  t.after(cleanup);
-  const starts = path.join(home, 'starts');
-  const nodeDir = path.join(home, 'node-bin');
-  await fs.mkdir(nodeDir);
-  await fs.writeFile(path.join(nodeDir, 'node'), `#!/bin/sh\necho "$1 \${NODE_EXTRA_CA_CERTS-unset} \${${EXTRA_CA_CERTS_ENV}-unset}" >>'${starts}'\nexec '${process.execPath}' "$@"\n`, { mode: 0o755 });
-  const spool = path.join(home, 'spool');
+  const { home, spool, run } = await launcherNotingVariable(t, 'NODE_EXTRA_CA_CERTS', EXTRA_CA_CERTS_ENV);
   const ca = path.join(home, 'ca.pem');
   await fs.writeFile(ca, '');
-  const run = async (args: string[], vars: Record<string, string>, input = ''): Promise<{ stderr: string; starts: string[] }> => {
-    await fs.rm(starts, { force: true });
-    const base: NodeJS.ProcessEnv = { ...process.env };
-    delete base.NODE_EXTRA_CA_CERTS;
-    const childEnv = { ...base, ...vars, BULKMAILER_HOME: spool, BULKMAILER_SNAPSHOT_CACHE: 'off', PATH: `${nodeDir}${path.delimiter}${process.env.PATH ?? ''}` };
-    const done = await collect(spawn(SENDMAIL, args, { env: childEnv, stdio: ['pipe', 'pipe', 'pipe'] }), input);
-    assert.equal(done.code, 0, `${args.join(' ')}: ${done.stderr}`);
-    return { stderr: done.stderr, starts: (await fs.readFile(starts, 'utf8')).trim().split('\n') };
-  };
   const queued = await run(ARGS, { NODE_EXTRA_CA_CERTS: ca }, MESSAGE);
   assert.match(queued.stderr, new RegExp(FROM_SNAPSHOT));
   assert.deepEqual(queued.starts, [`${BLOB_FLAGS[0]} unset ${ca}`], 'queueing: the snapshot starts without it, given it under our name');
-  // -bp: the snapshot declines, the plain bundle runs with it back (and without our name).
-  assert.deepEqual((await run(['-bp'], { NODE_EXTRA_CA_CERTS: ca })).starts, [`${BLOB_FLAGS[0]} unset ${ca}`, `${SENDMAIL} ${ca} unset`]);
-  // Set but empty is passed on as set.
-  assert.deepEqual((await run(['-bp'], { NODE_EXTRA_CA_CERTS: '' })).starts, [`${BLOB_FLAGS[0]} unset `, `${SENDMAIL}  unset`]);
-  // Not set: neither is, anywhere; our name inherited from elsewhere is dropped, not turned into NODE_EXTRA_CA_CERTS.
-  assert.deepEqual((await run(['-bp'], {})).starts, [`${BLOB_FLAGS[0]} unset unset`, `${SENDMAIL} unset unset`]);
-  assert.deepEqual((await run(['-bp'], { [EXTRA_CA_CERTS_ENV]: '/planted.pem' })).starts, [`${BLOB_FLAGS[0]} unset unset`, `${SENDMAIL} unset unset`]);
+  await assertPassedBackByLauncher(run, 'NODE_EXTRA_CA_CERTS', EXTRA_CA_CERTS_ENV, ca, '/planted.pem');
   assert.equal((await storedMessages(spool)).length, 1);
 });
 
@@ -261,24 +277,7 @@ test('NODE_OPTIONS: the snapshot\'s Node starts without it (a V8 flag in it make
   assert.equal(await runFromSnapshot(['-bp'], '/usr/bin/sendmail', env), DECLINED);
   assert.deepEqual(env, { NODE_OPTIONS: '--max-old-space-size=200', NODE_EXTRA_CA_CERTS: '', OTHER: 'x' });
 
-  // The launcher: a `node` first on PATH notes, for each start, its first argument and the two variables.
-  const { home, cleanup } = await makeTempHome();
-  t.after(cleanup);
-  const starts = path.join(home, 'starts');
-  const nodeDir = path.join(home, 'node-bin');
-  await fs.mkdir(nodeDir);
-  await fs.writeFile(path.join(nodeDir, 'node'), `#!/bin/sh\necho "$1 \${NODE_OPTIONS-unset} \${${NODE_OPTIONS_ENV}-unset}" >>'${starts}'\nexec '${process.execPath}' "$@"\n`, { mode: 0o755 });
-  const spool = path.join(home, 'spool');
-  const run = async (args: string[], vars: Record<string, string>, input = ''): Promise<{ stderr: string; starts: string[] }> => {
-    await fs.rm(starts, { force: true });
-    const base: NodeJS.ProcessEnv = { ...process.env };
-    delete base.NODE_OPTIONS;
-    const childEnv = { ...base, ...vars, BULKMAILER_HOME: spool, BULKMAILER_SNAPSHOT_CACHE: 'off', PATH: `${nodeDir}${path.delimiter}${process.env.PATH ?? ''}` };
-    const done = await collect(spawn(SENDMAIL, args, { env: childEnv, stdio: ['pipe', 'pipe', 'pipe'] }), input);
-    assert.equal(done.code, 0, `${args.join(' ')}: ${done.stderr}`);
-    assert.deepEqual(done.stderr.split('\n').filter((l) => l !== '' && !l.startsWith('bulkmailer-sendmail: ')), [], done.stderr);
-    return { stderr: done.stderr, starts: (await fs.readFile(starts, 'utf8')).trim().split('\n') };
-  };
+  const { spool, run } = await launcherNotingVariable(t, 'NODE_OPTIONS', NODE_OPTIONS_ENV);
   // A V8 flag (Node 20 refused the blob with it: exit 14, the plain bundle for every message): queued from the snapshot.
   const flag = '--max-old-space-size=200';
   for (let i = 0; i < 2; i++) {
@@ -286,12 +285,7 @@ test('NODE_OPTIONS: the snapshot\'s Node starts without it (a V8 flag in it make
     assert.match(queued.stderr, new RegExp(FROM_SNAPSHOT));
     assert.deepEqual(queued.starts, [`${BLOB_FLAGS[0]} unset ${flag}`], 'queueing: the snapshot starts without it, given it under our name');
   }
-  // -bp: the snapshot declines, the plain bundle runs with it back (and without our name).
-  assert.deepEqual((await run(['-bp'], { NODE_OPTIONS: flag })).starts, [`${BLOB_FLAGS[0]} unset ${flag}`, `${SENDMAIL} ${flag} unset`]);
-  // Set but empty is passed on as set; not set: neither is, anywhere; our name inherited from elsewhere is dropped.
-  assert.deepEqual((await run(['-bp'], { NODE_OPTIONS: '' })).starts, [`${BLOB_FLAGS[0]} unset `, `${SENDMAIL}  unset`]);
-  assert.deepEqual((await run(['-bp'], {})).starts, [`${BLOB_FLAGS[0]} unset unset`, `${SENDMAIL} unset unset`]);
-  assert.deepEqual((await run(['-bp'], { [NODE_OPTIONS_ENV]: '--require=/planted.cjs' })).starts, [`${BLOB_FLAGS[0]} unset unset`, `${SENDMAIL} unset unset`]);
+  await assertPassedBackByLauncher(run, 'NODE_OPTIONS', NODE_OPTIONS_ENV, flag, '--require=/planted.cjs');
   assert.equal((await storedMessages(spool)).length, 2);
 });
 
