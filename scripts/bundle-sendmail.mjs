@@ -35,15 +35,13 @@
  * per-user blobs built from this same script after install
  * (src/sendmail-snapshot/: the npm package ships without the blob).
  */
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { isBuiltin } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { runTokenFor } from '../dist/sendmail-snapshot/build.js';
-import { chooseHashSeed, hashSeedBuildFlags } from '../dist/sendmail-snapshot/hash-seed.js';
+import { buildSeededBlob } from '../dist/sendmail-snapshot/build.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = path.join(root, 'dist', 'bundle', 'sendmail');
@@ -149,21 +147,13 @@ if (outside.length > 0 || script.includes('import_meta')) {
   process.stderr.write(`bundle-sendmail: the snapshot script must import only Node's built-ins and not use import.meta; it imports: ${[...new Set(outside)].join(', ') || '(built-ins only, but uses import.meta)'}\n`);
   process.exit(1);
 }
-const env = { ...process.env };
-delete env.NODE_OPTIONS;
 const partial = `${snapshotBlob}.${process.pid}.tmp`;
-// This build's V8 hash seed: never a constant of ours (docs/performance.md, "V8's hash seed for the sendmail command's snapshot").
-const seed = chooseHashSeed();
-const made = spawnSync(process.execPath, [...hashSeedBuildFlags(seed), '--snapshot-blob', partial, '--build-snapshot', snapshotScript], { stdio: 'inherit', env });
-if (made.status !== 0) {
-  fs.rmSync(partial, { force: true });
-  process.stderr.write(`bundle-sendmail: node --build-snapshot failed (${made.error?.message ?? `exit ${made.status ?? made.signal}`})\n`);
-  process.exit(1);
-}
-const run = runTokenFor(partial, seed, env);
+// Built with a V8 hash seed drawn for this build, never a constant of ours (docs/performance.md, "V8's hash
+// seed for the sendmail command's snapshot"), as a per-user blob is; without NODE_OPTIONS.
+const run = buildSeededBlob(partial, snapshotScript);
 if (!('token' in run)) {
   fs.rmSync(partial, { force: true });
-  process.stderr.write(`bundle-sendmail: the blob node --build-snapshot made does not load (${run.problem})\n`);
+  process.stderr.write(`bundle-sendmail: cannot build the start-up snapshot: ${run.problem}\n`);
   process.exit(1);
 }
 // The seed before the blob: a blob and a seed that disagree (a build cut short between the two): Node 20

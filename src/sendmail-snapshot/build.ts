@@ -155,19 +155,30 @@ export function runTokenFor(file: string, seed: string, env: NodeJS.ProcessEnv =
   return tried === 'loads' ? { token: seedToken(seed, true) } : { problem: tried };
 }
 
+/**
+ * Builds the snapshot of `script` into `file` with a V8 hash seed drawn for
+ * it (./hash-seed.ts), then learns the seed token it runs with
+ * (runTokenFor): how every blob is made, dist's (scripts/bundle-sendmail.mjs)
+ * and a per-user one (buildBlob). On a problem `file` may be left: the
+ * caller removes it.
+ */
+export function buildSeededBlob(file: string, script: string, env: NodeJS.ProcessEnv = process.env, timeoutMs = BUILD_TIMEOUT_MS): { token: string } | { problem: string } {
+  const seed = chooseHashSeed();
+  const made = spawnSync(process.execPath, [...hashSeedBuildFlags(seed), '--snapshot-blob', file, '--build-snapshot', script], { env: withoutNodeOptions(env), stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: timeoutMs, killSignal: 'SIGKILL' });
+  if (made.status !== 0) return { problem: `${spawnFailure(made, timeoutMs)}${made.error === undefined ? `: ${(made.stderr ?? '').trim().split('\n').slice(-3).join(' ')}` : ''}` };
+  const run = runTokenFor(file, seed, env, timeoutMs);
+  return 'problem' in run ? { problem: `the blob it built does not load (${run.problem})` } : run;
+}
+
 function buildBlob(place: Place, env: NodeJS.ProcessEnv, timeoutMs: number): BuiltSnapshot {
   const temp = path.join(place.dir, `.${place.prefix}${process.pid}.tmp`);
   const fail = (why: string): never => {
     fs.rmSync(temp, { force: true });
     throw new BulkmailerError('E_SNAPSHOT_BUILD', `cannot build the sendmail start-up snapshot with ${process.execPath} (${process.version}): ${why}`, { exitCode: ExitCode.software });
   };
-  const clean = withoutNodeOptions(env);
-  const seed = chooseHashSeed();
-  const made = spawnSync(process.execPath, [...hashSeedBuildFlags(seed), '--snapshot-blob', temp, '--build-snapshot', snapshotScriptPath()], { env: clean, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: timeoutMs, killSignal: 'SIGKILL' });
-  if (made.status !== 0) fail(`${spawnFailure(made, timeoutMs)}${made.error === undefined ? `: ${(made.stderr ?? '').trim().split('\n').slice(-3).join(' ')}` : ''}`);
-  const run = runTokenFor(temp, seed, env, timeoutMs);
-  if ('problem' in run) fail(`the blob it built does not load (${run.problem})`);
-  const token = (run as { token: string }).token;
+  const built = buildSeededBlob(temp, snapshotScriptPath(), env, timeoutMs);
+  if ('problem' in built) fail(built.problem);
+  const { token } = built as { token: string };
   let bytes = 0;
   let fd: number | null = null;
   try {

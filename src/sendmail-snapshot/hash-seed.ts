@@ -169,7 +169,7 @@ const SEED_LIMIT = 10n ** 18n;
 
 /**
  * Whether `text` is a seed we pass to V8: 1 to 18 decimal digits, no
- * leading zero (bin/bulkmailer-sendmail's valid_seed checks the same).
+ * leading zero (bin/bulkmailer-sendmail's seed_flags checks the same).
  * The flag is a uint64, but V8 parses it as a signed 64-bit number: above
  * 2^63-1 it prints an error and runs on with seed 0, which means a random
  * seed, as 0 itself does. Below 10^18 keeps clear of both with a rule the

@@ -28,8 +28,9 @@
  * user cannot trust is worse than none, and the cause (a failing disk, a
  * permission changed by hand) needs their attention anyway. `doctor` turns
  * the error into its failed check "every queued entry readable", naming
- * the journal; the flusher does not read done lines this way (its
- * recovery reads the journals itself).
+ * the journal. Recovery (journal-recovery.ts) reads each leftover
+ * journal's done lines with readDoneIds too, and says a read error as its
+ * own.
  */
 import fs from 'node:fs';
 import path from 'node:path';

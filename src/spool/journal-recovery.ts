@@ -43,7 +43,8 @@ import { updateEntryState } from './state-store.js';
 import type { Spool } from './paths.js';
 import { fsyncDir } from './durable-fs.js';
 import { journalLines, type JournalLine } from './journal-lines.js';
-import type { JournalDone, JournalRecord } from './transaction-journal.js';
+import { readDoneIds } from './journal-done-lines.js';
+import type { JournalRecord } from './transaction-journal.js';
 import { removeFinishedEntry } from './state-store.js';
 import { stateDir } from './paths.js';
 
@@ -72,11 +73,13 @@ export async function recoverJournals(spool: Spool, policy: CrashPolicy, options
   const recovered: RecoveredTransaction[] = [];
   for (const name of names) {
     const file = path.join(spool.journal, name);
-    // The done lines first: a transaction line before its entry's done line is no possible duplicate.
+    // The done lines first (told by their one form, not parsed: journal-done-lines.ts, status's reader):
+    // a transaction line before its entry's done line is no possible duplicate.
     const done = new Set<string>();
-    for (const line of readLines(file, options.chunkBytes)) {
-      const parsed = parseLine(line);
-      if (parsed?.kind === 'done') done.add(parsed.id);
+    try {
+      readDoneIds(file, (id) => done.add(id), options.chunkBytes);
+    } catch (err) {
+      throw fromFsError(`cannot read the transaction journal ${file}`, err);
     }
     const removedIn = new Set<string>();
     for (const id of done) {
@@ -90,9 +93,8 @@ export async function recoverJournals(spool: Spool, policy: CrashPolicy, options
     }
     for (const dir of removedIn) await fsyncDir(dir);
     for (const line of readLines(file, options.chunkBytes)) {
-      const parsed = parseLine(line);
-      if (parsed?.kind !== 'record' || done.has(parsed.record.id)) continue;
-      const record = parsed.record;
+      const record = parseRecord(line);
+      if (record === null || done.has(record.id)) continue;
       let marked: string[] = [];
       let held = false;
       try {
@@ -137,21 +139,15 @@ function* readLines(file: string, chunkBytes: number | undefined): Generator<Jou
   }
 }
 
-/** A transaction line, a done line, or null for anything else (torn by a power cut: never durable, so its dot was never sent). */
-function parseLine(line: JournalLine): { kind: 'record'; record: JournalRecord } | { kind: 'done'; id: string } | null {
+/** A transaction line, or null for anything else (a done line; a line torn by a power cut: never durable, so its dot was never sent). */
+function parseRecord(line: JournalLine): JournalRecord | null {
   let value: unknown;
   try {
     value = JSON.parse(line.bytes.toString('utf8', 0, line.kept));
   } catch {
     return null;
   }
-  if (isJournalRecord(value)) return { kind: 'record', record: value };
-  if (isJournalDone(value)) return { kind: 'done', id: value.done };
-  return null;
-}
-
-function isJournalDone(value: unknown): value is JournalDone {
-  return typeof value === 'object' && value !== null && typeof (value as Record<string, unknown>).done === 'string' && isQueueId((value as JournalDone).done);
+  return isJournalRecord(value) ? value : null;
 }
 
 function isJournalRecord(value: unknown): value is JournalRecord {

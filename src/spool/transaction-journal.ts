@@ -50,11 +50,6 @@ export interface JournalRecipient {
   attempts: number;
 }
 
-/** A journal line saying that the entry's recipients are all final: it is to be removed (a finished entry). */
-export interface JournalDone {
-  done: string;
-}
-
 /** One transaction's line of the journal. */
 export interface JournalRecord {
   /** Entry id. */
